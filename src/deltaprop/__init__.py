@@ -1,3 +1,54 @@
-"""deltaprop: multilayer perceptrons with backpropagation derived by hand, in NumPy."""
+"""deltaprop: multilayer perceptrons with backpropagation derived by hand, in NumPy.
+
+    >>> import deltaprop as dp
+    >>> net = dp.Network.from_sizes([64, 32, 10], hidden="relu", output="softmax", seed=0)
+    >>> cost, grads = net.backprop(X, y, l2=0.1)          # grads[l] == (dW, db)
+    >>> history = dp.fit(net, X, y, epochs=20, batch_size=64, optimizer="adam")
+    >>> dp.gradcheck(net, X[:5], y[:5]).ok
+
+``import deltaprop`` needs NumPy alone; the scikit-learn estimators (``deltaprop.MLPClassifier``,
+``deltaprop.MLPRegressor``) are imported on first use.
+"""
+
+from deltaprop.activations import ACTIVATIONS, get_activation
+from deltaprop.errors import (
+    ConfigError,
+    DataError,
+    DeltapropError,
+    DivergenceError,
+    InputError,
+    ModelFileError,
+)
+from deltaprop.gradcheck import GradCheckReport, gradcheck
+from deltaprop.layers import Dense
+from deltaprop.losses import LOSSES, get_loss
+from deltaprop.model import Network
+from deltaprop.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
+from deltaprop.reference import per_example_backprop
+from deltaprop.train import Callback, History, Trainer, fit
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Network", "Dense", "fit", "Trainer", "History", "Callback", "gradcheck", "GradCheckReport",
+    "per_example_backprop", "load", "make_optimizer", "make_schedule", "get_activation", "get_loss",
+    "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "SCHEDULES",
+    "DeltapropError", "InputError", "ConfigError", "DataError", "ModelFileError", "DivergenceError",
+    "MLPClassifier", "MLPRegressor", "__version__",
+]
+
+
+def load(path) -> Network:
+    """Read a model file written by ``net.save(path)``; refuses anything else with ModelFileError."""
+    from deltaprop.modelfile import load as _load
+
+    return _load(path)
+
+
+def __getattr__(name):
+    # The estimators need scikit-learn: import it only when they are asked for.
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from deltaprop import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")

@@ -76,9 +76,14 @@ class ModelFileError(DeltapropError, ValueError):
 
 
 class DivergenceError(DeltapropError, ArithmeticError):
-    """Training produced a non-finite loss or gradient."""
+    """Training produced a non-finite loss or gradient; ``history``, ``epoch`` and ``batch`` say where."""
 
     exit_code = 4
+
+    def __init__(self, message: str, hint: str = "", *, exit_code: int | None = None,
+                 history=None, epoch: int | None = None, batch: int | None = None):
+        super().__init__(message, hint, exit_code=exit_code)
+        self.history, self.epoch, self.batch = history, epoch, batch
 
 
 def unknown_name(kind: str, name: object, valid: list[str] | tuple[str, ...]) -> ConfigError:

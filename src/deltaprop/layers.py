@@ -1,0 +1,119 @@
+"""The fully connected layer: W (n_out, n_in), b (n_out,), rows of A are examples.
+
+Forward:   Z = A_prev Wᵀ + b,   A = g(Z)
+Backward:  given δ = ∂J/∂Z (m, n_out)
+           dW = δᵀ A_prev + (λ/m) W      (n_out, n_in)
+           db = Σ_rows δ                 (n_out,)
+           dA_prev = δ W                 (m, n_in), skipped for the first layer
+
+This is note 001's ``Z^[l] = W^[l] A^[l-1] + b^[l]`` transposed: the notes put examples in columns,
+deltaprop puts them in rows (as NumPy, scikit-learn and note 002 do), so every product appears
+transposed and the shapes of W and b are the notes' own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deltaprop import ops
+from deltaprop.activations import Activation, get_activation
+
+__all__ = ["Dense"]
+
+
+class Dense:
+    """A fully connected layer with its activation.
+
+    After a training forward pass the layer holds its cache: ``A_prev`` (m, n_in), ``Z`` and ``A``
+    (m, n_out). The arrays are reused from step to step for each batch size (see ``_buffers``), so
+    a caller who wants to keep them copies them.
+    """
+
+    def __init__(self, W, b, activation="relu"):
+        self.W = W
+        self.b = b
+        self.activation: Activation = get_activation(activation)
+        self.A_prev = self.Z = self.A = None
+        self._buffers: dict[int, tuple] = {}
+
+    @property
+    def n_in(self) -> int:
+        return self.W.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.W.shape[0]
+
+    def __repr__(self) -> str:
+        return f"Dense({self.n_in} → {self.n_out}, {self.activation.name})"
+
+    # -- speed: one set of work arrays per batch size --------------------------------------------
+    def _buffers_for(self, m: int):
+        """(Z, A, dA_prev) work arrays for a batch of m rows, allocated once per m.
+
+        Training sees at most two batch sizes (the batch and the last, shorter one), so reusing
+        these saves three allocations of (m, n) arrays a layer a step.
+        """
+        bufs = self._buffers.get(m)
+        if bufs is None or bufs[0].dtype != self.W.dtype:
+            xp = ops.namespace(self.W)
+            bufs = (
+                xp.empty((m, self.n_out), dtype=self.W.dtype),
+                xp.empty((m, self.n_out), dtype=self.W.dtype),
+                xp.empty((m, self.n_in), dtype=self.W.dtype),
+            )
+            if len(self._buffers) > 4:  # many batch sizes (inference on varied inputs): keep memory bounded
+                self._buffers.clear()
+            self._buffers[m] = bufs
+        return bufs
+
+    def forward(self, A_prev, cache: bool = True):
+        """Z = A_prev Wᵀ + b; A = g(Z). A_prev (m, n_in) → A (m, n_out).
+
+        With ``cache=True`` the results land in reused buffers and are kept for backward; with
+        ``cache=False`` fresh arrays are returned and nothing is kept.
+        """
+        xp = ops.namespace(A_prev)
+        if not cache:
+            Z = A_prev @ self.W.T
+            Z += self.b
+            return self.activation.forward(Z, out=Z)
+        Z, A, _ = self._buffers_for(A_prev.shape[0])
+        xp.matmul(A_prev, self.W.T, out=Z)
+        Z += self.b
+        self.activation.forward(Z, out=A)
+        self.A_prev, self.Z, self.A = A_prev, Z, A
+        return A
+
+    def backward(self, delta, dW, db, l2_over_m: float = 0.0, need_dA_prev: bool = True):
+        """dW = δᵀ A_prev + (λ/m) W;  db = Σ_rows δ;  dA_prev = δ W.
+
+        ``delta`` is ∂J/∂Z of this layer (m, n_out); ``dW`` and ``db`` are written in place.
+        Returns dA_prev (m, n_in) in a reused buffer, or None when ``need_dA_prev`` is False (the
+        first layer: the input needs no gradient).
+        """
+        xp = ops.namespace(delta)
+        xp.matmul(delta.T, self.A_prev, out=dW)
+        if l2_over_m:
+            dW += l2_over_m * self.W
+        # Σ over rows as a vector-matrix product: much faster than delta.sum(axis=0) in NumPy.
+        xp.matmul(_ones(delta.shape[0], delta.dtype), delta, out=db)
+        if not need_dA_prev:
+            return None
+        dA_prev = self._buffers_for(delta.shape[0])[2]
+        xp.matmul(delta, self.W, out=dA_prev)
+        return dA_prev
+
+
+_ONES: dict = {}
+
+
+def _ones(m: int, dtype) -> np.ndarray:
+    """A cached ones vector of length m (for row sums as products)."""
+    key = (m, np.dtype(dtype).str)
+    v = _ONES.get(key)
+    if v is None:
+        if len(_ONES) > 16:
+            _ONES.clear()
+        v = _ONES[key] = np.ones(m, dtype=dtype)
+    return v

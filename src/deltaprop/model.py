@@ -1,0 +1,289 @@
+"""The network: an ordered list of Dense layers and the loss that owns the output link.
+
+Forward propagation (rows are examples, A_0 = X):
+
+    Z_l = A_{l−1} W_lᵀ + b_l,    A_l = g_l(Z_l),    l = 1..L
+
+Backpropagation, layers in reverse (the one place 1/m enters is the output error):
+
+    δ_L = (A_L − Y)/m
+    dW_l = δ_lᵀ A_{l−1} + (λ/m) W_l,    db_l = Σ_rows δ_l
+    δ_{l−1} = (δ_l W_l) ⊙ g'_{l−1}(Z_{l−1})
+
+and the cost J = (1/m) Σ_i loss_i + λ/(2m) Σ_l ‖W_l‖².
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deltaprop.activations import canonical_name
+from deltaprop.errors import ConfigError, InputError
+from deltaprop.initializers import default_initializer, initialize
+from deltaprop.layers import Dense
+from deltaprop.losses import Loss, check_pairing, get_loss, l2_cost, loss_for_output
+from deltaprop.validation import check_dtype, check_nonnegative_float, check_X
+
+__all__ = ["Network"]
+
+
+class Network:
+    """A multilayer perceptron: ``layers[l].W`` (n_l, n_{l−1}), ``layers[l].b`` (n_l,), and a loss.
+
+    Build one with :meth:`from_sizes` (random initial weights) or :meth:`from_weights`.
+    ``meta`` is a JSON-able dict saved with the model (classes, input scaling, training summary).
+    """
+
+    def __init__(self, layers: list[Dense], loss="cross_entropy"):
+        if not layers:
+            raise ConfigError("a network needs at least one layer", "pass sizes such as [64, 32, 10]")
+        self.layers = list(layers)
+        self.loss: Loss = get_loss(loss)
+        check_pairing(self.layers[-1].activation.name, self.loss)
+        for prev, layer in zip(self.layers, self.layers[1:]):
+            if layer.n_in != prev.n_out:
+                raise ConfigError(
+                    f"layer shapes do not chain: a layer with {prev.n_out} outputs feeds one with {layer.n_in} inputs",
+                    "W_l must have shape (n_l, n_{l-1})",
+                )
+        for layer in self.layers[:-1]:
+            if layer.activation.coupled:
+                raise ConfigError(
+                    f"{layer.activation.name} is only supported as the output activation",
+                    "use relu, tanh, sigmoid, leaky_relu or identity for hidden layers",
+                )
+        self.meta: dict = {}
+        self._delta_out: dict[int, np.ndarray] = {}
+        self._grads = None
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def from_sizes(cls, sizes, hidden="relu", output="softmax", loss=None, seed=0, dtype="float32",
+                   init=None, epsilon: float = 0.12, rng: np.random.Generator | None = None) -> "Network":
+        """A network with layer sizes ``[n_x, n_1, ..., n_L]``, hidden activation ``hidden`` (a name,
+        or a list of one name per hidden layer) and output activation ``output``.
+
+        Weights come from ``init`` (default: He for ReLU layers, Glorot otherwise) through
+        ``numpy.random.default_rng(seed)`` (or ``rng``), so the same seed gives the same bits.
+        ``loss`` defaults to the loss that pairs with ``output``.
+        """
+        sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else None
+        if not sizes or len(sizes) < 2:
+            raise ConfigError(f"sizes must list at least the input and output sizes, got {sizes!r}",
+                              "for example sizes=[64, 32, 10]")
+        for s in sizes:
+            if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1:
+                raise ConfigError(f"layer sizes must be whole numbers ≥ 1, got {sizes!r}", "for example sizes=[64, 32, 10]")
+        dtype = check_dtype(dtype)
+        n_hidden = len(sizes) - 2
+        hidden_names = [hidden] * n_hidden if isinstance(hidden, str) or hidden is None else list(hidden)
+        if len(hidden_names) != n_hidden:
+            raise ConfigError(f"{len(hidden_names)} hidden activations given for {n_hidden} hidden layers",
+                              "pass one name, or one per hidden layer")
+        names = [canonical_name(h) for h in hidden_names] + [canonical_name(output)]
+        loss = get_loss(loss if loss is not None else loss_for_output(names[-1]))
+        check_pairing(names[-1], loss)
+        rng = rng if rng is not None else np.random.default_rng(seed)
+        layers = []
+        for n_in, n_out, act in zip(sizes[:-1], sizes[1:], names):
+            W, b = initialize(init or default_initializer(act), int(n_out), int(n_in), rng, dtype, epsilon)
+            layers.append(Dense(W, b, act))
+        return cls(layers, loss)
+
+    @classmethod
+    def from_weights(cls, weights, activations, loss=None, dtype=None) -> "Network":
+        """A network from ``[(W_1, b_1), ...]`` with W_l (n_l, n_{l−1}) and one activation name per layer."""
+        weights = list(weights)
+        activations = [activations] * len(weights) if isinstance(activations, str) else list(activations)
+        if len(activations) != len(weights):
+            raise ConfigError(f"{len(activations)} activations for {len(weights)} layers", "give one per layer")
+        layers = []
+        for (W, b), act in zip(weights, activations):
+            W = np.array(W, dtype=dtype if dtype is not None else None, copy=True)
+            b = np.array(b, dtype=W.dtype, copy=True).reshape(-1)
+            check_dtype(W.dtype)
+            if W.ndim != 2 or b.shape != (W.shape[0],):
+                raise ConfigError(f"weights of shape {W.shape} and bias of shape {b.shape} do not form a layer",
+                                  "W must be (n_out, n_in) and b (n_out,)")
+            layers.append(Dense(W, b, act))
+        names = [layer.activation.name for layer in layers]
+        return cls(layers, loss if loss is not None else loss_for_output(names[-1]))
+
+    # -- description -----------------------------------------------------------------------------
+    @property
+    def sizes(self) -> list[int]:
+        return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.layers[0].W.dtype
+
+    @property
+    def activations(self) -> list[str]:
+        return [layer.activation.name for layer in self.layers]
+
+    @property
+    def n_params(self) -> int:
+        return sum(layer.W.size + layer.b.size for layer in self.layers)
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.loss.name != "squared_error"
+
+    def __repr__(self) -> str:
+        hidden = sorted(set(self.activations[:-1]))
+        return (f"Network({'-'.join(map(str, self.sizes))}, hidden={','.join(hidden) or '-'}, "
+                f"output={self.activations[-1]}, loss={self.loss.name}, {self.dtype.name}, {self.n_params:,} params)")
+
+    # -- parameters --------------------------------------------------------------------------------
+    def params(self) -> list:
+        """The live parameter arrays [W_1, b_1, W_2, b_2, ...]; optimizers update them in place."""
+        return [p for layer in self.layers for p in (layer.W, layer.b)]
+
+    def get_weights(self) -> list[tuple]:
+        """Copies of [(W_1, b_1), ...]."""
+        return [(layer.W.copy(), layer.b.copy()) for layer in self.layers]
+
+    def set_weights(self, weights) -> None:
+        """Copy [(W_1, b_1), ...] into the live arrays (shapes must match)."""
+        weights = list(weights)
+        if len(weights) != len(self.layers):
+            raise ConfigError(f"{len(weights)} (W, b) pairs for {len(self.layers)} layers", "pass one pair per layer")
+        for layer, (W, b) in zip(self.layers, weights):
+            if np.shape(W) != layer.W.shape or np.shape(b) != layer.b.shape:
+                raise ConfigError(f"shapes {np.shape(W)}, {np.shape(b)} do not match {layer.W.shape}, {layer.b.shape}",
+                                  "set weights of the same architecture")
+            layer.W[...] = W
+            layer.b[...] = b
+
+    def copy(self) -> "Network":
+        net = Network.from_weights(self.get_weights(), self.activations, self.loss.name)
+        net.meta = dict(self.meta)
+        return net
+
+    def astype(self, dtype) -> "Network":
+        """A copy of the network in another float dtype (float64 for gradient checks, say)."""
+        dtype = check_dtype(dtype)
+        net = Network.from_weights([(W.astype(dtype), b.astype(dtype)) for W, b in self.get_weights()],
+                                   self.activations, self.loss.name)
+        net.meta = dict(self.meta)
+        return net
+
+    def save(self, path) -> None:
+        """Write the model file (safetensors weights + JSON header) atomically; see :mod:`deltaprop.modelfile`."""
+        from deltaprop.modelfile import save
+
+        save(self, path)
+
+    # -- forward -----------------------------------------------------------------------------------
+    def forward(self, X):
+        """A_L for X (m, n_x): probabilities for softmax and sigmoid outputs, values for identity."""
+        A = check_X(X, self.sizes[0], self.dtype)
+        for layer in self.layers:
+            A = layer.forward(A, cache=False)
+        return A
+
+    def predict(self, X):
+        """Class indices (softmax: argmax; one sigmoid unit: A > ½), 0/1 indicators (several sigmoid
+        units), or the regression values (identity; shape (m,) for a single output)."""
+        A = self.forward(X)
+        out = self.activations[-1]
+        if out == "softmax":
+            return np.argmax(A, axis=1)
+        if out == "sigmoid":
+            return (A[:, 0] > 0.5).astype(np.int64) if A.shape[1] == 1 else (A > 0.5).astype(np.int64)
+        return A[:, 0] if A.shape[1] == 1 else A
+
+    def _forward_train(self, X):
+        """Forward pass that caches A_prev, Z, A in every layer (reused buffers). X already checked."""
+        A = X
+        for layer in self.layers:
+            A = layer.forward(A, cache=True)
+        return A
+
+    # -- cost and gradient -------------------------------------------------------------------------
+    def prepare_targets(self, Y) -> np.ndarray:
+        """Y as the float (m, n_L) matrix the loss works with (labels one-hot encoded)."""
+        return self.loss.prepare_targets(Y, self.sizes[-1], self.dtype)
+
+    def _grad_buffers(self):
+        if self._grads is None or self._grads[0][0].dtype != self.dtype:
+            self._grads = [(np.empty_like(layer.W), np.empty_like(layer.b)) for layer in self.layers]
+        return self._grads
+
+    def _backward(self, Y, l2: float = 0.0, scale: float = 1.0) -> list[tuple]:
+        """Backpropagation after ``_forward_train``: gradients of ``scale·J`` into reused buffers.
+
+        δ_L = scale·(A_L − Y)/m;  for l = L..1: dW_l = δ_lᵀ A_{l−1} + scale·(λ/m) W_l, db_l = Σ δ_l,
+        δ_{l−1} = (δ_l W_l) ⊙ g'(Z_{l−1}).  ``scale`` lets plain SGD fold its step size into δ_L.
+        Each layer keeps its ``delta`` for inspection (explain, trace, gradient-flow statistics).
+        """
+        m = Y.shape[0]
+        grads = self._grad_buffers()
+        out = self.layers[-1]
+        delta = self._delta_out.get(m)
+        if delta is None or delta.dtype != self.dtype or delta.shape[1] != out.n_out:
+            delta = self._delta_out[m] = np.empty((m, out.n_out), dtype=self.dtype)
+        self.loss.delta(out.A, Y, scale / m, out=delta)
+        l2_over_m = scale * l2 / m
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            layer.delta = delta
+            dW, db = grads[i]
+            dA_prev = layer.backward(delta, dW, db, l2_over_m, need_dA_prev=i > 0)
+            if i > 0:
+                below = self.layers[i - 1]
+                delta = below.activation.backward(dA_prev, below.Z, below.A)
+        return grads
+
+    def _cost_of_cached(self, Y, l2: float) -> float:
+        """J for the batch whose forward pass is cached: (1/m) Σ loss_i + λ/(2m) Σ ‖W‖²."""
+        m = Y.shape[0]
+        out = self.layers[-1]
+        data = self.loss.value(out.Z, out.A, Y) / m
+        return data + l2_cost([layer.W for layer in self.layers], l2, m)
+
+    def _check_loss(self, loss):
+        if loss is None:
+            return
+        lo = get_loss(loss)
+        if lo.name != self.loss.name:
+            check_pairing(self.activations[-1], lo)
+
+    def backprop(self, X, Y, loss=None, l2: float = 0.0):
+        """(J, grads) for the batch (X, Y), with grads[l] = (dW_l, db_l) of the shapes of W_l, b_l.
+
+        Y: integer labels (m,) or one-hot (m, K) for cross_entropy; 0/1 (m, K) for
+        binary_cross_entropy; values for squared_error. ``loss`` may name the network's own loss
+        (any other is refused, with the pairing explained). The arrays returned are fresh copies.
+        """
+        self._check_loss(loss)
+        l2 = check_nonnegative_float(l2, "l2")
+        X = check_X(X, self.sizes[0], self.dtype)
+        Y = self.prepare_targets(Y)
+        if Y.shape[0] != X.shape[0]:
+            raise InputError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}", "pass one target per example")
+        self._forward_train(X)
+        cost = self._cost_of_cached(Y, l2)
+        grads = self._backward(Y, l2)
+        return cost, [(dW.copy(), db.copy()) for dW, db in grads]
+
+    def cost(self, X, Y, loss=None, l2: float = 0.0) -> float:
+        """J = (1/m) Σ_i loss_i + λ/(2m) Σ_l ‖W_l‖², without the gradient."""
+        self._check_loss(loss)
+        l2 = check_nonnegative_float(l2, "l2")
+        X = check_X(X, self.sizes[0], self.dtype)
+        Y = self.prepare_targets(Y)
+        if Y.shape[0] != X.shape[0]:
+            raise InputError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}", "pass one target per example")
+        Z = X
+        for layer in self.layers:
+            A_prev = Z
+            Z = A_prev @ layer.W.T
+            Z += layer.b
+            if layer is not self.layers[-1]:
+                Z = layer.activation.forward(Z, out=Z)
+        A = self.layers[-1].activation.forward(Z)
+        m = X.shape[0]
+        return self.loss.value(Z, A, Y) / m + l2_cost([layer.W for layer in self.layers], l2, m)
+

@@ -1,0 +1,266 @@
+"""Optimizers: ``step(params, grads)`` updates aligned lists of arrays in place.
+
+The optimizer never sees a layer: it gets the parameter arrays and their gradients in the same order.
+Its state (velocities, moments, step count) lives here, apart from the model. The update rules are
+scikit-learn's, so that the two libraries take the same steps from the same parameters:
+
+- SGD (the notes' ``W −= α dW``):          θ ← θ − α g
+- momentum:                                 v ← μ v − α g;  θ ← θ + v
+- Nesterov:                                 v ← μ v − α g;  θ ← θ + μ v − α g
+- Adam:   t ← t + 1; m ← β₁ m + (1 − β₁) g; v ← β₂ v + (1 − β₂) g²;
+          α_t = α √(1 − β₂ᵗ)/(1 − β₁ᵗ);  θ ← θ − α_t m / (√v + ε)
+
+Learning-rate schedules give α for an epoch (``constant``, ``step``, ``exponential``,
+``invscaling``); the trainer sets ``optimizer.lr`` from them at the start of every epoch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from deltaprop.errors import ConfigError, unknown_name
+from deltaprop.validation import check_nonnegative_float, check_positive_float
+
+__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "OPTIMIZERS", "make_optimizer", "Schedule", "SCHEDULES", "make_schedule"]
+
+
+class Optimizer:
+    """Base class. ``lr`` is the current learning rate α (the notes' α; scikit-learn's learning_rate)."""
+
+    name = "optimizer"
+    #: True where the update is exactly θ ← θ − α g: the trainer may then fold α into the output
+    #: error (δ_L = α(A − Y)/m) and call :meth:`apply` with gradients already multiplied by α.
+    folds_lr = False
+
+    def __init__(self, lr: float = 0.01):
+        self.lr = check_positive_float(lr, "lr")
+        self.t = 0
+
+    def step(self, params, grads) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly where it stopped (arrays are copies)."""
+        return {"name": self.name, "lr": self.lr, "t": self.t}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.lr = float(state["lr"])
+        self.t = int(state["t"])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr:g})"
+
+
+def _zeros_like_all(arrays):
+    return [np.zeros_like(a) for a in arrays]
+
+
+class SGD(Optimizer):
+    """θ ← θ − α g."""
+
+    name = "sgd"
+    folds_lr = True
+
+    def step(self, params, grads) -> None:
+        self.t += 1
+        for p, g in zip(params, grads):
+            p -= self.lr * g
+
+    def apply(self, params, scaled_grads) -> None:
+        """θ ← θ − (α g) for gradients already scaled by α: one subtraction per array."""
+        self.t += 1
+        for p, g in zip(params, scaled_grads):
+            p -= g
+
+
+class Momentum(Optimizer):
+    """v ← μ v − α g; θ ← θ + v (classical momentum) or θ ← θ + μ v − α g (Nesterov)."""
+
+    name = "momentum"
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9, nesterov: bool = False):
+        super().__init__(lr)
+        self.momentum = check_nonnegative_float(momentum, "momentum")
+        if self.momentum >= 1:
+            raise ConfigError(f"momentum must be below 1, got {momentum!r}", "typical values are 0.9 or 0.99")
+        self.nesterov = bool(nesterov)
+        self.velocities = None
+        self._scratch = None
+
+    def step(self, params, grads) -> None:
+        if self.velocities is None:
+            self.velocities = _zeros_like_all(params)
+            self._scratch = _zeros_like_all(params)
+        self.t += 1
+        mu, lr = self.momentum, self.lr
+        for p, g, v, s in zip(params, grads, self.velocities, self._scratch):
+            np.multiply(g, lr, out=s)  # s = α g
+            v *= mu
+            v -= s  # v = μ v − α g
+            if self.nesterov:
+                p -= s
+                s[...] = v
+                s *= mu
+                p += s  # θ += μ v − α g
+            else:
+                p += v
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        state.update(momentum=self.momentum, nesterov=self.nesterov,
+                     velocities=None if self.velocities is None else [v.copy() for v in self.velocities])
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        vel = state.get("velocities")
+        self.velocities = None if vel is None else [np.array(v, copy=True) for v in vel]
+        self._scratch = None if vel is None else _zeros_like_all(self.velocities)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr:g}, momentum={self.momentum:g}, nesterov={self.nesterov})"
+
+
+class Adam(Optimizer):
+    """m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; θ ← θ − α√(1−β₂ᵗ)/(1−β₁ᵗ) · m/(√v + ε)."""
+
+    name = "adam"
+
+    def __init__(self, lr: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8):
+        super().__init__(lr)
+        for value, label in ((beta_1, "beta_1"), (beta_2, "beta_2")):
+            if not (0 <= float(value) < 1):
+                raise ConfigError(f"{label} must lie in [0, 1), got {value!r}", "the usual values are 0.9 and 0.999")
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+        self.epsilon = check_positive_float(epsilon, "epsilon")
+        self.ms = self.vs = self._scratch = None
+
+    def step(self, params, grads) -> None:
+        if self.ms is None:
+            self.ms, self.vs, self._scratch = _zeros_like_all(params), _zeros_like_all(params), _zeros_like_all(params)
+        self.t += 1
+        b1, b2 = self.beta_1, self.beta_2
+        lr_t = self.lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        for p, g, m, v, s in zip(params, grads, self.ms, self.vs, self._scratch):
+            m *= b1
+            np.multiply(g, 1 - b1, out=s)
+            m += s
+            v *= b2
+            np.multiply(g, g, out=s)
+            s *= 1 - b2
+            v += s
+            np.sqrt(v, out=s)
+            s += self.epsilon
+            np.divide(m, s, out=s)
+            s *= lr_t
+            p -= s
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        state.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+                     ms=None if self.ms is None else [a.copy() for a in self.ms],
+                     vs=None if self.vs is None else [a.copy() for a in self.vs])
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        if state.get("ms") is None:
+            self.ms = self.vs = self._scratch = None
+        else:
+            self.ms = [np.array(a, copy=True) for a in state["ms"]]
+            self.vs = [np.array(a, copy=True) for a in state["vs"]]
+            self._scratch = _zeros_like_all(self.ms)
+
+    def __repr__(self) -> str:
+        return f"Adam(lr={self.lr:g}, beta_1={self.beta_1:g}, beta_2={self.beta_2:g}, epsilon={self.epsilon:g})"
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Momentum, "adam": Adam}
+
+
+def make_optimizer(name="sgd", lr: float | None = None, **options) -> Optimizer:
+    """An optimizer by name: ``sgd``, ``momentum``, ``nesterov`` (momentum with Nesterov's look-ahead), ``adam``.
+
+    ``lr`` defaults to 0.1 for the SGD family and 0.001 for Adam. Options: ``momentum`` (default
+    0.9), ``beta_1``, ``beta_2``, ``epsilon``.
+    """
+    if isinstance(name, Optimizer):
+        return name
+    key = str(name).strip().lower()
+    if key not in OPTIMIZERS:
+        raise unknown_name("optimizer", name, list(OPTIMIZERS))
+    if lr is None:
+        lr = 0.001 if key == "adam" else 0.1
+    if key == "sgd":
+        if options.get("momentum"):
+            return Momentum(lr, momentum=options["momentum"], nesterov=bool(options.get("nesterov", False)))
+        return SGD(lr)
+    if key in ("momentum", "nesterov"):
+        return Momentum(lr, momentum=options.get("momentum", 0.9), nesterov=key == "nesterov" or bool(options.get("nesterov")))
+    return Adam(lr, **{k: options[k] for k in ("beta_1", "beta_2", "epsilon") if k in options})
+
+
+# -- learning-rate schedules -----------------------------------------------------------------------
+class Schedule:
+    """α for epoch e (0-based) after t training examples seen: constant α₀."""
+
+    name = "constant"
+
+    def __call__(self, lr0: float, epoch: int, t: int) -> float:
+        return lr0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class StepDecay(Schedule):
+    """α = α₀ · γ^⌊e / step⌋."""
+
+    name = "step"
+
+    def __init__(self, step: int = 10, gamma: float = 0.5):
+        if isinstance(step, bool) or int(step) < 1:
+            raise ConfigError(f"step must be ≥ 1 epoch, got {step!r}", "for example step=10")
+        self.step, self.gamma = int(step), check_positive_float(gamma, "gamma")
+
+    def __call__(self, lr0, epoch, t):
+        return lr0 * self.gamma ** (epoch // self.step)
+
+
+class ExponentialDecay(Schedule):
+    """α = α₀ · γ^e."""
+
+    name = "exponential"
+
+    def __init__(self, gamma: float = 0.95):
+        self.gamma = check_positive_float(gamma, "gamma")
+
+    def __call__(self, lr0, epoch, t):
+        return lr0 * self.gamma**epoch
+
+
+class InverseScaling(Schedule):
+    """α = α₀ / (t + 1)^p, t the number of training examples seen (scikit-learn's ``invscaling``)."""
+
+    name = "invscaling"
+
+    def __init__(self, power_t: float = 0.5):
+        self.power_t = check_nonnegative_float(power_t, "power_t")
+
+    def __call__(self, lr0, epoch, t):
+        return lr0 / (t + 1) ** self.power_t
+
+
+SCHEDULES = {"constant": Schedule, "step": StepDecay, "exponential": ExponentialDecay, "invscaling": InverseScaling}
+
+
+def make_schedule(name="constant", **options) -> Schedule:
+    """A schedule by name: constant, step (step, gamma), exponential (gamma), invscaling (power_t)."""
+    if isinstance(name, Schedule):
+        return name
+    key = str(name).strip().lower()
+    if key not in SCHEDULES:
+        raise unknown_name("learning-rate schedule", name, list(SCHEDULES))
+    return SCHEDULES[key](**options)

@@ -1,0 +1,95 @@
+"""Checks at the public boundary: every message says what was received, what was expected, what to do."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from deltaprop.errors import ConfigError, InputError
+
+__all__ = ["check_X", "check_positive_int", "check_positive_float", "check_nonnegative_float", "check_dtype"]
+
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def check_dtype(dtype) -> np.dtype:
+    """float32 or float64, by name or dtype."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in FLOAT_DTYPES:
+        raise ConfigError(f"unsupported dtype {dtype!r}", "use 'float32' (fast, the default) or 'float64' (for checking)")
+    return dt
+
+
+def check_X(X, n_features: int | None = None, dtype=None, what: str = "X") -> np.ndarray:
+    """X as a finite 2-d float array (m, n_features) with m ≥ 1, cast to ``dtype`` when given."""
+    if hasattr(X, "toarray") and not isinstance(X, np.ndarray):
+        raise InputError(f"{what} is a sparse matrix", "convert it with X.toarray() first")
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise InputError(f"{what} cannot be read as a numeric array ({exc})", "pass a 2-d array of numbers") from None
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"{what} holds non-numeric values (dtype {arr.dtype})",
+                "convert text columns to numbers or drop them before training",
+            ) from None
+    if arr.ndim == 1:
+        raise InputError(
+            f"{what} is 1-d with shape {arr.shape}; expected a 2-d array (m examples, n features)",
+            "reshape with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single example",
+        )
+    if arr.ndim != 2:
+        raise InputError(f"{what} has {arr.ndim} dimensions (shape {arr.shape}); expected 2 (m, n_features)",
+                         "flatten images first, e.g. X.reshape(len(X), -1)")
+    if arr.shape[0] == 0:
+        raise InputError(f"{what} has no rows (shape {arr.shape})", "pass at least one example")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise InputError(
+            f"{what} has {arr.shape[1]} features per row, but the network expects {n_features}",
+            "use the same columns (and preprocessing) as when the network was built",
+        )
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise InputError(
+            f"{what} contains NaN or infinity (first at row {int(bad[0])}, column {int(bad[1])})",
+            "fill or drop missing values before training or predicting",
+        )
+    return arr
+
+
+def check_positive_int(value, name: str) -> int:
+    """A whole number ≥ 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name} must be a whole number ≥ 1, got {value!r}", f"pass a positive {name}")
+    return int(value)
+
+
+def check_positive_float(value, name: str) -> float:
+    """A finite number > 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if isinstance(value, bool) or not (math.isfinite(v) and v > 0):
+        raise ConfigError(f"{name} must be a positive finite number, got {value!r}", f"for example {name}=0.1")
+    return v
+
+
+def check_nonnegative_float(value, name: str) -> float:
+    """A finite number ≥ 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if isinstance(value, bool) or not (math.isfinite(v) and v >= 0):
+        raise ConfigError(f"{name} must be a finite number ≥ 0, got {value!r}", f"for example {name}=0.0")
+    return v
