@@ -241,6 +241,12 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> History:
         """Train until ``epochs`` epochs are done, early stopping fires, or a callback stops it."""
+        # Overflow on the way to divergence is detected from the cost and reported as a
+        # DivergenceError; NumPy's RuntimeWarnings would only repeat it less clearly.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._run()
+
+    def _run(self) -> History:
         cbs = self.callbacks
         batch_cbs = [cb for cb in cbs if type(cb).on_batch_end is not Callback.on_batch_end]
         for cb in cbs:
