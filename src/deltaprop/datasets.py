@@ -1,0 +1,510 @@
+"""Data sets from files already on this machine: digits, IDX (MNIST, Fashion-MNIST), CSV, NPZ.
+
+Nothing here downloads anything. Every loader returns rows as examples:
+
+    X (m, n) float (IDX images: uint8 by default, flattened from (m, rows, cols)),  y (m,)
+
+:func:`resolve` turns a ``--data`` spec into a :class:`Dataset` with a train and a test split; data
+without a fixed test split (digits, CSV, NPZ without ``X_test``) is split 70/30 per class with a
+seeded ``numpy.random.Generator``. Every problem is a :class:`~deltaprop.errors.DataError` that names
+the file and says what was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deltaprop.errors import DataError
+
+__all__ = [
+    "Dataset", "resolve", "SPEC_FORMS",
+    "load_digits", "load_fashion_mnist", "load_idx_dataset", "read_idx", "write_idx",
+    "load_csv", "read_csv", "CSVTable", "load_npz", "encode_labels", "split",
+    "FASHION_MNIST_DIR", "FASHION_MNIST_CLASSES",
+]
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist/"
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_MNIST_HINT = ("install it with `sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist` "
+                      "or pass `fashion-mnist:DIR`")
+
+SPEC_FORMS = ("digits", "fashion-mnist", "fashion-mnist:DIR", "mnist:DIR", "idx:DIR", "PATH.csv", "PATH.npz")
+
+
+# -- the Dataset ----------------------------------------------------------------------------------
+@dataclass
+class Dataset:
+    """A train/test split and what is known about it.
+
+    ``y`` holds class indices 0..K−1 (int64) when ``class_names`` is a list of K names, and target
+    values (float64) for regression (``class_names`` None). ``image_shape`` is (rows, cols) for image
+    data sets, None otherwise. ``scaling`` is the suggested input scaling (a
+    :meth:`deltaprop.preprocessing.Scaler.from_spec` string), to be fitted on ``X_train`` only.
+    """
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    image_shape: tuple | None = None
+    class_names: list | None = None
+    scaling: str = "standard"
+    feature_names: list | None = None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X_train.shape[1])
+
+    @property
+    def n_classes(self) -> int | None:
+        return None if self.class_names is None else len(self.class_names)
+
+    @property
+    def task(self) -> str:
+        return "regression" if self.class_names is None else "classification"
+
+    def __repr__(self) -> str:
+        kind = f"{self.n_classes} classes" if self.class_names is not None else "regression"
+        return (f"Dataset({self.name!r}, {self.X_train.shape[0]} train + {self.X_test.shape[0]} test rows, "
+                f"{self.n_features} features, {kind})")
+
+
+# -- digits ---------------------------------------------------------------------------------------
+def load_digits():
+    """scikit-learn's bundled 8×8 digits (no download): X (1797, 64) float64 in 0..16, y (1797,) int64."""
+    try:
+        from sklearn.datasets import load_digits as _sk_load_digits
+    except ImportError:
+        raise DataError("the digits data set comes with scikit-learn, which is not installed",
+                        "pip install scikit-learn") from None
+    X, y = _sk_load_digits(return_X_y=True)
+    return np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64)
+
+
+# -- IDX ------------------------------------------------------------------------------------------
+# Magic number: two zero bytes, a type code, the number of dimensions. Data is big-endian.
+_IDX_TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
+              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_CODES = {np.dtype(dt).newbyteorder("=").str if dt.itemsize > 1 else dt.str: code
+              for code, dt in _IDX_TYPES.items()}
+
+
+def _read_bytes(path: Path) -> bytes:
+    if path.is_dir():
+        raise DataError(f"{path} is a directory, not a file", "pass the path of an IDX file")
+    if not path.exists():
+        raise DataError(f"no such file: {path}", "check the path")
+    try:
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:
+        # gzip raises EOFError for a cut-off stream and BadGzipFile (an OSError) for a non-gzip file.
+        raise DataError(f"cannot read {path}: {exc}",
+                        "the file is damaged or not gzip-compressed; re-copy it or remove the .gz suffix") from None
+
+
+def read_idx(path) -> np.ndarray:
+    """The array stored in an IDX file (``.gz`` or raw), in native byte order.
+
+    Layout: magic ``00 00 TT D`` (TT the type code: 08 uint8, 09 int8, 0B int16, 0C int32, 0D float32,
+    0E float64; D the number of dimensions), D big-endian uint32 sizes, then the big-endian data.
+    """
+    path = Path(path)
+    raw = _read_bytes(path)
+    if len(raw) < 4:
+        raise DataError(f"{path} is not an IDX file: {len(raw)} bytes, too short for the 4-byte magic number",
+                        "IDX files start with 00 00, a type code and the number of dimensions")
+    if raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise DataError(f"{path} is not an IDX file: magic number {raw[:4].hex(' ')}",
+                        "expected 00 00 then a type code (08 uint8, 09 int8, 0B int16, 0C int32, 0D float32, "
+                        "0E float64) and the number of dimensions; is it still gzip-compressed without a .gz name?")
+    dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
+    if ndim == 0:
+        raise DataError(f"{path}: the IDX header declares 0 dimensions", "the file is damaged")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated: {len(raw)} bytes, but its {ndim} dimension sizes need {header}",
+                        "the file is damaged; copy it again")
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = header + math.prod(dims) * dtype.itemsize
+    if len(raw) != expected:
+        what = "truncated" if len(raw) < expected else "longer than its header says"
+        raise DataError(
+            f"{path} is {what}: shape {dims} of {dtype.name} needs {expected} bytes, the file has {len(raw)}",
+            "the file is damaged or incomplete; copy it again")
+    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    return data.astype(dtype.newbyteorder("="), copy=True)
+
+
+def write_idx(path, array) -> None:
+    """Write ``array`` (uint8, int8, int16, int32, float32 or float64; ≥ 1 dimension) as an IDX file,
+    gzip-compressed when the name ends in ``.gz``."""
+    arr = np.asarray(array)
+    key = arr.dtype.newbyteorder("=").str if arr.dtype.itemsize > 1 else arr.dtype.str
+    if key not in _IDX_CODES:
+        raise DataError(f"IDX cannot store dtype {arr.dtype}",
+                        "convert to uint8, int8, int16, int32, float32 or float64 first")
+    if arr.ndim == 0 or arr.ndim > 255:
+        raise DataError(f"IDX stores arrays of 1 to 255 dimensions, got {arr.ndim}", "reshape the array")
+    code = _IDX_CODES[key]
+    header = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, dtype=">u4").tobytes()
+    body = np.ascontiguousarray(arr, dtype=_IDX_TYPES[code]).tobytes()
+    path = Path(path)
+    if path.name.endswith(".gz"):
+        # mtime=0 makes the same array give the same bytes.
+        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+            f.write(header + body)
+    else:
+        path.write_bytes(header + body)
+
+
+_IDX_PARTS = {
+    "train_images": ("train-images", "idx3-ubyte"),
+    "train_labels": ("train-labels", "idx1-ubyte"),
+    "test_images": ("t10k-images", "idx3-ubyte"),
+    "test_labels": ("t10k-labels", "idx1-ubyte"),
+}
+
+
+def _find_idx_files(directory: Path, hint: str) -> dict:
+    if not directory.is_dir():
+        raise DataError(f"no such directory: {directory}", hint)
+    found, missing = {}, []
+    for key, (stem, kind) in _IDX_PARTS.items():
+        # The usual name is train-images-idx3-ubyte(.gz); some copies use train-images.idx3-ubyte.
+        names = [f"{stem}{sep}{kind}{gz}" for sep in ("-", ".") for gz in (".gz", "")]
+        path = next((directory / n for n in names if (directory / n).is_file()), None)
+        if path is None:
+            missing.append(f"{stem}-{kind}[.gz]")
+        found[key] = path
+    if missing:
+        raise DataError(f"{directory} lacks the IDX file(s) {', '.join(missing)}",
+                        hint or "an MNIST-style directory holds train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                                "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each optionally .gz)")
+    return found
+
+
+def _load_idx_split(directory, dtype, hint=""):
+    files = _find_idx_files(Path(directory), hint)
+    out = []
+    image_shape = None
+    for part in ("train", "test"):
+        images, labels = read_idx(files[f"{part}_images"]), read_idx(files[f"{part}_labels"])
+        if images.ndim != 3:
+            raise DataError(f"{files[f'{part}_images']} holds an array of shape {images.shape}; expected (m, rows, cols)",
+                            "the file is not an image file")
+        if labels.ndim != 1:
+            raise DataError(f"{files[f'{part}_labels']} holds an array of shape {labels.shape}; expected (m,)",
+                            "the file is not a label file")
+        if images.shape[0] != labels.shape[0]:
+            raise DataError(f"{part}: {images.shape[0]} images but {labels.shape[0]} labels in {directory}",
+                            "the image and label files do not belong together")
+        if image_shape is not None and images.shape[1:] != image_shape:
+            raise DataError(f"train images are {image_shape} but test images are {images.shape[1:]}", "mixed data sets?")
+        image_shape = images.shape[1:]
+        out += [images.reshape(images.shape[0], -1).astype(dtype, copy=False), labels.astype(np.int64)]
+    return tuple(out), image_shape
+
+
+def load_idx_dataset(directory, dtype="uint8"):
+    """(X_train, y_train, X_test, y_test) from an MNIST-layout directory of IDX files.
+
+    Images (m, rows, cols) are flattened to X (m, rows·cols), e.g. (60000, 784), with raw pixel values
+    0..255 as ``dtype`` (uint8 by default; ``"float32"`` gives the same values as floats; scale them
+    with ``Scaler("divide", 255)``). Labels are int64.
+    """
+    arrays, _ = _load_idx_split(directory, np.dtype(dtype))
+    return arrays
+
+
+def load_fashion_mnist(dir=None, dtype="uint8"):
+    """Fashion-MNIST (X_train (60000, 784), y_train, X_test (10000, 784), y_test) from ``dir``,
+    by default /usr/share/datasets/fashion-mnist/ (Debian/Ubuntu package ``dataset-fashion-mnist``)."""
+    arrays, _ = _load_idx_split(dir or FASHION_MNIST_DIR, np.dtype(dtype), FASHION_MNIST_HINT)
+    return arrays
+
+
+# -- CSV ------------------------------------------------------------------------------------------
+@dataclass
+class CSVTable:
+    """A CSV file read as numbers: X (m, n) float64, y (m,) (float64, or str labels), column names."""
+
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list
+    target_name: str
+    has_header: bool
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _ordinal(i: int) -> str:
+    return f"{i}{'th' if 10 <= i % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(i % 10, 'th')}"
+
+
+def read_csv(path, target=None, delimiter: str = ",") -> CSVTable:
+    """Read a CSV file of numbers with one label column.
+
+    The first row is a header when all of its cells are non-numeric, or when it has a non-numeric
+    cell above a numeric one. ``target`` is the label column: a header name, a 0-based index (negative
+    counts from the end), or None for the last column. Labels may be text; every other cell must be a
+    finite number.
+    """
+    path = Path(path)
+    if path.is_dir() or not path.exists():
+        raise DataError(f"no such file: {path}" if not path.exists() else f"{path} is a directory",
+                        "pass the path of a CSV file")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [(n, [c.strip() for c in row]) for n, row in enumerate(csv.reader(f, delimiter=delimiter), 1)
+                    if row and any(c.strip() for c in row)]
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                        "is it a CSV file? save it as UTF-8") from None
+    except csv.Error as exc:
+        raise DataError(f"{path} cannot be parsed as CSV: {exc}", "check the quoting") from None
+    if not rows:
+        raise DataError(f"{path} is empty", "a CSV file needs at least one row of numbers")
+    first = rows[0][1]
+    second = rows[1][1] if len(rows) > 1 else None
+    has_header = all(not _is_number(c) for c in first) or (
+        second is not None and any(not _is_number(a) and _is_number(b) for a, b in zip(first, second)))
+    if has_header:
+        names = first
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise DataError(f"{path}: the header repeats the column name(s) {', '.join(map(repr, dup))}",
+                            "give every column its own name")
+        rows = rows[1:]
+    else:
+        names = [str(i) for i in range(len(first))]
+    if not rows:
+        raise DataError(f"{path} has a header but no rows of data", "add data rows")
+    n_cols = len(names)
+    if n_cols < 2:
+        raise DataError(f"{path} has {n_cols} column; expected feature columns and a label column",
+                        f"is the delimiter {delimiter!r} right?")
+    t = _target_index(target, names, has_header, path)
+    X = np.empty((len(rows), n_cols - 1), dtype=np.float64)
+    labels = []
+    feature_cols = [j for j in range(n_cols) if j != t]
+    for i, (line, row) in enumerate(rows):
+        if len(row) != n_cols:
+            raise DataError(f"{path}, line {line}: {len(row)} cells, but the {'header' if has_header else 'first row'} "
+                            f"has {n_cols}", "every row needs the same number of cells")
+        for k, j in enumerate(feature_cols):
+            try:
+                v = float(row[j])
+            except ValueError:
+                v = None
+            if v is None or not math.isfinite(v):
+                col = f"column {names[j]!r}" if has_header else f"column {j}"
+                problem = "is empty" if row[j] == "" else ("is not a number" if v is None else "is not finite")
+                raise DataError(f"{path}, row {i + 1} (line {line}), {col} ({_ordinal(j + 1)}): {row[j]!r} {problem}",
+                                "feature cells must be finite numbers; fill or drop missing values, encode text "
+                                "columns as numbers, or choose the label column with target=")
+            X[i, k] = v
+        labels.append(row[t])
+    if all(_is_number(v) for v in labels):
+        y = np.array([float(v) for v in labels], dtype=np.float64)
+        if not np.isfinite(y).all():
+            i = int(np.flatnonzero(~np.isfinite(y))[0])
+            raise DataError(f"{path}, row {i + 1} (line {rows[i][0]}): the label {labels[i]!r} is not finite",
+                            "drop rows with missing labels")
+    else:
+        y = np.array(labels, dtype=str)
+    return CSVTable(X, y, [names[j] for j in feature_cols], names[t], has_header)
+
+
+def _target_index(target, names, has_header, path) -> int:
+    n = len(names)
+    listing = ", ".join(f"{j}: {name!r}" for j, name in enumerate(names)) if has_header else f"0..{n - 1}"
+    if target is None:
+        return n - 1
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+        if -n <= target < n:
+            return int(target) % n
+        raise DataError(f"{path} has no column {target} (it has {n} columns)", f"columns are {listing}")
+    name = str(target)
+    if name in names:
+        return names.index(name)
+    if name.lstrip("-").isdigit() and -n <= int(name) < n:
+        return int(name) % n
+    raise DataError(f"{path} has no column {name!r}", f"columns are {listing}")
+
+
+def load_csv(path, target=None, delimiter: str = ","):
+    """(X (m, n) float64, y (m,)) from a CSV file; see :func:`read_csv` for the rules."""
+    table = read_csv(path, target, delimiter)
+    return table.X, table.y
+
+
+# -- NPZ ------------------------------------------------------------------------------------------
+def load_npz(path) -> dict:
+    """The arrays of a NumPy ``.npz`` file with keys ``X`` and ``y`` (optionally ``X_test``, ``y_test``,
+    ``class_names``), read with ``allow_pickle=False``: an object array is refused, never unpickled."""
+    path = Path(path)
+    if path.is_dir() or not path.exists():
+        raise DataError(f"no such file: {path}" if not path.exists() else f"{path} is a directory",
+                        "pass the path of a .npz file saved with numpy.savez(path, X=X, y=y)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise DataError(f"{path} holds a single array, not an .npz archive",
+                                "save it with numpy.savez(path, X=X, y=y)")
+            missing = [k for k in ("X", "y") if k not in z.files]
+            if missing:
+                raise DataError(f"{path} has no array(s) {', '.join(missing)}; it holds {', '.join(z.files) or 'nothing'}",
+                                "save it with numpy.savez(path, X=X, y=y)")
+            arrays = {k: z[k] for k in z.files if k in ("X", "y", "X_test", "y_test", "class_names")}
+    except DataError:
+        raise
+    except ValueError as exc:
+        # An object array (pickled Python objects): refused by allow_pickle=False.
+        raise DataError(f"{path} cannot be read without unpickling ({exc})",
+                        "save plain numeric (or string) arrays; deltaprop never unpickles data") from None
+    except Exception as exc:  # BadZipFile, OSError, EOFError: a damaged or foreign file
+        raise DataError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc})",
+                        "save it with numpy.savez(path, X=X, y=y)") from None
+    for key in ("X", "X_test"):
+        if key in arrays:
+            X = arrays[key]
+            if X.ndim == 1:
+                raise DataError(f"{path}: {key} is 1-d with shape {X.shape}", "store X as (m examples, n features)")
+            if X.dtype.kind not in "biuf":
+                raise DataError(f"{path}: {key} has dtype {X.dtype}, not numbers", "store numeric features")
+            if X.ndim > 2:
+                arrays[key] = X.reshape(X.shape[0], -1)
+    if ("X_test" in arrays) != ("y_test" in arrays):
+        raise DataError(f"{path} has only one of X_test and y_test", "store both, or neither")
+    for xk, yk in (("X", "y"), ("X_test", "y_test")):
+        if xk in arrays:
+            if arrays[yk].ndim != 1 or arrays[yk].shape[0] != arrays[xk].shape[0]:
+                raise DataError(f"{path}: {yk} has shape {arrays[yk].shape} for {arrays[xk].shape[0]} rows of {xk}",
+                                f"store one label per row, shape ({arrays[xk].shape[0]},)")
+    return arrays
+
+
+# -- labels and splits ----------------------------------------------------------------------------
+def encode_labels(y, task=None, class_names=None):
+    """(y as class indices or values, class_names or None).
+
+    ``task`` None decides: text labels and whole numbers are classes, other numbers are regression
+    targets. Classes are numbered in sorted order of their labels (numbers numerically).
+    """
+    y = np.asarray(y)
+    if task not in (None, "classification", "regression"):
+        raise DataError(f"unknown task {task!r}", "use 'classification' or 'regression'")
+    numeric = y.dtype.kind in "biuf"
+    if task == "regression" or (task is None and numeric and y.dtype.kind == "f"
+                                and not np.all(np.mod(y, 1) == 0)):
+        if not numeric:
+            raise DataError("regression needs numeric targets, but the labels are text", "use classification")
+        return y.astype(np.float64), None
+    if class_names is not None:
+        class_names = [str(c) for c in class_names]
+        if numeric and np.all(np.mod(y, 1) == 0) and y.min() >= 0 and y.max() < len(class_names):
+            # Labels already index the given names: keep the numbering.
+            return y.astype(np.int64), class_names
+        lookup = {name: i for i, name in enumerate(class_names)}
+        unknown = sorted({str(v) for v in y.tolist()} - set(lookup))
+        if unknown:
+            raise DataError(f"labels {', '.join(map(repr, unknown[:5]))} are not among the class names {class_names}",
+                            "store labels as indices 0..K-1 or as the class names themselves")
+        return np.array([lookup[str(v)] for v in y.tolist()], dtype=np.int64), class_names
+    values, index = np.unique(y, return_inverse=True)
+    if numeric and values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0):
+        values = values.astype(np.int64)  # 3.0 is class "3"
+    return index.reshape(-1).astype(np.int64), [str(v) for v in values.tolist()]
+
+
+def split(X, y, test_fraction: float = 0.3, seed: int = 0, stratify: bool = True):
+    """(X_train, y_train, X_test, y_test): about ``test_fraction`` of each class's rows (of all rows when
+    not ``stratify``) go to the test side, drawn with ``numpy.random.default_rng(seed)``."""
+    if not 0 < test_fraction < 1:
+        raise DataError(f"test_fraction must be between 0 and 1, got {test_fraction!r}", "for example 0.3")
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    if stratify:
+        test = []
+        for c in np.unique(y):
+            rows = np.flatnonzero(y == c)
+            rows = rows[rng.permutation(rows.shape[0])]
+            test.append(rows[: int(round(test_fraction * rows.shape[0]))])
+        test = np.sort(np.concatenate(test))
+    else:
+        test = np.sort(rng.permutation(n)[: int(round(test_fraction * n))])
+    train = np.setdiff1d(np.arange(n), test, assume_unique=True)
+    if test.shape[0] == 0 or train.shape[0] == 0:
+        raise DataError(f"{n} rows are too few to split {1 - test_fraction:.0%}/{test_fraction:.0%} into train and test",
+                        "use more rows")
+    return X[train], y[train], X[test], y[test]
+
+
+# -- --data specs -------------------------------------------------------------------------------
+def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, task=None) -> Dataset:
+    """The Dataset a ``--data`` spec names.
+
+    ``digits``; ``fashion-mnist`` (installed package) or ``fashion-mnist:DIR``; ``mnist:DIR`` or
+    ``idx:DIR`` (MNIST-layout IDX files); ``PATH.csv`` (``target`` picks the label column);
+    ``PATH.npz`` (keys X, y; optional X_test, y_test, class_names). Data without a test split is split
+    ``1 − test_fraction`` / ``test_fraction`` per class with ``seed``.
+    """
+    text = os.fspath(spec) if isinstance(spec, os.PathLike) else str(spec)
+    s = text.strip()
+    low = s.lower()
+    if low == "digits":
+        X, y = load_digits()
+        return Dataset("digits", *split(X, y, test_fraction, seed), image_shape=(8, 8),
+                       class_names=[str(i) for i in range(10)], scaling="divide:16")
+    for prefix in ("fashion-mnist", "fashion_mnist", "mnist", "idx"):
+        if low == prefix or low.startswith(prefix + ":"):
+            directory = s[len(prefix) + 1:] if low != prefix else ""
+            if prefix.startswith("fashion"):
+                (X_tr, y_tr, X_te, y_te), shape = _load_idx_split(directory or FASHION_MNIST_DIR, np.uint8,
+                                                                   FASHION_MNIST_HINT)
+                return Dataset("fashion-mnist", X_tr, y_tr, X_te, y_te, image_shape=tuple(shape),
+                               class_names=list(FASHION_MNIST_CLASSES), scaling="divide:255")
+            if not directory:
+                raise DataError(f"{prefix} needs a directory: {prefix}:DIR",
+                                "pass the directory holding train-images-idx3-ubyte.gz and the other three files")
+            (X_tr, y_tr, X_te, y_te), shape = _load_idx_split(directory, np.uint8)
+            names = [str(i) for i in range(int(max(y_tr.max(), y_te.max())) + 1)]
+            return Dataset(prefix if prefix == "mnist" else Path(directory).name or "idx", X_tr, y_tr, X_te, y_te,
+                           image_shape=tuple(shape), class_names=names, scaling="divide:255")
+    if low.endswith(".csv"):
+        table = read_csv(s, target)
+        y, names = encode_labels(table.y, task)
+        return Dataset(Path(s).stem, *split(table.X, y, test_fraction, seed, stratify=names is not None),
+                       class_names=names, feature_names=table.feature_names)
+    if low.endswith(".npz"):
+        arrays = load_npz(s)
+        given = arrays.get("class_names")
+        given = [str(c) for c in given.tolist()] if given is not None else None
+        if "X_test" in arrays:
+            y_all, names = encode_labels(np.concatenate([arrays["y"], arrays["y_test"]]), task, given)
+            m = arrays["y"].shape[0]
+            parts = (arrays["X"], y_all[:m], arrays["X_test"], y_all[m:])
+        else:
+            y, names = encode_labels(arrays["y"], task, given)
+            parts = split(arrays["X"], y, test_fraction, seed, stratify=names is not None)
+        return Dataset(Path(s).stem, *parts, class_names=names)
+    raise DataError(f"unknown data spec {text!r}", "valid forms: " + ", ".join(SPEC_FORMS))

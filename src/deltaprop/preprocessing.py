@@ -1,0 +1,171 @@
+"""Input scaling fitted on the training rows and stored with the model as JSON.
+
+Every kind is the same affine map, column by column:
+
+    X' = (X − shift) / scale        X (m, n), shift and scale (n,) or scalars
+
+- ``standard``: shift = column mean, scale = column standard deviation;
+- ``minmax``:   shift = column minimum, scale = column maximum − minimum (X' in [0, 1]);
+- ``divide``:   shift = 0, scale = a fixed number (``divide:255`` for 8-bit pixels, ``divide:16`` for digits);
+- ``none``:     X' = X.
+
+A column that never varies in the training rows (std or range 0, like the always-blank corner pixels
+of the digits) gets scale 1, so it maps to 0 instead of to NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from deltaprop.errors import ConfigError, InputError, unknown_name
+
+__all__ = ["Scaler", "SCALER_KINDS"]
+
+SCALER_KINDS = ("none", "standard", "minmax", "divide")
+
+
+class Scaler:
+    """``fit`` on training rows, ``transform`` any rows, ``to_dict``/``from_dict`` for the model file.
+
+        >>> s = Scaler("standard").fit(X_train)
+        >>> X_train_s, X_test_s = s.transform(X_train), s.transform(X_test)
+        >>> net.meta["scaler"] = s.to_dict()
+    """
+
+    def __init__(self, kind: str = "standard", by: float | None = None):
+        kind = str(kind).strip().lower()
+        if kind not in SCALER_KINDS:
+            raise unknown_name("scaling", kind, list(SCALER_KINDS))
+        if kind == "divide":
+            by = 255.0 if by is None else by
+            if isinstance(by, bool) or not isinstance(by, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(by) or by <= 0:
+                raise ConfigError(f"divide scaling needs a finite number > 0, got {by!r}", "for example divide:255")
+            by = float(by)
+        elif by is not None:
+            raise ConfigError(f"only divide scaling takes a divisor, not {kind}", "for example divide:255")
+        self.kind = kind
+        self.by = by
+        self.n_features: int | None = None
+        self.shift: np.ndarray | float | None = None
+        self.scale: np.ndarray | float | None = None
+        if kind in ("none", "divide"):
+            # Nothing to learn: usable before fit (n_features stays open until fit).
+            self.shift, self.scale = 0.0, (by if kind == "divide" else 1.0)
+
+    @classmethod
+    def from_spec(cls, spec: str) -> "Scaler":
+        """A scaler from the CLI form: ``standard``, ``minmax``, ``none``, ``divide`` or ``divide:255``."""
+        text = str(spec).strip().lower()
+        kind, _, arg = text.partition(":")
+        if kind == "divide" and arg:
+            try:
+                return cls("divide", float(arg))
+            except ValueError:
+                raise ConfigError(f"cannot read the divisor in {spec!r}", "for example divide:255") from None
+        if arg:
+            raise ConfigError(f"{kind} scaling takes no argument (got {spec!r})", "use standard, minmax, none or divide:255")
+        return cls(kind)
+
+    @property
+    def fitted(self) -> bool:
+        return self.kind in ("none", "divide") or self.n_features is not None
+
+    def fit(self, X) -> "Scaler":
+        """Learn shift and scale from the training rows X (m, n); returns self."""
+        X = _as_2d(X, "X")
+        self.n_features = X.shape[1]
+        if self.kind in ("none", "divide"):
+            return self
+        X64 = X.astype(np.float64, copy=False)
+        if self.kind == "standard":
+            shift, scale = X64.mean(axis=0), X64.std(axis=0)
+        else:
+            shift = X64.min(axis=0)
+            scale = X64.max(axis=0) - shift
+        # Constant columns: scale 1 keeps them at 0 rather than dividing by zero.
+        scale = np.where(scale > 0, scale, 1.0)
+        if not (np.isfinite(shift).all() and np.isfinite(scale).all()):
+            raise InputError("the training rows hold NaN or infinite values; the scaling cannot be fitted",
+                             "fill or drop missing values first")
+        self.shift, self.scale = shift, scale
+        return self
+
+    def transform(self, X, dtype=None) -> np.ndarray:
+        """X' = (X − shift) / scale, as ``dtype`` (default: float32 for float32 or small-integer
+        input such as uint8 pixels, float64 otherwise)."""
+        if not self.fitted:
+            raise ConfigError(f"this {self.kind} scaler has not been fitted", "call fit(X_train) first")
+        X = _as_2d(X, "X")
+        if self.n_features is not None and X.shape[1] != self.n_features:
+            raise InputError(f"X has {X.shape[1]} columns but the scaling was fitted on {self.n_features}",
+                             "scale the same columns the model was trained on")
+        if dtype is None:
+            dtype = np.result_type(X.dtype, np.float32)
+        out = np.array(X, dtype=dtype, copy=True)
+        if self.kind == "none":
+            return out
+        out -= np.asarray(self.shift, dtype=dtype)
+        out /= np.asarray(self.scale, dtype=dtype)
+        return out
+
+    def fit_transform(self, X, dtype=None) -> np.ndarray:
+        return self.fit(X).transform(X, dtype)
+
+    def to_dict(self) -> dict:
+        """A JSON-able description: ``{"kind", "n_features", "shift", "scale"}`` (+ ``"by"`` for divide)."""
+        d = {"kind": self.kind, "n_features": self.n_features}
+        if self.kind == "divide":
+            d["by"] = self.by
+        if self.kind in ("standard", "minmax"):
+            if self.n_features is None:
+                raise ConfigError(f"this {self.kind} scaler has not been fitted", "call fit(X_train) first")
+            # Python floats are written with repr, so float64 values survive JSON bit for bit.
+            d["shift"] = [float(v) for v in self.shift]
+            d["scale"] = [float(v) for v in self.scale]
+        return d
+
+    @classmethod
+    def from_dict(cls, d) -> "Scaler":
+        """The scaler ``to_dict`` described; ConfigError names what is wrong with a bad description."""
+        if not isinstance(d, dict) or "kind" not in d:
+            raise ConfigError(f"a scaling description must be a dict with a 'kind', got {type(d).__name__}",
+                              "use Scaler.to_dict() to make one")
+        s = cls(d["kind"], d.get("by") if d.get("kind") == "divide" else None)
+        n = d.get("n_features")
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ConfigError(f"n_features must be a whole number ≥ 1, got {n!r}", "use Scaler.to_dict() to make one")
+        s.n_features = n
+        if s.kind in ("standard", "minmax"):
+            if n is None:
+                raise ConfigError(f"a {s.kind} scaling needs n_features, shift and scale", "use Scaler.to_dict() to make one")
+            arrays = []
+            for key in ("shift", "scale"):
+                v = d.get(key)
+                ok = isinstance(v, list) and len(v) == n and all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+                if not ok:
+                    raise ConfigError(f"{s.kind} scaling: {key!r} must be a list of {n} finite numbers",
+                                      "use Scaler.to_dict() to make one")
+                arrays.append(np.array(v, dtype=np.float64))
+            if (arrays[1] <= 0).any():
+                raise ConfigError(f"{s.kind} scaling: every scale must be > 0", "use Scaler.to_dict() to make one")
+            s.shift, s.scale = arrays
+        return s
+
+    def __repr__(self) -> str:
+        arg = f", by={self.by:g}" if self.kind == "divide" else ""
+        state = "" if self.fitted else ", unfitted"
+        return f"Scaler({self.kind!r}{arg}{state})"
+
+
+def _as_2d(X, what: str) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise InputError(f"{what} must be 2-d (m examples, n features), got shape {X.shape}",
+                         "flatten images first, e.g. X.reshape(len(X), -1)")
+    if X.dtype.kind not in "biuf":
+        raise InputError(f"{what} holds non-numeric values (dtype {X.dtype})", "convert it to numbers first")
+    return X
