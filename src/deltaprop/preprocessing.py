@@ -40,8 +40,7 @@ class Scaler:
             raise unknown_name("scaling", kind, list(SCALER_KINDS))
         if kind == "divide":
             by = 255.0 if by is None else by
-            if isinstance(by, bool) or not isinstance(by, (int, float, np.integer, np.floating)) \
-                    or not math.isfinite(by) or by <= 0:
+            if not _finite_number(by) or by <= 0:
                 raise ConfigError(f"divide scaling needs a finite number > 0, got {by!r}", "for example divide:255")
             by = float(by)
         elif by is not None:
@@ -144,8 +143,7 @@ class Scaler:
             arrays = []
             for key in ("shift", "scale"):
                 v = d.get(key)
-                ok = isinstance(v, list) and len(v) == n and all(
-                    isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+                ok = isinstance(v, list) and len(v) == n and all(_finite_number(x) for x in v)
                 if not ok:
                     raise ConfigError(f"{s.kind} scaling: {key!r} must be a list of {n} finite numbers",
                                       "use Scaler.to_dict() to make one")
@@ -159,6 +157,16 @@ class Scaler:
         arg = f", by={self.by:g}" if self.kind == "divide" else ""
         state = "" if self.fitted else ", unfitted"
         return f"Scaler({self.kind!r}{arg}{state})"
+
+
+def _finite_number(x) -> bool:
+    """A real, finite number (not a bool; ints too large for a float are not finite here)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
 
 
 def _as_2d(X, what: str) -> np.ndarray:
