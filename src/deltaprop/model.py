@@ -99,7 +99,9 @@ class Network:
             raise ConfigError(f"{len(activations)} activations for {len(weights)} layers", "give one per layer")
         layers = []
         for (W, b), act in zip(weights, activations):
-            W = np.array(W, dtype=dtype if dtype is not None else None, copy=True)
+            W = np.array(W, dtype=dtype, copy=True)
+            if dtype is None and W.dtype.kind in "biu":
+                W = W.astype(np.float64)
             b = np.array(b, dtype=W.dtype, copy=True).reshape(-1)
             check_dtype(W.dtype)
             if W.ndim != 2 or b.shape != (W.shape[0],):
