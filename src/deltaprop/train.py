@@ -233,13 +233,7 @@ class Trainer:
         total, correct, m = 0.0, 0, X.shape[0]
         for start in range(0, m, 4096):
             xb, yb = X[start:start + 4096], Y[start:start + 4096]
-            A = xb
-            for layer in net.layers[:-1]:
-                A = layer.forward(A, cache=False)
-            out = net.layers[-1]
-            Z = A @ out.W.T
-            Z += out.b
-            A = out.activation.forward(Z)
+            Z, A = net.logits(xb)
             total += net.loss.value(Z, A, yb)
             if self.track_accuracy:
                 correct += _n_correct(A, yb, _predicted_labels(yb), self.multilabel)
