@@ -99,7 +99,9 @@ class Network:
             raise ConfigError(f"{len(activations)} activations for {len(weights)} layers", "give one per layer")
         layers = []
         for (W, b), act in zip(weights, activations):
-            W = np.array(W, dtype=dtype if dtype is not None else None, copy=True)
+            W = np.array(W, dtype=dtype, copy=True)
+            if dtype is None and W.dtype.kind in "biu":
+                W = W.astype(np.float64)
             b = np.array(b, dtype=W.dtype, copy=True).reshape(-1)
             check_dtype(W.dtype)
             if W.ndim != 2 or b.shape != (W.shape[0],):
@@ -250,6 +252,16 @@ class Network:
         if lo.name != self.loss.name:
             check_pairing(self.activations[-1], lo)
 
+    def _checked_batch(self, X, Y, loss, l2):
+        """(X, Y, λ) checked and converted for this network: X (m, n_x) finite, Y (m, n_L) targets."""
+        self._check_loss(loss)
+        l2 = check_nonnegative_float(l2, "l2")
+        X = check_X(X, self.sizes[0], self.dtype)
+        Y = self.prepare_targets(Y)
+        if Y.shape[0] != X.shape[0]:
+            raise InputError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}", "pass one target per example")
+        return X, Y, l2
+
     def backprop(self, X, Y, loss=None, l2: float = 0.0):
         """(J, grads) for the batch (X, Y), with grads[l] = (dW_l, db_l) of the shapes of W_l, b_l.
 
@@ -257,33 +269,25 @@ class Network:
         binary_cross_entropy; values for squared_error. ``loss`` may name the network's own loss
         (any other is refused, with the pairing explained). The arrays returned are fresh copies.
         """
-        self._check_loss(loss)
-        l2 = check_nonnegative_float(l2, "l2")
-        X = check_X(X, self.sizes[0], self.dtype)
-        Y = self.prepare_targets(Y)
-        if Y.shape[0] != X.shape[0]:
-            raise InputError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}", "pass one target per example")
+        X, Y, l2 = self._checked_batch(X, Y, loss, l2)
         self._forward_train(X)
         cost = self._cost_of_cached(Y, l2)
         grads = self._backward(Y, l2)
         return cost, [(dW.copy(), db.copy()) for dW, db in grads]
 
+    def logits(self, X):
+        """(Z_L, A_L) for checked X, without caching: the output's pre-activation and activation."""
+        A = X
+        for layer in self.layers[:-1]:
+            A = layer.forward(A, cache=False)
+        out = self.layers[-1]
+        Z = A @ out.W.T
+        Z += out.b
+        return Z, out.activation.forward(Z)
+
     def cost(self, X, Y, loss=None, l2: float = 0.0) -> float:
         """J = (1/m) Σ_i loss_i + λ/(2m) Σ_l ‖W_l‖², without the gradient."""
-        self._check_loss(loss)
-        l2 = check_nonnegative_float(l2, "l2")
-        X = check_X(X, self.sizes[0], self.dtype)
-        Y = self.prepare_targets(Y)
-        if Y.shape[0] != X.shape[0]:
-            raise InputError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}", "pass one target per example")
-        Z = X
-        for layer in self.layers:
-            A_prev = Z
-            Z = A_prev @ layer.W.T
-            Z += layer.b
-            if layer is not self.layers[-1]:
-                Z = layer.activation.forward(Z, out=Z)
-        A = self.layers[-1].activation.forward(Z)
+        X, Y, l2 = self._checked_batch(X, Y, loss, l2)
+        Z, A = self.logits(X)
         m = X.shape[0]
         return self.loss.value(Z, A, Y) / m + l2_cost([layer.W for layer in self.layers], l2, m)
-

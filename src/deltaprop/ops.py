@@ -13,6 +13,8 @@ __all__ = ["namespace", "sigmoid", "log_sigmoid", "softmax", "log_softmax", "log
 
 def namespace(*arrays):
     """The array namespace of the arrays: ``x.__array_namespace__()`` where offered, else NumPy."""
+    if type(arrays[0]) is np.ndarray:  # the common case, answered without attribute look-ups
+        return np
     for a in arrays:
         get = getattr(a, "__array_namespace__", None)
         if get is not None and not isinstance(a, np.ndarray):
