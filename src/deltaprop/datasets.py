@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deltaprop.errors import DataError
+from deltaprop.errors import DataError, InputError
+from deltaprop.train import train_test_split
 
 __all__ = [
     "Dataset", "resolve", "SPEC_FORMS",
@@ -441,22 +442,10 @@ def split(X, y, test_fraction: float = 0.3, seed: int = 0, stratify: bool = True
     not ``stratify``) go to the test side, drawn with ``numpy.random.default_rng(seed)``."""
     if not 0 < test_fraction < 1:
         raise DataError(f"test_fraction must be between 0 and 1, got {test_fraction!r}", "for example 0.3")
-    rng = np.random.default_rng(seed)
-    n = X.shape[0]
-    if stratify:
-        test = []
-        for c in np.unique(y):
-            rows = np.flatnonzero(y == c)
-            rows = rows[rng.permutation(rows.shape[0])]
-            test.append(rows[: int(round(test_fraction * rows.shape[0]))])
-        test = np.sort(np.concatenate(test))
-    else:
-        test = np.sort(rng.permutation(n)[: int(round(test_fraction * n))])
-    train = np.setdiff1d(np.arange(n), test, assume_unique=True)
-    if test.shape[0] == 0 or train.shape[0] == 0:
-        raise DataError(f"{n} rows are too few to split {1 - test_fraction:.0%}/{test_fraction:.0%} into train and test",
-                        "use more rows")
-    return X[train], y[train], X[test], y[test]
+    try:
+        return train_test_split(X, y, test_fraction, np.random.default_rng(seed), stratify=stratify)
+    except InputError as exc:
+        raise DataError(exc.message, exc.hint) from None
 
 
 # -- --data specs -------------------------------------------------------------------------------

@@ -123,8 +123,8 @@ def train_test_split(X, y, test_fraction: float, rng: np.random.Generator, strat
     mask = np.ones(n, dtype=bool)
     mask[test] = False
     if test.shape[0] == 0 or mask.sum() == 0:
-        raise InputError(f"a fraction of {test_fraction} of {n} rows leaves one side of the split empty",
-                         "use more data or a different fraction")
+        raise InputError(f"{n} rows are too few to split {1 - test_fraction:.0%}/{test_fraction:.0%}: one side would be empty",
+                         "use more rows or a different fraction")
     return X[mask], y[mask], X[test], y[test]
 
 
