@@ -26,6 +26,9 @@ from deltaprop.model import Network
 from deltaprop.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 from deltaprop.reference import per_example_backprop
 from deltaprop.train import Callback, History, Trainer, fit
+from deltaprop.explain import Explanation, explain
+from deltaprop.trace import Trace, trace
+from deltaprop.diagnose import DeadUnitMonitor, Diagnosis, diagnose
 
 __version__ = "0.1.0"
 
@@ -35,6 +38,7 @@ __all__ = [
     "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "SCHEDULES",
     "DeltapropError", "InputError", "ConfigError", "DataError", "ModelFileError", "DivergenceError",
     "MLPClassifier", "MLPRegressor", "__version__",
+    "explain", "Explanation", "trace", "Trace", "diagnose", "Diagnosis", "DeadUnitMonitor",
 ]
 
 

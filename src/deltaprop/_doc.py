@@ -1,0 +1,487 @@
+"""A small document model shared by explain, trace and diagnose: one source, five renderings.
+
+Content is written once, with mathematics in LaTeX (``$...$`` inline in prose, whole equations in
+``eq`` blocks), and rendered as
+
+- plain text for the terminal (LaTeX turned into Unicode: ``W^{[2]\\top}`` → ``W^[2]ᵀ``),
+- Markdown with ``$...$`` / ``$$...$$`` math (GitHub and Jupyter render it),
+- a LaTeX document (ASCII only, amsmath),
+- HTML for notebooks (math left for MathJax),
+- a JSON-able dict of the blocks (the objects' own ``to_dict`` add the data).
+
+Library code never prints: every renderer returns a string.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import numpy as np
+
+__all__ = ["Doc", "tex_to_text", "fmt_number", "shape_tex", "shape_text"]
+
+# -- LaTeX (the subset the documents use) to Unicode ---------------------------------------------------
+
+_CMD = {
+    "delta": "δ", "Delta": "Δ", "lambda": "λ", "alpha": "α", "Theta": "Θ", "theta": "θ", "sigma": "σ",
+    "Sigma": "Σ", "partial": "∂", "odot": "⊙", "times": "×", "cdot": "·", "sum": "Σ", "top": "ᵀ",
+    "leftarrow": "←", "to": "→", "rightarrow": "→", "quad": "   ", "qquad": "      ", ",": " ", ";": " ",
+    ":": " ", "!": "", " ": " ", "log": "log", "exp": "exp", "max": "max", "min": "min", "left": "",
+    "right": "", "|": "‖", "ldots": "…", "dots": "…", "cdots": "⋯", "vdots": "⋮", "ddots": "⋱",
+    "approx": "≈", "le": "≤", "ge": "≥", "leq": "≤", "geq": "≥", "neq": "≠", "in": "∈", "{": "{", "}": "}",
+    "_": "_", "prime": "′", "nabla": "∇", "mid": "|", "colon": ":", "ell": "ℓ", "infty": "∞",
+    "equiv": "≡", "gg": "≫", "ll": "≪", "&": "&", "%": "%", "#": "#", "sqrt": "√", "eta": "η",
+    "epsilon": "ε", "varepsilon": "ε", "mu": "μ", "pm": "±", "big": "", "Big": "", "bigl": "", "bigr": "",
+    "displaystyle": "", "quad\n": "  ", "\\": "; ", "mathcal": "",
+}
+_ARG_TEXT = {"text", "mathrm", "operatorname", "mathbf", "mathit", "boldsymbol", "textrm", "textit", "emph",
+             "texttt", "mathcal", "mathrel", "mathop"}
+_MATHBB = {"R": "ℝ", "1": "𝟙"}
+_ACCENT = {"hat": "\u0302", "tilde": "\u0303", "bar": "\u0304"}
+_PRECOMPOSED = {("a", "bar"): "ā", ("y", "hat"): "ŷ", ("a", "hat"): "â"}
+_SUP = dict(zip("0123456789+-−", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻"))
+_SUB = dict(zip("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
+
+
+def tex_to_text(tex: str) -> str:
+    """Unicode for the LaTeX subset used in deltaprop's documents (not a general converter)."""
+    out, _ = _seq(tex, 0, None)
+    return re.sub(r"(?<=\S) {2,}(?=[^ ])", lambda m: m.group(0) if len(m.group(0)) >= 3 else " ", out).strip()
+
+
+def _seq(s: str, i: int, stop):
+    parts = []
+    while i < len(s):
+        c = s[i]
+        if c == stop:
+            return "".join(parts), i + 1
+        if c == "{":
+            inner, i = _seq(s, i + 1, "}")
+            parts.append(inner)
+        elif c == "\\":
+            text, i = _cmd(s, i)
+            parts.append(text)
+        elif c in "^_":
+            arg, i = _arg(s, i + 1)
+            parts.append(_script(c, arg))
+        elif c == "-":
+            parts.append("−")
+            i += 1
+        elif c in "&~":
+            parts.append(" " if c == "~" else "")
+            i += 1
+        else:
+            parts.append(c)
+            i += 1
+    return "".join(parts), i
+
+
+def _arg(s: str, i: int):
+    while i < len(s) and s[i] == " ":
+        i += 1
+    if i >= len(s):
+        return "", i
+    if s[i] == "{":
+        return _seq(s, i + 1, "}")
+    if s[i] == "\\":
+        return _cmd(s, i)
+    return ("−" if s[i] == "-" else s[i]), i + 1
+
+
+def _cmd(s: str, i: int):
+    j = i + 1
+    if j < len(s) and not s[j].isalpha():
+        name, j = s[j], j + 1
+    else:
+        while j < len(s) and s[j].isalpha():
+            j += 1
+        name = s[i + 1:j]
+    if name == "frac":
+        a, j = _arg(s, j)
+        b, j = _arg(s, j)
+        return _frac(a, b) + " ", j
+    if name in ("partial", "nabla"):
+        while j < len(s) and s[j] == " ":
+            j += 1
+        return _CMD[name], j
+    if name in ("begin", "end"):
+        _, j = _arg(s, j)
+        return "", j
+    if name in _ARG_TEXT:
+        return _arg(s, j)
+    if name == "mathbb":
+        a, j = _arg(s, j)
+        return _MATHBB.get(a, a), j
+    if name in _ACCENT:
+        a, j = _arg(s, j)
+        key = (a, name)
+        if key in _PRECOMPOSED:
+            return _PRECOMPOSED[key], j
+        return (a + _ACCENT[name]) if len(a) == 1 else a, j
+    return _CMD.get(name, name), j
+
+
+def _frac(a: str, b: str) -> str:
+    if any(ch in a for ch in " +−"):
+        a = f"({a})"
+    if any(ch in b for ch in " +−·×/") or (len(b) > 1 and b.isalnum()):
+        b = f"({b})"
+    return f"{a}/{b}"
+
+
+def _script(kind: str, arg: str) -> str:
+    if kind == "^":
+        if arg == "ᵀ":
+            return "ᵀ"
+        if arg and all(ch in _SUP for ch in arg) and len(arg) <= 3:
+            return "".join(_SUP[ch] for ch in arg)
+        return "^" + arg if (len(arg) == 1 or arg[0] in "[(") else f"^({arg})"
+    if len(arg) == 1 and arg in _SUB:
+        return _SUB[arg]
+    return f"_({arg})" if any(ch in arg for ch in "=+−") else "_" + arg
+
+
+# -- numbers and shapes -------------------------------------------------------------------------------
+
+def fmt_number(x: float, digits: int = 4) -> str:
+    """x to ``digits`` significant digits (``−`` for minus; plain zero as ``0``)."""
+    x = float(x)
+    if x == 0:
+        return "0"
+    s = f"{x:.{digits}g}"
+    return s.replace("-", "−")
+
+
+def _number_tex(x: float, digits: int = 4) -> str:
+    s = f"{float(x):.{digits}g}" if x != 0 else "0"
+    if "e" in s:
+        mant, exp = s.split("e")
+        return f"{mant}\\times 10^{{{int(exp)}}}"
+    return s
+
+
+def shape_text(shape) -> str:
+    """(m, 4) → 'm×4'; (4,) → '4'."""
+    return "×".join(str(s) for s in shape)
+
+
+def shape_tex(shape) -> str:
+    return "\\times ".join(str(s) for s in shape)
+
+
+# -- the document -------------------------------------------------------------------------------------
+
+_LATEX_PROSE = {"—": "---", "–": "--", "’": "'", "“": "``", "”": "''", "…": "\\ldots{}", "&": "\\&", "%": "\\%",
+                "#": "\\#", "_": "\\_", "×": "$\\times$", "→": "$\\to$", "≈": "$\\approx$", "−": "-",
+                "δ": "$\\delta$", "λ": "$\\lambda$", "Δ": "$\\Delta$", "Θ": "$\\Theta$", "α": "$\\alpha$",
+                "⊙": "$\\odot$", "‖": "$\\|$", "≤": "$\\le$", "≥": "$\\ge$", "·": "$\\cdot$", "ᵀ": "$^\\top$",
+                "²": "$^2$", "✓": "ok", "✗": "NO", "~": "\\textasciitilde{}", "^": "\\^{}", "{": "\\{", "}": "\\}",
+                "\\": "\\textbackslash{}"}
+
+
+def _split_math(text: str):
+    """[(is_math, piece), ...] for prose with $...$ inline math."""
+    parts = re.split(r"(\$[^$]+\$)", text)
+    return [(p.startswith("$") and p.endswith("$") and len(p) > 1, p) for p in parts if p]
+
+
+def prose_to_text(text: str) -> str:
+    """Prose for the terminal: math to Unicode, `code` and **bold** marks dropped."""
+    return "".join(tex_to_text(p[1:-1]) if m else re.sub(r"\*\*|`", "", p) for m, p in _split_math(text))
+
+
+def prose_to_latex(text: str) -> str:
+    out = []
+    for is_math, piece in _split_math(text):
+        if is_math:
+            out.append(piece)
+        else:
+            piece = re.sub(r"`([^`]+)`", lambda mm: "\x00" + mm.group(1) + "\x01", piece)
+            esc = "".join(_LATEX_PROSE.get(ch, ch) if ord(ch) < 128 and ch not in "&%#_~^{}\\" else
+                          _LATEX_PROSE.get(ch, ch if ord(ch) < 128 else "?") for ch in piece)
+            esc = esc.replace("\x00", "\\texttt{").replace("\x01", "}")
+            esc = re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", esc)
+            out.append(esc)
+    return "".join(out)
+
+
+def prose_to_html(text: str) -> str:
+    out = []
+    for is_math, piece in _split_math(text):
+        if is_math:
+            out.append(html.escape(piece))
+        else:
+            piece = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(piece))
+            out.append(re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", piece))
+    return "".join(out)
+
+
+def _matrix_cells(a: np.ndarray, max_rows: int, max_cols: int):
+    """Rows of cell strings (numbers or None for an ellipsis), keeping the first and last rows/columns."""
+    a = np.atleast_2d(np.asarray(a, dtype=np.float64))
+    r, c = a.shape
+    rows = list(range(r)) if r <= max_rows else list(range(max_rows - 1)) + [None] + [r - 1]
+    cols = list(range(c)) if c <= max_cols else list(range(max_cols - 1)) + [None] + [c - 1]
+    return [[None if (i is None or j is None) else a[i, j] for j in cols] for i in rows], rows, cols
+
+
+class Doc:
+    """An ordered list of blocks: ``("h", level, text)``, ``("p", text)``, ``("eq", tex, note_tex)``,
+    ``("mat", name_tex, array, note)``, ``("pair", [(name_tex, array), ...], note)``,
+    ``("table", headers, rows)``, ``("list", items)``. Text may hold ``$...$`` inline LaTeX and
+    ``code`` in backquotes."""
+
+    def __init__(self, digits: int = 4, max_rows: int = 8, max_cols: int = 8):
+        self.blocks: list[tuple] = []
+        self.digits, self.max_rows, self.max_cols = digits, max_rows, max_cols
+
+    # building
+    def h(self, level: int, text: str):
+        self.blocks.append(("h", level, text))
+
+    def p(self, text: str):
+        self.blocks.append(("p", text))
+
+    def eq(self, tex: str, note: str = ""):
+        self.blocks.append(("eq", tex, note))
+
+    def mat(self, name_tex: str, array, note: str = ""):
+        self.blocks.append(("mat", name_tex, np.asarray(array), note))
+
+    def pair(self, items, note: str = ""):
+        self.blocks.append(("pair", [(n, np.asarray(a)) for n, a in items], note))
+
+    def table(self, headers, rows):
+        self.blocks.append(("table", list(headers), [list(r) for r in rows]))
+
+    def items(self, items):
+        self.blocks.append(("list", list(items)))
+
+    # text -----------------------------------------------------------------------------------------
+    def _mat_lines(self, name: str, a) -> list[str]:
+        cells, rows, cols = _matrix_cells(a, self.max_rows, self.max_cols)
+        strs = [["⋯" if (v is None and j is None) else ("⋮" if v is None else fmt_number(v, self.digits))
+                 for v, j in zip(row, cols)] for row in cells]
+        widths = [max(len(row[k]) for row in strs) for k in range(len(cols))]
+        body = ["  ".join(s.rjust(w) for s, w in zip(row, widths)) for row in strs]
+        label = f"{name} ({shape_text(np.shape(a))}) = "
+        n = len(body)
+        lines = []
+        for k, row in enumerate(body):
+            left, right = ("[", "]") if n == 1 else (("⎡", "⎤") if k == 0 else ("⎣", "⎦") if k == n - 1 else ("⎢", "⎥"))
+            prefix = label if k == (n - 1) // 2 else " " * len(label)
+            lines.append(f"{prefix}{left} {row} {right}")
+        return lines
+
+    def to_text(self) -> str:
+        out: list[str] = []
+        i = 0
+        while i < len(self.blocks):
+            b = self.blocks[i]
+            kind = b[0]
+            if kind == "h":
+                title = prose_to_text(b[2])
+                if out and out[-1] != "":
+                    out.append("")
+                out.append(title)
+                out.append(("=" if b[1] == 1 else "-" if b[1] == 2 else "·") * len(title))
+            elif kind == "p":
+                out.extend(_wrap(prose_to_text(b[1]), 100))
+            elif kind == "eq":
+                group = []
+                while i < len(self.blocks) and self.blocks[i][0] == "eq":
+                    group.append(self.blocks[i])
+                    i += 1
+                texts = [(tex_to_text(g[1]), prose_to_text(g[2]) if g[2] else "") for g in group]
+                width = max(len(t) for t, _ in texts)
+                width = min(width, 60)
+                for t, note in texts:
+                    out.append(("    " + t.ljust(width) + ("    " + note if note else "")).rstrip())
+                out.append("")
+                continue
+            elif kind == "mat":
+                out.extend("    " + ln for ln in self._mat_lines(tex_to_text(b[1]), b[2]))
+                if b[3]:
+                    out.append("    " + prose_to_text(b[3]))
+            elif kind == "pair":
+                blocks = [self._mat_lines(tex_to_text(n), a) for n, a in b[1]]
+                height = max(len(x) for x in blocks)
+                widths = [max(len(ln) for ln in x) for x in blocks]
+                for k in range(height):
+                    row = []
+                    for x, w in zip(blocks, widths):
+                        off = (height - len(x)) // 2
+                        row.append((x[k - off] if 0 <= k - off < len(x) else "").ljust(w))
+                    out.append(("    " + "     ".join(row)).rstrip())
+                if b[2]:
+                    out.append("    " + prose_to_text(b[2]))
+            elif kind == "table":
+                headers = [prose_to_text(h) for h in b[1]]
+                rows = [[prose_to_text(str(c)) for c in r] for r in b[2]]
+                widths = [max(len(x) for x in col) for col in zip(headers, *rows)]
+                out.append("  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+                out.append("  " + "  ".join("-" * w for w in widths))
+                for r in rows:
+                    out.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+            elif kind == "list":
+                for item in b[1]:
+                    wrapped = _wrap(prose_to_text(item), 96)
+                    out.append("  - " + wrapped[0])
+                    out.extend("    " + w for w in wrapped[1:])
+            if kind != "h":
+                out.append("")
+            i += 1
+        while out and out[-1] == "":
+            out.pop()
+        return "\n".join(out) + "\n"
+
+    # LaTeX-math pieces shared by Markdown, LaTeX and HTML -------------------------------------------
+    def _mat_tex(self, name_tex: str, a) -> str:
+        cells, rows, cols = _matrix_cells(a, self.max_rows, self.max_cols)
+        lines = []
+        for row in cells:
+            strs = []
+            for v, j in zip(row, cols):
+                if v is None:
+                    strs.append("\\cdots" if j is None else "\\vdots")
+                else:
+                    strs.append(_number_tex(v, self.digits))
+            lines.append(" & ".join(strs))
+        body = " \\\\ ".join(lines)
+        return f"{name_tex} = \\begin{{bmatrix}} {body} \\end{{bmatrix}}"
+
+    def _eq_tex(self, b) -> str:
+        kind = b[0]
+        if kind == "eq":
+            return b[1] + (f" \\qquad {_note_tex(b[2])}" if b[2] else "")
+        if kind == "mat":
+            return self._mat_tex(b[1], b[2])
+        if kind == "pair":
+            return " \\qquad ".join(self._mat_tex(n, a) for n, a in b[1])
+        raise ValueError(kind)
+
+    def to_markdown(self) -> str:
+        out: list[str] = []
+        for b in self.blocks:
+            kind = b[0]
+            if kind == "h":
+                out.append("#" * b[1] + " " + b[2])
+            elif kind == "p":
+                out.append(b[1])
+            elif kind in ("eq", "mat", "pair"):
+                out.append("$$\n" + self._eq_tex(b) + "\n$$")
+                note = b[3] if kind == "mat" else (b[2] if kind == "pair" else "")
+                if note:
+                    out.append(note)
+            elif kind == "table":
+                out.append("| " + " | ".join(b[1]) + " |")
+                out[-1] += "\n|" + "|".join(" --- " for _ in b[1]) + "|"
+                for r in b[2]:
+                    out[-1] += "\n| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |"
+            elif kind == "list":
+                out.append("\n".join("- " + item for item in b[1]))
+            out.append("")
+        return "\n".join(out).rstrip() + "\n"
+
+    def to_latex(self, standalone: bool = True) -> str:
+        out: list[str] = []
+        if standalone:
+            out += ["\\documentclass[11pt]{article}", "\\usepackage{amsmath,amssymb}",
+                    "\\usepackage[margin=2cm]{geometry}", "\\setcounter{MaxMatrixCols}{20}",
+                    "\\begin{document}", ""]
+        for b in self.blocks:
+            kind = b[0]
+            if kind == "h":
+                cmd = {1: "section*", 2: "subsection*"}.get(b[1], "subsubsection*")
+                out.append(f"\\{cmd}{{{prose_to_latex(b[2])}}}")
+            elif kind == "p":
+                out.append(prose_to_latex(b[1]))
+            elif kind in ("eq", "mat", "pair"):
+                out.append("\\[\n" + self._eq_tex(b) + "\n\\]")
+                note = b[3] if kind == "mat" else (b[2] if kind == "pair" else "")
+                if note:
+                    out.append(prose_to_latex(note))
+            elif kind == "table":
+                cols = "l" * len(b[1])
+                rows = [" & ".join(prose_to_latex(h) for h in b[1]) + " \\\\ \\hline"]
+                rows += [" & ".join(prose_to_latex(str(c)) for c in r) + " \\\\" for r in b[2]]
+                out.append("\\begin{tabular}{" + cols + "}\n" + "\n".join(rows) + "\n\\end{tabular}")
+            elif kind == "list":
+                out.append("\\begin{itemize}\n" + "\n".join("\\item " + prose_to_latex(x) for x in b[1])
+                           + "\n\\end{itemize}")
+            out.append("")
+        if standalone:
+            out.append("\\end{document}")
+        return "\n".join(out) + "\n"
+
+    def to_html(self) -> str:
+        out = ['<div class="deltaprop">']
+        for b in self.blocks:
+            kind = b[0]
+            if kind == "h":
+                lvl = min(b[1] + 2, 6)
+                out.append(f"<h{lvl}>{prose_to_html(b[2])}</h{lvl}>")
+            elif kind == "p":
+                out.append(f"<p>{prose_to_html(b[1])}</p>")
+            elif kind in ("eq", "mat", "pair"):
+                out.append(f"<div>$${html.escape(self._eq_tex(b))}$$</div>")
+                note = b[3] if kind == "mat" else (b[2] if kind == "pair" else "")
+                if note:
+                    out.append(f"<p>{prose_to_html(note)}</p>")
+            elif kind == "table":
+                head = "".join(f"<th>{prose_to_html(h)}</th>" for h in b[1])
+                body = "".join("<tr>" + "".join(f"<td>{prose_to_html(str(c))}</td>" for c in r) + "</tr>" for r in b[2])
+                out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            elif kind == "list":
+                out.append("<ul>" + "".join(f"<li>{prose_to_html(x)}</li>" for x in b[1]) + "</ul>")
+        out.append("</div>")
+        return "\n".join(out)
+
+    def blocks_as_dicts(self) -> list[dict]:
+        """The blocks in JSON-able form (matrices as nested lists)."""
+        res = []
+        for b in self.blocks:
+            kind = b[0]
+            if kind == "h":
+                res.append({"type": "heading", "level": b[1], "text": b[2]})
+            elif kind == "p":
+                res.append({"type": "paragraph", "text": b[1]})
+            elif kind == "eq":
+                res.append({"type": "equation", "tex": b[1], "text": tex_to_text(b[1]), "note": b[2]})
+            elif kind == "mat":
+                res.append({"type": "matrix", "name": b[1], "shape": list(np.shape(b[2])),
+                            "value": np.asarray(b[2], dtype=float).tolist(), "note": b[3]})
+            elif kind == "pair":
+                res.append({"type": "matrices", "items": [{"name": n, "shape": list(np.shape(a)),
+                                                            "value": np.asarray(a, dtype=float).tolist()}
+                                                           for n, a in b[1]], "note": b[2]})
+            elif kind == "table":
+                res.append({"type": "table", "headers": b[1], "rows": b[2]})
+            elif kind == "list":
+                res.append({"type": "list", "items": b[1]})
+        return res
+
+
+def _note_tex(note: str) -> str:
+    """A note that may mix prose and $math$, as math-mode LaTeX: prose parts go into \\text{}."""
+    out = []
+    for is_math, piece in _split_math(note):
+        if is_math:
+            out.append(piece[1:-1])
+            continue
+        for k, part in enumerate(prose_to_latex(piece).split("$")):
+            if k % 2:
+                out.append(part)
+            elif part:
+                out.append("\\text{" + part + "}")
+    return "".join(out)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    lines = []
+    for para in text.split("\n"):
+        lines.extend(textwrap.wrap(para, width, break_on_hyphens=False, break_long_words=False) or [""])
+    return lines

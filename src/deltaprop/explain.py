@@ -1,0 +1,640 @@
+"""The backpropagation derivation of *this* network, with its shapes filled in.
+
+    >>> import deltaprop as dp
+    >>> e = dp.explain([3, 4, 3, 2], hidden="relu", output="softmax", l2=0.1)
+    >>> print(e.to_text())          # or e.to_markdown(), e.to_latex(), e.to_json(); notebooks render e
+
+Two notations:
+
+- ``"bracket"`` (default): note 001's ``W^[l]``, ``Z^[l]``, ``A^[l]``, ``δ^[l]``, but with deltaprop's
+  convention that rows are examples, so ``Z^[l] = A^[l−1] W^[l]ᵀ + b^[l]`` (the notes' column form
+  ``Z = W A + b`` transposed; ``W`` and ``b`` keep the notes' shapes);
+- ``"theta"``: note 000's per-example form with the bias folded into ``Θ^(l)`` of shape
+  ``s_{l+1} × (s_l + 1)``, the accumulation ``Δ += δ āᵀ`` and ``D = (Δ + λΘ̃)/m``.
+
+Nothing here computes: the shapes come from the network's own arrays (``layer.W.shape``), and the
+equations are the ones :mod:`deltaprop.model`, :mod:`deltaprop.layers` and :mod:`deltaprop.losses`
+implement (each one names its function). The command-line ``deltaprop explain`` and
+``deltaprop trace`` are registered by :func:`register`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from deltaprop._doc import Doc, shape_tex, shape_text
+from deltaprop.errors import ConfigError
+from deltaprop.model import Network
+
+__all__ = ["explain", "Explanation", "register", "NOTATIONS"]
+
+NOTATIONS = ("bracket", "theta")
+
+# g'(z) of each hidden activation, in LaTeX, with a word on it.
+_DERIVATIVE = {
+    "relu": (r"\mathbb{1}\{Z > 0\}", "1 where the unit was active, 0 elsewhere (deltaprop takes 0 at the kink $z = 0$)"),
+    "leaky_relu": (r"1 \text{ where } Z > 0, \text{ else } 0.01", "the small slope keeps inactive units learning"),
+    "sigmoid": (r"A \odot (1 - A)", "$\\sigma'(z) = \\sigma(z)(1 - \\sigma(z))$, read off the cached $A$; at most 1/4"),
+    "tanh": (r"1 - A \odot A", "$\\tanh'(z) = 1 - \\tanh^2 z$, read off the cached $A$"),
+    "identity": (r"1", "a linear unit passes the error through unchanged"),
+}
+_ACT_FUNCTION = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
+                 "identity": "Identity", "softmax": "Softmax"}
+_ACT_TEX = {"relu": r"\mathrm{relu}", "leaky_relu": r"\mathrm{leaky\_relu}", "sigmoid": r"\sigma",
+            "tanh": r"\tanh", "identity": r"\mathrm{id}", "softmax": r"\mathrm{softmax}"}
+_LOSS_CLASS = {"cross_entropy": "CrossEntropy", "binary_cross_entropy": "BinaryCrossEntropy",
+               "squared_error": "SquaredError"}
+_LOSS_WORDS = {"cross_entropy": "categorical cross-entropy", "binary_cross_entropy": "binary cross-entropy",
+               "squared_error": "squared error"}
+_LOSS_I = {
+    "cross_entropy": r"\text{loss}_i = -\sum_k Y_{ik} \log A^{[L]}_{ik}",
+    "binary_cross_entropy": r"\text{loss}_i = -\sum_k \left[ Y_{ik} \log A^{[L]}_{ik} + (1 - Y_{ik}) \log (1 - A^{[L]}_{ik}) \right]",
+    "squared_error": r"\text{loss}_i = \frac{1}{2} \sum_k (A^{[L]}_{ik} - Y_{ik})^2",
+}
+
+
+def _reason(loss: str, L: int) -> list[str]:
+    """Why δ^[L] = (A^[L] − Y)/m for the pairing: one derivation per loss, in prose with math."""
+    a = f"A^{{[{L}]}}"
+    if loss == "cross_entropy":
+        return [
+            f"**Why the output error is so simple (softmax with cross-entropy).** For one example the loss is "
+            f"$-\\sum_k y_k \\log a_k$ with $a = \\mathrm{{softmax}}(z)$, so $\\partial\\,\\text{{loss}}/\\partial a_k = -y_k/a_k$ "
+            f"(not $Y - A$, as notes 001 and 003 write). The softmax couples the outputs: "
+            f"$\\partial a_k/\\partial z_j = a_k(\\mathbb{{1}}\\{{k=j\\}} - a_j)$ (note 002). The chain rule sums over every output $k$: "
+            f"$\\sum_k (-y_k/a_k)\\, a_k (\\mathbb{{1}}\\{{k=j\\}} - a_j) = -y_j + a_j \\sum_k y_k = a_j - y_j$, "
+            f"because a one-hot $y$ sums to 1. The $1/m$ is the mean over the batch. So $\\delta^{{[{L}]}} = ({a} - Y)/m$, and "
+            f"deltaprop never builds $\\partial J/\\partial {a}$ or the softmax Jacobian.",
+        ]
+    if loss == "binary_cross_entropy":
+        return [
+            f"**Why the output error is so simple (sigmoid with binary cross-entropy).** Each output unit is an "
+            f"independent yes/no (note 000's $K$ sigmoid outputs). Per unit the loss is $-[y \\log a + (1 - y)\\log(1 - a)]$, so "
+            f"$\\partial\\,\\text{{loss}}/\\partial a = (a - y)/(a(1 - a))$, and $\\sigma'(z) = a(1 - a)$: the product is $a - y$. "
+            f"With the mean over the batch, $\\delta^{{[{L}]}} = ({a} - Y)/m$.",
+        ]
+    return [
+        f"**Why the output error is so simple (identity with squared error).** Per example the loss is "
+        f"$\\frac{{1}}{{2}}\\sum_k (a_k - y_k)^2$, so $\\partial\\,\\text{{loss}}/\\partial a = a - y$, and the identity's $g'(z) = 1$. "
+        f"With the mean over the batch, $\\delta^{{[{L}]}} = ({a} - Y)/m$.",
+    ]
+
+
+class Explanation:
+    """The derivation for one network: a document (``to_text``, ``to_markdown``, ``to_latex``,
+    ``to_html``) plus data (``to_dict``/``to_json``): sizes, activations, loss, λ and every symbol
+    with its shape (``m`` stands for the number of examples in a batch)."""
+
+    def __init__(self, net: Network, notation: str, l2: float, doc: Doc, symbols: list[dict]):
+        self.net, self.notation, self.l2, self.doc, self.symbols = net, notation, l2, doc, symbols
+
+    def to_text(self) -> str:
+        return self.doc.to_text()
+
+    def to_markdown(self) -> str:
+        return self.doc.to_markdown()
+
+    def to_latex(self, standalone: bool = True) -> str:
+        return self.doc.to_latex(standalone)
+
+    def to_html(self) -> str:
+        return self.doc.to_html()
+
+    def to_dict(self) -> dict:
+        net = self.net
+        return {
+            "kind": "explanation",
+            "notation": self.notation,
+            "network": {"sizes": net.sizes, "activations": net.activations, "loss": net.loss.name, "l2": self.l2},
+            "symbols": [dict(s, shape=list(s["shape"])) for s in self.symbols],
+            "blocks": self.doc.blocks_as_dicts(),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    def render(self, format: str = "text") -> str:
+        """The explanation as ``text``, ``markdown``, ``latex``, ``html`` or ``json``."""
+        return _render(self, format)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        return f"Explanation({'-'.join(map(str, self.net.sizes))}, notation={self.notation!r}, l2={self.l2:g})"
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
+def _render(obj, format: str) -> str:
+    fmt = str(format).lower()
+    renderers = {"text": obj.to_text, "markdown": obj.to_markdown, "md": obj.to_markdown, "latex": obj.to_latex,
+                 "tex": obj.to_latex, "html": obj.to_html, "json": obj.to_json}
+    if fmt not in renderers:
+        from deltaprop.errors import unknown_name
+
+        raise unknown_name("format", format, ["text", "markdown", "latex", "html", "json"])
+    return renderers[fmt]()
+
+
+def as_network(net_or_spec, hidden="relu", output="softmax", loss=None, seed: int = 0) -> Network:
+    """A Network from a Network, a model file path, a list of sizes, or a dict
+    ``{"layers": [3, 4, 3, 2], "activation": "relu", "output": "softmax", "loss": ...}``."""
+    if isinstance(net_or_spec, Network):
+        return net_or_spec
+    if isinstance(net_or_spec, (str, os.PathLike)):
+        text = os.fspath(net_or_spec)
+        if os.path.exists(text):
+            import deltaprop
+
+            return deltaprop.load(text)
+        sizes = _parse_sizes(text)
+        return Network.from_sizes(sizes, hidden=hidden, output=output, loss=loss, seed=seed)
+    if isinstance(net_or_spec, dict):
+        spec = dict(net_or_spec)
+        sizes = spec.get("layers", spec.get("sizes"))
+        if isinstance(sizes, str):
+            sizes = _parse_sizes(sizes)
+        return Network.from_sizes(sizes, hidden=spec.get("activation", spec.get("hidden", hidden)),
+                                  output=spec.get("output", output), loss=spec.get("loss", loss), seed=seed)
+    return Network.from_sizes(list(net_or_spec), hidden=hidden, output=output, loss=loss, seed=seed)
+
+
+def _parse_sizes(text: str) -> list[int]:
+    parts = [p for p in text.replace("-", ",").replace("x", ",").split(",") if p.strip()]
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"cannot read layer sizes from {text!r}", "write them as 3,4,3,2 (input first, output last), "
+                          "or give the path of a model file") from None
+    return sizes
+
+
+def explain(net_or_spec, notation: str = "bracket", l2: float = 0.0, *, hidden="relu", output="softmax",
+            loss=None) -> Explanation:
+    """The backprop derivation of a network with its shapes: forward pass, cost, output error (and why
+    it is ``A − Y`` for this pairing), the δ recursion, dW and db with the L2 term, the update rule.
+
+    ``net_or_spec``: a :class:`Network`, a model file path, a list of sizes ``[n_x, ..., n_y]`` (with
+    ``hidden``, ``output``, ``loss``) or a dict with ``layers``, ``activation``, ``output``, ``loss``.
+    ``notation``: ``"bracket"`` (note 001, rows as examples) or ``"theta"`` (note 000, Θ with the bias
+    folded in). ``l2``: λ of the cost's λ/(2m) Σ‖W‖².
+    """
+    from deltaprop.validation import check_nonnegative_float
+
+    net = as_network(net_or_spec, hidden=hidden, output=output, loss=loss)
+    l2 = check_nonnegative_float(l2, "l2")
+    key = str(notation).lower()
+    if key not in NOTATIONS:
+        from deltaprop.errors import unknown_name
+
+        raise unknown_name("notation", notation, list(NOTATIONS))
+    build = _bracket if key == "bracket" else _theta
+    doc, symbols = build(net, l2)
+    return Explanation(net, key, l2, doc, symbols)
+
+
+# -- bracket notation (note 001, rows as examples) -------------------------------------------------------
+
+def _sym(symbols, text, tex, shape, what, engine):
+    symbols.append({"name": text, "tex": tex, "shape": tuple(shape), "what": what, "engine": engine})
+    return f"${tex}$ ({shape_text(shape)})"
+
+
+def _annot(*pairs, result=None) -> str:
+    """'$A^{[1]}$ (m×4), $W^{[2]}$ (3×4) → $Z^{[2]}$ (m×3)' for the equation notes."""
+    left = ", ".join(f"${t}$ ({shape_text(s)})" for t, s in pairs)
+    if result is not None:
+        left += f" → ${result[0]}$ ({shape_text(result[1])})"
+    return left
+
+
+def _tex_what(what: str) -> str:
+    """'∂J/∂W^[2]' in a table cell as inline math."""
+    import re
+
+    return re.sub(r"∂J/∂([A-Za-z]+)\^\[(\d+)\]", r"$\\partial J/\\partial \1^{[\2]}$", what)
+
+
+def _network_line(net: Network, l2: float) -> str:
+    sizes = net.sizes
+    acts = net.activations
+    hidden = sorted(set(acts[:-1]))
+    parts = [f"{len(net.layers)} layer{'s' if len(net.layers) > 1 else ''} of weights",
+             f"sizes {'-'.join(map(str, sizes))}"]
+    if hidden:
+        parts.append(f"hidden activation {', '.join(hidden)}")
+    parts.append(f"output {acts[-1]} with {_LOSS_WORDS[net.loss.name]}")
+    parts.append(f"λ = {l2:g}")
+    return ", ".join(parts)
+
+
+def _bracket(net: Network, l2: float):
+    L = len(net.layers)
+    n = net.sizes
+    acts = net.activations
+    loss = net.loss.name
+    doc, sy = Doc(), []
+    title = "-".join(map(str, n))
+    doc.h(1, f"Backpropagation for the {title} network")
+    doc.p(f"This network: {_network_line(net, l2)}; {net.n_params:,} parameters. Layer 0 is the input "
+          f"($n^{{[0]}} = {n[0]}$ features); layers 1 to $L = {L}$ have weights. $m$ is the number of examples in a batch.")
+
+    doc.h(2, "Notation: rows are examples")
+    doc.p("deltaprop stores one example per row, as NumPy and scikit-learn do (and note 002): a batch is "
+          f"$X$ of shape $m \\times {n[0]}$, and every activation $A^{{[l]}}$ is $m \\times n^{{[l]}}$. Notes 001 and 003 "
+          "put examples in columns and write $Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}$; every equation below is the transpose "
+          "of theirs. The weights are the same in both conventions: $W^{[l]}$ is $n^{[l]} \\times n^{[l-1]}$ "
+          "(units in this layer by units in the previous one) and $b^{[l]}$ has $n^{[l]}$ entries.")
+    doc.p("$\\delta^{[l]} = \\partial J/\\partial Z^{[l]}$ is the error of layer $l$. Notes 001 and 003 call "
+          "$m\\,\\delta^{[l]}$ (transposed) $dZ^{[l]}$ and divide by $m$ in $dW$ and $db$ instead; the gradients come out the same.")
+    rows = []
+    rows.append(["$X = A^{[0]}$", f"{shape_text(('m', n[0]))}", "the inputs, one example per row", "`X`"])
+    _sym(sy, "X", "X", ("m", n[0]), "inputs", "X")
+    _sym(sy, "A^[0]", "A^{[0]}", ("m", n[0]), "inputs", "X")
+    rows.append(["$Y$", shape_text(("m", n[-1])), "the targets" + (" (one-hot rows)" if loss == "cross_entropy" else ""),
+                 "`net.prepare_targets(y)`"])
+    _sym(sy, "Y", "Y", ("m", n[-1]), "targets", "net.prepare_targets(y)")
+    for l in range(1, L + 1):
+        layer = net.layers[l - 1]
+        W, b = layer.W.shape, layer.b.shape
+        pre = f"net.layers[{l - 1}]"
+        for text, tex, shape, what, eng in (
+                (f"W^[{l}]", f"W^{{[{l}]}}", W, f"weights of layer {l}", f"{pre}.W"),
+                (f"b^[{l}]", f"b^{{[{l}]}}", b, f"biases of layer {l}", f"{pre}.b"),
+                (f"Z^[{l}]", f"Z^{{[{l}]}}", ("m", W[0]), f"pre-activations of layer {l}", f"{pre}.Z"),
+                (f"A^[{l}]", f"A^{{[{l}]}}", ("m", W[0]), f"activations of layer {l} ({acts[l - 1]})", f"{pre}.A"),
+                (f"δ^[{l}]", f"\\delta^{{[{l}]}}", ("m", W[0]), f"error of layer {l}, ∂J/∂Z^[{l}]", f"{pre}.delta"),
+                (f"dW^[{l}]", f"dW^{{[{l}]}}", W, f"∂J/∂W^[{l}]", f"grads[{l - 1}][0]"),
+                (f"db^[{l}]", f"db^{{[{l}]}}", b, f"∂J/∂b^[{l}]", f"grads[{l - 1}][1]")):
+            _sym(sy, text, tex, shape, what, eng)
+            rows.append([f"${tex}$", shape_text(shape), _tex_what(what), f"`{eng}`"])
+    doc.h(3, "Every symbol and its shape")
+    doc.table(["symbol", "shape", "what it holds", "the array in deltaprop"], rows)
+
+    doc.h(2, "Forward propagation")
+    doc.p("Each layer multiplies, adds its bias to every row, and applies its activation $g^{[l]}$ "
+          "(`deltaprop.layers:Dense.forward`, which keeps $A^{[l-1]}$, $Z^{[l]}$ and $A^{[l]}$ for the backward pass):")
+    doc.eq("A^{[0]} = X", _annot(("X", ("m", n[0]))))
+    for l in range(1, L + 1):
+        W = net.layers[l - 1].W.shape
+        doc.eq(f"Z^{{[{l}]}} = A^{{[{l - 1}]}} W^{{[{l}]\\top}} + b^{{[{l}]}}",
+               _annot((f"A^{{[{l - 1}]}}", ("m", W[1])), (f"W^{{[{l}]}}", W), (f"b^{{[{l}]}}", (W[0],)),
+                      result=(f"Z^{{[{l}]}}", ("m", W[0]))))
+        doc.eq(f"A^{{[{l}]}} = {_ACT_TEX[acts[l - 1]]}(Z^{{[{l}]}})", f"$A^{{[{l}]}}$ ({shape_text(('m', W[0]))})")
+    doc.p("The bias $b^{[l]}$ is added to every row (broadcasting). In the notes' column form the same step reads "
+          "$Z^{[l]\\top} = W^{[l]} A^{[l-1]\\top} + b^{[l]}$: note 001's $Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}$ with "
+          "examples in columns.")
+    if acts[-1] == "softmax":
+        doc.p(f"The softmax works row by row: $A^{{[{L}]}}_{{ik}} = e^{{Z_{{ik}}}} / \\sum_j e^{{Z_{{ij}}}}$, so each row of "
+              f"$A^{{[{L}]}}$ is a probability distribution over the {n[-1]} classes.")
+
+    doc.h(2, "The cost")
+    doc.eq(f"J = \\frac{{1}}{{m}} \\sum_{{i=1}}^{{m}} \\text{{loss}}_i"
+           + (f" + \\frac{{\\lambda}}{{2m}} \\sum_{{l=1}}^{{{L}}} \\|W^{{[l]}}\\|_F^2" if l2 else ""))
+    doc.eq(_LOSS_I[loss].replace("[L]", f"[{L}]"))
+    reg = (f"With $\\lambda = {l2:g}$ the L2 term $\\frac{{\\lambda}}{{2m}} \\sum_l \\|W^{{[l]}}\\|_F^2$ (the sum of every "
+           "squared weight) pulls the weights toward 0; biases are not regularized. ") if l2 else (
+        "With $\\lambda = 0$ there is no L2 term; with $\\lambda > 0$ the cost gains "
+        "$\\frac{\\lambda}{2m} \\sum_l \\|W^{[l]}\\|_F^2$ (biases excluded). ")
+    doc.p(reg + f"deltaprop computes the loss from the logits $Z^{{[{L}]}}$, never as the log of a rounded "
+          f"probability, so it stays finite (`deltaprop.losses:{_LOSS_CLASS[loss]}.value`, "
+          "`deltaprop.losses:l2_cost`).")
+
+    doc.h(2, "Backward pass")
+    doc.p("Backpropagation is the chain rule applied layer by layer, from the output back to the input. "
+          "It reads the values the forward pass cached and never recomputes them (`deltaprop.model:Network._backward`).")
+    doc.h(3, "1. The output error")
+    WL = net.layers[-1].W.shape
+    doc.eq(f"\\delta^{{[{L}]}} = \\frac{{\\partial J}}{{\\partial Z^{{[{L}]}}}} = \\frac{{A^{{[{L}]}} - Y}}{{m}}",
+           _annot((f"A^{{[{L}]}}", ("m", WL[0])), ("Y", ("m", WL[0])), result=(f"\\delta^{{[{L}]}}", ("m", WL[0]))))
+    for para in _reason(loss, L):
+        doc.p(para)
+    doc.p("This is the one place $1/m$ enters; every later step inherits it through $\\delta$ (`deltaprop.losses:Loss.delta`).")
+
+    for l in range(L, 0, -1):
+        W = net.layers[l - 1].W.shape
+        doc.h(3, f"{L - l + 2}. Layer {l}: gradients" + (f", then the error of layer {l - 1}" if l > 1 else ""))
+        term = f" + \\frac{{\\lambda}}{{m}} W^{{[{l}]}}" if l2 else ""
+        doc.eq(f"dW^{{[{l}]}} = \\delta^{{[{l}]\\top}} A^{{[{l - 1}]}}{term}",
+               _annot((f"\\delta^{{[{l}]}}", ("m", W[0])), (f"A^{{[{l - 1}]}}", ("m", W[1])),
+                      result=(f"dW^{{[{l}]}}", W)))
+        doc.eq(f"db^{{[{l}]}} = \\sum_{{\\text{{rows}}}} \\delta^{{[{l}]}}",
+               _annot((f"\\delta^{{[{l}]}}", ("m", W[0])), result=(f"db^{{[{l}]}}", (W[0],))))
+        if l == L:
+            doc.p(f"$\\delta^{{[{l}]\\top}} A^{{[{l - 1}]}}$ sums, over the examples, the outer product of each example's "
+                  "error with the activations that fed it: each weight's gradient is (error of the unit it feeds) × "
+                  "(activation it multiplies), note 000's $a_j \\delta_i$. The bias sees an input of 1, so its gradient "
+                  "is the error summed over the rows." + (
+                      f" The L2 term adds $\\frac{{\\lambda}}{{m}} W^{{[l]}}$ (here $\\lambda/m = {l2:g}/m$) to $dW$ and "
+                      "nothing to $db$." if l2 else ""))
+        if l > 1:
+            below = acts[l - 2]
+            Wb = net.layers[l - 2].W.shape
+            gp, words = _DERIVATIVE[below]
+            doc.eq(f"\\delta^{{[{l - 1}]}} = \\left(\\delta^{{[{l}]}} W^{{[{l}]}}\\right) \\odot "
+                   f"{_ACT_TEX[below]}'(Z^{{[{l - 1}]}})",
+                   _annot((f"\\delta^{{[{l}]}}", ("m", W[0])), (f"W^{{[{l}]}}", W), (f"Z^{{[{l - 1}]}}", ("m", Wb[0])),
+                          result=(f"\\delta^{{[{l - 1}]}}", ("m", Wb[0]))))
+            doc.eq(f"{_ACT_TEX[below]}'(Z^{{[{l - 1}]}}) = {gp.replace('Z', f'Z^{{[{l - 1}]}}').replace('A', f'A^{{[{l - 1}]}}')}")
+            if l == L:
+                doc.p(f"$\\delta^{{[{l}]}} W^{{[{l}]}}$ sends each unit's error back along the weights it used: unit $j$ of "
+                      f"layer {l - 1} receives $\\sum_k \\delta_k W_{{kj}}$, the weighted sum of the errors of every unit "
+                      "it feeds (the answer to note 002's question: yes, sum over them). It is a matrix product, "
+                      "not the element-wise $W^\\top \\odot \\delta$ of note 001. Then $\\odot\\, g'$ "
+                      "(element-wise) carries the error back through the activation: " + words + ".")
+            else:
+                doc.p(f"Here $g' = {gp}$: {words}.")
+    doc.p("The first layer needs no error of its own input: $\\delta^{[0]}$ is never computed "
+          "(`deltaprop.layers:Dense.backward` skips $dA^{[0]}$).")
+
+    doc.h(3, "The recursion for any depth")
+    reg_t = " + \\frac{\\lambda}{m} W^{[l]}" if l2 else ""
+    doc.eq("\\delta^{[L]} = \\frac{A^{[L]} - Y}{m}")
+    doc.eq("\\delta^{[l-1]} = \\left(\\delta^{[l]} W^{[l]}\\right) \\odot g^{[l-1]\\prime}(Z^{[l-1]}), \\quad l = L, \\ldots, 2")
+    doc.eq(f"dW^{{[l]}} = \\delta^{{[l]\\top}} A^{{[l-1]}}{reg_t}, \\quad db^{{[l]}} = \\sum_{{\\text{{rows}}}} \\delta^{{[l]}}")
+    doc.p("In the notes' column form these read $dZ^{[L]} = A^{[L]} - Y$, "
+          "$dZ^{[l-1]} = W^{[l]\\top} dZ^{[l]} \\odot g'(Z^{[l-1]})$, $dW^{[l]} = \\frac{1}{m} dZ^{[l]} A^{[l-1]\\top}$, "
+          "$db^{[l]} = \\frac{1}{m} \\sum dZ^{[l]}$ (note 003), with $dZ^{[l]} = m\\,\\delta^{[l]\\top}$.")
+
+    doc.h(2, "The update rule")
+    doc.p("Gradient descent with learning rate $\\alpha$ (`lr` in deltaprop) moves every parameter against its gradient:")
+    for l in range(1, L + 1):
+        doc.eq(f"W^{{[{l}]}} \\leftarrow W^{{[{l}]}} - \\alpha\\, dW^{{[{l}]}}, \\quad "
+               f"b^{{[{l}]}} \\leftarrow b^{{[{l}]}} - \\alpha\\, db^{{[{l}]}}")
+    doc.p("This is `optimizer=\"sgd\"` (`deltaprop.optim:SGD.step`); momentum, Nesterov and Adam "
+          "(`deltaprop.optim`) use the same $dW$ and $db$ and change only how the step is taken. "
+          "One step on a mini-batch is `deltaprop.train:Trainer.train_step`.")
+
+    doc.h(2, "Where the code is")
+    doc.table(["equation", "implemented by"], [
+        ["$Z^{[l]} = A^{[l-1]} W^{[l]\\top} + b^{[l]}$, $A^{[l]} = g(Z^{[l]})$", "`deltaprop.layers:Dense.forward`"],
+        ["$J$", "`deltaprop.model:Network._cost_of_cached`"],
+        [f"$\\delta^{{[{L}]}} = (A^{{[{L}]}} - Y)/m$", "`deltaprop.losses:Loss.delta`"],
+        ["$dW^{[l]}$, $db^{[l]}$, $\\delta^{[l]} W^{[l]}$", "`deltaprop.layers:Dense.backward`"],
+        ["$\\odot\\, g'(Z^{[l-1]})$", "`deltaprop.activations:" + ", ".join(
+            sorted({_ACT_FUNCTION[a] for a in acts[:-1]})) + ".backward`" if L > 1 else "(no hidden layer)"],
+        ["the whole backward pass", "`deltaprop.model:Network._backward` (public: `Network.backprop`)"],
+        ["$W \\leftarrow W - \\alpha\\, dW$", "`deltaprop.optim:SGD.step`"],
+        ["check against finite differences", "`deltaprop.gradcheck:gradcheck`"],
+    ])
+    return doc, sy
+
+
+# -- theta notation (note 000, one example at a time, bias folded in) -------------------------------------
+
+def _theta(net: Network, l2: float):
+    L = len(net.layers) + 1  # note 000 counts the input as layer 1
+    s = net.sizes  # s[l-1] is s_l
+    acts = net.activations
+    loss = net.loss.name
+    doc, sy = Doc(), []
+    doc.h(1, f"Backpropagation for the {'-'.join(map(str, s))} network, in note 000's notation")
+    doc.p(f"This network: {_network_line(net, l2)}. Note 000 counts the input as layer 1, so $L = {L}$ and "
+          + ", ".join(f"$s_{{{l}}} = {s[l - 1]}$" for l in range(1, L + 1)) + " units (bias units not counted).")
+    doc.h(2, "Notation: one example at a time, the bias folded into $\\Theta$")
+    doc.p("Each example is a column vector. Every layer but the last gets a bias unit $a_0 = 1$ on top: "
+          "$\\bar{a}^{(l)} = [1;\\, a^{(l)}]$, and $\\Theta^{(l)}$, of shape $s_{l+1} \\times (s_l + 1)$, maps layer $l$ to "
+          "layer $l+1$ with the biases in its column 0. In deltaprop's terms $\\Theta^{(l)} = [\\,b^{[l]} \\mid W^{[l]}\\,]$ "
+          "(`deltaprop.reference:to_theta`).")
+    rows = []
+    for l in range(1, L):
+        th = (s[l], s[l - 1] + 1)
+        rows.append([f"$\\Theta^{{({l})}}$", shape_text(th), f"layer {l} → layer {l + 1}, column 0 = biases",
+                     f"`to_theta(net.layers[{l - 1}].W, net.layers[{l - 1}].b)`"])
+        _sym(sy, f"Θ^({l})", f"\\Theta^{{({l})}}", th, "weights with bias column", f"to_theta(net.layers[{l - 1}])")
+        _sym(sy, f"Δ^({l})", f"\\Delta^{{({l})}}", th, "accumulated gradient", f"reference Δ for layer {l}")
+        _sym(sy, f"D^({l})", f"D^{{({l})}}", th, "gradient", f"to_theta(dW, db) of layer {l}")
+    for l in range(1, L + 1):
+        _sym(sy, f"a^({l})", f"a^{{({l})}}", (s[l - 1], 1), f"activations of layer {l}", f"row of A^[{l - 1}]")
+        rows.append([f"$a^{{({l})}}$", shape_text((s[l - 1], 1)), "the input $x$" if l == 1 else f"activations of layer {l}",
+                     "a row of `X`" if l == 1 else f"a row of `net.layers[{l - 2}].A`"])
+        if l < L:
+            _sym(sy, f"ā^({l})", f"\\bar{{a}}^{{({l})}}", (s[l - 1] + 1, 1), "with bias unit", "")
+            rows.append([f"$\\bar{{a}}^{{({l})}}$", shape_text((s[l - 1] + 1, 1)), f"$a^{{({l})}}$ with $a_0 = 1$ on top", ""])
+        if l > 1:
+            _sym(sy, f"z^({l})", f"z^{{({l})}}", (s[l - 1], 1), f"pre-activations of layer {l}", f"row of Z^[{l - 1}]")
+            _sym(sy, f"δ^({l})", f"\\delta^{{({l})}}", (s[l - 1], 1), f"error of layer {l}", f"m × row of δ^[{l - 1}]")
+            rows.append([f"$z^{{({l})}}$, $\\delta^{{({l})}}$", shape_text((s[l - 1], 1)), f"pre-activation and error of layer {l}",
+                         f"a row of `net.layers[{l - 2}].Z`; $m$ × a row of `.delta`"])
+    doc.h(3, "Every symbol and its shape")
+    doc.table(["symbol", "shape", "what it holds", "the array in deltaprop"], rows)
+
+    doc.h(2, "Forward propagation (one example $x$)")
+    doc.eq("a^{(1)} = x", _annot(("a^{(1)}", (s[0], 1))))
+    for l in range(1, L):
+        th = (s[l], s[l - 1] + 1)
+        doc.eq(f"z^{{({l + 1})}} = \\Theta^{{({l})}} \\bar{{a}}^{{({l})}}",
+               _annot((f"\\Theta^{{({l})}}", th), (f"\\bar{{a}}^{{({l})}}", (s[l - 1] + 1, 1)),
+                      result=(f"z^{{({l + 1})}}", (s[l], 1))))
+        doc.eq(f"a^{{({l + 1})}} = {_ACT_TEX[acts[l - 1]]}(z^{{({l + 1})}})", f"$a^{{({l + 1})}}$ ({shape_text((s[l], 1))})")
+    doc.p(f"$h_\\Theta(x) = a^{{({L})}}$ is the network's output.")
+
+    doc.h(2, "The cost")
+    data = {
+        "binary_cross_entropy": "-\\frac{1}{m} \\sum_{i=1}^{m} \\sum_{k=1}^{K} \\left[ y_k^{(i)} \\log h_\\Theta(x^{(i)})_k + "
+                                "(1 - y_k^{(i)}) \\log (1 - h_\\Theta(x^{(i)})_k) \\right]",
+        "cross_entropy": "-\\frac{1}{m} \\sum_{i=1}^{m} \\sum_{k=1}^{K} y_k^{(i)} \\log h_\\Theta(x^{(i)})_k",
+        "squared_error": "\\frac{1}{m} \\sum_{i=1}^{m} \\frac{1}{2} \\sum_{k=1}^{K} (h_\\Theta(x^{(i)})_k - y_k^{(i)})^2",
+    }[loss]
+    doc.eq(f"J(\\Theta) = {data}" + (" + \\frac{\\lambda}{2m} \\sum_{l=1}^{L-1} \\sum_{i=1}^{s_{l+1}} \\sum_{j=1}^{s_l} "
+                                     "(\\Theta_{ij}^{(l)})^2" if l2 else ""))
+    doc.p(f"$K = {s[-1]}$ outputs. " + (f"With $\\lambda = {l2:g}$ the" if l2 else "With $\\lambda > 0$ a") +
+          " regularization term sums the squared weights but skips column $j = 0$: biases are not regularized.")
+
+    doc.h(2, "Backward pass, example by example")
+    doc.eq("\\Delta^{(l)} = 0 \\quad \\text{for every } l", "")
+    doc.p("Then for each example $(x^{(i)}, y^{(i)})$: forward as above, and")
+    doc.eq(f"\\delta^{{({L})}} = a^{{({L})}} - y^{{(i)}}", _annot((f"a^{{({L})}}", (s[-1], 1)), result=(f"\\delta^{{({L})}}", (s[-1], 1))))
+    doc.p(f"Note 000 writes this step as $\\delta^{{(L)}} = 0 - y$ once; it is $a^{{(L)}} - y$, as its own first section says. "
+          "It holds for " + {"cross_entropy": "softmax with cross-entropy", "binary_cross_entropy": "sigmoid with binary "
+                                                                                                 "cross-entropy",
+                                "squared_error": "identity with squared error"}[loss] + ":")
+    for para in _reason(loss, L):
+        doc.p(para.replace(f"\\delta^{{[{L}]}} = (A^{{[{L}]}} - Y)/m", f"\\delta^{{({L})}} = a^{{({L})}} - y")
+              .replace("With the mean over the batch, ", "Per example, ").replace("The $1/m$ is the mean over the batch. ", ""))
+    for l in range(L - 1, 1, -1):
+        th = (s[l], s[l - 1] + 1)
+        gp, words = _DERIVATIVE[acts[l - 2]]
+        gp = gp.replace("Z", f"z^{{({l})}}").replace("A", f"a^{{({l})}}")
+        doc.eq(f"\\delta^{{({l})}} = \\left(\\Theta^{{({l})\\top}} \\delta^{{({l + 1})}}\\right)_{{1:}} \\odot "
+               f"g'(z^{{({l})}})", _annot((f"\\Theta^{{({l})}}", th), (f"\\delta^{{({l + 1})}}", (s[l], 1)),
+                                          result=(f"\\delta^{{({l})}}", (s[l - 1], 1))))
+        doc.eq(f"g'(z^{{({l})}}) = {gp}")
+    if L > 2:
+        doc.p("$\\Theta^\\top \\delta$ has one entry too many, for the bias unit; $(\\cdot)_{1:}$ drops it (the bias unit has "
+              "no input, so it passes no error back). There is no $\\delta^{(1)}$: the input has no error to correct.")
+    doc.p("and the errors are accumulated into the gradients:")
+    for l in range(1, L):
+        th = (s[l], s[l - 1] + 1)
+        doc.eq(f"\\Delta^{{({l})}} \\leftarrow \\Delta^{{({l})}} + \\delta^{{({l + 1})}} \\bar{{a}}^{{({l})\\top}}",
+               _annot((f"\\delta^{{({l + 1})}}", (s[l], 1)), (f"\\bar{{a}}^{{({l})}}", (s[l - 1] + 1, 1)),
+                      result=(f"\\Delta^{{({l})}}", th)))
+    doc.p("Entry by entry, $\\Delta_{ij}^{(l)} \\mathrel{+}= a_j^{(l)} \\delta_i^{(l+1)}$ (note 000 prints $\\delta_i^{(l+i)}$; "
+          "it means $l+1$).")
+    doc.h(2, "The gradient")
+    for l in range(1, L):
+        th = (s[l], s[l - 1] + 1)
+        doc.eq(f"D^{{({l})}} = \\frac{{1}}{{m}}\\left(\\Delta^{{({l})}} + \\lambda \\tilde{{\\Theta}}^{{({l})}}\\right) = "
+               f"\\frac{{\\partial J}}{{\\partial \\Theta^{{({l})}}}}", f"$D^{{({l})}}$ ({shape_text(th)})")
+    doc.p("$\\tilde{\\Theta}$ is $\\Theta$ with its bias column set to 0. Note 000 writes "
+          "$D = \\frac{1}{m}\\Delta + \\lambda\\Theta$; with the cost's $\\frac{\\lambda}{2m}\\sum\\Theta^2$ the "
+          "$\\lambda$ term is divided by $m$ too." + ("" if l2 else " Here $\\lambda = 0$, so $D = \\Delta/m$."))
+    doc.h(2, "The update rule")
+    for l in range(1, L):
+        doc.eq(f"\\Theta^{{({l})}} \\leftarrow \\Theta^{{({l})}} - \\alpha\\, D^{{({l})}}")
+    doc.h(2, "The same thing, vectorized")
+    doc.p("Stack the $m$ examples as rows and the loop disappears: $\\delta^{(l)}$ of every example is $m$ times a row of "
+          "deltaprop's $\\delta^{[l-1]}$ (deltaprop's $\\delta$ carries the $1/m$), and $\\sum_i \\delta^{(l+1)} "
+          "\\bar{a}^{(l)\\top}$ is one matrix product, so $D^{(l)} = [\\, db^{[l]} \\mid dW^{[l]} \\,]$ with "
+          "$dW^{[l]} = \\delta^{[l]\\top} A^{[l-1]} + \\frac{\\lambda}{m} W^{[l]}$ and $db^{[l]} = \\sum_{\\text{rows}} \\delta^{[l]}$. "
+          "`deltaprop.reference:per_example_backprop` runs this page's loop as written; the tests prove it equals "
+          "`deltaprop.model:Network.backprop` to 1e-10 (`deltaprop trace --per-example` shows it on numbers).")
+    return doc, sy
+
+
+# -- the command line (registered into deltaprop.cli) -----------------------------------------------------
+
+def register(subparsers) -> None:
+    """Add the ``explain`` and ``trace`` subcommands to an argparse subparsers object. Each parser
+    gets ``handler=`` (a function ``args -> exit code``) as its default."""
+    p = subparsers.add_parser(
+        "explain", help="the backprop derivation of a network, with its shapes",
+        description="Show forward propagation, the cost and the backward pass of a network with this network's "
+                    "shapes filled in; or, with --diagnose RUN_DIR, name problems a training run shows.")
+    p.add_argument("model", nargs="?", help="a model file written by deltaprop (instead of --layers)")
+    p.add_argument("--layers", help="layer sizes, input first: 3,4,3,2")
+    p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+    p.add_argument("--output", default=None, help="output activation: softmax, sigmoid or identity "
+                                                   "(default: the one that pairs with --loss, else softmax)")
+    p.add_argument("--loss", default=None, help="cross_entropy, binary_cross_entropy or squared_error")
+    p.add_argument("--l2", type=float, default=0.0, help="L2 strength λ (default 0)")
+    p.add_argument("--notation", default="bracket", choices=NOTATIONS, help="bracket (note 001) or theta (note 000)")
+    p.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
+    p.add_argument("--diagnose", metavar="RUN_DIR", help="read RUN_DIR/history.csv and name training problems")
+    p.add_argument("-o", "--out", help="write to this file instead of standard output")
+    p.set_defaults(handler=_cmd_explain)
+
+    t = subparsers.add_parser(
+        "trace", help="one small batch through a network, stage by stage, with finite differences",
+        description="Run one batch forward and backward and show Z, A, the output error, every δ, dW and db "
+                    "beside finite-difference gradients. Use a preset of the notes' networks or --layers.")
+    t.add_argument("model", nargs="?", help="a model file written by deltaprop (random inputs of its size)")
+    t.add_argument("--preset", help="note000 (2-2-2-1 sigmoid), note001 (3-4-3-2 relu + softmax), note002 "
+                                    "(logistic hidden + softmax), note003 (64-10-10 digit classifier)")
+    t.add_argument("--layers", help="layer sizes, input first: 3,4,3,2 (random inputs and labels)")
+    t.add_argument("--activation", default="relu")
+    t.add_argument("--output", default=None)
+    t.add_argument("--loss", default=None)
+    t.add_argument("--l2", type=float, default=0.0)
+    t.add_argument("--examples", "-m", type=int, default=1, help="batch size m (default 1)")
+    t.add_argument("--per-example", action="store_true", help="also show note 000's Δ += δ aᵀ, example by example")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--digits", type=int, default=4, help="significant digits printed (default 4)")
+    t.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
+    t.add_argument("-o", "--out", help="write to this file instead of standard output")
+    t.set_defaults(handler=_cmd_trace)
+
+
+def _output_for(args) -> str | None:
+    if args.output:
+        return args.output
+    if args.loss:
+        from deltaprop.losses import get_loss
+
+        return get_loss(args.loss).output
+    return "softmax"
+
+
+def _emit(text: str, args, stdout) -> int:
+    if getattr(args, "out", None):
+        from pathlib import Path
+
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def _cmd_explain(args, stdout=None) -> int:
+    import sys
+
+    stdout = stdout or sys.stdout
+    if args.diagnose:
+        from deltaprop.diagnose import diagnose
+
+        return _emit(diagnose(args.diagnose).render(args.format), args, stdout)
+    if args.model and args.layers:
+        raise ConfigError("give either a model file or --layers, not both", "deltaprop explain --layers 3,4,3,2")
+    if args.model:
+        net = as_network(args.model) if os.path.exists(args.model) else None
+        if net is None:
+            from deltaprop.errors import ModelFileError
+
+            raise ModelFileError(f"no model file at {args.model}", "pass the path of a file written by deltaprop "
+                                                                   "train, or use --layers 3,4,3,2")
+    elif args.layers:
+        net = Network.from_sizes(_parse_sizes(args.layers), hidden=args.activation, output=_output_for(args),
+                                 loss=args.loss)
+    else:
+        raise ConfigError("nothing to explain", "give --layers 3,4,3,2 (with --activation, --output, --loss), "
+                                                "a model file, or --diagnose RUN_DIR")
+    return _emit(explain(net, notation=args.notation, l2=args.l2).render(args.format), args, stdout)
+
+
+def _cmd_trace(args, stdout=None) -> int:
+    import sys
+
+    from deltaprop.trace import PRESETS, random_batch, trace, trace_preset
+
+    stdout = stdout or sys.stdout
+    if args.examples < 1:
+        raise ConfigError(f"--examples must be at least 1, got {args.examples}", "for example --examples 3")
+    given = [x for x in (args.preset, args.layers, args.model) if x]
+    if len(given) > 1:
+        raise ConfigError("give one of --preset, --layers or a model file", "deltaprop trace --preset note001")
+    if args.layers or args.model:
+        if args.layers:
+            net = Network.from_sizes(_parse_sizes(args.layers), hidden=args.activation, output=_output_for(args),
+                                     loss=args.loss, seed=args.seed, dtype="float64")
+        else:
+            net = as_network(args.model)
+        X, Y = random_batch(net, args.examples, seed=args.seed)
+        tr = trace(net, X, Y, l2=args.l2, per_example=args.per_example, digits=args.digits)
+    else:
+        name = args.preset or "note001"
+        if name not in PRESETS:
+            from deltaprop.errors import unknown_name
+
+            raise unknown_name("preset", name, list(PRESETS))
+        tr = trace_preset(name, examples=args.examples, l2=args.l2, per_example=args.per_example, seed=args.seed,
+                          digits=args.digits)
+    return _emit(tr.render(args.format), args, stdout)
+
+
+def main(argv=None, stdout=None) -> int:
+    """``python -m deltaprop.explain explain|trace ...``: the two subcommands on their own (the main
+    ``deltaprop`` command registers the same parsers)."""
+    import argparse
+    import sys
+
+    from deltaprop.errors import DeltapropError
+
+    parser = argparse.ArgumentParser(prog="deltaprop")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args, stdout=stdout)
+    except DeltapropError as err:
+        (sys.stderr).write(f"error: {err}\n")
+        return err.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

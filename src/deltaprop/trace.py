@@ -1,0 +1,383 @@
+"""One small batch through a network, stage by stage, with the engine's own numbers.
+
+    >>> import deltaprop as dp
+    >>> t = dp.trace("note001", examples=2)                    # a preset of the notes' networks
+    >>> t = dp.trace(net, X[:3], y[:3], l2=0.1, per_example=True)
+    >>> print(t.to_text())                                     # or to_markdown(), to_latex(), to_json()
+
+The trace never re-implements the mathematics. It runs :meth:`Network.backprop` once on a float64
+copy of the network and then *reads* what the engine left behind: every layer's forward cache
+(``layer.A_prev``, ``layer.Z``, ``layer.A``), every layer's error ``layer.delta`` (set by
+``Network._backward``) and the gradients ``backprop`` returned. Beside each analytic gradient it puts
+centered finite differences of ``Network.cost`` (:func:`deltaprop.gradcheck.numerical_gradient`)
+and their relative error. With ``per_example=True`` it adds note 000's loop from
+:func:`deltaprop.reference.per_example_backprop` (``Δ += δ āᵀ`` example by example) and shows that
+it ends where the vectorized pass did.
+
+The float64 copy keeps your network's caches and dtype untouched and makes finite differences
+meaningful (in float32 they would carry rounding noise of about 1e-3).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from deltaprop._doc import Doc, fmt_number, shape_text
+from deltaprop.errors import ConfigError
+from deltaprop.gradcheck import numerical_gradient, relative_error
+from deltaprop.losses import l2_cost
+from deltaprop.model import Network
+from deltaprop.reference import per_example_backprop, to_theta
+from deltaprop.validation import check_nonnegative_float, check_X
+
+__all__ = ["trace", "trace_preset", "Trace", "PRESETS", "random_batch"]
+
+_ACT_TEX = {"relu": r"\mathrm{relu}", "leaky_relu": r"\mathrm{leaky\_relu}", "sigmoid": r"\sigma",
+            "tanh": r"\tanh", "identity": r"\mathrm{id}", "softmax": r"\mathrm{softmax}"}
+
+
+# -- presets: the notes' own networks -------------------------------------------------------------------
+
+def _xor_batch(m, rng):
+    table = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    X = table[np.arange(m) % 4] if m <= 4 else np.vstack([table, rng.integers(0, 2, size=(m - 4, 2))]).astype(float)
+    y = (X[:, 0] != X[:, 1]).astype(np.int64)
+    return X, y
+
+
+def _normal_batch(n_x, k):
+    def make(m, rng):
+        X = rng.normal(size=(m, n_x))
+        y = rng.integers(0, k, size=m)
+        return X, y
+    return make
+
+
+def _digits_like_batch(m, rng):
+    # 8×8 images with gray levels 0..16 scaled to [0, 1], as the digits data set: random, so nothing
+    # is downloaded and scikit-learn is not needed.
+    X = rng.integers(0, 17, size=(m, 64)).astype(np.float64) / 16.0
+    y = rng.integers(0, 10, size=m)
+    return X, y
+
+
+PRESETS = {
+    "note000": {"sizes": [2, 2, 2, 1], "hidden": "sigmoid", "output": "sigmoid", "init": "uniform",
+                "data": _xor_batch,
+                "about": "note 000's network: 2 inputs, two hidden layers of 2 sigmoid units, 1 sigmoid output "
+                         "with the logistic (binary cross-entropy) cost; the XOR table as data"},
+    "note001": {"sizes": [3, 4, 3, 2], "hidden": "relu", "output": "softmax", "init": None,
+                "data": _normal_batch(3, 2),
+                "about": "note 001's network: 3 inputs, hidden layers of 4 and 3 ReLU units, 2 outputs; "
+                         "deltaprop pairs cross-entropy with a softmax output (note 001's ReLU output is not a "
+                         "probability model)"},
+    "note002": {"sizes": [4, 5, 3], "hidden": "sigmoid", "output": "softmax", "init": None,
+                "data": _normal_batch(4, 3),
+                "about": "note 002's network: logistic (sigmoid) hidden units and a softmax output with "
+                         "cross-entropy; 4 inputs, 5 hidden units, 3 classes"},
+    "note003": {"sizes": [64, 10, 10], "hidden": "relu", "output": "softmax", "init": None,
+                "data": _digits_like_batch,
+                "about": "note 003's two-layer digit classifier on a digits-sized input: 64 pixels, 10 ReLU "
+                         "units, 10 softmax outputs (random 8×8 images stand in for the digits)"},
+}
+
+
+def preset_network(name: str, seed: int = 0) -> Network:
+    """The float64 network of a preset (``PRESETS``), weights drawn from ``seed``."""
+    if name not in PRESETS:
+        from deltaprop.errors import unknown_name
+
+        raise unknown_name("preset", name, list(PRESETS))
+    p = PRESETS[name]
+    return Network.from_sizes(p["sizes"], hidden=p["hidden"], output=p["output"], init=p["init"], seed=seed,
+                              dtype="float64")
+
+
+def random_batch(net: Network, m: int, seed: int = 0):
+    """(X, y): m rows of standard normal inputs and random targets that suit the network's loss."""
+    rng = np.random.default_rng(seed + 1)
+    X = rng.normal(size=(m, net.sizes[0]))
+    k = net.sizes[-1]
+    if net.loss.name == "cross_entropy":
+        y = rng.integers(0, k, size=m)
+    elif net.loss.name == "binary_cross_entropy":
+        y = rng.integers(0, 2, size=(m, k))
+    else:
+        y = rng.normal(size=(m, k))
+    return X, y
+
+
+def trace_preset(name: str, examples: int = 1, l2: float = 0.0, per_example: bool = False, seed: int = 0,
+                 digits: int = 4) -> "Trace":
+    """The trace of a preset network on ``examples`` rows of its data."""
+    net = preset_network(name, seed)
+    X, y = PRESETS[name]["data"](int(examples), np.random.default_rng(seed + 1))
+    t = trace(net, X, y, l2=l2, per_example=per_example, digits=digits)
+    t.preset = name
+    return t
+
+
+# -- the trace -------------------------------------------------------------------------------------------
+
+def trace(net, X=None, Y=None, l2: float = 0.0, per_example: bool = False, h: float = 1e-5, digits: int = 4,
+          examples: int = 1, seed: int = 0) -> "Trace":
+    """Run one batch (X, Y) through ``net`` and record every stage (see the module docstring).
+
+    ``net`` may also be a preset name (``"note000"``, ``"note001"``, ``"note002"``, ``"note003"``);
+    then X and Y come from the preset with ``examples`` rows. ``h`` is the finite-difference step,
+    ``digits`` the significant digits the renderings print.
+    """
+    if isinstance(net, str):
+        return trace_preset(net, examples=examples, l2=l2, per_example=per_example, seed=seed, digits=digits)
+    if X is None or Y is None:
+        raise ConfigError("trace needs a batch X, Y (or a preset name instead of a network)",
+                          "for example deltaprop.trace(net, X[:2], y[:2]) or deltaprop.trace('note001')")
+    l2 = check_nonnegative_float(l2, "l2")
+    net64 = net.astype("float64")
+    X64 = check_X(X, net64.sizes[0], np.float64)
+    Y64 = net64.prepare_targets(Y)
+    m = X64.shape[0]
+    cost, grads = net64.backprop(X64, Y64, l2=l2)
+    # Read what the engine cached: copies, because the buffers are reused by the next pass.
+    layers = []
+    for i, layer in enumerate(net64.layers):
+        rec = {"l": i + 1, "activation": layer.activation.name, "W": layer.W.copy(), "b": layer.b.copy(),
+               "A_prev": layer.A_prev.copy(), "Z": layer.Z.copy(), "A": layer.A.copy(),
+               "delta": layer.delta.copy(), "dW": grads[i][0], "db": grads[i][1]}
+        if i < len(net64.layers) - 1:
+            rec["g_prime"] = np.array(layer.activation.derivative(layer.Z, layer.A), dtype=np.float64)
+        layers.append(rec)
+    reg = l2_cost([layer.W for layer in net64.layers], l2, m)
+    out = net64.layers[-1]
+    loss_i = [net64.loss.value(out.Z[i:i + 1], out.A[i:i + 1], Y64[i:i + 1]) for i in range(m)]
+    # Finite differences of J on a second copy, so the traced caches stay as backprop left them.
+    probe = net64.copy()
+
+    def J():
+        return probe.cost(X64, Y64, l2=l2)
+
+    for rec, player in zip(layers, probe.layers):
+        rec["dW_numeric"] = numerical_gradient(J, player.W, h)
+        rec["db_numeric"] = numerical_gradient(J, player.b, h)
+        rec["dW_error"] = relative_error(rec["dW"], rec["dW_numeric"])
+        rec["db_error"] = relative_error(rec["db"], rec["db_numeric"])
+    pe = None
+    if per_example:
+        c_loop, g_loop, steps = per_example_backprop(net64, X64, Y64, l2=l2, record=True)
+        D_loop = [to_theta(dW, db) for dW, db in g_loop]
+        D_vec = [to_theta(dW, db) for dW, db in grads]
+        pe = {"Delta": steps, "D_loop": D_loop, "D_vec": D_vec, "cost_loop": c_loop,
+              "max_abs_difference": max(float(np.max(np.abs(a - b))) for a, b in zip(D_loop, D_vec)),
+              "Theta": [to_theta(layer.W, layer.b) for layer in net64.layers]}
+    return Trace(net64, X64, Y64, l2, float(cost), float(cost) - reg, reg, loss_i, layers, pe, h, digits,
+                 original_dtype=str(net.dtype))
+
+
+class Trace:
+    """Everything one batch did inside the network. ``layers[l-1]`` holds, for layer l: ``W``, ``b``,
+    ``A_prev``, ``Z``, ``A``, ``delta``, ``dW``, ``db``, ``g_prime`` (hidden layers), and the finite
+    differences ``dW_numeric``, ``db_numeric`` with relative errors ``dW_error``, ``db_error``."""
+
+    def __init__(self, net, X, Y, l2, cost, data_cost, reg_cost, loss_i, layers, per_example, h, digits,
+                 original_dtype="float64"):
+        self.net, self.X, self.Y, self.l2 = net, X, Y, l2
+        self.cost, self.data_cost, self.reg_cost, self.loss_i = cost, data_cost, reg_cost, loss_i
+        self.layers, self.per_example, self.h, self.digits = layers, per_example, h, digits
+        self.original_dtype = original_dtype
+        self.preset: str | None = None
+
+    @property
+    def m(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def max_error(self) -> float:
+        """The largest relative error between an analytic gradient and its finite differences."""
+        return max(max(r["dW_error"], r["db_error"]) for r in self.layers)
+
+    # -- data ---------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        def a(x):
+            return np.asarray(x, dtype=float).tolist()
+
+        net = self.net
+        L = len(self.layers)
+        d = {
+            "kind": "trace",
+            "preset": self.preset,
+            "network": {"sizes": net.sizes, "activations": net.activations, "loss": net.loss.name},
+            "m": self.m, "l2": self.l2, "h": self.h,
+            "input": {"X": a(self.X), "Y": a(self.Y),
+                      "weights": [{"layer": r["l"], "W": a(r["W"]), "b": a(r["b"])} for r in self.layers]},
+            "forward": [{"layer": r["l"], "activation": r["activation"], "Z": a(r["Z"]), "A": a(r["A"])}
+                        for r in self.layers],
+            "cost": {"J": self.cost, "data": self.data_cost, "l2": self.reg_cost, "loss_per_example": list(self.loss_i)},
+            "output_error": {"layer": L, "delta": a(self.layers[-1]["delta"])},
+            "backward": [{"layer": r["l"], "delta": a(r["delta"]), "dW": a(r["dW"]), "db": a(r["db"]),
+                          "g_prime": a(r["g_prime"]) if "g_prime" in r else None,
+                          "dW_numeric": a(r["dW_numeric"]), "db_numeric": a(r["db_numeric"]),
+                          "dW_relative_error": r["dW_error"], "db_relative_error": r["db_error"]}
+                         for r in reversed(self.layers)],
+            "gradient_check": {"max_relative_error": self.max_error, "ok": self.max_error <= 1e-6,
+                               "rows": self._check_rows()},
+        }
+        if self.per_example is not None:
+            pe = self.per_example
+            d["per_example"] = {
+                "Delta_after_example": [[a(D) for D in step] for step in pe["Delta"]],
+                "D_loop": [a(D) for D in pe["D_loop"]], "D_vectorized": [a(D) for D in pe["D_vec"]],
+                "max_abs_difference": pe["max_abs_difference"], "cost_loop": pe["cost_loop"],
+            }
+        return d
+
+    def _check_rows(self):
+        rows = []
+        for r in self.layers:
+            for p in ("W", "b"):
+                rows.append({"layer": r["l"], "param": p, "shape": list(r["d" + p].shape),
+                             "analytic_norm": float(np.linalg.norm(r["d" + p])),
+                             "numeric_norm": float(np.linalg.norm(r[f"d{p}_numeric"])),
+                             "relative_error": r[f"d{p}_error"]})
+        return rows
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    # -- the document ------------------------------------------------------------------------------------
+    def document(self) -> Doc:
+        net, L, m, dg = self.net, len(self.layers), self.m, self.digits
+        n = net.sizes
+        doc = Doc(digits=dg)
+        name = f"the {self.preset} preset" if self.preset else "a"
+        doc.h(1, f"One step of backpropagation, traced: {name} {'-'.join(map(str, n))} network")
+        if self.preset:
+            doc.p(PRESETS[self.preset]["about"] + ".")
+        hidden = sorted(set(net.activations[:-1]))
+        doc.p(f"Hidden activation {', '.join(hidden) or 'none'}, output {net.activations[-1]} with "
+              f"{net.loss.name.replace('_', ' ')}; a batch of $m = {m}$ example{'s' if m > 1 else ''}, $\\lambda = {self.l2:g}$. "
+              f"Rows are examples. Every number below is read from deltaprop's own arrays after one call of "
+              f"`Network.backprop` (in float64{'; your network is ' + self.original_dtype if self.original_dtype != 'float64' else ''}), "
+              f"printed to {dg} significant digits.")
+
+        doc.h(2, "The batch and the weights")
+        doc.mat("X", self.X, "")
+        doc.mat("Y", self.Y, "one-hot rows: a 1 in the column of each example's class" if net.loss.name == "cross_entropy" else "")
+        for r in self.layers:
+            doc.pair([(f"W^{{[{r['l']}]}}", r["W"]), (f"b^{{[{r['l']}]}}", r["b"])])
+
+        doc.h(2, "Forward propagation")
+        for r in self.layers:
+            l = r["l"]
+            doc.eq(f"Z^{{[{l}]}} = A^{{[{l - 1}]}} W^{{[{l}]\\top}} + b^{{[{l}]}}")
+            doc.mat(f"Z^{{[{l}]}}", r["Z"])
+            doc.eq(f"A^{{[{l}]}} = {_ACT_TEX[r['activation']]}(Z^{{[{l}]}})")
+            note = ""
+            if r["activation"] == "softmax":
+                note = "each row sums to 1: the predicted probability of each class"
+            elif r["activation"] == "relu":
+                note = "negative entries of $Z$ became 0"
+            doc.mat(f"A^{{[{l}]}}", r["A"], note)
+
+        doc.h(2, "The cost")
+        per = ", ".join(fmt_number(v, dg) for v in self.loss_i)
+        doc.eq(f"J = \\frac{{1}}{{m}} \\sum_i \\text{{loss}}_i"
+               + (" + \\frac{\\lambda}{2m} \\sum_l \\|W^{[l]}\\|_F^2" if self.l2 else "")
+               + f" = {fmt_number(self.data_cost, dg).replace('−', '-')}"
+               + (f" + {fmt_number(self.reg_cost, dg)} = {fmt_number(self.cost, dg)}" if self.l2 else ""))
+        doc.p(f"The loss of each example: {per}." + (
+            f" A network that knows nothing predicts $1/K$ for every class, with loss $\\ln K = {np.log(n[-1]):.4f}$."
+            if net.loss.name == "cross_entropy" else ""))
+
+        doc.h(2, "The output error")
+        last = self.layers[-1]
+        doc.eq(f"\\delta^{{[{L}]}} = \\frac{{A^{{[{L}]}} - Y}}{{m}}")
+        doc.mat(f"\\delta^{{[{L}]}}", last["delta"],
+                f"compare with $A^{{[{L}]}}$ and $Y$ above: each entry is (prediction − target)/{m}")
+
+        doc.h(2, "The backward pass")
+        for r in reversed(self.layers):
+            l = r["l"]
+            doc.h(3, f"Layer {l}")
+            reg = f" + \\frac{{\\lambda}}{{m}} W^{{[{l}]}}" if self.l2 else ""
+            doc.eq(f"dW^{{[{l}]}} = \\delta^{{[{l}]\\top}} A^{{[{l - 1}]}}{reg}")
+            doc.pair([(f"dW^{{[{l}]}}", r["dW"]), ("\\text{finite differences}", r["dW_numeric"])],
+                     f"relative error {r['dW_error']:.1e}")
+            doc.eq(f"db^{{[{l}]}} = \\sum_{{\\text{{rows}}}} \\delta^{{[{l}]}}")
+            doc.pair([(f"db^{{[{l}]}}", r["db"]), ("\\text{finite differences}", r["db_numeric"])],
+                     f"relative error {r['db_error']:.1e}")
+            if l > 1:
+                below = self.layers[l - 2]
+                act = below["activation"]
+                doc.eq(f"\\delta^{{[{l - 1}]}} = \\left(\\delta^{{[{l}]}} W^{{[{l}]}}\\right) \\odot "
+                       f"{_ACT_TEX[act]}'(Z^{{[{l - 1}]}})")
+                doc.mat(f"{_ACT_TEX[act]}'(Z^{{[{l - 1}]}})", below["g_prime"],
+                        {"relu": "1 where the unit was active, 0 where it was not: inactive units pass no error back",
+                         "sigmoid": "$A(1 - A)$, never above 0.25: each sigmoid layer shrinks the error",
+                         "tanh": "$1 - A^2$"}.get(act, ""))
+                doc.mat(f"\\delta^{{[{l - 1}]}}", below["delta"])
+
+        doc.h(2, "Gradient check")
+        doc.p(f"Centered differences $(J(\\theta + h) - J(\\theta - h))/2h$ with $h = {self.h:g}$, one parameter at a time "
+              "(`deltaprop.gradcheck:numerical_gradient`), against backprop; relative error "
+              "$\\|a - n\\| / (\\|a\\| + \\|n\\|)$. Correct backprop gives about 1e-9 or less in float64.")
+        doc.table(["layer", "parameter", "shape", "‖analytic‖", "‖numeric‖", "relative error"],
+                  [[str(r["layer"]), ("$dW$" if r["param"] == "W" else "$db$"), shape_text(r["shape"]),
+                    fmt_number(r["analytic_norm"], dg), fmt_number(r["numeric_norm"], dg), f"{r['relative_error']:.1e}"]
+                   for r in self._check_rows()])
+        ok = self.max_error <= 1e-6
+        doc.p(("**Passed**" if ok else "**Check failed**") + f": the largest relative error is {self.max_error:.1e}."
+              + ("" if ok else " With ReLU units a pre-activation within $h$ of 0 makes the difference quotient "
+                               "straddle the kink; try another seed."))
+
+        if self.per_example is not None:
+            pe = self.per_example
+            doc.h(2, "Note 000's loop, one example at a time")
+            doc.p("The same gradients computed as note 000 does, with the bias folded in: "
+                  "$\\Theta^{(l)} = [\\, b^{[l]} \\mid W^{[l]} \\,]$, $\\bar{a}^{(l)} = [1;\\, a^{(l)}]$, and for each example "
+                  "$\\Delta^{(l)} \\leftarrow \\Delta^{(l)} + \\delta^{(l+1)} \\bar{a}^{(l)\\top}$ "
+                  "(`deltaprop.reference:per_example_backprop`). Note 000 numbers the input as layer 1, so "
+                  "$\\Theta^{(l)}$ here is deltaprop's layer $l$.")
+            for i, step in enumerate(pe["Delta"]):
+                doc.h(3, f"After example {i + 1}")
+                for l, D in enumerate(step, 1):
+                    doc.mat(f"\\Delta^{{({l})}}", D)
+            doc.h(3, "The gradient")
+            doc.eq("D^{(l)} = \\frac{1}{m}\\left(\\Delta^{(l)} + \\lambda \\tilde{\\Theta}^{(l)}\\right)")
+            for l, (Dl, Dv) in enumerate(zip(pe["D_loop"], pe["D_vec"]), 1):
+                doc.pair([(f"D^{{({l})}}", Dl), (f"[\\, db^{{[{l}]}} \\mid dW^{{[{l}]}} \\,]", Dv)])
+            doc.p(f"The loop ends where the vectorized pass did: the largest difference is "
+                  f"{pe['max_abs_difference']:.1e} (rounding), and its cost {fmt_number(pe['cost_loop'], dg)} equals "
+                  f"$J$ = {fmt_number(self.cost, dg)}.")
+        return doc
+
+    def to_text(self) -> str:
+        return self.document().to_text()
+
+    def to_markdown(self) -> str:
+        return self.document().to_markdown()
+
+    def to_latex(self, standalone: bool = True) -> str:
+        return self.document().to_latex(standalone)
+
+    def to_html(self) -> str:
+        return self.document().to_html()
+
+    def render(self, format: str = "text") -> str:
+        from deltaprop.explain import _render
+
+        return _render(self, format)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        return (f"Trace({'-'.join(map(str, self.net.sizes))}, m={self.m}, J={self.cost:.4g}, "
+                f"max relative error {self.max_error:.1e})")
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
