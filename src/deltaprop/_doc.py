@@ -370,10 +370,10 @@ class Doc:
             elif kind == "p":
                 out.append(b[1])
             elif kind in ("eq", "mat", "pair"):
-                out.append("$$\n" + self._eq_tex(b) + "\n$$")
-                note = b[3] if kind == "mat" else (b[2] if kind == "pair" else "")
+                out.append("$$\n" + (b[1] if kind == "eq" else self._eq_tex(b)) + "\n$$")
+                note = b[3] if kind == "mat" else b[2]
                 if note:
-                    out.append(note)
+                    out.append(("*Shapes:* " if kind == "eq" else "") + note)
             elif kind == "table":
                 out.append("| " + " | ".join(b[1]) + " |")
                 out[-1] += "\n|" + "|".join(" --- " for _ in b[1]) + "|"
@@ -425,10 +425,10 @@ class Doc:
             elif kind == "p":
                 out.append(f"<p>{prose_to_html(b[1])}</p>")
             elif kind in ("eq", "mat", "pair"):
-                out.append(f"<div>$${html.escape(self._eq_tex(b))}$$</div>")
-                note = b[3] if kind == "mat" else (b[2] if kind == "pair" else "")
+                out.append(f"<div>$${html.escape(b[1] if kind == 'eq' else self._eq_tex(b))}$$</div>")
+                note = b[3] if kind == "mat" else b[2]
                 if note:
-                    out.append(f"<p>{prose_to_html(note)}</p>")
+                    out.append(f"<p>{'<i>Shapes:</i> ' if kind == 'eq' else ''}{prose_to_html(note)}</p>")
             elif kind == "table":
                 head = "".join(f"<th>{prose_to_html(h)}</th>" for h in b[1])
                 body = "".join("<tr>" + "".join(f"<td>{prose_to_html(str(c))}</td>" for c in r) + "</tr>" for r in b[2])

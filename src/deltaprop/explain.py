@@ -331,7 +331,7 @@ def _bracket(net: Network, l2: float):
                   "error with the activations that fed it: each weight's gradient is (error of the unit it feeds) × "
                   "(activation it multiplies), note 000's $a_j \\delta_i$. The bias sees an input of 1, so its gradient "
                   "is the error summed over the rows." + (
-                      f" The L2 term adds $\\frac{{\\lambda}}{{m}} W^{{[l]}}$ (here $\\lambda/m = {l2:g}/m$) to $dW$ and "
+                      f" The L2 term adds $\\frac{{\\lambda}}{{m}} W^{{[l]}}$ (here $\\lambda = {l2:g}$) to $dW$ and "
                       "nothing to $db$." if l2 else ""))
         if l > 1:
             below = acts[l - 2]

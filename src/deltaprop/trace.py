@@ -38,6 +38,33 @@ _ACT_TEX = {"relu": r"\mathrm{relu}", "leaky_relu": r"\mathrm{leaky\_relu}", "si
             "tanh": r"\tanh", "identity": r"\mathrm{id}", "softmax": r"\mathrm{softmax}"}
 
 
+def _tex_num(x: float, digits: int = 4) -> str:
+    from deltaprop._doc import _number_tex
+
+    t = _number_tex(x, digits)
+    return f"({t})" if x < 0 else t
+
+
+def _val_tex(x: float, digits: int = 4) -> str:
+    from deltaprop._doc import _number_tex
+
+    return _number_tex(x, digits)
+
+
+def _sum_tex(products, digits: int) -> str:
+    """'(a)(b) + (c)(d) + ...' for [(a, b), ...], long sums shortened to their first and last terms."""
+    terms = [f"{_tex_num(a, digits)} \\cdot {_tex_num(b, digits)}" for a, b in products]
+    if len(terms) > 5:
+        terms = terms[:3] + ["\\cdots"] + terms[-1:]
+    return " + ".join(terms)
+
+
+def _pick(mask: np.ndarray):
+    """The first (row, column) where mask holds, else (0, 0)."""
+    idx = np.argwhere(mask)
+    return tuple(int(v) for v in idx[0]) if idx.size else (0, 0)
+
+
 # -- presets: the notes' own networks -------------------------------------------------------------------
 
 def _xor_batch(m, rng):
@@ -250,13 +277,13 @@ class Trace:
         net, L, m, dg = self.net, len(self.layers), self.m, self.digits
         n = net.sizes
         doc = Doc(digits=dg)
-        name = f"the {self.preset} preset" if self.preset else "a"
+        name = f"note {self.preset[4:]}'s" if self.preset else "a"
         doc.h(1, f"One step of backpropagation, traced: {name} {'-'.join(map(str, n))} network")
         if self.preset:
             doc.p(PRESETS[self.preset]["about"] + ".")
         hidden = sorted(set(net.activations[:-1]))
         doc.p(f"Hidden activation {', '.join(hidden) or 'none'}, output {net.activations[-1]} with "
-              f"{net.loss.name.replace('_', ' ')}; a batch of $m = {m}$ example{'s' if m > 1 else ''}, $\\lambda = {self.l2:g}$. "
+              f"{net.loss.name.replace('_', ' ').replace('cross entropy', 'cross-entropy')}; a batch of $m = {m}$ example{'s' if m > 1 else ''}, $\\lambda = {self.l2:g}$. "
               f"Rows are examples. Every number below is read from deltaprop's own arrays after one call of "
               f"`Network.backprop` (in float64{'; your network is ' + self.original_dtype if self.original_dtype != 'float64' else ''}), "
               f"printed to {dg} significant digits.")
@@ -272,6 +299,12 @@ class Trace:
             l = r["l"]
             doc.eq(f"Z^{{[{l}]}} = A^{{[{l - 1}]}} W^{{[{l}]\\top}} + b^{{[{l}]}}")
             doc.mat(f"Z^{{[{l}]}}", r["Z"])
+            if l == 1:
+                j = 0
+                terms = _sum_tex([(r["A_prev"][0, k], r["W"][j, k]) for k in range(r["W"].shape[1])], dg)
+                doc.p(f"By hand, example 1, unit 1: $Z^{{[1]}}_{{11}} = \\sum_k X_{{1k}} W^{{[1]}}_{{1k}} + b^{{[1]}}_1 = "
+                      f"{terms} + {_tex_num(r['b'][j], dg)} = {_val_tex(r['Z'][0, j], dg)}$. "
+                      "Row $i$ of $X$ meets row $j$ of $W^{[1]}$: that is why $W$ appears transposed.")
             doc.eq(f"A^{{[{l}]}} = {_ACT_TEX[r['activation']]}(Z^{{[{l}]}})")
             note = ""
             if r["activation"] == "softmax":
@@ -295,6 +328,10 @@ class Trace:
         doc.eq(f"\\delta^{{[{L}]}} = \\frac{{A^{{[{L}]}} - Y}}{{m}}")
         doc.mat(f"\\delta^{{[{L}]}}", last["delta"],
                 f"compare with $A^{{[{L}]}}$ and $Y$ above: each entry is (prediction − target)/{m}")
+        doc.p(f"By hand: $\\delta^{{[{L}]}}_{{11}} = (A^{{[{L}]}}_{{11}} - Y_{{11}})/m = "
+              f"({_val_tex(last['A'][0, 0], dg)} - {_val_tex(self.Y[0, 0], dg)})/{m} = {_val_tex(last['delta'][0, 0], dg)}$. "
+              "A correct, confident prediction gives an error near 0; a wrong one, an error near $\\pm 1/m$ "
+              f"(here $\\pm {_val_tex(1 / m, dg)}$).")
 
         doc.h(2, "The backward pass")
         for r in reversed(self.layers):
@@ -304,6 +341,14 @@ class Trace:
             doc.eq(f"dW^{{[{l}]}} = \\delta^{{[{l}]\\top}} A^{{[{l - 1}]}}{reg}")
             doc.pair([(f"dW^{{[{l}]}}", r["dW"]), ("\\text{finite differences}", r["dW_numeric"])],
                      f"relative error {r['dW_error']:.1e}")
+            if l == L:
+                a, c = _pick((np.abs(r["delta"]).sum(axis=0)[:, None] > 0) & (np.abs(r["A_prev"]).sum(axis=0)[None, :] > 0))
+                terms = _sum_tex([(r["delta"][i, a], r["A_prev"][i, c]) for i in range(m)], dg)
+                reg_part = (f" + \\frac{{{self.l2:g}}}{{{m}}} \\cdot {_tex_num(r['W'][a, c], dg)}" if self.l2 else "")
+                doc.p(f"By hand, one entry: $dW^{{[{l}]}}_{{{a + 1}{c + 1}}} = \\sum_i \\delta^{{[{l}]}}_{{i{a + 1}}} "
+                      f"A^{{[{l - 1}]}}_{{i{c + 1}}}" + (f" + \\frac{{\\lambda}}{{m}} W^{{[{l}]}}_{{{a + 1}{c + 1}}}" if self.l2 else "")
+                      + f" = {terms}{reg_part} = {_val_tex(r['dW'][a, c], dg)}$: the error of unit {a + 1} times the "
+                      f"activation of unit {c + 1} below it, summed over the examples.")
             doc.eq(f"db^{{[{l}]}} = \\sum_{{\\text{{rows}}}} \\delta^{{[{l}]}}")
             doc.pair([(f"db^{{[{l}]}}", r["db"]), ("\\text{finite differences}", r["db_numeric"])],
                      f"relative error {r['db_error']:.1e}")
@@ -317,9 +362,17 @@ class Trace:
                          "sigmoid": "$A(1 - A)$, never above 0.25: each sigmoid layer shrinks the error",
                          "tanh": "$1 - A^2$"}.get(act, ""))
                 doc.mat(f"\\delta^{{[{l - 1}]}}", below["delta"])
+                if l == L:
+                    i, j = _pick((below["g_prime"] != 0) & (below["delta"] != 0))
+                    terms = _sum_tex([(r["delta"][i, k], r["W"][k, j]) for k in range(r["W"].shape[0])], dg)
+                    doc.p(f"By hand, one entry: $\\delta^{{[{l - 1}]}}_{{{i + 1}{j + 1}}} = \\left(\\sum_k "
+                          f"\\delta^{{[{l}]}}_{{{i + 1}k}} W^{{[{l}]}}_{{k{j + 1}}}\\right) g'(Z^{{[{l - 1}]}}_{{{i + 1}{j + 1}}}) = "
+                          f"\\left({terms}\\right) \\cdot {_tex_num(below['g_prime'][i, j], dg)} = "
+                          f"{_val_tex(below['delta'][i, j], dg)}$: unit {j + 1} of layer {l - 1} collects the errors of "
+                          f"every unit it feeds, weighted by the weights that connect them.")
 
         doc.h(2, "Gradient check")
-        doc.p(f"Centered differences $(J(\\theta + h) - J(\\theta - h))/2h$ with $h = {self.h:g}$, one parameter at a time "
+        doc.p(f"Centered differences $(J(\\theta + h) - J(\\theta - h))/2h$ with $h = {_tex_num(self.h)}$, one parameter at a time "
               "(`deltaprop.gradcheck:numerical_gradient`), against backprop; relative error "
               "$\\|a - n\\| / (\\|a\\| + \\|n\\|)$. Correct backprop gives about 1e-9 or less in float64.")
         doc.table(["layer", "parameter", "shape", "‖analytic‖", "‖numeric‖", "relative error"],
