@@ -373,6 +373,7 @@ class Doc:
                 out.append("$$\n" + (b[1] if kind == "eq" else self._eq_tex(b)) + "\n$$")
                 note = b[3] if kind == "mat" else b[2]
                 if note:
+                    out.append("")
                     out.append(("*Shapes:* " if kind == "eq" else "") + note)
             elif kind == "table":
                 out.append("| " + " | ".join(b[1]) + " |")

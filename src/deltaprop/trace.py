@@ -280,7 +280,8 @@ class Trace:
         name = f"note {self.preset[4:]}'s" if self.preset else "a"
         doc.h(1, f"One step of backpropagation, traced: {name} {'-'.join(map(str, n))} network")
         if self.preset:
-            doc.p(PRESETS[self.preset]["about"] + ".")
+            about = PRESETS[self.preset]["about"]
+            doc.p(about[0].upper() + about[1:] + ".")
         hidden = sorted(set(net.activations[:-1]))
         doc.p(f"Hidden activation {', '.join(hidden) or 'none'}, output {net.activations[-1]} with "
               f"{net.loss.name.replace('_', ' ').replace('cross entropy', 'cross-entropy')}; a batch of $m = {m}$ example{'s' if m > 1 else ''}, $\\lambda = {self.l2:g}$. "
@@ -289,8 +290,16 @@ class Trace:
               f"printed to {dg} significant digits.")
 
         doc.h(2, "The batch and the weights")
+        zero_b = all(not np.any(r["b"]) for r in self.layers)
+        doc.p(f"{m} example{'s' if m > 1 else ''} of {n[0]} feature{'s' if n[0] > 1 else ''} (one per row of $X$), their "
+              "targets $Y$, and the network's current weights" + (" (biases start at 0)." if zero_b else "."))
         doc.mat("X", self.X, "")
-        doc.mat("Y", self.Y, "one-hot rows: a 1 in the column of each example's class" if net.loss.name == "cross_entropy" else "")
+        if net.loss.name == "cross_entropy":
+            labels = ", ".join(str(int(k)) for k in np.argmax(self.Y, axis=1))
+            doc.mat("Y", self.Y, f"one-hot rows: example $i$ has a 1 in the column of its class (classes {labels}, "
+                                 "counting from 0)")
+        else:
+            doc.mat("Y", self.Y, "")
         for r in self.layers:
             doc.pair([(f"W^{{[{r['l']}]}}", r["W"]), (f"b^{{[{r['l']}]}}", r["b"])])
 
@@ -319,7 +328,8 @@ class Trace:
                + (" + \\frac{\\lambda}{2m} \\sum_l \\|W^{[l]}\\|_F^2" if self.l2 else "")
                + f" = {fmt_number(self.data_cost, dg).replace('−', '-')}"
                + (f" + {fmt_number(self.reg_cost, dg)} = {fmt_number(self.cost, dg)}" if self.l2 else ""))
-        doc.p(f"The loss of each example: {per}." + (
+        doc.p((f"The first term is the mean loss over the batch, the second the L2 term. " if self.l2 else "")
+              + f"The loss of each example: {per}." + (
             f" A network that knows nothing predicts $1/K$ for every class, with loss $\\ln K = {np.log(n[-1]):.4f}$."
             if net.loss.name == "cross_entropy" else ""))
 
@@ -340,7 +350,7 @@ class Trace:
             reg = f" + \\frac{{\\lambda}}{{m}} W^{{[{l}]}}" if self.l2 else ""
             doc.eq(f"dW^{{[{l}]}} = \\delta^{{[{l}]\\top}} A^{{[{l - 1}]}}{reg}")
             doc.pair([(f"dW^{{[{l}]}}", r["dW"]), ("\\text{finite differences}", r["dW_numeric"])],
-                     f"relative error {r['dW_error']:.1e}")
+                     f"relative error between the two: {r['dW_error']:.1e}")
             if l == L:
                 a, c = _pick((np.abs(r["delta"]).sum(axis=0)[:, None] > 0) & (np.abs(r["A_prev"]).sum(axis=0)[None, :] > 0))
                 terms = _sum_tex([(r["delta"][i, a], r["A_prev"][i, c]) for i in range(m)], dg)
@@ -351,7 +361,7 @@ class Trace:
                       f"activation of unit {c + 1} below it, summed over the examples.")
             doc.eq(f"db^{{[{l}]}} = \\sum_{{\\text{{rows}}}} \\delta^{{[{l}]}}")
             doc.pair([(f"db^{{[{l}]}}", r["db"]), ("\\text{finite differences}", r["db_numeric"])],
-                     f"relative error {r['db_error']:.1e}")
+                     f"relative error between the two: {r['db_error']:.1e}")
             if l > 1:
                 below = self.layers[l - 2]
                 act = below["activation"]
