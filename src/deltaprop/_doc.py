@@ -108,6 +108,9 @@ def _cmd(s: str, i: int):
     if name in ("begin", "end"):
         _, j = _arg(s, j)
         return "", j
+    if name == "mathbf":
+        a, j = _arg(s, j)
+        return ("𝟙" if a == "1" else a), j
     if name in _ARG_TEXT:
         return _arg(s, j)
     if name == "mathbb":

@@ -33,7 +33,7 @@ NOTATIONS = ("bracket", "theta")
 
 # g'(z) of each hidden activation, in LaTeX, with a word on it.
 _DERIVATIVE = {
-    "relu": (r"\mathbb{1}\{Z > 0\}", "1 where the unit was active, 0 elsewhere (deltaprop takes 0 at the kink $z = 0$)"),
+    "relu": (r"\mathbf{1}\{Z > 0\}", "1 where the unit was active, 0 elsewhere (deltaprop takes 0 at the kink $z = 0$)"),
     "leaky_relu": (r"1 \text{ where } Z > 0, \text{ else } 0.01", "the small slope keeps inactive units learning"),
     "sigmoid": (r"A \odot (1 - A)", "$\\sigma'(z) = \\sigma(z)(1 - \\sigma(z))$, read off the cached $A$; at most 1/4"),
     "tanh": (r"1 - A \odot A", "$\\tanh'(z) = 1 - \\tanh^2 z$, read off the cached $A$"),
@@ -62,8 +62,8 @@ def _reason(loss: str, L: int) -> list[str]:
             f"**Why the output error is so simple (softmax with cross-entropy).** For one example the loss is "
             f"$-\\sum_k y_k \\log a_k$ with $a = \\mathrm{{softmax}}(z)$, so $\\partial\\,\\text{{loss}}/\\partial a_k = -y_k/a_k$ "
             f"(not $Y - A$, as notes 001 and 003 write). The softmax couples the outputs: "
-            f"$\\partial a_k/\\partial z_j = a_k(\\mathbb{{1}}\\{{k=j\\}} - a_j)$ (note 002). The chain rule sums over every output $k$: "
-            f"$\\sum_k (-y_k/a_k)\\, a_k (\\mathbb{{1}}\\{{k=j\\}} - a_j) = -y_j + a_j \\sum_k y_k = a_j - y_j$, "
+            f"$\\partial a_k/\\partial z_j = a_k(\\mathbf{{1}}\\{{k=j\\}} - a_j)$ (note 002). The chain rule sums over every output $k$: "
+            f"$\\sum_k (-y_k/a_k)\\, a_k (\\mathbf{{1}}\\{{k=j\\}} - a_j) = -y_j + a_j \\sum_k y_k = a_j - y_j$, "
             f"because a one-hot $y$ sums to 1. The $1/m$ is the mean over the batch. So $\\delta^{{[{L}]}} = ({a} - Y)/m$, and "
             f"deltaprop never builds $\\partial J/\\partial {a}$ or the softmax Jacobian.",
         ]
