@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 
-from deltaprop._doc import Doc, shape_tex, shape_text
+from deltaprop._doc import Doc, shape_text
 from deltaprop.errors import ConfigError
 from deltaprop.model import Network
 
