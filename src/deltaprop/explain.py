@@ -618,8 +618,8 @@ def _cmd_trace(args, stdout=None) -> int:
 
 
 def main(argv=None, stdout=None) -> int:
-    """``python -m deltaprop.explain explain|trace ...``: the two subcommands on their own (the main
-    ``deltaprop`` command registers the same parsers)."""
+    """The two subcommands on their own, ``main(["trace", "--preset", "note001"])`` (tests, and until
+    ``deltaprop.cli`` registers the same parsers with :func:`register`)."""
     import argparse
     import sys
 
@@ -635,6 +635,3 @@ def main(argv=None, stdout=None) -> int:
         (sys.stderr).write(f"error: {err}\n")
         return err.exit_code
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
