@@ -214,6 +214,8 @@ def test_history_summary(run):
     stopped = dp.History(epochs=[dict(e) for e in hist.epochs], stop_reason="early stopping: no improvement")
     assert report.history_summary(stopped).endswith("Stopped: early stopping: no improvement.")
     assert report.history_summary([]) == "No epochs recorded."
+    one = report.history_summary(hist.to_rows()[:1])
+    assert one.startswith("1 epoch in ") and "→" not in one and f"loss {hist.loss[0]:.4g}" in one
 
 
 def test_gradcheck_table_reuses_the_report_and_marks_failures():

@@ -226,7 +226,7 @@ def plot_confusion(cm, class_names, path, normalize: bool = True) -> Path:
     support = cm.sum(axis=1, keepdims=True)
     shown = np.divide(cm, support, out=np.zeros(cm.shape), where=support > 0) if normalize else cm.astype(float)
     vmax = 1.0 if normalize else max(float(cm.max()), 1.0)
-    side = max(5.0, 0.55 * K + 2.5)
+    side = min(max(5.0, 0.55 * K + 2.5), 16.0)  # beyond 40 classes the cells carry colour only
     fig = _figure(side + 1.2, side)
     ax = fig.subplots()
     image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=vmax)
@@ -445,10 +445,9 @@ def _trend(values: np.ndarray, epochs: np.ndarray, what: str, best: str) -> str 
         return None
     v, e = values[ok], epochs[ok]
     k = int(np.argmin(v) if best == "lowest" else np.argmax(v))
-    text = f"{what} {v[0]:.4g} → {v[-1]:.4g}"
-    if v.size > 1:
-        text += f" ({best} {v[k]:.4g} at epoch {e[k]:g})"
-    return text
+    if v.size == 1:
+        return f"{what} {v[0]:.4g}"
+    return f"{what} {v[0]:.4g} → {v[-1]:.4g} ({best} {v[k]:.4g} at epoch {e[k]:g})"
 
 
 def history_summary(rows) -> str:
