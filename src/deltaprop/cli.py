@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = t.add_argument_group("training")
     g.add_argument("--optimizer", default="adam", help="sgd, momentum, nesterov or adam")
     g.add_argument("--lr", type=_positive_float, help="learning rate α (default 0.1 for sgd/momentum, 0.001 for adam)")
-    g.add_argument("--momentum", type=_nonnegative_float, default=0.9, help="μ for momentum and nesterov")
+    g.add_argument("--momentum", type=_nonnegative_float,
+                   help="μ for momentum and nesterov (default 0.9); with sgd, turns plain SGD into momentum")
     g.add_argument("--schedule", default="constant", help="learning-rate schedule: constant, step, exponential, "
                                                           "invscaling")
     g.add_argument("--epochs", type=_positive_int, default=30)
@@ -390,13 +391,17 @@ class _Progress:
             self.bar.update(self.task, completed=logs["epoch"], info=self._fields(logs))
         elif not self.quiet and (logs["epoch"] % self.every == 0 or logs["epoch"] in (1, self.epochs)):
             sys.stderr.write(f"epoch {logs['epoch']:>{len(str(self.epochs))}}/{self.epochs}  {self._fields(logs)}  "
-                             f"({logs['time']:.2f} s)\n")
+                             f"({_seconds(logs['time'])})\n")
             sys.stderr.flush()
 
     def end(self):
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+def _seconds(t: float) -> str:
+    return f"{t * 1000:.1f} ms" if t < 1 else f"{t:.2f} s"
 
 
 def cmd_train(args) -> int:
