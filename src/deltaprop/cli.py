@@ -366,11 +366,11 @@ class _Progress:
 
     @staticmethod
     def _fields(logs: dict) -> str:
-        parts = [f"loss {logs['loss']:.4f}"]
+        parts = [f"loss {logs['loss']:.4g}"]
         if logs.get("accuracy") is not None:
             parts.append(f"acc {logs['accuracy']:.3f}")
         if logs.get("val_loss") is not None:
-            parts.append(f"val loss {logs['val_loss']:.4f}")
+            parts.append(f"val loss {logs['val_loss']:.4g}")
         if logs.get("val_accuracy") is not None:
             parts.append(f"val acc {logs['val_accuracy']:.3f}")
         return "  ".join(parts)

@@ -466,7 +466,8 @@ def history_summary(rows) -> str:
     head = f"{n} epoch{'s' if n != 1 else ''}"
     if _finite(times):
         total = float(np.nansum(times))
-        head += f" in {total:.3g} s ({total / n * 1000:.3g} ms per epoch)"
+        per = total / n
+        head += f" in {total:.3g} s ({per * 1000:.3g} ms per epoch)" if per < 1 else f" in {total:.3g} s ({per:.3g} s per epoch)"
     parts = [p for p in (
         _trend(_column(rows, "loss"), epochs, "training loss", "lowest"),
         _trend(_column(rows, "accuracy"), epochs, "training accuracy", "best"),
