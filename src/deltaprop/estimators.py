@@ -65,7 +65,7 @@ from deltaprop import ops
 from deltaprop.errors import ConfigError, InputError, InputTypeError
 from deltaprop.losses import SquaredError
 from deltaprop.model import Network
-from deltaprop.optim import SGD, Adam, Adaptive, Momentum, make_schedule
+from deltaprop.optim import SGD, Adam, Adaptive, InverseScaling, Momentum, make_schedule
 from deltaprop.train import Callback, History, Trainer, train_test_split
 from deltaprop.validation import check_dtype, check_sample_weight, check_X
 
@@ -176,6 +176,14 @@ class _ParamList(list):
 
     def __reduce_ex__(self, protocol):
         return (list, (list(self),))
+
+
+class _FitInverseScaling(InverseScaling):
+    """α = α₀ in a fit's first epoch, then α₀/(t + 1)^p with t every example seen so far: within a
+    fit this is plain invscaling; after ``warm_start`` scikit-learn's fresh optimizer restarts at α₀."""
+
+    def __call__(self, lr0, epoch, t):
+        return lr0 if epoch == 0 else super().__call__(lr0, epoch, t)
 
 
 # -- the stopping rule, as a Trainer callback ----------------------------------------------------
@@ -310,12 +318,16 @@ class _BaseMLP(BaseEstimator):
         return SGD(lr)
 
     def _make_schedule(self):
+        """The schedule that lives as long as the optimizer (its state, for 'adaptive', must)."""
         # scikit-learn applies learning_rate to SGD only; Adam keeps its α.
-        if self.solver != "sgd" or self.learning_rate == "constant":
-            return make_schedule("constant")
-        if self.learning_rate == "invscaling":
-            return make_schedule("invscaling", power_t=self.power_t)
-        return Adaptive(factor=5.0, min_lr=1e-6)
+        if self.solver == "sgd" and self.learning_rate == "adaptive":
+            return Adaptive(factor=5.0, min_lr=1e-6)
+        return make_schedule("constant")
+
+    def _schedule_for(self, incremental: bool):
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            return make_schedule("invscaling", power_t=self.power_t) if incremental else _FitInverseScaling(self.power_t)
+        return self._schedule
 
     # -- inputs ------------------------------------------------------------------------------------
     def _check_X(self, X, reset: bool) -> np.ndarray:
@@ -389,7 +401,7 @@ class _BaseMLP(BaseEstimator):
 
         progress = _Progress(self, val)
         trainer = Trainer(self.net_, X, Y, epochs=1 if incremental else int(self.max_iter), batch_size=batch_size,
-                          optimizer=self._optimizer, schedule=self._schedule, l2=float(self.alpha),
+                          optimizer=self._optimizer, schedule=self._schedule_for(incremental), l2=float(self.alpha),
                           shuffle=bool(self.shuffle), rng=self._rng, track_accuracy=False, sample_weight=sw,
                           callbacks=[progress, *(self.callbacks or [])])
         # The schedule counts the examples seen across calls (partial_fit, warm_start) from α₀.
