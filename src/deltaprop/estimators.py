@@ -679,8 +679,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._label_binarizer = LabelBinarizer().fit(self._checked_labels(target))
             self.classes_ = self._label_binarizer.classes_
         elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
-            raise InputError(f"classes={list(np.unique(classes))} differs from those of the first call to partial_fit, "
-                             f"{list(self.classes_)}", "pass the same classes every time, or leave classes out")
+            raise InputError(f"classes={np.unique(classes).tolist()} differs from those of the first call to partial_fit, "
+                             f"{np.asarray(self.classes_).tolist()}", "pass the same classes every time, or leave classes out")
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _checked_labels(self, y):
@@ -704,11 +704,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             classes = unique_labels(y)
             if self.warm_start and not incremental and refit:
                 if set(classes) != set(self.classes_):
-                    raise InputError(f"warm_start needs the same classes as the previous fit: it had {list(self.classes_)}, "
-                                     f"y has {list(classes)}", "fit a fresh estimator (warm_start=False) for new classes")
+                    raise InputError(f"warm_start needs the same classes as the previous fit: it had {np.asarray(self.classes_).tolist()}, "
+                                     f"y has {np.asarray(classes).tolist()}", "fit a fresh estimator (warm_start=False) for new classes")
             elif len(np.setdiff1d(classes, self.classes_)):
-                unseen = list(np.setdiff1d(classes, self.classes_))
-                raise InputError(f"y has labels {unseen} that are not among the classes {list(self.classes_)}",
+                unseen = np.setdiff1d(classes, self.classes_).tolist()
+                raise InputError(f"y has labels {unseen} that are not among the classes {np.asarray(self.classes_).tolist()}",
                                  "pass every label in classes= on the first call to partial_fit, or refit")
         return self._label_binarizer.transform(y).astype(np.float64)
 
