@@ -161,8 +161,8 @@ def _join(value, tensors: dict, used: set, where: str):
         if set(value) == {"tensor"}:
             name = value["tensor"]
             if not isinstance(name, str) or name not in tensors or name in used:
-                raise ModelFileError(f"{where}: the state refers to tensor {name!r}, which is "
-                                     f"{'used twice' if name in used else 'not in the file'}", _DAMAGED)
+                why = "used twice" if isinstance(name, str) and name in used else "not in the file"
+                raise ModelFileError(f"{where}: the state refers to tensor {_short(name)}, which is {why}", _DAMAGED)
             used.add(name)
             return tensors[name]
         if set(value) == {"float"}:
@@ -332,7 +332,7 @@ def _check_state(c: _Checker, state: dict, shapes: list, dtype: str) -> None:
 
 
 def _check_optimizer(c: _Checker, opt, shapes: list, dtype: str) -> None:
-    if not isinstance(opt, dict) or opt.get("name") not in _HYPER:
+    if not isinstance(opt, dict) or not isinstance(opt.get("name"), str) or opt["name"] not in _HYPER:
         c.fail(f"the optimizer state names {_short(opt.get('name') if isinstance(opt, dict) else opt)}; "
                f"expected one of {', '.join(_HYPER)}")
     c.number(opt.get("lr"), "optimizer lr", positive=True)
@@ -408,7 +408,10 @@ def load(path) -> Checkpoint:
     arch = _parse_json(path, metadata, "architecture")
     shapes, _ = _check_architecture(c, arch, dtype)
     used: set = set()
-    state = _join(_parse_json(path, metadata, "state"), tensors, used, str(path))
+    try:
+        state = _join(_parse_json(path, metadata, "state"), tensors, used, str(path))
+    except RecursionError:
+        raise ModelFileError(f"{path}: the state is nested too deeply", _DAMAGED) from None
     if used != set(tensors):
         c.fail(f"tensor(s) {', '.join(sorted(set(tensors) - used)[:5])} are not part of the state")
     _check_state(c, state, shapes, dtype)
@@ -435,6 +438,9 @@ def restore(trainer, checkpoint) -> Checkpoint:
         theirs = ", ".join([opt["name"]] + [f"{k}={opt[k]}" for k in _HYPER[opt["name"]]])
         ours_opt = ", ".join([mine["name"]] + [f"{k}={mine[k]}" for k in _HYPER.get(mine["name"], ())])
         raise ModelFileError(f"{where} was written with optimizer {theirs}; this run uses {ours_opt}", hint)
+    if state["rng"]["bit_generator"] != trainer.rng.bit_generator.state["bit_generator"]:
+        raise ModelFileError(f"{where} holds a {state['rng']['bit_generator']} random generator; this run uses "
+                             f"{trainer.rng.bit_generator.state['bit_generator']}", hint)
     settings = _settings(trainer)
     changed = [f"{k} {ckpt.settings.get(k)!r} → {v!r}" for k, v in settings.items() if ckpt.settings.get(k) != v]
     if changed:

@@ -274,6 +274,8 @@ class Trainer:
         full_batch = bs >= n
         n_batches = -(-n // bs)
         self.interrupted = False
+        if not self.stop:  # continuing after an interruption or a divergence: the old reason is void
+            self.history.stop_reason = ""
         while self.epoch < self.epochs and not self.stop and not self._halted():
             epoch = self.epoch
             for cb in cbs:
