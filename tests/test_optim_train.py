@@ -216,3 +216,14 @@ def test_digits_reaches_96_percent_quickly():
     accuracy = np.mean(net.predict(X[te]) == y[te])
     assert accuracy >= 0.96, accuracy
     assert elapsed < 10
+
+
+def test_sgd_is_plain_unless_a_momentum_is_given():
+    from deltaprop.optim import SGD, Momentum
+    from deltaprop.train import Trainer
+
+    net = dp.Network.from_sizes([2, 3, 2], seed=0)
+    X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    assert type(Trainer(net, X, y, optimizer="sgd").optimizer) is SGD
+    assert type(Trainer(net, X, y, optimizer="sgd", momentum=0.5).optimizer) is Momentum
+    assert Trainer(net, X, y, optimizer="momentum").optimizer.momentum == 0.9

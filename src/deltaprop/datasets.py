@@ -28,7 +28,7 @@ from deltaprop.train import train_test_split
 __all__ = [
     "Dataset", "resolve", "SPEC_FORMS",
     "load_digits", "load_fashion_mnist", "load_idx_dataset", "read_idx", "write_idx",
-    "load_csv", "read_csv", "CSVTable", "load_npz", "encode_labels", "split",
+    "load_csv", "read_csv", "CSVTable", "load_npz", "load_inputs", "encode_labels", "split",
     "FASHION_MNIST_DIR", "FASHION_MNIST_CLASSES",
 ]
 
@@ -261,13 +261,14 @@ def _ordinal(i: int) -> str:
     return f"{i}{'th' if 10 <= i % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(i % 10, 'th')}"
 
 
-def read_csv(path, target=None, delimiter: str = ",") -> CSVTable:
+def read_csv(path, target=None, delimiter: str = ",", labelled: bool = True) -> CSVTable:
     """Read a CSV file of numbers with one label column.
 
     The first row is a header when all of its cells are non-numeric, or when it has a non-numeric
     cell above a numeric one. ``target`` is the label column: a header name, a 0-based index (negative
     counts from the end), or None for the last column. Labels may be text; every other cell must be a
-    finite number.
+    finite number. With ``labelled=False`` every column is a feature (inputs to predict), ``y`` is
+    empty and ``target_name`` is "".
     """
     path = Path(path)
     if path.is_dir() or not path.exists():
@@ -300,13 +301,13 @@ def read_csv(path, target=None, delimiter: str = ",") -> CSVTable:
     if not rows:
         raise DataError(f"{path} has a header but no rows of data", "add data rows")
     n_cols = len(names)
-    if n_cols < 2:
+    if labelled and n_cols < 2:
         raise DataError(f"{path} has {n_cols} column; expected feature columns and a label column",
                         f"is the delimiter {delimiter!r} right?")
-    t = _target_index(target, names, has_header, path)
-    X = np.empty((len(rows), n_cols - 1), dtype=np.float64)
-    labels = []
+    t = _target_index(target, names, has_header, path) if labelled else None
     feature_cols = [j for j in range(n_cols) if j != t]
+    X = np.empty((len(rows), len(feature_cols)), dtype=np.float64)
+    labels = []
     for i, (line, row) in enumerate(rows):
         if len(row) != n_cols:
             raise DataError(f"{path}, line {line}: {len(row)} cells, but the {'header' if has_header else 'first row'} "
@@ -323,7 +324,10 @@ def read_csv(path, target=None, delimiter: str = ",") -> CSVTable:
                                 "feature cells must be finite numbers; fill or drop missing values, encode text "
                                 "columns as numbers, or choose the label column with target=")
             X[i, k] = v
-        labels.append(row[t])
+        if labelled:
+            labels.append(row[t])
+    if not labelled:
+        return CSVTable(X, np.empty(0), [names[j] for j in feature_cols], "", has_header)
     if all(_is_number(v) for v in labels):
         y = np.array([float(v) for v in labels], dtype=np.float64)
         if not np.isfinite(y).all():
@@ -402,6 +406,64 @@ def load_npz(path) -> dict:
                 raise DataError(f"{path}: {yk} has shape {arrays[yk].shape} for {arrays[xk].shape[0]} rows of {xk}",
                                 f"store one label per row, shape ({arrays[xk].shape[0]},)")
     return arrays
+
+
+# -- inputs to predict on -----------------------------------------------------------------------
+def load_inputs(path, drop=None) -> np.ndarray:
+    """X (m, n) to predict on, from a file: ``.csv`` (every column a feature, a header is detected;
+    ``drop`` names or numbers a label column to leave out), ``.npy`` (2-d; images (m, rows, cols) are
+    flattened), ``.npz`` (its array ``X``) or anything else as an IDX file (``.gz`` or raw)."""
+    path = Path(path)
+    low = path.name.lower()
+    if low.endswith(".csv"):
+        if drop is None:
+            return read_csv(path, labelled=False).X
+        return read_csv(path, target=drop).X
+    if low.endswith(".npz"):
+        return load_npz_inputs(path)
+    if low.endswith(".npy"):
+        if path.is_dir() or not path.exists():
+            raise DataError(f"no such file: {path}" if not path.exists() else f"{path} is a directory",
+                            "pass the path of a .npy file saved with numpy.save")
+        try:
+            X = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise DataError(f"{path} cannot be read without unpickling ({exc})",
+                            "save a plain numeric array; deltaprop never unpickles data") from None
+        except Exception as exc:  # a damaged or foreign file
+            raise DataError(f"{path} is not a readable .npy file ({type(exc).__name__}: {exc})",
+                            "save it with numpy.save(path, X)") from None
+    else:
+        X = read_idx(path)
+    return _as_rows(X, path)
+
+
+def load_npz_inputs(path) -> np.ndarray:
+    """The array ``X`` of an .npz file as rows (a ``y`` is not needed)."""
+    path = Path(path)
+    if path.is_dir() or not path.exists():
+        raise DataError(f"no such file: {path}" if not path.exists() else f"{path} is a directory",
+                        "pass the path of a .npz file saved with numpy.savez(path, X=X)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not hasattr(z, "files") or "X" not in z.files:
+                raise DataError(f"{path} has no array X", "save it with numpy.savez(path, X=X)")
+            X = z["X"]
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc})",
+                        "save it with numpy.savez(path, X=X)") from None
+    return _as_rows(X, path)
+
+
+def _as_rows(X: np.ndarray, path: Path) -> np.ndarray:
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{path} holds {X.dtype} values, not numbers", "store numeric features")
+    if X.ndim < 2:
+        raise DataError(f"{path} holds an array of shape {X.shape}; expected (m examples, n features)",
+                        "for one example, store it as shape (1, n)")
+    return X.reshape(X.shape[0], -1)
 
 
 # -- labels and splits ----------------------------------------------------------------------------

@@ -266,8 +266,15 @@ def diagnose(run, net=None, X=None) -> Diagnosis:
     rises = np.diff(finite) > 0 if finite.size > 1 else np.array([], dtype=bool)
     big = [(i, finite[i], finite[i + 1]) for i in range(finite.size - 1) if finite[i + 1] > 1.5 * finite[i]]
     oscillating = finite.size >= 5 and rises.mean() >= 0.3 and len(big) >= 1
-    if diverged or oscillating:
-        if oscillating:
+    # One epoch that multiplies the loss and lands above where training started is an overshoot too,
+    # even when the run recovers afterwards (plain SGD with α = 10 does that).
+    spikes = [(i, a, b) for i, a, b in big if b > 3 * a and b > finite[0]]
+    if diverged or oscillating or spikes:
+        if spikes and not oscillating:
+            i, a, b = max(spikes, key=lambda t: t[2] / t[1])
+            ev = (f"The loss jumped from {_fmt(a)} to {_fmt(b)} between epochs {i + 1} and {i + 2}, above where it "
+                  f"started{lr_text}: a step overshot the minimum and threw the weights far up the loss surface.")
+        elif oscillating:
             i, a, b = max(big, key=lambda t: t[2] / t[1])
             ev = (f"The loss went up in {int(rises.sum())} of {rises.size} epochs, once from {_fmt(a)} to {_fmt(b)} "
                   f"between epochs {i + 1} and {i + 2}{lr_text}: the steps overshoot the minimum instead of descending into it.")

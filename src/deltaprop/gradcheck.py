@@ -146,7 +146,7 @@ def gradcheck(net, X, Y, loss=None, l2: float = 0.0, h: float = 1e-5, tolerance:
             checked = theta.size if idx is None else len(idx)
             floor = 10 * np.sqrt(checked) * np.finfo(np.float64).eps * max(1.0, abs(cost)) / h
             report.noise_floor = max(report.noise_floor, floor)
-            by_floor = err > tolerance and abs_err <= floor
+            by_floor = bool(err > tolerance and abs_err <= floor)  # a plain bool, so to_dict() is JSON
             report.rows.append(GradCheckRow(li, name, tuple(theta.shape), float(np.linalg.norm(a_used)),
                                             float(np.linalg.norm(n)), err, checked, err <= tolerance or by_floor,
                                             abs_err, by_floor))

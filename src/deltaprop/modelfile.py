@@ -31,7 +31,7 @@ import numpy as np
 
 from deltaprop.errors import DeltapropError, ModelFileError
 
-__all__ = ["save", "load", "read_header", "write_tensors", "read_tensors",
+__all__ = ["save", "load", "read_header", "write_tensors", "read_tensors", "atomic_write",
            "FORMAT_NAME", "FORMAT_VERSION", "MAX_HEADER_BYTES"]
 
 FORMAT_NAME = "deltaprop-model"
@@ -74,10 +74,22 @@ def _encode(tensors: dict, metadata: dict | None) -> tuple[bytes, list]:
 
 
 def write_tensors(path, tensors: dict, metadata: dict | None = None) -> None:
-    """Write named arrays (and a str → str ``metadata`` map) as a safetensors file, atomically:
-    into a temporary file in the same directory, flushed and fsynced, then renamed over ``path``.
-    Everything is encoded before any file is touched, so a failure leaves ``path`` as it was."""
+    """Write named arrays (and a str → str ``metadata`` map) as a safetensors file, atomically (see
+    :func:`atomic_write`). Everything is encoded before any file is touched, so a failure leaves
+    ``path`` as it was."""
     head, chunks = _encode(tensors, metadata)
+    try:
+        atomic_write(path, [head, *chunks])
+    except OSError as exc:
+        raise ModelFileError(f"cannot write the model file {path}: {exc.strerror or exc}", _SAVE_HINT) from None
+
+
+def atomic_write(path, chunks) -> None:
+    """Write the byte strings ``chunks`` to ``path`` so that ``path`` is never half written: into a
+    temporary file in the same directory, flushed and fsynced, then renamed over ``path``. A failure
+    (raised as OSError) leaves any existing ``path`` untouched and no temporary file behind."""
+    if isinstance(chunks, (bytes, bytearray, memoryview)):
+        chunks = [chunks]
     path = Path(os.fspath(path))
     directory = path.parent
     tmp = None
@@ -93,7 +105,6 @@ def write_tensors(path, tensors: dict, metadata: dict | None = None) -> None:
         else:  # pragma: no cover - 100 collisions of 48 random bits
             raise FileExistsError(f"no free temporary name in {directory}")
         with os.fdopen(fd, "wb") as f:
-            f.write(head)
             for chunk in chunks:
                 f.write(chunk)
             f.flush()
@@ -101,8 +112,6 @@ def write_tensors(path, tensors: dict, metadata: dict | None = None) -> None:
         os.replace(tmp, path)
         tmp = None
         _fsync_directory(directory)
-    except OSError as exc:
-        raise ModelFileError(f"cannot write the model file {path}: {exc.strerror or exc}", _SAVE_HINT) from None
     finally:
         if tmp is not None:
             try:

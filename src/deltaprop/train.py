@@ -144,7 +144,7 @@ class Trainer:
     (or the point where the run resumed): the last state known to be finite."""
 
     def __init__(self, net: Network, X, y, *, epochs: int = 10, batch_size: int | None = None,
-                 optimizer="sgd", lr: float | None = None, momentum: float = 0.9, schedule="constant",
+                 optimizer="sgd", lr: float | None = None, momentum: float | None = None, schedule="constant",
                  schedule_options: dict | None = None, l2: float = 0.0, validation_data=None,
                  validation_fraction: float = 0.0, early_stopping: int | None = None, tol: float = 0.0,
                  shuffle: bool = True, seed: int = 0, rng: np.random.Generator | None = None,
@@ -160,7 +160,9 @@ class Trainer:
         if isinstance(optimizer, Optimizer):
             self.optimizer = optimizer
         else:
-            self.optimizer = make_optimizer(optimizer, lr, momentum=momentum)
+            # 'sgd' stays the notes' plain θ −= α g unless a momentum is asked for; 'momentum' and
+            # 'nesterov' default to μ = 0.9.
+            self.optimizer = make_optimizer(optimizer, lr, **({} if momentum is None else {"momentum": momentum}))
         self.lr0 = self.optimizer.lr
         self.schedule = make_schedule(schedule, **(schedule_options or {}))
         if early_stopping is not None:
