@@ -70,44 +70,24 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
-    return value
+def _number(convert, ok, expected: str):
+    """An argparse type: ``convert(text)``, refused unless ``ok(value)``, with ``expected`` in the message."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if convert is int else 'a number'}")
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-    if not np.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
-def _nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-    if not np.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {text}")
-    return value
+_positive_int = _number(int, lambda v: v >= 1, "≥ 1")
+_positive_float = _number(float, lambda v: np.isfinite(v) and v > 0, "a finite number > 0")
+_nonnegative_float = _number(float, lambda v: np.isfinite(v) and v >= 0, "a finite number ≥ 0")
+_fraction = _number(float, lambda v: 0 <= v < 1, "in [0, 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -376,11 +356,11 @@ class _Progress:
 
     @staticmethod
     def _fields(logs: dict) -> str:
-        parts = [f"loss {logs['loss']:.4f}"]
+        parts = [f"loss {logs['loss']:.4g}"]
         if logs.get("accuracy") is not None:
             parts.append(f"acc {logs['accuracy']:.3f}")
         if logs.get("val_loss") is not None:
-            parts.append(f"val loss {logs['val_loss']:.4f}")
+            parts.append(f"val loss {logs['val_loss']:.4g}")
         if logs.get("val_accuracy") is not None:
             parts.append(f"val acc {logs['val_accuracy']:.3f}")
         return "  ".join(parts)

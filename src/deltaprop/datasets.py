@@ -100,11 +100,16 @@ _IDX_CODES = {np.dtype(dt).newbyteorder("=").str if dt.itemsize > 1 else dt.str:
               for code, dt in _IDX_TYPES.items()}
 
 
+def _existing_file(path, hint: str) -> Path:
+    """``path`` as a Path, or a DataError that says it is missing or a directory."""
+    path = Path(path)
+    if path.is_dir() or not path.exists():
+        raise DataError(f"no such file: {path}" if not path.exists() else f"{path} is a directory", hint)
+    return path
+
+
 def _read_bytes(path: Path) -> bytes:
-    if path.is_dir():
-        raise DataError(f"{path} is a directory, not a file", "pass the path of an IDX file")
-    if not path.exists():
-        raise DataError(f"no such file: {path}", "check the path")
+    _existing_file(path, "pass the path of an IDX file")
     try:
         if path.name.endswith(".gz"):
             with gzip.open(path, "rb") as f:
@@ -270,10 +275,7 @@ def read_csv(path, target=None, delimiter: str = ",", labelled: bool = True) -> 
     finite number. With ``labelled=False`` every column is a feature (inputs to predict), ``y`` is
     empty and ``target_name`` is "".
     """
-    path = Path(path)
-    if path.is_dir() or not path.exists():
-        raise DataError(f"no such file: {path}" if not path.exists() else f"{path} is a directory",
-                        "pass the path of a CSV file")
+    path = _existing_file(path, "pass the path of a CSV file")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = [(n, [c.strip() for c in row]) for n, row in enumerate(csv.reader(f, delimiter=delimiter), 1)
@@ -366,10 +368,7 @@ def load_csv(path, target=None, delimiter: str = ","):
 def load_npz(path) -> dict:
     """The arrays of a NumPy ``.npz`` file with keys ``X`` and ``y`` (optionally ``X_test``, ``y_test``,
     ``class_names``), read with ``allow_pickle=False``: an object array is refused, never unpickled."""
-    path = Path(path)
-    if path.is_dir() or not path.exists():
-        raise DataError(f"no such file: {path}" if not path.exists() else f"{path} is a directory",
-                        "pass the path of a .npz file saved with numpy.savez(path, X=X, y=y)")
+    path = _existing_file(path, "pass the path of a .npz file saved with numpy.savez(path, X=X, y=y)")
     try:
         with np.load(path, allow_pickle=False) as z:
             if not hasattr(z, "files"):
@@ -422,9 +421,7 @@ def load_inputs(path, drop=None) -> np.ndarray:
     if low.endswith(".npz"):
         return load_npz_inputs(path)
     if low.endswith(".npy"):
-        if path.is_dir() or not path.exists():
-            raise DataError(f"no such file: {path}" if not path.exists() else f"{path} is a directory",
-                            "pass the path of a .npy file saved with numpy.save")
+        _existing_file(path, "pass the path of a .npy file saved with numpy.save")
         try:
             X = np.load(path, allow_pickle=False)
         except ValueError as exc:
@@ -440,10 +437,7 @@ def load_inputs(path, drop=None) -> np.ndarray:
 
 def load_npz_inputs(path) -> np.ndarray:
     """The array ``X`` of an .npz file as rows (a ``y`` is not needed)."""
-    path = Path(path)
-    if path.is_dir() or not path.exists():
-        raise DataError(f"no such file: {path}" if not path.exists() else f"{path} is a directory",
-                        "pass the path of a .npz file saved with numpy.savez(path, X=X)")
+    path = _existing_file(path, "pass the path of a .npz file saved with numpy.savez(path, X=X)")
     try:
         with np.load(path, allow_pickle=False) as z:
             if not hasattr(z, "files") or "X" not in z.files:

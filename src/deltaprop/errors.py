@@ -19,6 +19,7 @@ import difflib
 __all__ = [
     "DeltapropError",
     "InputError",
+    "InputTypeError",
     "ConfigError",
     "DataError",
     "ModelFileError",
@@ -55,6 +56,11 @@ class InputError(DeltapropError, ValueError):
     """Arrays the caller passed are unusable: shapes, NaN, labels, dtypes."""
 
     exit_code = 2
+
+
+class InputTypeError(InputError, TypeError):
+    """Input values of a type that cannot be read as numbers at all (a dict inside X, say); also a
+    TypeError, as NumPy and scikit-learn raise for such values."""
 
 
 class ConfigError(DeltapropError, ValueError):

@@ -46,6 +46,14 @@ class Loss:
         """Σ_i loss_i over the rows (not yet divided by m)."""
         raise NotImplementedError
 
+    def rows(self, Z, A, Y):
+        """loss_i for every row, shape (m,)."""
+        raise NotImplementedError
+
+    def weighted_value(self, Z, A, Y, sample_weight) -> float:
+        """Σ_i s_i loss_i for sample weights s (m,) (not yet divided by Σ_i s_i)."""
+        return float(ops.namespace(Z).vdot(self.rows(Z, A, Y), sample_weight))
+
     def delta(self, A, Y, scale: float, out=None):
         """δ_L = (A − Y)·scale; the trainer passes scale = 1/m (or lr/m to fold the step size in)."""
         xp = ops.namespace(A)
@@ -115,6 +123,11 @@ class CrossEntropy(Loss):
         lse = ops.row_max(Z) - xp.log(ops.row_max(A))
         return float(xp.vdot(lse, ops.row_sum(Y)) - xp.vdot(Y, Z))
 
+    def rows(self, Z, A, Y):
+        xp = ops.namespace(Z)
+        lse = ops.row_max(Z) - xp.log(ops.row_max(A))
+        return (lse * ops.row_sum(Y) - ops.row_sum(Y * Z)).reshape(-1)
+
 
 class BinaryCrossEntropy(Loss):
     """Sigmoid binary cross-entropy over K independent outputs (note 000, multi-label):
@@ -136,12 +149,24 @@ class BinaryCrossEntropy(Loss):
         xp = ops.namespace(Z)
         return float(xp.sum(xp.logaddexp(0.0, Z)) - xp.sum(Y * Z))
 
+    def rows(self, Z, A, Y):
+        return ops.row_sum(ops.namespace(Z).logaddexp(0.0, Z) - Y * Z).reshape(-1)
+
 
 class SquaredError(Loss):
-    """Squared error for regression with an identity output: loss_i = ½ Σ_k (a_ik − y_ik)²."""
+    """Squared error for regression with an identity output: loss_i = ½ Σ_k (a_ik − y_ik)².
+
+    ``output_mean=True`` reports loss_i = ½ (1/K) Σ_k (a_ik − y_ik)² instead, the figure
+    scikit-learn's MLPRegressor reports for K outputs. The gradient (``delta``) stays that of the
+    sum over outputs, because that is the step scikit-learn takes: its reported loss and its update
+    differ by the factor K. The two agree for a single output.
+    """
 
     name = "squared_error"
     output = "identity"
+
+    def __init__(self, output_mean: bool = False):
+        self.output_mean = bool(output_mean)
 
     def prepare_targets(self, Y, n_out, dtype):
         return _as_matrix(Y, n_out, dtype, "squared-error")
@@ -149,7 +174,13 @@ class SquaredError(Loss):
     def value(self, Z, A, Y):
         xp = ops.namespace(A)
         R = A - Y
-        return 0.5 * float(xp.sum(R * R))
+        total = 0.5 * float(xp.sum(R * R))
+        return total / A.shape[1] if self.output_mean else total
+
+    def rows(self, Z, A, Y):
+        R = A - Y
+        per_row = 0.5 * ops.row_sum(R * R).reshape(-1)
+        return per_row / A.shape[1] if self.output_mean else per_row
 
 
 LOSSES = {"cross_entropy": CrossEntropy, "binary_cross_entropy": BinaryCrossEntropy, "squared_error": SquaredError}

@@ -22,7 +22,7 @@ from deltaprop.errors import ConfigError, InputError
 from deltaprop.initializers import default_initializer, initialize
 from deltaprop.layers import Dense
 from deltaprop.losses import Loss, check_pairing, get_loss, l2_cost, loss_for_output
-from deltaprop.validation import check_dtype, check_nonnegative_float, check_X
+from deltaprop.validation import check_dtype, check_nonnegative_float, check_sample_weight, check_X
 
 __all__ = ["Network"]
 
@@ -213,11 +213,13 @@ class Network:
             self._grads = [(np.empty_like(layer.W), np.empty_like(layer.b)) for layer in self.layers]
         return self._grads
 
-    def _backward(self, Y, l2: float = 0.0, scale: float = 1.0) -> list[tuple]:
+    def _backward(self, Y, l2: float = 0.0, scale: float = 1.0, sample_weight=None) -> list[tuple]:
         """Backpropagation after ``_forward_train``: gradients of ``scale·J`` into reused buffers.
 
         δ_L = scale·(A_L − Y)/m;  for l = L..1: dW_l = δ_lᵀ A_{l−1} + scale·(λ/m) W_l, db_l = Σ δ_l,
         δ_{l−1} = (δ_l W_l) ⊙ g'(Z_{l−1}).  ``scale`` lets plain SGD fold its step size into δ_L.
+        With sample weights s (m,), the cost is J = Σ_i s_i loss_i / Σ_i s_i + λ/(2 Σ_i s_i) Σ ‖W‖²:
+        row i of δ_L is scaled by s_i and Σ_i s_i takes the place of m.
         Each layer keeps its ``delta`` for inspection (explain, trace, gradient-flow statistics).
         """
         m = Y.shape[0]
@@ -226,8 +228,11 @@ class Network:
         delta = self._delta_out.get(m)
         if delta is None or delta.dtype != self.dtype or delta.shape[1] != out.n_out:
             delta = self._delta_out[m] = np.empty((m, out.n_out), dtype=self.dtype)
-        self.loss.delta(out.A, Y, scale / m, out=delta)
-        l2_over_m = scale * l2 / m
+        total = m if sample_weight is None else float(sample_weight.sum())
+        self.loss.delta(out.A, Y, scale / total, out=delta)
+        if sample_weight is not None:
+            delta *= sample_weight.reshape(-1, 1)
+        l2_over_m = scale * l2 / total
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             layer.delta = delta
@@ -238,11 +243,16 @@ class Network:
                 delta = below.activation.backward(dA_prev, below.Z, below.A)
         return grads
 
-    def _cost_of_cached(self, Y, l2: float) -> float:
-        """J for the batch whose forward pass is cached: (1/m) Σ loss_i + λ/(2m) Σ ‖W‖²."""
-        m = Y.shape[0]
+    def _cost_of_cached(self, Y, l2: float, sample_weight=None) -> float:
+        """J for the batch whose forward pass is cached: (1/m) Σ loss_i + λ/(2m) Σ ‖W‖²
+        (with sample weights s: Σ s_i loss_i / Σ s_i + λ/(2 Σ s_i) Σ ‖W‖²)."""
         out = self.layers[-1]
-        data = self.loss.value(out.Z, out.A, Y) / m
+        if sample_weight is None:
+            m = Y.shape[0]
+            data = self.loss.value(out.Z, out.A, Y) / m
+        else:
+            m = float(sample_weight.sum())
+            data = self.loss.weighted_value(out.Z, out.A, Y, sample_weight) / m
         return data + l2_cost([layer.W for layer in self.layers], l2, m)
 
     def _check_loss(self, loss):
@@ -252,27 +262,31 @@ class Network:
         if lo.name != self.loss.name:
             check_pairing(self.activations[-1], lo)
 
-    def _checked_batch(self, X, Y, loss, l2):
-        """(X, Y, λ) checked and converted for this network: X (m, n_x) finite, Y (m, n_L) targets."""
+    def _checked_batch(self, X, Y, loss, l2, sample_weight=None):
+        """(X, Y, λ, s) checked and converted for this network: X (m, n_x) finite, Y (m, n_L)
+        targets, s (m,) sample weights or None."""
         self._check_loss(loss)
         l2 = check_nonnegative_float(l2, "l2")
         X = check_X(X, self.sizes[0], self.dtype)
         Y = self.prepare_targets(Y)
         if Y.shape[0] != X.shape[0]:
             raise InputError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}", "pass one target per example")
-        return X, Y, l2
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        return X, Y, l2, sample_weight
 
-    def backprop(self, X, Y, loss=None, l2: float = 0.0):
+    def backprop(self, X, Y, loss=None, l2: float = 0.0, sample_weight=None):
         """(J, grads) for the batch (X, Y), with grads[l] = (dW_l, db_l) of the shapes of W_l, b_l.
 
         Y: integer labels (m,) or one-hot (m, K) for cross_entropy; 0/1 (m, K) for
         binary_cross_entropy; values for squared_error. ``loss`` may name the network's own loss
-        (any other is refused, with the pairing explained). The arrays returned are fresh copies.
+        (any other is refused, with the pairing explained). ``sample_weight`` (m,) weighs the rows:
+        J = Σ s_i loss_i / Σ s_i + λ/(2 Σ s_i) Σ ‖W‖². The arrays returned are fresh copies.
         """
-        X, Y, l2 = self._checked_batch(X, Y, loss, l2)
+        X, Y, l2, sw = self._checked_batch(X, Y, loss, l2, sample_weight)
         self._forward_train(X)
-        cost = self._cost_of_cached(Y, l2)
-        grads = self._backward(Y, l2)
+        cost = self._cost_of_cached(Y, l2, sw)
+        grads = self._backward(Y, l2, sample_weight=sw)
         return cost, [(dW.copy(), db.copy()) for dW, db in grads]
 
     def logits(self, X):
@@ -287,7 +301,7 @@ class Network:
 
     def cost(self, X, Y, loss=None, l2: float = 0.0) -> float:
         """J = (1/m) Σ_i loss_i + λ/(2m) Σ_l ‖W_l‖², without the gradient."""
-        X, Y, l2 = self._checked_batch(X, Y, loss, l2)
+        X, Y, l2, _ = self._checked_batch(X, Y, loss, l2)
         Z, A = self.logits(X)
         m = X.shape[0]
         return self.loss.value(Z, A, Y) / m + l2_cost([layer.W for layer in self.layers], l2, m)

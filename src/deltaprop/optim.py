@@ -11,7 +11,7 @@ scikit-learn's, so that the two libraries take the same steps from the same para
           α_t = α √(1 − β₂ᵗ)/(1 − β₁ᵗ);  θ ← θ − α_t m / (√v + ε)
 
 Learning-rate schedules give α for an epoch (``constant``, ``step``, ``exponential``,
-``invscaling``); the trainer sets ``optimizer.lr`` from them at the start of every epoch.
+``invscaling``, ``adaptive``); the trainer sets ``optimizer.lr`` from them at the start of every epoch.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from deltaprop.errors import ConfigError, unknown_name
 from deltaprop.validation import check_nonnegative_float, check_positive_float
 
-__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "OPTIMIZERS", "make_optimizer", "Schedule", "SCHEDULES", "make_schedule"]
+__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "OPTIMIZERS", "make_optimizer", "Schedule", "Adaptive", "SCHEDULES", "make_schedule"]
 
 
 class Optimizer:
@@ -253,11 +253,42 @@ class InverseScaling(Schedule):
         return lr0 / (t + 1) ** self.power_t
 
 
-SCHEDULES = {"constant": Schedule, "step": StepDecay, "exponential": ExponentialDecay, "invscaling": InverseScaling}
+class Adaptive(Schedule):
+    """α = α₀ / 5ᵏ after k plateaus (scikit-learn's ``adaptive``).
+
+    The schedule does not watch the loss itself: whoever does (the scikit-learn estimators, after
+    ``n_iter_no_change`` epochs without improvement) calls :meth:`reduce`, which divides the current
+    α by ``factor`` and returns True, or returns False once α has reached ``min_lr`` (time to stop).
+    """
+
+    name = "adaptive"
+
+    def __init__(self, factor: float = 5.0, min_lr: float = 1e-6):
+        self.factor = check_positive_float(factor, "factor")
+        self.min_lr = check_nonnegative_float(min_lr, "min_lr")
+        self.lr = None  # None until the first reduction: α = α₀
+
+    def __call__(self, lr0, epoch, t):
+        return lr0 if self.lr is None else self.lr
+
+    def reduce(self, lr: float) -> bool:
+        """α ← α / factor from the current α; False (and no change) once α ≤ min_lr."""
+        if lr <= self.min_lr:
+            return False
+        self.lr = lr / self.factor
+        return True
+
+    def __repr__(self) -> str:
+        return f"Adaptive(factor={self.factor:g}, min_lr={self.min_lr:g})"
+
+
+SCHEDULES = {"constant": Schedule, "step": StepDecay, "exponential": ExponentialDecay, "invscaling": InverseScaling,
+             "adaptive": Adaptive}
 
 
 def make_schedule(name="constant", **options) -> Schedule:
-    """A schedule by name: constant, step (step, gamma), exponential (gamma), invscaling (power_t)."""
+    """A schedule by name: constant, step (step, gamma), exponential (gamma), invscaling (power_t),
+    adaptive (factor, min_lr)."""
     if isinstance(name, Schedule):
         return name
     key = str(name).strip().lower()

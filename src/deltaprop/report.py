@@ -24,7 +24,7 @@ import csv
 import importlib
 import math
 import os
-import secrets
+import io
 from pathlib import Path
 
 import numpy as np
@@ -46,39 +46,19 @@ _IMAGE_FORMATS = ("png", "svg", "pdf")
 # -- files ---------------------------------------------------------------------------------------------
 
 def _atomic_write(path, write, binary: bool) -> Path:
-    """Call ``write(f)`` on a new file beside ``path``, then rename it over ``path``.
+    """Call ``write(f)`` on an in-memory file, then write its bytes with
+    :func:`deltaprop.modelfile.atomic_write`: readers see the old file or the whole new one, never
+    half of it, and a failure leaves the old file as it was."""
+    from deltaprop.modelfile import atomic_write
 
-    Readers see the old file or the whole new one, never half of it; when ``write`` fails the
-    old file is left as it was and the temporary file is removed.
-    """
     path = Path(os.fspath(path))
-    tmp = None
+    buf = io.BytesIO() if binary else io.StringIO(newline="")
+    write(buf)
+    data = buf.getvalue() if binary else buf.getvalue().encode("utf-8")
     try:
-        for _ in range(100):
-            # In the target's own directory, so that os.replace is a rename and never a copy.
-            tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-                break
-            except FileExistsError:
-                continue
-        else:  # pragma: no cover - 100 collisions of 48 random bits
-            raise FileExistsError(f"no free temporary name in {path.parent}")
-        opened = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", newline="", encoding="utf-8")
-        with opened as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
+        atomic_write(path, data)
     except OSError as exc:
         raise DeltapropError(f"cannot write {path}: {exc.strerror or exc}", _WRITE_HINT) from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
     return path
 
 
@@ -466,7 +446,8 @@ def history_summary(rows) -> str:
     head = f"{n} epoch{'s' if n != 1 else ''}"
     if _finite(times):
         total = float(np.nansum(times))
-        head += f" in {total:.3g} s ({total / n * 1000:.3g} ms per epoch)"
+        per = total / n
+        head += f" in {total:.3g} s ({per * 1000:.3g} ms per epoch)" if per < 1 else f" in {total:.3g} s ({per:.3g} s per epoch)"
     parts = [p for p in (
         _trend(_column(rows, "loss"), epochs, "training loss", "lowest"),
         _trend(_column(rows, "accuracy"), epochs, "training accuracy", "best"),

@@ -22,7 +22,7 @@ from deltaprop import ops
 from deltaprop.errors import ConfigError, DivergenceError, InputError
 from deltaprop.model import Network
 from deltaprop.optim import Optimizer, make_optimizer, make_schedule
-from deltaprop.validation import check_nonnegative_float, check_positive_int, check_X
+from deltaprop.validation import check_nonnegative_float, check_positive_int, check_sample_weight, check_X
 
 __all__ = ["fit", "Trainer", "History", "Callback", "train_test_split"]
 
@@ -148,7 +148,7 @@ class Trainer:
                  schedule_options: dict | None = None, l2: float = 0.0, validation_data=None,
                  validation_fraction: float = 0.0, early_stopping: int | None = None, tol: float = 0.0,
                  shuffle: bool = True, seed: int = 0, rng: np.random.Generator | None = None,
-                 callbacks=(), track_accuracy: bool = True):
+                 callbacks=(), track_accuracy: bool = True, sample_weight=None):
         self.net = net
         self.epochs = check_positive_int(epochs, "epochs")
         self.l2 = check_nonnegative_float(l2, "l2")
@@ -173,13 +173,18 @@ class Trainer:
         y = np.asarray(y)
         if y.shape[0] != X.shape[0]:
             raise InputError(f"X has {X.shape[0]} rows but y has {y.shape[0]}", "pass one target per example")
+        sw = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], net.dtype)
         if validation_data is None and validation_fraction:
             if not (0 < float(validation_fraction) < 1):
                 raise ConfigError(f"validation_fraction must lie in (0, 1), got {validation_fraction!r}",
                                   "for example validation_fraction=0.1")
-            X, y, Xv, yv = train_test_split(X, y, float(validation_fraction), self.rng,
-                                            stratify=net.is_classifier and y.ndim == 1)
+            # Split row numbers, so that the sample weights follow their rows.
+            train, _, test, _ = train_test_split(np.arange(X.shape[0]), y, float(validation_fraction), self.rng,
+                                                 stratify=net.is_classifier and y.ndim == 1)
+            X, y, Xv, yv = X[train], y[train], X[test], y[test]
+            sw = None if sw is None else sw[train]
             validation_data = (Xv, yv)
+        self.sample_weight = sw
         self.X = np.ascontiguousarray(X)
         self.Y = net.prepare_targets(y)
         # Accuracy: the right class for softmax and one sigmoid unit; every label right for several
@@ -215,17 +220,18 @@ class Trainer:
         self._ybuf: dict[int, np.ndarray] = {}
 
     # -- one step ----------------------------------------------------------------------------------
-    def train_step(self, Xb, Yb) -> float:
-        """Forward, cost, backward and update on one batch; returns J of the batch before the update."""
+    def train_step(self, Xb, Yb, sample_weight=None) -> float:
+        """Forward, cost, backward and update on one batch (rows weighted by ``sample_weight`` if
+        given); returns J of the batch before the update."""
         net, opt = self.net, self.optimizer
         net._forward_train(Xb)
-        cost = net._cost_of_cached(Yb, self.l2)
+        cost = net._cost_of_cached(Yb, self.l2, sample_weight)
         if opt.folds_lr:
             # θ −= α g with α folded into δ_L = α(A − Y)/m: the gradients come out already scaled.
-            grads = net._backward(Yb, self.l2, scale=opt.lr)
+            grads = net._backward(Yb, self.l2, scale=opt.lr, sample_weight=sample_weight)
             opt.apply(net.params(), [g for pair in grads for g in pair])
         else:
-            grads = net._backward(Yb, self.l2)
+            grads = net._backward(Yb, self.l2, sample_weight=sample_weight)
             opt.step(net.params(), [g for pair in grads for g in pair])
         return cost
 
@@ -292,7 +298,11 @@ class Trainer:
             for b in range(self.batch, n_batches):
                 idx, Xb, Yb = self._batch(b)
                 m = Xb.shape[0]
-                cost = self.train_step(Xb, Yb)
+                if self.sample_weight is None:
+                    cost = self.train_step(Xb, Yb)
+                else:
+                    sw = self.sample_weight
+                    cost = self.train_step(Xb, Yb, sw if idx is None else sw[idx])
                 if not np.isfinite(cost):
                     self._diverged(good)
                 cost_sum += cost * m
@@ -488,6 +498,6 @@ def fit(net: Network, X, y, **options) -> History:
     'momentum', 'nesterov', 'adam' or an Optimizer), ``lr`` (0.1 for SGD, 0.001 for Adam),
     ``momentum``, ``schedule`` and ``schedule_options``, ``l2`` (λ), ``validation_data=(Xv, yv)``
     or ``validation_fraction``, ``early_stopping`` (patience in epochs; restores the best weights),
-    ``tol``, ``shuffle``, ``seed``, ``callbacks``.
+    ``tol``, ``shuffle``, ``seed``, ``callbacks``, ``sample_weight`` (one weight per row of X).
     """
     return Trainer(net, X, y, **options).run()

@@ -8,7 +8,7 @@ import numpy as np
 
 from deltaprop.errors import ConfigError, InputError
 
-__all__ = ["check_X", "check_positive_int", "check_positive_float", "check_nonnegative_float", "check_dtype"]
+__all__ = ["check_X", "check_sample_weight", "check_positive_int", "check_positive_float", "check_nonnegative_float", "check_dtype"]
 
 FLOAT_DTYPES = ("float32", "float64")
 
@@ -64,6 +64,31 @@ def check_X(X, n_features: int | None = None, dtype=None, what: str = "X") -> np
             "fill or drop missing values before training or predicting",
         )
     return arr
+
+
+def check_sample_weight(sample_weight, m: int, dtype=np.float64) -> np.ndarray:
+    """Sample weights as a finite, non-negative (m,) float array with a positive sum."""
+    try:
+        w = np.asarray(sample_weight)
+        if w.dtype.kind not in "biuf":
+            w = w.astype(np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"sample_weight holds non-numeric values (dtype {np.asarray(sample_weight, dtype=object).dtype})",
+                         "pass one number per example") from None
+    if w.ndim == 0:
+        w = np.full(m, float(w))
+    if w.shape != (m,):
+        raise InputError(f"sample_weight has shape {w.shape}, but there are {m} examples",
+                         f"pass a 1-d array of {m} weights, one per row of X")
+    w = w.astype(dtype)
+    if not np.all(np.isfinite(w)):
+        raise InputError("sample_weight contains NaN or infinity", "pass finite weights")
+    if np.any(w < 0):
+        raise InputError("sample_weight contains negative weights", "weights must be ≥ 0")
+    if not w.sum() > 0:
+        raise InputError("sample weights are all zero: the weighted loss is undefined",
+                         "give at least one example a weight above zero")
+    return w
 
 
 def check_positive_int(value, name: str) -> int:

@@ -1,0 +1,822 @@
+"""scikit-learn estimators on the deltaprop engine: ``MLPClassifier`` and ``MLPRegressor``.
+
+They drop in where ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor`` stand (pipelines,
+grid search, cross-validation, ``clone``, joblib), with scikit-learn's parameter names and fitted
+attributes, and train with deltaprop's Network, Trainer and optimizers. This is the only module
+that imports scikit-learn.
+
+A clash of notation: scikit-learn's ``alpha`` is the L2 strength λ (the engine's ``l2``); the notes'
+α is the learning rate, here ``learning_rate_init``.
+
+What follows scikit-learn on purpose, so that from identical parameters the two libraries compute
+the same probabilities and take the same steps (in float64, to rounding):
+
+- output layer: one logistic unit for two classes, softmax for more, logistic units for multi-label
+  indicator targets, identity for regression;
+- cost of a batch B with sample weights s (all 1 by default), W_l of shape (n_l, n_{l−1}):
+  J = Σ_{i∈B} s_i loss_i / Σ_{i∈B} s_i + alpha/(2 Σ_{i∈B} s_i) Σ_l ‖W_l‖², biases not penalized;
+  for K regression outputs the reported loss_i is ½(1/K)Σ_k (a_ik − y_ik)² while the step follows
+  ½Σ_k (a_ik − y_ik)², as scikit-learn does;
+- batches: ``batch_size='auto'`` is min(200, n); rows reshuffled every epoch; one epoch per
+  ``max_iter`` unit; ``loss_curve_`` holds Σ_B |B|·J_B / n per epoch;
+- updates: SGD θ ← θ − α g, momentum v ← μv − αg, θ ← θ + v (Nesterov: θ ← θ + μv − αg), Adam with
+  α_t = α√(1 − β₂ᵗ)/(1 − β₁ᵗ) (see :mod:`deltaprop.optim`);
+- learning rate (SGD): ``constant``; ``invscaling`` α = α₀/(t + 1)^power_t with t the examples seen
+  before the epoch; ``adaptive`` α/5 each time the loss (or score) stalls, stopping at α ≤ 1e-6;
+- stopping: more than ``n_iter_no_change`` consecutive epochs whose training loss is not below
+  ``best_loss_ − tol``; with ``early_stopping``, whose validation score (accuracy or R² on a held-out
+  ``validation_fraction``, stratified for single-label classes) is not above ``best − tol``, and
+  the best weights are restored.
+
+What deltaprop adds: ``validation_loss_curve_`` (the validation loss beside the score),
+``history_`` (deltaprop's History: loss, validation loss, learning rate, time and gradient flow per
+epoch), float32 kept end to end (float32 X trains in float32 unless ``dtype`` says otherwise),
+``callbacks`` (deltaprop Callbacks that see the Trainer), ``gradcheck``, ``explain``,
+``to_network`` and ``save`` (the non-pickle model file).
+
+What differs: the initial weights are deltaprop's (He for ReLU, Glorot otherwise, zero biases,
+drawn from a ``numpy.random.Generator`` seeded by ``random_state``), so one random_state does not give
+scikit-learn's numbers; ``solver='lbfgs'`` and sparse X are not offered; ``verbose`` writes to the
+``deltaprop.estimators`` logger at INFO level instead of printing.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import warnings
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
+    from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils.multiclass import type_of_target, unique_labels
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    from deltaprop.errors import ConfigError
+
+    raise ConfigError(f"deltaprop's scikit-learn estimators need scikit-learn ≥ 1.6 ({exc})",
+                      "pip install 'deltaprop[cli]' or pip install 'scikit-learn>=1.6'") from None
+
+from deltaprop import ops
+from deltaprop.errors import ConfigError, InputError, InputTypeError
+from deltaprop.losses import SquaredError
+from deltaprop.model import Network
+from deltaprop.optim import SGD, Adam, Adaptive, InverseScaling, Momentum, make_schedule
+from deltaprop.train import Callback, History, Trainer, train_test_split
+from deltaprop.validation import check_dtype, check_sample_weight, check_X
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+logger = logging.getLogger(__name__)
+
+_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+_SOLVERS = ("sgd", "adam")
+_LEARNING_RATES = ("constant", "invscaling", "adaptive")
+
+
+# -- settings ------------------------------------------------------------------------------------
+def _choice(value, name, options):
+    if not isinstance(value, str) or value not in options:
+        hint = "valid values: " + ", ".join(repr(o) for o in options)
+        if name == "solver" and value == "lbfgs":
+            hint = "deltaprop trains with stochastic solvers only: use solver='adam' or 'sgd'"
+        raise ConfigError(f"{name} must be one of {', '.join(options)}; got {value!r}", hint)
+    return value
+
+
+def _number(value, name, low=None, high=None, low_open=False, high_open=False, integer=False):
+    ok = isinstance(value, numbers.Integral if integer else numbers.Real) and not isinstance(value, bool)
+    if ok:
+        v = float(value)
+        ok = np.isfinite(v) or (name == "n_iter_no_change" and v == np.inf)
+        if low is not None:
+            ok = ok and (v > low if low_open else v >= low)
+        if high is not None:
+            ok = ok and (v < high if high_open else v <= high)
+    if not ok:
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
+        hi = "" if high is None else f"{high:g}" + (")" if high_open else "]")
+        kind = "a whole number" if integer else "a number"
+        where = f" in {lo or '(−∞'}, {hi or '∞)'}" if (low is not None or high is not None) else ""
+        raise ConfigError(f"{name} must be {kind}{where}; got {value!r}", f"see help({name!r}) in the estimator's docstring")
+    return value
+
+
+def _generator(random_state) -> np.random.Generator:
+    """The Generator all draws of one fit go through: fresh entropy for None, seeded by an int,
+    seeded from a RandomState's stream, or the Generator given."""
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1, size=4))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) and random_state >= 0:
+        return np.random.default_rng(int(random_state))
+    raise ConfigError(f"random_state must be None, a whole number ≥ 0, a RandomState or a Generator; got {random_state!r}",
+                      "for example random_state=0")
+
+
+# -- input checks (deltaprop errors, worded so that scikit-learn's checks recognize them) ---------
+def _as_float_array(X, what="X"):
+    """X as a 2-d float32/float64 array, refusing what an MLP cannot read, each with a clear InputError."""
+    if X is None:
+        raise InputError(f"{what} is None", "pass a 2-d array of numbers (m examples, n features)")
+    if hasattr(X, "toarray") and not isinstance(X, np.ndarray):
+        raise InputError(f"{what} is a sparse matrix: deltaprop's MLP works on dense arrays",
+                         "convert it with X.toarray() if it fits in memory")
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise InputError(f"{what} cannot be read as a numeric array ({exc})", "pass a 2-d array of numbers") from None
+    if arr.dtype.kind == "c":
+        raise InputError(f"Complex data not supported: {what} has dtype {arr.dtype}",
+                         "pass real numbers (for example the real part, or magnitude and phase as two columns)")
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(np.float64)
+        except TypeError as exc:
+            raise InputTypeError(f"{what} holds values that are not numbers ({exc})",
+                                 "convert or drop the non-numeric columns first") from None
+        except ValueError as exc:
+            raise InputError(f"{what} holds text that is not a number ({exc})",
+                             "encode text columns (for example with sklearn's OneHotEncoder) first") from None
+    if arr.ndim == 1:
+        raise InputError(f"{what} is 1-d with shape {arr.shape}, but a 2-d array (m examples, n features) is expected. "
+                         "Reshape your data either using X.reshape(-1, 1) if it has a single feature or "
+                         "X.reshape(1, -1) if it contains a single sample",
+                         "scikit-learn estimators always take a 2-d X")
+    if arr.ndim == 2 and arr.shape[1] == 0:
+        raise InputError(f"{what} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.",
+                         "pass at least one column")
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    return arr
+
+
+class _ParamList(list):
+    """``coefs_`` / ``intercepts_``: views of the network's parameters. Writing into an array, or
+    assigning an item, changes the model; copies and pickles are plain lists."""
+
+    def __init__(self, est, kind):
+        self._est, self._kind = est, kind
+        super().__init__(est._param_views(kind))
+
+    def __setitem__(self, index, value):
+        if isinstance(index, slice):
+            for i, v in zip(range(len(self))[index], value):
+                self[i] = v
+            return
+        self._est._assign(self._kind, index, value)
+        super().__setitem__(index, self._est._param_views(self._kind)[index])
+
+    def __reduce_ex__(self, protocol):
+        return (list, (list(self),))
+
+
+class _FitInverseScaling(InverseScaling):
+    """α = α₀ in a fit's first epoch, then α₀/(t + 1)^p with t every example seen so far: within a
+    fit this is plain invscaling; after ``warm_start`` scikit-learn's fresh optimizer restarts at α₀."""
+
+    def __call__(self, lr0, epoch, t):
+        return lr0 if epoch == 0 else super().__call__(lr0, epoch, t)
+
+
+# -- the stopping rule, as a Trainer callback ----------------------------------------------------
+class _Progress(Callback):
+    """scikit-learn's end-of-epoch bookkeeping: loss curve, validation score and loss, the
+    ``tol``/``n_iter_no_change`` rule (stop, or divide α by 5 for ``adaptive``), best weights."""
+
+    def __init__(self, est, val):
+        self.est, self.val = est, val
+        self.converged = False
+
+    def on_epoch_end(self, trainer, logs):
+        est = self.est
+        loss = logs["loss"]
+        est.loss_curve_.append(loss)
+        est.loss_ = loss
+        est.n_iter_ += 1
+        if self.val is not None:
+            Xv, Yv, yv, swv = self.val
+            score, val_loss = est._validation_score(Xv, Yv, yv, swv)
+            logs["val_loss"], logs["val_score"] = val_loss, score
+            est.validation_scores_.append(score)
+            est.validation_loss_curve_.append(val_loss)
+            if score < est.best_validation_score_ + est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            if score > est.best_validation_score_:
+                est.best_validation_score_ = score
+                est._best_weights = trainer.net.get_weights()
+                est._best_epoch = est._epoch_offset + est.n_iter_
+        else:
+            if loss > est.best_loss_ - est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            if loss < est.best_loss_:
+                est.best_loss_ = loss
+        if est.verbose:
+            extra = "" if self.val is None else f", validation score = {logs['val_score']:.6f}, validation loss = {logs['val_loss']:.6f}"
+            logger.info("Iteration %d, loss = %.8f%s", est.n_iter_, loss, extra)
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = "Validation score did not improve" if self.val is not None else "Training loss did not improve"
+            msg = f"{what} more than tol={est.tol:g} for {est.n_iter_no_change} consecutive epochs"
+            schedule = est._schedule
+            if isinstance(schedule, Adaptive) and schedule.reduce(trainer.optimizer.lr):
+                est._no_improvement_count = 0
+                if est.verbose:
+                    logger.info("%s. Setting learning rate to %g", msg, schedule.lr)
+            else:
+                trainer.stop = True
+                self.converged = True
+                trainer.history.stop_reason = msg
+                if est.verbose:
+                    logger.info("%s. Stopping.", msg)
+
+
+# -- the shared base -----------------------------------------------------------------------------
+class _BaseMLP(BaseEstimator):
+    """What MLPClassifier and MLPRegressor share; see the module docstring."""
+
+    _is_classifier = False
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dtype=None, callbacks=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.dtype = dtype
+        self.callbacks = callbacks
+
+    # -- settings ----------------------------------------------------------------------------------
+    def _hidden_sizes(self) -> list:
+        h = self.hidden_layer_sizes
+        sizes = [h] if isinstance(h, numbers.Integral) else (list(h) if hasattr(h, "__iter__") and not isinstance(h, str) else None)
+        if sizes is None or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
+            raise ConfigError(f"hidden_layer_sizes must be whole numbers ≥ 1 (one per hidden layer); got {h!r}",
+                              "for example hidden_layer_sizes=(100,) or (64, 32)")
+        return [int(s) for s in sizes]
+
+    def _check_params(self) -> None:
+        _choice(self.activation, "activation", _ACTIVATIONS)
+        _choice(self.solver, "solver", _SOLVERS)
+        _choice(self.learning_rate, "learning_rate", _LEARNING_RATES)
+        _number(self.alpha, "alpha", 0)
+        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
+            _number(self.batch_size, "batch_size", 1, integer=True)
+        _number(self.learning_rate_init, "learning_rate_init", 0, low_open=True)
+        _number(self.power_t, "power_t", 0)
+        _number(self.max_iter, "max_iter", 1, integer=True)
+        _number(self.tol, "tol", 0)
+        _number(self.momentum, "momentum", 0, 1, high_open=True)
+        _number(self.validation_fraction, "validation_fraction", 0, 1, low_open=True, high_open=True)
+        _number(self.beta_1, "beta_1", 0, 1, high_open=True)
+        _number(self.beta_2, "beta_2", 0, 1, high_open=True)
+        _number(self.epsilon, "epsilon", 0, low_open=True)
+        if self.n_iter_no_change != np.inf:
+            _number(self.n_iter_no_change, "n_iter_no_change", 1, integer=True)
+        if self.dtype is not None:
+            check_dtype(self.dtype)
+        if self.callbacks is not None and not all(isinstance(cb, Callback) for cb in self.callbacks):
+            raise ConfigError("callbacks must be a list of deltaprop.Callback objects", "subclass deltaprop.Callback")
+
+    def _make_optimizer(self):
+        lr = float(self.learning_rate_init)
+        if self.solver == "adam":
+            return Adam(lr, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        if self.momentum > 0:
+            return Momentum(lr, momentum=self.momentum, nesterov=bool(self.nesterovs_momentum))
+        return SGD(lr)
+
+    def _make_schedule(self):
+        """The schedule that lives as long as the optimizer (its state, for 'adaptive', must)."""
+        # scikit-learn applies learning_rate to SGD only; Adam keeps its α.
+        if self.solver == "sgd" and self.learning_rate == "adaptive":
+            return Adaptive(factor=5.0, min_lr=1e-6)
+        return make_schedule("constant")
+
+    def _schedule_for(self, incremental: bool):
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            return make_schedule("invscaling", power_t=self.power_t) if incremental else _FitInverseScaling(self.power_t)
+        return self._schedule
+
+    # -- inputs ------------------------------------------------------------------------------------
+    def _check_X(self, X, reset: bool) -> np.ndarray:
+        arr = _as_float_array(X)
+        if not reset and arr.ndim == 2 and arr.shape[1] != self.n_features_in_:
+            raise InputError(f"X has {arr.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input",
+                             "pass the same columns (and preprocessing) as when the estimator was fitted")
+        arr = check_X(arr)  # 2-d, rows ≥ 1, finite: deltaprop's messages
+        validate_data(self, X, skip_check_array=True, reset=reset)  # n_features_in_, feature_names_in_
+        return arr
+
+    def _check_y_array(self, y, m: int) -> np.ndarray:
+        if y is None:
+            raise InputError(f"{type(self).__name__} requires y to be passed, but the target y is None",
+                             "pass the targets: fit(X, y)")
+        try:
+            y = np.asarray(y)
+        except Exception as exc:
+            raise InputError(f"y cannot be read as an array ({exc})", "pass one target per row of X") from None
+        if y.ndim == 0 or y.ndim > 2:
+            raise InputError(f"y has shape {y.shape}; expected (m,) or (m, n_outputs)", "pass one target per row of X")
+        if y.shape[0] != m:
+            raise InputError(f"X has {m} rows but y has {y.shape[0]}", "pass one target per row of X")
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape of y "
+                          "to (n_samples, ), for example using ravel().", DataConversionWarning, stacklevel=4)
+            y = y.ravel()
+        return y
+
+    def _sample_weight(self, sample_weight, m):
+        return None if sample_weight is None else check_sample_weight(sample_weight, m)
+
+    # -- training ----------------------------------------------------------------------------------
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        self._check_params()
+        hidden = self._hidden_sizes()
+        if incremental and self.early_stopping:
+            raise ConfigError("partial_fit does not support early_stopping=True",
+                              "hold out validation data yourself, or use fit with early_stopping=True")
+        first = not hasattr(self, "net_") or (not self.warm_start and not incremental)
+        X = self._check_X(X, reset=first)
+        m = X.shape[0]
+        Y = self._encode_targets(self._check_y_array(y, m), incremental)
+        sw = self._sample_weight(sample_weight, m)
+        if first:
+            dtype = check_dtype(self.dtype) if self.dtype is not None else X.dtype
+            self._rng = _generator(self.random_state)
+            self._initialize(X.shape[1], hidden, Y.shape[1], dtype)
+        elif Y.shape[1] != self.n_outputs_:
+            raise InputError(f"y has {Y.shape[1]} outputs, but the fitted network has {self.n_outputs_}",
+                             "pass targets of the same kind as before, or fit a fresh estimator (warm_start=False)")
+        if not incremental or not hasattr(self, "_optimizer"):
+            if not first:
+                self._rng = _generator(self.random_state)
+            self._optimizer, self._schedule = self._make_optimizer(), self._make_schedule()
+        dtype = self.net_.dtype
+        X = X.astype(dtype, copy=False)
+        Y = Y.astype(dtype, copy=False)
+
+        val = None
+        if self.early_stopping:
+            X, Y, sw, val = self._split_validation(X, Y, sw)
+        if self.batch_size == "auto":
+            batch_size = min(200, X.shape[0])
+        else:
+            if self.batch_size > X.shape[0]:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                              stacklevel=3)
+            batch_size = int(np.clip(self.batch_size, 1, X.shape[0]))
+
+        progress = _Progress(self, val)
+        trainer = Trainer(self.net_, X, Y, epochs=1 if incremental else int(self.max_iter), batch_size=batch_size,
+                          optimizer=self._optimizer, schedule=self._schedule_for(incremental), l2=float(self.alpha),
+                          shuffle=bool(self.shuffle), rng=self._rng, track_accuracy=False, sample_weight=sw,
+                          callbacks=[progress, *(self.callbacks or [])])
+        # The schedule counts the examples seen across calls (partial_fit, warm_start) from α₀.
+        trainer.t = self.t_
+        trainer.lr0 = float(self.learning_rate_init)
+        self.n_iter_ = 0
+        self._epoch_offset = len(self.history_.epochs)
+        trainer.run()
+        self.t_ = trainer.t
+        for e in trainer.history.epochs:
+            e["epoch"] = len(self.history_.epochs) + 1
+            self.history_.epochs.append(e)
+        self.history_.stop_reason = trainer.history.stop_reason or (
+            "" if incremental else f"reached max_iter={self.max_iter} epochs")
+        if self.early_stopping and self._best_weights is not None:
+            self.net_.set_weights(self._best_weights)
+            self.history_.best_epoch = self._best_epoch
+        if not incremental and not progress.converged and not trainer.stop and self.n_iter_ == self.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
+                          "hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+        return self
+
+    def _initialize(self, n_features, hidden, n_outputs, dtype):
+        """A fresh network and the fitted attributes that go with it."""
+        out = self._output_activation(n_outputs)
+        sizes = [n_features, *hidden, n_outputs]
+        loss = SquaredError(output_mean=True) if out == "identity" else None
+        self.net_ = Network.from_sizes(sizes, hidden=self.activation, output=out, loss=loss, rng=self._rng, dtype=dtype)
+        self.n_layers_ = len(sizes)
+        self.n_outputs_ = n_outputs
+        self.out_activation_ = "logistic" if out == "sigmoid" else out
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self.history_ = History()
+        self._no_improvement_count = 0
+        self._best_weights = None
+        if self.early_stopping:
+            self.validation_scores_, self.validation_loss_curve_ = [], []
+            self.best_validation_score_, self.best_loss_ = -np.inf, None
+        else:
+            self.validation_scores_ = self.validation_loss_curve_ = self.best_validation_score_ = None
+            self.best_loss_ = np.inf
+        for name in ("_optimizer", "_schedule"):
+            self.__dict__.pop(name, None)
+
+    def _split_validation(self, X, Y, sw):
+        """Hold out ``validation_fraction`` of the rows (per class for single-label classes)."""
+        labels = self._stratification_labels(Y)
+        rows = np.arange(X.shape[0])
+        train, _, test, _ = train_test_split(rows, labels if labels is not None else rows, float(self.validation_fraction),
+                                             self._rng, stratify=labels is not None)
+        if test.shape[0] < 2:
+            raise InputError(f"The validation set is too small: {test.shape[0]} of {X.shape[0]} rows",
+                             "increase validation_fraction or use more data")
+        swv = None if sw is None else sw[test]
+        val = (X[test], Y[test], self._decode(Y[test]), swv)
+        return X[train], Y[train], None if sw is None else sw[train], val
+
+    def _stratification_labels(self, Y):
+        return None
+
+    def _validation_score(self, Xv, Yv, yv, swv):
+        """(score, loss) on the held-out rows from one forward pass: accuracy or R², and J without L2."""
+        Z, A = self.net_.logits(Xv)
+        if swv is None:
+            val_loss = self.net_.loss.value(Z, A, Yv) / Xv.shape[0]
+        else:
+            val_loss = self.net_.loss.weighted_value(Z, A, Yv, swv) / float(swv.sum())
+        if not np.all(np.isfinite(A)):
+            return np.nan, val_loss
+        return float(self._metric(yv, self._decode(A), sample_weight=swv)), val_loss
+
+    # -- prediction ----------------------------------------------------------------------------------
+    def _outputs(self, X):
+        """(Z_L, A_L) for checked X in the network's dtype."""
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False).astype(self.net_.dtype, copy=False)
+        return self.net_.logits(X)
+
+    # -- parameters as scikit-learn shows them -------------------------------------------------------
+    def _param_views(self, kind):
+        check_is_fitted(self)
+        if kind == "coefs_":
+            return [layer.W.T for layer in self.net_.layers]
+        return [layer.b for layer in self.net_.layers]
+
+    def _assign(self, kind, i, value):
+        """Write ``value`` into layer i's W (given as Wᵀ, scikit-learn's layout) or b, in place, so
+        that the optimizer's view of the parameters stays valid."""
+        layer = self.net_.layers[i]
+        target = layer.W.T if kind == "coefs_" else layer.b
+        new = np.asarray(value)
+        if new.shape != target.shape:
+            raise ConfigError(f"{kind}[{i}] must have shape {target.shape}, got {new.shape}",
+                              "to change the architecture, set hidden_layer_sizes and fit again")
+        target[...] = new
+
+    @property
+    def coefs_(self):
+        """W_lᵀ for each layer, (n_{l−1}, n_l) as scikit-learn stores them: views of the network's weights."""
+        if "net_" not in self.__dict__:
+            raise AttributeError("coefs_ exists after fit")
+        return _ParamList(self, "coefs_")
+
+    @coefs_.setter
+    def coefs_(self, values):
+        values = list(values)
+        if "net_" not in self.__dict__ or len(values) != len(self.net_.layers):
+            raise ConfigError("coefs_ must list one (n_in, n_out) array per layer of a fitted estimator",
+                              "fit first; to change the architecture, set hidden_layer_sizes and fit again")
+        for i, v in enumerate(values):
+            self._assign("coefs_", i, v)
+
+    @property
+    def intercepts_(self):
+        """b_l for each layer, (n_l,): views of the network's biases."""
+        if "net_" not in self.__dict__:
+            raise AttributeError("intercepts_ exists after fit")
+        return _ParamList(self, "intercepts_")
+
+    @intercepts_.setter
+    def intercepts_(self, values):
+        values = list(values)
+        if "net_" not in self.__dict__ or len(values) != len(self.net_.layers):
+            raise ConfigError("intercepts_ must list one (n_out,) array per layer of a fitted estimator",
+                              "fit first; to change the architecture, set hidden_layer_sizes and fit again")
+        for i, v in enumerate(values):
+            self._assign("intercepts_", i, v)
+
+    def __sklearn_is_fitted__(self):
+        return "net_" in self.__dict__
+
+    # -- deltaprop's extras ----------------------------------------------------------------------------
+    def to_network(self) -> Network:
+        """A copy of the trained network (W_l (n_l, n_{l−1})), with classes and feature names in ``meta``."""
+        check_is_fitted(self)
+        net = self.net_.copy()
+        if hasattr(self, "classes_"):
+            net.meta["classes"] = [c.item() if hasattr(c, "item") else c for c in self.classes_]
+        if hasattr(self, "feature_names_in_"):
+            net.meta["feature_names"] = [str(n) for n in self.feature_names_in_]
+        return net
+
+    def save(self, path) -> None:
+        """Write the trained network as a deltaprop model file (safetensors + JSON header; never pickle)."""
+        self.to_network().save(path)
+
+    def gradcheck(self, X, y, **options):
+        """Finite-difference check of the network's gradient on (X, y) with this estimator's L2
+        (``alpha``); options go to :func:`deltaprop.gradcheck`. Returns the GradCheckReport."""
+        from deltaprop.gradcheck import gradcheck
+
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        Y = self._encode_targets(self._check_y_array(y, X.shape[0]), incremental=True, refit=False)
+        return gradcheck(self.net_, X, Y, l2=float(self.alpha), **options)
+
+    def explain(self, notation: str = "bracket"):
+        """The backprop derivation of this estimator's network with its shapes (:func:`deltaprop.explain`)."""
+        from deltaprop.explain import explain
+
+        check_is_fitted(self)
+        return explain(self.net_, notation=notation, l2=float(self.alpha))
+
+    # -- pickling: the network travels as weights and architecture, without its work buffers --------
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        net = state.get("net_")
+        if net is not None:
+            state["net_"] = {"weights": net.get_weights(), "activations": net.activations, "loss": net.loss,
+                             "meta": dict(net.meta)}
+        return state
+
+    def __setstate__(self, state):
+        spec = state.get("net_")
+        if isinstance(spec, dict):
+            net = Network.from_weights(spec["weights"], spec["activations"], spec["loss"])
+            net.meta = spec["meta"]
+            state = dict(state, net_=net)
+        super().__setstate__(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+# -- the classifier --------------------------------------------------------------------------------
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multilayer perceptron classifier trained by backpropagation with SGD or Adam; scikit-learn's
+    ``MLPClassifier`` interface on deltaprop's engine.
+
+    Output layer: one logistic unit for two classes (binary cross-entropy), softmax over K ≥ 3
+    classes (cross-entropy), K logistic units for a multi-label indicator matrix. Labels may be
+    integers or strings.
+
+    Parameters (scikit-learn's names and meanings)
+    ----------------------------------------------
+    hidden_layer_sizes : tuple of int, default (100,)
+        Units per hidden layer, input and output excluded.
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default 'relu'
+        g of the hidden layers.
+    solver : {'sgd', 'adam'}, default 'adam'
+    alpha : float, default 1e-4
+        L2 strength λ in J = … + λ/(2 Σ s_i) Σ ‖W‖² (not the notes' α, which is the learning rate).
+    batch_size : int or 'auto', default 'auto' (= min(200, n))
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default 'constant' (SGD only)
+    learning_rate_init : float, default 0.001
+        α₀, the step size.
+    power_t : float, default 0.5
+        Exponent of 'invscaling'.
+    max_iter : int, default 200
+        Epochs.
+    shuffle : bool, default True
+        Reshuffle the rows every epoch.
+    random_state : None, int, numpy RandomState or Generator
+        Seeds the Generator for initial weights, shuffling and the validation split.
+    tol : float, default 1e-4;  n_iter_no_change : int, default 10
+        Stop after more than ``n_iter_no_change`` epochs without an improvement of ``tol``.
+    verbose : bool
+        Log one line per epoch to the ``deltaprop.estimators`` logger (INFO).
+    warm_start : bool
+        Continue from the previous fit's weights.
+    momentum : float, default 0.9;  nesterovs_momentum : bool, default True (SGD only)
+    early_stopping : bool;  validation_fraction : float, default 0.1
+        Hold out rows, stop on their accuracy, restore the best weights.
+    beta_1, beta_2, epsilon : Adam's β₁ (0.9), β₂ (0.999), ε (1e-8).
+
+    deltaprop's own
+    ---------------
+    dtype : None, 'float32' or 'float64', default None
+        Training dtype; None keeps float32 X in float32 (anything else trains in float64).
+    callbacks : list of deltaprop.Callback, default None
+        Hooks into each fit's Trainer (epoch and batch ends; set ``trainer.stop = True`` to stop).
+
+    Fitted attributes
+    -----------------
+    classes_, coefs_ (W_lᵀ views: assigning changes the model), intercepts_, loss_, loss_curve_,
+    best_loss_, validation_scores_, best_validation_score_, validation_loss_curve_, n_iter_, t_,
+    n_layers_, n_outputs_, out_activation_, n_features_in_, feature_names_in_, net_ (the
+    deltaprop Network), history_ (deltaprop History).
+    """
+
+    _is_classifier = True
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dtype=None, callbacks=None):
+        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+                         learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+                         max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+                         warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+                         early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype,
+                         callbacks=callbacks)
+
+    _metric = staticmethod(accuracy_score)
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on X (m, n_features) and labels y (m,) or a 0/1 indicator matrix (m, K); returns self."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y), continuing from the current weights and optimizer state.
+        ``classes`` (every label that will ever be seen) is required on the first call."""
+        if "net_" not in self.__dict__:
+            multilabel = y is not None and type_of_target(np.asarray(y)) == "multilabel-indicator"
+            if classes is None and not multilabel:
+                raise InputError("classes must be passed on the first call to partial_fit",
+                                 "pass classes=np.unique(y_all), every label that will ever be seen")
+            target = np.asarray(y) if classes is None else np.asarray(classes)
+            self._label_binarizer = LabelBinarizer().fit(self._checked_labels(target))
+            self.classes_ = self._label_binarizer.classes_
+        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+            raise InputError(f"classes={np.unique(classes).tolist()} differs from those of the first call to partial_fit, "
+                             f"{np.asarray(self.classes_).tolist()}", "pass the same classes every time, or leave classes out")
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _checked_labels(self, y):
+        kind = type_of_target(y, input_name="y")
+        if kind not in ("binary", "multiclass", "multilabel-indicator"):
+            raise InputError(f"Unknown label type: {kind}. MLPClassifier needs class labels "
+                             "(integers or strings), or a 0/1 indicator matrix for multi-label targets",
+                             "use MLPRegressor for continuous targets; encode the classes otherwise")
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+            raise InputError("Input y contains NaN or infinity", "drop the rows without a label")
+        return y
+
+    def _encode_targets(self, y, incremental, refit=True):
+        """Y (m, K) as scikit-learn's LabelBinarizer gives it (a single column for two classes)."""
+        y = self._checked_labels(y)
+        fresh = not hasattr(self, "_label_binarizer") or (refit and not self.warm_start and not incremental)
+        if fresh:
+            self._label_binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start and not incremental and refit:
+                if set(classes) != set(self.classes_):
+                    raise InputError(f"warm_start needs the same classes as the previous fit: it had {np.asarray(self.classes_).tolist()}, "
+                                     f"y has {np.asarray(classes).tolist()}", "fit a fresh estimator (warm_start=False) for new classes")
+            elif len(np.setdiff1d(classes, self.classes_)):
+                unseen = np.setdiff1d(classes, self.classes_).tolist()
+                raise InputError(f"y has labels {unseen} that are not among the classes {np.asarray(self.classes_).tolist()}",
+                                 "pass every label in classes= on the first call to partial_fit, or refit")
+        return self._label_binarizer.transform(y).astype(np.float64)
+
+    def _output_activation(self, n_outputs):
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax"
+        return "sigmoid"
+
+    def _stratification_labels(self, Y):
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return None
+        return Y[:, 0].astype(np.int64) if Y.shape[1] == 1 else np.argmax(Y, axis=1)
+
+    def _decode(self, A):
+        """Labels from outputs or one-hot/indicator rows (threshold ½, or the largest column)."""
+        return self._label_binarizer.inverse_transform(A.ravel() if A.shape[1] == 1 else A)
+
+    def predict(self, X):
+        """Class labels (m,), or a 0/1 indicator matrix (m, K) for multi-label targets."""
+        _, A = self._outputs(X)
+        return self._decode(A)
+
+    def predict_proba(self, X):
+        """Probabilities (m, n_classes), in the order of ``classes_`` (for two classes [1 − p, p])."""
+        _, A = self._outputs(X)
+        if A.shape[1] == 1:
+            return np.hstack([1 - A, A])
+        return A
+
+    def predict_log_proba(self, X):
+        """log predict_proba, computed from the logits so that it stays finite for confident rows."""
+        Z, A = self._outputs(X)
+        if self.out_activation_ == "softmax":
+            return ops.log_softmax(Z)
+        if A.shape[1] == 1:
+            return np.hstack([ops.log_sigmoid(-Z), ops.log_sigmoid(Z)])
+        return ops.log_sigmoid(Z)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+# -- the regressor ---------------------------------------------------------------------------------
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multilayer perceptron regressor (identity output, squared error) trained by backpropagation
+    with SGD or Adam; scikit-learn's ``MLPRegressor`` interface on deltaprop's engine.
+
+    The parameters, deltaprop's own ``dtype`` and ``callbacks``, and the fitted attributes are those
+    of :class:`MLPClassifier` (without ``classes_``; the early-stopping score is R²). ``loss`` is
+    'squared_error' (scikit-learn's 'poisson' is not offered). For K outputs the reported loss is
+    ½ mean over rows and outputs, as scikit-learn reports it, while the step follows ½ Σ over outputs.
+    """
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dtype=None, callbacks=None):
+        self.loss = loss
+        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+                         learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+                         max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+                         warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+                         early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype,
+                         callbacks=callbacks)
+
+    _metric = staticmethod(r2_score)
+
+    def _check_params(self):
+        _choice(self.loss, "loss", ("squared_error",))
+        super()._check_params()
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on X (m, n_features) and targets y (m,) or (m, n_outputs); returns self."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), continuing from the current weights and optimizer state."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _encode_targets(self, y, incremental, refit=True):
+        if y.dtype.kind not in "biuf":
+            try:
+                y = y.astype(np.float64)
+            except (TypeError, ValueError):
+                raise InputError(f"y holds values that are not numbers (dtype {y.dtype})",
+                                 "MLPRegressor needs numeric targets; use MLPClassifier for labels") from None
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        Y = Y.astype(np.float64, copy=False)
+        if not np.all(np.isfinite(Y)):
+            raise InputError("Input y contains NaN or infinity", "drop or fill the rows with missing targets")
+        return Y
+
+    def _output_activation(self, n_outputs):
+        return "identity"
+
+    def _decode(self, A):
+        return A.ravel() if A.shape[1] == 1 else A
+
+    def predict(self, X):
+        """Predicted values (m,) for one output, (m, n_outputs) for several."""
+        _, A = self._outputs(X)
+        return self._decode(A)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
