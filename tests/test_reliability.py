@@ -599,3 +599,80 @@ def test_fuzz_random_bytes(which, edits, cut):
 def test_fuzz_header_entries(which, choice, new, where):
     model, ckpt, _ = _good_files()
     _must_refuse_cleanly(_mutate_header(model if which == "model" else ckpt, choice, new, where), which)
+
+
+# -- the estimators' rows of the bad-input table -----------------------------------------------------
+def _clf(**kw):
+    from deltaprop.estimators import MLPClassifier
+
+    return MLPClassifier(max_iter=3, random_state=0, **kw)
+
+
+def _reg(**kw):
+    from deltaprop.estimators import MLPRegressor
+
+    return MLPRegressor(max_iter=3, random_state=0, **kw)
+
+
+ESTIMATOR_CASES = [
+    ("est-nan", lambda: _clf().fit(with_nan(X4), Y3), InputError, ["NaN", "row 7", "column 2"]),
+    ("est-inf-predict", lambda: _clf().fit(X4, Y3).predict(with_nan(X4, np.inf)), InputError, ["infinity"]),
+    ("est-features", lambda: _clf().fit(X4, Y3).predict(X4[:, :3]), InputError, ["3 features", "expecting 4"]),
+    ("est-regressor-features", lambda: _reg().fit(X4, Y3 * 1.0).predict(X4[:, :2]), InputError,
+     ["2 features", "expecting 4"]),
+    ("est-strings", lambda: _clf().fit(np.array([["a", "b", "c", "d"]] * 30), Y3), InputError, ["not a number"]),
+    ("est-lengths", lambda: _clf().fit(X4, Y3[:20]), InputError, ["30 rows", "20"]),
+    ("est-empty", lambda: _clf().fit(np.zeros((0, 4)), []), InputError, ["no rows"]),
+    ("est-1d", lambda: _clf().fit(X4[:, 0], Y3), InputError, ["1-d"]),
+    ("est-target-nan", lambda: _reg().fit(X4, with_nan(X4)[:, 2]), InputError, ["NaN"]),
+    ("est-unseen-label", lambda: _clf().partial_fit(X4, Y3, classes=[0, 1]), InputError, ["[2]", "classes"]),
+    ("est-layer-zero", lambda: _clf(hidden_layer_sizes=(0,)).fit(X4, Y3), ConfigError, ["hidden_layer_sizes"]),
+    ("est-lr-zero", lambda: _clf(learning_rate_init=0).fit(X4, Y3), ConfigError, ["learning_rate_init", "0"]),
+    ("est-lr-nan", lambda: _clf(learning_rate_init=float("nan")).fit(X4, Y3), ConfigError, ["learning_rate_init"]),
+    ("est-activation", lambda: _clf(activation="rleu").fit(X4, Y3), ConfigError, ["activation", "'rleu'", "relu"]),
+    ("est-solver", lambda: _clf(solver="adma").fit(X4, Y3), ConfigError, ["solver", "'adma'", "adam"]),
+    ("est-max-iter", lambda: _clf().set_params(max_iter=0).fit(X4, Y3), ConfigError, ["max_iter"]),
+    ("est-batch-size", lambda: _clf(batch_size=0).fit(X4, Y3), ConfigError, ["batch_size"]),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
+@pytest.mark.parametrize("case", ESTIMATOR_CASES, ids=[c[0] for c in ESTIMATOR_CASES])
+def test_bad_estimator_input_gets_a_clear_error(case):
+    pytest.importorskip("sklearn")
+    _, call, kind, words = case
+    with pytest.raises(kind) as err:
+        call()
+    text = str(err.value)
+    for word in words:
+        assert word in text, f"{word!r} not in {text!r}"
+    assert err.value.hint
+
+
+# -- state that is not the network's: sample weights, the adaptive schedule ----------------------------
+def test_resume_with_sample_weights_and_an_adaptive_schedule(tmp_path):
+    from deltaprop.optim import Adaptive
+
+    weights = np.random.default_rng(9).uniform(0.5, 2.0, DATA[0].shape[0])
+
+    class Plateau(dp.Callback):  # what the estimators do on a plateau: divide α by 5
+        def on_epoch_end(self, trainer, logs):
+            if logs["epoch"] == 2:
+                trainer.schedule.reduce(trainer.optimizer.lr)
+
+    def make(*extra):
+        return make_trainer("momentum", [Plateau(), *extra], schedule=Adaptive(), sample_weight=weights)
+
+    full = make()
+    full.run()
+    part = make(HaltAt(3, 2))
+    part.run()
+    ck.save(part, tmp_path / "c")
+    resumed = make()
+    ck.restore(resumed, tmp_path / "c")
+    assert resumed.schedule.lr == part.schedule.lr is not None
+    resumed.run()
+    same_run(full, resumed)
+    other = make_trainer("momentum", [Plateau()], schedule=Adaptive(), sample_weight=weights[::-1].copy())
+    with pytest.raises(ModelFileError, match="other values"):
+        ck.restore(other, tmp_path / "c")

@@ -54,8 +54,8 @@ FORMAT_NAME = "deltaprop-checkpoint"
 FORMAT_VERSION = 1
 
 _DAMAGED = "the checkpoint is damaged; resume from an earlier one or train again"
-_STATE_KEYS = ("epoch", "batch", "order", "partial", "stop", "t", "weights", "optimizer", "lr0", "rng",
-               "history", "best", "since_best")
+_STATE_KEYS = ("epoch", "batch", "order", "partial", "stop", "t", "weights", "optimizer", "lr0", "schedule",
+               "rng", "history", "best", "since_best")
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 # Optimizer hyperparameters a resumed run must share with the checkpoint (its own are not reloaded).
 _HYPER = {"momentum": ("momentum", "nesterov"), "adam": ("beta_1", "beta_2", "epsilon"), "sgd": ()}
@@ -115,17 +115,19 @@ def _architecture(net) -> dict:
 def _settings(trainer) -> dict:
     """Options that change the bits of every later step: resuming with others would not continue the run."""
     return {"batch_size": trainer.batch_size, "l2": trainer.l2, "shuffle": trainer.shuffle,
-            "schedule": f"{type(trainer.schedule).__name__}{sorted(vars(trainer.schedule).items())}",
+            # The schedule's parameters; 'lr' is the state of 'adaptive' (saved with the trainer's state).
+            "schedule": f"{type(trainer.schedule).__name__}"
+                        f"{sorted((k, v) for k, v in vars(trainer.schedule).items() if k != 'lr')}",
             "early_stopping": trainer.patience, "tol": trainer.tol}
 
 
 def _fingerprint(trainer) -> dict:
     """Shape and a hash of up to 4096 evenly spaced training rows (and their targets): cheap for any
     data set, and different when the data, its scaling or the validation split differ."""
-    X, Y = trainer.X, trainer.Y
+    X, Y, sw = trainer.X, trainer.Y, getattr(trainer, "sample_weight", None)
     step = max(1, X.shape[0] // 4096)
     h = hashlib.blake2b(digest_size=16)
-    for arr in (X[::step], Y[::step]):
+    for arr in (X[::step], Y[::step]) + (() if sw is None else (sw[::step],)):
         h.update(str(arr.dtype).encode())
         h.update(np.ascontiguousarray(arr).tobytes())
     return {"rows": int(X.shape[0]), "features": int(X.shape[1]), "outputs": int(Y.shape[1]), "hash": h.hexdigest()}
@@ -252,6 +254,13 @@ class _Checker:
         return value
 
 
+def _finite_number(v) -> bool:
+    try:
+        return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def _short(value) -> str:
     text = repr(value) if not isinstance(value, np.ndarray) else f"an array of shape {value.shape}"
     return text if len(text) <= 60 else text[:57] + "..."
@@ -303,6 +312,9 @@ def _check_state(c: _Checker, state: dict, shapes: list, dtype: str) -> None:
     if not isinstance(state["stop"], bool):
         c.fail(f"stop is {_short(state['stop'])}; expected true or false")
     c.number(state["lr0"], "lr0", positive=True)
+    schedule = state["schedule"]
+    if not isinstance(schedule, dict) or not all(v is None or _finite_number(v) for v in schedule.values()):
+        c.fail(f"schedule is {_short(schedule)}; expected a map of parameter names to finite numbers or null")
     pairs = state["weights"]
     if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
         c.fail("weights must be a list of (W, b) pairs")

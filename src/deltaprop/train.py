@@ -382,7 +382,9 @@ class Trainer:
         self._roll_back(good)
         n_batches = -(-self.X.shape[0] // self.batch_size)
         for b in range(self.batch, n_batches):
-            cost = self.train_step(*self._batch(b)[1:])
+            idx, Xb, Yb = self._batch(b)
+            sw = self.sample_weight
+            cost = self.train_step(Xb, Yb, None if sw is None else (sw if idx is None else sw[idx]))
             if not np.isfinite(cost):
                 return b, f"the cost became {cost}"
             if not self._finite_weights():
@@ -442,6 +444,7 @@ class Trainer:
             "weights": self.net.get_weights(),
             "optimizer": self.optimizer.state_dict(),
             "lr0": self.lr0,
+            "schedule": dict(vars(self.schedule)),  # its parameters, and the state of 'adaptive'
             "rng": self.rng.bit_generator.state,
             "history": self.history.to_dict(),
             "best": None if self._best is None else {"score": self._best[0], "epoch": self._best[1],
@@ -460,6 +463,8 @@ class Trainer:
         self.net.set_weights(state["weights"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.lr0 = float(state["lr0"])
+        own = vars(self.schedule)
+        own.update({k: v for k, v in state.get("schedule", {}).items() if k in own})
         self.rng.bit_generator.state = state["rng"]
         self.history = History.from_dict(state["history"])
         best = state.get("best")
