@@ -33,12 +33,15 @@ from deltaprop.errors import ConfigError, DataError, DeltapropError, InputError,
 __all__ = ["main", "build_parser"]
 
 MODEL_FILE = "model.safetensors"
+CHECKPOINT_FILE = "checkpoint.safetensors"
 
 EXAMPLES = """\
 examples:
   deltaprop train                                   train on scikit-learn's digits (the default)
   deltaprop train --data fashion-mnist --layers 256,128 --epochs 20
   deltaprop train --data table.csv --target label --layers 64 --optimizer sgd --lr 0.05
+  deltaprop train --epochs 200 --checkpoint-every 10   Ctrl-C stops cleanly; then:
+  deltaprop train --resume runs/LATEST                continue the interrupted run, bit for bit
   deltaprop evaluate runs/LATEST/model.safetensors   accuracy, per-class table, confusion matrix
   deltaprop predict runs/LATEST/model.safetensors inputs.csv -o predictions.csv
   deltaprop info runs/LATEST/model.safetensors
@@ -143,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<date>_<time>)")
     g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary tables")
+    g = t.add_argument_group("interruption", "Ctrl-C or SIGTERM stops after the batch in flight and writes "
+                             f"RUN_DIR/{CHECKPOINT_FILE}; --resume continues from it bit for bit")
+    g.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+                   help=f"also write RUN_DIR/{CHECKPOINT_FILE} every N epochs (and at the end)")
+    g.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue the interrupted run in RUN_DIR with the options it was started with "
+                        "(--epochs may extend it)")
     t.set_defaults(handler=cmd_train)
 
     e = sub.add_parser("evaluate", help="accuracy, loss, per-class table and confusion matrix of a saved model",
@@ -384,8 +394,64 @@ def _seconds(t: float) -> str:
     return f"{t * 1000:.1f} ms" if t < 1 else f"{t:.2f} s"
 
 
+# Options --resume may be given with; every other one comes from the interrupted run.
+_RESUME_OPTIONS = ("epochs", "checkpoint_every", "quiet", "no_plots", "resume", "handler", "debug")
+
+
+def _resumed_args(args):
+    """(the interrupted run's options with --epochs, --checkpoint-every, --quiet, --no-plots applied,
+    its checkpoint) for ``train --resume RUN_DIR``."""
+    from deltaprop import checkpoint
+
+    run_dir = Path(args.resume)
+    path = run_dir / CHECKPOINT_FILE
+    if not path.is_file():
+        what = f"{run_dir} has no {CHECKPOINT_FILE}" if run_dir.is_dir() else f"no such run directory: {run_dir}"
+        raise ConfigError(f"--resume: {what}", "pass the directory of a `deltaprop train` run that was interrupted "
+                          "(Ctrl-C, SIGTERM) or ran with --checkpoint-every")
+    ckpt = checkpoint.load(path)
+    saved = ckpt.run.get("config")
+    if not isinstance(saved, dict) or not isinstance(saved.get("layers"), list):
+        raise ModelFileError(f"{path} was not written by `deltaprop train`",
+                             "resume it from Python with deltaprop.checkpoint.restore(trainer, path)")
+    defaults = vars(build_parser().parse_args(["train"]))
+    given = [k for k, v in vars(args).items() if k not in _RESUME_OPTIONS and v != defaults.get(k)]
+    if given:
+        raise ConfigError(f"--resume continues the run with the options it was started with; it cannot change "
+                          f"{', '.join('--' + k.replace('_', '-') for k in given)}",
+                          "drop them (only --epochs, --checkpoint-every, --quiet and --no-plots go with --resume), "
+                          "or start a new run")
+    merged = {**defaults, **saved, "out": str(run_dir), "resume": str(run_dir), "quiet": args.quiet,
+              "no_plots": args.no_plots or bool(saved.get("no_plots")), "handler": args.handler, "debug": args.debug}
+    if args.epochs != defaults["epochs"]:
+        merged["epochs"] = args.epochs
+    if args.checkpoint_every is not None:
+        merged["checkpoint_every"] = args.checkpoint_every
+    if ckpt.state["stop"] or ckpt.epoch >= merged["epochs"]:
+        why = "it stopped early" if ckpt.state["stop"] else f"all {merged['epochs']} epochs are done"
+        raise ConfigError(f"--resume: the run in {run_dir} has nothing left to do ({why})",
+                          "train longer with --resume RUN_DIR --epochs N (more than the epochs done), "
+                          "or start a new run")
+    return argparse.Namespace(**merged), ckpt
+
+
+def _record_interruption(run_dir: Path, trainer, config: dict, stop) -> None:
+    """history.csv and metrics.json of an interrupted run: what happened and how to go on."""
+    from deltaprop import __version__, report
+    from deltaprop.modelfile import atomic_write
+
+    report.write_history_csv(trainer.history.to_rows(), run_dir / "history.csv")
+    summary = {"deltaprop_version": __version__, "config": config, "status": "interrupted",
+               "stop_reason": trainer.history.stop_reason, "epochs": len(trainer.history),
+               "batches_into_next_epoch": trainer.batch, "message": stop.message,
+               "resume": f"deltaprop train --resume {shlex.quote(str(run_dir))}",
+               "files": [CHECKPOINT_FILE, "history.csv", "metrics.json"]}
+    atomic_write(run_dir / "metrics.json", (json.dumps(summary, indent=2, default=_json_default) + "\n").encode())
+
+
 def cmd_train(args) -> int:
     from deltaprop import __version__
+    from deltaprop import checkpoint
     from deltaprop.datasets import resolve
     from deltaprop.model import Network
     from deltaprop.modelfile import atomic_write
@@ -393,6 +459,9 @@ def cmd_train(args) -> int:
     from deltaprop.train import Trainer
 
     started = time.perf_counter()
+    ckpt = None
+    if args.resume:
+        args, ckpt = _resumed_args(args)
     data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target, task=args.task)
     sizes, hidden, output, loss = _architecture(args, data)
     scaler = Scaler.from_spec(args.scale or data.scaling).fit(data.X_train)
@@ -402,17 +471,33 @@ def cmd_train(args) -> int:
                              init=args.init)
     run_dir = _run_dir(args)
     progress = _Progress(args.epochs, args.quiet)
+    config = {k: v for k, v in vars(args).items() if k not in ("handler", "debug")}
+    callbacks = [progress.callback]
+    if args.checkpoint_every or ckpt is not None:  # keep a checkpoint the run has up to date, to its end
+        callbacks.append(checkpoint.CheckpointCallback(run_dir / CHECKPOINT_FILE, every=args.checkpoint_every
+                                                       or args.epochs, run={"config": config}))
     trainer = Trainer(net, X_train, data.y_train, epochs=args.epochs,
                       batch_size=None if args.full_batch else args.batch_size, optimizer=args.optimizer, lr=args.lr,
                       momentum=args.momentum, schedule=args.schedule, l2=args.l2,
                       validation_fraction=args.val_fraction, early_stopping=args.early_stopping, seed=args.seed,
-                      callbacks=[progress.callback])
+                      callbacks=callbacks)
+    if ckpt is not None:
+        checkpoint.restore(trainer, ckpt)
     if not args.quiet:
         sys.stderr.write(f"deltaprop {__version__}: {data!r}\n{net!r}, {trainer.optimizer!r}, "
                          f"batch {trainer.batch_size}, {args.epochs} epochs -> {run_dir}\n")
+        if ckpt is not None:
+            where = (f"after batch {ckpt.batch} of epoch {ckpt.epoch + 1}" if ckpt.batch else f"after epoch {ckpt.epoch}")
+            sys.stderr.write(f"resuming {where}\n")
     status = "completed"
     try:
-        history = trainer.run()
+        with checkpoint.interruptible(trainer, run_dir / CHECKPOINT_FILE, run={"config": config}):
+            history = trainer.run()
+    except checkpoint.TrainingInterrupted as stop:
+        progress.end()
+        _record_interruption(run_dir, trainer, config, stop)
+        raise checkpoint.TrainingInterrupted(stop.message, "continue with: deltaprop train --resume "
+                                             f"{shlex.quote(str(run_dir))}", exit_code=stop.exit_code) from None
     except DeltapropError as err:
         if err.exit_code != 4:  # not a divergence: nothing worth saving
             raise
@@ -423,7 +508,6 @@ def cmd_train(args) -> int:
     train_seconds = sum(e["time"] for e in history.epochs)
 
     y_score = net.forward(X_test)
-    config = {k: v for k, v in vars(args).items() if k not in ("handler", "debug")}
     net.meta.update({
         "task": data.task,
         "classes": data.class_names,
@@ -487,6 +571,7 @@ def _json_default(value):
     return str(value)
 
 
+@np.errstate(over="ignore", invalid="ignore")  # a diverged model's metrics overflow: reported, not warned
 def _test_metrics(net, data, X_test, y_score) -> dict:
     """The test metrics: classification summary (accuracy, log loss, per class, confusion) or MSE and R²."""
     from deltaprop import metrics as M
@@ -498,7 +583,8 @@ def _test_metrics(net, data, X_test, y_score) -> dict:
         y_pred = y_score[:, 0] if y_score.shape[1] == 1 else y_score
         out = {"mse": M.mean_squared_error(data.y_test, y_pred), "r2": M.r2_score(data.y_test, y_pred)}
     Z, A = net.logits(X_test)
-    out["loss"] = float(net.loss.value(Z, A, net.prepare_targets(data.y_test)) / X_test.shape[0])
+    loss = float(net.loss.value(Z, A, net.prepare_targets(data.y_test)) / X_test.shape[0])
+    out["loss"] = loss if np.isfinite(loss) else None  # metrics.json stays strict JSON
     return out
 
 

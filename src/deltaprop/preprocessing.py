@@ -61,9 +61,10 @@ class Scaler:
         kind, _, arg = text.partition(":")
         if kind == "divide" and arg:
             try:
-                return cls("divide", float(arg))
+                by = float(arg)
             except ValueError:
                 raise ConfigError(f"cannot read the divisor in {spec!r}", "for example divide:255") from None
+            return cls("divide", by)
         if arg:
             raise ConfigError(f"{kind} scaling takes no argument (got {spec!r})", "use standard, minmax, none or divide:255")
         return cls(kind)

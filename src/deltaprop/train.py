@@ -94,7 +94,8 @@ class History:
 
 
 class Callback:
-    """Hooks into the training loop. Set ``trainer.stop = True`` to end training after this epoch."""
+    """Hooks into the training loop. Set ``trainer.stop = True`` to end training after this epoch,
+    ``trainer.halt = True`` to end it after this batch (resumable: see :class:`Trainer`)."""
 
     def on_train_begin(self, trainer: "Trainer") -> None: ...
 
@@ -131,7 +132,16 @@ def train_test_split(X, y, test_fraction: float, rng: np.random.Generator, strat
 class Trainer:
     """The training loop with its state: the network, the optimizer, the random generator, the
     epoch count and the history. ``state_dict`` and ``load_state_dict`` capture all of it, so that a
-    run stopped between epochs continues bit for bit."""
+    run stopped after any batch continues bit for bit.
+
+    ``stop = True`` ends training after the current epoch; ``halt = True`` (what the SIGINT/SIGTERM
+    handler of :func:`deltaprop.checkpoint.interruptible` sets) ends it after the batch in flight, with
+    ``interrupted`` True and the epoch part-done; ``run()`` again (or a fresh Trainer given the saved
+    ``state_dict``) takes the next batch of the same shuffled order.
+
+    A non-finite cost, or weights that turn non-finite during an epoch, raise DivergenceError naming
+    the epoch and batch, after rolling weights and optimizer state back to the start of the epoch
+    (or the point where the run resumed): the last state known to be finite."""
 
     def __init__(self, net: Network, X, y, *, epochs: int = 10, batch_size: int | None = None,
                  optimizer="sgd", lr: float | None = None, momentum: float | None = None, schedule="constant",
@@ -195,7 +205,15 @@ class Trainer:
         self.history = History()
         self.epoch = 0  # epochs completed
         self.t = 0  # training examples seen
-        self.stop = False
+        self.stop = False  # set by early stopping or a callback: end after this epoch
+        # Stopping after any batch and continuing from the next one: ``halt`` (a signal handler may set
+        # it) ends run() after the batch in flight, leaving the epoch part-done: ``batch`` batches of
+        # this epoch's ``_order`` taken, their summed cost, correct count and seconds in ``_partial``.
+        self.halt = False
+        self.interrupted = False
+        self.batch = 0
+        self._order = None
+        self._partial = (0.0, 0, 0.0)
         self._best = None  # (score, epoch, weights)
         self._since_best = 0
         self._xbuf: dict[int, np.ndarray] = {}
@@ -262,22 +280,23 @@ class Trainer:
             cb.on_train_begin(self)
         n, bs = self.X.shape[0], self.batch_size
         full_batch = bs >= n
-        while self.epoch < self.epochs and not self.stop:
+        n_batches = -(-n // bs)
+        self.interrupted = False
+        if not self.stop:  # continuing after an interruption or a divergence: the old reason is void
+            self.history.stop_reason = ""
+        while self.epoch < self.epochs and not self.stop and not self._halted():
             epoch = self.epoch
             for cb in cbs:
                 cb.on_epoch_begin(self, epoch)
-            snapshot = self.net.get_weights()
-            self.optimizer.lr = self.schedule(self.lr0, epoch, self.t)
+            if self.batch == 0:  # a fresh epoch, not the rest of an interrupted one
+                self.optimizer.lr = self.schedule(self.lr0, epoch, self.t)
+                self._order = self.rng.permutation(n) if (self.shuffle and not full_batch) else None
+                self._partial = (0.0, 0, 0.0)
+            good = self._known_good()
+            cost_sum, correct, seconds = self._partial
             started = time.perf_counter()
-            order = self.rng.permutation(n) if (self.shuffle and not full_batch) else None
-            cost_sum, correct = 0.0, 0
-            for b, start in enumerate(range(0, n, bs)):
-                idx = None
-                if full_batch:
-                    Xb, Yb = self.X, self.Y
-                else:
-                    idx = order[start:start + bs] if order is not None else np.arange(start, min(start + bs, n))
-                    Xb, Yb = self._gather(idx)
+            for b in range(self.batch, n_batches):
+                idx, Xb, Yb = self._batch(b)
                 m = Xb.shape[0]
                 if self.sample_weight is None:
                     cost = self.train_step(Xb, Yb)
@@ -285,21 +304,24 @@ class Trainer:
                     sw = self.sample_weight
                     cost = self.train_step(Xb, Yb, sw if idx is None else sw[idx])
                 if not np.isfinite(cost):
-                    self.net.set_weights(snapshot)
-                    self.history.stop_reason = f"diverged at epoch {epoch + 1}, batch {b + 1}"
-                    raise DivergenceError(
-                        f"training diverged: the cost became {cost} at epoch {epoch + 1}, batch {b + 1} "
-                        f"(learning rate {self.optimizer.lr:g})",
-                        "lower the learning rate (try a tenth of it), scale the inputs, or add L2; "
-                        f"the weights were restored to those at the start of epoch {epoch + 1}",
-                        history=self.history, epoch=epoch + 1, batch=b + 1,
-                    )
+                    self._diverged(good)
                 cost_sum += cost * m
                 if self.track_accuracy:
                     correct += self._correct(idx, Yb)
                 self.t += m
+                self.batch = b + 1
                 for cb in batch_cbs:
                     cb.on_batch_end(self, b, cost)
+                if self.halt and self.batch < n_batches and self._halted():
+                    break
+            if self.interrupted:
+                self._partial = (cost_sum, correct, seconds + time.perf_counter() - started)
+                break
+            # A finite cost can precede a non-finite update (an overflowing gradient): the batch's cost
+            # check misses it when it is the epoch's last, so check the weights once per epoch.
+            if not self._finite_weights():
+                self._diverged(good)
+            self.batch, self._order = 0, None
             logs = {"epoch": epoch + 1, "loss": cost_sum / n}
             if self.track_accuracy:
                 logs["accuracy"] = correct / n
@@ -308,19 +330,81 @@ class Trainer:
                 if logs["val_accuracy"] is None:
                     del logs["val_accuracy"]
             logs["lr"] = self.optimizer.lr
-            logs["time"] = time.perf_counter() - started
+            logs["time"] = seconds + time.perf_counter() - started
             logs.update(self._gradient_flow())
             self.history.epochs.append(logs)
             self.epoch += 1
             self._early_stopping(logs)
             for cb in cbs:
                 cb.on_epoch_end(self, logs)
-        if self._best is not None and self.patience is not None:
+        self.halt = False
+        if self.interrupted:
+            where = f"after batch {self.batch} of epoch {self.epoch + 1}" if self.batch else f"after epoch {self.epoch}"
+            self.history.stop_reason = f"interrupted {where}"
+        elif self._best is not None and self.patience is not None:
             self.net.set_weights(self._best[2])
             self.history.best_epoch = self._best[1]
         for cb in cbs:
             cb.on_train_end(self)
         return self.history
+
+    def _halted(self) -> bool:
+        """True once (and then ``interrupted``) when ``halt`` was set: stop with the state resumable."""
+        if self.halt and self.epoch < self.epochs and not self.stop:
+            self.halt, self.interrupted = False, True
+        return self.interrupted
+
+    # -- divergence --------------------------------------------------------------------------------
+    def _known_good(self) -> tuple:
+        """What a divergence rolls back to: the state at the start of this epoch (or where it resumed)."""
+        return (self.net.get_weights(), self.optimizer.state_dict(), self.t, self.batch, self._partial)
+
+    def _roll_back(self, good) -> None:
+        weights, opt_state, self.t, self.batch, self._partial = good
+        self.net.set_weights(weights)
+        self.optimizer.load_state_dict(opt_state)
+
+    def _finite_weights(self) -> bool:
+        return all(np.isfinite(p).all() for p in self.net.params())
+
+    def _batch(self, b: int):
+        """(idx, Xb, Yb) of batch b of this epoch: rows ``_order[b·bs : (b+1)·bs]`` (idx None: all rows)."""
+        n, bs = self.X.shape[0], self.batch_size
+        if bs >= n:
+            return None, self.X, self.Y
+        start = b * bs
+        idx = self._order[start:start + bs] if self._order is not None else np.arange(start, min(start + bs, n))
+        return (idx, *self._gather(idx))
+
+    def _first_bad_batch(self, good) -> tuple[int, str]:
+        """Replay the epoch from the known-good state, checking the cost and the weights after every
+        batch, to name the first batch that went wrong and how (run only after a divergence)."""
+        self._roll_back(good)
+        n_batches = -(-self.X.shape[0] // self.batch_size)
+        for b in range(self.batch, n_batches):
+            idx, Xb, Yb = self._batch(b)
+            sw = self.sample_weight
+            cost = self.train_step(Xb, Yb, None if sw is None else (sw if idx is None else sw[idx]))
+            if not np.isfinite(cost):
+                return b, f"the cost became {cost}"
+            if not self._finite_weights():
+                return b, (f"the update made the weights NaN or infinite although the cost ({cost:.4g}) was "
+                           "finite: a gradient overflowed")
+        return n_batches - 1, "the weights became NaN or infinite"  # not reproduced: cannot happen
+
+    def _diverged(self, good):
+        """Find where it went wrong, roll back to the last finite state, raise DivergenceError."""
+        b, what = self._first_bad_batch(good)
+        self._roll_back(good)
+        epoch = self.epoch + 1
+        since = f"the start of epoch {epoch}" if good[3] == 0 else f"batch {good[3]} of epoch {epoch}, where the run resumed"
+        self.history.stop_reason = f"diverged at epoch {epoch}, batch {b + 1}"
+        raise DivergenceError(
+            f"training diverged at epoch {epoch}, batch {b + 1}: {what} (learning rate {self.optimizer.lr:g})",
+            "lower the learning rate (try a tenth of it), scale the inputs, or add L2; "
+            f"the weights were restored to those at {since}, the last known to be finite",
+            history=self.history, epoch=epoch, batch=b + 1,
+        )
 
     def _gradient_flow(self) -> dict:
         """‖δ_l‖ and ‖dW_l‖ (Frobenius) of the last batch, for the unscaled gradient of J."""
@@ -348,13 +432,19 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Weights, optimizer state, random generator state, epoch, history: enough to continue exactly."""
+        """Weights, optimizer state, random generator state, epoch, history, early-stopping state and
+        the position inside an interrupted epoch: enough to continue exactly, bit for bit."""
         return {
             "epoch": self.epoch,
+            "batch": self.batch,
+            "order": None if self._order is None else self._order.copy(),
+            "partial": list(self._partial),
+            "stop": self.stop,
             "t": self.t,
             "weights": self.net.get_weights(),
             "optimizer": self.optimizer.state_dict(),
             "lr0": self.lr0,
+            "schedule": dict(vars(self.schedule)),  # its parameters, and the state of 'adaptive'
             "rng": self.rng.bit_generator.state,
             "history": self.history.to_dict(),
             "best": None if self._best is None else {"score": self._best[0], "epoch": self._best[1],
@@ -364,10 +454,17 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch = int(state["epoch"])
+        self.batch = int(state.get("batch", 0))
+        order = state.get("order")
+        self._order = None if order is None else np.array(order, dtype=np.int64)
+        self._partial = tuple(state.get("partial", (0.0, 0, 0.0)))
+        self.stop = bool(state.get("stop", False))
         self.t = int(state["t"])
         self.net.set_weights(state["weights"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.lr0 = float(state["lr0"])
+        own = vars(self.schedule)
+        own.update({k: v for k, v in state.get("schedule", {}).items() if k in own})
         self.rng.bit_generator.state = state["rng"]
         self.history = History.from_dict(state["history"])
         best = state.get("best")
