@@ -500,37 +500,27 @@ class _BaseMLP(BaseEstimator):
                               "to change the architecture, set hidden_layer_sizes and fit again")
         target[...] = new
 
-    @property
-    def coefs_(self):
-        """W_lᵀ for each layer, (n_{l−1}, n_l) as scikit-learn stores them: views of the network's weights."""
+    def _get_params(self, kind):
         if "net_" not in self.__dict__:
-            raise AttributeError("coefs_ exists after fit")
-        return _ParamList(self, "coefs_")
+            raise AttributeError(f"{kind} exists after fit")
+        return _ParamList(self, kind)
 
-    @coefs_.setter
-    def coefs_(self, values):
+    def _set_params(self, kind, values, shape_text):
         values = list(values)
         if "net_" not in self.__dict__ or len(values) != len(self.net_.layers):
-            raise ConfigError("coefs_ must list one (n_in, n_out) array per layer of a fitted estimator",
+            raise ConfigError(f"{kind} must list one {shape_text} array per layer of a fitted estimator",
                               "fit first; to change the architecture, set hidden_layer_sizes and fit again")
         for i, v in enumerate(values):
-            self._assign("coefs_", i, v)
+            self._assign(kind, i, v)
 
-    @property
-    def intercepts_(self):
-        """b_l for each layer, (n_l,): views of the network's biases."""
-        if "net_" not in self.__dict__:
-            raise AttributeError("intercepts_ exists after fit")
-        return _ParamList(self, "intercepts_")
-
-    @intercepts_.setter
-    def intercepts_(self, values):
-        values = list(values)
-        if "net_" not in self.__dict__ or len(values) != len(self.net_.layers):
-            raise ConfigError("intercepts_ must list one (n_out,) array per layer of a fitted estimator",
-                              "fit first; to change the architecture, set hidden_layer_sizes and fit again")
-        for i, v in enumerate(values):
-            self._assign("intercepts_", i, v)
+    coefs_ = property(lambda self: self._get_params("coefs_"),
+                      lambda self, values: self._set_params("coefs_", values, "(n_in, n_out)"),
+                      doc="W_lᵀ for each layer, (n_{l−1}, n_l) as scikit-learn stores them: views of the network's "
+                          "weights; assigning them (whole, or one item) changes the model.")
+    intercepts_ = property(lambda self: self._get_params("intercepts_"),
+                           lambda self, values: self._set_params("intercepts_", values, "(n_out,)"),
+                           doc="b_l for each layer, (n_l,): views of the network's biases; assigning them changes "
+                               "the model.")
 
     def __sklearn_is_fitted__(self):
         return "net_" in self.__dict__
