@@ -262,8 +262,14 @@ def _model_inputs(net, X) -> np.ndarray:
 
 
 def _class_names(net) -> list[str] | None:
+    """The model's class names; "0".."K−1" for a classifier saved without them; None for regression."""
     names = net.meta.get("classes")
-    return [str(c) for c in names] if names else None
+    if names:
+        return [str(c) for c in names]
+    if not net.is_classifier:
+        return None
+    k = net.sizes[-1]
+    return [str(i) for i in range(2 if k == 1 else k)]
 
 
 def _console(stderr: bool = False):
@@ -507,7 +513,6 @@ def cmd_train(args) -> int:
         progress.end()
     train_seconds = sum(e["time"] for e in history.epochs)
 
-    y_score = net.forward(X_test)
     net.meta.update({
         "task": data.task,
         "classes": data.class_names,
@@ -521,7 +526,7 @@ def cmd_train(args) -> int:
                      "batch_size": trainer.batch_size, "l2": args.l2, "seconds": round(train_seconds, 3),
                      "finished": datetime.now().isoformat(timespec="seconds")},
     })
-    metrics = _test_metrics(net, data, X_test, y_score)
+    metrics = _metrics(net, X_test, data.y_test, data.class_names)
     net.meta["training"]["test"] = {k: metrics[k] for k in ("accuracy", "loss", "mse", "r2") if k in metrics}
     net.save(run_dir / MODEL_FILE)
 
@@ -572,18 +577,19 @@ def _json_default(value):
 
 
 @np.errstate(over="ignore", invalid="ignore")  # a diverged model's metrics overflow: reported, not warned
-def _test_metrics(net, data, X_test, y_score) -> dict:
-    """The test metrics: classification summary (accuracy, log loss, per class, confusion) or MSE and R²."""
+def _metrics(net, X, y, class_names) -> dict:
+    """Metrics of ``net`` on prepared inputs X and targets y (class indices when ``class_names`` is a
+    list): the classification summary (accuracy, log loss, per class, confusion) or MSE and R²; and
+    the mean loss of the network's own cost, without the L2 term."""
     from deltaprop import metrics as M
 
-    if data.task == "classification":
-        y_pred = _labels_from_scores(net, y_score)
-        out = M.classification_summary(data.y_test, y_pred, data.class_names, P=_class_probabilities(net, y_score))
+    Z, A = net.logits(X)
+    if class_names is not None:
+        out = M.classification_summary(y, _labels_from_scores(net, A), class_names, P=_class_probabilities(net, A))
     else:
-        y_pred = y_score[:, 0] if y_score.shape[1] == 1 else y_score
-        out = {"mse": M.mean_squared_error(data.y_test, y_pred), "r2": M.r2_score(data.y_test, y_pred)}
-    Z, A = net.logits(X_test)
-    loss = float(net.loss.value(Z, A, net.prepare_targets(data.y_test)) / X_test.shape[0])
+        y_pred = A[:, 0] if A.shape[1] == 1 else A
+        out = {"mse": M.mean_squared_error(y, y_pred), "r2": M.r2_score(y, y_pred)}
+    loss = float(net.loss.value(Z, A, net.prepare_targets(y)) / X.shape[0])
     out["loss"] = loss if np.isfinite(loss) else None  # metrics.json stays strict JSON
     return out
 
@@ -675,8 +681,6 @@ def _labels_for_model(net, data, y) -> np.ndarray:
 
 
 def cmd_evaluate(args) -> int:
-    from deltaprop import metrics as M
-
     net = _load_model(args.model)
     data = _dataset_for(net, args.data, args.target)
     if args.split == "test":
@@ -686,19 +690,13 @@ def cmd_evaluate(args) -> int:
     else:
         X, y = np.concatenate([data.X_train, data.X_test]), np.concatenate([data.y_train, data.y_test])
     X = _model_inputs(net, X)
-    A = net.forward(X)
     classes = _class_names(net)
     if net.is_classifier and classes is not None:
         if data.class_names is None:
             raise DataError("the model is a classifier but the data's labels are numbers to regress",
                             "pass --data with class labels")
         y = _labels_for_model(net, data, y)
-        result = M.classification_summary(y, _labels_from_scores(net, A), classes, P=_class_probabilities(net, A))
-    else:
-        y_pred = A[:, 0] if A.shape[1] == 1 else A
-        result = {"mse": M.mean_squared_error(y, y_pred), "r2": M.r2_score(y, y_pred)}
-    Z, A2 = net.logits(X)
-    result["loss"] = float(net.loss.value(Z, A2, net.prepare_targets(y)) / X.shape[0])
+    result = _metrics(net, X, y, classes if net.is_classifier else None)
     result["rows"] = int(X.shape[0])
     result["split"] = args.split
     if args.json:
