@@ -239,32 +239,50 @@ IMPLS = {"deltaprop": DeltapropImpl, "torch": TorchImpl, "sklearn": SklearnImpl}
 
 
 # -- measurements -----------------------------------------------------------------------------------
-def task_train(task):
-    """Train on a data set; seconds per epoch, test accuracy, memory."""
-    rss_start = rss_mb()
+def load_data(task):
+    """(X, y, X_test, y_test) for task["data"]: fashion-mnist, digits or tiny (test = train for the last two)."""
     data = task["data"]
     if data == "fashion-mnist":
-        X, y, X_test, y_test = fashion_mnist()
-        rows = task.get("rows")
-        if rows:  # the first rows of a fixed seeded permutation (every class represented)
-            keep = np.random.default_rng(1).permutation(X.shape[0])[:rows]
-            X, y = np.ascontiguousarray(X[keep]), y[keep]
-    elif data == "digits":
-        X, y = digits()
-        X_test, y_test = X, y
-    else:
-        X, y = tiny()
-        X_test, y_test = X, y
-    data_mb = (X.nbytes + X_test.nbytes) / 1e6
+        return fashion_mnist()
+    X, y = digits() if data == "digits" else tiny()
+    return X, y, X, y
+
+
+def first_rows(X, y, rows):
+    """The first ``rows`` rows of a fixed seeded permutation, contiguous (every class represented)."""
+    if not rows or rows >= X.shape[0]:
+        return X, y
+    keep = np.random.default_rng(1).permutation(X.shape[0])[:rows]
+    return np.ascontiguousarray(X[keep]), y[keep]
+
+
+def train_once(setting, X, y, X_test, y_test):
+    X, y = first_rows(X, y, setting.get("rows"))
+    impl = IMPLS[setting["impl"]](setting["sizes"], setting.get("hidden", "relu"), setting.get("seed", 0))
+    times = impl.train(X, y, setting["epochs"], setting.get("batch_size"), setting["optimizer"], setting["lr"])
+    acc = float(np.mean(impl.predict(X_test) == y_test)) if setting.get("accuracy", True) else None
+    return {"epoch_s": times, "accuracy": acc, "rows": int(X.shape[0])}
+
+
+def task_train(task):
+    """Train once; seconds per epoch, test accuracy, and the process's memory at each stage."""
+    rss_start = rss_mb()
+    X, y, X_test, y_test = load_data(task)
+    data_mb = (X.nbytes + X_test.nbytes) / 1e6 if task["data"] == "fashion-mnist" else X.nbytes / 1e6
     rss_data = rss_mb()
-    impl = IMPLS[task["impl"]](task["sizes"], task.get("hidden", "relu"), task.get("seed", 0))
-    rss_model = rss_mb()
-    times = impl.train(X, y, task["epochs"], task.get("batch_size"), task["optimizer"], task["lr"])
-    peak = peak_rss_mb()
-    acc = float(np.mean(impl.predict(X_test) == y_test)) if task.get("accuracy", True) else None
-    return {"epoch_s": times, "accuracy": acc, "peak_rss_mb": peak, "rss_start_mb": rss_start,
-            "rss_after_data_mb": rss_data, "rss_after_model_mb": rss_model, "data_mb": data_mb,
-            "rows": int(X.shape[0])}
+    result = train_once(task, X, y, X_test, y_test)
+    result.update(peak_rss_mb=peak_rss_mb(), rss_start_mb=rss_start, rss_after_data_mb=rss_data, data_mb=data_mb)
+    return result
+
+
+def task_sweep(task):
+    """Several trainings in one process (data loaded once): task["sweep"] lists what changes."""
+    X, y, X_test, y_test = load_data(task)
+    results = []
+    for change in task["sweep"]:
+        setting = {**task, **change}
+        results.append({**change, **train_once(setting, X, y, X_test, y_test)})
+    return {"runs": results}
 
 
 def task_infer(task):
@@ -341,7 +359,7 @@ def task_gemm(task):
     return {"products": products, "gflops_2048": 2 * 2048**3 / s_big / 1e9}
 
 
-TASKS = {"train": task_train, "infer": task_infer, "gemm": task_gemm}
+TASKS = {"train": task_train, "sweep": task_sweep, "infer": task_infer, "gemm": task_gemm}
 
 
 def main():

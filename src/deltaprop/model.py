@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deltaprop import fast
 from deltaprop.activations import canonical_name
 from deltaprop.errors import ConfigError, InputError
 from deltaprop.initializers import default_initializer, initialize
@@ -225,7 +226,7 @@ class Network:
         out = self.layers[-1]
         delta = self._delta_out.get(m)
         if delta is None or delta.dtype != self.dtype or delta.shape[1] != out.n_out:
-            delta = self._delta_out[m] = np.empty((m, out.n_out), dtype=self.dtype)
+            delta = self._delta_out[m] = np.empty((m, out.n_out), self.dtype, fast.narrow_order(out.n_out))
         self.loss.delta(out.A, Y, scale / m, out=delta)
         l2_over_m = scale * l2 / m
         for i in range(len(self.layers) - 1, -1, -1):
