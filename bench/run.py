@@ -437,6 +437,9 @@ def main(argv=None):
         out += ["## Inference, 784-256-128-10", "", infer_report(res), ""]
     if "scaling" in sections:
         out += ["## Scaling", "", scaling_report(res, args), ""]
+    noisy = [f"{case}/{impl} rep {i + 1} ({r['others_cores']:.2f} cores)" for case, by in res.items()
+             for impl, rs in by.items() for i, r in enumerate(rs) if r["others_cores"] > args.noisy]
+    out.append("Kept although other processes were busy meanwhile: " + (", ".join(noisy) if noisy else "none") + ".")
     out.append(f"Total wall time {time.perf_counter() - started:.0f} s.")
     print("\n".join(out))
     if args.json:

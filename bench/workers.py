@@ -256,8 +256,18 @@ def first_rows(X, y, rows):
     return np.ascontiguousarray(X[keep]), y[keep]
 
 
+def warm_up(setting, X, y):
+    """A throwaway model trains on a few batches first: library start-up (thread pools, PyTorch's
+    first autograd pass) is paid by every tool once per process, not per epoch."""
+    bs = setting.get("batch_size") or X.shape[0]
+    rows = min(X.shape[0], 4 * bs)
+    impl = IMPLS[setting["impl"]](setting["sizes"], setting.get("hidden", "relu"), 0)
+    impl.train(X[:rows], y[:rows], 2, setting.get("batch_size"), setting["optimizer"], setting["lr"])
+
+
 def train_once(setting, X, y, X_test, y_test):
     X, y = first_rows(X, y, setting.get("rows"))
+    warm_up(setting, X, y)
     impl = IMPLS[setting["impl"]](setting["sizes"], setting.get("hidden", "relu"), setting.get("seed", 0))
     times = impl.train(X, y, setting["epochs"], setting.get("batch_size"), setting["optimizer"], setting["lr"])
     acc = float(np.mean(impl.predict(X_test) == y_test)) if setting.get("accuracy", True) else None

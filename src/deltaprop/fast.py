@@ -18,11 +18,9 @@ Every helper falls back to the plain NumPy expression where its trick does not a
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-__all__ = ["NARROW", "ones", "zeros", "row_max", "row_sum", "relu", "narrow_order", "take_rows"]
+__all__ = ["NARROW", "ones", "zeros_like", "row_max", "row_sum", "relu", "narrow_order", "take_rows"]
 
 #: Layers at most this wide keep Z and A column-major (see :func:`narrow_order`).
 NARROW = 32
@@ -36,10 +34,10 @@ _ZEROS_MAX = 1 << 20
 def ones(m: int, dtype) -> np.ndarray:
     """A cached ones vector of length m.
 
-    Saves: a sum over the rows of δ as the product ``ones @ δ`` (BLAS) instead of ``δ.sum(axis=0)``
-    is ~3× faster for (128, 256); caching the vector saves its allocation every step.
+    Saves: the sum over the rows of δ as the product ``ones @ δ`` (BLAS) instead of
+    ``δ.sum(axis=0)``; caching the vector saves its allocation every step.
     """
-    key = (m, np.dtype(dtype).str)
+    key = (m, dtype)
     v = _ONES.get(key)
     if v is None:
         if len(_ONES) > 16:
@@ -48,38 +46,36 @@ def ones(m: int, dtype) -> np.ndarray:
     return v
 
 
-def zeros(shape, dtype) -> np.ndarray | None:
-    """A cached, read-only zeros array of ``shape``, or None when it would be too large to keep."""
-    size = math.prod(shape)
-    if size > _ZEROS_MAX:
-        return None
-    key = (tuple(shape), np.dtype(dtype).str)
+def zeros_like(Z) -> np.ndarray | None:
+    """A cached, read-only zeros array with the shape, dtype and memory layout of ``Z``, or None
+    when Z is larger than the cache keeps (``_ZEROS_MAX`` elements) or not contiguous."""
+    key = (Z.shape, Z.strides, Z.dtype)
     z = _ZEROS.get(key)
     if z is None:
+        if Z.size > _ZEROS_MAX or not (Z.flags.c_contiguous or Z.flags.f_contiguous):
+            return None
         if len(_ZEROS) > 16:
             _ZEROS.clear()
-        z = _ZEROS[key] = np.zeros(shape, dtype=dtype)
+        z = _ZEROS[key] = np.zeros_like(Z)
         z.flags.writeable = False
     return z
 
 
 def relu(Z, out):
-    """out = max(Z, 0) element-wise, for a 2-d Z.
+    """out = max(Z, 0) element-wise.
 
-    Saves: NumPy's ``maximum`` against a scalar 0 takes a slow broadcasting loop (10 µs for a
-    (128, 256) float32 array); against a zeros array of the same shape it runs the vectorized
-    loop (2–3 µs). Large arrays go block by block against one cached block of zeros, so the cache
-    stays small.
+    Saves: NumPy's ``maximum`` against the scalar 0 converts the scalar on every call and then
+    runs a slower broadcasting loop; against a zeros array of Z's own shape and layout it runs the
+    plain vectorized loop: 0.35 instead of 0.97 µs for a tiny array, 2–3 instead of 10 µs for a
+    (128, 256) float32 one. Arrays larger than the cache keeps go block by block.
     """
-    if Z.ndim != 2 or not (Z.flags.c_contiguous or Z.flags.f_contiguous) or Z.dtype.kind != "f":
-        return np.maximum(Z, 0, out=out)
-    if Z.size <= _ZEROS_MAX or not Z.flags.c_contiguous:
-        z = zeros(Z.shape, Z.dtype)
-        if z is None or z.strides != Z.strides:
-            return np.maximum(Z, 0, out=out)
+    z = zeros_like(Z)
+    if z is not None:
         return np.maximum(Z, z, out=out)
-    rows = max(1, _ZEROS_MAX // Z.shape[1])
-    z = zeros((rows, Z.shape[1]), Z.dtype)
+    if Z.ndim != 2 or not Z.flags.c_contiguous or not out.flags.c_contiguous:
+        return np.maximum(Z, 0, out=out)
+    rows = max(1, _ZEROS_MAX // max(1, Z.shape[1]))
+    z = zeros_like(Z[:rows])
     for start in range(0, Z.shape[0], rows):
         stop = min(start + rows, Z.shape[0])
         np.maximum(Z[start:stop], z[:stop - start], out=out[start:stop])
@@ -100,26 +96,25 @@ def narrow_order(n_out: int) -> str:
 def row_max(Z):
     """max over the columns of each row, (m, K) → (m, 1).
 
-    Saves: for a narrow row-major Z, a loop of element-wise maxima over the K columns beats the
-    reduction along the short axis ~2× (8 vs 16 µs for K = 10); a column-major Z reduces directly.
+    Saves: a reduction along a short last axis is slow in NumPy (69 µs for a row-major
+    (1797, 10) float32 array). Column-major, the same reduction runs over K contiguous columns
+    (1.9 µs); row-major and narrow, a loop of element-wise maxima over the K columns (14 µs).
     """
-    K = Z.shape[1]
-    if K <= NARROW and not Z.flags.f_contiguous:
+    if Z.shape[1] <= NARROW and not Z.flags.f_contiguous:
         out = Z[:, 0:1].copy()
-        for k in range(1, K):
+        for k in range(1, Z.shape[1]):
             np.maximum(out, Z[:, k:k + 1], out=out)
         return out
-    return np.max(Z, axis=1, keepdims=True)
+    return np.maximum.reduce(Z, axis=1, keepdims=True)  # the ufunc method skips np.max's Python wrapper
 
 
 def row_sum(Z):
-    """Σ over the columns of each row, (m, K) → (m, 1).
+    """Σ over the columns of each row, (m, K) → (m, 1), as the product ``Z @ ones``.
 
-    Saves: a column-major Z sums directly (~1 µs for (128, 10)); a row-major Z sums as the product
-    ``Z @ ones`` (BLAS), ~4× faster than ``Z.sum(axis=1)`` along the short axis.
+    Saves: BLAS's matrix-vector product beats the reduction along the short axis in either
+    layout: 0.7 against 1.0 µs for a column-major (128, 10) array, 3 against 24 µs for a
+    row-major (1797, 10) one.
     """
-    if Z.flags.f_contiguous and Z.shape[1] <= NARROW:
-        return np.sum(Z, axis=1, keepdims=True)
     return Z @ ones(Z.shape[1], Z.dtype)[:, None]
 
 
