@@ -282,6 +282,15 @@ def task_train(task):
     rss_data = rss_mb()
     result = train_once(task, X, y, X_test, y_test)
     result.update(peak_rss_mb=peak_rss_mb(), rss_start_mb=rss_start, rss_after_data_mb=rss_data, data_mb=data_mb)
+    if task.get("floor"):
+        # The floor measured right after the training, in the same process: the machine's speed
+        # drifts over minutes (shared hosts), so the multiple is taken against this one.
+        n, bs = result["rows"], task["batch_size"]
+        full, tail = divmod(n, bs)
+        ms = [bs] + ([tail] if tail else [])
+        gemm = task_gemm({"impl": "numpy", "sizes": task["sizes"], "batches": ms, "blocks": 5, "big": False})
+        per_m = {m: sum(p["s"] for p in gemm["products"] if p["m"] == m) for m in ms}
+        result["floor_s"] = full * per_m[bs] + (per_m[tail] if tail else 0.0)
     return result
 
 
@@ -363,6 +372,8 @@ def task_gemm(task):
             if l > 1:
                 products.append({"m": m, "layer": l, "product": "dA", "flops": flops,
                                  "s": timed(delta, W, arr((m, n_in)), flops)})
+    if not task.get("big", True):
+        return {"products": products}
     big = arr((2048, 2048))
     out = arr((2048, 2048))
     s_big = timed(big, big, out, 2 * 2048**3)

@@ -245,7 +245,9 @@ class Trainer:
         """Train until ``epochs`` epochs are done, early stopping fires, or a callback stops it."""
         # Overflow on the way to divergence is detected from the cost and reported as a
         # DivergenceError; NumPy's RuntimeWarnings would only repeat it less clearly.
-        with np.errstate(over="ignore", invalid="ignore"):
+        sizes = self.net.sizes
+        step_macs = self.batch_size * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        with np.errstate(over="ignore", invalid="ignore"), fast.blas_threads_for(step_macs):
             return self._run()
 
     def _run(self) -> History:
