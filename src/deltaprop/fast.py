@@ -71,10 +71,10 @@ def zeros_like(Z) -> np.ndarray | None:
 def relu(Z, out):
     """out = max(Z, 0) element-wise.
 
-    Saves: NumPy's ``maximum`` against the scalar 0 converts the scalar on every call and then
-    runs a slower broadcasting loop; against a zeros array of Z's own shape and layout it runs the
-    plain vectorized loop: 0.35 instead of 0.97 µs for a tiny array, 2–3 instead of 10 µs for a
-    (128, 256) float32 one. Arrays larger than the cache keeps go block by block.
+    Saves: NumPy's ``maximum`` against the scalar 0 runs a slower broadcasting loop; against a
+    zeros array of Z's own shape and layout it runs the plain vectorized loop: 2.4 instead of
+    10.5 µs for a (128, 256) float32 array (tiny arrays: the same, ~0.55 µs). Arrays larger than
+    the cache keeps go block by block.
     """
     z = zeros_like(Z)
     if z is not None:
@@ -95,7 +95,8 @@ def narrow_order(n_out: int) -> str:
     Saves: row-wise max and sum over the K columns (softmax, the cost, the accuracy count) are
     reductions along a short axis, which NumPy runs 5–8× slower in row-major order than in
     column-major order, where they become element-wise operations over K contiguous columns.
-    About 25 µs a Fashion-MNIST step, 5 %; on the digits network, 10 % of the step.
+    Softmax, the cost and the accuracy count of a batch together: 15.6 instead of 44.4 µs for
+    (128, 10), 43 instead of 96 µs for the digits' (1797, 10).
     """
     return "F" if n_out <= NARROW else "C"
 
@@ -129,8 +130,8 @@ def take_rows(src, idx, out):
     """out = src[idx] for a batch of row indices, into a reused buffer.
 
     Saves: ``np.take(..., mode="clip")`` skips the bounds check of every index (the indices come
-    from a permutation of range(n)): 15 µs instead of 44 µs for a batch of 128 rows of 784, and
-    the reused buffer saves an allocation of 400 KB per step.
+    from a permutation of range(n)): 6.3 instead of 17.7 µs for 128 rows of 784 float32 (rows in
+    cache), and the reused buffer saves an allocation of 400 KB per step.
     """
     return np.take(src, idx, axis=0, out=out, mode="clip")
 
@@ -145,9 +146,10 @@ def blas_threads_for(step_macs: int):
     Saves: OpenBLAS splits every product above ~260,000 multiply-adds across its threads, and for
     the products of a small step the hand-over costs more than the second thread gains. Measured
     on 2 cores, 784-256-128-10, whole steps (1 thread vs 2): batch 16, 220 vs 345 µs; batch 64,
-    440 vs 550 µs; batch 128, 740 vs 790 µs; from batch 256 (60 M multiply-adds) two threads win,
-    1190 vs 1320 µs. Needs threadpoolctl (installed with scikit-learn); without it, or for large
-    steps, nothing changes. It never raises a thread count the user has set lower.
+    440 vs 550 µs; batch 128, 740 vs 790 µs (close); from batch 256 two threads win, 1190 vs
+    1320 µs. So only steps up to 2^24 multiply-adds (batch ≤ 71 here) drop to one thread. Needs
+    threadpoolctl (installed with scikit-learn); without it, or for larger steps, nothing
+    changes. It never raises a thread count the user has set lower.
     """
     if step_macs > SMALL_STEP:
         yield
