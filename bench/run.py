@@ -56,20 +56,20 @@ def children_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def wait_for_quiet(limit_s: float, log, threshold: float = 0.15) -> float:
-    """Wait (up to limit_s) until other processes use less than ``threshold`` cores over half a
-    second; returns the load last seen. On a shared 2-core machine one busy neighbour halves
-    the cores and stalls a 2-thread BLAS, so measurements wait for a quiet moment."""
+def wait_for_quiet(limit_s: float, log, threshold: float = 0.15, window: float = 0.5) -> float:
+    """Wait (up to limit_s) until other processes use less than ``threshold`` cores over
+    ``window`` seconds; returns the load last seen. On a shared 2-core machine one busy neighbour
+    halves the cores and stalls a 2-thread BLAS, so measurements wait for a quiet moment."""
     waited = 0.0
     while True:
         b0 = busy_seconds()
-        time.sleep(0.5)
-        load = (busy_seconds() - b0) / 0.5
+        time.sleep(window)
+        load = (busy_seconds() - b0) / window
         if load < threshold or waited >= limit_s:
             return load
         if waited == 0:
             log(f"  waiting for a quiet machine (others use {load:.1f} cores)")
-        waited += 0.5
+        waited += window
 
 
 def run_worker(task: dict, threads: int) -> dict:
@@ -98,7 +98,7 @@ def interleaved(cases: dict, reps: int, threads: int, log, quiet_s: float, noisy
             impls = impls[r % len(impls):] + impls[:r % len(impls)]
             for impl in impls:
                 for attempt in range(3):
-                    wait_for_quiet(quiet_s, log)
+                    wait_for_quiet(quiet_s, log, window=0.5 if quiet_s > 30 else 0.25)
                     t0 = time.perf_counter()
                     res = run_worker({**tasks[impl], "seed": r}, threads)
                     log(f"  rep {r + 1}/{reps} {case} {impl}: {time.perf_counter() - t0:.1f} s"
@@ -347,7 +347,7 @@ def scaling_report(res, args):
 
 # -- the machine -------------------------------------------------------------------------------------
 def machine(threads) -> str:
-    info = run_worker({"kind": "gemm", "impl": "deltaprop", "sizes": [4, 4], "batches": [4], "blocks": 1}, threads)
+    info = run_worker({"kind": "info", "impl": "deltaprop"}, threads)
     cpu = ""
     try:
         for line in open("/proc/cpuinfo"):
