@@ -367,9 +367,8 @@ class Trainer:
 
 
 def _norm(a) -> float:
-    """Frobenius norm as one dot product (np.linalg.norm costs several microseconds more per call).
-    The square root comes from math: a float32 dot product can hold up to ~3e38, so it is finite
-    wherever the old form was."""
+    """Frobenius norm as one dot product (np.linalg.norm costs several microseconds more per call);
+    vdot takes any shape and layout, and math.sqrt of the float skips a NumPy scalar."""
     return math.sqrt(float(np.vdot(a, a)))
 
 
