@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deltaprop import ops
+from deltaprop import fast, ops
 from deltaprop.activations import Activation, get_activation
 
 __all__ = ["Dense"]
@@ -47,21 +47,28 @@ class Dense:
     def __repr__(self) -> str:
         return f"Dense({self.n_in} → {self.n_out}, {self.activation.name})"
 
-    # -- speed: one set of work arrays per batch size --------------------------------------------
+    # -- speed: one set of work arrays per batch size (see deltaprop.fast) ------------------------
     def _buffers_for(self, m: int):
         """(Z, A, dA_prev) work arrays for a batch of m rows, allocated once per m.
 
         Training sees at most two batch sizes (the batch and the last, shorter one), so reusing
-        these saves three allocations of (m, n) arrays a layer a step.
+        these saves three allocations of (m, n) arrays a layer a step. Z and A of a narrow layer
+        are column-major (:func:`deltaprop.fast.narrow_order`); every value is the same.
         """
         bufs = self._buffers.get(m)
         if bufs is None or bufs[0].dtype != self.W.dtype:
             xp = ops.namespace(self.W)
-            bufs = (
-                xp.empty((m, self.n_out), dtype=self.W.dtype),
-                xp.empty((m, self.n_out), dtype=self.W.dtype),
-                xp.empty((m, self.n_in), dtype=self.W.dtype),
-            )
+            if xp is np:
+                order = fast.narrow_order(self.n_out)
+                shape = (m, self.n_out)
+                bufs = (np.empty(shape, self.W.dtype, order), np.empty(shape, self.W.dtype, order),
+                        np.empty((m, self.n_in), dtype=self.W.dtype))
+            else:
+                bufs = (
+                    xp.empty((m, self.n_out), dtype=self.W.dtype),
+                    xp.empty((m, self.n_out), dtype=self.W.dtype),
+                    xp.empty((m, self.n_in), dtype=self.W.dtype),
+                )
             if len(self._buffers) > 4:  # many batch sizes (inference on varied inputs): keep memory bounded
                 self._buffers.clear()
             self._buffers[m] = bufs
@@ -79,7 +86,10 @@ class Dense:
             Z += self.b
             return self.activation.forward(Z, out=Z)
         Z, A, _ = self._buffers_for(A_prev.shape[0])
-        xp.matmul(A_prev, self.W.T, out=Z)
+        if Z.flags.f_contiguous and not Z.flags.c_contiguous:
+            xp.matmul(self.W, A_prev.T, out=Z.T)  # Zᵀ = W A_prevᵀ: BLAS writes a column-major Z directly
+        else:
+            xp.matmul(A_prev, self.W.T, out=Z)
         Z += self.b
         self.activation.forward(Z, out=A)
         self.A_prev, self.Z, self.A = A_prev, Z, A
@@ -96,8 +106,8 @@ class Dense:
         xp.matmul(delta.T, self.A_prev, out=dW)
         if l2_over_m:
             dW += l2_over_m * self.W
-        # Σ over rows as a vector-matrix product: much faster than delta.sum(axis=0) in NumPy.
-        xp.matmul(_ones(delta.shape[0], delta.dtype), delta, out=db)
+        # Σ over rows as a vector-matrix product (deltaprop.fast.ones says what it saves).
+        xp.matmul(fast.ones(delta.shape[0], delta.dtype), delta, out=db)
         if not need_dA_prev:
             return None
         dA_prev = self._buffers_for(delta.shape[0])[2]
@@ -105,15 +115,3 @@ class Dense:
         return dA_prev
 
 
-_ONES: dict = {}
-
-
-def _ones(m: int, dtype) -> np.ndarray:
-    """A cached ones vector of length m (for row sums as products)."""
-    key = (m, np.dtype(dtype).str)
-    v = _ONES.get(key)
-    if v is None:
-        if len(_ONES) > 16:
-            _ONES.clear()
-        v = _ONES[key] = np.ones(m, dtype=dtype)
-    return v

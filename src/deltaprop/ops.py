@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from deltaprop import fast
+
 __all__ = ["namespace", "sigmoid", "log_sigmoid", "softmax", "log_softmax", "logsumexp", "row_max", "row_sum"]
 
 
@@ -46,26 +48,18 @@ def log_sigmoid(Z):
 
 
 def row_max(Z):
-    """max over the columns of each row, (m, K) -> (m, 1).
-
-    A reduction along a short last axis is several times slower in NumPy than a loop over the few
-    columns with element-wise maxima, so for narrow matrices (K ≤ 32) the loop is used.
-    """
+    """max over the columns of each row, (m, K) -> (m, 1) (NumPy: :func:`deltaprop.fast.row_max`)."""
     xp = namespace(Z)
-    K = Z.shape[1]
-    if xp is np and K <= 32:
-        out = Z[:, 0:1].copy()
-        for k in range(1, K):
-            np.maximum(out, Z[:, k : k + 1], out=out)
-        return out
+    if xp is np:
+        return fast.row_max(Z)
     return xp.max(Z, axis=1, keepdims=True)
 
 
 def row_sum(Z):
-    """Σ over the columns of each row, (m, K) -> (m, 1), as a matrix-vector product with ones (fast for narrow K)."""
+    """Σ over the columns of each row, (m, K) -> (m, 1) (NumPy: :func:`deltaprop.fast.row_sum`)."""
     xp = namespace(Z)
     if xp is np:
-        return Z @ np.ones((Z.shape[1], 1), dtype=Z.dtype)
+        return fast.row_sum(Z)
     return xp.sum(Z, axis=1, keepdims=True)
 
 
