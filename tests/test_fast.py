@@ -87,3 +87,19 @@ def test_blas_threads_untouched_for_large_steps():
     with fast.blas_threads_for(fast.SMALL_STEP + 1):
         inside = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
     assert inside == before
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_all_finite_agrees_with_isfinite(dtype):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 7)).astype(dtype)
+    assert fast.all_finite(X)
+    big = np.full((4, 4), np.finfo(dtype).max / 2, dtype=dtype)  # finite entries whose sum overflows
+    assert fast.all_finite(big)
+    for bad in (np.nan, np.inf, -np.inf):
+        Y = X.copy()
+        Y[13, 5] = bad
+        assert not fast.all_finite(Y)
+    Z = X.copy()
+    Z[0, 0], Z[1, 1] = np.inf, -np.inf  # inf − inf: NaN sum, still caught
+    assert not fast.all_finite(Z)

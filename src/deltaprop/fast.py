@@ -23,7 +23,7 @@ import contextlib
 import numpy as np
 
 __all__ = ["NARROW", "SMALL_STEP", "ones", "zeros_like", "row_max", "row_sum", "relu", "narrow_order", "take_rows",
-           "blas_threads_for"]
+           "blas_threads_for", "all_finite"]
 
 #: Layers at most this wide keep Z and A column-major (see :func:`narrow_order`).
 NARROW = 32
@@ -167,3 +167,17 @@ def blas_threads_for(step_macs: int):
         return
     with controller.limit(limits=1, user_api="blas"):
         yield
+
+
+def all_finite(X) -> bool:
+    """True when every entry of the float array X is finite (no NaN, no ±inf).
+
+    A finite sum proves it in one pass with no temporary (NaN and ±inf propagate through the sum);
+    only a sum that is not finite, which a mere overflow of large finite values can also give, needs
+    the element-wise test. ``np.isfinite(X).all()`` alone builds an m × n boolean array: 47 MB on
+    Fashion-MNIST's training set, and about 1 ms per 10,000 images at prediction.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(X.sum()):
+            return True
+    return bool(np.isfinite(X).all())

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from deltaprop import fast
 from deltaprop.errors import ConfigError, InputError
 
 __all__ = ["check_X", "check_sample_weight", "check_positive_int", "check_positive_float", "check_nonnegative_float", "check_dtype"]
@@ -57,7 +58,7 @@ def check_X(X, n_features: int | None = None, dtype=None, what: str = "X") -> np
         )
     if dtype is not None:
         arr = arr.astype(dtype, copy=False)
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    if arr.dtype.kind == "f" and not fast.all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise InputError(
             f"{what} contains NaN or infinity (first at row {int(bad[0])}, column {int(bad[1])})",
