@@ -83,6 +83,11 @@ def _figure(width: float, height: float):
 
 
 def _save(fig, path) -> Path:
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in fig.axes:
+        if ax.get_xlabel() == "epoch":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epoch 5, never 2.5
     suffix = Path(os.fspath(path)).suffix.lower().lstrip(".")
     fmt = suffix if suffix in _IMAGE_FORMATS else "png"
     return _atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=100), binary=True)
