@@ -428,3 +428,26 @@ def test_scaler_from_dict_refuses_odd_numbers():
         Scaler.from_dict({"kind": "divide", "by": 10**400})
     with pytest.raises(ConfigError):
         Scaler.from_dict({"kind": ["standard"]})
+
+
+def test_npy_that_is_an_npz_and_a_home_relative_idx_directory(tmp_path, monkeypatch):
+    from deltaprop.datasets import load_inputs, resolve, write_idx
+
+    np.savez(tmp_path / "arrays.npz", X=np.zeros((2, 3)))
+    (tmp_path / "wrong.npy").write_bytes((tmp_path / "arrays.npz").read_bytes())
+    with pytest.raises(DataError, match="npz archive"):
+        load_inputs(tmp_path / "wrong.npy")
+    np.save(tmp_path / "single.npy", np.zeros((2, 3)))
+    (tmp_path / "single.npz").write_bytes((tmp_path / "single.npy").read_bytes())
+    with pytest.raises(DataError, match="single array"):
+        load_inputs(tmp_path / "single.npz")
+    # mnist:~/DIR: the shell leaves ~ after "mnist:" alone; deltaprop expands it.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    d = tmp_path / "mnist"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for part, n in (("train", 12), ("t10k", 6)):
+        write_idx(d / f"{part}-images-idx3-ubyte", rng.integers(0, 255, size=(n, 4, 4)).astype(np.uint8))
+        write_idx(d / f"{part}-labels-idx1-ubyte", (np.arange(n) % 3).astype(np.uint8))
+    data = resolve("mnist:~/mnist")
+    assert data.X_train.shape == (12, 16) and data.X_test.shape == (6, 16)

@@ -365,29 +365,50 @@ def load_csv(path, target=None, delimiter: str = ","):
 
 
 # -- NPZ ------------------------------------------------------------------------------------------
+_NPZ_KEYS = ("X", "y", "X_test", "y_test", "class_names")
+
+
+def _np_load(path, hint: str, archive: bool, required=()):
+    """What a NumPy file holds, read with ``allow_pickle=False``: a single array (``archive`` False,
+    an .npy file) or the arrays named in _NPZ_KEYS (``archive`` True, an .npz file with the
+    ``required`` keys). Every problem is a DataError: a missing file, the other kind of NumPy file,
+    missing keys, an object array (which would need unpickling) or a damaged file."""
+    path = _existing_file(path, hint)
+    kind = ".npz" if archive else ".npy"
+
+    def unreadable(exc):
+        if isinstance(exc, ValueError):  # an object array: refused by allow_pickle=False
+            return DataError(f"{path} cannot be read without unpickling ({exc})",
+                             "save plain numeric (or string) arrays; deltaprop never unpickles data")
+        return DataError(f"{path} is not a readable {kind} file ({type(exc).__name__}: {exc})", hint)
+
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except Exception as exc:  # ValueError (pickle), BadZipFile, OSError, EOFError: damaged or foreign
+        raise unreadable(exc) from None
+    if isinstance(loaded, np.ndarray):
+        if archive:
+            raise DataError(f"{path} holds a single array, not an .npz archive", hint)
+        return loaded
+    with loaded as z:
+        if not archive:
+            raise DataError(f"{path} is an .npz archive ({', '.join(z.files)}), not a single array",
+                            "name it .npz, or save one array with numpy.save(path, X)")
+        missing = [k for k in required if k not in z.files]
+        if missing:
+            raise DataError(f"{path} has no array(s) {', '.join(missing)}; it holds {', '.join(z.files) or 'nothing'}",
+                            hint)
+        try:
+            return {k: z[k] for k in z.files if k in _NPZ_KEYS}
+        except Exception as exc:
+            raise unreadable(exc) from None
+
+
 def load_npz(path) -> dict:
     """The arrays of a NumPy ``.npz`` file with keys ``X`` and ``y`` (optionally ``X_test``, ``y_test``,
     ``class_names``), read with ``allow_pickle=False``: an object array is refused, never unpickled."""
-    path = _existing_file(path, "pass the path of a .npz file saved with numpy.savez(path, X=X, y=y)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if not hasattr(z, "files"):
-                raise DataError(f"{path} holds a single array, not an .npz archive",
-                                "save it with numpy.savez(path, X=X, y=y)")
-            missing = [k for k in ("X", "y") if k not in z.files]
-            if missing:
-                raise DataError(f"{path} has no array(s) {', '.join(missing)}; it holds {', '.join(z.files) or 'nothing'}",
-                                "save it with numpy.savez(path, X=X, y=y)")
-            arrays = {k: z[k] for k in z.files if k in ("X", "y", "X_test", "y_test", "class_names")}
-    except DataError:
-        raise
-    except ValueError as exc:
-        # An object array (pickled Python objects): refused by allow_pickle=False.
-        raise DataError(f"{path} cannot be read without unpickling ({exc})",
-                        "save plain numeric (or string) arrays; deltaprop never unpickles data") from None
-    except Exception as exc:  # BadZipFile, OSError, EOFError: a damaged or foreign file
-        raise DataError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc})",
-                        "save it with numpy.savez(path, X=X, y=y)") from None
+    path = Path(path)
+    arrays = _np_load(path, "save it with numpy.savez(path, X=X, y=y)", archive=True, required=("X", "y"))
     for key in ("X", "X_test"):
         if key in arrays:
             X = arrays[key]
@@ -421,15 +442,7 @@ def load_inputs(path, drop=None) -> np.ndarray:
     if low.endswith(".npz"):
         return load_npz_inputs(path)
     if low.endswith(".npy"):
-        _existing_file(path, "pass the path of a .npy file saved with numpy.save")
-        try:
-            X = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise DataError(f"{path} cannot be read without unpickling ({exc})",
-                            "save a plain numeric array; deltaprop never unpickles data") from None
-        except Exception as exc:  # a damaged or foreign file
-            raise DataError(f"{path} is not a readable .npy file ({type(exc).__name__}: {exc})",
-                            "save it with numpy.save(path, X)") from None
+        X = _np_load(path, "pass the path of a .npy file saved with numpy.save(path, X)", archive=False)
     else:
         X = read_idx(path)
     return _as_rows(X, path)
@@ -437,17 +450,8 @@ def load_inputs(path, drop=None) -> np.ndarray:
 
 def load_npz_inputs(path) -> np.ndarray:
     """The array ``X`` of an .npz file as rows (a ``y`` is not needed)."""
-    path = _existing_file(path, "pass the path of a .npz file saved with numpy.savez(path, X=X)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if not hasattr(z, "files") or "X" not in z.files:
-                raise DataError(f"{path} has no array X", "save it with numpy.savez(path, X=X)")
-            X = z["X"]
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc})",
-                        "save it with numpy.savez(path, X=X)") from None
+    path = Path(path)
+    X = _np_load(path, "save it with numpy.savez(path, X=X)", archive=True, required=("X",))["X"]
     return _as_rows(X, path)
 
 
@@ -522,7 +526,7 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
                        class_names=[str(i) for i in range(10)], scaling="divide:16")
     for prefix in ("fashion-mnist", "fashion_mnist", "mnist", "idx"):
         if low == prefix or low.startswith(prefix + ":"):
-            directory = s[len(prefix) + 1:] if low != prefix else ""
+            directory = os.path.expanduser(s[len(prefix) + 1:]) if low != prefix else ""
             if prefix.startswith("fashion"):
                 (X_tr, y_tr, X_te, y_te), shape = _load_idx_split(directory or FASHION_MNIST_DIR, np.uint8,
                                                                    FASHION_MNIST_HINT)
@@ -535,6 +539,8 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
             names = [str(i) for i in range(int(max(y_tr.max(), y_te.max())) + 1)]
             return Dataset(prefix if prefix == "mnist" else Path(directory).name or "idx", X_tr, y_tr, X_te, y_te,
                            image_shape=tuple(shape), class_names=names, scaling="divide:255")
+    if low.endswith((".csv", ".npz")):
+        s = os.path.expanduser(s)  # --data=~/t.csv reaches here unexpanded by the shell
     if low.endswith(".csv"):
         table = read_csv(s, target)
         y, names = encode_labels(table.y, task)
