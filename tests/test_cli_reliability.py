@@ -101,6 +101,24 @@ def test_checkpoint_every_and_extending_a_finished_run(tmp_path):
     assert longer.returncode == 0, longer.stderr
     assert len(history_without_time(out / "history.csv")) == 5
     assert dp.load(out / "model.safetensors").meta["training"]["epochs"] == 5
+    # --epochs given with the parser's default value still counts as given.
+    assert run("train", "--resume", out, "--epochs", "30", "-q").returncode == 0
+    assert len(history_without_time(out / "history.csv")) == 30
+    # Any other option is refused, even written with its default value.
+    refused = run("train", "--resume", out, "--epochs", "31", "--layers", "128,64")
+    assert refused.returncode == 2 and "--layers" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_resume_refuses_a_checkpoint_with_damaged_settings(tmp_path):
+    out = tmp_path / "run"
+    assert run("train", "--layers", "8", "--epochs", "2", "--checkpoint-every", "1", "--no-plots", "-q",
+               "--out", out).returncode == 0
+    state = ck.load(out / "checkpoint.safetensors")
+    config = dict(state.run["config"], epochs="5")
+    trainer = dp.Trainer(dp.Network.from_sizes([2, 3, 2]), np.zeros((4, 2)), np.array([0, 1, 0, 1]))
+    ck.save(trainer, out / "checkpoint.safetensors", run={"config": config})
+    proc = run("train", "--resume", out, "--epochs", "4")
+    assert proc.returncode == 3 and "'epochs' is damaged" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def write_regression_csv(path, rows=120):

@@ -227,3 +227,17 @@ def test_sgd_is_plain_unless_a_momentum_is_given():
     assert type(Trainer(net, X, y, optimizer="sgd").optimizer) is SGD
     assert type(Trainer(net, X, y, optimizer="sgd", momentum=0.5).optimizer) is Momentum
     assert Trainer(net, X, y, optimizer="momentum").optimizer.momentum == 0.9
+
+
+def test_a_batch_whose_weights_are_all_zero_is_skipped():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.array([0, 1] * 20)
+    net = dp.Network.from_sizes([3, 4, 2], seed=0, dtype="float64")
+    w = np.r_[np.zeros(20), np.ones(20)]
+    history = dp.fit(net, X, y, epochs=2, batch_size=5, shuffle=False, sample_weight=w, optimizer="sgd")
+    assert len(history) == 2 and np.isfinite(history.loss).all()
+    # The same as training on the weighted rows alone, batch for batch (the zero batches change nothing).
+    ref = dp.Network.from_sizes([3, 4, 2], seed=0, dtype="float64")
+    dp.fit(ref, X[20:], y[20:], epochs=2, batch_size=5, shuffle=False, optimizer="sgd")
+    for (W, b), (W2, b2) in zip(net.get_weights(), ref.get_weights()):
+        assert np.array_equal(W, W2) and np.array_equal(b, b2)

@@ -207,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the command; returns the exit code (0 success, 1 failure, 2 usage/input, 3 model file, 4 divergence)."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
+    args.argv = argv  # as typed: metrics.json records it, --resume reads which options were given
     try:
         return int(args.handler(args) or 0)
     except DeltapropError as err:
@@ -401,7 +403,22 @@ def _seconds(t: float) -> str:
 
 
 # Options --resume may be given with; every other one comes from the interrupted run.
-_RESUME_OPTIONS = ("epochs", "checkpoint_every", "quiet", "no_plots", "resume", "handler", "debug")
+# Options --resume may be given with; every other one comes from the interrupted run.
+_RESUME_OPTIONS = ("epochs", "checkpoint_every", "quiet", "no_plots", "resume")
+# Settings a resumed run reads back from its checkpoint, with the type each must have.
+_SAVED_TYPES = {"epochs": int, "batch_size": int, "seed": int, "layers": list, "data": str, "dtype": str,
+                "optimizer": str, "activation": str}
+
+
+def _given_train_options(argv) -> set:
+    """The ``train`` options written on the command line ``argv`` (dest names), whatever their values:
+    the same parse with every default suppressed."""
+    parser = build_parser()
+    train = next(a for a in parser._subparsers._group_actions if a.dest == "command").choices["train"]
+    for action in train._actions:
+        action.default = argparse.SUPPRESS
+    train._defaults.clear()
+    return set(vars(parser.parse_args(argv))) - {"command", "debug"}
 
 
 def _resumed_args(args):
@@ -420,16 +437,24 @@ def _resumed_args(args):
     if not isinstance(saved, dict) or not isinstance(saved.get("layers"), list):
         raise ModelFileError(f"{path} was not written by `deltaprop train`",
                              "resume it from Python with deltaprop.checkpoint.restore(trainer, path)")
-    defaults = vars(build_parser().parse_args(["train"]))
-    given = [k for k, v in vars(args).items() if k not in _RESUME_OPTIONS and v != defaults.get(k)]
+    for key, kind in _SAVED_TYPES.items():
+        value = saved.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is list and
+                                                                      not all(type(v) is int for v in value)):
+            raise ModelFileError(f"{path}: the run's setting {key!r} is damaged ({value!r})",
+                                 "start a new run; the checkpoint cannot say how to continue")
+    typed = _given_train_options(args.argv)
+    given = typed - set(_RESUME_OPTIONS)
     if given:
         raise ConfigError(f"--resume continues the run with the options it was started with; it cannot change "
-                          f"{', '.join('--' + k.replace('_', '-') for k in given)}",
+                          f"{', '.join('--' + k.replace('_', '-') for k in sorted(given))}",
                           "drop them (only --epochs, --checkpoint-every, --quiet and --no-plots go with --resume), "
                           "or start a new run")
+    defaults = vars(build_parser().parse_args(["train"]))
     merged = {**defaults, **saved, "out": str(run_dir), "resume": str(run_dir), "quiet": args.quiet,
-              "no_plots": args.no_plots or bool(saved.get("no_plots")), "handler": args.handler, "debug": args.debug}
-    if args.epochs != defaults["epochs"]:
+              "no_plots": args.no_plots or bool(saved.get("no_plots")), "handler": args.handler, "debug": args.debug,
+              "argv": args.argv}
+    if "epochs" in typed:
         merged["epochs"] = args.epochs
     if args.checkpoint_every is not None:
         merged["checkpoint_every"] = args.checkpoint_every
@@ -444,7 +469,6 @@ def _resumed_args(args):
 def _record_interruption(run_dir: Path, trainer, config: dict, stop) -> None:
     """history.csv and metrics.json of an interrupted run: what happened and how to go on."""
     from deltaprop import __version__, report
-    from deltaprop.modelfile import atomic_write
 
     report.write_history_csv(trainer.history.to_rows(), run_dir / "history.csv")
     summary = {"deltaprop_version": __version__, "config": config, "status": "interrupted",
@@ -452,7 +476,7 @@ def _record_interruption(run_dir: Path, trainer, config: dict, stop) -> None:
                "batches_into_next_epoch": trainer.batch, "message": stop.message,
                "resume": f"deltaprop train --resume {shlex.quote(str(run_dir))}",
                "files": [CHECKPOINT_FILE, "history.csv", "metrics.json"]}
-    atomic_write(run_dir / "metrics.json", (json.dumps(summary, indent=2, default=_json_default) + "\n").encode())
+    _write_json(run_dir / "metrics.json", summary)
 
 
 def cmd_train(args) -> int:
@@ -460,7 +484,6 @@ def cmd_train(args) -> int:
     from deltaprop import checkpoint
     from deltaprop.datasets import resolve
     from deltaprop.model import Network
-    from deltaprop.modelfile import atomic_write
     from deltaprop.preprocessing import Scaler
     from deltaprop.train import Trainer
 
@@ -477,7 +500,7 @@ def cmd_train(args) -> int:
                              init=args.init)
     run_dir = _run_dir(args)
     progress = _Progress(args.epochs, args.quiet)
-    config = {k: v for k, v in vars(args).items() if k not in ("handler", "debug")}
+    config = {k: v for k, v in vars(args).items() if k not in ("handler", "debug", "argv")}
     callbacks = [progress.callback]
     if args.checkpoint_every or ckpt is not None:  # keep a checkpoint the run has up to date, to its end
         callbacks.append(checkpoint.CheckpointCallback(run_dir / CHECKPOINT_FILE, every=args.checkpoint_every
@@ -500,7 +523,6 @@ def cmd_train(args) -> int:
         with checkpoint.interruptible(trainer, run_dir / CHECKPOINT_FILE, run={"config": config}):
             history = trainer.run()
     except checkpoint.TrainingInterrupted as stop:
-        progress.end()
         _record_interruption(run_dir, trainer, config, stop)
         raise checkpoint.TrainingInterrupted(stop.message, "continue with: deltaprop train --resume "
                                              f"{shlex.quote(str(run_dir))}", exit_code=stop.exit_code) from None
@@ -539,7 +561,7 @@ def cmd_train(args) -> int:
         plots = _plots(run_dir, net, data, rows, metrics)
     summary = {
         "deltaprop_version": __version__,
-        "command": shlex.join(["deltaprop", *sys.argv[1:]]) if sys.argv and sys.argv[0] else "deltaprop train",
+        "command": shlex.join(["deltaprop", *args.argv]),
         "config": config,
         "data": {"name": data.name, "train_rows": int(data.X_train.shape[0]), "test_rows": int(data.X_test.shape[0]),
                  "features": data.n_features, "classes": data.class_names},
@@ -556,12 +578,19 @@ def cmd_train(args) -> int:
         "test": metrics,
         "files": [MODEL_FILE, "history.csv", "metrics.json", *plots],
     }
-    atomic_write(run_dir / "metrics.json", (json.dumps(summary, indent=2, default=_json_default) + "\n").encode())
+    _write_json(run_dir / "metrics.json", summary)
     if not args.quiet:
         _print_train_summary(net, data, history, metrics, run_dir, train_seconds, plots)
     else:
         _out(str(run_dir / MODEL_FILE))
     return 4 if status == "diverged" else 0
+
+
+def _write_json(path, obj) -> None:
+    """obj as indented JSON, written atomically (NumPy numbers and arrays, paths converted)."""
+    from deltaprop.modelfile import atomic_write
+
+    atomic_write(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
 
 
 def _json_default(value):
@@ -585,26 +614,13 @@ def _metrics(net, X, y, class_names) -> dict:
 
     Z, A = net.logits(X)
     if class_names is not None:
-        out = M.classification_summary(y, _labels_from_scores(net, A), class_names, P=_class_probabilities(net, A))
+        out = M.classification_summary(y, net.decide(A), class_names, P=net.probabilities(A))
     else:
         y_pred = A[:, 0] if A.shape[1] == 1 else A
         out = {"mse": M.mean_squared_error(y, y_pred), "r2": M.r2_score(y, y_pred)}
     loss = float(net.loss.value(Z, A, net.prepare_targets(y)) / X.shape[0])
     out["loss"] = loss if np.isfinite(loss) else None  # metrics.json stays strict JSON
     return out
-
-
-def _labels_from_scores(net, A) -> np.ndarray:
-    if A.shape[1] == 1:
-        return (A[:, 0] > 0.5).astype(np.int64)
-    return np.argmax(A, axis=1)
-
-
-def _class_probabilities(net, A) -> np.ndarray:
-    """(m, K) class probabilities; one sigmoid unit p gives the two columns 1 − p, p."""
-    if A.shape[1] == 1 and net.activations[-1] == "sigmoid":
-        return np.column_stack([1 - A[:, 0], A[:, 0]])
-    return A
 
 
 def _plots(run_dir: Path, net, data, rows, metrics) -> list[str]:
@@ -730,8 +746,8 @@ def cmd_predict(args) -> int:
     writer = csv.writer(buf, lineterminator="\n")
     classes = _class_names(net)
     if net.is_classifier and classes is not None and not (net.activations[-1] == "sigmoid" and A.shape[1] > 1):
-        P = _class_probabilities(net, A)
-        labels = _labels_from_scores(net, A)
+        P = net.probabilities(A)
+        labels = net.decide(A)
         writer.writerow(["label"] + ([] if args.no_proba else [f"p_{c}" for c in classes]))
         for k, row in zip(labels, P):
             writer.writerow([classes[k]] + ([] if args.no_proba else [repr(float(p)) for p in row]))

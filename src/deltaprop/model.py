@@ -189,13 +189,29 @@ class Network:
     def predict(self, X):
         """Class indices (softmax: argmax; one sigmoid unit: A > ½), 0/1 indicators (several sigmoid
         units), or the regression values (identity; shape (m,) for a single output)."""
-        A = self.forward(X)
+        return self.decide(self.forward(X))
+
+    def predict_proba(self, X):
+        """Class probabilities (m, K): softmax rows; [1 − p, p] for one sigmoid unit; each label's
+        probability for several sigmoid units. For classifiers only."""
+        return self.probabilities(self.forward(X))
+
+    def decide(self, A):
+        """What :meth:`predict` returns, from output activations A (m, n_L) already computed."""
         out = self.activations[-1]
         if out == "softmax":
             return np.argmax(A, axis=1)
         if out == "sigmoid":
             return (A[:, 0] > 0.5).astype(np.int64) if A.shape[1] == 1 else (A > 0.5).astype(np.int64)
         return A[:, 0] if A.shape[1] == 1 else A
+
+    def probabilities(self, A):
+        """What :meth:`predict_proba` returns, from output activations A (m, n_L) already computed."""
+        if not self.is_classifier:
+            raise ConfigError("a regression network has no class probabilities", "use predict(X) for its values")
+        if A.shape[1] == 1 and self.activations[-1] == "sigmoid":
+            return np.column_stack([1 - A[:, 0], A[:, 0]])
+        return A
 
     def _forward_train(self, X):
         """Forward pass that caches A_prev, Z, A in every layer (reused buffers). X already checked."""

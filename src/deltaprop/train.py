@@ -226,6 +226,11 @@ class Trainer:
         given); returns J of the batch before the update."""
         net, opt = self.net, self.optimizer
         net._forward_train(Xb)
+        if sample_weight is not None and not sample_weight.any():
+            # Every row weighs 0: the batch carries nothing to learn and J_B = Σ s·loss / Σ s is
+            # undefined, so no update (the whole set's weights are checked to sum above 0). The
+            # forward pass above still lets the epoch's accuracy count these rows.
+            return 0.0
         cost = net._cost_of_cached(Yb, self.l2, sample_weight)
         if opt.folds_lr:
             # θ −= α g with α folded into δ_L = α(A − Y)/m: the gradients come out already scaled.
