@@ -241,3 +241,22 @@ def test_a_batch_whose_weights_are_all_zero_is_skipped():
     dp.fit(ref, X[20:], y[20:], epochs=2, batch_size=5, shuffle=False, optimizer="sgd")
     for (W, b), (W2, b2) in zip(net.get_weights(), ref.get_weights()):
         assert np.array_equal(W, W2) and np.array_equal(b, b2)
+
+
+def test_adaptive_schedule_divides_the_rate_when_the_loss_stalls():
+    from deltaprop.optim import make_schedule
+
+    s = make_schedule("adaptive", patience=2)
+    lr = 1.0
+    for loss in (1.0, 0.5, 0.5, 0.5):  # improves once, then stalls twice
+        s.end_epoch(loss, lr)
+        lr = s(1.0, 0, 0)
+    assert lr == 0.2 and s.stalls == 0
+    # Through fit: a learning rate far too large stalls, and the schedule brings it down.
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), np.array([0, 1, 2] * 20)
+    net = dp.Network.from_sizes([3, 8, 3], seed=0, dtype="float64")
+    h = dp.fit(net, X, y, epochs=30, optimizer="sgd", lr=50.0, schedule="adaptive",
+               schedule_options={"patience": 2})
+    assert min(h._column("lr")) < 50.0
+    assert make_schedule("adaptive", patience=None).end_epoch(1.0, 1.0) is None

@@ -115,9 +115,10 @@ def _architecture(net) -> dict:
 def _settings(trainer) -> dict:
     """Options that change the bits of every later step: resuming with others would not continue the run."""
     return {"batch_size": trainer.batch_size, "l2": trainer.l2, "shuffle": trainer.shuffle,
-            # The schedule's parameters; 'lr' is the state of 'adaptive' (saved with the trainer's state).
+            # The schedule's parameters; its state_keys (adaptive's α and plateau count) are saved with
+            # the trainer's state.
             "schedule": f"{type(trainer.schedule).__name__}"
-                        f"{sorted((k, v) for k, v in vars(trainer.schedule).items() if k != 'lr')}",
+                        f"{sorted((k, v) for k, v in vars(trainer.schedule).items() if k not in trainer.schedule.state_keys)}",
             "early_stopping": trainer.patience, "tol": trainer.tol}
 
 

@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=_positive_float, help="learning rate α (default 0.1 for sgd/momentum, 0.001 for adam)")
     g.add_argument("--momentum", type=_nonnegative_float,
                    help="μ for momentum and nesterov (default 0.9); with sgd, turns plain SGD into momentum")
-    g.add_argument("--schedule", default="constant", help="learning-rate schedule: constant, step, exponential, "
+    g.add_argument("--schedule", default="constant", help="learning-rate schedule: constant, step, exponential, adaptive (α/5 after 5 epochs without progress), "
                                                           "invscaling")
     g.add_argument("--epochs", type=_positive_int, default=30)
     g.add_argument("--batch-size", type=_positive_int, default=64, help="rows per mini-batch step")

@@ -321,7 +321,7 @@ class _BaseMLP(BaseEstimator):
         """The schedule that lives as long as the optimizer (its state, for 'adaptive', must)."""
         # scikit-learn applies learning_rate to SGD only; Adam keeps its α.
         if self.solver == "sgd" and self.learning_rate == "adaptive":
-            return Adaptive(factor=5.0, min_lr=1e-6)
+            return Adaptive(factor=5.0, min_lr=1e-6, patience=None)  # _Progress watches the loss
         return make_schedule("constant")
 
     def _schedule_for(self, incremental: bool):

@@ -207,9 +207,14 @@ class Schedule:
     """α for epoch e (0-based) after t training examples seen: constant α₀."""
 
     name = "constant"
+    #: Attributes that change as training goes (saved in checkpoints), as opposed to parameters.
+    state_keys: tuple = ()
 
     def __call__(self, lr0: float, epoch: int, t: int) -> float:
         return lr0
+
+    def end_epoch(self, loss: float, lr: float) -> None:
+        """Called by the trainer after each epoch with its loss (validation loss if any) and α."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -256,17 +261,27 @@ class InverseScaling(Schedule):
 class Adaptive(Schedule):
     """α = α₀ / 5ᵏ after k plateaus (scikit-learn's ``adaptive``).
 
-    The schedule does not watch the loss itself: whoever does (the scikit-learn estimators, after
-    ``n_iter_no_change`` epochs without improvement) calls :meth:`reduce`, which divides the current
-    α by ``factor`` and returns True, or returns False once α has reached ``min_lr`` (time to stop).
+    With ``patience`` (the default, 5 epochs) the trainer reports each epoch's loss to
+    :meth:`end_epoch`, and α is divided by ``factor`` once the loss has not fallen by more than
+    ``tol`` for ``patience`` epochs in a row. With ``patience=None`` the schedule does not watch the
+    loss itself: whoever does (the scikit-learn estimators, after ``n_iter_no_change`` epochs without
+    improvement) calls :meth:`reduce`, which divides the current α by ``factor`` and returns True, or
+    returns False once α has reached ``min_lr`` (time to stop).
     """
 
     name = "adaptive"
+    state_keys = ("lr", "best", "stalls")
 
-    def __init__(self, factor: float = 5.0, min_lr: float = 1e-6):
+    def __init__(self, factor: float = 5.0, min_lr: float = 1e-6, patience: int | None = 5, tol: float = 1e-4):
         self.factor = check_positive_float(factor, "factor")
         self.min_lr = check_nonnegative_float(min_lr, "min_lr")
+        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+            raise ConfigError(f"patience must be a whole number ≥ 1 or None, got {patience!r}", "for example patience=5")
+        self.patience = patience
+        self.tol = check_nonnegative_float(tol, "tol")
         self.lr = None  # None until the first reduction: α = α₀
+        self.best = None  # the lowest loss reported to end_epoch
+        self.stalls = 0  # epochs in a row without an improvement of more than tol
 
     def __call__(self, lr0, epoch, t):
         return lr0 if self.lr is None else self.lr
@@ -278,8 +293,18 @@ class Adaptive(Schedule):
         self.lr = lr / self.factor
         return True
 
+    def end_epoch(self, loss: float, lr: float) -> None:
+        if self.patience is None:
+            return
+        if self.best is None or loss < self.best - self.tol:
+            self.best, self.stalls = float(loss), 0
+        else:
+            self.stalls += 1
+            if self.stalls >= self.patience and self.reduce(lr):
+                self.stalls = 0
+
     def __repr__(self) -> str:
-        return f"Adaptive(factor={self.factor:g}, min_lr={self.min_lr:g})"
+        return f"Adaptive(factor={self.factor:g}, min_lr={self.min_lr:g}, patience={self.patience})"
 
 
 SCHEDULES = {"constant": Schedule, "step": StepDecay, "exponential": ExponentialDecay, "invscaling": InverseScaling,

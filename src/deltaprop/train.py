@@ -341,6 +341,7 @@ class Trainer:
             logs["time"] = seconds + time.perf_counter() - started
             logs.update(self._gradient_flow())
             self.history.epochs.append(logs)
+            self.schedule.end_epoch(logs.get("val_loss", logs["loss"]), self.optimizer.lr)
             self.epoch += 1
             self._early_stopping(logs)
             for cb in cbs:
