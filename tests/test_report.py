@@ -61,8 +61,12 @@ def test_history_csv_round_trips(run, tmp_path):
         assert set(got) == set(row)
         for key, value in row.items():
             assert float(got[key]) == value  # exact: shortest repr round-trips
-    # the file diagnose reads is the file we wrote
-    assert dp.diagnose(path).ok in (True, False)
+    # the file diagnose reads is the file we wrote: every epoch, with the per-layer norms
+    from deltaprop.diagnose import read_history
+
+    read, _ = read_history(path)
+    assert [r["epoch"] for r in read] == [r["epoch"] for r in rows]
+    assert dp.diagnose(path).n_epochs == len(rows)
 
 
 def test_history_csv_header_is_the_union_in_first_seen_order(tmp_path):

@@ -37,6 +37,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -125,13 +126,18 @@ def _settings(trainer) -> dict:
 def _fingerprint(trainer) -> dict:
     """Shape and a hash of up to 4096 evenly spaced training rows (and their targets): cheap for any
     data set, and different when the data, its scaling or the validation split differ."""
-    X, Y, sw = trainer.X, trainer.Y, getattr(trainer, "sample_weight", None)
+    X, Y, sw = trainer.X, trainer.Y, trainer.sample_weight
+    cached = trainer.__dict__.get("_data_fingerprint")
+    if cached is not None and cached[0] is X:  # a trainer's data never changes: hash it once
+        return cached[1]
     step = max(1, X.shape[0] // 4096)
     h = hashlib.blake2b(digest_size=16)
     for arr in (X[::step], Y[::step]) + (() if sw is None else (sw[::step],)):
         h.update(str(arr.dtype).encode())
         h.update(np.ascontiguousarray(arr).tobytes())
-    return {"rows": int(X.shape[0]), "features": int(X.shape[1]), "outputs": int(Y.shape[1]), "hash": h.hexdigest()}
+    found = {"rows": int(X.shape[0]), "features": int(X.shape[1]), "outputs": int(Y.shape[1]), "hash": h.hexdigest()}
+    trainer._data_fingerprint = (X, found)
+    return found
 
 
 # -- the state as tensors + JSON ---------------------------------------------------------------------
@@ -202,6 +208,12 @@ def save(trainer, path, *, run: dict | None = None) -> None:
         "run": run_text,
     }
     write_tensors(path, tensors, metadata)
+    trainer._last_checkpoint = (os.fspath(path), trainer.epoch, trainer.batch, trainer.t)
+
+
+def _saved_here(trainer, path) -> bool:
+    """True when ``path`` already holds the trainer's present state (written by :func:`save`)."""
+    return getattr(trainer, "_last_checkpoint", None) == (os.fspath(path), trainer.epoch, trainer.batch, trainer.t)
 
 
 # -- reading, with every entry checked ---------------------------------------------------------------
@@ -528,7 +540,7 @@ def interruptible(trainer, path=None, *, run: dict | None = None, signals=(signa
             signal.signal(s, handler)
     if not trainer.interrupted:
         return  # finished (or a signal came too late to matter): nothing was lost
-    if path is not None:
+    if path is not None and not _saved_here(trainer, path):  # a CheckpointCallback may have just written it
         save(trainer, path, run=run)
     signum = received[0] if received else None
     name = signal.Signals(signum).name if signum is not None else "a stop request"

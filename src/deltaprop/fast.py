@@ -19,6 +19,7 @@ Every helper falls back to the plain NumPy expression where its trick does not a
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 
@@ -172,12 +173,10 @@ def blas_threads_for(step_macs: int):
 def all_finite(X) -> bool:
     """True when every entry of the float array X is finite (no NaN, no ±inf).
 
-    A finite sum proves it in one pass with no temporary (NaN and ±inf propagate through the sum);
-    only a sum that is not finite, which a mere overflow of large finite values can also give, needs
-    the element-wise test. ``np.isfinite(X).all()`` alone builds an m × n boolean array: 47 MB on
-    Fashion-MNIST's training set, and about 1 ms per 10,000 images at prediction.
+    Σx² by one BLAS dot is finite exactly when no entry is NaN or infinite, barring an overflow of
+    large finite values, which the element-wise test then settles. One pass and no temporary, where
+    ``np.isfinite(X).all()`` builds an m × n boolean array (47 MB on Fashion-MNIST's training set,
+    about 1 ms per 10,000 images at prediction) and costs twice as much on the small parameter arrays
+    the trainer checks every epoch (0.4 against 1 µs).
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(X.sum()):
-            return True
-    return bool(np.isfinite(X).all())
+    return math.isfinite(np.vdot(X, X)) or bool(np.isfinite(X).all())

@@ -49,26 +49,19 @@ class Dense:
 
     # -- speed: one set of work arrays per batch size (see deltaprop.fast) ------------------------
     def _buffers_for(self, m: int):
-        """(Z, A, dA_prev) work arrays for a batch of m rows, allocated once per m.
+        """(Z, A, dA_prev, column_major) work arrays for a batch of m rows, allocated once per m.
 
         Training sees at most two batch sizes (the batch and the last, shorter one), so reusing
         these saves three allocations of (m, n) arrays a layer a step. Z and A of a narrow layer
-        are column-major (:func:`deltaprop.fast.narrow_order`); every value is the same.
+        are column-major (:func:`deltaprop.fast.narrow_order`; NumPy only); every value is the same.
         """
         bufs = self._buffers.get(m)
         if bufs is None or bufs[0].dtype != self.W.dtype:
             xp = ops.namespace(self.W)
-            if xp is np:
-                order = fast.narrow_order(self.n_out)
-                shape = (m, self.n_out)
-                bufs = (np.empty(shape, self.W.dtype, order), np.empty(shape, self.W.dtype, order),
-                        np.empty((m, self.n_in), dtype=self.W.dtype))
-            else:
-                bufs = (
-                    xp.empty((m, self.n_out), dtype=self.W.dtype),
-                    xp.empty((m, self.n_out), dtype=self.W.dtype),
-                    xp.empty((m, self.n_in), dtype=self.W.dtype),
-                )
+            order = {"order": fast.narrow_order(self.n_out)} if xp is np else {}
+            dtype = self.W.dtype
+            bufs = (xp.empty((m, self.n_out), dtype=dtype, **order), xp.empty((m, self.n_out), dtype=dtype, **order),
+                    xp.empty((m, self.n_in), dtype=dtype), order.get("order") == "F")
             if len(self._buffers) > 4:  # many batch sizes (inference on varied inputs): keep memory bounded
                 self._buffers.clear()
             self._buffers[m] = bufs
@@ -85,8 +78,8 @@ class Dense:
             Z = A_prev @ self.W.T
             Z += self.b
             return self.activation.forward(Z, out=Z)
-        Z, A, _ = self._buffers_for(A_prev.shape[0])
-        if Z.flags.f_contiguous and not Z.flags.c_contiguous:
+        Z, A, _, column_major = self._buffers_for(A_prev.shape[0])
+        if column_major:
             xp.matmul(self.W, A_prev.T, out=Z.T)  # Zᵀ = W A_prevᵀ: BLAS writes a column-major Z directly
         else:
             xp.matmul(A_prev, self.W.T, out=Z)
