@@ -713,9 +713,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict_proba(self, X):
         """Probabilities (m, n_classes), in the order of ``classes_`` (for two classes [1 − p, p])."""
         _, A = self._outputs(X)
-        if A.shape[1] == 1:
-            return np.hstack([1 - A, A])
-        return A
+        return self.net_.probabilities(A)
 
     def predict_log_proba(self, X):
         """log predict_proba, computed from the logits so that it stays finite for confident rows."""
