@@ -512,6 +512,7 @@ def fit(net: Network, X, y, **options) -> History:
     'momentum', 'nesterov', 'adam' or an Optimizer), ``lr`` (0.1 for SGD, 0.001 for Adam),
     ``momentum``, ``schedule`` and ``schedule_options``, ``l2`` (λ), ``validation_data=(Xv, yv)``
     or ``validation_fraction``, ``early_stopping`` (patience in epochs; restores the best weights),
-    ``tol``, ``shuffle``, ``seed``, ``callbacks``, ``sample_weight`` (one weight per row of X).
+    ``tol``, ``shuffle``, ``seed``, ``callbacks``, ``sample_weight`` (one weight per row of X: the training
+    cost is the weighted mean; validation loss and accuracy stay plain means over the validation rows).
     """
     return Trainer(net, X, y, **options).run()
