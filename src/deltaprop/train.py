@@ -304,13 +304,9 @@ class Trainer:
             cost_sum, correct, seconds = self._partial
             started = time.perf_counter()
             for b in range(self.batch, n_batches):
-                idx, Xb, Yb = self._batch(b)
+                idx, Xb, Yb, sw = self._batch(b)
                 m = Xb.shape[0]
-                if self.sample_weight is None:
-                    cost = self.train_step(Xb, Yb)
-                else:
-                    sw = self.sample_weight
-                    cost = self.train_step(Xb, Yb, sw if idx is None else sw[idx])
+                cost = self.train_step(Xb, Yb, sw)
                 if not math.isfinite(cost):
                     self._diverged(good)
                 cost_sum += cost * m
@@ -377,13 +373,14 @@ class Trainer:
         return all(fast.all_finite(p) for p in self.net.params())
 
     def _batch(self, b: int):
-        """(idx, Xb, Yb) of batch b of this epoch: rows ``_order[b·bs : (b+1)·bs]`` (idx None: all rows)."""
-        n, bs = self.X.shape[0], self.batch_size
+        """(idx, Xb, Yb, sample weights or None) of batch b of this epoch: rows
+        ``_order[b·bs : (b+1)·bs]`` (idx None: all rows)."""
+        n, bs, sw = self.X.shape[0], self.batch_size, self.sample_weight
         if bs >= n:
-            return None, self.X, self.Y
+            return None, self.X, self.Y, sw
         start = b * bs
         idx = self._order[start:start + bs] if self._order is not None else np.arange(start, min(start + bs, n))
-        return (idx, *self._gather(idx))
+        return (idx, *self._gather(idx), None if sw is None else sw[idx])
 
     def _first_bad_batch(self, good) -> tuple[int, str]:
         """Replay the epoch from the known-good state, checking the cost and the weights after every
@@ -391,10 +388,8 @@ class Trainer:
         self._roll_back(good)
         n_batches = -(-self.X.shape[0] // self.batch_size)
         for b in range(self.batch, n_batches):
-            idx, Xb, Yb = self._batch(b)
-            sw = self.sample_weight
-            cost = self.train_step(Xb, Yb, None if sw is None else (sw if idx is None else sw[idx]))
-            if not np.isfinite(cost):
+            cost = self.train_step(*self._batch(b)[1:])
+            if not math.isfinite(cost):
                 return b, f"the cost became {cost}"
             if not self._finite_weights():
                 return b, (f"the update made the weights NaN or infinite although the cost ({cost:.4g}) was "
