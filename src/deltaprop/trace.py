@@ -35,7 +35,7 @@ from deltaprop.validation import check_nonnegative_float, check_X
 __all__ = ["trace", "trace_preset", "Trace", "PRESETS", "random_batch"]
 
 _ACT_TEX = {"relu": r"\mathrm{relu}", "leaky_relu": r"\mathrm{leaky\_relu}", "sigmoid": r"\sigma",
-            "tanh": r"\tanh", "identity": r"\mathrm{id}", "softmax": r"\mathrm{softmax}"}
+            "tanh": r"\tanh", "identity": r"\mathrm{id}", "softmax": r"\mathrm{softmax}", "exp": r"\exp"}
 
 
 def _tex_num(x: float, digits: int = 4) -> str:
@@ -131,6 +131,8 @@ def random_batch(net: Network, m: int, seed: int = 0):
         y = rng.integers(0, k, size=m)
     elif net.loss.name == "binary_cross_entropy":
         y = rng.integers(0, 2, size=(m, k))
+    elif net.loss.name == "poisson":
+        y = rng.poisson(1.0, size=(m, k)).astype(float)  # counts
     else:
         y = rng.normal(size=(m, k))
     return X, y
