@@ -126,9 +126,9 @@ class Packing:
         net = self.net
         self.unpack(theta)
         with np.errstate(over="ignore", invalid="ignore"):
-            net._forward_train(X)
-            cost = net._cost_of_cached(Y, l2, sample_weight)
-            grads = net._backward(Y, l2, sample_weight=sample_weight)
+            net.forward(X, cache=True, check=False)
+            cost = net.cached_cost(Y, l2, sample_weight)
+            grads = net.backward(Y, l2, sample_weight=sample_weight)
         return cost, self.pack([dW for dW, _ in grads], [db for _, db in grads])
 
 
