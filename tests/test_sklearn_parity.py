@@ -283,7 +283,7 @@ def test_partial_fit_is_hidden_for_lbfgs():
     assert not hasattr(MLPRegressor(solver="lbfgs"), "partial_fit")
     assert hasattr(MLPClassifier(solver="sgd"), "partial_fit")
     with pytest.raises(AttributeError, match="has no attribute 'partial_fit'"):
-        MLPRegressor(solver="lbfgs").partial_fit
+        getattr(MLPRegressor(solver="lbfgs"), "partial_fit")  # noqa: B009
 
 
 def test_multilabel_partial_fit_with_classes():

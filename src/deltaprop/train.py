@@ -24,7 +24,13 @@ from deltaprop import fast, ops
 from deltaprop.errors import ConfigError, DivergenceError, InputError
 from deltaprop.model import Network
 from deltaprop.optim import Optimizer, make_optimizer, make_schedule
-from deltaprop.validation import check_nonnegative_float, check_positive_int, check_sample_weight, check_X, is_sparse
+from deltaprop.validation import (
+    check_nonnegative_float,
+    check_positive_int,
+    check_sample_weight,
+    check_X,
+    is_sparse,
+)
 
 __all__ = ["fit", "Trainer", "History", "Callback", "train_test_split"]
 

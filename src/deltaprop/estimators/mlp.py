@@ -198,7 +198,7 @@ class _Progress(Callback):
         est.loss_ = loss
         est.n_iter_ += 1
         if est.verbose:
-            print("Iteration %d, loss = %.8f" % (est.n_iter_, loss))
+            print(f"Iteration {est.n_iter_}, loss = {loss:.8f}")
         if self.val is not None:
             Xv, Yv, yv, swv = self.val
             score, val_loss = est._validation_score(Xv, Yv, yv, swv)
@@ -223,7 +223,7 @@ class _Progress(Callback):
                     est._no_improvement_count = 0
                     view.learning_rate = schedule.lr
                     if est.verbose:
-                        print(msg + " Setting learning rate to %f" % view.learning_rate)
+                        print(f"{msg} Setting learning rate to {view.learning_rate:f}")
                     return
                 msg += " Learning rate too small."
             trainer.stop = True
@@ -237,7 +237,7 @@ class _Progress(Callback):
         est.validation_scores_.append(score)
         est.validation_loss_curve_.append(val_loss)
         if est.verbose:
-            print("Validation score: %f" % score)
+            print(f"Validation score: {score:f}")
         if score < est.best_validation_score_ + est.tol:
             est._no_improvement_count += 1
         else:
