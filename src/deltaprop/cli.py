@@ -48,6 +48,8 @@ examples:
   deltaprop gradcheck --layers 3,4,3,2 --activation tanh
   deltaprop explain --layers 3,4,3,2 --l2 0.1        the derivation with this network's shapes
   deltaprop trace --preset note001 --per-example     one backprop step, number by number
+  deltaprop export runs/LATEST/model.safetensors --to onnx -o model.onnx   (or --to torch -o DIR, --to npz)
+  deltaprop import sklearn_mlp.onnx -o model.safetensors   explain, trace and info also read .onnx directly
 """
 
 
@@ -201,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(handler=cmd_gradcheck)
 
     register_explain(sub)
+    from deltaprop.cli_exchange import register as register_exchange
+
+    register_exchange(sub)
     return parser
 
 
@@ -241,7 +246,8 @@ def _error(text: str) -> None:
 
 # -- shared helpers ------------------------------------------------------------------------------------
 def _load_model(path):
-    from deltaprop.modelfile import load
+    """A deltaprop model file, or an .onnx file read through deltaprop.from_onnx."""
+    from deltaprop import load
 
     return load(path)
 
@@ -786,6 +792,7 @@ def cmd_info(args) -> int:
         "scaling": (meta.get("scaler") or {}).get("kind"),
         "data": meta.get("data"),
         "training": meta.get("training"),
+        "source": meta.get("source"),
     }
     if args.json:
         _out(json.dumps(info, indent=2, default=_json_default))
@@ -799,6 +806,10 @@ def cmd_info(args) -> int:
         _out(f"  classes     {len(names)}: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}")
     if info["scaling"]:
         _out(f"  scaling     {info['scaling']} (fitted on the training rows, applied by evaluate and predict)")
+    if info["source"]:
+        src = info["source"]
+        detail = ", ".join(f"{k} {v}" for k, v in src.items() if k not in ("format", "file") and v is not None)
+        _out(f"  imported    from {src.get('format')}{' (' + detail + ')' if detail else ''}")
     data, tr = info["data"] or {}, info["training"] or {}
     if data:
         _out(f"  data        {data.get('name') or data.get('spec')} (seed {data.get('seed')}, test fraction "
