@@ -406,7 +406,10 @@ class _Walk:
             W = np.ascontiguousarray(W * attrs.get("alpha", 1.0)).astype(B.dtype)
             b = None
             if len(ins) > 2 and ins[2]:
-                b = np.broadcast_to(self.const(node, ins[2]) * attrs.get("beta", 1.0), (W.shape[0],)).astype(B.dtype)
+                C = self.const(node, ins[2]) * attrs.get("beta", 1.0)
+                if C.size not in (1, W.shape[0]):
+                    raise self.unsupported(node, f"adds a bias of shape {C.shape} to a layer of {W.shape[0]} units")
+                b = np.broadcast_to(C.reshape(-1), (W.shape[0],)).astype(B.dtype)
             self.pending = [W, b, None]
             return out
         if op == "Add":
