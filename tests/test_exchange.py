@@ -19,7 +19,7 @@ import pytest
 
 import deltaprop
 from deltaprop.errors import ConfigError, ModelFileError
-from deltaprop.preprocessing import Scaler
+from deltaprop.io.preprocessing import Scaler
 
 sklearn_datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn is needed for the bundled data sets")
 from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -71,7 +71,7 @@ def test_import_deltaprop_and_its_exchange_names_need_numpy_alone():
 
 def test_a_missing_extra_names_the_pip_command(tmp_path):
     net = deltaprop.Network.from_sizes([3, 2], seed=0)
-    net.save(tmp_path / "m.safetensors")
+    deltaprop.save(net, tmp_path / "m.safetensors")
     # Make `import onnx` and `import torch` fail in a child process, as on a machine without them.
     code = ("import sys; sys.modules['onnx'] = None; sys.modules['torch'] = None\n"
             "import deltaprop\n"
@@ -362,7 +362,7 @@ def test_from_onnx_refuses_files_that_are_not_onnx(tmp_path):
     with pytest.raises(ModelFileError, match="not an ONNX model"):
         deltaprop.from_onnx(text)
     model_file = tmp_path / "model.onnx"  # a deltaprop model file under the wrong name
-    deltaprop.Network.from_sizes([3, 2]).save(model_file)
+    deltaprop.save(deltaprop.Network.from_sizes([3, 2]), model_file)
     with pytest.raises(ModelFileError, match="safetensors"):
         deltaprop.from_onnx(model_file)
     garbage = tmp_path / "garbage.onnx"

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from deltaprop.errors import ConfigError
+from deltaprop.io.preprocessing import Scaler
 from deltaprop.model import Network
-from deltaprop.preprocessing import Scaler
 
 __all__ = ["HIDDEN", "LEAKY_SLOPE", "OUTPUTS", "assemble", "class_names", "jsonable", "scaler_dict", "scaling_of"]
 

@@ -25,7 +25,7 @@ __all__ = ["to_npz"]
 
 def to_npz(net, path, *, scaling: bool = True) -> None:
     """Write the arrays listed above to ``path`` atomically (``scaling=False`` leaves out shift and scale)."""
-    from deltaprop.modelfile import atomic_write
+    from deltaprop.io.modelfile import atomic_write
 
     arrays = {}
     for l, layer in enumerate(net.layers, 1):

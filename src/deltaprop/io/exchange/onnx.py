@@ -125,7 +125,7 @@ def to_onnx(net, path=None, *, scaling: bool = True):
     helper.set_model_props(model, props)
     onnx.checker.check_model(model)
     if path is not None:
-        from deltaprop.modelfile import atomic_write
+        from deltaprop.io.modelfile import atomic_write
 
         try:
             atomic_write(path, model.SerializeToString())
@@ -220,7 +220,7 @@ def _read_bytes(path: Path) -> bytes:
         raise ModelFileError(f"cannot read {path}: {exc.strerror or exc}", "check the path and its permissions") from None
     # An ONNX file is a protobuf ModelProto whose first field is ir_version (field 1, a varint: byte 0x08).
     if not data or data[0] != 0x08:
-        from deltaprop.modelfile import _looks_like
+        from deltaprop.io.modelfile import _looks_like
 
         head = data[:64]
         like = ("; it looks like a safetensors file (a deltaprop model file?)" if data[8:9] == b"{"
@@ -258,7 +258,7 @@ def _keep_exact(stored: dict | None, read: dict, dtype) -> dict:
     if not isinstance(stored, dict) or stored.get("kind") != read.get("kind"):
         return read
     try:
-        from deltaprop.preprocessing import Scaler
+        from deltaprop.io.preprocessing import Scaler
 
         s = Scaler.from_dict(stored)
     except DeltapropError:

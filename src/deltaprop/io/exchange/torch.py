@@ -204,7 +204,7 @@ def write_torch_dir(net, directory, logits: bool = False, scaling: bool = True) 
     """Write ``directory/model.safetensors`` (the Sequential's state_dict: ``0.shift``, ``0.scale`` for
     the input scaling, ``k.weight``, ``k.bias`` for each Linear) and ``directory/model.py`` (the lines
     that rebuild the Sequential and load the weights). Returns the two paths."""
-    from deltaprop.modelfile import atomic_write, write_tensors
+    from deltaprop.io.modelfile import atomic_write, write_tensors
 
     directory = Path(os.fspath(directory))
     if directory.exists() and not directory.is_dir():

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deltaprop.cli.common import out
 from deltaprop.errors import ConfigError, InputError
 
 __all__ = ["register"]
@@ -68,10 +69,6 @@ def register(subparsers) -> None:
     e.set_defaults(handler=cmd_export)
 
 
-def _out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-
-
 def _describe(net) -> list[str]:
     lines = [f"  network   {net!r}"]
     classes = net.meta.get("classes")
@@ -87,7 +84,7 @@ def _describe(net) -> list[str]:
 # -- import -------------------------------------------------------------------------------------------
 def cmd_import(args) -> int:
     from deltaprop.io.exchange.onnx import from_onnx
-    from deltaprop.modelfile import save
+    from deltaprop.io.modelfile import save
 
     src = Path(args.file)
     if src.suffix.lower() != ".onnx":
@@ -99,11 +96,11 @@ def cmd_import(args) -> int:
     net = from_onnx(src)
     save(net, out)
     source = net.meta.get("source", {})
-    _out(f"read {src} ({source.get('producer', 'unknown producer')}, opset {source.get('opset')})")
+    out(f"read {src} ({source.get('producer', 'unknown producer')}, opset {source.get('opset')})")
     for line in _describe(net):
-        _out(line)
-    _out(f"wrote {out}")
-    _out(f"next: deltaprop explain {out}   |   deltaprop trace {out}")
+        out(line)
+    out(f"wrote {out}")
+    out(f"next: deltaprop explain {out}   |   deltaprop trace {out}")
     return 0
 
 
@@ -142,13 +139,13 @@ def cmd_export(args) -> int:
         from deltaprop.io.exchange.torch import write_torch_dir
 
         written = write_torch_dir(net, out, logits=args.logits, scaling=scaling)
-    _out(f"read {args.model}")
+    out(f"read {args.model}")
     for line in _describe(net):
-        _out(line)
+        out(line)
     inputs = "raw inputs, as deltaprop predict takes them" if (scaling and net.meta.get("scaler")) else \
         "inputs as the network sees them (no scaling in the export)" if net.meta.get("scaler") else "inputs (the model stores no scaling)"
     what = ("logits Z_L" if args.logits else "probabilities" if net.is_classifier else "values")
-    _out(f"wrote {', '.join(map(str, written))}: {inputs} -> {what}")
+    out(f"wrote {', '.join(map(str, written))}: {inputs} -> {what}")
     if args.no_check:
         return 0
     return _check(net, to, written, args, scaling)
@@ -159,7 +156,7 @@ def _check_inputs(net, args, scaling: bool) -> tuple[np.ndarray, str]:
 
     affine = scaling_of(net)
     if args.check_data:
-        from deltaprop.datasets import load_inputs
+        from deltaprop.io.datasets import load_inputs
 
         X = load_inputs(args.check_data, drop=args.drop)
         if X.ndim != 2 or X.shape[1] != net.sizes[0] or X.shape[0] == 0:
@@ -194,7 +191,7 @@ def _check(net, to, written, args, scaling: bool) -> int:
         try:
             import onnxruntime as ort
         except ImportError:
-            _out("not checked: ONNX Runtime is not installed (pip install onnxruntime)")
+            out("not checked: ONNX Runtime is not installed (pip install onnxruntime)")
             return 0
         session = ort.InferenceSession(str(written[0]), providers=["CPUExecutionProvider"])
         got = session.run(None, {"X": X})[0]
@@ -204,7 +201,7 @@ def _check(net, to, written, args, scaling: bool) -> int:
             import safetensors.torch  # noqa: F401
             import torch
         except ImportError:
-            _out("not checked: PyTorch or safetensors is not installed "
+            out("not checked: PyTorch or safetensors is not installed "
                  "(pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)")
             return 0
         got = _run_model_py(written[1], X)
@@ -215,7 +212,7 @@ def _check(net, to, written, args, scaling: bool) -> int:
     diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
     tol = _TOLERANCE[net.dtype]
     verdict = "ok" if diff <= tol else "FAILED"
-    _out(f"checked with {runner} on {where}: largest difference from deltaprop {diff:.1e} "
+    out(f"checked with {runner} on {where}: largest difference from deltaprop {diff:.1e} "
          f"(tolerance {tol:g}) {verdict}")
     return 0 if diff <= tol else 1
 
