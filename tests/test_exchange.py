@@ -503,3 +503,22 @@ def test_export_from_a_scikit_learn_model_round_trip(iris, tmp_path):
     deltaprop.to_onnx(net, tmp_path / "m.onnx")
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {"X": X})[0], est.predict_proba(X), rtol=0, atol=1e-10)
+
+
+def test_from_onnx_reads_what_torch_onnx_export_writes(tmp_path, iris):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    pytest.importorskip("onnx", reason="onnx is not installed")
+    from torch import nn
+
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3), nn.Softmax(dim=-1)).eval()
+    X = iris[0].astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated, and still what needs no onnxscript
+        torch.onnx.export(module, (torch.from_numpy(X[:2]),), str(tmp_path / "t.onnx"), dynamo=False,
+                          input_names=["X"], dynamic_axes={"X": {0: "m"}})
+    net = deltaprop.from_onnx(tmp_path / "t.onnx")
+    assert net.activations == ["tanh", "softmax"] and net.meta["source"]["producer"].startswith("pytorch")
+    with torch.no_grad():
+        want = module(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(net.forward(X), want, rtol=0, atol=1e-6)

@@ -90,17 +90,17 @@ def cmd_import(args) -> int:
     if src.suffix.lower() != ".onnx":
         raise ConfigError(f"deltaprop import reads .onnx files, and {src.name} is not one",
                           "for a deltaprop model file there is nothing to import: use it directly")
-    out = Path(args.output) if args.output else src.with_suffix(".safetensors")
-    if out.resolve() == src.resolve():
-        raise ConfigError(f"-o {out} would overwrite the ONNX file", "pass another -o path")
+    target = Path(args.output) if args.output else src.with_suffix(".safetensors")
+    if target.resolve() == src.resolve():
+        raise ConfigError(f"-o {target} would overwrite the ONNX file", "pass another -o path")
     net = from_onnx(src)
-    save(net, out)
+    save(net, target)
     source = net.meta.get("source", {})
     out(f"read {src} ({source.get('producer', 'unknown producer')}, opset {source.get('opset')})")
     for line in _describe(net):
         out(line)
-    out(f"wrote {out}")
-    out(f"next: deltaprop explain {out}   |   deltaprop trace {out}")
+    out(f"wrote {target}")
+    out(f"next: deltaprop explain {target}   |   deltaprop trace {target}")
     return 0
 
 
@@ -124,21 +124,21 @@ def cmd_export(args) -> int:
     scaling = not args.no_scaling
     if args.logits and to != "torch":
         raise ConfigError("--logits is for --to torch", "drop --logits, or export with --to torch")
-    out = Path(args.output)
+    target = Path(args.output)
     if to == "onnx":
         from deltaprop.io.exchange.onnx import to_onnx
 
-        to_onnx(net, out, scaling=scaling)
-        written = [out]
+        to_onnx(net, target, scaling=scaling)
+        written = [target]
     elif to == "npz":
         from deltaprop.io.exchange.npz import to_npz
 
-        to_npz(net, out, scaling=scaling)
-        written = [out]
+        to_npz(net, target, scaling=scaling)
+        written = [target]
     else:
         from deltaprop.io.exchange.torch import write_torch_dir
 
-        written = write_torch_dir(net, out, logits=args.logits, scaling=scaling)
+        written = write_torch_dir(net, target, logits=args.logits, scaling=scaling)
     out(f"read {args.model}")
     for line in _describe(net):
         out(line)
