@@ -21,17 +21,28 @@ import deltaprop
 from deltaprop.errors import ConfigError, ModelFileError
 from deltaprop.io.preprocessing import Scaler
 
-sklearn_datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn is needed for the bundled data sets")
-from sklearn.neural_network import MLPClassifier, MLPRegressor
+sklearn_datasets = pytest.importorskip(
+    "sklearn.datasets", reason="scikit-learn is needed for the bundled data sets"
+)
+from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 
 
 def run(*args, cwd=None, check=None):
     """``python -m deltaprop ARGS`` in a subprocess (text mode)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
-    proc = subprocess.run([sys.executable, "-m", "deltaprop", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "deltaprop", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     if check is not None:
-        assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        assert proc.returncode == check, (
+            f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc
 
 
@@ -61,10 +72,12 @@ def diabetes():
 
 # -- import deltaprop stays NumPy-only ------------------------------------------------------------------
 def test_import_deltaprop_and_its_exchange_names_need_numpy_alone():
-    code = ("import sys, deltaprop as dp\n"
-            "fns = [dp.to_onnx, dp.from_onnx, dp.to_torch, dp.from_torch, dp.from_sklearn, dp.to_npz]\n"
-            "heavy = {'onnx', 'onnxruntime', 'torch', 'sklearn', 'scipy', 'skl2onnx', 'pandas', 'matplotlib'}\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))")
+    code = (
+        "import sys, deltaprop as dp\n"
+        "fns = [dp.to_onnx, dp.from_onnx, dp.to_torch, dp.from_torch, dp.from_sklearn, dp.to_npz]\n"
+        "heavy = {'onnx', 'onnxruntime', 'torch', 'sklearn', 'scipy', 'skl2onnx', 'pandas', 'matplotlib'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -73,21 +86,35 @@ def test_a_missing_extra_names_the_pip_command(tmp_path):
     net = deltaprop.Network.from_sizes([3, 2], seed=0)
     deltaprop.save(net, tmp_path / "m.safetensors")
     # Make `import onnx` and `import torch` fail in a child process, as on a machine without them.
-    code = ("import sys; sys.modules['onnx'] = None; sys.modules['torch'] = None\n"
-            "import deltaprop\n"
-            "for f in (lambda: deltaprop.to_onnx(deltaprop.load(sys.argv[1])), lambda: deltaprop.to_torch(deltaprop.load(sys.argv[1]))):\n"
-            "    try:\n        f()\n    except deltaprop.ConfigError as e:\n        print(e.exit_code, e)\n")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.safetensors")], capture_output=True,
-                         text=True, check=True).stdout
+    code = (
+        "import sys; sys.modules['onnx'] = None; sys.modules['torch'] = None\n"
+        "import deltaprop\n"
+        "net = deltaprop.load(sys.argv[1])\n"
+        "for f in (lambda: deltaprop.to_onnx(net), lambda: deltaprop.to_torch(net)):\n"
+        "    try:\n        f()\n    except deltaprop.ConfigError as e:\n        print(e.exit_code, e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "m.safetensors")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "2 ONNX export needs the onnx package" in out
     assert "pip install 'deltaprop[onnx]'" in out
     assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in out
     env = dict(os.environ, PYTHONSTARTUP="")
-    code = ("import sys, runpy; sys.modules['onnx'] = None; "
-            "sys.argv = ['deltaprop', 'export', sys.argv[1], '--to', 'onnx', '-o', sys.argv[2]]; "
-            "runpy.run_module('deltaprop', run_name='__main__')")
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.safetensors"), str(tmp_path / "m.onnx")],
-                          capture_output=True, text=True, env=env, check=False)
+    code = (
+        "import sys, runpy; sys.modules['onnx'] = None; "
+        "sys.argv = ['deltaprop', 'export', sys.argv[1], '--to', 'onnx', '-o', sys.argv[2]]; "
+        "runpy.run_module('deltaprop', run_name='__main__')"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "m.safetensors"), str(tmp_path / "m.onnx")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert_clean_error(proc, 2, "onnx package", "pip install")
     assert not (tmp_path / "m.onnx").exists()
 
@@ -111,7 +138,11 @@ def test_from_sklearn_binary_classifier_is_one_sigmoid_unit(iris):
     labels = np.where(y == 2, "yes", "no")
     est = fit_quietly(MLPClassifier((6,), activation="tanh", max_iter=200, random_state=1), X, labels)
     net = deltaprop.from_sklearn(est)
-    assert net.sizes == [4, 6, 1] and net.activations[-1] == "sigmoid" and net.loss.name == "binary_cross_entropy"
+    assert (
+        net.sizes == [4, 6, 1]
+        and net.activations[-1] == "sigmoid"
+        and net.loss.name == "binary_cross_entropy"
+    )
     assert net.meta["classes"] == ["no", "yes"]
     np.testing.assert_allclose(net.predict_proba(X), est.predict_proba(X), rtol=0, atol=1e-6)
 
@@ -119,8 +150,9 @@ def test_from_sklearn_binary_classifier_is_one_sigmoid_unit(iris):
 @pytest.mark.parametrize("activation", ["relu", "tanh", "logistic"])
 def test_from_sklearn_regressor_gives_its_values(diabetes, activation):
     X, y = diabetes
-    est = fit_quietly(MLPRegressor(hidden_layer_sizes=(10, 4), activation=activation, max_iter=100,
-                                   random_state=0), X, y)
+    est = fit_quietly(
+        MLPRegressor(hidden_layer_sizes=(10, 4), activation=activation, max_iter=100, random_state=0), X, y
+    )
     net = deltaprop.from_sklearn(est)
     assert net.activations[-1] == "identity" and net.loss.name == "squared_error"
     assert net.meta["task"] == "regression" and "classes" not in net.meta
@@ -133,8 +165,11 @@ def test_from_sklearn_pipeline_keeps_its_scaler_as_the_input_scaling(iris, scale
     from sklearn.pipeline import make_pipeline
 
     X, y = iris
-    pipe = fit_quietly(make_pipeline(getattr(preprocessing, scaler)(), MLPClassifier((7,), max_iter=200,
-                                                                                       random_state=0)), X, y)
+    pipe = fit_quietly(
+        make_pipeline(getattr(preprocessing, scaler)(), MLPClassifier((7,), max_iter=200, random_state=0)),
+        X,
+        y,
+    )
     net = deltaprop.from_sklearn(pipe)
     assert net.meta["scaler"]["kind"] == {"StandardScaler": "standard", "MinMaxScaler": "minmax"}[scaler]
     Xs = Scaler.from_dict(net.meta["scaler"]).transform(X, dtype=np.float64)
@@ -176,13 +211,16 @@ def _torch_module(case, torch):
 
     torch.manual_seed(0)
     return {
-        "relu-tanh-logits-softmax": lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 6), nn.Tanh(),
-                                                          nn.Linear(6, 3)),
-        "leaky-sigmoid-binary": lambda: nn.Sequential(nn.Linear(4, 8), nn.LeakyReLU(0.01), nn.Dropout(0.2),
-                                                      nn.Linear(8, 1), nn.Sigmoid()),
+        "relu-tanh-logits-softmax": lambda: nn.Sequential(
+            nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 6), nn.Tanh(), nn.Linear(6, 3)
+        ),
+        "leaky-sigmoid-binary": lambda: nn.Sequential(
+            nn.Linear(4, 8), nn.LeakyReLU(0.01), nn.Dropout(0.2), nn.Linear(8, 1), nn.Sigmoid()
+        ),
         "sigmoid-identity-regression": lambda: nn.Sequential(nn.Linear(4, 5), nn.Sigmoid(), nn.Linear(5, 2)),
-        "relu-softmax-module": lambda: nn.Sequential(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), nn.Linear(8, 3),
-                                                     nn.Softmax(dim=-1)),
+        "relu-softmax-module": lambda: nn.Sequential(
+            nn.Sequential(nn.Linear(4, 8), nn.ReLU()), nn.Linear(8, 3), nn.Softmax(dim=-1)
+        ),
     }[case]().eval()
 
 
@@ -212,7 +250,9 @@ def test_from_torch_says_what_it_cannot_read():
         deltaprop.from_torch(nn.Sequential(nn.Linear(3, 4), nn.GELU(), nn.Linear(4, 2)), output="softmax")
     assert "ReLU, Tanh, Sigmoid" in str(err.value)
     with pytest.raises(ConfigError, match="slope 0.2"):
-        deltaprop.from_torch(nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.2), nn.Linear(4, 2)), output="identity")
+        deltaprop.from_torch(
+            nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.2), nn.Linear(4, 2)), output="identity"
+        )
     with pytest.raises(ConfigError, match="ends in softmax but output='sigmoid'"):
         deltaprop.from_torch(nn.Sequential(nn.Linear(3, 2), nn.Softmax(dim=-1)), output="sigmoid")
     with pytest.raises(ConfigError, match="ends in relu"):
@@ -236,9 +276,14 @@ def _deltaprop_outputs(net, X_raw):
     return net.probabilities(A) if net.is_classifier else A
 
 
-@pytest.mark.parametrize("hidden, output, k, scaling", [("relu", "softmax", 3, "standard"),
-                                                        ("tanh", "sigmoid", 1, "minmax"),
-                                                        ("leaky_relu", "identity", 2, "divide:10")])
+@pytest.mark.parametrize(
+    "hidden, output, k, scaling",
+    [
+        ("relu", "softmax", 3, "standard"),
+        ("tanh", "sigmoid", 1, "minmax"),
+        ("leaky_relu", "identity", 2, "divide:10"),
+    ],
+)
 def test_to_torch_equals_deltaprop_and_comes_back(iris, hidden, output, k, scaling):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed")
     X = iris[0]
@@ -247,7 +292,9 @@ def test_to_torch_equals_deltaprop_and_comes_back(iris, hidden, output, k, scali
     with torch.no_grad():
         got = module(torch.from_numpy(X.astype(np.float32))).numpy()
     A = _deltaprop_outputs(net, X)
-    want = A[:, 1:] if (output == "sigmoid" and k == 1) else A  # the module returns p, predict_proba [1 − p, p]
+    want = (
+        A[:, 1:] if (output == "sigmoid" and k == 1) else A
+    )  # the module returns p, predict_proba [1 − p, p]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
     # The bare network and its logits.
     Xs = Scaler.from_dict(net.meta["scaler"]).transform(X, dtype=np.float32)
@@ -265,15 +312,24 @@ def test_to_torch_equals_deltaprop_and_comes_back(iris, hidden, output, k, scali
 
 
 # -- ONNX out and in ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("hidden, output, k, dtype", [("relu", "softmax", 3, "float32"),
-                                                      ("sigmoid", "sigmoid", 1, "float32"),
-                                                      ("leaky_relu", "identity", 2, "float32"),
-                                                      ("tanh", "softmax", 3, "float64")])
+@pytest.mark.parametrize(
+    "hidden, output, k, dtype",
+    [
+        ("relu", "softmax", 3, "float32"),
+        ("sigmoid", "sigmoid", 1, "float32"),
+        ("leaky_relu", "identity", 2, "float32"),
+        ("tanh", "softmax", 3, "float64"),
+    ],
+)
 def test_to_onnx_runs_in_onnx_runtime_and_from_onnx_round_trips(tmp_path, iris, hidden, output, k, dtype):
-    ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime is not installed (pip install 'deltaprop[onnx]')")
+    ort = pytest.importorskip(
+        "onnxruntime", reason="ONNX Runtime is not installed (pip install 'deltaprop[onnx]')"
+    )
     pytest.importorskip("onnx", reason="onnx is not installed (pip install 'deltaprop[onnx]')")
     X = iris[0]
-    classes = ["setosa", "versicolor", "virginica"] if k == 3 else ["no", "yes"] if output == "sigmoid" else None
+    classes = (
+        ["setosa", "versicolor", "virginica"] if k == 3 else ["no", "yes"] if output == "sigmoid" else None
+    )
     net = _scaled_net(X, [4, 6, 5, k], hidden, output, dtype=dtype, classes=classes)
     path = tmp_path / "m.onnx"
     model = deltaprop.to_onnx(net, path)
@@ -302,12 +358,26 @@ def test_from_onnx_reads_skl2onnx_exports_of_scikit_learn_mlps(iris, diabetes, k
         pytest.skip("zipmap is an option of classifiers only")
     if kind == "regressor":
         X, y = diabetes
-        est = fit_quietly(MLPRegressor(hidden_layer_sizes=(8,), activation="tanh", max_iter=100, random_state=0), X, y)
+        est = fit_quietly(
+            MLPRegressor(hidden_layer_sizes=(8,), activation="tanh", max_iter=100, random_state=0), X, y
+        )
     else:
         X, y = iris
-        y = np.array(["setosa", "versicolor", "virginica"])[y] if kind == "multiclass" else (y == 2).astype(int)
-        est = fit_quietly(MLPClassifier((8, 4), activation="relu" if kind == "multiclass" else "logistic",
-                                        max_iter=200, random_state=0), X, y)
+        y = (
+            np.array(["setosa", "versicolor", "virginica"])[y]
+            if kind == "multiclass"
+            else (y == 2).astype(int)
+        )
+        est = fit_quietly(
+            MLPClassifier(
+                (8, 4),
+                activation="relu" if kind == "multiclass" else "logistic",
+                max_iter=200,
+                random_state=0,
+            ),
+            X,
+            y,
+        )
     options = None if zipmap or kind == "regressor" else {id(est): {"zipmap": False}}
     model = skl2onnx.to_onnx(est, X[:1].astype(np.float32), options=options)
     net = deltaprop.from_onnx(model)
@@ -324,9 +394,13 @@ def test_from_onnx_reads_skl2onnx_exports_of_scikit_learn_mlps(iris, diabetes, k
 def _onnx_graph(nodes, inits, n_in=3, n_out=2):
     from onnx import TensorProto, helper, numpy_helper
 
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["m", n_in])],
-                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["m", n_out])],
-                              [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["m", n_in])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["m", n_out])],
+        [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
@@ -335,22 +409,34 @@ def test_from_onnx_names_unsupported_operators_and_reads_matmul_add():
     from onnx import helper
 
     W, b = np.arange(6.0).reshape(3, 2) / 10, np.array([0.5, -0.5])
-    ok = _onnx_graph([helper.make_node("MatMul", ["X", "W"], ["Z"]), helper.make_node("Add", ["Z", "b"], ["Z2"]),
-                      helper.make_node("Sigmoid", ["Z2"], ["Y"])], {"W": W, "b": b})
+    ok = _onnx_graph(
+        [
+            helper.make_node("MatMul", ["X", "W"], ["Z"]),
+            helper.make_node("Add", ["Z", "b"], ["Z2"]),
+            helper.make_node("Sigmoid", ["Z2"], ["Y"]),
+        ],
+        {"W": W, "b": b},
+    )
     net = deltaprop.from_onnx(ok)
     np.testing.assert_allclose(net.layers[0].W, W.T)  # MatMul's (n_in, n_out) is deltaprop's Wᵀ
     assert net.activations == ["sigmoid"] and net.loss.name == "binary_cross_entropy"
-    elu = _onnx_graph([helper.make_node("MatMul", ["X", "W"], ["Z"]), helper.make_node("Elu", ["Z"], ["Y"])],
-                      {"W": W})
+    elu = _onnx_graph(
+        [helper.make_node("MatMul", ["X", "W"], ["Z"]), helper.make_node("Elu", ["Z"], ["Y"])], {"W": W}
+    )
     with pytest.raises(ConfigError, match="operator Elu") as err:
         deltaprop.from_onnx(elu)
     assert "MatMul, Add, Gemm, Relu" in err.value.hint
     conv = _onnx_graph([helper.make_node("Conv", ["X", "W"], ["Y"])], {"W": W})
     with pytest.raises(ConfigError, match="operator Conv"):
         deltaprop.from_onnx(conv)
-    leaky = _onnx_graph([helper.make_node("MatMul", ["X", "W"], ["Z"]),
-                         helper.make_node("LeakyRelu", ["Z"], ["A"], alpha=0.3),
-                         helper.make_node("MatMul", ["A", "W2"], ["Y"])], {"W": W, "W2": np.eye(2)})
+    leaky = _onnx_graph(
+        [
+            helper.make_node("MatMul", ["X", "W"], ["Z"]),
+            helper.make_node("LeakyRelu", ["Z"], ["A"], alpha=0.3),
+            helper.make_node("MatMul", ["A", "W2"], ["Y"]),
+        ],
+        {"W": W, "W2": np.eye(2)},
+    )
     with pytest.raises(ConfigError, match="slope 0.3"):
         deltaprop.from_onnx(leaky)
 
@@ -386,8 +472,24 @@ def iris_run(tmp_path_factory):
     frame["species"] = np.array(["setosa", "versicolor", "virginica"])[frame.pop("target")]
     frame.to_csv(d / "iris.csv", index=False)
     frame.drop(columns="species").to_csv(d / "inputs.csv", index=False)
-    run("train", "--data", d / "iris.csv", "--target", "species", "--layers", "8,6", "--activation", "tanh",
-        "--epochs", "15", "--out", d / "run", "--no-plots", "-q", check=0)
+    run(
+        "train",
+        "--data",
+        d / "iris.csv",
+        "--target",
+        "species",
+        "--layers",
+        "8,6",
+        "--activation",
+        "tanh",
+        "--epochs",
+        "15",
+        "--out",
+        d / "run",
+        "--no-plots",
+        "-q",
+        check=0,
+    )
     return d
 
 
@@ -411,7 +513,11 @@ def test_export_onnx_from_the_command_equals_deltaprop_predict(iris_run):
     np.testing.assert_allclose(got, P, rtol=0, atol=1e-5)
     meta = session.get_modelmeta().custom_metadata_map
     classes = json.loads(meta["classes"])
-    assert header == ["label"] + [f"p_{c}" for c in classes] and classes == ["setosa", "versicolor", "virginica"]
+    assert header == ["label"] + [f"p_{c}" for c in classes] and classes == [
+        "setosa",
+        "versicolor",
+        "virginica",
+    ]
     assert [classes[i] for i in got.argmax(axis=1)] == labels
 
 
@@ -433,15 +539,26 @@ def test_export_torch_directory_rebuilds_the_model(iris_run, tmp_path):
     X = pd.read_csv(d / "inputs.csv").to_numpy(np.float32)
     with torch.no_grad():
         got = model(torch.from_numpy(X)).numpy()
-    np.testing.assert_allclose(got, _predict_csv(d / "run/model.safetensors", d / "inputs.csv")[2], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        got, _predict_csv(d / "run/model.safetensors", d / "inputs.csv")[2], rtol=0, atol=1e-5
+    )
     # A file where a directory is expected is refused.
-    assert_clean_error(run("export", d / "run/model.safetensors", "--to", "torch", "-o", d / "inputs.csv"), 2,
-                       "is a file")
+    assert_clean_error(
+        run("export", d / "run/model.safetensors", "--to", "torch", "-o", d / "inputs.csv"), 2, "is a file"
+    )
 
 
 def test_export_npz_holds_plain_arrays(iris_run, tmp_path):
     d = iris_run
-    run("export", d / "run/model.safetensors", "-o", tmp_path / "w.npz", "--check-data", d / "inputs.csv", check=0)
+    run(
+        "export",
+        d / "run/model.safetensors",
+        "-o",
+        tmp_path / "w.npz",
+        "--check-data",
+        d / "inputs.csv",
+        check=0,
+    )
     net = deltaprop.load(d / "run/model.safetensors")
     with np.load(tmp_path / "w.npz", allow_pickle=False) as f:
         assert list(f["activations"]) == net.activations and str(f["loss"]) == "cross_entropy"
@@ -465,14 +582,19 @@ def test_onnx_files_work_with_import_explain_trace_and_info(iris_run, tmp_path):
     assert "imported    from onnx (producer deltaprop" in info and "classes     3: setosa" in info
     proc = run("import", onnx_path, "-o", tmp_path / "back.safetensors", check=0)
     assert "wrote" in proc.stdout
-    original, back = deltaprop.load(d / "run/model.safetensors"), deltaprop.load(tmp_path / "back.safetensors")
+    original, back = (
+        deltaprop.load(d / "run/model.safetensors"),
+        deltaprop.load(tmp_path / "back.safetensors"),
+    )
     for (W, b), (W2, b2) in zip(original.get_weights(), back.get_weights()):
         np.testing.assert_array_equal(W, W2)
         np.testing.assert_array_equal(b, b2)
     assert back.meta["scaler"] == original.meta["scaler"] and back.meta["classes"] == original.meta["classes"]
     # The imported file predicts what the original does.
-    assert _predict_csv(tmp_path / "back.safetensors", d / "inputs.csv")[1] == \
-        _predict_csv(d / "run/model.safetensors", d / "inputs.csv")[1]
+    assert (
+        _predict_csv(tmp_path / "back.safetensors", d / "inputs.csv")[1]
+        == _predict_csv(d / "run/model.safetensors", d / "inputs.csv")[1]
+    )
 
 
 def test_the_command_refuses_bad_onnx_files_cleanly(tmp_path):
@@ -483,8 +605,10 @@ def test_the_command_refuses_bad_onnx_files_cleanly(tmp_path):
     text = tmp_path / "table.onnx"
     text.write_text("a,b\n1,2\n")
     assert_clean_error(run("info", text), 3, "not an ONNX model", "text file")
-    elu = _onnx_graph([helper.make_node("MatMul", ["X", "W"], ["Z"]), helper.make_node("Elu", ["Z"], ["Y"])],
-                      {"W": np.ones((3, 2))})
+    elu = _onnx_graph(
+        [helper.make_node("MatMul", ["X", "W"], ["Z"]), helper.make_node("Elu", ["Z"], ["Y"])],
+        {"W": np.ones((3, 2))},
+    )
     onnx.save(elu, tmp_path / "elu.onnx")
     assert_clean_error(run("explain", tmp_path / "elu.onnx"), 2, "operator Elu", "MatMul")
     assert_clean_error(run("import", tmp_path / "elu.onnx", "-o", tmp_path / "x.safetensors"), 2, "Elu")
@@ -514,9 +638,17 @@ def test_from_onnx_reads_what_torch_onnx_export_writes(tmp_path, iris):
     module = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3), nn.Softmax(dim=-1)).eval()
     X = iris[0].astype(np.float32)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated, and still what needs no onnxscript
-        torch.onnx.export(module, (torch.from_numpy(X[:2]),), str(tmp_path / "t.onnx"), dynamo=False,
-                          input_names=["X"], dynamic_axes={"X": {0: "m"}})
+        warnings.simplefilter(
+            "ignore"
+        )  # the TorchScript-based exporter is deprecated, and still what needs no onnxscript
+        torch.onnx.export(
+            module,
+            (torch.from_numpy(X[:2]),),
+            str(tmp_path / "t.onnx"),
+            dynamo=False,
+            input_names=["X"],
+            dynamic_axes={"X": {0: "m"}},
+        )
     net = deltaprop.from_onnx(tmp_path / "t.onnx")
     assert net.activations == ["tanh", "softmax"] and net.meta["source"]["producer"].startswith("pytorch")
     with torch.no_grad():

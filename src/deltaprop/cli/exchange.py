@@ -2,7 +2,7 @@
 
     deltaprop import model.onnx -o model.safetensors
     deltaprop export runs/LATEST/model.safetensors --to onnx -o model.onnx
-    deltaprop export runs/LATEST/model.safetensors --to torch -o torch_model/    (model.safetensors + model.py)
+    deltaprop export runs/LATEST/model.safetensors --to torch -o torch_model/   (model.safetensors, model.py)
     deltaprop export runs/LATEST/model.safetensors --to npz -o weights.npz
 
 The exported model takes the raw inputs ``deltaprop predict`` takes (the stored input scaling comes
@@ -32,40 +32,56 @@ def register(subparsers) -> None:
     """Add the ``import`` and ``export`` commands to the command's subparsers."""
     fmt = argparse.RawDescriptionHelpFormatter
     i = subparsers.add_parser(
-        "import", help="read an ONNX MLP (deltaprop's, or skl2onnx's scikit-learn MLP) into a deltaprop model file",
+        "import",
+        help="read an ONNX MLP (deltaprop's, or skl2onnx's scikit-learn MLP) into a deltaprop model file",
         formatter_class=fmt,
         description="Read an MLP-shaped ONNX graph (MatMul/Gemm + Add + Relu/Tanh/Sigmoid/LeakyRelu/Softmax, "
-                    "with an input scaling of Sub/Div before the first layer) and save it as a deltaprop model "
-                    "file, ready for explain, trace, evaluate, predict and further training.\n\n"
-                    "  deltaprop import model.onnx -o model.safetensors\n"
-                    "  deltaprop explain model.safetensors\n\n"
-                    "explain, trace, info, evaluate and predict also read an .onnx file directly.")
+        "with an input scaling of Sub/Div before the first layer) and save it as a deltaprop model "
+        "file, ready for explain, trace, evaluate, predict and further training.\n\n"
+        "  deltaprop import model.onnx -o model.safetensors\n"
+        "  deltaprop explain model.safetensors\n\n"
+        "explain, trace, info, evaluate and predict also read an .onnx file directly.",
+    )
     i.add_argument("file", help="an .onnx file")
     i.add_argument("-o", "--output", help="the model file to write (default: FILE with .safetensors)")
     i.set_defaults(handler=cmd_import)
 
     e = subparsers.add_parser(
-        "export", help="write a model as ONNX, a PyTorch state_dict + model.py, or NumPy arrays",
+        "export",
+        help="write a model as ONNX, a PyTorch state_dict + model.py, or NumPy arrays",
         formatter_class=fmt,
-        description="Write a deltaprop model (or an .onnx file) for other tools. The export applies the model's "
-                    "input scaling, so it takes the raw inputs `deltaprop predict` takes, and returns "
-                    "probabilities (classifiers) or values (regression).\n\n"
-                    "  --to onnx  -o FILE.onnx   one graph (opset 17); class names in its metadata_props\n"
-                    "  --to torch -o DIR         DIR/model.safetensors (the nn.Sequential's state_dict, the input\n"
-                    "                            scaling as its first layer) and DIR/model.py (rebuilds it)\n"
-                    "  --to npz   -o FILE.npz    W1, b1, ..., activations, shift, scale, classes, meta\n\n"
-                    "The export is then run by ONNX Runtime or PyTorch, where installed, and compared with "
-                    "deltaprop (--no-check skips this).")
+        description="Write a deltaprop model (or an .onnx file) for other tools. The export applies the "
+        "model's input scaling, so it takes the raw inputs `deltaprop predict` takes, and returns "
+        "probabilities (classifiers) or values (regression).\n\n"
+        "  --to onnx  -o FILE.onnx   one graph (opset 17); class names in its metadata_props\n"
+        "  --to torch -o DIR         DIR/model.safetensors (the nn.Sequential's state_dict, the input\n"
+        "                            scaling as its first layer) and DIR/model.py (rebuilds it)\n"
+        "  --to npz   -o FILE.npz    W1, b1, ..., activations, shift, scale, classes, meta\n\n"
+        "The export is then run by ONNX Runtime or PyTorch, where installed, and compared with "
+        "deltaprop (--no-check skips this).",
+    )
     e.add_argument("model", help="a model file written by deltaprop (or an .onnx file)")
-    e.add_argument("--to", choices=FORMATS, help="the format (default: from the -o name: .onnx, .npz, else torch)")
+    e.add_argument(
+        "--to", choices=FORMATS, help="the format (default: from the -o name: .onnx, .npz, else torch)"
+    )
     e.add_argument("-o", "--output", required=True, help="the file (onnx, npz) or directory (torch) to write")
-    e.add_argument("--logits", action="store_true", help="torch: leave out the output activation (returns Z_L)")
-    e.add_argument("--no-scaling", action="store_true",
-                   help="leave out the input scaling: the export takes inputs already scaled")
-    e.add_argument("--check-data", metavar="INPUT", help="check the export on these inputs (.csv, .npy, .npz), "
-                                                         "as for predict (default: 64 random rows)")
+    e.add_argument(
+        "--logits", action="store_true", help="torch: leave out the output activation (returns Z_L)"
+    )
+    e.add_argument(
+        "--no-scaling",
+        action="store_true",
+        help="leave out the input scaling: the export takes inputs already scaled",
+    )
+    e.add_argument(
+        "--check-data",
+        metavar="INPUT",
+        help="check the export on these inputs (.csv, .npy, .npz), as for predict (default: 64 random rows)",
+    )
     e.add_argument("--drop", help="a label column of the --check-data CSV to leave out")
-    e.add_argument("--no-check", action="store_true", help="do not run the export to compare it with deltaprop")
+    e.add_argument(
+        "--no-check", action="store_true", help="do not run the export to compare it with deltaprop"
+    )
     e.set_defaults(handler=cmd_export)
 
 
@@ -88,8 +104,10 @@ def cmd_import(args) -> int:
 
     src = Path(args.file)
     if src.suffix.lower() != ".onnx":
-        raise ConfigError(f"deltaprop import reads .onnx files, and {src.name} is not one",
-                          "for a deltaprop model file there is nothing to import: use it directly")
+        raise ConfigError(
+            f"deltaprop import reads .onnx files, and {src.name} is not one",
+            "for a deltaprop model file there is nothing to import: use it directly",
+        )
     target = Path(args.output) if args.output else src.with_suffix(".safetensors")
     if target.resolve() == src.resolve():
         raise ConfigError(f"-o {target} would overwrite the ONNX file", "pass another -o path")
@@ -111,7 +129,9 @@ def _format_for(args) -> str:
     suffix = Path(args.output).suffix.lower()
     to = {".onnx": "onnx", ".npz": "npz"}.get(suffix, "torch" if not suffix else None)
     if to is None:
-        raise ConfigError(f"cannot tell the format from -o {args.output}", "pass --to onnx, --to torch or --to npz")
+        raise ConfigError(
+            f"cannot tell the format from -o {args.output}", "pass --to onnx, --to torch or --to npz"
+        )
     sys.stderr.write(f"format {to} (from -o {args.output}; pass --to to choose)\n")
     return to
 
@@ -142,9 +162,14 @@ def cmd_export(args) -> int:
     out(f"read {args.model}")
     for line in _describe(net):
         out(line)
-    inputs = "raw inputs, as deltaprop predict takes them" if (scaling and net.meta.get("scaler")) else \
-        "inputs as the network sees them (no scaling in the export)" if net.meta.get("scaler") else "inputs (the model stores no scaling)"
-    what = ("logits Z_L" if args.logits else "probabilities" if net.is_classifier else "values")
+    inputs = (
+        "raw inputs, as deltaprop predict takes them"
+        if (scaling and net.meta.get("scaler"))
+        else "inputs as the network sees them (no scaling in the export)"
+        if net.meta.get("scaler")
+        else "inputs (the model stores no scaling)"
+    )
+    what = "logits Z_L" if args.logits else "probabilities" if net.is_classifier else "values"
     out(f"wrote {', '.join(map(str, written))}: {inputs} -> {what}")
     if args.no_check:
         return 0
@@ -160,8 +185,10 @@ def _check_inputs(net, args, scaling: bool) -> tuple[np.ndarray, str]:
 
         X = load_inputs(args.check_data, drop=args.drop)
         if X.ndim != 2 or X.shape[1] != net.sizes[0] or X.shape[0] == 0:
-            raise InputError(f"{args.check_data} holds {X.shape} inputs; the model takes (m, {net.sizes[0]})",
-                             "pass inputs with the model's columns")
+            raise InputError(
+                f"{args.check_data} holds {X.shape} inputs; the model takes (m, {net.sizes[0]})",
+                "pass inputs with the model's columns",
+            )
         if not scaling and affine is not None:
             X = (X - affine[0]) / affine[1]
         return np.asarray(X, dtype=net.dtype), f"the {X.shape[0]} rows of {args.check_data}"
@@ -201,8 +228,10 @@ def _check(net, to, written, args, scaling: bool) -> int:
             import safetensors.torch  # noqa: F401
             import torch
         except ImportError:
-            out("not checked: PyTorch or safetensors is not installed "
-                 "(pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)")
+            out(
+                "not checked: PyTorch or safetensors is not installed "
+                "(pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)"
+            )
             return 0
         got = _run_model_py(written[1], X)
         runner = f"PyTorch {torch.__version__} (model.py)"
@@ -212,8 +241,10 @@ def _check(net, to, written, args, scaling: bool) -> int:
     diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
     tol = _TOLERANCE[net.dtype]
     verdict = "ok" if diff <= tol else "FAILED"
-    out(f"checked with {runner} on {where}: largest difference from deltaprop {diff:.1e} "
-         f"(tolerance {tol:g}) {verdict}")
+    out(
+        f"checked with {runner} on {where}: largest difference from deltaprop {diff:.1e} "
+        f"(tolerance {tol:g}) {verdict}"
+    )
     return 0 if diff <= tol else 1
 
 

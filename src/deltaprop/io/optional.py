@@ -29,5 +29,7 @@ def need(module: str, purpose: str):
         return importlib.import_module(module)
     except ImportError as exc:
         name = module.split(".")[0]
-        raise ConfigError(f"{purpose} needs the {name} package, which cannot be imported ({exc})",
-                          f"install it with: {PIP.get(name, 'pip install ' + name)}") from None
+        raise ConfigError(
+            f"{purpose} needs the {name} package, which cannot be imported ({exc})",
+            f"install it with: {PIP.get(name, 'pip install ' + name)}",
+        ) from None

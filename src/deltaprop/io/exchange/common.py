@@ -18,7 +18,16 @@ from deltaprop.errors import ConfigError
 from deltaprop.io.preprocessing import Scaler
 from deltaprop.model import Network
 
-__all__ = ["HIDDEN", "LEAKY_SLOPE", "OUTPUTS", "assemble", "class_names", "jsonable", "scaler_dict", "scaling_of"]
+__all__ = [
+    "HIDDEN",
+    "LEAKY_SLOPE",
+    "OUTPUTS",
+    "assemble",
+    "class_names",
+    "jsonable",
+    "scaler_dict",
+    "scaling_of",
+]
 
 #: The output activations deltaprop pairs with a loss, and the hidden activations it supports.
 OUTPUTS = ("softmax", "sigmoid", "identity")
@@ -37,8 +46,11 @@ def scaling_of(net: Network):
     if scaler.kind == "none":
         return None
     if scaler.n_features is not None and scaler.n_features != net.sizes[0]:
-        raise ConfigError(f"the model's input scaling is for {scaler.n_features} features but the network takes "
-                          f"{net.sizes[0]}", "the model's meta is inconsistent; retrain or drop net.meta['scaler']")
+        raise ConfigError(
+            f"the model's input scaling is for {scaler.n_features} features but the network takes "
+            f"{net.sizes[0]}",
+            "the model's meta is inconsistent; retrain or drop net.meta['scaler']",
+        )
     return np.asarray(scaler.shift, dtype=net.dtype), np.asarray(scaler.scale, dtype=net.dtype)
 
 
@@ -47,26 +59,47 @@ def scaler_dict(shift, scale, n_features: int, kind: str | None = None) -> dict:
 
     A scalar scale with no shift is ``divide``; anything else is a per-column affine map, stored as
     ``kind`` (default ``standard``: the same map whatever produced it)."""
-    shift = np.zeros(n_features) if shift is None else np.broadcast_to(np.asarray(shift, np.float64).reshape(-1)
-                                                                       if np.ndim(shift) else shift, (n_features,))
+    shift = (
+        np.zeros(n_features)
+        if shift is None
+        else np.broadcast_to(
+            np.asarray(shift, np.float64).reshape(-1) if np.ndim(shift) else shift, (n_features,)
+        )
+    )
     scale_arr = np.ones(n_features) if scale is None else np.asarray(scale, np.float64)
     if scale_arr.size == 1 and not shift.any():
         by = float(scale_arr.reshape(-1)[0])
         if by == 1.0:
             return {"kind": "none", "n_features": n_features}
         if not by > 0:
-            raise ConfigError(f"the input scaling divides by {by}", "deltaprop's scaling divides by numbers > 0")
+            raise ConfigError(
+                f"the input scaling divides by {by}", "deltaprop's scaling divides by numbers > 0"
+            )
         return {"kind": "divide", "by": by, "n_features": n_features}
     scale_arr = np.broadcast_to(scale_arr.reshape(-1) if scale_arr.ndim else scale_arr, (n_features,))
     if not (scale_arr > 0).all():
-        raise ConfigError("the input scaling divides by a number ≤ 0", "deltaprop's scaling divides by numbers > 0")
+        raise ConfigError(
+            "the input scaling divides by a number ≤ 0", "deltaprop's scaling divides by numbers > 0"
+        )
     kind = kind if kind in ("standard", "minmax") else "standard"
-    return {"kind": kind, "n_features": n_features, "shift": [float(v) for v in shift],
-            "scale": [float(v) for v in scale_arr]}
+    return {
+        "kind": kind,
+        "n_features": n_features,
+        "shift": [float(v) for v in shift],
+        "scale": [float(v) for v in scale_arr],
+    }
 
 
-def assemble(weights, activations, *, classes=None, scaler: dict | None = None, meta: dict | None = None,
-             source: dict | None = None, what: str = "the model") -> Network:
+def assemble(
+    weights,
+    activations,
+    *,
+    classes=None,
+    scaler: dict | None = None,
+    meta: dict | None = None,
+    source: dict | None = None,
+    what: str = "the model",
+) -> Network:
     """A Network from ``[(W_l, b_l)]`` (W_l (n_l, n_{l−1})) and one activation per layer, with ``meta``
     holding the task, the class names, the input scaling and where it came from (``source``).
 
@@ -75,11 +108,15 @@ def assemble(weights, activations, *, classes=None, scaler: dict | None = None, 
     activations = list(activations)
     for l, act in enumerate(activations[:-1], 1):
         if act not in HIDDEN:
-            raise ConfigError(f"{what} has {act} after layer {l}, and deltaprop supports it only as the output",
-                              f"hidden activations deltaprop runs: {', '.join(HIDDEN)}")
+            raise ConfigError(
+                f"{what} has {act} after layer {l}, and deltaprop supports it only as the output",
+                f"hidden activations deltaprop runs: {', '.join(HIDDEN)}",
+            )
     if activations[-1] not in OUTPUTS:
-        raise ConfigError(f"{what} ends in {activations[-1]}, which deltaprop does not pair with a loss",
-                          f"the output must be {', '.join(OUTPUTS)} (identity for regression)")
+        raise ConfigError(
+            f"{what} ends in {activations[-1]}, which deltaprop does not pair with a loss",
+            f"the output must be {', '.join(OUTPUTS)} (identity for regression)",
+        )
     net = Network.from_weights(weights, activations)
     net.meta = dict(meta or {})
     net.meta["task"] = "classification" if net.is_classifier else "regression"
@@ -88,8 +125,10 @@ def assemble(weights, activations, *, classes=None, scaler: dict | None = None, 
         k = net.sizes[-1]
         expected = 2 if (k == 1 and net.activations[-1] == "sigmoid") else k
         if len(classes) != expected:
-            raise ConfigError(f"{what} names {len(classes)} classes but its output layer gives {expected}",
-                              "pass as many class names as the network has classes")
+            raise ConfigError(
+                f"{what} names {len(classes)} classes but its output layer gives {expected}",
+                "pass as many class names as the network has classes",
+            )
         net.meta["classes"] = classes
     elif not net.is_classifier:
         net.meta.pop("classes", None)

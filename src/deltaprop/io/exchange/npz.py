@@ -44,5 +44,6 @@ def to_npz(net, path, *, scaling: bool = True) -> None:
     try:
         atomic_write(path, buf.getvalue())
     except OSError as exc:
-        raise ModelFileError(f"cannot write {path}: {exc.strerror or exc}",
-                             "check that the directory exists and is writable") from None
+        raise ModelFileError(
+            f"cannot write {path}: {exc.strerror or exc}", "check that the directory exists and is writable"
+        ) from None

@@ -43,13 +43,47 @@ __all__ = ["IR_VERSION", "OPSET", "SUPPORTED_OPS", "from_onnx", "to_onnx"]
 OPSET = 17
 IR_VERSION = 8
 
-_ACTIVATIONS = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "LeakyRelu": "leaky_relu",
-                "Softmax": "softmax"}
+_ACTIVATIONS = {
+    "Relu": "relu",
+    "Tanh": "tanh",
+    "Sigmoid": "sigmoid",
+    "LeakyRelu": "leaky_relu",
+    "Softmax": "softmax",
+}
 # What classifiers compute from the probabilities (labels, dictionaries): read for class names, skipped.
-_AFTER_OUTPUT = {"ArgMax", "ZipMap", "ArrayFeatureExtractor", "Concat", "Reshape", "Cast", "Identity", "Flatten",
-                 "Squeeze", "Unsqueeze", "Sub", "LabelEncoder", "TopK"}
-SUPPORTED_OPS = ("MatMul", "Add", "Gemm", "Relu", "Tanh", "Sigmoid", "LeakyRelu", "Softmax", "Sub", "Div", "Mul",
-                 "Cast", "Identity", "Reshape", "Flatten", "Constant")
+_AFTER_OUTPUT = {
+    "ArgMax",
+    "ZipMap",
+    "ArrayFeatureExtractor",
+    "Concat",
+    "Reshape",
+    "Cast",
+    "Identity",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Sub",
+    "LabelEncoder",
+    "TopK",
+}
+SUPPORTED_OPS = (
+    "MatMul",
+    "Add",
+    "Gemm",
+    "Relu",
+    "Tanh",
+    "Sigmoid",
+    "LeakyRelu",
+    "Softmax",
+    "Sub",
+    "Div",
+    "Mul",
+    "Cast",
+    "Identity",
+    "Reshape",
+    "Flatten",
+    "Constant",
+)
 _PURPOSE_OUT = "ONNX export"
 _PURPOSE_IN = "reading ONNX files"
 
@@ -78,9 +112,14 @@ def to_onnx(net, path=None, *, scaling: bool = True):
     if affine is not None:
         shift, scale = affine
         # The same two steps, in the same dtype, as Scaler.transform: out -= shift; out /= scale.
-        nodes.append(helper.make_node("Sub", [cur, const("scaling_shift", shift)], ["X_shifted"], name="scaling_sub"))
-        nodes.append(helper.make_node("Div", ["X_shifted", const("scaling_scale", scale)], ["X_scaled"],
-                                      name="scaling_div"))
+        nodes.append(
+            helper.make_node("Sub", [cur, const("scaling_shift", shift)], ["X_shifted"], name="scaling_sub")
+        )
+        nodes.append(
+            helper.make_node(
+                "Div", ["X_shifted", const("scaling_scale", scale)], ["X_scaled"], name="scaling_div"
+            )
+        )
         cur = "X_scaled"
     L = len(net.layers)
     out_name = "probabilities" if net.is_classifier else "values"
@@ -88,8 +127,15 @@ def to_onnx(net, path=None, *, scaling: bool = True):
         act = layer.activation.name
         last = l == L
         z = f"Z{l}" if (act != "identity" or not last) else out_name
-        nodes.append(helper.make_node("Gemm", [cur, const(f"W{l}", layer.W), const(f"b{l}", layer.b)], [z],
-                                      transB=1, name=f"layer{l}_gemm"))
+        nodes.append(
+            helper.make_node(
+                "Gemm",
+                [cur, const(f"W{l}", layer.W), const(f"b{l}", layer.b)],
+                [z],
+                transB=1,
+                name=f"layer{l}_gemm",
+            )
+        )
         cur = z
         if act == "identity":
             continue
@@ -103,22 +149,36 @@ def to_onnx(net, path=None, *, scaling: bool = True):
     n_out = net.sizes[-1]
     if net.activations[-1] == "sigmoid" and n_out == 1:
         # One sigmoid unit p: the probabilities of the two classes are [1 − p, p], as predict writes them.
-        nodes.append(helper.make_node("Sub", [const("one", 1.0), cur], ["one_minus_p"], name="negative_class"))
+        nodes.append(
+            helper.make_node("Sub", [const("one", 1.0), cur], ["one_minus_p"], name="negative_class")
+        )
         nodes.append(helper.make_node("Concat", ["one_minus_p", cur], [out_name], axis=1, name="class_pair"))
         n_out = 2
     graph = helper.make_graph(
-        nodes, "deltaprop_mlp",
+        nodes,
+        "deltaprop_mlp",
         [helper.make_tensor_value_info("X", elem, ["m", net.sizes[0]])],
-        [helper.make_tensor_value_info(out_name, elem, ["m", n_out])], inits)
+        [helper.make_tensor_value_info(out_name, elem, ["m", n_out])],
+        inits,
+    )
     from deltaprop import __version__
 
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
-                              producer_name="deltaprop", producer_version=__version__,
-                              doc_string=_doc(net, affine is not None))
-    props = {"deltaprop_meta": json.dumps(jsonable(net.meta), sort_keys=True, allow_nan=False),
-             "task": "classification" if net.is_classifier else "regression",
-             "architecture": json.dumps({"sizes": net.sizes, "activations": net.activations, "loss": net.loss.name}),
-             "input_scaling": "applied by the graph" if affine is not None else "none"}
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        ir_version=IR_VERSION,
+        producer_name="deltaprop",
+        producer_version=__version__,
+        doc_string=_doc(net, affine is not None),
+    )
+    props = {
+        "deltaprop_meta": json.dumps(jsonable(net.meta), sort_keys=True, allow_nan=False),
+        "task": "classification" if net.is_classifier else "regression",
+        "architecture": json.dumps(
+            {"sizes": net.sizes, "activations": net.activations, "loss": net.loss.name}
+        ),
+        "input_scaling": "applied by the graph" if affine is not None else "none",
+    }
     classes = class_names(net)
     if classes is not None:
         props["classes"] = json.dumps(classes)
@@ -130,14 +190,20 @@ def to_onnx(net, path=None, *, scaling: bool = True):
         try:
             atomic_write(path, model.SerializeToString())
         except OSError as exc:
-            raise ModelFileError(f"cannot write {path}: {exc.strerror or exc}",
-                                 "check that the directory exists and is writable") from None
+            raise ModelFileError(
+                f"cannot write {path}: {exc.strerror or exc}",
+                "check that the directory exists and is writable",
+            ) from None
     return model
 
 
 def _doc(net, scaled: bool) -> str:
     what = "class probabilities" if net.is_classifier else "predicted values"
-    inputs = "raw inputs (the graph applies the model's input scaling)" if scaled else "inputs as the network sees them"
+    inputs = (
+        "raw inputs (the graph applies the model's input scaling)"
+        if scaled
+        else "inputs as the network sees them"
+    )
     return f"deltaprop {net!r}: {inputs} -> {what}; Z = A_prev W^T + b per layer (Gemm, transB=1)."
 
 
@@ -169,9 +235,11 @@ def from_onnx(source):
             consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
     inputs = [i for i in graph.input if i.name not in consts]
     if len(inputs) != 1:
-        raise ConfigError(f"{label} has {len(inputs)} inputs ({', '.join(i.name for i in inputs) or 'none'}); "
-                          "deltaprop reads graphs with one input X (m, n_features)",
-                          "export the network with a single 2-d input")
+        raise ConfigError(
+            f"{label} has {len(inputs)} inputs ({', '.join(i.name for i in inputs) or 'none'}); "
+            "deltaprop reads graphs with one input X (m, n_features)",
+            "export the network with a single 2-d input",
+        )
     walk = _Walk(label, consts)
     walk.run(graph.node, inputs[0].name)
     weights = [(W, b) for W, b, _ in walk.layers]
@@ -181,8 +249,10 @@ def from_onnx(source):
         try:
             meta = json.loads(props["deltaprop_meta"])
         except ValueError:
-            raise ModelFileError(f"{label}: its deltaprop_meta property is not valid JSON",
-                                 "the file is damaged; export the model again") from None
+            raise ModelFileError(
+                f"{label}: its deltaprop_meta property is not valid JSON",
+                "the file is damaged; export the model again",
+            ) from None
         meta = meta if isinstance(meta, dict) else {}
     classes = walk.classes
     if "deltaprop_meta" in props:
@@ -191,7 +261,9 @@ def from_onnx(source):
         try:
             classes = json.loads(props["classes"])
         except ValueError:
-            raise ModelFileError(f"{label}: its classes property is not valid JSON", "export the model again") from None
+            raise ModelFileError(
+                f"{label}: its classes property is not valid JSON", "export the model again"
+            ) from None
     n_x = weights[0][0].shape[1]
     scaler = None
     if walk.shift is not None or walk.scale is not None:
@@ -201,8 +273,15 @@ def from_onnx(source):
     source_info = {"format": "onnx", "producer": producer, "opset": _opset(model)}
     if label != "the ONNX model":
         source_info["file"] = label
-    net = assemble(weights, activations, classes=classes if walk.classifier_output() else None, scaler=scaler,
-                   meta=meta, source=source_info, what=label)
+    net = assemble(
+        weights,
+        activations,
+        classes=classes if walk.classifier_output() else None,
+        scaler=scaler,
+        meta=meta,
+        source=source_info,
+        what=label,
+    )
     return net
 
 
@@ -217,15 +296,24 @@ def _read_bytes(path: Path) -> bytes:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ModelFileError(f"cannot read {path}: {exc.strerror or exc}", "check the path and its permissions") from None
+        raise ModelFileError(
+            f"cannot read {path}: {exc.strerror or exc}", "check the path and its permissions"
+        ) from None
     # An ONNX file is a protobuf ModelProto whose first field is ir_version (field 1, a varint: byte 0x08).
     if not data or data[0] != 0x08:
         from deltaprop.io.modelfile import _looks_like
 
         head = data[:64]
-        like = ("; it looks like a safetensors file (a deltaprop model file?)" if data[8:9] == b"{"
-                else _looks_like(head[:8]) or ("; it looks like a text file" if head.isascii() and
-                                                 all(32 <= c < 127 or c in b"\t\r\n" for c in head) else ""))
+        like = (
+            "; it looks like a safetensors file (a deltaprop model file?)"
+            if data[8:9] == b"{"
+            else _looks_like(head[:8])
+            or (
+                "; it looks like a text file"
+                if head.isascii() and all(32 <= c < 127 or c in b"\t\r\n" for c in head)
+                else ""
+            )
+        )
         what = "empty" if not data else f"starts with byte 0x{data[0]:02x}, not an ONNX model's 0x08{like}"
         raise ModelFileError(f"{path} is not an ONNX model: it is {what}", _HINT)
     return data
@@ -237,8 +325,9 @@ def _parse(onnx, path: Path, data: bytes):
     try:
         model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{path} is not an ONNX model: it cannot be parsed ({type(exc).__name__}: {exc})",
-                             _HINT) from None
+        raise ModelFileError(
+            f"{path} is not an ONNX model: it cannot be parsed ({type(exc).__name__}: {exc})", _HINT
+        ) from None
     # Protobuf parses many byte strings as an empty or partial message: insist on a real graph.
     if not model.ir_version or not model.graph.node or not model.graph.input:
         raise ModelFileError(f"{path} is not an ONNX model: it holds no graph with inputs and nodes", _HINT)
@@ -286,9 +375,12 @@ class _Walk:
 
     def unsupported(self, node, why: str = ""):
         what = f"operator {node.op_type}" + (f" (node {node.name!r})" if node.name else "")
-        return ConfigError(f"{self.label}: {what} {why or 'is not one deltaprop can run'}",
-                           "deltaprop reads MLP graphs: " + ", ".join(SUPPORTED_OPS)
-                           + " (and the label outputs skl2onnx adds: ArgMax, ZipMap, ArrayFeatureExtractor)")
+        return ConfigError(
+            f"{self.label}: {what} {why or 'is not one deltaprop can run'}",
+            "deltaprop reads MLP graphs: "
+            + ", ".join(SUPPORTED_OPS)
+            + " (and the label outputs skl2onnx adds: ArgMax, ZipMap, ArrayFeatureExtractor)",
+        )
 
     def const(self, node, name):
         if name not in self.consts:
@@ -316,8 +408,9 @@ class _Walk:
             if cur not in ins or self.done:
                 # A branch off the path: what classifiers compute from their output (labels, maps).
                 if op not in _AFTER_OUTPUT or not (self.done or self.layers or self.pending):
-                    raise self.unsupported(node, "branches off the path from the input; deltaprop reads a chain "
-                                                 "of layers")
+                    raise self.unsupported(
+                        node, "branches off the path from the input; deltaprop reads a chain of layers"
+                    )
                 self.note_classes(node)
                 self.done = self.done or cur in ins
                 derived.update(outs)
@@ -328,8 +421,10 @@ class _Walk:
                 cur = nxt
         self.finish_layer()
         if not self.layers:
-            raise ConfigError(f"{self.label} holds no layer (no MatMul or Gemm on the path from its input)",
-                              "deltaprop reads MLP graphs: " + ", ".join(SUPPORTED_OPS))
+            raise ConfigError(
+                f"{self.label} holds no layer (no MatMul or Gemm on the path from its input)",
+                "deltaprop reads MLP graphs: " + ", ".join(SUPPORTED_OPS),
+            )
 
     def note_classes(self, node):
         if node.op_type == "ArrayFeatureExtractor" and node.input and node.input[0] in self.consts:
@@ -345,8 +440,11 @@ class _Walk:
         """Sub/Div/Mul by constants before the first layer: X' = (X − shift) / scale."""
         op = node.op_type
         if ins[0] != cur and not (op == "Mul" and ins[1] == cur):
-            raise self.unsupported(node, "before the first layer takes the data as its second input; "
-                                         "deltaprop's input scaling is (X − shift) / scale")
+            raise self.unsupported(
+                node,
+                "before the first layer takes the data as its second input; "
+                "deltaprop's input scaling is (X − shift) / scale",
+            )
         c = self.const(node, ins[1] if ins[0] == cur else ins[0]).astype(np.float64)
         if op == "Sub":
             if self.shift is not None:
@@ -369,7 +467,9 @@ class _Walk:
         attrs = {a.name: _attr(a) for a in node.attribute}
         out = node.output[0]
         if self.reshaped and op not in ("Cast", "Identity"):
-            raise self.unsupported(node, "follows a Reshape; deltaprop reads reshapes only at the end of the path")
+            raise self.unsupported(
+                node, "follows a Reshape; deltaprop reads reshapes only at the end of the path"
+            )
         if op == "Identity":
             return out
         if op == "Cast":
@@ -379,18 +479,28 @@ class _Walk:
             return None
         if op in ("Reshape", "Flatten", "Squeeze"):
             if not (self.layers or self.pending):
-                raise self.unsupported(node, "comes before the first layer; deltaprop takes 2-d inputs (m, n)")
+                raise self.unsupported(
+                    node, "comes before the first layer; deltaprop takes 2-d inputs (m, n)"
+                )
             self.reshaped = True
             return out
         if op in ("Sub", "Div", "Mul") and not self.layers and self.pending is None:
             return self.scaling(node, cur, ins, out)
-        if op == "Sub" and ins[1] == cur and self.pending is not None and self.pending[2] == "sigmoid" \
-                and self.pending[0].shape[0] == 1 and np.all(self.const(node, ins[0]) == 1):
+        if (
+            op == "Sub"
+            and ins[1] == cur
+            and self.pending is not None
+            and self.pending[2] == "sigmoid"
+            and self.pending[0].shape[0] == 1
+            and np.all(self.const(node, ins[0]) == 1)
+        ):
             self.done = True  # 1 − p beside p: the two-class probabilities of one sigmoid unit
             return None
         if op == "MatMul":
             if ins[0] != cur:
-                raise self.unsupported(node, "multiplies from the left; deltaprop reads X W (rows are examples)")
+                raise self.unsupported(
+                    node, "multiplies from the left; deltaprop reads X W (rows are examples)"
+                )
             self.finish_layer()
             W = self.const(node, ins[1])
             if W.ndim != 2:
@@ -399,7 +509,9 @@ class _Walk:
             return out
         if op == "Gemm":
             if ins[0] != cur or attrs.get("transA", 0):
-                raise self.unsupported(node, "does not compute A_prev Wᵀ + b with the data as its first input")
+                raise self.unsupported(
+                    node, "does not compute A_prev Wᵀ + b with the data as its first input"
+                )
             self.finish_layer()
             B = self.const(node, ins[1])
             W = B if attrs.get("transB", 0) else B.T
@@ -408,7 +520,9 @@ class _Walk:
             if len(ins) > 2 and ins[2]:
                 C = self.const(node, ins[2]) * attrs.get("beta", 1.0)
                 if C.size not in (1, W.shape[0]):
-                    raise self.unsupported(node, f"adds a bias of shape {C.shape} to a layer of {W.shape[0]} units")
+                    raise self.unsupported(
+                        node, f"adds a bias of shape {C.shape} to a layer of {W.shape[0]} units"
+                    )
                 b = np.broadcast_to(C.reshape(-1), (W.shape[0],)).astype(B.dtype)
             self.pending = [W, b, None]
             return out
@@ -427,10 +541,13 @@ class _Walk:
                 raise self.unsupported(node, "is not right after a layer's MatMul/Gemm (+ Add)")
             act = _ACTIVATIONS[op]
             if op == "LeakyRelu" and abs(attrs.get("alpha", 0.01) - LEAKY_SLOPE) > 1e-7:
-                raise self.unsupported(node, f"has slope {attrs['alpha']:g}; deltaprop's leaky_relu has slope "
-                                             f"{LEAKY_SLOPE}")
+                raise self.unsupported(
+                    node, f"has slope {attrs['alpha']:g}; deltaprop's leaky_relu has slope {LEAKY_SLOPE}"
+                )
             if op == "Softmax" and attrs.get("axis", -1) not in (-1, 1):
-                raise self.unsupported(node, f"normalizes along axis {attrs['axis']}; deltaprop's softmax is row by row")
+                raise self.unsupported(
+                    node, f"normalizes along axis {attrs['axis']}; deltaprop's softmax is row by row"
+                )
             self.pending[2] = act
             if act == "softmax":
                 self.done = True

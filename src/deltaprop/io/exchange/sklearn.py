@@ -19,8 +19,10 @@ from deltaprop.io.exchange.common import assemble, scaler_dict
 
 __all__ = ["from_sklearn"]
 
-_SUPPORTED = ("sklearn.neural_network.MLPClassifier, MLPRegressor, deltaprop.MLPClassifier, MLPRegressor, "
-              "or a Pipeline of StandardScaler/MinMaxScaler steps ending in one of them")
+_SUPPORTED = (
+    "sklearn.neural_network.MLPClassifier, MLPRegressor, deltaprop.MLPClassifier, MLPRegressor, "
+    "or a Pipeline of StandardScaler/MinMaxScaler steps ending in one of them"
+)
 
 
 def from_sklearn(est):
@@ -39,18 +41,28 @@ def from_sklearn(est):
     if type(est).__module__.startswith("deltaprop") and hasattr(est, "to_network"):
         net = est.to_network()
         source = {"format": "deltaprop estimator", "estimator": kind, "alpha": float(est.alpha)}
-        return assemble(net.get_weights(), net.activations, classes=net.meta.get("classes"), scaler=scaler,
-                        meta=net.meta, source=source, what=f"the {kind}")
+        return assemble(
+            net.get_weights(),
+            net.activations,
+            classes=net.meta.get("classes"),
+            scaler=scaler,
+            meta=net.meta,
+            source=source,
+            what=f"the {kind}",
+        )
     if not (hasattr(est, "coefs_") and hasattr(est, "intercepts_") and hasattr(est, "out_activation_")):
         fitted = "" if kind not in ("MLPClassifier", "MLPRegressor") else " (has it been fitted?)"
-        raise ConfigError(f"cannot read a {kind} as a network{fitted}", f"from_sklearn takes a fitted {_SUPPORTED}")
+        raise ConfigError(
+            f"cannot read a {kind} as a network{fitted}", f"from_sklearn takes a fitted {_SUPPORTED}"
+        )
     hidden = canonical_name(est.activation)
     output = {"logistic": "sigmoid", "softmax": "softmax", "identity": "identity"}.get(est.out_activation_)
     if output is None:
-        raise ConfigError(f"this {kind} has output activation {est.out_activation_!r} (loss "
-                          f"{getattr(est, 'loss', '?')!r}), which deltaprop does not pair with a loss",
-                          "deltaprop reads softmax, logistic and identity outputs (loss 'squared_error' for a "
-                          "regressor)")
+        raise ConfigError(
+            f"this {kind} has output activation {est.out_activation_!r} (loss "
+            f"{getattr(est, 'loss', '?')!r}), which deltaprop does not pair with a loss",
+            "deltaprop reads softmax, logistic and identity outputs (loss 'squared_error' for a regressor)",
+        )
     weights = [(np.array(c).T.copy(), np.array(b).copy()) for c, b in zip(est.coefs_, est.intercepts_)]
     activations = [hidden] * (len(weights) - 1) + [output]
     meta = {}
@@ -58,10 +70,20 @@ def from_sklearn(est):
     if names is not None:
         meta["feature_names"] = [str(n) for n in names]
     classes = getattr(est, "classes_", None)
-    source = {"format": "scikit-learn", "estimator": f"{type(est).__module__.split('.')[0]}.{kind}",
-              "alpha": float(est.alpha)}
-    return assemble(weights, activations, classes=None if classes is None else list(classes), scaler=scaler,
-                    meta=meta, source=source, what=f"the {kind}")
+    source = {
+        "format": "scikit-learn",
+        "estimator": f"{type(est).__module__.split('.')[0]}.{kind}",
+        "alpha": float(est.alpha),
+    }
+    return assemble(
+        weights,
+        activations,
+        classes=None if classes is None else list(classes),
+        scaler=scaler,
+        meta=meta,
+        source=source,
+        what=f"the {kind}",
+    )
 
 
 def _n_features(est) -> int | None:
@@ -74,9 +96,11 @@ def _pipeline_scaling(steps, n_features) -> dict | None:
     if not steps:
         return None
     if len(steps) > 1:
-        raise ConfigError(f"the Pipeline has {len(steps)} steps before the network "
-                          f"({', '.join(type(s).__name__ for _, s in steps)}); deltaprop keeps one input scaling",
-                          "use one StandardScaler or MinMaxScaler before the MLP")
+        raise ConfigError(
+            f"the Pipeline has {len(steps)} steps before the network "
+            f"({', '.join(type(s).__name__ for _, s in steps)}); deltaprop keeps one input scaling",
+            "use one StandardScaler or MinMaxScaler before the MLP",
+        )
     name, step = steps[0]
     kind = type(step).__name__
     if step in (None, "passthrough"):
@@ -88,10 +112,17 @@ def _pipeline_scaling(steps, n_features) -> dict | None:
         return scaler_dict(mean, scale, n, "standard")
     if kind == "MinMaxScaler":
         if tuple(step.feature_range) != (0, 1) or getattr(step, "clip", False):
-            raise ConfigError(f"the MinMaxScaler maps to {tuple(step.feature_range)}"
-                              f"{' with clip=True' if step.clip else ''}; deltaprop's minmax scaling maps to [0, 1] "
-                              "without clipping", "use MinMaxScaler() with its defaults")
-        rng = np.where(step.data_range_ > 0, step.data_range_, 1.0)  # what scikit-learn does with a constant column
+            raise ConfigError(
+                f"the MinMaxScaler maps to {tuple(step.feature_range)}"
+                f"{' with clip=True' if step.clip else ''}; deltaprop's minmax scaling maps to [0, 1] "
+                "without clipping",
+                "use MinMaxScaler() with its defaults",
+            )
+        rng = np.where(
+            step.data_range_ > 0, step.data_range_, 1.0
+        )  # what scikit-learn does with a constant column
         return scaler_dict(step.data_min_, rng, int(step.n_features_in_), "minmax")
-    raise ConfigError(f"the Pipeline step {name!r} is a {kind}, which deltaprop cannot store as input scaling",
-                      "deltaprop keeps a StandardScaler or a MinMaxScaler (range [0, 1]) before the MLP")
+    raise ConfigError(
+        f"the Pipeline step {name!r} is a {kind}, which deltaprop cannot store as input scaling",
+        "deltaprop keeps a StandardScaler or a MinMaxScaler (range [0, 1]) before the MLP",
+    )

@@ -33,8 +33,14 @@ from deltaprop.io.optional import need
 
 __all__ = ["from_torch", "plan", "to_torch", "write_torch_dir"]
 
-_MODULES = {"relu": "nn.ReLU()", "tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()",
-            "leaky_relu": f"nn.LeakyReLU({LEAKY_SLOPE})", "softmax": "nn.Softmax(dim=-1)", "identity": "nn.Identity()"}
+_MODULES = {
+    "relu": "nn.ReLU()",
+    "tanh": "nn.Tanh()",
+    "sigmoid": "nn.Sigmoid()",
+    "leaky_relu": f"nn.LeakyReLU({LEAKY_SLOPE})",
+    "softmax": "nn.Softmax(dim=-1)",
+    "identity": "nn.Identity()",
+}
 _SUPPORTED = "Linear, ReLU, Tanh, Sigmoid, LeakyReLU (slope 0.01), Identity, Dropout, Softmax (last, dim=-1)"
 
 
@@ -87,8 +93,14 @@ def to_torch(net, logits: bool = False, *, scaling: bool = True):
                 m.weight.copy_(torch.from_numpy(np.array(W)))
                 m.bias.copy_(torch.from_numpy(np.array(b)))
         else:
-            m = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE),
-                 "softmax": lambda: nn.Softmax(dim=-1), "identity": nn.Identity}[step[1]]()
+            m = {
+                "relu": nn.ReLU,
+                "tanh": nn.Tanh,
+                "sigmoid": nn.Sigmoid,
+                "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE),
+                "softmax": lambda: nn.Softmax(dim=-1),
+                "identity": nn.Identity,
+            }[step[1]]()
         modules.append(m)
     return nn.Sequential(*modules).eval()
 
@@ -116,8 +128,10 @@ def from_torch(module, output: str | None = None, *, classes=None):
                 activations.append(pending[2] or "identity")
             W = child.weight.detach().cpu().numpy()
             if W.dtype not in (np.float32, np.float64):
-                raise ConfigError(f"layer {i} ({child}) holds {child.weight.dtype} weights",
-                                  "convert the module to float32 or float64 first: module.float()")
+                raise ConfigError(
+                    f"layer {i} ({child}) holds {child.weight.dtype} weights",
+                    "convert the module to float32 or float64 first: module.float()",
+                )
             b = child.bias.detach().cpu().numpy() if child.bias is not None else np.zeros(W.shape[0], W.dtype)
             pending = [W.copy(), b.astype(W.dtype).copy(), None]
             continue
@@ -127,7 +141,12 @@ def from_torch(module, output: str | None = None, *, classes=None):
             if getattr(child, "kind", None) == "divide" and not shift.any():
                 scaler = scaler_dict(None, float(scale[0]), int(shift.shape[0]))
             continue
-        if isinstance(child, nn.Identity) and i == len(children) - 1 and pending is not None and pending[2] is None:
+        if (
+            isinstance(child, nn.Identity)
+            and i == len(children) - 1
+            and pending is not None
+            and pending[2] is None
+        ):
             pending[2] = "identity"  # an explicit identity output: the module returns values, not logits
             continue
         if isinstance(child, (nn.Identity, nn.Dropout)):
@@ -135,22 +154,31 @@ def from_torch(module, output: str | None = None, *, classes=None):
         act = _activation(child, nn, i)
         if pending is None or pending[2] is not None:
             where = "before any Linear layer" if pending is None else f"right after {pending[2]}"
-            raise ConfigError(f"layer {i} ({child}) comes {where}; deltaprop reads Linear layers each followed by "
-                              "at most one activation", f"supported layers: {_SUPPORTED}")
+            raise ConfigError(
+                f"layer {i} ({child}) comes {where}; deltaprop reads Linear layers each followed by "
+                "at most one activation",
+                f"supported layers: {_SUPPORTED}",
+            )
         pending[2] = act
     if pending is None:
-        raise ConfigError(f"the module holds no Linear layer ({type(module).__name__})",
-                          f"pass an nn.Sequential of: {_SUPPORTED}")
+        raise ConfigError(
+            f"the module holds no Linear layer ({type(module).__name__})",
+            f"pass an nn.Sequential of: {_SUPPORTED}",
+        )
     last = pending[2]
     if last is None:
         if output is None:
-            raise ConfigError("the module ends in Linear, so it returns logits; deltaprop needs to know what they are",
-                              "pass output='softmax' (classes), 'sigmoid' (binary or multi-label) or 'identity' "
-                              "(regression)")
+            raise ConfigError(
+                "the module ends in Linear, so it returns logits; deltaprop needs to know what they are",
+                "pass output='softmax' (classes), 'sigmoid' (binary or multi-label) or 'identity' "
+                "(regression)",
+            )
         last = _output_name(output)
     elif output is not None and _output_name(output) != last:
-        raise ConfigError(f"the module ends in {last} but output={output!r} was passed",
-                          "leave output out when the module ends in its output activation")
+        raise ConfigError(
+            f"the module ends in {last} but output={output!r} was passed",
+            "leave output out when the module ends in its output activation",
+        )
     weights.append(pending[:2])
     activations.append(last)
     source = {"format": "pytorch", "module": type(module).__name__, "torch": torch.__version__}
@@ -164,8 +192,10 @@ def _flatten(module, nn):
     elif isinstance(module, nn.Module) and not list(module.children()):
         yield module  # a leaf: Linear, an activation, InputScaling, or something from_torch names and refuses
     else:
-        raise ConfigError(f"cannot read a {type(module).__name__} as a chain of layers",
-                          f"pass an nn.Sequential of: {_SUPPORTED}")
+        raise ConfigError(
+            f"cannot read a {type(module).__name__} as a chain of layers",
+            f"pass an nn.Sequential of: {_SUPPORTED}",
+        )
 
 
 def _activation(child, nn, i) -> str:
@@ -177,16 +207,23 @@ def _activation(child, nn, i) -> str:
         return "sigmoid"
     if isinstance(child, nn.LeakyReLU):
         if abs(child.negative_slope - LEAKY_SLOPE) > 1e-12:
-            raise ConfigError(f"layer {i} is LeakyReLU with slope {child.negative_slope:g}; deltaprop's leaky_relu "
-                              f"has slope {LEAKY_SLOPE}", "use nn.LeakyReLU(0.01)")
+            raise ConfigError(
+                f"layer {i} is LeakyReLU with slope {child.negative_slope:g}; deltaprop's leaky_relu "
+                f"has slope {LEAKY_SLOPE}",
+                "use nn.LeakyReLU(0.01)",
+            )
         return "leaky_relu"
     if isinstance(child, nn.Softmax):
         if child.dim not in (None, -1, 1):
-            raise ConfigError(f"layer {i} is Softmax(dim={child.dim}); deltaprop's softmax is row by row",
-                              "use nn.Softmax(dim=-1)")
+            raise ConfigError(
+                f"layer {i} is Softmax(dim={child.dim}); deltaprop's softmax is row by row",
+                "use nn.Softmax(dim=-1)",
+            )
         return "softmax"
-    raise ConfigError(f"layer {i} is {type(child).__name__} ({child}), which deltaprop does not support",
-                      f"supported layers: {_SUPPORTED}")
+    raise ConfigError(
+        f"layer {i} is {type(child).__name__} ({child}), which deltaprop does not support",
+        f"supported layers: {_SUPPORTED}",
+    )
 
 
 def _output_name(output: str) -> str:
@@ -194,8 +231,10 @@ def _output_name(output: str) -> str:
 
     name = canonical_name(output)
     if name not in OUTPUTS:
-        raise ConfigError(f"output={output!r} is not an output deltaprop pairs with a loss",
-                          "use 'softmax', 'sigmoid' or 'identity'")
+        raise ConfigError(
+            f"output={output!r} is not an output deltaprop pairs with a loss",
+            "use 'softmax', 'sigmoid' or 'identity'",
+        )
     return name
 
 
@@ -208,13 +247,16 @@ def write_torch_dir(net, directory, logits: bool = False, scaling: bool = True) 
 
     directory = Path(os.fspath(directory))
     if directory.exists() and not directory.is_dir():
-        raise ConfigError(f"{directory} is a file; --to torch writes a directory (model.safetensors + model.py)",
-                          "pass -o DIR, a directory that does not exist yet or may be written into")
+        raise ConfigError(
+            f"{directory} is a file; --to torch writes a directory (model.safetensors + model.py)",
+            "pass -o DIR, a directory that does not exist yet or may be written into",
+        )
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelFileError(f"cannot create {directory}: {exc.strerror or exc}", "check the path and its permissions") \
-            from None
+        raise ModelFileError(
+            f"cannot create {directory}: {exc.strerror or exc}", "check the path and its permissions"
+        ) from None
     tensors, lines = {}, []
     for k, step in enumerate(plan(net, logits, scaling)):
         if step[0] == "scaling":
@@ -237,11 +279,17 @@ def _model_py(net, lines, logits, scaled) -> str:
 
     dtype = "torch.float64" if net.dtype == np.float64 else "torch.float32"
     classes = net.meta.get("classes")
-    out = ("logits Z_L (no output activation)" if logits else
-           "class probabilities" if net.is_classifier else "predicted values")
+    out = (
+        "logits Z_L (no output activation)"
+        if logits
+        else "class probabilities"
+        if net.is_classifier
+        else "predicted values"
+    )
     inputs = "raw inputs, as deltaprop predict takes them" if scaled else "inputs as the network sees them"
     layer_lines = "".join(f"        {line},\n" for line in lines)
-    scaling_class = '''
+    scaling_class = (
+        '''
 
 class InputScaling(nn.Module):
     """x' = (x - shift) / scale, column by column: the input scaling deltaprop fitted on the training rows."""
@@ -254,7 +302,10 @@ class InputScaling(nn.Module):
 
     def forward(self, x):
         return (x - self.shift) / self.scale
-''' if scaled else ""
+'''
+        if scaled
+        else ""
+    )
     return f'''"""{net!r}, exported by deltaprop {__version__}.
 
     model = load()            # nn.Sequential, in eval mode
