@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-__all__ = ["NARROW", "SMALL_STEP", "ones", "zeros_like", "row_max", "row_sum", "relu", "narrow_order", "take_rows",
+__all__ = ["NARROW", "SMALL_STEP", "ones", "row_max", "row_sum", "narrow_order", "take_rows",
            "blas_threads_for", "all_finite"]
 
 #: Layers at most this wide keep Z and A column-major (see :func:`narrow_order`).
@@ -34,9 +34,6 @@ NARROW = 32
 SMALL_STEP = 1 << 24
 
 _ONES: dict = {}
-_ZEROS: dict = {}
-#: Largest array (elements) :func:`zeros_like` caches; bigger ones (inference on many rows) are not kept.
-_ZEROS_MAX = 1 << 20
 
 
 def ones(m: int, dtype) -> np.ndarray:
@@ -52,42 +49,6 @@ def ones(m: int, dtype) -> np.ndarray:
             _ONES.clear()
         v = _ONES[key] = np.ones(m, dtype=dtype)
     return v
-
-
-def zeros_like(Z) -> np.ndarray | None:
-    """A cached, read-only zeros array with the shape, dtype and memory layout of ``Z``, or None
-    when Z is larger than the cache keeps (``_ZEROS_MAX`` elements) or not contiguous."""
-    key = (Z.shape, Z.strides, Z.dtype)
-    z = _ZEROS.get(key)
-    if z is None:
-        if Z.size > _ZEROS_MAX or not (Z.flags.c_contiguous or Z.flags.f_contiguous):
-            return None
-        if len(_ZEROS) > 16:
-            _ZEROS.clear()
-        z = _ZEROS[key] = np.zeros_like(Z)
-        z.flags.writeable = False
-    return z
-
-
-def relu(Z, out):
-    """out = max(Z, 0) element-wise.
-
-    Saves: NumPy's ``maximum`` against the scalar 0 runs a slower broadcasting loop; against a
-    zeros array of Z's own shape and layout it runs the plain vectorized loop: 2.4 instead of
-    10.5 µs for a (128, 256) float32 array (tiny arrays: the same, ~0.55 µs). Arrays larger than
-    the cache keeps go block by block.
-    """
-    z = zeros_like(Z)
-    if z is not None:
-        return np.maximum(Z, z, out=out)
-    if Z.ndim != 2 or not Z.flags.c_contiguous or not out.flags.c_contiguous:
-        return np.maximum(Z, 0, out=out)
-    rows = max(1, _ZEROS_MAX // max(1, Z.shape[1]))
-    z = zeros_like(Z[:rows])
-    for start in range(0, Z.shape[0], rows):
-        stop = min(start + rows, Z.shape[0])
-        np.maximum(Z[start:stop], z[:stop - start], out=out[start:stop])
-    return out
 
 
 def narrow_order(n_out: int) -> str:
