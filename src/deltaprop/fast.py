@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-__all__ = ["NARROW", "SMALL_STEP", "ones", "row_max", "row_sum", "narrow_order", "take_rows",
+__all__ = ["NARROW", "SMALL_STEP", "row_max", "row_sum", "narrow_order", "take_rows",
            "blas_threads_for", "all_finite"]
 
 #: Layers at most this wide keep Z and A column-major (see :func:`narrow_order`).
@@ -32,24 +32,6 @@ NARROW = 32
 #: Training steps with at most this many multiply-adds in their forward products (m · Σ n_in·n_out)
 #: run their BLAS calls on one thread (see :func:`blas_threads_for`).
 SMALL_STEP = 1 << 24
-
-_ONES: dict = {}
-
-
-def ones(m: int, dtype) -> np.ndarray:
-    """A cached ones vector of length m.
-
-    Saves: the sum over the rows of δ as the product ``ones @ δ`` (BLAS) instead of
-    ``δ.sum(axis=0)``; caching the vector saves its allocation every step.
-    """
-    key = (m, dtype)
-    v = _ONES.get(key)
-    if v is None:
-        if len(_ONES) > 16:
-            _ONES.clear()
-        v = _ONES[key] = np.ones(m, dtype=dtype)
-    return v
-
 
 def narrow_order(n_out: int) -> str:
     """Memory order of a layer's Z and A: column-major ("F") for narrow layers (the output, K ≤ 32).
@@ -79,13 +61,8 @@ def row_max(Z):
 
 
 def row_sum(Z):
-    """Σ over the columns of each row, (m, K) → (m, 1), as the product ``Z @ ones``.
-
-    Saves: BLAS's matrix-vector product beats the reduction along the short axis in either
-    layout: 0.7 against 1.0 µs for a column-major (128, 10) array, 3 against 24 µs for a
-    row-major (1797, 10) one.
-    """
-    return Z @ ones(Z.shape[1], Z.dtype)[:, None]
+    """Σ over the columns of each row, (m, K) → (m, 1)."""
+    return np.add.reduce(Z, axis=1, keepdims=True)
 
 
 def take_rows(src, idx, out):
