@@ -12,12 +12,41 @@ SHAPES = [(1, 1), (3, 4), (128, 10), (128, 256), (1797, 10), (5000, 300)]
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_row_reductions_match_numpy(shape, order, dtype):
+def test_row_reductions_and_relu_match_numpy(shape, order, dtype):
     rng = np.random.default_rng(sum(shape))
     Z = np.asarray(rng.standard_normal(shape) * 3, dtype=dtype, order=order)
     np.testing.assert_array_equal(fast.row_max(Z), Z.max(axis=1, keepdims=True))
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(fast.row_sum(Z), Z.sum(axis=1, keepdims=True), rtol=tol, atol=tol * shape[1])
+    out = np.empty_like(Z)
+    assert fast.relu(Z, out) is out
+    np.testing.assert_array_equal(out, np.maximum(Z, 0))
+    fast.relu(Z, Z)  # in place
+    np.testing.assert_array_equal(Z, out)
+
+
+def test_relu_on_views_and_nan():
+    Z = np.arange(-20.0, 20.0).reshape(8, 5)[:, ::2]  # not contiguous
+    Z[0, 0] = np.nan
+    out = np.empty(Z.shape)
+    fast.relu(Z, out)
+    assert np.isnan(out[0, 0])
+    np.testing.assert_array_equal(out[1:], np.maximum(Z[1:], 0))
+
+
+def test_relu_large_arrays_go_block_by_block_with_a_small_cache():
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((fast._ZEROS_MAX // 100 + 7, 300)).astype(np.float32)  # > _ZEROS_MAX elements
+    before = set(fast._ZEROS)
+    out = fast.relu(Z, np.empty_like(Z))
+    np.testing.assert_array_equal(out, np.maximum(Z, 0))
+    assert all(np.prod(key[0]) <= fast._ZEROS_MAX for key in set(fast._ZEROS) - before)
+
+
+def test_cached_zeros_cannot_be_written():
+    z = fast.zeros_like(np.ones((4, 3), np.float32))
+    with pytest.raises(ValueError):
+        z[0, 0] = 1.0
 
 
 def test_blas_threads_are_restored_after_training():

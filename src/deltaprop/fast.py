@@ -23,12 +23,53 @@ import math
 
 import numpy as np
 
-__all__ = ["SMALL_STEP", "row_max", "row_sum",
+__all__ = ["SMALL_STEP", "zeros_like", "relu", "row_max", "row_sum",
            "blas_threads_for", "all_finite"]
 
 #: Training steps with at most this many multiply-adds in their forward products (m · Σ n_in·n_out)
 #: run their BLAS calls on one thread (see :func:`blas_threads_for`).
 SMALL_STEP = 1 << 24
+
+_ZEROS: dict = {}
+#: Largest array (elements) :func:`zeros_like` caches; bigger ones (inference on many rows) are not kept.
+_ZEROS_MAX = 1 << 20
+
+
+def zeros_like(Z) -> np.ndarray | None:
+    """A cached, read-only zeros array with the shape, dtype and memory layout of ``Z``, or None
+    when Z is larger than the cache keeps (``_ZEROS_MAX`` elements) or not contiguous."""
+    key = (Z.shape, Z.strides, Z.dtype)
+    z = _ZEROS.get(key)
+    if z is None:
+        if Z.size > _ZEROS_MAX or not (Z.flags.c_contiguous or Z.flags.f_contiguous):
+            return None
+        if len(_ZEROS) > 16:
+            _ZEROS.clear()
+        z = _ZEROS[key] = np.zeros_like(Z)
+        z.flags.writeable = False
+    return z
+
+
+def relu(Z, out):
+    """out = max(Z, 0) element-wise.
+
+    Saves: NumPy's ``maximum`` against the scalar 0 runs a slower broadcasting loop; against a
+    zeros array of Z's own shape and layout it runs the plain vectorized loop: 2.4 instead of
+    10.5 µs for a (128, 256) float32 array (tiny arrays: the same, ~0.55 µs). Arrays larger than
+    the cache keeps go block by block.
+    """
+    z = zeros_like(Z)
+    if z is not None:
+        return np.maximum(Z, z, out=out)
+    if Z.ndim != 2 or not Z.flags.c_contiguous or not out.flags.c_contiguous:
+        return np.maximum(Z, 0, out=out)
+    rows = max(1, _ZEROS_MAX // max(1, Z.shape[1]))
+    z = zeros_like(Z[:rows])
+    for start in range(0, Z.shape[0], rows):
+        stop = min(start + rows, Z.shape[0])
+        np.maximum(Z[start:stop], z[:stop - start], out=out[start:stop])
+    return out
+
 
 def row_max(Z):
     """max over the columns of each row, (m, K) → (m, 1).
