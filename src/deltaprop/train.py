@@ -24,6 +24,7 @@ from deltaprop import fast, ops
 from deltaprop.errors import ConfigError, DivergenceError, InputError
 from deltaprop.model import Network
 from deltaprop.optim import Optimizer, make_optimizer, make_schedule
+from deltaprop.parallel import SplitStep
 from deltaprop.validation import (
     check_nonnegative_float,
     check_positive_int,
@@ -156,8 +157,14 @@ class Trainer:
                  schedule_options: dict | None = None, l2: float = 0.0, validation_data=None,
                  validation_fraction: float = 0.0, early_stopping: int | None = None, tol: float = 0.0,
                  shuffle: bool = True, seed: int = 0, rng: np.random.Generator | None = None,
-                 callbacks=(), track_accuracy: bool = True, sample_weight=None):
+                 callbacks=(), track_accuracy: bool = True, sample_weight=None, threads: int = 1):
         self.net = net
+        self.threads = check_positive_int(threads, "threads")
+        if self.threads > 2:
+            raise ConfigError(f"threads must be 1 or 2, got {threads!r}",
+                              "threads=2 splits each batch over two threads; 1 runs the step on this one")
+        self._split = None  # the two-thread step (deltaprop.parallel) while run() runs with threads=2
+        self._split_last = False  # whether the last step was split
         self.epochs = check_positive_int(epochs, "epochs")
         self.l2 = check_nonnegative_float(l2, "l2")
         self.tol = check_nonnegative_float(tol, "tol")
@@ -234,15 +241,22 @@ class Trainer:
         """Forward, cost, backward and update on one batch (rows weighted by ``sample_weight`` if
         given); returns J of the batch before the update."""
         net, opt = self.net, self.optimizer
-        net.forward(Xb, cache=True, check=False)
-        if sample_weight is not None and not sample_weight.any():
-            # Every row weighs 0: the batch carries nothing to learn and J_B = Σ s·loss / Σ s is
-            # undefined, so no update (the whole set's weights are checked to sum above 0). The
-            # forward pass above still lets the epoch's accuracy count these rows.
-            return 0.0
-        cost = net.cached_cost(Yb, self.l2, sample_weight)
         # θ −= α g with α folded into δ_L = α(A − Y)/m: the gradients come out already scaled.
-        grads = net.backward(Yb, self.l2, scale=opt.lr if opt.folds_lr else 1.0, sample_weight=sample_weight)
+        scale = opt.lr if opt.folds_lr else 1.0
+        split = self._split
+        self._split_last = split is not None and split.usable(net, Xb.shape[0], sample_weight, self._sparse)
+        if self._split_last:
+            cost = split.run(Xb, Yb, self.l2, scale)  # both halves' gradients summed into net.flat_grads()
+            grads = net.grads
+        else:
+            net.forward(Xb, cache=True, check=False)
+            if sample_weight is not None and not sample_weight.any():
+                # Every row weighs 0: the batch carries nothing to learn and J_B = Σ s·loss / Σ s is
+                # undefined, so no update (the whole set's weights are checked to sum above 0). The
+                # forward pass above still lets the epoch's accuracy count these rows.
+                return 0.0
+            cost = net.cached_cost(Yb, self.l2, sample_weight)
+            grads = net.backward(Yb, self.l2, scale=scale, sample_weight=sample_weight)
         params, flat_grads = net.flat_params(), net.flat_grads()
         if params is not None and flat_grads is not None:
             params, grads = [params], [flat_grads]  # the whole network as one array: a few passes
@@ -272,6 +286,9 @@ class Trainer:
     def _correct(self, idx, Yb) -> int:
         """How many rows of the last batch the network got right (labels precomputed once)."""
         labels = self.labels if idx is None else self.labels[idx]
+        if self._split_last:
+            return sum(_n_correct(A, Yb[s:s + A.shape[0]], labels[s:s + A.shape[0]], self.multilabel)
+                       for A, s in self._split.outputs())
         return _n_correct(self.net.layers[-1].A, Yb, labels, self.multilabel)
 
     # -- evaluation --------------------------------------------------------------------------------
@@ -294,8 +311,19 @@ class Trainer:
         # DivergenceError; NumPy's RuntimeWarnings would only repeat it less clearly.
         sizes = self.net.sizes
         step_macs = self.batch_size * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-        with np.errstate(over="ignore", invalid="ignore"), fast.blas_threads_for(step_macs):
-            return self._run()
+        if self.threads == 2 and SplitStep.usable(self.net, self.batch_size, self.sample_weight,
+                                                  self._sparse):
+            self._split = SplitStep(self.net)
+            self.optimizer.halves = self._split  # element-wise updates over two halves, same bits
+            step_macs = 0  # one BLAS thread in each of the two threads
+        try:
+            with np.errstate(over="ignore", invalid="ignore"), fast.blas_threads_for(step_macs):
+                return self._run()
+        finally:
+            if self._split is not None:
+                self._split.close()
+                self.optimizer.halves = None
+            self._split = None
 
     def _run(self) -> History:
         cbs = self.callbacks
@@ -430,8 +458,10 @@ class Trainer:
         """‖δ_l‖ and ‖dW_l‖ (Frobenius) of the last batch, for the unscaled gradient of J."""
         scale = self.optimizer.lr if self.optimizer.folds_lr else 1.0
         grads = self.net.grads
+        deltas = (self._split.delta_norms() if self._split_last and self._split is not None
+                  else [_norm(layer.delta) for layer in self.net.layers])
         return {
-            "delta_norm": [_norm(layer.delta) / scale for layer in self.net.layers],
+            "delta_norm": [d / scale for d in deltas],
             "dW_norm": [_norm(dW) / scale for dW, _ in grads],
         }
 

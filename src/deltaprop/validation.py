@@ -9,7 +9,8 @@ import numpy as np
 from deltaprop import fast
 from deltaprop.errors import ConfigError, InputError
 
-__all__ = ["check_X", "is_sparse", "check_sample_weight", "check_positive_int", "check_positive_float", "check_nonnegative_float", "check_dtype"]
+__all__ = ["check_X", "check_rows", "is_sparse", "check_sample_weight", "check_positive_int", "check_positive_float",
+           "check_nonnegative_float", "check_dtype"]
 
 FLOAT_DTYPES = ("float32", "float64")
 
@@ -30,11 +31,16 @@ def is_sparse(X) -> bool:
     return not isinstance(X, np.ndarray) and hasattr(X, "tocsr") and hasattr(X, "nnz")
 
 
-def check_X(X, n_features: int | None = None, dtype=None, what: str = "X") -> np.ndarray:
+def check_X(X, n_features: int | None = None, dtype=None, what: str = "X",
+            rows_later: bool = False) -> np.ndarray:
     """X as a finite 2-d float array (m, n_features) with m ≥ 1, cast to ``dtype`` when given.
 
     A SciPy sparse X stays sparse: it comes back in CSR form (rows are cheap to take), its stored
-    values checked and cast; the first layer multiplies it as it is (see :class:`deltaprop.layers.Dense`)."""
+    values checked and cast; the first layer multiplies it as it is (see :class:`deltaprop.layers.Dense`).
+
+    ``rows_later=True`` checks the shape and the kind of values only, leaving the cast and the
+    finiteness test of a dense X to :func:`check_rows`, block by block (prediction: each block is
+    tested while it is in cache, and a float64 X is never copied whole)."""
     if is_sparse(X):
         return _check_sparse_X(X, n_features, dtype, what)
     try:
@@ -64,12 +70,21 @@ def check_X(X, n_features: int | None = None, dtype=None, what: str = "X") -> np
             f"{what} has {arr.shape[1]} features per row, but the network expects {n_features}",
             "use the same columns (and preprocessing) as when the network was built",
         )
+    if rows_later:
+        return arr
+    return check_rows(arr, dtype, what)
+
+
+def check_rows(arr: np.ndarray, dtype=None, what: str = "X", first_row: int = 0) -> np.ndarray:
+    """Rows of a dense X already shape-checked by :func:`check_X`, cast to ``dtype`` (when given) and
+    tested finite in one pass; ``first_row`` is the index of ``arr``'s first row in the whole X
+    (for the message)."""
     if dtype is not None:
         arr = arr.astype(dtype, copy=False)
     if arr.dtype.kind == "f" and not fast.all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise InputError(
-            f"{what} contains NaN or infinity (first at row {int(bad[0])}, column {int(bad[1])})",
+            f"{what} contains NaN or infinity (first at row {first_row + int(bad[0])}, column {int(bad[1])})",
             "fill or drop missing values before training or predicting",
         )
     return arr

@@ -30,13 +30,27 @@ def scaler_of(net):
 
 def model_inputs(net, X) -> np.ndarray:
     """X as the network sees it: the model's stored input scaling applied, in the model's dtype."""
-    scaler = scaler_of(net)
+    scaler = _checked_scaler(net, X)
     if scaler is not None:
-        if scaler.n_features is not None and np.ndim(X) == 2 and X.shape[1] != scaler.n_features:
-            raise InputError(f"the inputs have {X.shape[1]} features but the model was trained on "
-                             f"{scaler.n_features}", "pass inputs with the same columns as the training data")
         return scaler.transform(X, dtype=net.dtype)
     return np.asarray(X, dtype=net.dtype)
+
+
+def prediction_network(net, X):
+    """The network to feed X to as it is: ``net`` with the model's stored input scaling folded into its
+    first layer (:meth:`deltaprop.io.preprocessing.Scaler.fold_into`), or ``net`` itself without one.
+    Prediction then makes no scaled copy of X; the outputs equal ``net``'s on the scaled X up to rounding."""
+    scaler = _checked_scaler(net, X)
+    return net if scaler is None else scaler.fold_into(net)
+
+
+def _checked_scaler(net, X):
+    scaler = scaler_of(net)
+    if (scaler is not None and scaler.n_features is not None and np.ndim(X) == 2
+            and X.shape[1] != scaler.n_features):
+        raise InputError(f"the inputs have {X.shape[1]} features but the model was trained on "
+                         f"{scaler.n_features}", "pass inputs with the same columns as the training data")
+    return scaler
 
 
 def class_names(net) -> list[str] | None:

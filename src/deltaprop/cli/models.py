@@ -19,6 +19,7 @@ from deltaprop.cli.common import (
     metrics,
     model_inputs,
     out,
+    prediction_network,
     print_class_table,
 )
 from deltaprop.errors import DataError, InputError
@@ -98,8 +99,7 @@ def cmd_predict(args) -> int:
     X = load_inputs(args.input, drop=args.drop)
     if X.shape[0] == 0:
         raise InputError(f"{args.input} holds no rows", "pass at least one example")
-    X = model_inputs(net, X)
-    A = net.forward(X)
+    A = prediction_network(net, X).forward(X)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     classes = class_names(net)

@@ -111,6 +111,28 @@ class Scaler:
         out /= np.asarray(self.scale, dtype=dtype)
         return out
 
+    def fold_into(self, net):
+        """A copy of ``net`` that takes rows as they come, before scaling: the scaling folded into the
+        first layer's weights, so that prediction makes no scaled copy of X.
+
+            Z_1 = ((X − shift) / scale) W_1ᵀ + b_1 = X W_1'ᵀ + b_1'
+            with W_1' = W_1 / scale (per column), b_1' = b_1 − W_1' shift
+
+        computed in float64 and stored in the network's dtype. Its outputs equal ``net``'s on
+        ``transform(X)`` up to rounding."""
+        if not self.fitted:
+            raise ConfigError(f"this {self.kind} scaler has not been fitted", "call fit(X_train) first")
+        folded = net.copy()
+        if self.kind == "none":
+            return folded
+        first = folded.layers[0]
+        W = first.W.astype(np.float64) / np.asarray(self.scale, dtype=np.float64)
+        shift = np.broadcast_to(np.asarray(self.shift, dtype=np.float64), (W.shape[1],))
+        b = first.b.astype(np.float64) - W @ shift
+        first.W[...] = W
+        first.b[...] = b
+        return folded
+
     def fit_transform(self, X, dtype=None) -> np.ndarray:
         return self.fit(X).transform(X, dtype)
 
