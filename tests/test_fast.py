@@ -49,6 +49,20 @@ def test_cached_zeros_cannot_be_written():
         z[0, 0] = 1.0
 
 
+def test_narrow_layers_are_column_major_and_give_the_same_numbers():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((50, 20))
+    y = rng.integers(0, 3, 50)
+    net = dp.Network.from_sizes([20, 40, 3], hidden="relu", seed=2, dtype="float64")
+    net.backprop(X, y)
+    out, hidden = net.layers[-1], net.layers[0]
+    assert out.Z.flags.f_contiguous and out.A.flags.f_contiguous
+    assert hidden.Z.flags.c_contiguous
+    Z_ref = hidden.A @ out.W.T + out.b
+    np.testing.assert_allclose(out.Z, Z_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.A, np.exp(Z_ref) / np.exp(Z_ref).sum(axis=1, keepdims=True), rtol=1e-12)
+
+
 def test_blas_threads_are_restored_after_training():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]

@@ -23,8 +23,11 @@ import math
 
 import numpy as np
 
-__all__ = ["SMALL_STEP", "zeros_like", "relu", "row_max", "row_sum",
+__all__ = ["NARROW", "SMALL_STEP", "zeros_like", "relu", "narrow_order", "row_max", "row_sum",
            "blas_threads_for", "all_finite"]
+
+#: Layers at most this wide keep Z and A column-major (see :func:`narrow_order`).
+NARROW = 32
 
 #: Training steps with at most this many multiply-adds in their forward products (m · Σ n_in·n_out)
 #: run their BLAS calls on one thread (see :func:`blas_threads_for`).
@@ -70,6 +73,17 @@ def relu(Z, out):
         np.maximum(Z[start:stop], z[:stop - start], out=out[start:stop])
     return out
 
+def narrow_order(n_out: int) -> str:
+    """Memory order of a layer's Z and A: column-major ("F") for narrow layers (the output, K ≤ 32).
+
+    Saves: row-wise max and sum over the K columns (softmax, the cost, the accuracy count) are
+    reductions along a short axis, which NumPy runs 5–8× slower in row-major order than in
+    column-major order, where they become element-wise operations over K contiguous columns.
+    Softmax, the cost and the accuracy count of a batch together: 15.6 instead of 44.4 µs for
+    (128, 10), 43 instead of 96 µs for the digits' (1797, 10).
+    """
+    return "F" if n_out <= NARROW else "C"
+
 
 def row_max(Z):
     """max over the columns of each row, (m, K) → (m, 1).
@@ -78,7 +92,7 @@ def row_max(Z):
     (1797, 10) float32 array). Column-major, the same reduction runs over K contiguous columns
     (1.9 µs); row-major and narrow, a loop of element-wise maxima over the K columns (14 µs).
     """
-    if Z.shape[1] <= 32 and not Z.flags.f_contiguous:
+    if Z.shape[1] <= NARROW and not Z.flags.f_contiguous:
         out = Z[:, 0:1].copy()
         for k in range(1, Z.shape[1]):
             np.maximum(out, Z[:, k:k + 1], out=out)

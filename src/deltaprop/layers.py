@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deltaprop import fast
 from deltaprop.activations import Activation, get_activation
 
 __all__ = ["Dense"]
@@ -50,18 +51,20 @@ class Dense:
     def __repr__(self) -> str:
         return f"Dense({self.n_in} → {self.n_out}, {self.activation.name})"
 
-    # -- speed: one set of work arrays per batch size ---------------------------------------------
+    # -- speed: one set of work arrays per batch size (see deltaprop.fast) ------------------------
     def _buffers_for(self, m: int, dA_prev: bool = True):
-        """(Z, A, dA_prev) work arrays for a batch of m rows, allocated once per m.
+        """(Z, A, dA_prev, column_major) work arrays for a batch of m rows, allocated once per m.
 
         Training sees at most two batch sizes (the batch and the last, shorter one), so reusing
-        these saves three allocations of (m, n) arrays a layer a step.
+        these saves three allocations of (m, n) arrays a layer a step. Z and A of a narrow layer
+        are column-major (:func:`deltaprop.fast.narrow_order`; NumPy only); every value is the same.
         """
         bufs = self._buffers.get(m)
         if bufs is None or bufs[0].dtype != self.W.dtype or (dA_prev and bufs[2] is None):
+            order = fast.narrow_order(self.n_out)
             dtype = self.W.dtype
-            bufs = (np.empty((m, self.n_out), dtype=dtype), np.empty((m, self.n_out), dtype=dtype),
-                    np.empty((m, self.n_in), dtype=dtype) if dA_prev else None)
+            bufs = (np.empty((m, self.n_out), dtype=dtype, order=order), np.empty((m, self.n_out), dtype=dtype, order=order),
+                    np.empty((m, self.n_in), dtype=dtype) if dA_prev else None, order == "F")
             if len(self._buffers) > 4:  # many batch sizes (inference on varied inputs): keep memory bounded
                 self._buffers.clear()
             self._buffers[m] = bufs
@@ -84,9 +87,11 @@ class Dense:
             return self.activation.forward(Z, out=Z)
         sparse_input = not isinstance(A_prev, np.ndarray)
         # A sparse A_prev is the network's input: no dA_prev (m, n_in) buffer, which could be huge.
-        Z, A, _ = self._buffers_for(A_prev.shape[0], dA_prev=not sparse_input)
+        Z, A, _, column_major = self._buffers_for(A_prev.shape[0], dA_prev=not sparse_input)
         if sparse_input:
             Z[...] = A_prev @ self.W.T  # SciPy's sparse × dense product, never densified
+        elif column_major:
+            np.matmul(self.W, A_prev.T, out=Z.T)  # Zᵀ = W A_prevᵀ: BLAS writes a column-major Z directly
         else:
             np.matmul(A_prev, self.W.T, out=Z)
         Z += self.b

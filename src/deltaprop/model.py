@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deltaprop import fast
 from deltaprop.activations import canonical_name
 from deltaprop.errors import ConfigError, InputError
 from deltaprop.initializers import default_initializer, initialize, sklearn_uniform
@@ -390,7 +391,7 @@ class Network:
         out = self.layers[-1]
         delta = self._delta_out.get(m)
         if delta is None or delta.dtype != self.dtype or delta.shape[1] != out.n_out:
-            delta = self._delta_out[m] = np.empty((m, out.n_out), self.dtype)
+            delta = self._delta_out[m] = np.empty((m, out.n_out), self.dtype, fast.narrow_order(out.n_out))
         total = m if sample_weight is None else float(sample_weight.sum())
         self.loss.delta(out.A, Y, scale / total, out=delta)
         if sample_weight is not None:
