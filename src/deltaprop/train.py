@@ -266,21 +266,21 @@ class Trainer:
         return cost
 
     def _gather(self, idx):
-        """Rows idx of X and Y into reused buffers (no allocation of a batch-sized array per step)."""
+        """Rows idx of X and Y into reused buffers (:func:`deltaprop.fast.take_rows`)."""
         m = idx.shape[0]
         if self._sparse:  # CSR rows: a small sparse batch, the whole matrix never densified
             yb = self._ybuf.get(m)
             if yb is None:
                 yb = self._ybuf[m] = np.empty((m, self.Y.shape[1]), dtype=self.Y.dtype)
-            np.take(self.Y, idx, axis=0, out=yb)
+            fast.take_rows(self.Y, idx, yb)
             return self.X[idx], yb
         xb = self._xbuf.get(m)
         if xb is None:
             xb = self._xbuf[m] = np.empty((m, self.X.shape[1]), dtype=self.X.dtype)
             self._ybuf[m] = np.empty((m, self.Y.shape[1]), dtype=self.Y.dtype)
         yb = self._ybuf[m]
-        np.take(self.X, idx, axis=0, out=xb)
-        np.take(self.Y, idx, axis=0, out=yb)
+        fast.take_rows(self.X, idx, xb)
+        fast.take_rows(self.Y, idx, yb)
         return xb, yb
 
     def _correct(self, idx, Yb) -> int:
