@@ -398,18 +398,22 @@ def scaling_report(res, args):
 
 # -- the machine -------------------------------------------------------------------------------------
 def cpu_name() -> tuple[str, str]:
-    """(model name, vendor) from /proc/cpuinfo: each CPU seen gets its own section in RESULTS.md."""
-    cpu, vendor = "", ""
+    """(model name with family, model and widest vector unit; vendor) from /proc/cpuinfo: each CPU seen
+    gets its own section in RESULTS.md (the same model name covers several generations)."""
+    fields = {}
     try:
         for line in open("/proc/cpuinfo"):
             key, _, value = line.partition(":")
-            if key.strip() == "model name" and not cpu:
-                cpu = value.strip()
-            elif key.strip() == "vendor_id" and not vendor:
-                vendor = {"AuthenticAMD": "AMD", "GenuineIntel": "Intel"}.get(value.strip(), value.strip())
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return cpu or platform.processor() or "unknown CPU", vendor or "unknown vendor"
+    vendor = {"AuthenticAMD": "AMD", "GenuineIntel": "Intel"}.get(fields.get("vendor_id", ""), fields.get("vendor_id"))
+    flags = fields.get("flags", "").split()
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    cpu = fields.get("model name") or platform.processor() or "unknown CPU"
+    if "cpu family" in fields:
+        cpu += f" (family {fields['cpu family']}, model {fields.get('model', '?')}, {vector})"
+    return cpu, vendor or "unknown vendor"
 
 
 def machine(threads) -> str:

@@ -590,6 +590,8 @@ def fit(net: Network, X, y, **options) -> History:
     ``momentum``, ``schedule`` and ``schedule_options``, ``l2`` (λ), ``validation_data=(Xv, yv)``
     or ``validation_fraction``, ``early_stopping`` (patience in epochs; restores the best weights),
     ``tol``, ``shuffle``, ``seed``, ``callbacks``, ``sample_weight`` (one weight per row of X: the training
-    cost is the weighted mean; validation loss and accuracy stay plain means over the validation rows).
+    cost is the weighted mean; validation loss and accuracy stay plain means over the validation rows),
+    ``threads`` (1; 2 splits each batch of 64 rows or more over two Python threads with one BLAS thread
+    each, see :mod:`deltaprop.parallel`: the same training up to float32 rounding).
     """
     return Trainer(net, X, y, **options).run()
