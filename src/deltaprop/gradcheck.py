@@ -79,11 +79,13 @@ def failure_hint(net, kinks: int, own_gradients: bool = True, h: float = H) -> s
                 "where the difference quotient straddles the kink and is wrong although backprop is right: "
                 "try another seed or more examples.")
     if own_gradients:
-        return ("no kink explains it (the activations are smooth here): the analytic gradient of this network "
-                "disagrees with the finite differences beyond rounding noise. A float64 network built by deltaprop "
-                "should never do this; please report it with the command that showed it.")
-    return ("no kink explains it: the gradients given disagree with the finite differences of J beyond rounding "
-            "noise; check the derivation layer by layer (the rows marked NO).")
+        where = ("no pre-activation lies near a kink of its ReLU units" if kinked else
+                 "the activations of this network are smooth (no kink to straddle)")
+        return (f"{where}, yet the analytic gradient disagrees with the finite differences beyond rounding noise. "
+                "A float64 network built by deltaprop should never do this; please report it with the command that "
+                "showed it.")
+    return ("the gradients given disagree with the finite differences of J beyond rounding noise; check the "
+            "derivation layer by layer (the rows marked NO).")
 
 
 def relative_error(a, n) -> float:

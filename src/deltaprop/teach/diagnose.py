@@ -29,7 +29,7 @@ import csv
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -268,19 +268,26 @@ class _Run:
         self.syntax = "command" if syntax in ("command", "cli") else "python"
         self.trainer = run if hasattr(run, "history") and hasattr(run, "optimizer") else None
         source = self.trainer.history if self.trainer is not None else run
-        self.rows, self.stop_reason = read_history(source)
-        self.source = str(run) if isinstance(run, (str, Path)) else ""
         self.info: dict = {}
         directory = None
         if isinstance(run, (str, Path)):
             directory = Path(run) if Path(run).is_dir() else Path(run).parent
             self.info = _read_json(directory / "metrics.json")
+        try:
+            self.rows, self.stop_reason = read_history(source)
+        except DataError:
+            # A run that diverged in its first epoch has no history to write: what metrics.json says
+            # of how it ended is all there is to read.
+            if not (Path(run).is_dir() and self.info):
+                raise
+            self.rows, self.stop_reason = [], ""
+        self.source = str(run) if isinstance(run, (str, Path)) else ""
         self.directory = directory
         info = self.info
         self.status = info.get("status") if isinstance(info.get("status"), str) else ""
         if not self.stop_reason and isinstance(info.get("stop_reason"), str):
             self.stop_reason = info["stop_reason"]
-        n = self.n = len(self.rows)
+        self.n = len(self.rows)
         self.loss, self.val = column(self.rows, "loss"), column(self.rows, "val_loss")
         self.acc, self.val_acc = column(self.rows, "accuracy"), column(self.rows, "val_accuracy")
         self.lr = column(self.rows, "lr")
@@ -418,6 +425,18 @@ _CAUSE_WORDS = {"diverged": "the cost diverged", "loss_exploded": "the loss expl
                 "lr_too_high": "a learning rate too high", "learned_nothing": "nothing learned"}
 
 
+def _ranges(numbers: list[int]) -> str:
+    """'1–88, 90' for [1, 2, ..., 88, 90]."""
+    parts, start = [], None
+    for i, k in enumerate(numbers):
+        if start is None:
+            start = k
+        if i + 1 == len(numbers) or numbers[i + 1] != k + 1:
+            parts.append(f"{start}" if start == k else f"{start}–{k}")
+            start = None
+    return ", ".join(parts)
+
+
 def _epoch_of(text: str):
     m = re.search(r"epoch (\d+)", text or "")
     return int(m.group(1)) if m else None
@@ -478,7 +497,8 @@ def check_zero_gradients(run: _Run, found: list) -> tuple[list, str]:
         while e > 0 and np.isfinite(run.dW[e - 1, l]) and run.dW[e - 1, l] <= ZERO_NORM:
             e -= 1
         since[l] = e + 1
-    layers = ", ".join(f"{l + 1}" + (f" ({run.act(l + 1)})" if run.act(l + 1) else "") for l in zero)
+    acts = [run.act(l + 1) for l in zero]
+    layers = _ranges([l + 1 for l in zero]) + (f" ({', '.join(dict.fromkeys(acts))})" if all(acts) else "")
     first = min(since.values())
     cause = ""
     dead = run.dead[-1] if run.dead is not None else None
@@ -528,7 +548,7 @@ def check_vanishing_gradients(run: _Run, found: list) -> tuple[list, str]:
                    "leaky_relu": "leaky ReLU passes only 0.01 of δ through inactive units"}
             reasons = "; ".join(why[a] for a in acts if a in why)
             text = (f"‖dW_{l + 1}‖ is {med[l]:.2g} times the largest layer's (layer {top + 1}), the median over "
-                    f"{_plural(int(good.sum()), 'epoch')}: about {int(round(-math.log10(med[l])))} orders of magnitude "
+                    f"{_plural(int(good.sum()), 'epoch')}: about {round(-math.log10(med[l]))} orders of magnitude "
                     f"smaller. Per layer, 1 to {L}, at the last epoch: {profile}. On its way back δ is multiplied, "
                     f"layer after layer, by W and by g'(Z)" + (f" ({reasons})" if reasons else "")
                     + ", so it shrinks and the first layers barely learn.")
@@ -780,7 +800,7 @@ def check_underfitting(run: _Run, found: list) -> tuple[list, str]:
     parts = []
     still = False
     if curve.size >= 2 and not run.restored:
-        k = max(1, int(round(curve.size / 5)))
+        k = max(1, round(curve.size / 5))
         total = float(curve[0] - curve.min())
         recent = float(curve[-1 - k] - curve[-1])
         if total > 0 and recent >= UNDERFIT_SHARE * total and curve[-1] <= curve.min() * 1.005:
@@ -918,7 +938,7 @@ def diagnose(run, net=None, X=None, *, optimizer=None, syntax: str = "python", a
     findings: list[Finding] = []
     checks: list[Check] = []
     for name, measures, fn in CHECKS:
-        if not view.n and name not in ("diverged", "dead_relu"):
+        if not view.n and name not in ("diverged", "dead_relu", "lr_too_high"):
             checks.append(Check(name, measures, False, "no complete epoch in the history"))
             continue
         try:
