@@ -9,9 +9,8 @@ from pathlib import Path
 
 from deltaprop.cli.args import Formatter, nonnegative_float, positive_float, positive_int, sizes
 from deltaprop.cli.common import json_default, out
-from deltaprop.errors import ConfigError, ModelFileError
-from deltaprop.errors import unknown_name
-from deltaprop.gradcheck import H, TOLERANCE, gradcheck
+from deltaprop.errors import ConfigError, ModelFileError, unknown_name
+from deltaprop.gradcheck import TOLERANCE, H, gradcheck
 from deltaprop.losses import get_loss
 from deltaprop.model import Network
 from deltaprop.teach.diagnose import diagnose
