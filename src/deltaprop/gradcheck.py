@@ -80,7 +80,7 @@ def failure_hint(net, kinks: int, own_gradients: bool = True, h: float = H) -> s
                 "try another seed or more examples.")
     if own_gradients:
         where = ("no pre-activation lies near a kink of its ReLU units" if kinked else
-                 "the activations of this network are smooth (no kink to straddle)")
+                 "the activations of this network are smooth everywhere")
         return (f"{where}, yet the analytic gradient disagrees with the finite differences beyond rounding noise. "
                 "A float64 network built by deltaprop should never do this; please report it with the command that "
                 "showed it.")
