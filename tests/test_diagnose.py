@@ -229,6 +229,17 @@ def test_no_clean_bill_unless_every_check_ran():
     assert "dead_relu" in skipped and "learned_nothing" in skipped
 
 
+def test_vanishing_gradients_name_the_networks_own_activation():
+    rows = [{"epoch": e + 1, "loss": 2.3 - 0.01 * e, "dW_norm": [1e-6 * (e + 1), 1e-3, 0.5]} for e in range(6)]
+    tanh = dp.diagnose(rows, net=dp.Network.from_sizes([4, 8, 8, 3], hidden="tanh"))
+    (v,) = [f for f in tanh.findings if f.code == "vanishing_gradients"]
+    assert "tanh's g'" in v.evidence and "sigmoid" not in v.evidence and "tanh (" not in v.suggestion
+    assert "hidden='relu'" in v.suggestion
+    sigmoid = dp.diagnose(rows, net=dp.Network.from_sizes([4, 8, 8, 3], hidden="sigmoid"), syntax="command")
+    (v,) = [f for f in sigmoid.findings if f.code == "vanishing_gradients"]
+    assert "at most 1/4" in v.evidence and "--activation relu" in v.suggestion and v.layer == 1
+
+
 def test_overfitting_needs_a_training_loss_below_chance(tmp_path):
     # The issue's tanh run: training loss 76.8 against chance 2.30, accuracy 11 %: not memorization.
     rows = [{"epoch": e + 1, "loss": 76.8 + (e % 2), "accuracy": 0.11, "val_loss": 50 + e, "val_accuracy": 0.1}

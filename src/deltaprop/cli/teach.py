@@ -104,8 +104,9 @@ def register_explain(subparsers) -> None:
 
     d = subparsers.add_parser(
         "diagnose", help="name the problems a training run shows (vanishing gradients, dead units, ...)",
-        description="Read RUN_DIR/history.csv (written by deltaprop train) and name training problems with their "
-                    "remedies. `deltaprop explain --diagnose RUN_DIR` is the same.")
+        description="Read RUN_DIR (history.csv and metrics.json, written by deltaprop train), run every check "
+                    "(docs/diagnose.md lists them with their thresholds), and name the problems found with their "
+                    "remedies, then the checks that ran. `deltaprop explain --diagnose RUN_DIR` is the same.")
     d.add_argument("run", metavar="RUN_DIR", help="the run directory of a deltaprop train run (or its history.csv)")
     d.add_argument("--data", nargs="?", const="", metavar="SPEC",
                    help="also count the saved model's dead ReLU units on these data (without SPEC: the data it was "

@@ -437,6 +437,19 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(parts)
 
 
+def _layers_text(run: _Run, layers: list[int]) -> str:
+    """'1–2 (relu), 3 (softmax)': layer numbers grouped by activation where the activations are known."""
+    if not all(run.act(k) for k in layers):
+        return _ranges(layers)
+    groups: list[tuple[str, list[int]]] = []
+    for k in layers:
+        if groups and groups[-1][0] == run.act(k) and groups[-1][1][-1] == k - 1:
+            groups[-1][1].append(k)
+        else:
+            groups.append((run.act(k), [k]))
+    return ", ".join(f"{_ranges(ks)} ({act})" for act, ks in groups)
+
+
 def _epoch_of(text: str):
     m = re.search(r"epoch (\d+)", text or "")
     return int(m.group(1)) if m else None
@@ -497,8 +510,7 @@ def check_zero_gradients(run: _Run, found: list) -> tuple[list, str]:
         while e > 0 and np.isfinite(run.dW[e - 1, l]) and run.dW[e - 1, l] <= ZERO_NORM:
             e -= 1
         since[l] = e + 1
-    acts = [run.act(l + 1) for l in zero]
-    layers = _ranges([l + 1 for l in zero]) + (f" ({', '.join(dict.fromkeys(acts))})" if all(acts) else "")
+    layers = _layers_text(run, [l + 1 for l in zero])
     first = min(since.values())
     cause = ""
     dead = run.dead[-1] if run.dead is not None else None
@@ -506,9 +518,11 @@ def check_zero_gradients(run: _Run, found: list) -> tuple[list, str]:
         full = [l + 1 for l in range(dead.size) if np.isfinite(dead[l]) and dead[l] >= 0.999]
         if full:
             k = full[-1]
-            cause = (f" Every unit of ReLU layer {k} was inactive for the whole epoch, so A^[{k}] = 0: dW^[{k + 1}] "
-                     f"= δ^[{k + 1}]ᵀ A^[{k}] is 0, and δ^[{k}] = (δ^[{k + 1}] W^[{k + 1}]) ⊙ relu'(Z^[{k}]) is 0, which "
-                     "zeroes every gradient below it.")
+            j = k + 1
+            cause = (f" Every unit of ReLU layer {k} was inactive for the whole epoch, so $A^{{[{k}]}} = 0$: "
+                     f"$dW^{{[{j}]}} = \\delta^{{[{j}]\\top}} A^{{[{k}]}} = 0$, and "
+                     f"$\\delta^{{[{k}]}} = (\\delta^{{[{j}]}} W^{{[{j}]}}) \\odot \\mathrm{{relu}}'(Z^{{[{k}]}}) = 0$, "
+                     "which zeroes every gradient below it.")
     smooth = [a for a in run.hidden() if a in ("sigmoid", "tanh")]
     if not cause and smooth:
         cause = (f" δ shrank by the {'/'.join(sorted(set(smooth)))} derivative in every layer until it fell below the "
@@ -556,8 +570,12 @@ def check_vanishing_gradients(run: _Run, found: list) -> tuple[list, str]:
                 fix = (f"use ReLU hidden units ({run.arg('activation', 'relu')}, He initialization by default), or "
                        "fewer layers" + (f"; tanh ({run.arg('activation', 'tanh')}) is a smaller step: centered, with "
                                          "g' up to 1" if "sigmoid" in acts else "") + ".")
-            else:
+            elif acts:
                 fix = f"use fewer layers, or He initialization ({run.arg('init', 'he')}) for ReLU units."
+            else:
+                fix = (f"if the hidden units are sigmoid or tanh, use ReLU ({run.arg('activation', 'relu')}, He "
+                       "initialization by default); else use fewer layers (pass the network, net=, to have its "
+                       "activations named).")
             return [Finding("vanishing_gradients", "Vanishing gradients", text, fix, layer=l + 1,
                             epoch=run.n, value=float(med[l]))], ""
     rows = np.flatnonzero(np.all(np.isfinite(dW), axis=1))
