@@ -38,7 +38,7 @@ __all__ = [
     "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "SCHEDULES",
     "DeltapropError", "InputError", "ConfigError", "DataError", "ModelFileError", "DivergenceError",
     "MLPClassifier", "MLPRegressor", "__version__",
-    "explain", "Explanation", "trace", "Trace", "diagnose", "Diagnosis", "DeadUnitMonitor",
+    "explain", "Explanation", "trace", "Trace", "diagnose", "Diagnosis", "DeadUnitMonitor", "check",
 ]
 
 
@@ -55,4 +55,8 @@ def __getattr__(name):
         from deltaprop import estimators
 
         return getattr(estimators, name)
+    if name == "check":  # the exercises' checker: deltaprop.check(backprop, exercise="any_depth")
+        from deltaprop.teach.exercises import check
+
+        return check
     raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")

@@ -48,6 +48,8 @@ examples:
   deltaprop gradcheck --layers 3,4,3,2 --activation tanh
   deltaprop explain --layers 3,4,3,2 --l2 0.1        the derivation with this network's shapes
   deltaprop trace --preset note001 --per-example     one backprop step, number by number
+  deltaprop exercises start any_depth work/          write backprop yourself (exercises list: all of them)
+  deltaprop check work/any_depth.py                  runs your code; names the mistake if there is one
 """
 
 
@@ -201,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(handler=cmd_gradcheck)
 
     register_explain(sub)
+    from deltaprop.teach.exercises.command import register as register_exercises
+
+    register_exercises(sub)
     return parser
 
 
