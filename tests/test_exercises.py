@@ -287,7 +287,7 @@ def test_a_function_that_cannot_be_checked_gets_a_clear_message(fn, words):
 def test_the_learners_arrays_are_copies():
     def mutates(weights, activations, X, Y, l2):
         cost, grads = learner_backprop(weights, activations, X, Y, l2)
-        for W, b in weights:
+        for W, _ in weights:
             W[...] = 0.0
         X[...] = 0.0
         return cost, grads

@@ -60,7 +60,7 @@ class Network:
     # -- construction ----------------------------------------------------------------------------
     @classmethod
     def from_sizes(cls, sizes, hidden="relu", output="softmax", loss=None, seed=0, dtype="float32",
-                   init=None, epsilon: float = 0.12, rng: np.random.Generator | None = None) -> "Network":
+                   init=None, epsilon: float = 0.12, rng: np.random.Generator | None = None) -> Network:
         """A network with layer sizes ``[n_x, n_1, ..., n_L]``, hidden activation ``hidden`` (a name,
         or a list of one name per hidden layer) and output activation ``output``.
 
@@ -92,7 +92,7 @@ class Network:
         return cls(layers, loss)
 
     @classmethod
-    def from_weights(cls, weights, activations, loss=None, dtype=None) -> "Network":
+    def from_weights(cls, weights, activations, loss=None, dtype=None) -> Network:
         """A network from ``[(W_1, b_1), ...]`` with W_l (n_l, n_{l−1}) and one activation name per layer."""
         weights = list(weights)
         activations = [activations] * len(weights) if isinstance(activations, str) else list(activations)
@@ -159,12 +159,12 @@ class Network:
             layer.W[...] = W
             layer.b[...] = b
 
-    def copy(self) -> "Network":
+    def copy(self) -> Network:
         net = Network.from_weights(self.get_weights(), self.activations, self.loss.name)
         net.meta = dict(self.meta)
         return net
 
-    def astype(self, dtype) -> "Network":
+    def astype(self, dtype) -> Network:
         """A copy of the network in another float dtype (float64 for gradient checks, say)."""
         dtype = check_dtype(dtype)
         net = Network.from_weights([(W.astype(dtype), b.astype(dtype)) for W, b in self.get_weights()],
@@ -172,18 +172,23 @@ class Network:
         net.meta = dict(self.meta)
         return net
 
-    def save(self, path) -> None:
-        """Write the model file (safetensors weights + JSON header) atomically; see :mod:`deltaprop.modelfile`."""
-        from deltaprop.modelfile import save
-
-        save(self, path)
-
     # -- forward -----------------------------------------------------------------------------------
-    def forward(self, X):
-        """A_L for X (m, n_x): probabilities for softmax and sigmoid outputs, values for identity."""
-        A = check_X(X, self.sizes[0], self.dtype)
-        for layer in self.layers:
-            A = layer.forward(A, cache=False)
+    def forward(self, X, cache: bool = False, check: bool = True):
+        """A_L for X (m, n_x): Z_l = A_{l−1} W_lᵀ + b_l, A_l = g_l(Z_l) for l = 1..L.
+
+        Probabilities for softmax and sigmoid outputs, values for identity. With ``cache=True`` every
+        layer keeps ``A_prev``, ``Z`` and ``A`` (in buffers reused from batch to batch) for
+        :meth:`backward` and :meth:`cached_cost`. ``check=False`` skips the input check (shape, dtype,
+        finiteness) for a batch already checked, as the trainer's batches are.
+        """
+        A = check_X(X, self.sizes[0], self.dtype) if check else X
+        return self._propagate(A, self.layers, cache)
+
+    @staticmethod
+    def _propagate(A, layers, cache: bool):
+        """A through ``layers`` in turn: the one loop of the forward pass."""
+        for layer in layers:
+            A = layer.forward(A, cache=cache)
         return A
 
     def predict(self, X):
@@ -197,7 +202,9 @@ class Network:
         return self.probabilities(self.forward(X))
 
     def decide(self, A):
-        """What :meth:`predict` returns, from output activations A (m, n_L) already computed."""
+        """What :meth:`predict` returns, from output activations A (m, n_L) already computed: the one
+        rule that turns outputs (or one-hot / 0-1 targets) into labels. Softmax: argmax; one sigmoid
+        unit: A > ½; several sigmoid units: A > ½ per label; identity: the values."""
         out = self.activations[-1]
         if out == "softmax":
             return np.argmax(A, axis=1)
@@ -213,31 +220,31 @@ class Network:
             return np.column_stack([1 - A[:, 0], A[:, 0]])
         return A
 
-    def _forward_train(self, X):
-        """Forward pass that caches A_prev, Z, A in every layer (reused buffers). X already checked."""
-        A = X
-        for layer in self.layers:
-            A = layer.forward(A, cache=True)
-        return A
-
     # -- cost and gradient -------------------------------------------------------------------------
     def prepare_targets(self, Y) -> np.ndarray:
         """Y as the float (m, n_L) matrix the loss works with (labels one-hot encoded)."""
         return self.loss.prepare_targets(Y, self.sizes[-1], self.dtype)
+
+    @property
+    def grads(self):
+        """The (dW, db) of the last :meth:`backward`, per layer (None before one ran)."""
+        return self._grads
 
     def _grad_buffers(self):
         if self._grads is None or self._grads[0][0].dtype != self.dtype:
             self._grads = [(np.empty_like(layer.W), np.empty_like(layer.b)) for layer in self.layers]
         return self._grads
 
-    def _backward(self, Y, l2: float = 0.0, scale: float = 1.0, sample_weight=None) -> list[tuple]:
-        """Backpropagation after ``_forward_train``: gradients of ``scale·J`` into reused buffers.
+    def backward(self, Y, l2: float = 0.0, scale: float = 1.0, sample_weight=None) -> list[tuple]:
+        """Backpropagation after ``forward(X, cache=True)``: gradients of ``scale·J`` into reused buffers.
 
         δ_L = scale·(A_L − Y)/m;  for l = L..1: dW_l = δ_lᵀ A_{l−1} + scale·(λ/m) W_l, db_l = Σ δ_l,
         δ_{l−1} = (δ_l W_l) ⊙ g'(Z_{l−1}).  ``scale`` lets plain SGD fold its step size into δ_L.
         With sample weights s (m,), the cost is J = Σ_i s_i loss_i / Σ_i s_i + λ/(2 Σ_i s_i) Σ ‖W‖²:
         row i of δ_L is scaled by s_i and Σ_i s_i takes the place of m.
         Each layer keeps its ``delta`` for inspection (explain, trace, gradient-flow statistics).
+        Y is prepared (:meth:`prepare_targets`); the returned (dW, db) arrays are reused by the next
+        call: copy them to keep them.
         """
         m = Y.shape[0]
         grads = self._grad_buffers()
@@ -260,7 +267,7 @@ class Network:
                 delta = below.activation.backward(dA_prev, below.Z, below.A)
         return grads
 
-    def _cost_of_cached(self, Y, l2: float, sample_weight=None) -> float:
+    def cached_cost(self, Y, l2: float = 0.0, sample_weight=None) -> float:
         """J for the batch whose forward pass is cached: (1/m) Σ loss_i + λ/(2m) Σ ‖W‖²
         (with sample weights s: Σ s_i loss_i / Σ s_i + λ/(2 Σ s_i) Σ ‖W‖²)."""
         out = self.layers[-1]
@@ -272,17 +279,9 @@ class Network:
             data = self.loss.weighted_value(out.Z, out.A, Y, sample_weight) / m
         return data + l2_cost([layer.W for layer in self.layers], l2, m)
 
-    def _check_loss(self, loss):
-        if loss is None:
-            return
-        lo = get_loss(loss)
-        if lo.name != self.loss.name:
-            check_pairing(self.activations[-1], lo)
-
-    def _checked_batch(self, X, Y, loss, l2, sample_weight=None):
+    def _checked_batch(self, X, Y, l2, sample_weight=None):
         """(X, Y, λ, s) checked and converted for this network: X (m, n_x) finite, Y (m, n_L)
         targets, s (m,) sample weights or None."""
-        self._check_loss(loss)
         l2 = check_nonnegative_float(l2, "l2")
         X = check_X(X, self.sizes[0], self.dtype)
         Y = self.prepare_targets(Y)
@@ -292,33 +291,29 @@ class Network:
             sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         return X, Y, l2, sample_weight
 
-    def backprop(self, X, Y, loss=None, l2: float = 0.0, sample_weight=None):
+    def backprop(self, X, Y, l2: float = 0.0, sample_weight=None):
         """(J, grads) for the batch (X, Y), with grads[l] = (dW_l, db_l) of the shapes of W_l, b_l.
 
         Y: integer labels (m,) or one-hot (m, K) for cross_entropy; 0/1 (m, K) for
-        binary_cross_entropy; values for squared_error. ``loss`` may name the network's own loss
-        (any other is refused, with the pairing explained). ``sample_weight`` (m,) weighs the rows:
+        binary_cross_entropy; values for squared_error (the network's own loss, ``net.loss``).
+        ``sample_weight`` (m,) weighs the rows:
         J = Σ s_i loss_i / Σ s_i + λ/(2 Σ s_i) Σ ‖W‖². The arrays returned are fresh copies.
         """
-        X, Y, l2, sw = self._checked_batch(X, Y, loss, l2, sample_weight)
-        self._forward_train(X)
-        cost = self._cost_of_cached(Y, l2, sw)
-        grads = self._backward(Y, l2, sample_weight=sw)
+        X, Y, l2, sw = self._checked_batch(X, Y, l2, sample_weight)
+        self.forward(X, cache=True, check=False)
+        cost = self.cached_cost(Y, l2, sw)
+        grads = self.backward(Y, l2, sample_weight=sw)
         return cost, [(dW.copy(), db.copy()) for dW, db in grads]
 
     def logits(self, X):
         """(Z_L, A_L) for checked X, without caching: the output's pre-activation and activation."""
-        A = X
-        for layer in self.layers[:-1]:
-            A = layer.forward(A, cache=False)
         out = self.layers[-1]
-        Z = A @ out.W.T
-        Z += out.b
+        Z = out.linear(self._propagate(X, self.layers[:-1], cache=False))
         return Z, out.activation.forward(Z)
 
-    def cost(self, X, Y, loss=None, l2: float = 0.0) -> float:
+    def cost(self, X, Y, l2: float = 0.0) -> float:
         """J = (1/m) Σ_i loss_i + λ/(2m) Σ_l ‖W_l‖², without the gradient."""
-        X, Y, l2, _ = self._checked_batch(X, Y, loss, l2)
+        X, Y, l2, _ = self._checked_batch(X, Y, l2)
         Z, A = self.logits(X)
         m = X.shape[0]
         return self.loss.value(Z, A, Y) / m + l2_cost([layer.W for layer in self.layers], l2, m)

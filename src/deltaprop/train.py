@@ -13,6 +13,7 @@ Full-batch gradient descent, as in the notes, is ``batch_size=None``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -79,7 +80,7 @@ class History:
         return {"epochs": [dict(e) for e in self.epochs], "best_epoch": self.best_epoch, "stop_reason": self.stop_reason}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict) -> History:
         return cls(epochs=[dict(e) for e in d.get("epochs", [])], best_epoch=d.get("best_epoch"),
                    stop_reason=d.get("stop_reason", ""))
 
@@ -98,15 +99,15 @@ class Callback:
     """Hooks into the training loop. Set ``trainer.stop = True`` to end training after this epoch,
     ``trainer.halt = True`` to end it after this batch (resumable: see :class:`Trainer`)."""
 
-    def on_train_begin(self, trainer: "Trainer") -> None: ...
+    def on_train_begin(self, trainer: Trainer) -> None: ...
 
-    def on_epoch_begin(self, trainer: "Trainer", epoch: int) -> None: ...
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None: ...
 
-    def on_batch_end(self, trainer: "Trainer", batch: int, cost: float) -> None: ...
+    def on_batch_end(self, trainer: Trainer, batch: int, cost: float) -> None: ...
 
-    def on_epoch_end(self, trainer: "Trainer", logs: dict) -> None: ...
+    def on_epoch_end(self, trainer: Trainer, logs: dict) -> None: ...
 
-    def on_train_end(self, trainer: "Trainer") -> None: ...
+    def on_train_end(self, trainer: Trainer) -> None: ...
 
 
 def train_test_split(X, y, test_fraction: float, rng: np.random.Generator, stratify: bool = True):
@@ -136,7 +137,7 @@ class Trainer:
     run stopped after any batch continues bit for bit.
 
     ``stop = True`` ends training after the current epoch; ``halt = True`` (what the SIGINT/SIGTERM
-    handler of :func:`deltaprop.checkpoint.interruptible` sets) ends it after the batch in flight, with
+    handler of :func:`deltaprop.io.checkpoint.interruptible` sets) ends it after the batch in flight, with
     ``interrupted`` True and the epoch part-done; ``run()`` again (or a fresh Trainer given the saved
     ``state_dict``) takes the next batch of the same shuffled order.
 
@@ -217,6 +218,7 @@ class Trainer:
         self._partial = (0.0, 0, 0.0)
         self._best = None  # (score, epoch, weights)
         self._since_best = 0
+        self._fingerprint = None
         self._xbuf: dict[int, np.ndarray] = {}
         self._ybuf: dict[int, np.ndarray] = {}
 
@@ -225,19 +227,19 @@ class Trainer:
         """Forward, cost, backward and update on one batch (rows weighted by ``sample_weight`` if
         given); returns J of the batch before the update."""
         net, opt = self.net, self.optimizer
-        net._forward_train(Xb)
+        net.forward(Xb, cache=True, check=False)
         if sample_weight is not None and not sample_weight.any():
             # Every row weighs 0: the batch carries nothing to learn and J_B = Σ s·loss / Σ s is
             # undefined, so no update (the whole set's weights are checked to sum above 0). The
             # forward pass above still lets the epoch's accuracy count these rows.
             return 0.0
-        cost = net._cost_of_cached(Yb, self.l2, sample_weight)
+        cost = net.cached_cost(Yb, self.l2, sample_weight)
         if opt.folds_lr:
             # θ −= α g with α folded into δ_L = α(A − Y)/m: the gradients come out already scaled.
-            grads = net._backward(Yb, self.l2, scale=opt.lr, sample_weight=sample_weight)
+            grads = net.backward(Yb, self.l2, scale=opt.lr, sample_weight=sample_weight)
             opt.apply(net.params(), [g for pair in grads for g in pair])
         else:
-            grads = net._backward(Yb, self.l2, sample_weight=sample_weight)
+            grads = net.backward(Yb, self.l2, sample_weight=sample_weight)
             opt.step(net.params(), [g for pair in grads for g in pair])
         return cost
 
@@ -413,7 +415,7 @@ class Trainer:
     def _gradient_flow(self) -> dict:
         """‖δ_l‖ and ‖dW_l‖ (Frobenius) of the last batch, for the unscaled gradient of J."""
         scale = self.optimizer.lr if self.optimizer.folds_lr else 1.0
-        grads = self.net._grads
+        grads = self.net.grads
         return {
             "delta_norm": [_norm(layer.delta) / scale for layer in self.net.layers],
             "dW_norm": [_norm(dW) / scale for dW, _ in grads],
@@ -435,6 +437,21 @@ class Trainer:
                                             f"epochs; restored the weights of epoch {self._best[1]}")
 
     # -- checkpoints -------------------------------------------------------------------------------
+    def data_fingerprint(self) -> dict:
+        """Shape and a hash of up to 4096 evenly spaced training rows (and their targets and weights):
+        cheap for any data set, and different when the data, its scaling or the validation split differ.
+        Computed once: a trainer's data never changes."""
+        if self._fingerprint is None:
+            X, Y, sw = self.X, self.Y, self.sample_weight
+            step = max(1, X.shape[0] // 4096)
+            h = hashlib.blake2b(digest_size=16)
+            for arr in (X[::step], Y[::step]) + (() if sw is None else (sw[::step],)):
+                h.update(str(arr.dtype).encode())
+                h.update(np.ascontiguousarray(arr).tobytes())
+            self._fingerprint = {"rows": int(X.shape[0]), "features": int(X.shape[1]), "outputs": int(Y.shape[1]),
+                                 "hash": h.hexdigest()}
+        return self._fingerprint
+
     def state_dict(self) -> dict:
         """Weights, optimizer state, random generator state, epoch, history, early-stopping state and
         the position inside an interrupted epoch: enough to continue exactly, bit for bit."""

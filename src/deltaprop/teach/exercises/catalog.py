@@ -28,10 +28,10 @@ from deltaprop.reference import to_theta
 from . import zoo
 from .checker import (
     Case,
-    gradient_items,
     as_array,
     as_cost,
     call_learner,
+    gradient_items,
     grads_items,
     make_cases,
     network_case,

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deltaprop._doc import tex_to_text
 from deltaprop.model import Network
+from deltaprop.teach.document import tex_to_text
 
 from . import zoo
 
@@ -100,7 +100,7 @@ class CheckReport:
     def _derivation(self, mistake: zoo.Mistake, results) -> dict:
         """The explain line (Unicode) the slip contradicts, the formula the learner's numbers equal, and how to
         see the whole derivation for that network."""
-        from deltaprop.explain import explain
+        from deltaprop.teach.explain import explain
 
         first = max(results, key=lambda r: self.cases[r.case].l2)
         case = self.cases[first.case]
@@ -113,7 +113,7 @@ class CheckReport:
             l = L
         k = l - 1
         expl = explain(net, l2=case.l2)
-        eqs = [b[1] for b in expl.doc.blocks if b[0] == "eq"]
+        eqs = [b[1] for b in expl.document().blocks if b[0] == "eq"]
         patterns = {
             "output": [rf"^\\delta\^\{{\[{L}\]\}} = \\frac\{{\\partial J"],
             "recursion": [rf"^\\delta\^\{{\[{k}\]\}} = \\left\(", rf"^\\[a-z_\\{{}}]+'\(Z\^\{{\[{k}\]\}}\) ="],

@@ -1,4 +1,4 @@
-"""The commands ``deltaprop check FILE.py`` and ``deltaprop exercises list|start|hint``.
+"""``deltaprop check FILE.py`` and ``deltaprop exercises list|start|hint``: the exercises from the shell.
 
 ``register(subparsers)`` adds them to the command's parser; each parser's ``handler`` returns the exit
 code: check gives 0 (every item right), 1 (a gradient or the cost wrong), 2 (the function cannot be run).
