@@ -28,7 +28,7 @@ from deltaprop.errors import DeltapropError
 __all__ = ["main", "build_parser", "GROUPS"]
 
 # The modules of deltaprop.cli that add subcommands, in the order --help lists them.
-GROUPS = ("train", "models", "teach", "exercises")
+GROUPS = ("train", "models", "teach", "exercises", "exchange")
 
 EXAMPLES = """\
 examples:
@@ -45,6 +45,8 @@ examples:
   deltaprop trace --preset note001 --per-example     one backprop step, number by number
   deltaprop exercises start any_depth work/          write backprop yourself (exercises list: all of them)
   deltaprop check work/any_depth.py                  runs your code; names the mistake if there is one
+  deltaprop export runs/<stamp>/model.safetensors --to onnx -o model.onnx   (or --to torch -o DIR, --to npz)
+  deltaprop import sklearn_mlp.onnx -o model.safetensors   explain, trace and info also read .onnx directly
 """
 
 
