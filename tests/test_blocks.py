@@ -15,7 +15,7 @@ import pytest
 from deltaprop import Network, Trainer
 from deltaprop.errors import ConfigError, DataError, InputError
 from deltaprop.io.blocks import NpyRows
-from deltaprop.preprocessing import Scaler
+from deltaprop.io.preprocessing import Scaler
 from deltaprop.train import block_order
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")

@@ -229,7 +229,7 @@ def fit_fold(data: SearchData, options: dict, fold: int, threads: int = 1) -> di
     R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² for numbers. A fit that diverges scores NaN, with its message."""
     from deltaprop import metrics
     from deltaprop.model import Network
-    from deltaprop.preprocessing import Scaler
+    from deltaprop.io.preprocessing import Scaler
     from deltaprop.train import Trainer
 
     o = {**DEFAULTS, **options}
