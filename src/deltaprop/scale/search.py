@@ -289,13 +289,15 @@ _LOCAL: dict = {}
 
 
 def _local_init(data: SearchData) -> None:
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the pool
     _LOCAL["data"] = data
 
 
-def _local_fit(options: dict, fold: int, threads: int) -> dict:
-    return fit_fold(_LOCAL["data"], options, fold, threads)
+def _local_fit(task) -> tuple[int, dict]:
+    i, options, fold, threads = task
+    return i, fit_fold(_LOCAL["data"], options, fold, threads)
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -326,28 +328,16 @@ def run(data: SearchData, combinations: list[dict], *, scheduler: str | None = N
 
 def _run_local(data, combinations, tasks, results, *, workers, threads, on_result, on_start, **_):
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     n = workers or os.cpu_count() or 1
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_local_init, initargs=(data,))
-    futures = {}
-    try:
-        for i, f in tasks:
-            futures[pool.submit(_local_fit, combinations[i], f, threads)] = i
+    # spawn: a fresh interpreter per worker (no forked BLAS thread state); leaving the block
+    # terminates the workers, so Ctrl-C (or any error) stops the fits in flight at once.
+    with multiprocessing.get_context("spawn").Pool(n, initializer=_local_init, initargs=(data,)) as pool:
         if on_start:
             on_start(len(tasks), f"{n} local worker process{'es' if n != 1 else ''}")
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for fut in done:
-                _collect(fut.result(), futures[fut], results, on_result)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list(getattr(pool, "_processes", {}).values()):  # fits in flight: stop them now
-            proc.terminate()
-        raise
-    pool.shutdown(wait=True)
+        jobs = [(i, combinations[i], f, threads) for i, f in tasks]
+        for i, result in pool.imap_unordered(_local_fit, jobs):
+            _collect(result, i, results, on_result)
 
 
 def _run_dask(data, combinations, tasks, results, *, scheduler, threads, on_result, on_start, **_):
@@ -401,13 +391,14 @@ def _cell(value):
 def result_rows(combinations: list[dict], results: list[list], names: list[str]) -> list[dict]:
     """One row per combination whose folds all finished, best first (NaN scores last): ``param_<name>``,
     ``mean_score``, ``std_score`` (over folds, ddof 0), ``score_fold1..k``, ``fit_seconds`` (mean over
-    folds), ``worker`` (where its folds ran, ``;``-separated), ``rank``, ``error``."""
+    folds), ``worker`` (where its folds ran, ``;``-separated), ``rank``, ``error``, and ``combination``
+    (its index in ``combinations``)."""
     rows = []
-    for combo, folds in zip(combinations, results):
+    for i, (combo, folds) in enumerate(zip(combinations, results)):
         if any(r is None for r in folds):
             continue
         scores = np.array([r["score"] for r in folds], dtype=np.float64)
-        row = {f"param_{n}": _cell(combo.get(n)) for n in names}
+        row = {"combination": i, **{f"param_{n}": _cell(combo.get(n)) for n in names}}
         row["mean_score"] = float(scores.mean())
         row["std_score"] = float(scores.std())
         for f, s in enumerate(scores, 1):
