@@ -253,12 +253,12 @@ def test_partial_fit_over_the_blocks_of_a_dask_array(cluster):
     X, y = _digits()
     dX, dy = da.from_array(X, chunks=(300, -1)), da.from_array(y, chunks=300)
     streamed = dp.MLPClassifier(hidden_layer_sizes=(32,), learning_rate_init=0.01, random_state=0)
-    for epoch in range(8):
+    for _ in range(8):
         for i in range(dX.numblocks[0]):
             Xb, yb = dask_compute(dX.blocks[i], dy.blocks[i])
             streamed.partial_fit(Xb, yb, classes=np.arange(10))
     in_memory = dp.MLPClassifier(hidden_layer_sizes=(32,), learning_rate_init=0.01, random_state=0)
-    for epoch in range(8):
+    for _ in range(8):
         for start in range(0, X.shape[0], 300):
             in_memory.partial_fit(X[start:start + 300], y[start:start + 300], classes=np.arange(10))
     assert all(np.array_equal(a, b) for a, b in zip(streamed.coefs_, in_memory.coefs_))

@@ -114,13 +114,13 @@ class NpyRows:
         return f"NpyRows({str(self.path)!r}{part}, {self.n_features} features, {self.file_dtype.name}{scaled})"
 
     # -- views -------------------------------------------------------------------------------------
-    def subset(self, rows) -> "NpyRows":
+    def subset(self, rows) -> NpyRows:
         """The source of rows ``rows`` (sorted positions in this source)."""
         rows = np.asarray(rows, dtype=np.int64)
         chosen = rows if self.rows is None else self.rows[rows]
         return NpyRows(self.path, chosen, scaler=self.scaler, dtype=self.out_dtype, _header=self._header)
 
-    def scaled(self, scaler, dtype) -> "NpyRows":
+    def scaled(self, scaler, dtype) -> NpyRows:
         """The same rows, read through a fitted ``scaler`` as ``dtype`` (what the network takes)."""
         return NpyRows(self.path, self.rows, scaler=scaler, dtype=dtype, _header=self._header)
 

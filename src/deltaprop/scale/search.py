@@ -126,7 +126,7 @@ class Space:
     options: dict = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, specs) -> "Space":
+    def parse(cls, specs) -> Space:
         space = cls()
         for spec in specs:
             name, values = parse_option(spec)
@@ -228,8 +228,8 @@ def fit_fold(data: SearchData, options: dict, fold: int, threads: int = 1) -> di
     and score on ``fold``: ``{"fold", "score", "seconds", "worker", "error"}``. Accuracy for classes,
     R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² for numbers. A fit that diverges scores NaN, with its message."""
     from deltaprop import metrics
-    from deltaprop.model import Network
     from deltaprop.io.preprocessing import Scaler
+    from deltaprop.model import Network
     from deltaprop.train import Trainer
 
     o = {**DEFAULTS, **options}
