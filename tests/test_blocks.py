@@ -194,6 +194,17 @@ def test_train_from_npy_equals_training_in_memory_with_block_shuffle(digits_file
     assert json.loads(ev.stdout)["accuracy"] == a["test"]["accuracy"]
 
 
+def test_train_from_npy_resumes_bit_for_bit(digits_files, tmp_path):
+    root = digits_files
+    common = ["--data", root / "d", "--layers", "16", "--block-rows", "300", "--no-plots", "-q"]
+    whole = run("train", *common, "--epochs", "4", "--out", tmp_path / "whole")
+    first = run("train", *common, "--epochs", "2", "--checkpoint-every", "1", "--out", tmp_path / "part")
+    assert whole.returncode == first.returncode == 0, (whole.stderr, first.stderr)
+    rest = run("train", "--resume", tmp_path / "part", "--epochs", "4", "-q")
+    assert rest.returncode == 0, rest.stderr
+    assert same_weights(tmp_path / "whole/model.safetensors", tmp_path / "part/model.safetensors")
+
+
 def test_train_from_npy_refusals(digits_files, tmp_path):
     root = digits_files
     no_target = run("train", "--data", "d/X.npy", "--epochs", "1", "--out", tmp_path / "a", cwd=root)

@@ -537,7 +537,9 @@ class Trainer:
             X, Y, sw = self.X, self.Y, self.sample_weight
             step = max(1, X.shape[0] // 4096)
             h = hashlib.blake2b(digest_size=16)
-            for arr in (X[::step], Y[::step]) + (() if sw is None else (sw[::step],)):
+            sample = X.subset(np.arange(0, X.shape[0], step)).read(0, X.shape[0]) if self._blocks is not None \
+                else X[::step]
+            for arr in (sample, Y[::step]) + (() if sw is None else (sw[::step],)):
                 h.update(str(arr.dtype).encode())
                 h.update(np.ascontiguousarray(arr).tobytes())
             self._fingerprint = {"rows": int(X.shape[0]), "features": int(X.shape[1]), "outputs": int(Y.shape[1]),
