@@ -160,7 +160,7 @@ def bench_memmap() -> None:
         rng = np.random.default_rng(0)
         with open(path, "wb") as f:
             np.lib.format.write_array_header_2_0(f, {"descr": "<f4", "fortran_order": False, "shape": (m, n)})
-            for start in range(0, m, 10_000):
+            for _ in range(0, m, 10_000):
                 f.write(rng.normal(size=(10_000, n)).astype(np.float32).tobytes())
         size = os.path.getsize(path) / 2**20
         out = {}
