@@ -184,16 +184,19 @@ def plot_search(rows: list[dict], names: list[str], score_name: str, path) -> Pa
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         if numeric:
             x = [float(v) for v in values]
-            if min(x) > 0 and max(x) / min(x) > 10:
+            if min(x) > 0 and max(x) / min(x) >= 10:
                 ax.set_xscale("log")
         else:
             labels = list(dict.fromkeys(str(v) for v in values))
             x = [labels.index(str(v)) for v in values]
             ax.set_xticks(range(len(labels)), labels, rotation=30 if max(map(len, labels)) > 6 else 0)
-        ax.errorbar(x, mean, yerr=std, fmt="o", alpha=0.75, capsize=3)
+            ax.set_xlim(-0.5, len(labels) - 0.5)
+        ax.errorbar(x, mean, yerr=std, fmt="o", alpha=0.75, capsize=3, label="a combination (± std over folds)")
+        ax.plot([x[0]], [mean[0]], marker="*", markersize=14, color="C3", linestyle="none", label="best")
         ax.set_xlabel(name)
         ax.set_ylabel(f"mean {score_name} over folds")
         ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="best")
     best = rows[0]
     fig.suptitle("search: best " + ", ".join(f"{n}={best[f'param_{n}']}" for n in names)
                  + f" ({score_name} {best['mean_score']:.4f})", fontsize=10)
