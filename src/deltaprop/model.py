@@ -20,7 +20,7 @@ import numpy as np
 from deltaprop import fast
 from deltaprop.activations import canonical_name
 from deltaprop.errors import ConfigError, InputError
-from deltaprop.initializers import default_initializer, initialize
+from deltaprop.initializers import default_initializer, initialize, sklearn_uniform
 from deltaprop.layers import Dense
 from deltaprop.losses import Loss, check_pairing, get_loss, l2_cost, loss_for_output
 from deltaprop.validation import check_dtype, check_nonnegative_float, check_sample_weight, check_X
@@ -60,12 +60,17 @@ class Network:
     # -- construction ----------------------------------------------------------------------------
     @classmethod
     def from_sizes(cls, sizes, hidden="relu", output="softmax", loss=None, seed=0, dtype="float32",
-                   init=None, epsilon: float = 0.12, rng: np.random.Generator | None = None) -> Network:
+                   init=None, epsilon: float = 0.12,
+                   rng: np.random.Generator | np.random.RandomState | None = None) -> Network:
         """A network with layer sizes ``[n_x, n_1, ..., n_L]``, hidden activation ``hidden`` (a name,
         or a list of one name per hidden layer) and output activation ``output``.
 
         Weights come from ``init`` (default: He for ReLU layers, Glorot otherwise) through
         ``numpy.random.default_rng(seed)`` (or ``rng``), so the same seed gives the same bits.
+        ``init="sklearn"`` draws scikit-learn's MLP initialization instead (W and b uniform in
+        ±√(6/(n_in + n_out)), ±√(2/(n_in + n_out)) for sigmoid hidden units), from
+        ``numpy.random.RandomState(seed)`` (or ``rng``, a RandomState) in scikit-learn's order: the same
+        seed gives the weights ``sklearn.neural_network.MLP*(random_state=seed)`` starts from.
         ``loss`` defaults to the loss that pairs with ``output``.
         """
         sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else None
@@ -84,8 +89,16 @@ class Network:
         names = [canonical_name(h) for h in hidden_names] + [canonical_name(output)]
         loss = get_loss(loss if loss is not None else loss_for_output(names[-1]))
         check_pairing(names[-1], loss)
-        rng = rng if rng is not None else np.random.default_rng(seed)
         layers = []
+        if isinstance(init, str) and init.lower() == "sklearn":
+            rng = rng if rng is not None else np.random.RandomState(seed)
+            # scikit-learn's factor 2 applies to every layer when its (single) hidden activation is logistic.
+            logistic = n_hidden > 0 and all(n == "sigmoid" for n in names[:-1])
+            for n_in, n_out, act in zip(sizes[:-1], sizes[1:], names):
+                W, b = sklearn_uniform(int(n_out), int(n_in), rng, logistic, dtype)
+                layers.append(Dense(W, b, act))
+            return cls(layers, loss)
+        rng = rng if rng is not None else np.random.default_rng(seed)
         for n_in, n_out, act in zip(sizes[:-1], sizes[1:], names):
             W, b = initialize(init or default_initializer(act), int(n_out), int(n_in), rng, dtype, epsilon)
             layers.append(Dense(W, b, act))
@@ -131,7 +144,7 @@ class Network:
 
     @property
     def is_classifier(self) -> bool:
-        return self.loss.name != "squared_error"
+        return self.loss.name in ("cross_entropy", "binary_cross_entropy")
 
     def __repr__(self) -> str:
         hidden = sorted(set(self.activations[:-1]))

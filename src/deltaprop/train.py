@@ -33,7 +33,13 @@ from deltaprop import fast, ops
 from deltaprop.errors import ConfigError, DivergenceError, InputError
 from deltaprop.model import Network
 from deltaprop.optim import Optimizer, make_optimizer, make_schedule
-from deltaprop.validation import check_nonnegative_float, check_positive_int, check_sample_weight, check_X
+from deltaprop.validation import (
+    check_nonnegative_float,
+    check_positive_int,
+    check_sample_weight,
+    check_X,
+    is_sparse,
+)
 
 __all__ = ["fit", "Trainer", "History", "Callback", "train_test_split", "block_order", "is_row_source",
            "BLOCK_ROWS"]
@@ -264,7 +270,8 @@ class Trainer:
             sw = None if sw is None else sw[train]
             validation_data = (Xv, yv)
         self.sample_weight = sw
-        self.X = X if source else np.ascontiguousarray(X)
+        self._sparse = is_sparse(X)
+        self.X = X if (source or self._sparse) else np.ascontiguousarray(X)  # sparse X stays CSR (check_X)
         self._blocks = _BlockCache(X, self.block_rows) if source else None
         self.Y = net.prepare_targets(y)
         # Accuracy: the right class for softmax and one sigmoid unit; every label right for several
@@ -327,6 +334,12 @@ class Trainer:
     def _gather(self, idx):
         """Rows idx of X and Y into reused buffers (:func:`deltaprop.fast.take_rows`)."""
         m = idx.shape[0]
+        if self._sparse:  # CSR rows: a small sparse batch, the whole matrix never densified
+            yb = self._ybuf.get(m)
+            if yb is None:
+                yb = self._ybuf[m] = np.empty((m, self.Y.shape[1]), dtype=self.Y.dtype)
+            fast.take_rows(self.Y, idx, yb)
+            return self.X[idx], yb
         xb = self._xbuf.get(m)
         if xb is None:
             xb = self._xbuf[m] = np.empty((m, self.X.shape[1]), dtype=self.X.dtype)
