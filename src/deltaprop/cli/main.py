@@ -28,7 +28,7 @@ from deltaprop.errors import DeltapropError
 __all__ = ["main", "build_parser", "GROUPS"]
 
 # The modules of deltaprop.cli that add subcommands, in the order --help lists them.
-GROUPS = ("train", "models", "teach", "exercises", "exchange")
+GROUPS = ("train", "search", "models", "teach", "exercises", "exchange")
 
 EXAMPLES = """\
 examples:
