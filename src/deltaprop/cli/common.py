@@ -30,18 +30,14 @@ def scaler_of(net):
 
 def model_inputs(net, X) -> np.ndarray:
     """X as the network sees it: the model's stored input scaling applied, in the model's dtype."""
-<<<<<<< HEAD
-    scaler = _checked_scaler(net, X)
-=======
     from deltaprop.train import is_row_source
 
-    scaler = scaler_of(net)
     if is_row_source(X):  # rows on disk: scaled as they are read
         if X.shape[1] != net.sizes[0]:
             raise InputError(f"the inputs have {X.shape[1]} features but the model takes {net.sizes[0]}",
                              "pass inputs with the same columns as the training data")
-        return X.scaled(scaler, net.dtype)
->>>>>>> main
+        return X.scaled(scaler_of(net), net.dtype)
+    scaler = _checked_scaler(net, X)
     if scaler is not None:
         return scaler.transform(X, dtype=net.dtype)
     return np.asarray(X, dtype=net.dtype)
