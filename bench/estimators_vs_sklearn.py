@@ -28,7 +28,7 @@ import numpy as np
 
 
 def _digits():
-    from deltaprop.datasets import load_digits, split
+    from deltaprop.io.datasets import load_digits, split
 
     X, y = load_digits()
     X_train, y_train, X_test, y_test = split(X / 16.0, y, test_fraction=0.3, seed=0)
@@ -36,7 +36,7 @@ def _digits():
 
 
 def _fashion(rows: int | None):
-    from deltaprop.datasets import load_fashion_mnist
+    from deltaprop.io.datasets import load_fashion_mnist
 
     X_train, y_train, X_test, y_test = load_fashion_mnist(dtype="float32")
     X_train /= 255.0

@@ -74,14 +74,14 @@ def main(argv=None):
         fwd_ew += best_of(lambda i, layer=layer, Z=Z: np.add(Z, layer.b, out=Z), C)
         fwd_ew += best_of(lambda i, layer=layer, Z=Z, Aout=Aout: layer.activation.forward(Z, out=Aout), C)
         A = Aout
-    net._forward_train(Xb)
+    net.forward(Xb, cache=True, check=False)
     stages["forward: matrix products"] = fwd_mm
     stages["forward: bias, activations, softmax"] = fwd_ew
-    stages["cost J of the batch"] = best_of(lambda i: net._cost_of_cached(Yb, 0.0), C)
+    stages["cost J of the batch"] = best_of(lambda i: net.cached_cost(Yb, 0.0), C)
     out = L[-1]
     delta_out = np.empty_like(out.A)
     stages["output error δ_L = (A − Y)/m"] = best_of(lambda i: net.loss.delta(out.A, Yb, scale / m, out=delta_out), C)
-    net._backward(Yb, 0.0, scale=scale)
+    net.backward(Yb, 0.0, scale=scale)
     for i, layer in enumerate(L):
         dW, db = grads[i]
         bwd_mm += best_of(lambda _, layer=layer, dW=dW: np.matmul(layer.delta.T, layer.A_prev, out=dW), C)

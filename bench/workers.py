@@ -70,12 +70,12 @@ def fashion_mnist():
     """(X_train, y_train, X_test, y_test): pixels / 255 as float32, labels int64.
 
     The decoded arrays are cached as .npy under bench/.cache (the .gz files take a second or two to
-    inflate on every start); the cache holds nothing but what deltaprop.datasets read.
+    inflate on every start); the cache holds nothing but what deltaprop.io.datasets read.
     """
     names = ("X_train", "y_train", "X_test", "y_test")
     paths = [CACHE / f"fashion-mnist-{n}.npy" for n in names]
     if not all(p.exists() for p in paths):
-        from deltaprop.datasets import load_fashion_mnist
+        from deltaprop.io.datasets import load_fashion_mnist
 
         CACHE.mkdir(exist_ok=True)
         X_tr, y_tr, X_te, y_te = load_fashion_mnist()
@@ -95,7 +95,7 @@ def _scaled(X_uint8):
 
 
 def digits():
-    from deltaprop.datasets import load_digits
+    from deltaprop.io.datasets import load_digits
 
     X, y = load_digits()
     return (X / 16.0).astype(np.float32), y

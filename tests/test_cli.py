@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from deltaprop import load
-from deltaprop.datasets import resolve, write_idx
-from deltaprop.preprocessing import Scaler
+from deltaprop.io.datasets import resolve, write_idx
+from deltaprop.io.preprocessing import Scaler
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

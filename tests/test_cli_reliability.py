@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import checkpoint as ck
-from deltaprop.datasets import write_idx
+from deltaprop.io import checkpoint as ck
+from deltaprop.io.datasets import write_idx
 
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
 # A short digits run with many small steps, so that a signal lands well inside an epoch.

@@ -10,12 +10,12 @@ import json
 import numpy as np
 import pytest
 
-from deltaprop.datasets import (
+from deltaprop.io.datasets import (
     FASHION_MNIST_CLASSES, Dataset, encode_labels, load_csv, load_fashion_mnist, load_idx_dataset, load_npz,
     read_csv, read_idx, resolve, split, write_idx,
 )
 from deltaprop.errors import ConfigError, DataError, InputError
-from deltaprop.preprocessing import Scaler
+from deltaprop.io.preprocessing import Scaler
 
 APT_HINT = "sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist"
 
@@ -431,7 +431,7 @@ def test_scaler_from_dict_refuses_odd_numbers():
 
 
 def test_npy_that_is_an_npz_and_a_home_relative_idx_directory(tmp_path, monkeypatch):
-    from deltaprop.datasets import load_inputs, resolve, write_idx
+    from deltaprop.io.datasets import load_inputs, resolve, write_idx
 
     np.savez(tmp_path / "arrays.npz", X=np.zeros((2, 3)))
     (tmp_path / "wrong.npy").write_bytes((tmp_path / "arrays.npz").read_bytes())

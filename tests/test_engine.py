@@ -27,7 +27,7 @@ def make_problem(depth, hidden, output, loss, m, seed=0):
         for layer in net.layers:
             layer.b[:] = rng.normal(0, 0.1, size=layer.b.shape)
         X = rng.normal(size=(m, sizes[0]))
-        net._forward_train(X)
+        net.forward(X, cache=True, check=False)
         if all(np.min(np.abs(layer.Z)) > 1e-3 for layer in net.layers[:-1]):
             break
     if loss == "cross_entropy":

@@ -1,18 +1,21 @@
 """explain, trace and diagnose: what they print is what the engine holds."""
 
 import csv
+import contextlib
 import io
 import json
 import re
 
 import numpy as np
+
+from deltaprop.io.modelfile import save as dp_save
 import pytest
 
 import deltaprop as dp
-from deltaprop._doc import fmt_number, tex_to_text
-from deltaprop.explain import main as cli_main
+from deltaprop.teach.document import fmt_number, tex_to_text
+from deltaprop.cli import main as deltaprop_main
 from deltaprop.reference import per_example_backprop, to_theta
-from deltaprop.trace import PRESETS, trace_preset
+from deltaprop.teach.trace import PRESETS, trace_preset
 
 NETWORKS = [
     dict(sizes=[3, 4, 3, 2], hidden="relu", output="softmax"),        # note 001
@@ -31,7 +34,7 @@ def _net(spec, dtype="float64", seed=0):
 
 
 def _batch(net, m, seed=0):
-    from deltaprop.trace import random_batch
+    from deltaprop.teach.trace import random_batch
 
     return random_batch(net, m, seed)
 
@@ -84,7 +87,7 @@ def test_every_printed_shape_is_the_shape_the_engine_holds_theta(spec):
         engine[f"a^({l})"] = (s[l - 1], 1)
         if l > 1:
             engine[f"z^({l})"] = engine[f"δ^({l})"] = (s[l - 1], 1)
-            net._forward_train(X)
+            net.forward(X, cache=True, check=False)
             assert net.layers[l - 2].Z[0].reshape(-1, 1).shape == engine[f"z^({l})"]
     text = dp.explain(net, notation="theta", l2=0.2).to_text()
     found = _printed_shapes(text, None)
@@ -334,6 +337,9 @@ def test_diagnose_reads_a_run_directory_and_the_cli(tmp_path, data):
     out = io.StringIO()
     assert cli_main(["explain", "--diagnose", str(tmp_path), "--format", "json"], stdout=out) == 0
     assert "vanishing_gradients" in [f["code"] for f in json.loads(out.getvalue())["findings"]]
+    out = io.StringIO()
+    assert cli_main(["diagnose", str(tmp_path), "--format", "json"], stdout=out) == 0
+    assert "vanishing_gradients" in [f["code"] for f in json.loads(out.getvalue())["findings"]]
     (tmp_path / "empty").mkdir()
     with pytest.raises(dp.DataError, match="no history.csv"):
         dp.diagnose(tmp_path / "empty")
@@ -342,6 +348,12 @@ def test_diagnose_reads_a_run_directory_and_the_cli(tmp_path, data):
 
 
 # -- command line ---------------------------------------------------------------------------------------
+
+def cli_main(argv, stdout):
+    """The ``deltaprop`` command in this process, its standard output into ``stdout``."""
+    with contextlib.redirect_stdout(stdout):
+        return deltaprop_main(argv)
+
 
 def _run(argv):
     out = io.StringIO()
@@ -364,7 +376,7 @@ def test_cli_explain_and_trace(tmp_path, capsys):
     code, js = _run(["trace", "--layers", "4,5,3", "--activation", "tanh", "--examples", "2", "--format", "json"])
     assert code == 0 and json.loads(js)["m"] == 2
     net = dp.Network.from_sizes([3, 4, 2], seed=0)
-    net.save(tmp_path / "model.safetensors")
+    dp_save(net, tmp_path / "model.safetensors")
     code, text = _run(["explain", str(tmp_path / "model.safetensors")])
     assert code == 0 and "W^[1] (4×3)" in text
     code, _ = _run(["explain", "--layers", "3,4,2", "--output", "relu", "--loss", "cross_entropy"])

@@ -15,15 +15,17 @@ import time
 import tracemalloc
 
 import numpy as np
+
+from deltaprop.io.modelfile import save as dp_save
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import deltaprop as dp
-from deltaprop import checkpoint as ck
-from deltaprop import datasets
+from deltaprop.io import checkpoint as ck
+from deltaprop.io import datasets
 from deltaprop.errors import ConfigError, DataError, DivergenceError, InputError, ModelFileError
-from deltaprop.preprocessing import Scaler
+from deltaprop.io.preprocessing import Scaler
 
 RNG = np.random.default_rng(0)
 X4 = RNG.normal(size=(30, 4))
@@ -168,7 +170,7 @@ def _npz(tmp, **arrays):
 
 def _model(tmp):
     path = tmp / "m.safetensors"
-    net4().save(path)
+    dp_save(net4(), path)
     return path
 
 
@@ -497,7 +499,7 @@ def _good_files():
         trainer = make_trainer("adam", [HaltAt(1, 2)])
         trainer.run()
         ck.save(trainer, os.path.join(d, "c"))
-        trainer.net.save(os.path.join(d, "m"))
+        dp_save(trainer.net, os.path.join(d, "m"))
         FUZZ_DIR = (open(os.path.join(d, "m"), "rb").read(), open(os.path.join(d, "c"), "rb").read(), d)
     return FUZZ_DIR
 

@@ -1,4 +1,4 @@
-"""deltaprop.report: CSV round trips, readable PNGs, tables that hold the numbers, atomic writes."""
+"""deltaprop.cli.report: CSV round trips, readable PNGs, tables that hold the numbers, atomic writes."""
 
 import csv
 import io
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import metrics, report
+from deltaprop import metrics
+from deltaprop.cli import report
 from deltaprop.errors import DeltapropError, InputError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -62,7 +63,7 @@ def test_history_csv_round_trips(run, tmp_path):
         for key, value in row.items():
             assert float(got[key]) == value  # exact: shortest repr round-trips
     # the file diagnose reads is the file we wrote: every epoch, with the per-layer norms
-    from deltaprop.diagnose import read_history
+    from deltaprop.teach.diagnose import read_history
 
     read, _ = read_history(path)
     assert [r["epoch"] for r in read] == [r["epoch"] for r in rows]
@@ -246,7 +247,7 @@ def test_import_is_light():
     import subprocess
     import sys
 
-    code = ("import sys, deltaprop.report, deltaprop.metrics; "
+    code = ("import sys, deltaprop.cli.report, deltaprop.metrics; "
             "print(any(m.split('.')[0] in ('matplotlib', 'rich', 'sklearn') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

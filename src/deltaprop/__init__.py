@@ -26,15 +26,15 @@ from deltaprop.model import Network
 from deltaprop.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 from deltaprop.reference import per_example_backprop
 from deltaprop.train import Callback, History, Trainer, fit
-from deltaprop.explain import Explanation, explain
-from deltaprop.trace import Trace, trace
-from deltaprop.diagnose import DeadUnitMonitor, Diagnosis, diagnose
+from deltaprop.teach.explain import Explanation, explain
+from deltaprop.teach.trace import Trace, trace
+from deltaprop.teach.diagnose import DeadUnitMonitor, Diagnosis, diagnose
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Network", "Dense", "fit", "Trainer", "History", "Callback", "gradcheck", "GradCheckReport",
-    "per_example_backprop", "load", "make_optimizer", "make_schedule", "get_activation", "get_loss",
+    "per_example_backprop", "save", "load", "make_optimizer", "make_schedule", "get_activation", "get_loss",
     "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "SCHEDULES",
     "DeltapropError", "InputError", "ConfigError", "DataError", "ModelFileError", "DivergenceError",
     "MLPClassifier", "MLPRegressor", "__version__",
@@ -42,11 +42,19 @@ __all__ = [
 ]
 
 
-def load(path) -> Network:
-    """Read a model file written by ``net.save(path)``; refuses anything else with ModelFileError."""
-    from deltaprop.modelfile import load as _load
+def save(net: Network, path) -> None:
+    """Write ``net`` as a model file (safetensors weights + JSON header), atomically; never pickled.
+    See docs/file-format.md."""
+    from deltaprop.io.modelfile import save as save_model
 
-    return _load(path)
+    save_model(net, path)
+
+
+def load(path) -> Network:
+    """Read a model file written by :func:`save`; refuses anything else with ModelFileError."""
+    from deltaprop.io.modelfile import load as load_model
+
+    return load_model(path)
 
 
 def __getattr__(name):

@@ -57,7 +57,7 @@ class Identity(Activation):
         return out
 
     def derivative(self, Z, A):
-        return ops.namespace(Z).ones_like(Z)
+        return np.ones_like(Z)
 
     def backward(self, dA, Z, A):
         return dA
@@ -86,8 +86,7 @@ class Tanh(Activation):
     name = "tanh"
 
     def forward(self, Z, out=None):
-        xp = ops.namespace(Z)
-        return xp.tanh(Z, out=out) if out is not None else xp.tanh(Z)
+        return np.tanh(Z, out=out) if out is not None else np.tanh(Z)
 
     def derivative(self, Z, A):
         return 1.0 - A * A
@@ -103,10 +102,7 @@ class ReLU(Activation):
     name = "relu"
 
     def forward(self, Z, out=None):
-        xp = ops.namespace(Z)
-        if xp is np:
-            return fast.relu(Z, out=out if out is not None else np.empty_like(Z))
-        return xp.maximum(Z, 0, out=out) if out is not None else xp.maximum(Z, 0)
+        return fast.relu(Z, out=out if out is not None else np.empty_like(Z))
 
     def derivative(self, Z, A):
         return (Z > 0).astype(Z.dtype)
@@ -126,15 +122,13 @@ class LeakyReLU(Activation):
         self.slope = float(slope)
 
     def forward(self, Z, out=None):
-        xp = ops.namespace(Z)
         if out is None:
-            return xp.where(Z > 0, Z, Z * self.slope)
-        out[...] = xp.where(Z > 0, Z, Z * self.slope)
+            return np.where(Z > 0, Z, Z * self.slope)
+        out[...] = np.where(Z > 0, Z, Z * self.slope)
         return out
 
     def derivative(self, Z, A):
-        xp = ops.namespace(Z)
-        return xp.where(Z > 0, 1.0, self.slope).astype(Z.dtype)
+        return np.where(Z > 0, 1.0, self.slope).astype(Z.dtype)
 
     def __repr__(self) -> str:
         return f"LeakyReLU(slope={self.slope})"
@@ -156,8 +150,7 @@ class Softmax(Activation):
 
     def jacobian(self, A):
         """J[i] = diag(a_i) − a_i a_iᵀ for each row a_i of A: shape (m, K, K)."""
-        xp = ops.namespace(A)
-        eye = xp.eye(A.shape[1], dtype=A.dtype)
+        eye = np.eye(A.shape[1], dtype=A.dtype)
         return A[:, :, None] * eye[None, :, :] - A[:, :, None] * A[:, None, :]
 
     def derivative(self, Z, A):

@@ -538,7 +538,9 @@ class _BaseMLP(BaseEstimator):
 
     def save(self, path) -> None:
         """Write the trained network as a deltaprop model file (safetensors + JSON header; never pickle)."""
-        self.to_network().save(path)
+        from deltaprop.io.modelfile import save
+
+        save(self.to_network(), path)
 
     def gradcheck(self, X, y, **options):
         """Finite-difference check of the network's gradient on (X, y) with this estimator's L2
@@ -551,8 +553,8 @@ class _BaseMLP(BaseEstimator):
         return gradcheck(self.net_, X, Y, l2=float(self.alpha), **options)
 
     def explain(self, notation: str = "bracket"):
-        """The backprop derivation of this estimator's network with its shapes (:func:`deltaprop.explain`)."""
-        from deltaprop.explain import explain
+        """The backprop derivation of this estimator's network with its shapes (:func:`deltaprop.teach.explain`)."""
+        from deltaprop.teach.explain import explain
 
         check_is_fitted(self)
         return explain(self.net_, notation=notation, l2=float(self.alpha))

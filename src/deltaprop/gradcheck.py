@@ -150,7 +150,7 @@ def gradcheck(net, X, Y, loss=None, l2: float = 0.0, h: float = 1e-5, tolerance:
             report.rows.append(GradCheckRow(li, name, tuple(theta.shape), float(np.linalg.norm(a_used)),
                                             float(np.linalg.norm(n)), err, checked, err <= tolerance or by_floor,
                                             abs_err, by_floor))
-    net64._forward_train(X64)
+    net64.forward(X64, cache=True, check=False)
     report.near_kink = sum(int(np.sum(np.abs(layer.Z) < 10 * h)) for layer in net64.layers[:-1]
                            if layer.activation.name in ("relu", "leaky_relu"))
     return report

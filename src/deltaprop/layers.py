@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deltaprop import fast, ops
+from deltaprop import fast
 from deltaprop.activations import Activation, get_activation
 
 __all__ = ["Dense"]
@@ -33,7 +33,8 @@ class Dense:
         self.W = W
         self.b = b
         self.activation: Activation = get_activation(activation)
-        self.A_prev = self.Z = self.A = None
+        self.A_prev = self.Z = self.A = None  # the forward cache (forward(..., cache=True))
+        self.delta = None  # δ = ∂J/∂Z of the last backward pass (m, n_out)
         self._buffers: dict[int, tuple] = {}
 
     @property
@@ -57,11 +58,10 @@ class Dense:
         """
         bufs = self._buffers.get(m)
         if bufs is None or bufs[0].dtype != self.W.dtype:
-            xp = ops.namespace(self.W)
-            order = {"order": fast.narrow_order(self.n_out)} if xp is np else {}
+            order = fast.narrow_order(self.n_out)
             dtype = self.W.dtype
-            bufs = (xp.empty((m, self.n_out), dtype=dtype, **order), xp.empty((m, self.n_out), dtype=dtype, **order),
-                    xp.empty((m, self.n_in), dtype=dtype), order.get("order") == "F")
+            bufs = (np.empty((m, self.n_out), dtype=dtype, order=order), np.empty((m, self.n_out), dtype=dtype, order=order),
+                    np.empty((m, self.n_in), dtype=dtype), order == "F")
             if len(self._buffers) > 4:  # many batch sizes (inference on varied inputs): keep memory bounded
                 self._buffers.clear()
             self._buffers[m] = bufs
@@ -73,16 +73,15 @@ class Dense:
         With ``cache=True`` the results land in reused buffers and are kept for backward; with
         ``cache=False`` fresh arrays are returned and nothing is kept.
         """
-        xp = ops.namespace(A_prev)
         if not cache:
             Z = A_prev @ self.W.T
             Z += self.b
             return self.activation.forward(Z, out=Z)
         Z, A, _, column_major = self._buffers_for(A_prev.shape[0])
         if column_major:
-            xp.matmul(self.W, A_prev.T, out=Z.T)  # Zᵀ = W A_prevᵀ: BLAS writes a column-major Z directly
+            np.matmul(self.W, A_prev.T, out=Z.T)  # Zᵀ = W A_prevᵀ: BLAS writes a column-major Z directly
         else:
-            xp.matmul(A_prev, self.W.T, out=Z)
+            np.matmul(A_prev, self.W.T, out=Z)
         Z += self.b
         self.activation.forward(Z, out=A)
         self.A_prev, self.Z, self.A = A_prev, Z, A
@@ -95,16 +94,15 @@ class Dense:
         Returns dA_prev (m, n_in) in a reused buffer, or None when ``need_dA_prev`` is False (the
         first layer: the input needs no gradient).
         """
-        xp = ops.namespace(delta)
-        xp.matmul(delta.T, self.A_prev, out=dW)
+        np.matmul(delta.T, self.A_prev, out=dW)
         if l2_over_m:
             dW += l2_over_m * self.W
         # Σ over rows as a vector-matrix product (deltaprop.fast.ones says what it saves).
-        xp.matmul(fast.ones(delta.shape[0], delta.dtype), delta, out=db)
+        np.matmul(fast.ones(delta.shape[0], delta.dtype), delta, out=db)
         if not need_dA_prev:
             return None
         dA_prev = self._buffers_for(delta.shape[0])[2]
-        xp.matmul(delta, self.W, out=dA_prev)
+        np.matmul(delta, self.W, out=dA_prev)
         return dA_prev
 
 

@@ -59,7 +59,7 @@ def _labels(y, name: str) -> np.ndarray:
         y = y.astype(np.int64)
     if y.dtype.kind not in "iu":
         raise InputError(f"{name} must hold class indices, got dtype {y.dtype}",
-                         "encode text labels as 0..K−1 first (deltaprop.datasets.encode_labels)")
+                         "encode text labels as 0..K−1 first (deltaprop.io.datasets.encode_labels)")
     y = y.astype(np.int64, copy=False)
     if y.size and y.min() < 0:
         raise InputError(f"{name} holds a negative label ({int(y.min())})", "class indices run 0..K−1")

@@ -172,18 +172,18 @@ class Network:
         net.meta = dict(self.meta)
         return net
 
-    def save(self, path) -> None:
-        """Write the model file (safetensors weights + JSON header) atomically; see :mod:`deltaprop.modelfile`."""
-        from deltaprop.modelfile import save
-
-        save(self, path)
-
     # -- forward -----------------------------------------------------------------------------------
-    def forward(self, X):
-        """A_L for X (m, n_x): probabilities for softmax and sigmoid outputs, values for identity."""
-        A = check_X(X, self.sizes[0], self.dtype)
+    def forward(self, X, cache: bool = False, check: bool = True):
+        """A_L for X (m, n_x): Z_l = A_{l−1} W_lᵀ + b_l, A_l = g_l(Z_l) for l = 1..L.
+
+        Probabilities for softmax and sigmoid outputs, values for identity. With ``cache=True`` every
+        layer keeps ``A_prev``, ``Z`` and ``A`` (in buffers reused from batch to batch) for
+        :meth:`backward` and :meth:`cached_cost`. ``check=False`` skips the input check (shape, dtype,
+        finiteness) for a batch already checked, as the trainer's batches are.
+        """
+        A = check_X(X, self.sizes[0], self.dtype) if check else X
         for layer in self.layers:
-            A = layer.forward(A, cache=False)
+            A = layer.forward(A, cache=cache)
         return A
 
     def predict(self, X):
@@ -197,7 +197,9 @@ class Network:
         return self.probabilities(self.forward(X))
 
     def decide(self, A):
-        """What :meth:`predict` returns, from output activations A (m, n_L) already computed."""
+        """What :meth:`predict` returns, from output activations A (m, n_L) already computed: the one
+        rule that turns outputs (or one-hot / 0-1 targets) into labels. Softmax: argmax; one sigmoid
+        unit: A > ½; several sigmoid units: A > ½ per label; identity: the values."""
         out = self.activations[-1]
         if out == "softmax":
             return np.argmax(A, axis=1)
@@ -213,31 +215,31 @@ class Network:
             return np.column_stack([1 - A[:, 0], A[:, 0]])
         return A
 
-    def _forward_train(self, X):
-        """Forward pass that caches A_prev, Z, A in every layer (reused buffers). X already checked."""
-        A = X
-        for layer in self.layers:
-            A = layer.forward(A, cache=True)
-        return A
-
     # -- cost and gradient -------------------------------------------------------------------------
     def prepare_targets(self, Y) -> np.ndarray:
         """Y as the float (m, n_L) matrix the loss works with (labels one-hot encoded)."""
         return self.loss.prepare_targets(Y, self.sizes[-1], self.dtype)
+
+    @property
+    def grads(self):
+        """The (dW, db) of the last :meth:`backward`, per layer (None before one ran)."""
+        return self._grads
 
     def _grad_buffers(self):
         if self._grads is None or self._grads[0][0].dtype != self.dtype:
             self._grads = [(np.empty_like(layer.W), np.empty_like(layer.b)) for layer in self.layers]
         return self._grads
 
-    def _backward(self, Y, l2: float = 0.0, scale: float = 1.0, sample_weight=None) -> list[tuple]:
-        """Backpropagation after ``_forward_train``: gradients of ``scale·J`` into reused buffers.
+    def backward(self, Y, l2: float = 0.0, scale: float = 1.0, sample_weight=None) -> list[tuple]:
+        """Backpropagation after ``forward(X, cache=True)``: gradients of ``scale·J`` into reused buffers.
 
         δ_L = scale·(A_L − Y)/m;  for l = L..1: dW_l = δ_lᵀ A_{l−1} + scale·(λ/m) W_l, db_l = Σ δ_l,
         δ_{l−1} = (δ_l W_l) ⊙ g'(Z_{l−1}).  ``scale`` lets plain SGD fold its step size into δ_L.
         With sample weights s (m,), the cost is J = Σ_i s_i loss_i / Σ_i s_i + λ/(2 Σ_i s_i) Σ ‖W‖²:
         row i of δ_L is scaled by s_i and Σ_i s_i takes the place of m.
         Each layer keeps its ``delta`` for inspection (explain, trace, gradient-flow statistics).
+        Y is prepared (:meth:`prepare_targets`); the returned (dW, db) arrays are reused by the next
+        call: copy them to keep them.
         """
         m = Y.shape[0]
         grads = self._grad_buffers()
@@ -260,7 +262,7 @@ class Network:
                 delta = below.activation.backward(dA_prev, below.Z, below.A)
         return grads
 
-    def _cost_of_cached(self, Y, l2: float, sample_weight=None) -> float:
+    def cached_cost(self, Y, l2: float = 0.0, sample_weight=None) -> float:
         """J for the batch whose forward pass is cached: (1/m) Σ loss_i + λ/(2m) Σ ‖W‖²
         (with sample weights s: Σ s_i loss_i / Σ s_i + λ/(2 Σ s_i) Σ ‖W‖²)."""
         out = self.layers[-1]
@@ -301,9 +303,9 @@ class Network:
         J = Σ s_i loss_i / Σ s_i + λ/(2 Σ s_i) Σ ‖W‖². The arrays returned are fresh copies.
         """
         X, Y, l2, sw = self._checked_batch(X, Y, loss, l2, sample_weight)
-        self._forward_train(X)
-        cost = self._cost_of_cached(Y, l2, sw)
-        grads = self._backward(Y, l2, sample_weight=sw)
+        self.forward(X, cache=True, check=False)
+        cost = self.cached_cost(Y, l2, sw)
+        grads = self.backward(Y, l2, sample_weight=sw)
         return cost, [(dW.copy(), db.copy()) for dW, db in grads]
 
     def logits(self, X):

@@ -136,7 +136,7 @@ class Trainer:
     run stopped after any batch continues bit for bit.
 
     ``stop = True`` ends training after the current epoch; ``halt = True`` (what the SIGINT/SIGTERM
-    handler of :func:`deltaprop.checkpoint.interruptible` sets) ends it after the batch in flight, with
+    handler of :func:`deltaprop.io.checkpoint.interruptible` sets) ends it after the batch in flight, with
     ``interrupted`` True and the epoch part-done; ``run()`` again (or a fresh Trainer given the saved
     ``state_dict``) takes the next batch of the same shuffled order.
 
@@ -225,19 +225,19 @@ class Trainer:
         """Forward, cost, backward and update on one batch (rows weighted by ``sample_weight`` if
         given); returns J of the batch before the update."""
         net, opt = self.net, self.optimizer
-        net._forward_train(Xb)
+        net.forward(Xb, cache=True, check=False)
         if sample_weight is not None and not sample_weight.any():
             # Every row weighs 0: the batch carries nothing to learn and J_B = Σ s·loss / Σ s is
             # undefined, so no update (the whole set's weights are checked to sum above 0). The
             # forward pass above still lets the epoch's accuracy count these rows.
             return 0.0
-        cost = net._cost_of_cached(Yb, self.l2, sample_weight)
+        cost = net.cached_cost(Yb, self.l2, sample_weight)
         if opt.folds_lr:
             # θ −= α g with α folded into δ_L = α(A − Y)/m: the gradients come out already scaled.
-            grads = net._backward(Yb, self.l2, scale=opt.lr, sample_weight=sample_weight)
+            grads = net.backward(Yb, self.l2, scale=opt.lr, sample_weight=sample_weight)
             opt.apply(net.params(), [g for pair in grads for g in pair])
         else:
-            grads = net._backward(Yb, self.l2, sample_weight=sample_weight)
+            grads = net.backward(Yb, self.l2, sample_weight=sample_weight)
             opt.step(net.params(), [g for pair in grads for g in pair])
         return cost
 
@@ -413,7 +413,7 @@ class Trainer:
     def _gradient_flow(self) -> dict:
         """‖δ_l‖ and ‖dW_l‖ (Frobenius) of the last batch, for the unscaled gradient of J."""
         scale = self.optimizer.lr if self.optimizer.folds_lr else 1.0
-        grads = self.net._grads
+        grads = self.net.grads
         return {
             "delta_norm": [_norm(layer.delta) / scale for layer in self.net.layers],
             "dW_norm": [_norm(dW) / scale for dW, _ in grads],

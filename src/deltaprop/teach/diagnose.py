@@ -37,11 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
-from deltaprop._doc import Doc
+from deltaprop.teach.document import Doc, Renderable
 from deltaprop.errors import DataError, DivergenceError
 from deltaprop.train import Callback, History
 
-__all__ = ["diagnose", "Diagnosis", "Finding", "DeadUnitMonitor", "read_history"]
+__all__ = ["diagnose", "Diagnosis", "Finding", "DeadUnitMonitor", "read_history", "column", "per_layer", "dead_units"]
 
 VANISHING_RATIO = 1e-3   # ‖dW_1‖/‖dW_L‖ below this: three orders of magnitude
 EXPLODING_RATIO = 1e3
@@ -78,15 +78,11 @@ class DeadUnitMonitor(Callback):
 
 def dead_units(net, X) -> list:
     """For each hidden ReLU layer, the fraction of units inactive (Z ≤ 0) on every row of X; None elsewhere."""
-    from deltaprop.validation import check_X
-
-    X = check_X(X, net.sizes[0], net.dtype)
-    out, A = [], X
+    net.forward(X, cache=True)
+    out = []
     for i, layer in enumerate(net.layers):
-        Z = A @ layer.W.T + layer.b
-        A = layer.activation.forward(Z)
         hidden_relu = i < len(net.layers) - 1 and layer.activation.name == "relu"
-        out.append(float(np.mean(np.all(Z <= 0, axis=0))) if hidden_relu else None)
+        out.append(float(np.mean(np.all(layer.Z <= 0, axis=0))) if hidden_relu else None)
     return out
 
 
@@ -146,7 +142,7 @@ def read_history(source) -> tuple[list[dict], str]:
     return rows, ""
 
 
-def _per_layer(rows, key) -> np.ndarray | None:
+def per_layer(rows, key) -> np.ndarray | None:
     """(epochs, layers) array of ``key_1, key_2, ...`` (NaN where missing), or None when absent."""
     if not rows:
         return None
@@ -163,13 +159,13 @@ def _per_layer(rows, key) -> np.ndarray | None:
     return arr
 
 
-def _column(rows, key) -> np.ndarray:
+def column(rows, key) -> np.ndarray:
     return np.array([r.get(key) if isinstance(r.get(key), float) else np.nan for r in rows], dtype=float)
 
 
 # -- the diagnosis -----------------------------------------------------------------------------------------
 
-class Diagnosis:
+class Diagnosis(Renderable):
     """The findings for one run; ``codes`` lists their codes, ``ok`` is True when there are none."""
 
     def __init__(self, findings: list[Finding], n_epochs: int, source: str = ""):
@@ -205,34 +201,8 @@ class Diagnosis:
         return {"kind": "diagnosis", "source": self.source, "epochs": self.n_epochs, "ok": self.ok,
                 "findings": [asdict(f) for f in self.findings]}
 
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
-
-    def to_text(self) -> str:
-        return self.document().to_text()
-
-    def to_markdown(self) -> str:
-        return self.document().to_markdown()
-
-    def to_latex(self, standalone: bool = True) -> str:
-        return self.document().to_latex(standalone)
-
-    def to_html(self) -> str:
-        return self.document().to_html()
-
-    def render(self, format: str = "text") -> str:
-        from deltaprop.explain import _render
-
-        return _render(self, format)
-
-    def __str__(self) -> str:
-        return self.to_text()
-
     def __repr__(self) -> str:
         return f"Diagnosis({', '.join(self.codes) or 'no problems'})"
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
 
 
 def _fmt(x: float) -> str:
@@ -248,9 +218,9 @@ def diagnose(run, net=None, X=None) -> Diagnosis:
     source = str(run) if isinstance(run, (str, Path)) else ""
     findings: list[Finding] = []
     n = len(rows)
-    loss = _column(rows, "loss")
-    val = _column(rows, "val_loss")
-    lr = _column(rows, "lr")
+    loss = column(rows, "loss")
+    val = column(rows, "val_loss")
+    lr = column(rows, "lr")
     lr_text = f" (learning rate {_fmt(lr[-1])})" if n and np.isfinite(lr[-1]) else ""
 
     # -- divergence and a learning rate that is too high --------------------------------------------------
@@ -291,7 +261,7 @@ def diagnose(run, net=None, X=None) -> Diagnosis:
             "and that the inputs are scaled."))
 
     # -- gradient flow ------------------------------------------------------------------------------------
-    dW = _per_layer(rows, "dW_norm")
+    dW = per_layer(rows, "dW_norm")
     if dW is not None and dW.shape[1] >= 2:
         first, last = dW[:, 0], dW[:, -1]
         ok = np.isfinite(first) & np.isfinite(last) & (last > 0)
@@ -333,7 +303,7 @@ def diagnose(run, net=None, X=None) -> Diagnosis:
         dead = dead_units(net, X)
         dead_how = f"on the {np.shape(X)[0]} examples given"
     else:
-        frac = _per_layer(rows, "dead_fraction")
+        frac = per_layer(rows, "dead_fraction")
         if frac is not None and n:
             dead = [None if np.isnan(v) else float(v) for v in frac[-1]]
             dead_how = "on the last batch of the last epoch"

@@ -49,7 +49,7 @@ class Dataset:
     ``y`` holds class indices 0..K−1 (int64) when ``class_names`` is a list of K names, and target
     values (float64) for regression (``class_names`` None). ``image_shape`` is (rows, cols) for image
     data sets, None otherwise. ``scaling`` is the suggested input scaling (a
-    :meth:`deltaprop.preprocessing.Scaler.from_spec` string), to be fitted on ``X_train`` only.
+    :meth:`deltaprop.io.preprocessing.Scaler.from_spec` string), to be fitted on ``X_train`` only.
     """
 
     name: str

@@ -10,7 +10,7 @@ strings (or a ``rich`` Table), the others write one file each.
 - ``per_class_table``, ``confusion_table``, ``history_summary``, ``gradcheck_table``: plain text
   for logs and pipes, readable at 80 columns for 10 classes; ``rich_per_class_table`` for terminals.
 
-Functions that take history ``rows`` accept what :func:`deltaprop.diagnose.read_history` reads:
+Functions that take history ``rows`` accept what :func:`deltaprop.teach.diagnose.read_history` reads:
 ``History.to_rows()``, a History, a history.csv / history.json file or a run directory.
 
 matplotlib and rich are optional (``pip install 'deltaprop[cli]'``) and imported only when a plot
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deltaprop.diagnose import _column, _per_layer, read_history
+from deltaprop.teach.diagnose import column, per_layer, read_history
 from deltaprop.errors import DeltapropError, InputError
 from deltaprop.gradcheck import GradCheckReport, GradCheckRow
 from deltaprop.validation import check_positive_int
@@ -47,9 +47,9 @@ _IMAGE_FORMATS = ("png", "svg", "pdf")
 
 def _atomic_write(path, write, binary: bool) -> Path:
     """Call ``write(f)`` on an in-memory file, then write its bytes with
-    :func:`deltaprop.modelfile.atomic_write`: readers see the old file or the whole new one, never
+    :func:`deltaprop.io.modelfile.atomic_write`: readers see the old file or the whole new one, never
     half of it, and a failure leaves the old file as it was."""
-    from deltaprop.modelfile import atomic_write
+    from deltaprop.io.modelfile import atomic_write
 
     path = Path(os.fspath(path))
     buf = io.BytesIO() if binary else io.StringIO(newline="")
@@ -124,7 +124,7 @@ def _finite(values) -> bool:
 
 
 def _epochs(rows) -> np.ndarray:
-    epochs = _column(rows, "epoch")
+    epochs = column(rows, "epoch")
     return epochs if np.all(np.isfinite(epochs)) else np.arange(1, len(rows) + 1, dtype=float)
 
 
@@ -141,8 +141,8 @@ def plot_history(rows, path) -> Path:
     The best validation epoch (lowest validation loss) is marked."""
     rows = _history_rows(rows)
     epochs = _epochs(rows)
-    loss, val_loss = _column(rows, "loss"), _column(rows, "val_loss")
-    acc, val_acc = _column(rows, "accuracy"), _column(rows, "val_accuracy")
+    loss, val_loss = column(rows, "loss"), column(rows, "val_loss")
+    acc, val_acc = column(rows, "accuracy"), column(rows, "val_accuracy")
     with_acc = _finite(acc) or _finite(val_acc)
     fig = _figure(10.0 if with_acc else 5.5, 4.0)
     axes = fig.subplots(1, 2 if with_acc else 1, squeeze=False)[0]
@@ -283,7 +283,7 @@ def plot_gradient_flow(rows, path) -> Path:
     the last epoch."""
     rows = _history_rows(rows)
     epochs = _epochs(rows)
-    panels = [(key, title, _per_layer(rows, key)) for key, title in
+    panels = [(key, title, per_layer(rows, key)) for key, title in
               (("delta_norm", "‖δ_l‖: error of layer l"), ("dW_norm", "‖dW_l‖: gradient of W_l"))]
     panels = [p for p in panels if p[2] is not None]
     if not panels:
@@ -307,7 +307,7 @@ def plot_gradient_flow(rows, path) -> Path:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize=8, ncols=2 if len(labels) > 16 else 1)
     title = "Gradient flow per layer"
-    dW = _per_layer(rows, "dW_norm")
+    dW = per_layer(rows, "dW_norm")
     if dW is not None and dW.shape[1] > 1 and dW[-1, -1] > 0 and np.isfinite(dW[-1, 0]):
         title += f": last epoch ‖dW_1‖ / ‖dW_L‖ = {dW[-1, 0] / dW[-1, -1]:.2g}"
     fig.suptitle(title)
@@ -447,20 +447,20 @@ def history_summary(rows) -> str:
         reason = source.stop_reason
     n = len(rows)
     epochs = _epochs(rows)
-    times = _column(rows, "time")
+    times = column(rows, "time")
     head = f"{n} epoch{'s' if n != 1 else ''}"
     if _finite(times):
         total = float(np.nansum(times))
         per = total / n
         head += f" in {total:.3g} s ({per * 1000:.3g} ms per epoch)" if per < 1 else f" in {total:.3g} s ({per:.3g} s per epoch)"
     parts = [p for p in (
-        _trend(_column(rows, "loss"), epochs, "training loss", "lowest"),
-        _trend(_column(rows, "accuracy"), epochs, "training accuracy", "best"),
-        _trend(_column(rows, "val_loss"), epochs, "validation loss", "lowest"),
-        _trend(_column(rows, "val_accuracy"), epochs, "validation accuracy", "best"),
+        _trend(column(rows, "loss"), epochs, "training loss", "lowest"),
+        _trend(column(rows, "accuracy"), epochs, "training accuracy", "best"),
+        _trend(column(rows, "val_loss"), epochs, "validation loss", "lowest"),
+        _trend(column(rows, "val_accuracy"), epochs, "validation accuracy", "best"),
     ) if p]
     text = head + ". " + "; ".join(p[0].upper() + p[1:] if i == 0 else p for i, p in enumerate(parts)) + "."
-    lr = _column(rows, "lr")
+    lr = column(rows, "lr")
     lr = lr[np.isfinite(lr)]
     if lr.size and lr.min() != lr.max():
         text += f" Learning rate {lr[0]:.3g} → {lr[-1]:.3g}."

@@ -8,7 +8,7 @@
 The trace never re-implements the mathematics. It runs :meth:`Network.backprop` once on a float64
 copy of the network and then *reads* what the engine left behind: every layer's forward cache
 (``layer.A_prev``, ``layer.Z``, ``layer.A``), every layer's error ``layer.delta`` (set by
-``Network._backward``) and the gradients ``backprop`` returned. Beside each analytic gradient it puts
+``Network.backward``) and the gradients ``backprop`` returned. Beside each analytic gradient it puts
 centered finite differences of ``Network.cost`` (:func:`deltaprop.gradcheck.numerical_gradient`)
 and their relative error. With ``per_example=True`` it adds note 000's loop from
 :func:`deltaprop.reference.per_example_backprop` (``Δ += δ āᵀ`` example by example) and shows that
@@ -24,31 +24,25 @@ import json
 
 import numpy as np
 
-from deltaprop._doc import Doc, fmt_number, shape_text
 from deltaprop.errors import ConfigError
 from deltaprop.gradcheck import numerical_gradient, relative_error
 from deltaprop.losses import l2_cost
 from deltaprop.model import Network
 from deltaprop.reference import per_example_backprop, to_theta
+from deltaprop.teach.document import Doc, Renderable, fmt_number, number_tex, shape_text
+from deltaprop.teach.explain import ACT_TEX
 from deltaprop.validation import check_nonnegative_float, check_X
 
 __all__ = ["trace", "trace_preset", "Trace", "PRESETS", "random_batch"]
 
-_ACT_TEX = {"relu": r"\mathrm{relu}", "leaky_relu": r"\mathrm{leaky\_relu}", "sigmoid": r"\sigma",
-            "tanh": r"\tanh", "identity": r"\mathrm{id}", "softmax": r"\mathrm{softmax}"}
-
 
 def _tex_num(x: float, digits: int = 4) -> str:
-    from deltaprop._doc import _number_tex
-
-    t = _number_tex(x, digits)
+    t = number_tex(x, digits)
     return f"({t})" if x < 0 else t
 
 
 def _val_tex(x: float, digits: int = 4) -> str:
-    from deltaprop._doc import _number_tex
-
-    return _number_tex(x, digits)
+    return number_tex(x, digits)
 
 
 def _sum_tex(products, digits: int) -> str:
@@ -202,7 +196,7 @@ def trace(net, X=None, Y=None, l2: float = 0.0, per_example: bool = False, h: fl
                  original_dtype=str(net.dtype))
 
 
-class Trace:
+class Trace(Renderable):
     """Everything one batch did inside the network. ``layers[l-1]`` holds, for layer l: ``W``, ``b``,
     ``A_prev``, ``Z``, ``A``, ``delta``, ``dW``, ``db``, ``g_prime`` (hidden layers), and the finite
     differences ``dW_numeric``, ``db_numeric`` with relative errors ``dW_error``, ``db_error``."""
@@ -269,9 +263,6 @@ class Trace:
                              "relative_error": r[f"d{p}_error"]})
         return rows
 
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
-
     # -- the document ------------------------------------------------------------------------------------
     def document(self) -> Doc:
         net, L, m, dg = self.net, len(self.layers), self.m, self.digits
@@ -314,7 +305,7 @@ class Trace:
                 doc.p(f"By hand, example 1, unit 1: $Z^{{[1]}}_{{11}} = \\sum_k X_{{1k}} W^{{[1]}}_{{1k}} + b^{{[1]}}_1 = "
                       f"{terms} + {_tex_num(r['b'][j], dg)} = {_val_tex(r['Z'][0, j], dg)}$. "
                       "Row $i$ of $X$ meets row $j$ of $W^{[1]}$: that is why $W$ appears transposed.")
-            doc.eq(f"A^{{[{l}]}} = {_ACT_TEX[r['activation']]}(Z^{{[{l}]}})")
+            doc.eq(f"A^{{[{l}]}} = {ACT_TEX[r['activation']]}(Z^{{[{l}]}})")
             note = ""
             if r["activation"] == "softmax":
                 note = "each row sums to 1: the predicted probability of each class"
@@ -366,8 +357,8 @@ class Trace:
                 below = self.layers[l - 2]
                 act = below["activation"]
                 doc.eq(f"\\delta^{{[{l - 1}]}} = \\left(\\delta^{{[{l}]}} W^{{[{l}]}}\\right) \\odot "
-                       f"{_ACT_TEX[act]}'(Z^{{[{l - 1}]}})")
-                doc.mat(f"{_ACT_TEX[act]}'(Z^{{[{l - 1}]}})", below["g_prime"],
+                       f"{ACT_TEX[act]}'(Z^{{[{l - 1}]}})")
+                doc.mat(f"{ACT_TEX[act]}'(Z^{{[{l - 1}]}})", below["g_prime"],
                         {"relu": "1 where the unit was active, 0 where it was not: inactive units pass no error back",
                          "sigmoid": "$A(1 - A)$, never above 0.25: each sigmoid layer shrinks the error",
                          "tanh": "$1 - A^2$"}.get(act, ""))
@@ -415,32 +406,7 @@ class Trace:
                   f"$J$ = {fmt_number(self.cost, dg)}.")
         return doc
 
-    def to_text(self) -> str:
-        return self.document().to_text()
-
-    def to_markdown(self) -> str:
-        return self.document().to_markdown()
-
-    def to_latex(self, standalone: bool = True) -> str:
-        return self.document().to_latex(standalone)
-
-    def to_html(self) -> str:
-        return self.document().to_html()
-
-    def render(self, format: str = "text") -> str:
-        from deltaprop.explain import _render
-
-        return _render(self, format)
-
-    def __str__(self) -> str:
-        return self.to_text()
-
     def __repr__(self) -> str:
         return (f"Trace({'-'.join(map(str, self.net.sizes))}, m={self.m}, J={self.cost:.4g}, "
                 f"max relative error {self.max_error:.1e})")
 
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
-
-    def _repr_html_(self) -> str:
-        return self.to_html()

@@ -19,11 +19,14 @@ Library code never prints: every renderer returns a string.
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import numpy as np
 
-__all__ = ["Doc", "tex_to_text", "fmt_number", "shape_tex", "shape_text"]
+from deltaprop.errors import unknown_name
+
+__all__ = ["Doc", "Renderable", "tex_to_text", "fmt_number", "number_tex", "shape_tex", "shape_text"]
 
 # -- LaTeX (the subset the documents use) to Unicode ---------------------------------------------------
 
@@ -160,7 +163,7 @@ def fmt_number(x: float, digits: int = 4) -> str:
     return s.replace("-", "−")
 
 
-def _number_tex(x: float, digits: int = 4) -> str:
+def number_tex(x: float, digits: int = 4) -> str:
     s = f"{float(x):.{digits}g}" if x != 0 else "0"
     if "e" in s:
         mant, exp = s.split("e")
@@ -397,7 +400,7 @@ class Doc:
                 if v is None:
                     strs.append("\\cdots" if j is None else "\\vdots")
                 else:
-                    strs.append(_number_tex(v, self.digits))
+                    strs.append(number_tex(v, self.digits))
             lines.append(" & ".join(strs))
         body = " \\\\ ".join(lines)
         return f"{name_tex} = \\begin{{bmatrix}} {body} \\end{{bmatrix}}"
@@ -633,3 +636,49 @@ def _wrap(text: str, width: int, indent: str = "") -> list[str]:
         lines.extend(textwrap.wrap(para, width, subsequent_indent=indent, break_on_hyphens=False,
                                    break_long_words=False) or [""])
     return lines
+
+
+class Renderable:
+    """One document, five renderings. A subclass gives :meth:`document` (a :class:`Doc`) and
+    :meth:`to_dict`; it gets text, Markdown, LaTeX, HTML and JSON, ``render(format)``, ``str()`` and the
+    notebook hooks ``_repr_markdown_`` / ``_repr_html_``."""
+
+    FORMATS = ("text", "markdown", "latex", "html", "json")
+
+    def document(self) -> Doc:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        raise NotImplementedError
+
+    def to_text(self) -> str:
+        return self.document().to_text()
+
+    def to_markdown(self) -> str:
+        return self.document().to_markdown()
+
+    def to_latex(self, standalone: bool = True) -> str:
+        return self.document().to_latex(standalone)
+
+    def to_html(self) -> str:
+        return self.document().to_html()
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    def render(self, format: str = "text") -> str:
+        """The document as ``text``, ``markdown`` (``md``), ``latex`` (``tex``), ``html`` or ``json``."""
+        fmt = str(format).lower()
+        fmt = {"md": "markdown", "tex": "latex"}.get(fmt, fmt)
+        if fmt not in self.FORMATS:
+            raise unknown_name("format", format, list(self.FORMATS))
+        return getattr(self, f"to_{fmt}")()
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        return self.to_html()

@@ -15,7 +15,7 @@ Two notations:
 Nothing here computes: the shapes come from the network's own arrays (``layer.W.shape``), and the
 equations are the ones :mod:`deltaprop.model`, :mod:`deltaprop.layers` and :mod:`deltaprop.losses`
 implement (each one names its function). The command-line ``deltaprop explain`` and
-``deltaprop trace`` are registered by :func:`register`.
+``deltaprop trace`` live in :mod:`deltaprop.cli.teach`.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from __future__ import annotations
 import json
 import os
 
-from deltaprop._doc import Doc, shape_text
+from deltaprop.teach.document import Doc, Renderable, shape_text
 from deltaprop.errors import ConfigError
 from deltaprop.model import Network
 
-__all__ = ["explain", "Explanation", "register", "NOTATIONS"]
+__all__ = ["explain", "Explanation", "NOTATIONS", "ACT_TEX", "as_network", "parse_sizes"]
 
 NOTATIONS = ("bracket", "theta")
 
@@ -41,7 +41,7 @@ _DERIVATIVE = {
 }
 _ACT_FUNCTION = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
                  "identity": "Identity", "softmax": "Softmax"}
-_ACT_TEX = {"relu": r"\mathrm{relu}", "leaky_relu": r"\mathrm{leaky\_relu}", "sigmoid": r"\sigma",
+ACT_TEX = {"relu": r"\mathrm{relu}", "leaky_relu": r"\mathrm{leaky\_relu}", "sigmoid": r"\sigma",
             "tanh": r"\tanh", "identity": r"\mathrm{id}", "softmax": r"\mathrm{softmax}"}
 _LOSS_CLASS = {"cross_entropy": "CrossEntropy", "binary_cross_entropy": "BinaryCrossEntropy",
                "squared_error": "SquaredError"}
@@ -81,7 +81,7 @@ def _reason(loss: str, L: int) -> list[str]:
     ]
 
 
-class Explanation:
+class Explanation(Renderable):
     """The derivation for one network: a document (``to_text``, ``to_markdown``, ``to_latex``,
     ``to_html``) plus data (``to_dict``/``to_json``): sizes, activations, loss, λ and every symbol
     with its shape (``m`` stands for the number of examples in a batch)."""
@@ -89,17 +89,8 @@ class Explanation:
     def __init__(self, net: Network, notation: str, l2: float, doc: Doc, symbols: list[dict]):
         self.net, self.notation, self.l2, self.doc, self.symbols = net, notation, l2, doc, symbols
 
-    def to_text(self) -> str:
-        return self.doc.to_text()
-
-    def to_markdown(self) -> str:
-        return self.doc.to_markdown()
-
-    def to_latex(self, standalone: bool = True) -> str:
-        return self.doc.to_latex(standalone)
-
-    def to_html(self) -> str:
-        return self.doc.to_html()
+    def document(self) -> Doc:
+        return self.doc
 
     def to_dict(self) -> dict:
         net = self.net
@@ -111,35 +102,9 @@ class Explanation:
             "blocks": self.doc.blocks_as_dicts(),
         }
 
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
-
-    def render(self, format: str = "text") -> str:
-        """The explanation as ``text``, ``markdown``, ``latex``, ``html`` or ``json``."""
-        return _render(self, format)
-
-    def __str__(self) -> str:
-        return self.to_text()
-
     def __repr__(self) -> str:
         return f"Explanation({'-'.join(map(str, self.net.sizes))}, notation={self.notation!r}, l2={self.l2:g})"
 
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
-
-
-def _render(obj, format: str) -> str:
-    fmt = str(format).lower()
-    renderers = {"text": obj.to_text, "markdown": obj.to_markdown, "md": obj.to_markdown, "latex": obj.to_latex,
-                 "tex": obj.to_latex, "html": obj.to_html, "json": obj.to_json}
-    if fmt not in renderers:
-        from deltaprop.errors import unknown_name
-
-        raise unknown_name("format", format, ["text", "markdown", "latex", "html", "json"])
-    return renderers[fmt]()
 
 
 def as_network(net_or_spec, hidden="relu", output="softmax", loss=None, seed: int = 0) -> Network:
@@ -153,19 +118,19 @@ def as_network(net_or_spec, hidden="relu", output="softmax", loss=None, seed: in
             import deltaprop
 
             return deltaprop.load(text)
-        sizes = _parse_sizes(text)
+        sizes = parse_sizes(text)
         return Network.from_sizes(sizes, hidden=hidden, output=output, loss=loss, seed=seed)
     if isinstance(net_or_spec, dict):
         spec = dict(net_or_spec)
         sizes = spec.get("layers", spec.get("sizes"))
         if isinstance(sizes, str):
-            sizes = _parse_sizes(sizes)
+            sizes = parse_sizes(sizes)
         return Network.from_sizes(sizes, hidden=spec.get("activation", spec.get("hidden", hidden)),
                                   output=spec.get("output", output), loss=spec.get("loss", loss), seed=seed)
     return Network.from_sizes(list(net_or_spec), hidden=hidden, output=output, loss=loss, seed=seed)
 
 
-def _parse_sizes(text: str) -> list[int]:
+def parse_sizes(text: str) -> list[int]:
     parts = [p for p in text.replace("-", ",").replace("x", ",").split(",") if p.strip()]
     try:
         sizes = [int(p) for p in parts]
@@ -286,7 +251,7 @@ def _bracket(net: Network, l2: float):
         doc.eq(f"Z^{{[{l}]}} = A^{{[{l - 1}]}} W^{{[{l}]\\top}} + b^{{[{l}]}}",
                _annot((f"A^{{[{l - 1}]}}", ("m", W[1])), (f"W^{{[{l}]}}", W), (f"b^{{[{l}]}}", (W[0],)),
                       result=(f"Z^{{[{l}]}}", ("m", W[0]))))
-        doc.eq(f"A^{{[{l}]}} = {_ACT_TEX[acts[l - 1]]}(Z^{{[{l}]}})", f"$A^{{[{l}]}}$ ({shape_text(('m', W[0]))})")
+        doc.eq(f"A^{{[{l}]}} = {ACT_TEX[acts[l - 1]]}(Z^{{[{l}]}})", f"$A^{{[{l}]}}$ ({shape_text(('m', W[0]))})")
     doc.p("The bias $b^{[l]}$ is added to every row (broadcasting). In the notes' column form the same step reads "
           "$Z^{[l]\\top} = W^{[l]} A^{[l-1]\\top} + b^{[l]}$: note 001's $Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}$ with "
           "examples in columns.")
@@ -308,7 +273,7 @@ def _bracket(net: Network, l2: float):
 
     doc.h(2, "Backward pass")
     doc.p("Backpropagation is the chain rule applied layer by layer, from the output back to the input. "
-          "It reads the values the forward pass cached and never recomputes them (`deltaprop.model:Network._backward`).")
+          "It reads the values the forward pass cached and never recomputes them (`deltaprop.model:Network.backward`).")
     doc.h(3, "1. The output error")
     WL = net.layers[-1].W.shape
     doc.eq(f"\\delta^{{[{L}]}} = \\frac{{\\partial J}}{{\\partial Z^{{[{L}]}}}} = \\frac{{A^{{[{L}]}} - Y}}{{m}}",
@@ -338,10 +303,10 @@ def _bracket(net: Network, l2: float):
             Wb = net.layers[l - 2].W.shape
             gp, words = _DERIVATIVE[below]
             doc.eq(f"\\delta^{{[{l - 1}]}} = \\left(\\delta^{{[{l}]}} W^{{[{l}]}}\\right) \\odot "
-                   f"{_ACT_TEX[below]}'(Z^{{[{l - 1}]}})",
+                   f"{ACT_TEX[below]}'(Z^{{[{l - 1}]}})",
                    _annot((f"\\delta^{{[{l}]}}", ("m", W[0])), (f"W^{{[{l}]}}", W), (f"Z^{{[{l - 1}]}}", ("m", Wb[0])),
                           result=(f"\\delta^{{[{l - 1}]}}", ("m", Wb[0]))))
-            doc.eq(f"{_ACT_TEX[below]}'(Z^{{[{l - 1}]}}) = {gp.replace('Z', f'Z^{{[{l - 1}]}}').replace('A', f'A^{{[{l - 1}]}}')}")
+            doc.eq(f"{ACT_TEX[below]}'(Z^{{[{l - 1}]}}) = {gp.replace('Z', f'Z^{{[{l - 1}]}}').replace('A', f'A^{{[{l - 1}]}}')}")
             if l == L:
                 doc.p(f"$\\delta^{{[{l}]}} W^{{[{l}]}}$ sends each unit's error back along the weights it used: unit $j$ of "
                       f"layer {l - 1} receives $\\sum_k \\delta_k W_{{kj}}$, the weighted sum of the errors of every unit "
@@ -374,12 +339,12 @@ def _bracket(net: Network, l2: float):
     doc.h(2, "Where the code is")
     doc.table(["equation", "implemented by"], [
         ["$Z^{[l]} = A^{[l-1]} W^{[l]\\top} + b^{[l]}$, $A^{[l]} = g(Z^{[l]})$", "`deltaprop.layers:Dense.forward`"],
-        ["$J$", "`deltaprop.model:Network._cost_of_cached`"],
+        ["$J$", "`deltaprop.model:Network.cached_cost`"],
         [f"$\\delta^{{[{L}]}} = (A^{{[{L}]}} - Y)/m$", "`deltaprop.losses:Loss.delta`"],
         ["$dW^{[l]}$, $db^{[l]}$, $\\delta^{[l]} W^{[l]}$", "`deltaprop.layers:Dense.backward`"],
         ["$\\odot\\, g'(Z^{[l-1]})$", "`deltaprop.activations:" + ", ".join(
             sorted({_ACT_FUNCTION[a] for a in acts[:-1]})) + ".backward`" if L > 1 else "(no hidden layer)"],
-        ["the whole backward pass", "`deltaprop.model:Network._backward` (public: `Network.backprop`)"],
+        ["the whole backward pass", "`deltaprop.model:Network.backward` (with the forward pass: `Network.backprop`)"],
         ["$W \\leftarrow W - \\alpha\\, dW$", "`deltaprop.optim:SGD.step`"],
         ["check against finite differences", "`deltaprop.gradcheck:gradcheck`"],
     ])
@@ -432,7 +397,7 @@ def _theta(net: Network, l2: float):
         doc.eq(f"z^{{({l + 1})}} = \\Theta^{{({l})}} \\bar{{a}}^{{({l})}}",
                _annot((f"\\Theta^{{({l})}}", th), (f"\\bar{{a}}^{{({l})}}", (s[l - 1] + 1, 1)),
                       result=(f"z^{{({l + 1})}}", (s[l], 1))))
-        doc.eq(f"a^{{({l + 1})}} = {_ACT_TEX[acts[l - 1]]}(z^{{({l + 1})}})", f"$a^{{({l + 1})}}$ ({shape_text((s[l], 1))})")
+        doc.eq(f"a^{{({l + 1})}} = {ACT_TEX[acts[l - 1]]}(z^{{({l + 1})}})", f"$a^{{({l + 1})}}$ ({shape_text((s[l], 1))})")
     doc.p(f"$h_\\Theta(x) = a^{{({L})}}$ is the network's output.")
 
     doc.h(2, "The cost")
@@ -496,142 +461,3 @@ def _theta(net: Network, l2: float):
           "`deltaprop.reference:per_example_backprop` runs this page's loop as written; the tests prove it equals "
           "`deltaprop.model:Network.backprop` to 1e-10 (`deltaprop trace --per-example` shows it on numbers).")
     return doc, sy
-
-
-# -- the command line (registered into deltaprop.cli) -----------------------------------------------------
-
-def register(subparsers) -> None:
-    """Add the ``explain`` and ``trace`` subcommands to an argparse subparsers object. Each parser
-    gets ``handler=`` (a function ``args -> exit code``) as its default."""
-    p = subparsers.add_parser(
-        "explain", help="the backprop derivation of a network, with its shapes",
-        description="Show forward propagation, the cost and the backward pass of a network with this network's "
-                    "shapes filled in; or, with --diagnose RUN_DIR, name problems a training run shows.")
-    p.add_argument("model", nargs="?", help="a model file written by deltaprop (instead of --layers)")
-    p.add_argument("--layers", help="layer sizes, input first: 3,4,3,2")
-    p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
-    p.add_argument("--output", default=None, help="output activation: softmax, sigmoid or identity "
-                                                   "(default: the one that pairs with --loss, else softmax)")
-    p.add_argument("--loss", default=None, help="cross_entropy, binary_cross_entropy or squared_error")
-    p.add_argument("--l2", type=float, default=0.0, help="L2 strength λ (default 0)")
-    p.add_argument("--notation", default="bracket", choices=NOTATIONS, help="bracket (note 001) or theta (note 000)")
-    p.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
-    p.add_argument("--diagnose", metavar="RUN_DIR", help="read RUN_DIR/history.csv and name training problems")
-    p.add_argument("-o", "--out", help="write to this file instead of standard output")
-    p.set_defaults(handler=_cmd_explain)
-
-    t = subparsers.add_parser(
-        "trace", help="one small batch through a network, stage by stage, with finite differences",
-        description="Run one batch forward and backward and show Z, A, the output error, every δ, dW and db "
-                    "beside finite-difference gradients. Use a preset of the notes' networks or --layers.")
-    t.add_argument("model", nargs="?", help="a model file written by deltaprop (random inputs of its size)")
-    t.add_argument("--preset", help="note000 (2-2-2-1 sigmoid), note001 (3-4-3-2 relu + softmax), note002 "
-                                    "(logistic hidden + softmax), note003 (64-10-10 digit classifier)")
-    t.add_argument("--layers", help="layer sizes, input first: 3,4,3,2 (random inputs and labels)")
-    t.add_argument("--activation", default="relu")
-    t.add_argument("--output", default=None)
-    t.add_argument("--loss", default=None)
-    t.add_argument("--l2", type=float, default=0.0)
-    t.add_argument("--examples", "-m", type=int, default=1, help="batch size m (default 1)")
-    t.add_argument("--per-example", action="store_true", help="also show note 000's Δ += δ aᵀ, example by example")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--digits", type=int, default=4, help="significant digits printed (default 4)")
-    t.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
-    t.add_argument("-o", "--out", help="write to this file instead of standard output")
-    t.set_defaults(handler=_cmd_trace)
-
-
-def _output_for(args) -> str | None:
-    if args.output:
-        return args.output
-    if args.loss:
-        from deltaprop.losses import get_loss
-
-        return get_loss(args.loss).output
-    return "softmax"
-
-
-def _emit(text: str, args, stdout) -> int:
-    if getattr(args, "out", None):
-        from pathlib import Path
-
-        Path(args.out).write_text(text, encoding="utf-8")
-    else:
-        stdout.write(text if text.endswith("\n") else text + "\n")
-    return 0
-
-
-def _cmd_explain(args, stdout=None) -> int:
-    import sys
-
-    stdout = stdout or sys.stdout
-    if args.diagnose:
-        from deltaprop.diagnose import diagnose
-
-        return _emit(diagnose(args.diagnose).render(args.format), args, stdout)
-    if args.model and args.layers:
-        raise ConfigError("give either a model file or --layers, not both", "deltaprop explain --layers 3,4,3,2")
-    if args.model:
-        net = as_network(args.model) if os.path.exists(args.model) else None
-        if net is None:
-            from deltaprop.errors import ModelFileError
-
-            raise ModelFileError(f"no model file at {args.model}", "pass the path of a file written by deltaprop "
-                                                                   "train, or use --layers 3,4,3,2")
-    elif args.layers:
-        net = Network.from_sizes(_parse_sizes(args.layers), hidden=args.activation, output=_output_for(args),
-                                 loss=args.loss)
-    else:
-        raise ConfigError("nothing to explain", "give --layers 3,4,3,2 (with --activation, --output, --loss), "
-                                                "a model file, or --diagnose RUN_DIR")
-    return _emit(explain(net, notation=args.notation, l2=args.l2).render(args.format), args, stdout)
-
-
-def _cmd_trace(args, stdout=None) -> int:
-    import sys
-
-    from deltaprop.trace import PRESETS, random_batch, trace, trace_preset
-
-    stdout = stdout or sys.stdout
-    if args.examples < 1:
-        raise ConfigError(f"--examples must be at least 1, got {args.examples}", "for example --examples 3")
-    given = [x for x in (args.preset, args.layers, args.model) if x]
-    if len(given) > 1:
-        raise ConfigError("give one of --preset, --layers or a model file", "deltaprop trace --preset note001")
-    if args.layers or args.model:
-        if args.layers:
-            net = Network.from_sizes(_parse_sizes(args.layers), hidden=args.activation, output=_output_for(args),
-                                     loss=args.loss, seed=args.seed, dtype="float64")
-        else:
-            net = as_network(args.model)
-        X, Y = random_batch(net, args.examples, seed=args.seed)
-        tr = trace(net, X, Y, l2=args.l2, per_example=args.per_example, digits=args.digits)
-    else:
-        name = args.preset or "note001"
-        if name not in PRESETS:
-            from deltaprop.errors import unknown_name
-
-            raise unknown_name("preset", name, list(PRESETS))
-        tr = trace_preset(name, examples=args.examples, l2=args.l2, per_example=args.per_example, seed=args.seed,
-                          digits=args.digits)
-    return _emit(tr.render(args.format), args, stdout)
-
-
-def main(argv=None, stdout=None) -> int:
-    """The two subcommands on their own, ``main(["trace", "--preset", "note001"])`` (tests, and until
-    ``deltaprop.cli`` registers the same parsers with :func:`register`)."""
-    import argparse
-    import sys
-
-    from deltaprop.errors import DeltapropError
-
-    parser = argparse.ArgumentParser(prog="deltaprop")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args, stdout=stdout)
-    except DeltapropError as err:
-        (sys.stderr).write(f"error: {err}\n")
-        return err.exit_code
-

@@ -152,7 +152,7 @@ def _looks_like(start: bytes) -> str:
     return ""
 
 
-_NOT_MODEL_HINT = "pass a file written by net.save(path) or `deltaprop train --save`; if it was one, it is damaged"
+_NOT_MODEL_HINT = "pass a file written by deltaprop.save(net, path) or `deltaprop train`; if it was one, it is damaged"
 
 
 def _header_span(path: Path, f, size: int) -> int:
@@ -261,7 +261,7 @@ def _open_checked(path) -> tuple[Path, dict, bytes]:
             f.seek(0)
             start = f.read(8)
     except FileNotFoundError:
-        raise ModelFileError(f"no such model file: {path}", "check the path; models are written by net.save(path) "
+        raise ModelFileError(f"no such model file: {path}", "check the path; models are written by deltaprop.save(net, path) "
                              "or `deltaprop train --save PATH`") from None
     except OSError as exc:
         raise ModelFileError(f"cannot read the model file {path}: {exc.strerror or exc}",
@@ -361,7 +361,7 @@ def _check_metadata(path: Path, metadata: dict) -> dict:
     if metadata.get("format") != FORMAT_NAME:
         found = f"format {metadata['format']!r}" if "format" in metadata else "no deltaprop header"
         raise ModelFileError(f"{path} is a safetensors file but not a deltaprop model ({found})",
-                             "deltaprop reads the files net.save(path) writes; other models need converting")
+                             "deltaprop reads the files deltaprop.save(net, path) writes; other models need converting")
     version = metadata.get("format_version", "")
     if not version.isdigit():
         raise ModelFileError(f"{path}: format_version {version!r} is not a whole number", "the file is garbled")
@@ -453,7 +453,7 @@ def load(path):
                              exc.hint or "the file is garbled") from None
     meta = info["meta"]
     if "scaler" in meta:
-        from deltaprop.preprocessing import Scaler
+        from deltaprop.io.preprocessing import Scaler
 
         try:
             scaler = Scaler.from_dict(meta["scaler"])

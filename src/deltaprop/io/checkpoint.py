@@ -3,7 +3,7 @@
 What is saved is ``trainer.state_dict()``: the weights, the optimizer state (velocities, Adam's moments,
 step count, α), the random generator state, the epoch, the position inside an interrupted epoch (its
 shuffled order, the batches already taken, their summed cost), the history and the early-stopping
-state. The file has the safetensors layout of :mod:`deltaprop.modelfile`, written by the same atomic
+state. The file has the safetensors layout of :mod:`deltaprop.io.modelfile`, written by the same atomic
 writer (temporary file, flush, fsync, rename) and read by the same checked reader:
 
     tensors         every array of the state, named by where it sits: ``weights.0.0`` (W_1),
@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deltaprop.errors import DeltapropError, ModelFileError
-from deltaprop.modelfile import _no_duplicates, _reject_constant, read_tensors, write_tensors
+from deltaprop.io.modelfile import _no_duplicates, _reject_constant, read_tensors, write_tensors
 from deltaprop.train import Callback
 
 __all__ = ["save", "load", "restore", "Checkpoint", "CheckpointCallback", "interruptible",
@@ -549,7 +549,7 @@ def interruptible(trainer, path=None, *, run: dict | None = None, signals=(signa
     raise TrainingInterrupted(
         f"training interrupted by {name} {where} of {trainer.epochs}"
         + (f"; the state is saved in {path}" if path is not None else ""),
-        "continue with the same data, seed and options and deltaprop.checkpoint.restore(trainer, path)"
+        "continue with the same data, seed and options and deltaprop.io.checkpoint.restore(trainer, path)"
         if path is not None else "save trainer.state_dict() to continue later",
         exit_code=128 + signum if signum is not None else None, signum=signum, checkpoint=path,
         epoch=epoch, batch=batch,

@@ -1,0 +1,92 @@
+"""The ``deltaprop`` command: parse the arguments, call the library, render the result. No math here.
+
+    deltaprop train                          # digits, a progress bar, a summary, a run directory
+    deltaprop train --data fashion-mnist --layers 256,128 --epochs 20
+    deltaprop evaluate runs/<stamp>/model.safetensors
+    deltaprop predict  runs/<stamp>/model.safetensors images.npy -o predictions.csv
+    deltaprop info     runs/<stamp>/model.safetensors
+    deltaprop gradcheck --layers 3,4,3,2 --activation tanh
+    deltaprop explain --layers 3,4,3,2        deltaprop trace --preset note001
+    deltaprop diagnose runs/<stamp>
+
+Each command group lives in its own module with a ``register(subparsers)`` function, listed in
+:data:`GROUPS`. Every error deltaprop raises on purpose (:class:`deltaprop.errors.DeltapropError`) is
+printed as ``error: ...`` with a hint and ends the command with its exit code (2 for bad usage or input, 3
+for a bad model file, 4 for divergence); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from deltaprop.cli.common import error
+from deltaprop.errors import DeltapropError
+
+__all__ = ["main", "build_parser", "GROUPS"]
+
+# The modules of deltaprop.cli that add subcommands, in the order --help lists them.
+GROUPS = ("train", "models", "teach")
+
+EXAMPLES = """\
+examples:
+  deltaprop train                                   train on scikit-learn's digits (the default)
+  deltaprop train --data fashion-mnist --layers 256,128 --epochs 20
+  deltaprop train --data table.csv --target label --layers 64 --optimizer sgd --lr 0.05
+  deltaprop train --epochs 200 --checkpoint-every 10   Ctrl-C stops cleanly; then:
+  deltaprop train --resume runs/<stamp>                continue the interrupted run, bit for bit
+  deltaprop evaluate runs/<stamp>/model.safetensors   accuracy, per-class table, confusion matrix
+  deltaprop predict runs/<stamp>/model.safetensors inputs.csv -o predictions.csv
+  deltaprop info runs/<stamp>/model.safetensors
+  deltaprop gradcheck --layers 3,4,3,2 --activation tanh
+  deltaprop explain --layers 3,4,3,2 --l2 0.1        the derivation with this network's shapes
+  deltaprop trace --preset note001 --per-example     one backprop step, number by number
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from deltaprop import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="deltaprop", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Build, train, explain and export multilayer perceptrons, with backpropagation derived by "
+                    "hand in NumPy.", epilog=EXAMPLES)
+    parser.add_argument("--version", action="version", version=f"deltaprop {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    sub.required = True
+    for name in GROUPS:
+        importlib.import_module(f"deltaprop.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command; returns the exit code (0 success, 1 failure, 2 usage/input, 3 model file, 4 divergence)."""
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    args = parser.parse_args(argv)
+    args.argv = argv  # as typed: metrics.json records it, --resume reads which options were given
+    try:
+        return int(args.handler(args) or 0)
+    except DeltapropError as err:
+        if args.debug:
+            raise
+        error(str(err))
+        return err.exit_code
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        error("interrupted")
+        return 130
+    except OSError as err:
+        if args.debug:
+            raise
+        where = f" {err.filename}" if getattr(err, "filename", None) else ""
+        error(f"cannot read or write{where}: {err.strerror or err}\n  hint: check the path and its permissions")
+        return 1
+    except MemoryError:
+        if args.debug:
+            raise
+        error("out of memory\n  hint: use a smaller --batch-size, fewer or narrower layers, or less data")
+        return 1

@@ -1,0 +1,163 @@
+"""``deltaprop evaluate``, ``predict`` and ``info``: what a saved model does on data, and what it is."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+
+import numpy as np
+
+from deltaprop.cli.args import Formatter
+from deltaprop.cli.common import (class_names, dataset_for, json_default, labels_for_model, load_model, metrics,
+                                  model_inputs, out, print_class_table)
+from deltaprop.errors import DataError, InputError
+
+
+def register(sub) -> None:
+    e = sub.add_parser("evaluate", help="accuracy, loss, per-class table and confusion matrix of a saved model",
+                       formatter_class=Formatter,
+                       description="Evaluate a saved model on the test split of a data set (by default the data set "
+                                   "and split it was trained on).")
+    e.add_argument("model", help="a model file written by deltaprop train")
+    e.add_argument("--data", help="data spec, as for train (default: the model's own)")
+    e.add_argument("--target", help="the label column of a CSV file")
+    e.add_argument("--split", choices=("test", "train", "all"), default="test", help="which rows to evaluate")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.set_defaults(handler=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="labels and probabilities for new inputs", formatter_class=Formatter,
+                       description="Predict with a saved model. INPUT is a .csv (features only, or name the label "
+                                   "column to drop with --drop), .npy, .npz (array X) or IDX file. The model's input "
+                                   "scaling is applied. Writes CSV: the label, then one probability per class.")
+    p.add_argument("model", help="a model file written by deltaprop train")
+    p.add_argument("input", help="the inputs, one example per row")
+    p.add_argument("-o", "--output", help="write the CSV here (default: standard output)")
+    p.add_argument("--drop", help="a label column of the CSV input to leave out (name or 0-based index)")
+    p.add_argument("--no-proba", action="store_true", help="write the labels only")
+    p.set_defaults(handler=cmd_predict)
+
+    i = sub.add_parser("info", help="architecture, parameters and training summary of a model file",
+                       formatter_class=Formatter)
+    i.add_argument("model")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(handler=cmd_info)
+
+
+
+def cmd_evaluate(args) -> int:
+    net = load_model(args.model)
+    data = dataset_for(net, args.data, args.target)
+    if args.split == "test":
+        X, y = data.X_test, data.y_test
+    elif args.split == "train":
+        X, y = data.X_train, data.y_train
+    else:
+        X, y = np.concatenate([data.X_train, data.X_test]), np.concatenate([data.y_train, data.y_test])
+    X = model_inputs(net, X)
+    classes = class_names(net)
+    if net.is_classifier and classes is not None:
+        if data.class_names is None:
+            raise DataError("the model is a classifier but the data's labels are numbers to regress",
+                            "pass --data with class labels")
+        y = labels_for_model(net, data, y)
+    result = metrics(net, X, y, classes if net.is_classifier else None)
+    result["rows"] = int(X.shape[0])
+    result["split"] = args.split
+    if args.json:
+        out(json.dumps(result, indent=2, default=json_default))
+        return 0
+    out(f"{args.model}: {net!r}")
+    out(f"data {data.name}, {args.split} split, {X.shape[0]} rows")
+    if "accuracy" in result:
+        out(f"accuracy {result['accuracy']:.4f}   loss {result['loss']:.4f}")
+        print_class_table(result)
+        from deltaprop.cli import report
+
+        out()
+        out(report.confusion_table(np.array(result["confusion_matrix"]), classes))
+    else:
+        out(f"MSE {result['mse']:.4g}   R² {result['r2']:.4f}   loss {result['loss']:.4g}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from deltaprop.io.datasets import load_inputs
+
+    net = load_model(args.model)
+    X = load_inputs(args.input, drop=args.drop)
+    if X.shape[0] == 0:
+        raise InputError(f"{args.input} holds no rows", "pass at least one example")
+    X = model_inputs(net, X)
+    A = net.forward(X)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    classes = class_names(net)
+    if net.is_classifier and classes is not None and not (net.activations[-1] == "sigmoid" and A.shape[1] > 1):
+        P = net.probabilities(A)
+        labels = net.decide(A)
+        writer.writerow(["label"] + ([] if args.no_proba else [f"p_{c}" for c in classes]))
+        for k, row in zip(labels, P):
+            writer.writerow([classes[k]] + ([] if args.no_proba else [repr(float(p)) for p in row]))
+    else:
+        header = ["y"] if A.shape[1] == 1 else [f"y_{j}" for j in range(1, A.shape[1] + 1)]
+        writer.writerow(header)
+        for row in A:
+            writer.writerow([repr(float(v)) for v in row])
+    text = buf.getvalue()
+    if args.output:
+        from deltaprop.io.modelfile import atomic_write
+
+        atomic_write(args.output, text.encode("utf-8"))
+        sys.stderr.write(f"wrote {X.shape[0]} predictions to {args.output}\n")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_info(args) -> int:
+    net = load_model(args.model)
+    meta = net.meta
+    info = {
+        "file": str(args.model),
+        "architecture": "-".join(map(str, net.sizes)),
+        "sizes": net.sizes,
+        "activations": net.activations,
+        "loss": net.loss.name,
+        "dtype": net.dtype.name,
+        "parameters": net.n_params,
+        "layers": [{"layer": l, "W": list(layer.W.shape), "b": list(layer.b.shape), "activation": layer.activation.name}
+                   for l, layer in enumerate(net.layers, 1)],
+        "task": meta.get("task"),
+        "classes": meta.get("classes"),
+        "scaling": (meta.get("scaler") or {}).get("kind"),
+        "data": meta.get("data"),
+        "training": meta.get("training"),
+    }
+    if args.json:
+        out(json.dumps(info, indent=2, default=json_default))
+        return 0
+    out(f"{args.model}")
+    out(f"  network     {net!r}")
+    for row in info["layers"]:
+        out(f"  layer {row['layer']}     W {row['W'][0]}×{row['W'][1]}, b {row['b'][0]}, {row['activation']}")
+    if info["classes"]:
+        names = info["classes"]
+        out(f"  classes     {len(names)}: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}")
+    if info["scaling"]:
+        out(f"  scaling     {info['scaling']} (fitted on the training rows, applied by evaluate and predict)")
+    data, tr = info["data"] or {}, info["training"] or {}
+    if data:
+        out(f"  data        {data.get('name') or data.get('spec')} (seed {data.get('seed')}, test fraction "
+             f"{data.get('test_fraction')})")
+    if tr:
+        test = tr.get("test") or {}
+        scores = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if isinstance(v, (int, float)))
+        out(f"  training    {tr.get('epochs')} epochs, {tr.get('optimizer')}, batch {tr.get('batch_size')}, "
+             f"{tr.get('seconds')} s, {tr.get('status')}{'; ' + tr['stop_reason'] if tr.get('stop_reason') else ''}")
+        if scores:
+            out(f"  test        {scores}")
+        if tr.get("finished"):
+            out(f"  finished    {tr['finished']}")
+    return 0

@@ -1,0 +1,172 @@
+"""``deltaprop gradcheck``, ``explain``, ``trace`` and ``diagnose``: the teaching tools from the shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from deltaprop.cli.args import Formatter, nonnegative_float, positive_float, positive_int, sizes
+from deltaprop.cli.common import json_default, out
+from deltaprop.errors import ConfigError, ModelFileError
+from deltaprop.errors import unknown_name
+from deltaprop.gradcheck import gradcheck
+from deltaprop.losses import get_loss
+from deltaprop.model import Network
+from deltaprop.teach.diagnose import diagnose
+from deltaprop.teach.explain import NOTATIONS, as_network, explain, parse_sizes
+from deltaprop.teach.trace import PRESETS, random_batch, trace, trace_preset
+
+
+def register(sub) -> None:
+    c = sub.add_parser("gradcheck", help="backprop against finite differences on a small random problem",
+                       formatter_class=Formatter,
+                       description="Build a float64 network, draw a small random batch, and compare every dW and db "
+                                   "with centered finite differences. Exits 1 when a check fails.")
+    c.add_argument("--layers", type=sizes, default="3,4,3,2", metavar="N0,N1,...,NL",
+                   help="all layer sizes, input first")
+    c.add_argument("--activation", default="tanh", help="hidden activation")
+    c.add_argument("--output", help="output activation (default: the one that pairs with --loss, else softmax)")
+    c.add_argument("--loss", help="cross_entropy, binary_cross_entropy or squared_error")
+    c.add_argument("--l2", type=nonnegative_float, default=0.0)
+    c.add_argument("--examples", "-m", type=positive_int, default=5)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--h", type=positive_float, default=1e-5, help="finite-difference step")
+    c.add_argument("--tolerance", type=positive_float, default=1e-7, help="largest relative error that passes")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(handler=cmd_gradcheck)
+
+    register_explain(sub)
+
+
+def cmd_gradcheck(args) -> int:
+    if len(args.layers) < 2:
+        raise ConfigError(f"--layers needs at least an input and an output size, got {args.layers}",
+                          "for example --layers 3,4,3,2")
+    net = Network.from_sizes(args.layers, hidden=args.activation, output=_output_for(args), loss=args.loss,
+                             seed=args.seed, dtype="float64")
+    X, y = random_batch(net, args.examples, seed=args.seed)
+    rep = gradcheck(net, X, y, l2=args.l2, h=args.h, tolerance=args.tolerance)
+    if args.json:
+        out(json.dumps(rep.to_dict(), indent=2, default=json_default))
+    else:
+        from deltaprop.cli import report
+
+        out(f"{net!r}, m = {args.examples}, λ = {args.l2:g}")
+        out(report.gradcheck_table(rep))
+    return 0 if rep.ok else 1
+
+
+def register_explain(subparsers) -> None:
+    """The ``explain``, ``trace`` and ``diagnose`` subcommands."""
+    p = subparsers.add_parser(
+        "explain", help="the backprop derivation of a network, with its shapes",
+        description="Show forward propagation, the cost and the backward pass of a network with this network's "
+                    "shapes filled in; or, with --diagnose RUN_DIR (the same as `deltaprop diagnose RUN_DIR`), name "
+                    "problems a training run shows.")
+    p.add_argument("model", nargs="?", help="a model file written by deltaprop (instead of --layers)")
+    p.add_argument("--layers", help="layer sizes, input first: 3,4,3,2")
+    p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+    p.add_argument("--output", default=None, help="output activation: softmax, sigmoid or identity "
+                                                   "(default: the one that pairs with --loss, else softmax)")
+    p.add_argument("--loss", default=None, help="cross_entropy, binary_cross_entropy or squared_error")
+    p.add_argument("--l2", type=float, default=0.0, help="L2 strength λ (default 0)")
+    p.add_argument("--notation", default="bracket", choices=NOTATIONS, help="bracket (note 001) or theta (note 000)")
+    p.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
+    p.add_argument("--diagnose", metavar="RUN_DIR", help="read RUN_DIR/history.csv and name training problems")
+    p.add_argument("-o", "--out", help="write to this file instead of standard output")
+    p.set_defaults(handler=_cmd_explain)
+
+    t = subparsers.add_parser(
+        "trace", help="one small batch through a network, stage by stage, with finite differences",
+        description="Run one batch forward and backward and show Z, A, the output error, every δ, dW and db "
+                    "beside finite-difference gradients. Use a preset of the notes' networks or --layers.")
+    t.add_argument("model", nargs="?", help="a model file written by deltaprop (random inputs of its size)")
+    t.add_argument("--preset", help="note000 (2-2-2-1 sigmoid), note001 (3-4-3-2 relu + softmax), note002 "
+                                    "(logistic hidden + softmax), note003 (64-10-10 digit classifier)")
+    t.add_argument("--layers", help="layer sizes, input first: 3,4,3,2 (random inputs and labels)")
+    t.add_argument("--activation", default="relu")
+    t.add_argument("--output", default=None)
+    t.add_argument("--loss", default=None)
+    t.add_argument("--l2", type=float, default=0.0)
+    t.add_argument("--examples", "-m", type=int, default=1, help="batch size m (default 1)")
+    t.add_argument("--per-example", action="store_true", help="also show note 000's Δ += δ aᵀ, example by example")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--digits", type=int, default=4, help="significant digits printed (default 4)")
+    t.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
+    t.add_argument("-o", "--out", help="write to this file instead of standard output")
+    t.set_defaults(handler=_cmd_trace)
+
+    d = subparsers.add_parser(
+        "diagnose", help="name the problems a training run shows (vanishing gradients, dead units, ...)",
+        description="Read RUN_DIR/history.csv (written by deltaprop train) and name training problems with their "
+                    "remedies. `deltaprop explain --diagnose RUN_DIR` is the same.")
+    d.add_argument("run", metavar="RUN_DIR", help="the run directory of a deltaprop train run (or its history.csv)")
+    d.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
+    d.add_argument("-o", "--out", help="write to this file instead of standard output")
+    d.set_defaults(handler=_cmd_diagnose)
+
+
+def _output_for(args) -> str | None:
+    if args.output:
+        return args.output
+    if args.loss:
+        return get_loss(args.loss).output
+    return "softmax"
+
+
+def _emit(text: str, args, stdout) -> int:
+    if getattr(args, "out", None):
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def _cmd_explain(args, stdout=None) -> int:
+    stdout = stdout or sys.stdout
+    if args.diagnose:
+        return _emit(diagnose(args.diagnose).render(args.format), args, stdout)
+    if args.model and args.layers:
+        raise ConfigError("give either a model file or --layers, not both", "deltaprop explain --layers 3,4,3,2")
+    if args.model:
+        net = as_network(args.model) if os.path.exists(args.model) else None
+        if net is None:
+            raise ModelFileError(f"no model file at {args.model}", "pass the path of a file written by deltaprop "
+                                                                   "train, or use --layers 3,4,3,2")
+    elif args.layers:
+        net = Network.from_sizes(parse_sizes(args.layers), hidden=args.activation, output=_output_for(args),
+                                 loss=args.loss)
+    else:
+        raise ConfigError("nothing to explain", "give --layers 3,4,3,2 (with --activation, --output, --loss), "
+                                                "a model file, or --diagnose RUN_DIR")
+    return _emit(explain(net, notation=args.notation, l2=args.l2).render(args.format), args, stdout)
+
+
+def _cmd_diagnose(args, stdout=None) -> int:
+    return _emit(diagnose(args.run).render(args.format), args, stdout or sys.stdout)
+
+
+def _cmd_trace(args, stdout=None) -> int:
+    stdout = stdout or sys.stdout
+    if args.examples < 1:
+        raise ConfigError(f"--examples must be at least 1, got {args.examples}", "for example --examples 3")
+    given = [x for x in (args.preset, args.layers, args.model) if x]
+    if len(given) > 1:
+        raise ConfigError("give one of --preset, --layers or a model file", "deltaprop trace --preset note001")
+    if args.layers or args.model:
+        if args.layers:
+            net = Network.from_sizes(parse_sizes(args.layers), hidden=args.activation, output=_output_for(args),
+                                     loss=args.loss, seed=args.seed, dtype="float64")
+        else:
+            net = as_network(args.model)
+        X, Y = random_batch(net, args.examples, seed=args.seed)
+        tr = trace(net, X, Y, l2=args.l2, per_example=args.per_example, digits=args.digits)
+    else:
+        name = args.preset or "note001"
+        if name not in PRESETS:
+            raise unknown_name("preset", name, list(PRESETS))
+        tr = trace_preset(name, examples=args.examples, l2=args.l2, per_example=args.per_example, seed=args.seed,
+                          digits=args.digits)
+    return _emit(tr.render(args.format), args, stdout)
