@@ -163,7 +163,7 @@ def test_the_page_and_its_files_are_bundled():
 def test_a_model_file_can_be_uploaded_and_becomes_the_network(tmp_path):
     net = dp.Network.from_sizes([2, 5, 2], hidden="relu", seed=9)
     path = tmp_path / "m.safetensors"
-    net.save(path)
+    dp.save(net, path)
     c = _client()
     r = c.post("/api/model", data=path.read_bytes())
     assert r.status_code == 200, r.get_json()
@@ -171,3 +171,31 @@ def test_a_model_file_can_be_uploaded_and_becomes_the_network(tmp_path):
     assert state["sizes"] == [2, 5, 2] and state["config"]["data"] == "model"
     r = c.post("/api/model", data=b"not a model")
     assert r.status_code == 400 and r.get_json()["error"]
+
+
+def test_the_command_prints_the_url_of_a_free_port_and_serves_the_page():
+    import re
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "deltaprop", "playground", "--port", "0", "--no-browser",
+                             "--data", "xor", "--layers", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert url, line + proc.stderr.read()
+        assert int(url.group(1)) > 0
+        with urllib.request.urlopen(url.group(0) + "api/state", timeout=30) as r:
+            state = json.loads(r.read())
+        assert state["data"] == "xor" and state["sizes"] == [2, 4, 2]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_the_command_refuses_a_missing_model_file_and_a_bad_port(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "deltaprop", "playground", str(tmp_path / "none.safetensors"),
+                        "--no-browser"], capture_output=True, text=True, check=False)
+    assert r.returncode == 3 and "no model file" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "deltaprop", "playground", "--port", "70000", "--no-browser"],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 2 and "--port" in r.stderr

@@ -8,6 +8,7 @@
     deltaprop gradcheck --layers 3,4,3,2 --activation tanh
     deltaprop explain --layers 3,4,3,2        deltaprop trace --preset note001
     deltaprop diagnose runs/<stamp>
+    deltaprop playground                     # the local web app: watch a network learn, step by step
 
 Each command group lives in its own module with a ``register(subparsers)`` function, listed in
 :data:`GROUPS`. Every error deltaprop raises on purpose (:class:`deltaprop.errors.DeltapropError`) is
@@ -27,7 +28,7 @@ from deltaprop.errors import DeltapropError
 __all__ = ["main", "build_parser", "GROUPS"]
 
 # The modules of deltaprop.cli that add subcommands, in the order --help lists them.
-GROUPS = ("train", "models", "teach")
+GROUPS = ("train", "models", "teach", "playground")
 
 EXAMPLES = """\
 examples:
@@ -42,6 +43,7 @@ examples:
   deltaprop gradcheck --layers 3,4,3,2 --activation tanh
   deltaprop explain --layers 3,4,3,2 --l2 0.1        the derivation with this network's shapes
   deltaprop trace --preset note001 --per-example     one backprop step, number by number
+  deltaprop playground                               train in the browser, step by step (127.0.0.1)
 """
 
 

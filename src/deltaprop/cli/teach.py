@@ -116,6 +116,19 @@ def _output_for(args) -> str | None:
     return "softmax"
 
 
+def text_width(stdout=None) -> int:
+    """The terminal's width (COLUMNS, else the terminal's size, else 100), at least 60 and at most 160."""
+    import shutil
+
+    return max(60, min(160, shutil.get_terminal_size((100, 24)).columns))
+
+
+def _render(doc, args, stdout) -> str:
+    """The document in --format; text is wrapped to the terminal's width (100 when writing a file)."""
+    width = 100 if getattr(args, "out", None) else text_width(stdout)
+    return doc.render(args.format, width=width)
+
+
 def _emit(text: str, args, stdout) -> int:
     if getattr(args, "out", None):
         Path(args.out).write_text(text, encoding="utf-8")
@@ -127,7 +140,7 @@ def _emit(text: str, args, stdout) -> int:
 def _cmd_explain(args, stdout=None) -> int:
     stdout = stdout or sys.stdout
     if args.diagnose:
-        return _emit(diagnose(args.diagnose).render(args.format), args, stdout)
+        return _emit(_render(diagnose(args.diagnose), args, stdout), args, stdout)
     if args.model and args.layers:
         raise ConfigError("give either a model file or --layers, not both", "deltaprop explain --layers 3,4,3,2")
     if args.model:
@@ -141,11 +154,11 @@ def _cmd_explain(args, stdout=None) -> int:
     else:
         raise ConfigError("nothing to explain", "give --layers 3,4,3,2 (with --activation, --output, --loss), "
                                                 "a model file, or --diagnose RUN_DIR")
-    return _emit(explain(net, notation=args.notation, l2=args.l2).render(args.format), args, stdout)
+    return _emit(_render(explain(net, notation=args.notation, l2=args.l2), args, stdout), args, stdout)
 
 
 def _cmd_diagnose(args, stdout=None) -> int:
-    return _emit(diagnose(args.run).render(args.format), args, stdout or sys.stdout)
+    return _emit(_render(diagnose(args.run), args, stdout), args, stdout or sys.stdout)
 
 
 def _cmd_trace(args, stdout=None) -> int:
@@ -169,4 +182,4 @@ def _cmd_trace(args, stdout=None) -> int:
             raise unknown_name("preset", name, list(PRESETS))
         tr = trace_preset(name, examples=args.examples, l2=args.l2, per_example=args.per_example, seed=args.seed,
                           digits=args.digits)
-    return _emit(tr.render(args.format), args, stdout)
+    return _emit(_render(tr, args, stdout), args, stdout)

@@ -82,7 +82,7 @@ def make_dataset(name: str, n: int = 400, seed: int = 0, noise: float = 0.05):
         classes = ["0", "1", "2"] if key == "blobs" else ["0", "1"]
         return np.asarray(X, np.float64), y, classes
     if key == "digits":
-        from deltaprop.datasets import load_digits
+        from deltaprop.io.datasets import load_digits
 
         X, y = load_digits()
         # Gray levels 0..16 to [0, 1], as the trace's digits preset does.

@@ -33,7 +33,7 @@ SHOWN_EXAMPLES = 8  # the backprop view lists at most this many rows of a batch
 
 
 def _presets():
-    from deltaprop.trace import PRESETS, preset_network
+    from deltaprop.teach.trace import PRESETS, preset_network
 
     return PRESETS, preset_network
 

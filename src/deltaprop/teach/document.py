@@ -541,7 +541,7 @@ class Doc:
         return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                 f"<title>{html.escape(title)}</title>\n<style>body {{ margin: 2em auto; padding: 0 1.5em; "
-                "max-width: 62em; background: #fff; }}</style>\n</head>\n<body>\n" + fragment + "\n</body>\n</html>\n")
+                "max-width: 62em; background: #fff; }</style>\n</head>\n<body>\n" + fragment + "\n</body>\n</html>\n")
 
     def blocks_as_dicts(self) -> list[dict]:
         """The blocks in JSON-able form (matrices as nested lists)."""
@@ -651,8 +651,9 @@ class Renderable:
     def to_dict(self) -> dict:
         raise NotImplementedError
 
-    def to_text(self) -> str:
-        return self.document().to_text()
+    def to_text(self, width: int = 100) -> str:
+        """Plain text no wider than ``width`` characters (the command passes the terminal's width)."""
+        return self.document().to_text(width)
 
     def to_markdown(self) -> str:
         return self.document().to_markdown()
@@ -660,18 +661,24 @@ class Renderable:
     def to_latex(self, standalone: bool = True) -> str:
         return self.document().to_latex(standalone)
 
-    def to_html(self) -> str:
-        return self.document().to_html()
+    def to_html(self, standalone: bool = False) -> str:
+        """HTML with MathML: a fragment with scoped styles, or a whole page with ``standalone=True``."""
+        return self.document().to_html(standalone)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
-    def render(self, format: str = "text") -> str:
-        """The document as ``text``, ``markdown`` (``md``), ``latex`` (``tex``), ``html`` or ``json``."""
+    def render(self, format: str = "text", width: int = 100) -> str:
+        """The document as ``text`` (``width`` characters wide), ``markdown`` (``md``), ``latex`` (``tex``, a
+        whole document), ``html`` (a whole page that renders offline) or ``json``."""
         fmt = str(format).lower()
         fmt = {"md": "markdown", "tex": "latex"}.get(fmt, fmt)
         if fmt not in self.FORMATS:
             raise unknown_name("format", format, list(self.FORMATS))
+        if fmt == "text":
+            return self.to_text(width)
+        if fmt == "html":
+            return self.to_html(standalone=True)
         return getattr(self, f"to_{fmt}")()
 
     def __str__(self) -> str:

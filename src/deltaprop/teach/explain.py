@@ -24,6 +24,7 @@ import json
 import os
 
 from deltaprop.teach.document import Doc, Renderable, shape_text
+from deltaprop.teach.pictures import add_picture
 from deltaprop.errors import ConfigError
 from deltaprop.model import Network
 
@@ -161,7 +162,9 @@ def explain(net_or_spec, notation: str = "bracket", l2: float = 0.0, *, hidden="
         raise unknown_name("notation", notation, list(NOTATIONS))
     build = _bracket if key == "bracket" else _theta
     doc, symbols = build(net, l2)
+    add_picture(doc, net)
     return Explanation(net, key, l2, doc, symbols)
+
 
 
 # -- bracket notation (note 001, rows as examples) -------------------------------------------------------

@@ -112,6 +112,11 @@ class _Parser:
                 base = nodes.pop() if nodes else "<mrow></mrow>"
                 nodes.append(self.scripts(base, c))
                 continue
+            if c == "-" and self.s[self.i + 1:self.i + 2].isdigit() and _opens(nodes):
+                # A sign, not a subtraction: one number, without the spaces of a binary minus.
+                self.i += 1
+                nodes.append(self.atom().replace("<mn>", "<mn>−", 1))
+                continue
             node = self.atom()
             if node is not None:
                 nodes.append(node)
@@ -271,11 +276,21 @@ class _Parser:
         return table
 
 
+def _opens(nodes: list[str]) -> bool:
+    """Whether a minus here is a sign: at the start, or after an operator or an opening bracket."""
+    if not nodes:
+        return True
+    last = nodes[-1]
+    return last.startswith("<mo") and not any(last.endswith(f">{c}</mo>") for c in ")]}|‖")
+
+
 def _char(c: str) -> str:
     if c.isalpha():
         return f"<mi>{_e(c)}</mi>"
     if c == "-":
         return "<mo>−</mo>"
+    if c in "()[]":
+        return f'<mo stretchy="false">{_e(c)}</mo>'
     if c in _OPERATORS or not c.isalnum():
         return f"<mo>{_e(c)}</mo>"
     return f"<mn>{_e(c)}</mn>"

@@ -20,7 +20,7 @@ import html
 
 import numpy as np
 
-__all__ = ["NEGATIVE", "POSITIVE", "network_svg"]
+__all__ = ["NEGATIVE", "POSITIVE", "add_picture", "network_svg"]
 
 POSITIVE = "#1f6fb4"   # blue: positive weights and values
 NEGATIVE = "#e0731c"   # orange: negative ones
@@ -184,3 +184,13 @@ def network_svg(net, trace=None, *, max_units: int = 12, width: int | None = Non
                                  f"{_esc(text)}</text>")
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def add_picture(doc, net, trace=None) -> None:
+    """Put the network's picture into a teaching document (a ``Doc``) after its opening paragraphs:
+    HTML shows it; the text, Markdown and LaTeX renderings leave it out."""
+    at = next((k for k, b in enumerate(doc.blocks) if k > 0 and b[0] == "h"), len(doc.blocks))
+    caption = ("The network: units as circles, weights as lines (blue positive, orange negative, thicker is larger)"
+               + (", with $z$, $a$ and $\\delta$ of example 1 beside each unit; hover a unit for every example."
+                  if trace is not None else "; hover a line for its weight."))
+    doc.blocks.insert(at, ("picture", network_svg(net, trace), caption))

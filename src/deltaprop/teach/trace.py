@@ -30,6 +30,7 @@ from deltaprop.losses import l2_cost
 from deltaprop.model import Network
 from deltaprop.reference import per_example_backprop, to_theta
 from deltaprop.teach.document import Doc, Renderable, fmt_number, number_tex, shape_text
+from deltaprop.teach.pictures import add_picture
 from deltaprop.teach.explain import ACT_TEX
 from deltaprop.validation import check_nonnegative_float, check_X
 
@@ -279,6 +280,7 @@ class Trace(Renderable):
               f"Rows are examples. Every number below is read from deltaprop's own arrays after one call of "
               f"`Network.backprop` (in float64{'; your network is ' + self.original_dtype if self.original_dtype != 'float64' else ''}), "
               f"printed to {dg} significant digits.")
+        add_picture(doc, net, self)
 
         doc.h(2, "The batch and the weights")
         zero_b = all(not np.any(r["b"]) for r in self.layers)
