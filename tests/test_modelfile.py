@@ -9,15 +9,21 @@ import pickle
 import struct
 
 import numpy as np
-
-from deltaprop.io.modelfile import save as dp_save
 import pytest
 
 import deltaprop as dp
 from deltaprop.errors import ModelFileError
 from deltaprop.io.modelfile import (
-    FORMAT_NAME, FORMAT_VERSION, MAX_HEADER_BYTES, load, read_header, read_tensors, save, write_tensors,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MAX_HEADER_BYTES,
+    load,
+    read_header,
+    read_tensors,
+    save,
+    write_tensors,
 )
+from deltaprop.io.modelfile import save as dp_save
 from deltaprop.io.preprocessing import Scaler
 
 

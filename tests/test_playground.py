@@ -13,9 +13,9 @@ import deltaprop as dp
 
 flask = pytest.importorskip("flask", reason="the playground needs Flask: pip install 'deltaprop[playground]'")
 
-from deltaprop.playground import create_app
-from deltaprop.playground.data import TWO_D, make_dataset
-from deltaprop.playground.session import Config, Session
+from deltaprop.playground import create_app  # noqa: E402
+from deltaprop.playground.data import TWO_D, make_dataset  # noqa: E402
+from deltaprop.playground.session import Config, Session  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sorted(TWO_D))

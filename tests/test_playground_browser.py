@@ -21,7 +21,7 @@ CHROMIUM = os.environ.get("DELTAPROP_CHROMIUM", "/usr/bin/chromium")
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium", allow_module_level=True)
 
-from deltaprop.playground import make_server
+from deltaprop.playground import make_server  # noqa: E402
 
 
 @pytest.fixture(scope="module")
