@@ -1,6 +1,7 @@
 """Hand-outs that render anywhere: a standalone HTML page with MathML, LaTeX that compiles with
 pdflatex and fits the page, text that fits the terminal, and the network's picture."""
 
+import json
 import os
 import re
 import shutil
@@ -8,11 +9,13 @@ import subprocess
 import sys
 from xml.etree import ElementTree
 
+import numpy as np
 import pytest
 
 import deltaprop as dp
 from deltaprop.teach.mathml import to_mathml
 from deltaprop.teach.pictures import network_svg
+from deltaprop.teach.trace import random_batch
 
 PRESETS = ("note000", "note001", "note002", "note003")
 
@@ -170,3 +173,83 @@ def test_the_html_handout_shows_typeset_math_in_chromium(tmp_path):
 
     img = np.asarray(Image.open(tmp_path / "handout.png").convert("L"), dtype=float)
     assert img.std() > 10
+
+
+# -- the column notation of notes 001 and 003, --preset, --picture --------------------------------------------
+
+SHAPE = re.compile(r"((?:d?[WbZAX]|dZ|Y)(?:\^\[\d+\])?) \(((?:m|\d+)×(?:m|\d+))\)")
+
+
+def test_columns_notation_prints_the_transposed_shapes_of_the_engines_arrays():
+    net = dp.Network.from_sizes([5, 4, 3], hidden="tanh", seed=1, dtype="float64")
+    X, y = random_batch(net, 7)
+    _, grads = net.backprop(X, y)
+    engine = {"X": X.T.shape, "A^[0]": X.T.shape, "Y": net.prepare_targets(y).T.shape}
+    for l, (layer, (dW, db)) in enumerate(zip(net.layers, grads), 1):
+        engine.update({f"W^[{l}]": layer.W.shape, f"b^[{l}]": db[:, None].shape, f"Z^[{l}]": layer.Z.T.shape,
+                       f"A^[{l}]": layer.A.T.shape, f"dZ^[{l}]": layer.delta.T.shape, f"dW^[{l}]": dW.shape,
+                       f"db^[{l}]": db[:, None].shape})
+    text = dp.explain(net, notation="columns").to_text(120)
+    found = SHAPE.findall(text)
+    assert len(found) > 20
+    for name, shape in found:
+        printed = tuple(7 if s == "m" else int(s) for s in shape.split("×"))
+        assert engine[name] == printed, (name, printed, engine[name])
+    assert "dW^[2] = 1/m dZ^[2] A^[1]ᵀ" in text and "dZ^[1] = W^[2]ᵀ dZ^[2] ⊙ tanh'(Z^[1])" in text
+
+
+def _mats(doc):
+    return {b[1]: np.asarray(b[2]) for b in doc.blocks if b[0] == "mat"}
+
+
+def test_columns_trace_shows_dz_as_m_delta_transposed_and_its_equations_hold_on_the_numbers():
+    t = dp.trace("note001", examples=3, notation="columns", l2=0.1)
+    mats = _mats(t.document())
+    m, L = t.m, len(t.layers)
+    np.testing.assert_allclose(mats[f"dZ^{{[{L}]}}"], (t.layers[-1]["A"] - t.Y).T, rtol=1e-12, atol=1e-15)
+    for r in t.layers:
+        l = r["l"]
+        dZ = mats[f"dZ^{{[{l}]}}"] if l < L else mats[f"dZ^{{[{L}]}}"]
+        np.testing.assert_allclose(dZ, m * r["delta"].T, rtol=1e-12, atol=1e-15)
+        A_prev = mats["X"] if l == 1 else mats[f"A^{{[{l - 1}]}}"]
+        np.testing.assert_allclose(dZ @ A_prev.T / m + 0.1 / m * r["W"], r["dW"], rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(dZ.sum(axis=1) / m, r["db"], rtol=1e-10, atol=1e-14)
+    assert t.to_dict()["notation"] == "columns"
+    assert "Gradient check" in t.to_text()
+    with pytest.raises(dp.ConfigError, match="columns"):
+        dp.trace("note001", notation="colums")
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "deltaprop", *args], capture_output=True, text=True, check=False)
+
+
+def test_explain_preset_is_the_notes_network(tmp_path):
+    preset = _cli("explain", "--preset", "note001")
+    layers = _cli("explain", "--layers", "3,4,3,2")
+    assert preset.returncode == 0 and preset.stdout == layers.stdout
+    assert "2-2-2-1" in _cli("explain", "--preset", "note000", "--notation", "theta").stdout
+    bad = _cli("explain", "--preset", "note004")
+    assert bad.returncode == 2 and "note003" in bad.stderr
+    both = _cli("explain", "--preset", "note001", "--layers", "3,2")
+    assert both.returncode == 2 and "one of" in both.stderr
+
+
+def test_picture_option_writes_the_svg_of_explain_and_trace(tmp_path):
+    r = _cli("explain", "--preset", "note003", "--picture", str(tmp_path / "e.svg"))
+    assert r.returncode == 0, r.stderr
+    ElementTree.parse(tmp_path / "e.svg")
+    r = _cli("trace", "--preset", "note001", "-m", "2", "--picture", str(tmp_path / "t.svg"), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    delta = json.loads(r.stdout)["output_error"]["delta"]
+    svg = (tmp_path / "t.svg").read_text(encoding="utf-8")
+    assert f"δ = {delta[1][0]:.4g}".replace("-", "−") in svg
+
+
+@pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is not installed (apt-get install texlive-latex-base "
+                                             "texlive-latex-recommended); .ci/run installs it")
+def test_latex_of_the_columns_notation_compiles_and_fits(tmp_path):
+    log = _compile(dp.explain([64, 10, 10], notation="columns", l2=0.1).to_latex(), tmp_path, "ex")
+    assert re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log) == []
+    log = _compile(dp.trace("note003", examples=3, notation="columns").to_latex(), tmp_path, "tr")
+    assert re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log) == []

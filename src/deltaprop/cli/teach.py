@@ -15,7 +15,8 @@ from deltaprop.losses import get_loss
 from deltaprop.model import Network
 from deltaprop.teach.diagnose import diagnose
 from deltaprop.teach.explain import NOTATIONS, as_network, explain, parse_sizes
-from deltaprop.teach.trace import PRESETS, random_batch, trace, trace_preset
+from deltaprop.teach.pictures import network_svg
+from deltaprop.teach.trace import PRESETS, TRACE_NOTATIONS, preset_network, random_batch, trace, trace_preset
 
 
 def register(sub) -> None:
@@ -71,7 +72,12 @@ def register_explain(subparsers) -> None:
                                                    "(default: the one that pairs with --loss, else softmax)")
     p.add_argument("--loss", default=None, help="cross_entropy, binary_cross_entropy or squared_error")
     p.add_argument("--l2", type=float, default=0.0, help="L2 strength λ (default 0)")
-    p.add_argument("--notation", default="bracket", choices=NOTATIONS, help="bracket (note 001) or theta (note 000)")
+    p.add_argument("--preset", help="a network of the notes, as in trace: note000, note001, note002, note003")
+    p.add_argument("--notation", default="bracket", choices=NOTATIONS,
+                   help="bracket: rows are examples, as deltaprop stores them, with note 001's names; columns: notes "
+                        "001 and 003 as written (examples in columns, dZ, dW = (1/m) dZ A_prevᵀ); theta: note 000 "
+                        "(one example at a time, the bias folded into Θ)")
+    p.add_argument("--picture", metavar="FILE.svg", help="also draw the network, with its shapes, into this SVG file")
     p.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
     p.add_argument("--diagnose", metavar="RUN_DIR", help="read RUN_DIR/history.csv and name training problems")
     p.add_argument("-o", "--out", help="write to this file instead of standard output")
@@ -91,6 +97,11 @@ def register_explain(subparsers) -> None:
     t.add_argument("--l2", type=float, default=0.0)
     t.add_argument("--examples", "-m", type=int, default=1, help="batch size m (default 1)")
     t.add_argument("--per-example", action="store_true", help="also show note 000's Δ += δ aᵀ, example by example")
+    t.add_argument("--notation", default="bracket", choices=TRACE_NOTATIONS,
+                   help="bracket: rows are examples, deltaprop's own arrays; columns: notes 001 and 003 (examples in "
+                        "columns, dZ = m δᵀ)")
+    t.add_argument("--picture", metavar="FILE.svg",
+                   help="also draw the network with z, a and δ of each unit (example 1; every example on hover)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--digits", type=int, default=4, help="significant digits printed (default 4)")
     t.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
@@ -140,9 +151,13 @@ def _cmd_explain(args, stdout=None) -> int:
     stdout = stdout or sys.stdout
     if args.diagnose:
         return _emit(_render(diagnose(args.diagnose), args, stdout), args, stdout)
-    if args.model and args.layers:
-        raise ConfigError("give either a model file or --layers, not both", "deltaprop explain --layers 3,4,3,2")
-    if args.model:
+    if sum(bool(x) for x in (args.model, args.layers, args.preset)) > 1:
+        raise ConfigError("give one of a model file, --layers or --preset", "deltaprop explain --layers 3,4,3,2")
+    if args.preset:
+        if args.preset not in PRESETS:
+            raise unknown_name("preset", args.preset, list(PRESETS))
+        net = preset_network(args.preset)
+    elif args.model:
         net = as_network(args.model) if os.path.exists(args.model) else None
         if net is None:
             raise ModelFileError(f"no model file at {args.model}", "pass the path of a file written by deltaprop "
@@ -152,8 +167,18 @@ def _cmd_explain(args, stdout=None) -> int:
                                  loss=args.loss)
     else:
         raise ConfigError("nothing to explain", "give --layers 3,4,3,2 (with --activation, --output, --loss), "
-                                                "a model file, or --diagnose RUN_DIR")
+                                                "--preset note001, a model file, or --diagnose RUN_DIR")
+    _picture(args, net)
     return _emit(_render(explain(net, notation=args.notation, l2=args.l2), args, stdout), args, stdout)
+
+
+def _picture(args, net, tr=None) -> None:
+    """--picture FILE.svg: the network (with a trace's values) as SVG, written whole or not at all."""
+    if not getattr(args, "picture", None):
+        return
+    from deltaprop.io.modelfile import atomic_write
+
+    atomic_write(args.picture, network_svg(net, tr).encode("utf-8"))
 
 
 def _cmd_diagnose(args, stdout=None) -> int:
@@ -174,11 +199,12 @@ def _cmd_trace(args, stdout=None) -> int:
         else:
             net = as_network(args.model)
         X, Y = random_batch(net, args.examples, seed=args.seed)
-        tr = trace(net, X, Y, l2=args.l2, per_example=args.per_example, digits=args.digits)
+        tr = trace(net, X, Y, l2=args.l2, per_example=args.per_example, digits=args.digits, notation=args.notation)
     else:
         name = args.preset or "note001"
         if name not in PRESETS:
             raise unknown_name("preset", name, list(PRESETS))
         tr = trace_preset(name, examples=args.examples, l2=args.l2, per_example=args.per_example, seed=args.seed,
-                          digits=args.digits)
+                          digits=args.digits, notation=args.notation)
+    _picture(args, tr.net, tr)
     return _emit(_render(tr, args, stdout), args, stdout)

@@ -57,7 +57,7 @@ def backprop_view(net, X, Y, l2: float, rows, step: int, shown: int = 8, about: 
     check_ok = bool(d["gradient_check"]["ok"])
     stages = []
 
-    stages.append({"id": "batch", "title": "The batch", "kind": "input", "layer": 0,
+    stages.append({"id": "batch", "title": "The batch", "short": "Batch", "kind": "input", "layer": 0,
                    "text": prose_to_html(f"The next Step trains on {m} example{'s' if m > 1 else ''} "
                                          f"(rows {', '.join(str(int(r) + 1) for r in rows[:shown])}"
                                          f"{', …' if m > shown else ''} of the training set). "
@@ -67,7 +67,7 @@ def backprop_view(net, X, Y, l2: float, rows, step: int, shown: int = 8, about: 
     for r in tr.layers:
         l = r["l"]
         stages.append({
-            "id": f"forward-{l}", "title": f"Forward: layer {l}", "kind": "forward", "layer": l,
+            "id": f"forward-{l}", "title": f"Forward: layer {l}", "short": f"Forward {l}", "kind": "forward", "layer": l,
             "text": prose_to_html(f"Each row of $A^{{[{l - 1}]}}$ meets each row of $W^{{[{l}]}}$; the bias is added "
                                   f"to every row; then {r['activation']} acts on each entry."),
             "equations": _pick(eqs, f"Z^{{[{l}]}} =", f"A^{{[{l}]}} ="),
@@ -75,7 +75,7 @@ def backprop_view(net, X, Y, l2: float, rows, step: int, shown: int = 8, about: 
                          _matrix(f"Z^{{[{l}]}}", r["Z"], shown, "z", l), _matrix(f"A^{{[{l}]}}", r["A"], shown, "a", l)],
         })
     stages.append({
-        "id": "cost", "title": "The cost", "kind": "cost", "layer": L,
+        "id": "cost", "title": "The cost", "short": "Cost", "kind": "cost", "layer": L,
         "text": prose_to_html(f"$J = {tr.cost:.6g}$: the mean loss over the batch"
                               + (f" ({tr.data_cost:.6g}) plus the L2 term ({tr.reg_cost:.6g})" if l2 else "")
                               + ". The loss of each example: "
@@ -85,7 +85,7 @@ def backprop_view(net, X, Y, l2: float, rows, step: int, shown: int = 8, about: 
     })
     last = tr.layers[-1]
     stages.append({
-        "id": "output-error", "title": f"Output error δ[{L}]", "kind": "output", "layer": L,
+        "id": "output-error", "title": f"Output error δ[{L}]", "short": "Output error", "kind": "output", "layer": L,
         "text": prose_to_html(f"Prediction minus target, divided by $m = {m}$: the one place $1/m$ enters."),
         "equations": _pick(eqs, f"\\delta^{{[{L}]}} ="),
         "matrices": [_matrix(f"A^{{[{L}]}}", last["A"], shown, "a", L), _matrix("Y", tr.Y, shown, "target"),
@@ -106,7 +106,8 @@ def backprop_view(net, X, Y, l2: float, rows, step: int, shown: int = 8, about: 
             mats += [_matrix(f"g'(Z^{{[{l - 1}]}})", below["g_prime"], shown, "gprime", l - 1),
                      _matrix(f"\\delta^{{[{l - 1}]}}", below["delta"], shown, "delta", l - 1)]
         stages.append({
-            "id": f"backward-{l}", "title": f"Backward: layer {l}", "kind": "backward", "layer": l,
+            "id": f"backward-{l}", "title": f"Backward: layer {l}", "short": f"Backward {l}", "kind": "backward",
+            "layer": l,
             "text": prose_to_html(f"Gradients of layer {l} from its error $\\delta^{{[{l}]}}$ and its input "
                                   f"$A^{{[{l - 1}]}}$" + (f"; then the error sent back to layer {l - 1}." if l > 1 else ".")),
             "equations": _pick(eqs, *prefixes, contains=contains),
@@ -114,7 +115,7 @@ def backprop_view(net, X, Y, l2: float, rows, step: int, shown: int = 8, about: 
             "matrices": mats,
         })
     stages.append({
-        "id": "update", "title": "Update", "kind": "update", "layer": L,
+        "id": "update", "title": "Update", "short": "Update", "kind": "update", "layer": L,
         "text": prose_to_html("Plain gradient descent is shown; the session's optimizer uses the same $dW$ and $db$ "
                               "and changes only how the step is taken. Press Step to take it."),
         "equations": _pick(eqs, *(f"W^{{[{l}]}} \\leftarrow" for l in range(1, L + 1))),

@@ -273,7 +273,8 @@ async function loadBackprop() {
     chip.setAttribute("role", "tab");
     chip.dataset.kind = stage.kind;
     chip.dataset.layer = stage.layer;
-    chip.textContent = (i + 1) + ". " + stage.title;
+    chip.textContent = (i + 1) + " " + (stage.short || stage.title);
+    chip.title = stage.title;
     chip.addEventListener("click", () => showStage(i));
     list.appendChild(chip);
     holder.appendChild(stageElement(stage, view));
