@@ -18,16 +18,19 @@ from deltaprop.teach.pictures import network_svg
 __all__ = ["backprop_view"]
 
 
+MAX_COLUMNS = 12  # a wider matrix (digits' 64 pixels) shows its first columns and says how many there are
+
+
 def _matrix(name_tex: str, a, shown: int, role: str = "", layer: int | None = None) -> dict:
     a = np.atleast_2d(np.asarray(a, dtype=np.float64))
-    return {"name": to_mathml(name_tex), "tex": name_tex, "shape": list(a.shape), "rows": a[:shown].tolist(),
-            "role": role, "layer": layer}
+    return {"name": to_mathml(name_tex), "tex": name_tex, "shape": list(a.shape),
+            "rows": a[:shown, :MAX_COLUMNS].tolist(), "role": role, "layer": layer}
 
 
 def _vector(name_tex: str, v, role: str = "", layer: int | None = None) -> dict:
     v = np.asarray(v, dtype=np.float64).reshape(1, -1)
-    return {"name": to_mathml(name_tex), "tex": name_tex, "shape": [v.shape[1]], "rows": v.tolist(), "role": role,
-            "layer": layer}
+    return {"name": to_mathml(name_tex), "tex": name_tex, "shape": [v.shape[1]], "rows": v[:, :MAX_COLUMNS].tolist(),
+            "role": role, "layer": layer}
 
 
 def _equations(explanation) -> list[tuple[str, str]]:

@@ -166,7 +166,7 @@ def network_svg(net, trace=None, *, max_units: int = 12, width: int | None = Non
             parts.append(f'<text x="{x:.1f}" y="{mid + 4:.1f}" text-anchor="middle" font-size="13" '
                          f'font-weight="bold">{n}</text>')
             if values is not None and A is not None:
-                extra = [f"‖a‖ {_num(np.linalg.norm(A[0]))}"]
+                extra = [("‖x‖ " if l == 0 else "‖a‖ ") + _num(np.linalg.norm(A[0]))]
                 if D is not None:
                     extra.append(f"‖δ‖ {_num(np.linalg.norm(D[0]))}")
                 for t, text in enumerate(extra):

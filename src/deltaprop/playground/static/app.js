@@ -190,10 +190,15 @@ function matrixElement(m) {
     });
   });
   box.appendChild(table);
-  if (m.shape.length === 2 && m.rows.length < m.shape[0]) {
+  const shownCols = m.rows.length ? m.rows[0].length : 0;
+  const allCols = m.shape.at(-1);
+  const notes = [];
+  if (m.shape.length === 2 && m.rows.length < m.shape[0]) notes.push("first " + m.rows.length + " of " + m.shape[0] + " rows");
+  if (shownCols < allCols) notes.push("first " + shownCols + " of " + allCols + " columns");
+  if (notes.length) {
     const more = document.createElement("div");
     more.className = "more";
-    more.textContent = "first " + m.rows.length + " of " + m.shape[0] + " rows";
+    more.textContent = notes.join(", ");
     box.appendChild(more);
   }
   return box;
