@@ -16,7 +16,8 @@ CHECKPOINT_FILE = "checkpoint.safetensors"
 
 
 def load_model(path):
-    from deltaprop.io.modelfile import load
+    """A deltaprop model file, or an .onnx file read through deltaprop.from_onnx."""
+    from deltaprop import load
 
     return load(path)
 
