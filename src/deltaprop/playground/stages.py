@@ -114,7 +114,9 @@ def backprop_view(net, X, Y, l2: float, rows, step: int, shown: int = 8, about: 
             "text": prose_to_html(f"Gradients of layer {l} from its error $\\delta^{{[{l}]}}$ and its input "
                                   f"$A^{{[{l - 1}]}}$" + (f"; then the error sent back to layer {l - 1}." if l > 1 else ".")),
             "equations": _pick(eqs, *prefixes, contains=contains),
-            "check": {"dW": r["dW_error"], "db": r["db_error"]},
+            "check": {"dW": r["dW_error"], "db": r["db_error"],
+                      "dW_ok": bool(r.get("dW_ok", r["dW_error"] <= 1e-6)),
+                      "db_ok": bool(r.get("db_ok", r["db_error"] <= 1e-6))},
             "matrices": mats,
         })
     stages.append({

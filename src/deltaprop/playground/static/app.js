@@ -228,11 +228,12 @@ function stageElement(stage, view) {
     panel.appendChild(eqs);
   }
   if (stage.check) {
-    for (const [param, err] of Object.entries(stage.check)) {
+    for (const param of ["dW", "db"]) {
+      const err = stage.check[param];
       const badge = document.createElement("span");
-      const ok = err <= 1e-6;
+      const ok = stage.check[param + "_ok"];  // gradcheck's pass rule, applied by the server
       badge.className = "check " + (ok ? "ok" : "bad");
-      badge.textContent = "d" + param.slice(1) + " vs finite differences: relative error " + err.toExponential(1) + (ok ? " ✓" : " ✗");
+      badge.textContent = param + " vs finite differences: relative error " + err.toExponential(1) + (ok ? " ✓" : " ✗");
       panel.appendChild(badge);
     }
   }
