@@ -595,7 +595,7 @@ def _text_table(headers, rows, width: int) -> list[str]:
     budget = width - 2 - 2 * (len(widths) - 1)
     while sum(widths) > budget:
         k = max(range(len(widths)), key=lambda c: widths[c])
-        if widths[k] <= 12:
+        if widths[k] <= 6:
             break
         widths[k] -= 1
     out = []
