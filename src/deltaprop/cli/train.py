@@ -376,7 +376,9 @@ def cmd_train(args) -> int:
     run_dir = _run_dir(args)
     progress = _Progress(args.epochs, args.quiet)
     config = {k: v for k, v in vars(args).items() if k not in ("handler", "debug", "argv")}
-    callbacks = [progress.callback]
+    from deltaprop.teach.diagnose import DeadUnitMonitor
+
+    callbacks = [DeadUnitMonitor(), progress.callback]  # dead ReLU units per epoch, for diagnose
     if args.checkpoint_every or ckpt is not None:  # keep a checkpoint the run has up to date, to its end
         callbacks.append(checkpoint.CheckpointCallback(run_dir / CHECKPOINT_FILE, every=args.checkpoint_every
                                                        or args.epochs, run={"config": config}))
