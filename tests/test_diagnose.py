@@ -302,3 +302,38 @@ def test_kink_hint_only_for_relu_networks():
 def _batch(m):
     rng = np.random.default_rng(5)
     return rng.normal(size=(m, 4)), rng.integers(0, 3, size=m)
+
+
+def test_exploding_gradients_and_a_loss_blown_up_by_the_weights_not_the_learning_rate():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 8))
+    net = dp.Network.from_sizes([8] + [16] * 9 + [2], hidden="leaky_relu", seed=0)
+    for layer in net.layers[:-1]:
+        layer.W *= 4.0  # far above He's scale: every layer multiplies the signal and δ by about 4·√2
+    h = dp.fit(net, X, (X[:, 0] > 0).astype(int), epochs=3, lr=1e-6)
+    d = dp.diagnose(h, net=net, optimizer="sgd")
+    assert "exploding_gradients" in d and "loss_exploded" in d
+    assert "lr_too_high" not in d  # α = 1e-6 is not what blew the loss up
+    exploded = next(f for f in d.findings if f.code == "loss_exploded")
+    assert "started too large" in exploded.evidence and "init='glorot'" in exploded.suggestion
+
+
+def test_loss_rose_and_stalled_from_the_loss_curve():
+    rose = dp.diagnose([{"epoch": e + 1, "loss": v} for e, v in enumerate([0.7, 0.6, 0.65, 0.8, 0.9])])
+    assert "loss_rose" in rose and "stalled" not in rose
+    flat = dp.diagnose([{"epoch": e + 1, "loss": 2.30 - 0.001 * e} for e in range(6)])
+    assert "stalled" in flat and "loss_rose" not in flat
+    change = next(f for f in flat.findings if f.code == "stalled").value
+    assert change == pytest.approx((2.30 - 2.295) / 2.30)
+
+
+def test_a_run_that_diverged_in_its_first_epoch_is_read_from_what_the_command_left(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "deltaprop", "train", "--layers", "64,64", "--optimizer", "momentum", "--lr", "500",
+           "--epochs", "2", "--out", str(out), "--no-plots", "-q"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(SRC)), timeout=600)
+    assert proc.returncode in (2, 4), proc.stderr  # 4: diverged; 2 while an empty history cannot be written
+    d = _diagnose_json(out)
+    codes = [f["code"] for f in d["findings"]]
+    assert "diverged" in codes and "lr_too_high" in codes, d
+    assert any("--lr 50" in f["suggestion"] for f in d["findings"])

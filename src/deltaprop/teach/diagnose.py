@@ -59,6 +59,9 @@ STALLED_CHANGE = 0.01     # the loss moved by less than 1 % over ≥ 5 epochs
 # Learning rates above these, with a symptom of too large steps, are named as the cause. SGD's
 # default is 0.1; momentum multiplies the step by about 1/(1 − μ) = 10; Adam's default is 0.001.
 LR_CEILING = {"sgd": 1.0, "momentum": 0.3, "nesterov": 0.3, "adam": 0.01}
+# Below its optimizer's default (below 1e-3 when the optimizer is unknown), a learning rate is not
+# blamed for a loss that exploded: large initial weights or unscaled inputs are the likelier cause.
+LR_DEFAULT = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adam": 0.001}
 
 
 @dataclass
@@ -243,6 +246,27 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _model_info(path: Path) -> dict:
+    """What a run's model file records of the run, shaped as metrics.json ({} when unreadable)."""
+    import deltaprop
+
+    try:
+        net = deltaprop.load(path)
+    except Exception:  # a damaged model file: nothing to add, the history decides
+        return {}
+    training = net.meta.get("training") if isinstance(net.meta.get("training"), dict) else {}
+    config = {}
+    m = re.match(r"(\w+)\(lr=([0-9.eE+-]+)", str(training.get("optimizer", "")))
+    if m:
+        try:
+            config = {"optimizer": m.group(1).lower(), "lr": float(m.group(2))}
+        except ValueError:
+            pass
+    return {"status": training.get("status"), "stop_reason": training.get("stop_reason"), "config": config,
+            "network": {"sizes": net.sizes, "activations": net.activations, "loss": net.loss.name},
+            "data": {"classes": net.meta.get("classes")}}
+
+
 # -- what the checks read ------------------------------------------------------------------------------------
 
 _SYNTAX = {  # name: (command-line flag, Python keyword)
@@ -273,11 +297,13 @@ class _Run:
         if isinstance(run, (str, Path)):
             directory = Path(run) if Path(run).is_dir() else Path(run).parent
             self.info = _read_json(directory / "metrics.json")
+        if directory is not None and not self.info and Path(run).is_dir() and (directory / "model.safetensors").is_file():
+            self.info = _model_info(directory / "model.safetensors")
         try:
             self.rows, self.stop_reason = read_history(source)
         except DataError:
-            # A run that diverged in its first epoch has no history to write: what metrics.json says
-            # of how it ended is all there is to read.
+            # A run that diverged in its first epoch has no history to write: what metrics.json (or
+            # the model file's own record) says of how it ended is all there is to read.
             if not (Path(run).is_dir() and self.info):
                 raise
             self.rows, self.stop_reason = [], ""
@@ -377,7 +403,7 @@ class _Run:
         if self.lr_value:
             lower = float(f"{self.lr_value / 10:.2g}")
             return f"{self.arg('lr', lower)} (a tenth of {self.lr_value:g})"
-        return f"a learning rate a tenth as large ({self.arg('lr')})"
+        return f"a tenth of it ({self.arg('lr')})"
 
     def hidden(self) -> list[str]:
         return list(self.activations[:-1]) if self.activations else []
@@ -485,12 +511,18 @@ def check_loss_exploded(run: _Run, found: list) -> tuple[list, str]:
     after = (f" Later epochs were lower (down to {_fmt(float(later.min()))}), but the blow-up had already thrown "
              "the weights far from where they started: ReLU units die and sigmoid units saturate there."
              if later.size and later.min() < first else "")
+    if _lr_small(run):
+        why = (": the learning rate is small, so the weights themselves started too large for these inputs, or the "
+               "inputs are far from unit scale")
+        fix = (f"scale the inputs ({run.scale_hint()}) and start from Glorot or He initialization (the default; "
+               f"{run.arg('init', 'glorot')}) instead of larger weights.")
+    else:
+        why = ": some step early in the epoch overshot"
+        fix = f"lower the learning rate, {run.smaller_lr()}, and scale the inputs ({run.scale_hint()})."
     return [Finding(
         "loss_exploded", "The loss exploded in the first epoch",
         f"The mean training loss of epoch 1 was {_fmt(first)}, {first / run.chance:.3g} times the loss of a network "
-        f"that knows nothing ({run.chance_how}){run.lr_text()}: some step early in the epoch overshot.{after}",
-        f"lower the learning rate, {run.smaller_lr()}, and scale the inputs ({run.scale_hint()}).",
-        "error", epoch=1, value=first)], ""
+        f"that knows nothing ({run.chance_how}){run.lr_text()}{why}.{after}", fix, "error", epoch=1, value=first)], ""
 
 
 def check_zero_gradients(run: _Run, found: list) -> tuple[list, str]:
@@ -673,6 +705,13 @@ def _dead_fix(run: _Run) -> str:
             f"scale the inputs ({run.scale_hint()}).")
 
 
+def _lr_small(run: _Run) -> bool:
+    """The learning rate is below its optimizer's default (below 1e-3 for an unknown optimizer)."""
+    if run.lr_value is None:
+        return False
+    return run.lr_value < LR_DEFAULT.get(run.optimizer or "", 1e-3)
+
+
 def _above_ceiling(run: _Run):
     """(ceiling, optimizer) when the run's learning rate is above its optimizer's usual ceiling, else None."""
     if run.optimizer in LR_CEILING and run.lr_value is not None and run.lr_value > LR_CEILING[run.optimizer]:
@@ -739,7 +778,7 @@ def check_lr_too_high(run: _Run, found: list) -> tuple[list, str]:
               f"epochs {i + 1} and {i + 2}{run.lr_text()}: the steps overshoot the minimum instead of descending into it.")
     elif "diverged" in codes:
         ev = f"A diverging cost almost always means steps too large for the curvature of the loss{run.lr_text()}."
-    elif "loss_exploded" in codes:
+    elif "loss_exploded" in codes and not _lr_small(run):
         ev = f"The loss blew up in the first epoch{run.lr_text()}."
     elif ceiling and symptoms:
         ev = (f"A learning rate of {run.lr_value:g} is above what {ceiling[1]} usually tolerates ({ceiling[0]:g}), and "
