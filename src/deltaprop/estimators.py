@@ -66,7 +66,7 @@ from deltaprop.errors import ConfigError, InputError, InputTypeError
 from deltaprop.losses import SquaredError
 from deltaprop.model import Network
 from deltaprop.optim import SGD, Adam, Adaptive, InverseScaling, Momentum, make_schedule
-from deltaprop.train import Callback, History, Trainer, train_test_split
+from deltaprop.train import Callback, History, Trainer, TrainOptions, train_test_split
 from deltaprop.validation import check_dtype, check_sample_weight, check_X
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -251,7 +251,11 @@ class _BaseMLP(BaseEstimator):
                  batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dtype=None, callbacks=None):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dtype=None, callbacks=None,
+                 class_weight=None):
+        if self._is_classifier:
+            # MLPClassifier's parameter only: MLPRegressor's own signature has no class_weight.
+            self.class_weight = class_weight
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -400,9 +404,12 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, X.shape[0]))
 
         progress = _Progress(self, val)
-        trainer = Trainer(self.net_, X, Y, epochs=1 if incremental else int(self.max_iter), batch_size=batch_size,
-                          optimizer=self._optimizer, schedule=self._schedule_for(incremental), l2=float(self.alpha),
-                          shuffle=bool(self.shuffle), rng=self._rng, track_accuracy=False, sample_weight=sw,
+        # scikit-learn's own defaults, not deltaprop's TrainOptions defaults; targets trained as given.
+        options = TrainOptions(epochs=1 if incremental else int(self.max_iter), batch_size=batch_size,
+                               optimizer=self._optimizer, schedule=self._schedule_for(incremental),
+                               l2=float(self.alpha), shuffle=bool(self.shuffle), scale_targets=False,
+                               class_weight=self._class_weight_indices())
+        trainer = Trainer(self.net_, X, Y, options, rng=self._rng, track_accuracy=False, sample_weight=sw,
                           callbacks=[progress, *(self.callbacks or [])])
         # The schedule counts the examples seen across calls (partial_fit, warm_start) from α₀.
         trainer.t = self.t_
@@ -423,6 +430,25 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
                           "hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         return self
+
+    def _class_weight_indices(self):
+        """``class_weight`` for the Trainer: 'balanced', None, or {column of Y: weight} from a dict keyed
+        by the labels in ``classes_`` (scikit-learn's meaning)."""
+        cw = getattr(self, "class_weight", None)
+        if cw is None or isinstance(cw, str):
+            if cw is not None and cw != "balanced":
+                raise ConfigError(f"class_weight must be 'balanced', a dict or None, got {cw!r}",
+                                  "for example class_weight='balanced'")
+            return cw
+        if not isinstance(cw, dict):
+            raise ConfigError(f"class_weight must be 'balanced', a dict or None, got {type(cw).__name__}",
+                              "for example class_weight={0: 1.0, 1: 5.0}")
+        classes = list(np.asarray(self.classes_).tolist())
+        unknown = [k for k in cw if k not in classes]
+        if unknown:
+            raise ConfigError(f"class_weight names {unknown!r}, which are not among the classes {classes}",
+                              "key class_weight by the labels in y")
+        return {classes.index(k): w for k, w in cw.items()}
 
     def _initialize(self, n_features, hidden, n_outputs, dtype):
         """A fresh network and the fitted attributes that go with it."""
@@ -629,6 +655,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Training dtype; None keeps float32 X in float32 (anything else trains in float64).
     callbacks : list of deltaprop.Callback, default None
         Hooks into each fit's Trainer (epoch and batch ends; set ``trainer.stop = True`` to stop).
+    class_weight : None, 'balanced' or dict {label: weight}, default None
+        Weighs each row by its class, scikit-learn's meaning: 'balanced' gives class c the weight
+        m / (K · m_c); multiplied with ``sample_weight``.
 
     Fitted attributes
     -----------------

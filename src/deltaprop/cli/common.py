@@ -92,17 +92,24 @@ def json_default(value):
 @np.errstate(over="ignore", invalid="ignore")  # a diverged model's metrics overflow: reported, not warned
 def metrics(net, X, y, class_names) -> dict:
     """Metrics of ``net`` on prepared inputs X and targets y (class indices when ``class_names`` is a
-    list): the classification summary (accuracy, log loss, per class, confusion) or MSE and R²; and
-    the mean loss of the network's own cost, without the L2 term."""
+    list): the classification summary (accuracy, log loss, per class, confusion; ROC-AUC, average
+    precision and the threshold for two classes) or MSE, RMSE, MAE and R² in the targets' units; and
+    ``loss``, the mean loss of the network's own cost without the L2 term (for regression ½·MSE of
+    the standardised targets, as training reports it)."""
     from deltaprop import metrics as M
 
     Z, A = net.logits(X)
+    Y = net.prepare_targets(y)
     if class_names is not None:
         out = M.classification_summary(y, net.decide(A), class_names, P=net.probabilities(A))
     else:
-        y_pred = A[:, 0] if A.shape[1] == 1 else A
-        out = {"mse": M.mean_squared_error(y, y_pred), "r2": M.r2_score(y, y_pred)}
-    loss = float(net.loss.value(Z, A, net.prepare_targets(y)) / X.shape[0])
+        finite = bool(np.all(np.isfinite(A)))
+        out = M.regression_summary(y, net.decide(A)) if finite else {"mse": None, "rmse": None, "mae": None,
+                                                                      "r2": None}
+        scaling = net.meta.get("target_scaling")
+        if scaling:  # the loss is the training loss: on the standardised targets
+            Y = (Y - np.asarray(scaling["mean"], dtype=Y.dtype)) / np.asarray(scaling["std"], dtype=Y.dtype)
+    loss = float(net.loss.value(Z, A, Y) / X.shape[0])
     out["loss"] = loss if np.isfinite(loss) else None  # metrics.json stays strict JSON
     return out
 

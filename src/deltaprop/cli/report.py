@@ -135,10 +135,13 @@ def _history_rows(rows) -> list[dict]:
     return rows
 
 
-def plot_history(rows, path) -> Path:
+def plot_history(rows, path=None, log: bool | None = None, loss_label: str = "loss"):
     """Loss (training, and validation when present) and accuracy (training, validation) per epoch,
     as two panels of one image; only the loss panel for regression (no accuracy recorded).
-    The best validation epoch (lowest validation loss) is marked."""
+    The best validation epoch (lowest validation loss) is marked. The loss axis is logarithmic when
+    ``log`` is True, or (``log`` None) when the loss spans more than a decade. ``loss_label`` names the
+    loss on its axis (e.g. "loss = ½·MSE of the standardised target"). Returns the path written, or
+    the matplotlib Figure when ``path`` is None."""
     rows = _history_rows(rows)
     epochs = _epochs(rows)
     loss, val_loss = column(rows, "loss"), column(rows, "val_loss")
@@ -157,9 +160,10 @@ def plot_history(rows, path) -> Path:
                 label=f"lowest validation loss (epoch {epochs[best]:g})")
     both = np.concatenate([loss, val_loss])
     both = both[np.isfinite(both)]
-    if both.size and both.min() > 0 and both.max() / both.min() > 30:
+    spans_decades = bool(both.size and both.min() > 0 and both.max() / both.min() > 10)
+    if log or (log is None and spans_decades):
         ax.set_yscale("log")  # losses that fall by orders of magnitude read better on a log scale
-    ax.set(title="loss", xlabel="epoch", ylabel="loss")
+    ax.set(title="loss", xlabel="epoch", ylabel=loss_label)
     ax.grid(True, alpha=0.3)
     ax.legend()
 
@@ -178,7 +182,7 @@ def plot_history(rows, path) -> Path:
         if len(rows) <= 12:
             ax.set_xticks(epochs)
     fig.suptitle(f"Training history ({len(rows)} epoch{'s' if len(rows) != 1 else ''})")
-    return _save(fig, path)
+    return fig if path is None else _save(fig, path)
 
 
 def _short(name: str, width: int = NAME_WIDTH) -> str:

@@ -16,6 +16,11 @@ from deltaprop.cli.args import Formatter, fraction, nonnegative_float, positive_
 from deltaprop.cli.common import (CHECKPOINT_FILE, MODEL_FILE, console, error, metrics, out, print_class_table,
                                   seconds, write_json)
 from deltaprop.errors import ConfigError, DataError, DeltapropError, ModelFileError
+from deltaprop.targets import TaskUnclearError
+from deltaprop.train import TrainOptions
+
+# The command's training defaults are the library's (deltaprop.train.TrainOptions, documented there).
+DEFAULTS = TrainOptions()
 
 TRAIN_EXAMPLES = """\
 examples:
@@ -37,7 +42,9 @@ def register(sub) -> None:
                    help="digits | fashion-mnist | fashion-mnist:DIR | mnist:DIR | idx:DIR | FILE.csv | FILE.npz")
     g.add_argument("--target", help="the label column of a CSV file (name or 0-based index; default: the last)")
     g.add_argument("--task", choices=("classification", "regression"),
-                   help="what the labels are (default: whole numbers and text are classes)")
+                   help="what the target is (default: text is classes, fractions are regression, whole numbers "
+                        "are classes when at most 20 distinct values or 5%% of the rows are distinct; otherwise "
+                        "the command asks)")
     g.add_argument("--test-fraction", type=fraction, default=0.3,
                    help="share of rows held out for the test, for data without a test split")
     g.add_argument("--val-fraction", type=fraction, default=0.1, help="share of training rows for validation")
@@ -52,21 +59,25 @@ def register(sub) -> None:
     g.add_argument("--loss", help="cross_entropy, binary_cross_entropy or squared_error (default: the one that "
                                   "pairs with the output)")
     g.add_argument("--init", help="glorot, he or uniform (default: He for ReLU, Glorot otherwise)")
-    g.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    g.add_argument("--dtype", default="float32", choices=("float32", "float64"),
+                   help="float type of weights and computation: float32 is fast, float64 for checking")
     g = t.add_argument_group("training")
-    g.add_argument("--optimizer", default="adam", help="sgd, momentum, nesterov or adam")
+    g.add_argument("--optimizer", default=DEFAULTS.optimizer, help="sgd, momentum, nesterov or adam")
     g.add_argument("--lr", type=positive_float, help="learning rate α (default 0.1 for sgd/momentum, 0.001 for adam)")
     g.add_argument("--momentum", type=nonnegative_float,
                    help="μ for momentum and nesterov (default 0.9); with sgd, turns plain SGD into momentum")
-    g.add_argument("--schedule", default="constant", help="learning-rate schedule: constant, step, exponential, adaptive (α/5 after 5 epochs without progress), "
+    g.add_argument("--schedule", default=DEFAULTS.schedule, help="learning-rate schedule: constant, step, exponential, adaptive (α/5 after 5 epochs without progress), "
                                                           "invscaling")
-    g.add_argument("--epochs", type=positive_int, default=30)
-    g.add_argument("--batch-size", type=positive_int, default=64, help="rows per mini-batch step")
+    g.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs, help="passes over the training rows")
+    g.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size, help="rows per mini-batch step")
     g.add_argument("--full-batch", action="store_true", help="full-batch gradient descent, as in the notes")
-    g.add_argument("--l2", type=nonnegative_float, default=0.0, help="L2 strength λ in λ/(2m) Σ‖W‖²")
+    g.add_argument("--l2", type=nonnegative_float, default=DEFAULTS.l2, help="L2 strength λ in λ/(2m) Σ‖W‖²")
+    g.add_argument("--class-weight", choices=("balanced",),
+                   help="weigh each row by its class: balanced gives class c the weight m / (K·m_c), as in "
+                        "scikit-learn (default: every row weighs 1)")
     g.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a better validation loss; keep the best weights")
-    g.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the shuffling")
+    g.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the split, the weights and the shuffling")
     g = t.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<date>_<time>)")
     g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -283,13 +294,17 @@ def cmd_train(args) -> int:
     from deltaprop.io.datasets import resolve
     from deltaprop.model import Network
     from deltaprop.io.preprocessing import Scaler
-    from deltaprop.train import Trainer
+    from deltaprop.train import Trainer, TrainOptions
 
     started = time.perf_counter()
     ckpt = None
     if args.resume:
         args, ckpt = _resumed_args(args)
-    data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target, task=args.task)
+    try:
+        data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target,
+                       task=args.task)
+    except TaskUnclearError as unclear:
+        raise unclear.spelt("--task {}") from None
     sizes, hidden, output, loss = _architecture(args, data)
     scaler = Scaler.from_spec(args.scale or data.scaling).fit(data.X_train)
     X_train = scaler.transform(data.X_train, dtype=args.dtype)
@@ -303,11 +318,11 @@ def cmd_train(args) -> int:
     if args.checkpoint_every or ckpt is not None:  # keep a checkpoint the run has up to date, to its end
         callbacks.append(checkpoint.CheckpointCallback(run_dir / CHECKPOINT_FILE, every=args.checkpoint_every
                                                        or args.epochs, run={"config": config}))
-    trainer = Trainer(net, X_train, data.y_train, epochs=args.epochs,
-                      batch_size=None if args.full_batch else args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                      momentum=args.momentum, schedule=args.schedule, l2=args.l2,
-                      validation_fraction=args.val_fraction, early_stopping=args.early_stopping, seed=args.seed,
-                      callbacks=callbacks)
+    options = TrainOptions(epochs=args.epochs, batch_size=None if args.full_batch else args.batch_size,
+                           optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, schedule=args.schedule,
+                           l2=args.l2, validation_fraction=args.val_fraction, early_stopping=args.early_stopping,
+                           seed=args.seed, class_weight=getattr(args, "class_weight", None))
+    trainer = Trainer(net, X_train, data.y_train, options, callbacks=callbacks)
     if ckpt is not None:
         checkpoint.restore(trainer, ckpt)
     if not args.quiet:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from deltaprop.errors import DataError, InputError
+from deltaprop.targets import encode_targets
 from deltaprop.train import train_test_split
 
 __all__ = [
@@ -465,36 +466,12 @@ def _as_rows(X: np.ndarray, path: Path) -> np.ndarray:
 
 
 # -- labels and splits ----------------------------------------------------------------------------
-def encode_labels(y, task=None, class_names=None):
-    """(y as class indices or values, class_names or None).
-
-    ``task`` None decides: text labels and whole numbers are classes, other numbers are regression
-    targets. Classes are numbered in sorted order of their labels (numbers numerically).
-    """
-    y = np.asarray(y)
-    if task not in (None, "classification", "regression"):
-        raise DataError(f"unknown task {task!r}", "use 'classification' or 'regression'")
-    numeric = y.dtype.kind in "biuf"
-    if task == "regression" or (task is None and numeric and y.dtype.kind == "f"
-                                and not np.all(np.mod(y, 1) == 0)):
-        if not numeric:
-            raise DataError("regression needs numeric targets, but the labels are text", "use classification")
-        return y.astype(np.float64), None
-    if class_names is not None:
-        class_names = [str(c) for c in class_names]
-        if numeric and np.all(np.mod(y, 1) == 0) and y.min() >= 0 and y.max() < len(class_names):
-            # Labels already index the given names: keep the numbering.
-            return y.astype(np.int64), class_names
-        lookup = {name: i for i, name in enumerate(class_names)}
-        unknown = sorted({str(v) for v in y.tolist()} - set(lookup))
-        if unknown:
-            raise DataError(f"labels {', '.join(map(repr, unknown[:5]))} are not among the class names {class_names}",
-                            "store labels as indices 0..K-1 or as the class names themselves")
-        return np.array([lookup[str(v)] for v in y.tolist()], dtype=np.int64), class_names
-    values, index = np.unique(y, return_inverse=True)
-    if numeric and values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0):
-        values = values.astype(np.int64)  # 3.0 is class "3"
-    return index.reshape(-1).astype(np.int64), [str(v) for v in values.tolist()]
+def encode_labels(y, task=None, class_names=None, name=None):
+    """(y as class indices or values, class_names or None), by the rule of :mod:`deltaprop.targets`:
+    text is classes, non-whole numbers are regression, whole numbers are classes when at most 20
+    distinct values (or at most 5 % of the rows) occur, and otherwise ``task`` must say which
+    (:class:`deltaprop.targets.TaskUnclearError`). Classes are numbered in sorted order of their labels."""
+    return encode_targets(y, task, class_names, name=name)
 
 
 def split(X, y, test_fraction: float = 0.3, seed: int = 0, stratify: bool = True):
@@ -543,7 +520,7 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
         s = os.path.expanduser(s)  # --data=~/t.csv reaches here unexpanded by the shell
     if low.endswith(".csv"):
         table = read_csv(s, target)
-        y, names = encode_labels(table.y, task)
+        y, names = encode_labels(table.y, task, name=table.target_name if table.has_header else None)
         return Dataset(Path(s).stem, *split(table.X, y, test_fraction, seed, stratify=names is not None),
                        class_names=names, feature_names=table.feature_names)
     if low.endswith(".npz"):
