@@ -23,9 +23,9 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import deltaprop as dp  # noqa: E402
-from deltaprop.io.datasets import load_digits  # noqa: E402
 from deltaprop.errors import ConfigError, InputError, InputTypeError  # noqa: E402
 from deltaprop.estimators import MLPClassifier, MLPRegressor  # noqa: E402
+from deltaprop.io.datasets import load_digits  # noqa: E402
 from deltaprop.losses import SquaredError  # noqa: E402
 from deltaprop.optim import Adaptive, make_schedule  # noqa: E402
 

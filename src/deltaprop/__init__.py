@@ -26,11 +26,11 @@ from deltaprop.model import Network
 from deltaprop.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 from deltaprop.reference import per_example_backprop
 from deltaprop.targets import target_task
-from deltaprop.train import Callback, History, Trainer, TrainOptions
-from deltaprop.train import fit as _fit
+from deltaprop.teach.diagnose import DeadUnitMonitor, Diagnosis, diagnose
 from deltaprop.teach.explain import Explanation, explain
 from deltaprop.teach.trace import Trace, trace
-from deltaprop.teach.diagnose import DeadUnitMonitor, Diagnosis, diagnose
+from deltaprop.train import Callback, History, Trainer, TrainOptions
+from deltaprop.train import fit as _fit
 
 __version__ = "0.1.0"
 

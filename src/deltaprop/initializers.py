@@ -17,13 +17,13 @@ from deltaprop.errors import ConfigError, unknown_name
 __all__ = ["INITIALIZERS", "initialize", "default_initializer"]
 
 
-def glorot(n_out: int, n_in: int, rng: np.random.Generator, epsilon: float = 0.12) -> np.ndarray:
+def glorot(n_out: int, n_in: int, rng: np.random.Generator) -> np.ndarray:
     """W ~ U[−r, r] with r = √(6/(n_in + n_out))."""
     r = np.sqrt(6.0 / (n_in + n_out))
     return rng.uniform(-r, r, size=(n_out, n_in))
 
 
-def he(n_out: int, n_in: int, rng: np.random.Generator, epsilon: float = 0.12) -> np.ndarray:
+def he(n_out: int, n_in: int, rng: np.random.Generator) -> np.ndarray:
     """W ~ N(0, 2/n_in)."""
     return rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_out, n_in))
 
@@ -52,6 +52,7 @@ def initialize(name: str, n_out: int, n_in: int, rng: np.random.Generator, dtype
         raise unknown_name("initializer", name, list(INITIALIZERS))
     if not (np.isfinite(epsilon) and epsilon > 0):
         raise ConfigError(f"epsilon must be a positive number, got {epsilon!r}", "try epsilon=0.12")
-    W = INITIALIZERS[key](n_out, n_in, rng, epsilon).astype(dtype)
+    draw = INITIALIZERS[key]
+    W = (draw(n_out, n_in, rng, epsilon) if draw is uniform else draw(n_out, n_in, rng)).astype(dtype)
     b = np.zeros(n_out, dtype=dtype)
     return W, b

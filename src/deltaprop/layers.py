@@ -67,6 +67,12 @@ class Dense:
             self._buffers[m] = bufs
         return bufs
 
+    def linear(self, A_prev):
+        """Z = A_prev Wᵀ + b, a fresh (m, n_out) array."""
+        Z = A_prev @ self.W.T
+        Z += self.b
+        return Z
+
     def forward(self, A_prev, cache: bool = True):
         """Z = A_prev Wᵀ + b; A = g(Z). A_prev (m, n_in) → A (m, n_out).
 
@@ -74,8 +80,7 @@ class Dense:
         ``cache=False`` fresh arrays are returned and nothing is kept.
         """
         if not cache:
-            Z = A_prev @ self.W.T
-            Z += self.b
+            Z = self.linear(A_prev)
             return self.activation.forward(Z, out=Z)
         Z, A, _, column_major = self._buffers_for(A_prev.shape[0])
         if column_major:

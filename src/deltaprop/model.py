@@ -60,7 +60,7 @@ class Network:
     # -- construction ----------------------------------------------------------------------------
     @classmethod
     def from_sizes(cls, sizes, hidden="relu", output="softmax", loss=None, seed=0, dtype="float32",
-                   init=None, epsilon: float = 0.12, rng: np.random.Generator | None = None) -> "Network":
+                   init=None, epsilon: float = 0.12, rng: np.random.Generator | None = None) -> Network:
         """A network with layer sizes ``[n_x, n_1, ..., n_L]``, hidden activation ``hidden`` (a name,
         or a list of one name per hidden layer) and output activation ``output``.
 
@@ -92,7 +92,7 @@ class Network:
         return cls(layers, loss)
 
     @classmethod
-    def from_weights(cls, weights, activations, loss=None, dtype=None) -> "Network":
+    def from_weights(cls, weights, activations, loss=None, dtype=None) -> Network:
         """A network from ``[(W_1, b_1), ...]`` with W_l (n_l, n_{l−1}) and one activation name per layer."""
         weights = list(weights)
         activations = [activations] * len(weights) if isinstance(activations, str) else list(activations)
@@ -159,12 +159,12 @@ class Network:
             layer.W[...] = W
             layer.b[...] = b
 
-    def copy(self) -> "Network":
+    def copy(self) -> Network:
         net = Network.from_weights(self.get_weights(), self.activations, self.loss.name)
         net.meta = dict(self.meta)
         return net
 
-    def astype(self, dtype) -> "Network":
+    def astype(self, dtype) -> Network:
         """A copy of the network in another float dtype (float64 for gradient checks, say)."""
         dtype = check_dtype(dtype)
         net = Network.from_weights([(W.astype(dtype), b.astype(dtype)) for W, b in self.get_weights()],
@@ -182,7 +182,12 @@ class Network:
         finiteness) for a batch already checked, as the trainer's batches are.
         """
         A = check_X(X, self.sizes[0], self.dtype) if check else X
-        for layer in self.layers:
+        return self._propagate(A, self.layers, cache)
+
+    @staticmethod
+    def _propagate(A, layers, cache: bool):
+        """A through ``layers`` in turn: the one loop of the forward pass."""
+        for layer in layers:
             A = layer.forward(A, cache=cache)
         return A
 
@@ -289,17 +294,9 @@ class Network:
             data = self.loss.weighted_value(out.Z, out.A, Y, sample_weight) / m
         return data + l2_cost([layer.W for layer in self.layers], l2, m)
 
-    def _check_loss(self, loss):
-        if loss is None:
-            return
-        lo = get_loss(loss)
-        if lo.name != self.loss.name:
-            check_pairing(self.activations[-1], lo)
-
-    def _checked_batch(self, X, Y, loss, l2, sample_weight=None):
+    def _checked_batch(self, X, Y, l2, sample_weight=None):
         """(X, Y, λ, s) checked and converted for this network: X (m, n_x) finite, Y (m, n_L)
         targets, s (m,) sample weights or None."""
-        self._check_loss(loss)
         l2 = check_nonnegative_float(l2, "l2")
         X = check_X(X, self.sizes[0], self.dtype)
         Y = self.prepare_targets(Y)
@@ -309,15 +306,15 @@ class Network:
             sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         return X, Y, l2, sample_weight
 
-    def backprop(self, X, Y, loss=None, l2: float = 0.0, sample_weight=None):
+    def backprop(self, X, Y, l2: float = 0.0, sample_weight=None):
         """(J, grads) for the batch (X, Y), with grads[l] = (dW_l, db_l) of the shapes of W_l, b_l.
 
         Y: integer labels (m,) or one-hot (m, K) for cross_entropy; 0/1 (m, K) for
-        binary_cross_entropy; values for squared_error. ``loss`` may name the network's own loss
-        (any other is refused, with the pairing explained). ``sample_weight`` (m,) weighs the rows:
+        binary_cross_entropy; values for squared_error (the network's own loss, ``net.loss``).
+        ``sample_weight`` (m,) weighs the rows:
         J = Σ s_i loss_i / Σ s_i + λ/(2 Σ s_i) Σ ‖W‖². The arrays returned are fresh copies.
         """
-        X, Y, l2, sw = self._checked_batch(X, Y, loss, l2, sample_weight)
+        X, Y, l2, sw = self._checked_batch(X, Y, l2, sample_weight)
         self.forward(X, cache=True, check=False)
         cost = self.cached_cost(Y, l2, sw)
         grads = self.backward(Y, l2, sample_weight=sw)
@@ -325,17 +322,13 @@ class Network:
 
     def logits(self, X):
         """(Z_L, A_L) for checked X, without caching: the output's pre-activation and activation."""
-        A = X
-        for layer in self.layers[:-1]:
-            A = layer.forward(A, cache=False)
         out = self.layers[-1]
-        Z = A @ out.W.T
-        Z += out.b
+        Z = out.linear(self._propagate(X, self.layers[:-1], cache=False))
         return Z, out.activation.forward(Z)
 
-    def cost(self, X, Y, loss=None, l2: float = 0.0) -> float:
+    def cost(self, X, Y, l2: float = 0.0) -> float:
         """J = (1/m) Σ_i loss_i + λ/(2m) Σ_l ‖W_l‖², without the gradient."""
-        X, Y, l2, _ = self._checked_batch(X, Y, loss, l2)
+        X, Y, l2, _ = self._checked_batch(X, Y, l2)
         Z, A = self.logits(X)
         m = X.shape[0]
         return self.loss.value(Z, A, Y) / m + l2_cost([layer.W for layer in self.layers], l2, m)

@@ -45,7 +45,7 @@ class TaskUnclearError(DataError):
         return (f"say which: {spelling.format('regression')} (predict the numbers) or "
                 f"{spelling.format('classification')} (one class per value)")
 
-    def spelt(self, spelling: str) -> "TaskUnclearError":
+    def spelt(self, spelling: str) -> TaskUnclearError:
         """The same error with the hint in another syntax."""
         return TaskUnclearError(self.distinct, self.rows, self.name, spelling)
 

@@ -13,9 +13,10 @@ Full-batch gradient descent, as in the notes, is ``batch_size=None``.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import math
 import time
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,7 +92,7 @@ class History:
         return {"epochs": [dict(e) for e in self.epochs], "best_epoch": self.best_epoch, "stop_reason": self.stop_reason}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict) -> History:
         return cls(epochs=[dict(e) for e in d.get("epochs", [])], best_epoch=d.get("best_epoch"),
                    stop_reason=d.get("stop_reason", ""))
 
@@ -110,15 +111,15 @@ class Callback:
     """Hooks into the training loop. Set ``trainer.stop = True`` to end training after this epoch,
     ``trainer.halt = True`` to end it after this batch (resumable: see :class:`Trainer`)."""
 
-    def on_train_begin(self, trainer: "Trainer") -> None: ...
+    def on_train_begin(self, trainer: Trainer) -> None: ...
 
-    def on_epoch_begin(self, trainer: "Trainer", epoch: int) -> None: ...
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None: ...
 
-    def on_batch_end(self, trainer: "Trainer", batch: int, cost: float) -> None: ...
+    def on_batch_end(self, trainer: Trainer, batch: int, cost: float) -> None: ...
 
-    def on_epoch_end(self, trainer: "Trainer", logs: dict) -> None: ...
+    def on_epoch_end(self, trainer: Trainer, logs: dict) -> None: ...
 
-    def on_train_end(self, trainer: "Trainer") -> None: ...
+    def on_train_end(self, trainer: Trainer) -> None: ...
 
 
 def train_test_split(X, y, test_fraction: float, rng: np.random.Generator, stratify: bool = True):
@@ -211,7 +212,7 @@ class TrainOptions:
         self.scale_targets = bool(self.scale_targets)
 
     @classmethod
-    def of(cls, options: "TrainOptions | None", overrides: dict) -> "TrainOptions":
+    def of(cls, options: TrainOptions | None, overrides: dict) -> TrainOptions:
         """``options`` (or the defaults) with the fields in ``overrides`` replaced; an unknown name is
         refused with the valid ones listed."""
         if options is not None and not isinstance(options, TrainOptions):
@@ -326,6 +327,7 @@ class Trainer:
         self._partial = (0.0, 0, 0.0)
         self._best = None  # (score, epoch, weights)
         self._since_best = 0
+        self._fingerprint = None
         self._xbuf: dict[int, np.ndarray] = {}
         self._ybuf: dict[int, np.ndarray] = {}
 
@@ -553,6 +555,21 @@ class Trainer:
                                             f"epochs; restored the weights of epoch {self._best[1]}")
 
     # -- checkpoints -------------------------------------------------------------------------------
+    def data_fingerprint(self) -> dict:
+        """Shape and a hash of up to 4096 evenly spaced training rows (and their targets and weights):
+        cheap for any data set, and different when the data, its scaling or the validation split differ.
+        Computed once: a trainer's data never changes."""
+        if self._fingerprint is None:
+            X, Y, sw = self.X, self.Y, self.sample_weight
+            step = max(1, X.shape[0] // 4096)
+            h = hashlib.blake2b(digest_size=16)
+            for arr in (X[::step], Y[::step]) + (() if sw is None else (sw[::step],)):
+                h.update(str(arr.dtype).encode())
+                h.update(np.ascontiguousarray(arr).tobytes())
+            self._fingerprint = {"rows": int(X.shape[0]), "features": int(X.shape[1]), "outputs": int(Y.shape[1]),
+                                 "hash": h.hexdigest()}
+        return self._fingerprint
+
     def state_dict(self) -> dict:
         """Weights, optimizer state, random generator state, epoch, history, early-stopping state and
         the position inside an interrupted epoch: enough to continue exactly, bit for bit."""

@@ -30,7 +30,7 @@ def sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.replace(" ", "").split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers (e.g. 256,128)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers (e.g. 256,128)") from None
     if any(s < 1 for s in sizes):
         raise argparse.ArgumentTypeError(f"layer sizes must be ≥ 1, got {text!r}")
     return sizes
@@ -42,7 +42,7 @@ def number(convert, ok, expected: str):
         try:
             value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if convert is int else 'a number'}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if convert is int else 'a number'}") from None
         if not ok(value):
             raise argparse.ArgumentTypeError(f"must be {expected}, got {text}")
         return value

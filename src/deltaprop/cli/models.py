@@ -10,8 +10,17 @@ import sys
 import numpy as np
 
 from deltaprop.cli.args import Formatter
-from deltaprop.cli.common import (class_names, dataset_for, json_default, labels_for_model, load_model, metrics,
-                                  model_inputs, out, print_class_table)
+from deltaprop.cli.common import (
+    class_names,
+    dataset_for,
+    json_default,
+    labels_for_model,
+    load_model,
+    metrics,
+    model_inputs,
+    out,
+    print_class_table,
+)
 from deltaprop.errors import DataError, InputError
 
 

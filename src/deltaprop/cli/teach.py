@@ -9,8 +9,7 @@ from pathlib import Path
 
 from deltaprop.cli.args import Formatter, nonnegative_float, positive_float, positive_int, sizes
 from deltaprop.cli.common import json_default, out
-from deltaprop.errors import ConfigError, ModelFileError
-from deltaprop.errors import unknown_name
+from deltaprop.errors import ConfigError, ModelFileError, unknown_name
 from deltaprop.gradcheck import gradcheck
 from deltaprop.losses import get_loss
 from deltaprop.model import Network

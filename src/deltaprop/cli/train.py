@@ -13,8 +13,17 @@ from pathlib import Path
 import numpy as np
 
 from deltaprop.cli.args import Formatter, fraction, nonnegative_float, positive_float, positive_int, sizes
-from deltaprop.cli.common import (CHECKPOINT_FILE, MODEL_FILE, console, error, metrics, out, print_class_table,
-                                  seconds, write_json)
+from deltaprop.cli.common import (
+    CHECKPOINT_FILE,
+    MODEL_FILE,
+    console,
+    error,
+    metrics,
+    out,
+    print_class_table,
+    seconds,
+    write_json,
+)
 from deltaprop.errors import ConfigError, DataError, DeltapropError, ModelFileError
 from deltaprop.targets import TaskUnclearError
 from deltaprop.train import TrainOptions
@@ -181,8 +190,14 @@ class _Progress:
     def begin(self, trainer):
         if not self.live:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.bar = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"),
                             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console)
@@ -292,9 +307,9 @@ def cmd_train(args) -> int:
     from deltaprop import __version__
     from deltaprop.io import checkpoint
     from deltaprop.io.datasets import resolve
-    from deltaprop.model import Network
     from deltaprop.io.preprocessing import Scaler
-    from deltaprop.train import Trainer, TrainOptions
+    from deltaprop.model import Network
+    from deltaprop.train import Trainer
 
     started = time.perf_counter()
     ckpt = None

@@ -20,12 +20,11 @@ implement (each one names its function). The command-line ``deltaprop explain`` 
 
 from __future__ import annotations
 
-import json
 import os
 
-from deltaprop.teach.document import Doc, Renderable, shape_text
 from deltaprop.errors import ConfigError
 from deltaprop.model import Network
+from deltaprop.teach.document import Doc, Renderable, shape_text
 
 __all__ = ["explain", "Explanation", "NOTATIONS", "ACT_TEX", "as_network", "parse_sizes"]
 
@@ -260,7 +259,7 @@ def _bracket(net: Network, l2: float):
               f"$A^{{[{L}]}}$ is a probability distribution over the {n[-1]} classes.")
 
     doc.h(2, "The cost")
-    doc.eq(f"J = \\frac{{1}}{{m}} \\sum_{{i=1}}^{{m}} \\text{{loss}}_i"
+    doc.eq("J = \\frac{1}{m} \\sum_{i=1}^{m} \\text{loss}_i"
            + (f" + \\frac{{\\lambda}}{{2m}} \\sum_{{l=1}}^{{{L}}} \\|W^{{[l]}}\\|_F^2" if l2 else ""))
     doc.eq(_LOSS_I[loss].replace("[L]", f"[{L}]"))
     reg = (f"With $\\lambda = {l2:g}$ the L2 term $\\frac{{\\lambda}}{{2m}} \\sum_l \\|W^{{[l]}}\\|_F^2$ (the sum of every "
@@ -416,7 +415,7 @@ def _theta(net: Network, l2: float):
     doc.eq("\\Delta^{(l)} = 0 \\quad \\text{for every } l", "")
     doc.p("Then for each example $(x^{(i)}, y^{(i)})$: forward as above, and")
     doc.eq(f"\\delta^{{({L})}} = a^{{({L})}} - y^{{(i)}}", _annot((f"a^{{({L})}}", (s[-1], 1)), result=(f"\\delta^{{({L})}}", (s[-1], 1))))
-    doc.p(f"Note 000 writes this step as $\\delta^{{(L)}} = 0 - y$ once; it is $a^{{(L)}} - y$, as its own first section says. "
+    doc.p("Note 000 writes this step as $\\delta^{(L)} = 0 - y$ once; it is $a^{(L)} - y$, as its own first section says. "
           "It holds for " + {"cross_entropy": "softmax with cross-entropy", "binary_cross_entropy": "sigmoid with binary "
                                                                                                  "cross-entropy",
                                 "squared_error": "identity with squared error"}[loss] + ":")
