@@ -204,7 +204,7 @@ class Network:
         names = self.meta.get("classes")
         if not self.is_classifier or not names or np.ndim(predicted) != 1:
             return predicted
-        return np.asarray([str(c) for c in names])[predicted]
+        return np.asarray(names)[predicted]
 
     def predict_proba(self, X):
         """Class probabilities (m, K): softmax rows; [1 − p, p] for one sigmoid unit; each label's

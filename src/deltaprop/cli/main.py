@@ -79,6 +79,16 @@ def main(argv=None) -> int:
             raise
         error("interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader stopped reading (`| head`): end quietly, as Unix tools do. Point standard output at
+        # /dev/null so that the interpreter's final flush does not complain a second time.
+        import os
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 0
     except OSError as err:
         if args.debug:
             raise

@@ -50,6 +50,9 @@ def register(sub) -> None:
     g.add_argument("--data", default="digits",
                    help="digits | fashion-mnist | fashion-mnist:DIR | mnist:DIR | idx:DIR | FILE.csv | FILE.npz")
     g.add_argument("--target", help="the label column of a CSV file (name or 0-based index; default: the last)")
+    g.add_argument("--drop", metavar="COL[,COL]",
+                   help="CSV columns to leave out (names or 0-based indices), such as an ID column")
+    g.add_argument("--delimiter", help="the CSV cell separator: comma, semicolon or tab (default: detected)")
     g.add_argument("--task", choices=("classification", "regression"),
                    help="what the target is (default: text is classes, fractions are regression, whole numbers "
                         "are classes when at most 20 distinct values or 5%% of the rows are distinct; otherwise "
@@ -306,7 +309,7 @@ def _record_interruption(run_dir: Path, trainer, config: dict, stop) -> None:
 def cmd_train(args) -> int:
     from deltaprop import __version__
     from deltaprop.io import checkpoint
-    from deltaprop.io.datasets import resolve
+    from deltaprop.io.datasets import parse_delimiter, resolve
     from deltaprop.io.preprocessing import Scaler
     from deltaprop.model import Network
     from deltaprop.train import Trainer
@@ -317,9 +320,12 @@ def cmd_train(args) -> int:
         args, ckpt = _resumed_args(args)
     try:
         data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target,
-                       task=args.task)
+                       task=args.task, drop=getattr(args, "drop", None),
+                       delimiter=parse_delimiter(args.delimiter) if getattr(args, "delimiter", None) else None)
     except TaskUnclearError as unclear:
         raise unclear.spelt("--task {}") from None
+    for note in data.notes:  # what the reader decided on its own is never silent
+        sys.stderr.write(f"note: {note}\n")
     sizes, hidden, output, loss = _architecture(args, data)
     scaler = Scaler.from_spec(args.scale or data.scaling).fit(data.X_train)
     X_train = scaler.transform(data.X_train, dtype=args.dtype)
@@ -329,10 +335,12 @@ def cmd_train(args) -> int:
     run_dir = _run_dir(args)
     progress = _Progress(args.epochs, args.quiet)
     config = {k: v for k, v in vars(args).items() if k not in ("handler", "debug", "argv")}
+    # The data file's absolute path, size and hash travel with the checkpoint, for --resume to check.
+    run_info = {"config": config, "data_source": data.source}
     callbacks = [progress.callback]
     if args.checkpoint_every or ckpt is not None:  # keep a checkpoint the run has up to date, to its end
         callbacks.append(checkpoint.CheckpointCallback(run_dir / CHECKPOINT_FILE, every=args.checkpoint_every
-                                                       or args.epochs, run={"config": config}))
+                                                       or args.epochs, run=run_info))
     options = TrainOptions(epochs=args.epochs, batch_size=None if args.full_batch else args.batch_size,
                            optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, schedule=args.schedule,
                            l2=args.l2, validation_fraction=args.val_fraction, early_stopping=args.early_stopping,
@@ -348,7 +356,7 @@ def cmd_train(args) -> int:
             sys.stderr.write(f"resuming {where}\n")
     status = "completed"
     try:
-        with checkpoint.interruptible(trainer, run_dir / CHECKPOINT_FILE, run={"config": config}):
+        with checkpoint.interruptible(trainer, run_dir / CHECKPOINT_FILE, run=run_info):
             history = trainer.run()
     except checkpoint.TrainingInterrupted as stop:
         _record_interruption(run_dir, trainer, config, stop)
@@ -370,14 +378,19 @@ def cmd_train(args) -> int:
         "image_shape": list(data.image_shape) if data.image_shape else None,
         "scaler": scaler.to_dict(),
         "data": {"spec": str(args.data), "name": data.name, "test_fraction": args.test_fraction, "seed": args.seed,
-                 "target": args.target, "task": args.task},
+                 "target": args.target, "task": args.task, "target_name": data.target_name,
+                 "drop": getattr(args, "drop", None), "delimiter": getattr(args, "delimiter", None),
+                 "source": data.source},
         "training": {"epochs": len(history), "status": status, "stop_reason": history.stop_reason,
                      "best_epoch": history.best_epoch, "optimizer": repr(trainer.optimizer),
                      "batch_size": trainer.batch_size, "l2": args.l2, "seconds": round(train_seconds, 3),
+                     "class_weight": getattr(args, "class_weight", None),
                      "finished": datetime.now().isoformat(timespec="seconds")},
     })
     test_metrics = metrics(net, X_test, data.y_test, data.class_names)
-    net.meta["training"]["test"] = {k: test_metrics[k] for k in ("accuracy", "loss", "mse", "r2") if k in test_metrics}
+    net.meta["training"]["test"] = {k: test_metrics[k] for k in ("accuracy", "loss", "mse", "rmse", "mae", "r2",
+                                                                  "roc_auc", "average_precision")
+                                    if k in test_metrics}
     from deltaprop.io.modelfile import save
 
     save(net, run_dir / MODEL_FILE)
@@ -388,13 +401,15 @@ def cmd_train(args) -> int:
     report.write_history_csv(rows, run_dir / "history.csv")
     plots = []
     if not args.no_plots and rows:
-        plots = _plots(run_dir, net, data, rows, test_metrics)
+        plots = _plots(run_dir, net, data, rows, test_metrics, X_test)
     summary = {
         "deltaprop_version": __version__,
         "command": shlex.join(["deltaprop", *args.argv]),
+        "environment": environment(),
         "config": config,
         "data": {"name": data.name, "train_rows": int(data.X_train.shape[0]), "test_rows": int(data.X_test.shape[0]),
-                 "features": data.n_features, "classes": data.class_names},
+                 "features": data.n_features, "classes": data.class_names, "target": data.target_name,
+                 "source": data.source, "target_scaling": net.meta.get("target_scaling")},
         "network": {"sizes": net.sizes, "activations": net.activations, "loss": net.loss.name,
                     "dtype": net.dtype.name, "parameters": net.n_params},
         "status": status,
@@ -409,6 +424,7 @@ def cmd_train(args) -> int:
         "files": [MODEL_FILE, "history.csv", "metrics.json", *plots],
     }
     write_json(run_dir / "metrics.json", summary)
+    _point_latest(run_dir)
     if not args.quiet:
         _print_train_summary(net, data, history, test_metrics, run_dir, train_seconds, plots)
     else:
@@ -416,19 +432,64 @@ def cmd_train(args) -> int:
     return 4 if status == "diverged" else 0
 
 
-def _plots(run_dir: Path, net, data, rows, metrics) -> list[str]:
+def _plots(run_dir: Path, net, data, rows, metrics, X_test) -> list[str]:
     from deltaprop.cli import report
 
     made = ["curves.png", "gradient_flow.png"]
-    report.plot_history(rows, run_dir / "curves.png")
+    regression = data.task != "classification"
+    report.plot_history(rows, run_dir / "curves.png",
+                        loss_label="loss = ½·MSE of the standardised target" if regression else "loss (cross-entropy)")
     report.plot_gradient_flow(rows, run_dir / "gradient_flow.png")
-    if data.task == "classification":
+    if not regression:
         report.plot_confusion(np.array(metrics["confusion_matrix"]), data.class_names, run_dir / "confusion.png")
         made.append("confusion.png")
+        if metrics.get("roc_auc") is not None:
+            P = net.predict_proba(X_test)
+            report.plot_roc(data.y_test, P[:, 1], run_dir / "roc.png", positive=data.class_names[1])
+            made.append("roc.png")
+    elif X_test.shape[0] and data.y_test.ndim == 1 and metrics.get("mse") is not None:
+        report.plot_regression(data.y_test, net.predict(X_test), run_dir / "residuals.png", data.target_name)
+        made.append("residuals.png")
     if data.image_shape:
         report.plot_first_layer(net.layers[0].W, tuple(data.image_shape), run_dir / "weights.png")
         made.append("weights.png")
     return made
+
+
+def environment() -> dict:
+    """Python, NumPy and BLAS versions and the platform: what a figure in metrics.json was measured on."""
+    import platform
+
+    blas = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if libs:
+            blas = {k: libs[0].get(k) for k in ("internal_api", "version", "num_threads")}
+    except Exception:  # threadpoolctl missing or unable to inspect: the versions still say much
+        blas = None
+    return {"python": platform.python_version(), "numpy": np.__version__, "blas": blas,
+            "platform": platform.platform(), "machine": platform.machine()}
+
+
+def _point_latest(run_dir: Path) -> None:
+    """Keep RUNS/latest pointing at the newest run, beside it: a symbolic link, or a text file holding
+    the run's name where links cannot be made. A 'latest' that is a real directory is left alone."""
+    latest = run_dir.parent / "latest"
+    if run_dir.name == "latest":
+        return
+    try:
+        if latest.is_symlink() or latest.is_file():
+            latest.unlink()
+        elif latest.exists():
+            return
+        try:
+            latest.symlink_to(run_dir.name, target_is_directory=True)
+        except OSError:
+            latest.write_text(run_dir.name + "\n")
+    except OSError:
+        pass  # a convenience: the run itself is saved
 
 
 def _print_train_summary(net, data, history, metrics, run_dir, seconds, plots) -> None:
@@ -439,12 +500,15 @@ def _print_train_summary(net, data, history, metrics, run_dir, seconds, plots) -
     if history.stop_reason:
         out(history.stop_reason)
     if data.task == "classification":
-        out(f"test accuracy {metrics['accuracy']:.4f}   test loss {metrics['loss']:.4f}   "
-             f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
+        out(f"test accuracy {metrics['accuracy']:.4f}   test loss {metrics['loss']:.4f} (cross-entropy)   "
+            f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
         print_class_table(metrics)
     else:
-        out(f"test MSE {metrics['mse']:.4g}   R² {metrics['r2']:.4f}   ({data.X_test.shape[0]} test rows, "
-             f"{seconds:.1f} s of training)")
+        out("the loss above is ½·MSE of the standardised target (the target scaled to mean 0, std 1); "
+            "the test figures are in its own units")
+        out(report.regression_table(metrics, data.target_name).rstrip())
+        out(f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
     out(f"saved: {run_dir / MODEL_FILE}")
     out(f"       {run_dir}/history.csv, metrics.json{''.join(', ' + p for p in plots)}")
-    out(f"next:  deltaprop evaluate {run_dir / MODEL_FILE}   |   deltaprop explain --diagnose {run_dir}")
+    out(f"next:  deltaprop evaluate {shlex.quote(str(run_dir / MODEL_FILE))}   |   "
+        f"deltaprop diagnose {shlex.quote(str(run_dir))}")
