@@ -7,7 +7,8 @@
     >>> dp.gradcheck(net, X[:5], y[:5]).ok
 
 ``import deltaprop`` needs NumPy alone; the scikit-learn estimators (``deltaprop.MLPClassifier``,
-``deltaprop.MLPRegressor``) are imported on first use.
+``deltaprop.MLPRegressor``) and the exchange with other libraries (``from_sklearn``, ``from_torch``,
+``from_onnx``, ``to_torch``, ``to_onnx``, ``to_npz``: :mod:`deltaprop.io.exchange`) are imported on first use.
 """
 
 from deltaprop.activations import ACTIVATIONS, get_activation
@@ -41,7 +42,12 @@ __all__ = [
     "DeltapropError", "InputError", "ConfigError", "DataError", "ModelFileError", "DivergenceError",
     "MLPClassifier", "MLPRegressor", "__version__",
     "explain", "Explanation", "trace", "Trace", "diagnose", "Diagnosis", "DeadUnitMonitor",
+    "from_sklearn", "from_torch", "from_onnx", "to_torch", "to_onnx", "to_npz",
 ]
+
+# Name -> module of the exchange functions, imported on first use (each needs an optional library).
+_EXCHANGE = {"from_sklearn": "sklearn", "from_torch": "torch", "to_torch": "torch", "from_onnx": "onnx",
+             "to_onnx": "onnx", "to_npz": "npz"}
 
 
 def fit(net: Network, X, y, options: TrainOptions | None = None, *, progress: bool = False, **overrides) -> History:
@@ -81,7 +87,14 @@ def save(net: Network, path) -> None:
 
 
 def load(path) -> Network:
-    """Read a model file written by :func:`save`; refuses anything else with ModelFileError."""
+    """Read a model file written by :func:`save`, or an MLP-shaped ``.onnx`` file (through
+    :func:`from_onnx`); refuses anything else with ModelFileError."""
+    import os
+
+    if os.fspath(path).lower().endswith(".onnx"):
+        from deltaprop.io.exchange.onnx import from_onnx
+
+        return from_onnx(path)
     from deltaprop.io.modelfile import load as load_model
 
     return load_model(path)
@@ -93,4 +106,8 @@ def __getattr__(name):
         from deltaprop import estimators
 
         return getattr(estimators, name)
+    if name in _EXCHANGE:
+        import importlib
+
+        return getattr(importlib.import_module(f"deltaprop.io.exchange.{_EXCHANGE[name]}"), name)
     raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")

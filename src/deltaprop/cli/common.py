@@ -16,9 +16,10 @@ CHECKPOINT_FILE = "checkpoint.safetensors"
 
 
 def load_model(path):
-    """The model file at ``path``; a missing one is explained in the command's terms."""
+    """A deltaprop model file, or an .onnx file read through deltaprop.from_onnx; a missing file is
+    explained in the command's terms."""
+    from deltaprop import load
     from deltaprop.errors import ModelFileError
-    from deltaprop.io.modelfile import load
 
     if not Path(path).exists():
         raise ModelFileError(f"no such model file: {path}",

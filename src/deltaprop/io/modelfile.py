@@ -361,7 +361,8 @@ def _check_metadata(path: Path, metadata: dict) -> dict:
     if metadata.get("format") != FORMAT_NAME:
         found = f"format {metadata['format']!r}" if "format" in metadata else "no deltaprop header"
         raise ModelFileError(f"{path} is a safetensors file but not a deltaprop model ({found})",
-                             "deltaprop reads the files deltaprop.save(net, path) writes; other models need converting")
+                             "deltaprop reads the files deltaprop.save(net, path) writes; convert other networks with "
+                             "deltaprop import FILE.onnx, deltaprop.from_torch(module) or deltaprop.from_sklearn(est)")
     version = metadata.get("format_version", "")
     if not version.isdigit():
         raise ModelFileError(f"{path}: format_version {version!r} is not a whole number", "the file is garbled")

@@ -113,7 +113,7 @@ def as_network(net_or_spec, hidden="relu", output="softmax", loss=None, seed: in
         return net_or_spec
     if isinstance(net_or_spec, (str, os.PathLike)):
         text = os.fspath(net_or_spec)
-        if os.path.exists(text):
+        if os.path.exists(text) or text.lower().endswith((".onnx", ".safetensors")):
             import deltaprop
 
             return deltaprop.load(text)
