@@ -23,20 +23,32 @@ from deltaprop.io.preprocessing import Scaler  # noqa: E402
 
 def run(*args, cwd=None, check=None):
     env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
-    proc = subprocess.run([sys.executable, "-m", "deltaprop", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "deltaprop", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
     if check is not None:
-        assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        assert proc.returncode == check, (
+            f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc
 
 
 def frame(name: str):
     if name == "diabetes":  # the raw disease progression, whole numbers 25..346
-        return datasets.load_diabetes(as_frame=True, scaled=False).frame.rename(columns={"target": "progression"})
+        return datasets.load_diabetes(as_frame=True, scaled=False).frame.rename(
+            columns={"target": "progression"}
+        )
     bunch = getattr(datasets, f"load_{name}")(as_frame=True)
     df = bunch.frame
     if name == "iris":
-        df = df.assign(target=[bunch.target_names[t] for t in bunch.target]).rename(columns={"target": "species"})
+        df = df.assign(target=[bunch.target_names[t] for t in bunch.target]).rename(
+            columns={"target": "species"}
+        )
     return df
 
 
@@ -54,8 +66,23 @@ def csvs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def iris_run(csvs, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "iris"
-    proc = run("train", "--data", csvs["iris"], "--target", "species", "--epochs", "100", "--lr", "0.01", "--layers", "16",
-               "--out", out, "--no-plots", check=0)
+    proc = run(
+        "train",
+        "--data",
+        csvs["iris"],
+        "--target",
+        "species",
+        "--epochs",
+        "100",
+        "--lr",
+        "0.01",
+        "--layers",
+        "16",
+        "--out",
+        out,
+        "--no-plots",
+        check=0,
+    )
     return out, proc
 
 
@@ -73,8 +100,18 @@ def test_diabetes_regression_with_defaults_against_scikit_learn(csvs, tmp_path):
     from sklearn.neural_network import MLPRegressor
 
     out = tmp_path / "run"
-    proc = run("train", "--data", csvs["diabetes"], "--target", "progression", "--task", "regression",
-               "--out", out, check=0)
+    proc = run(
+        "train",
+        "--data",
+        csvs["diabetes"],
+        "--target",
+        "progression",
+        "--task",
+        "regression",
+        "--out",
+        out,
+        check=0,
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     test = metrics["test"]
     assert {"mse", "rmse", "mae", "r2", "loss"} <= set(test)
@@ -150,11 +187,27 @@ def test_semicolons_are_detected_and_columns_dropped(csvs, tmp_path):
     df = pd.read_csv(csvs["iris"], index_col=0).assign(id=np.arange(150) * 7 % 150)
     df.to_csv(tmp_path / "semi.csv", sep=";", index=False)
     out = tmp_path / "run"
-    proc = run("train", "--data", tmp_path / "semi.csv", "--target", "species", "--drop", "id", "--epochs", "2",
-               "--out", out, "--no-plots", "-q", check=0)
+    proc = run(
+        "train",
+        "--data",
+        tmp_path / "semi.csv",
+        "--target",
+        "species",
+        "--drop",
+        "id",
+        "--epochs",
+        "2",
+        "--out",
+        out,
+        "--no-plots",
+        "-q",
+        check=0,
+    )
     assert "separated by a semicolon" in proc.stderr
     assert dp.load(out / "model.safetensors").meta["feature_names"] == list(df.columns[:4])
-    forced = run("train", "--data", tmp_path / "semi.csv", "--delimiter", "comma", "--out", tmp_path / "r2", "-q")
+    forced = run(
+        "train", "--data", tmp_path / "semi.csv", "--delimiter", "comma", "--out", tmp_path / "r2", "-q"
+    )
     assert forced.returncode == 2 and "delimiter" in forced.stderr
 
 
@@ -163,8 +216,21 @@ def test_evaluate_from_elsewhere_whole_files_and_a_changed_file(csvs, tmp_path):
     data = tmp_path / "iris.csv"
     data.write_bytes(csvs["iris"].read_bytes())
     out = tmp_path / "run"
-    run("train", "--data", "iris.csv", "--target", "species", "--epochs", "5", "--out", "run", "--no-plots", "-q",
-        cwd=tmp_path, check=0)
+    run(
+        "train",
+        "--data",
+        "iris.csv",
+        "--target",
+        "species",
+        "--epochs",
+        "5",
+        "--out",
+        "run",
+        "--no-plots",
+        "-q",
+        cwd=tmp_path,
+        check=0,
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     own = json.loads(run("evaluate", out / "model.safetensors", "--json", cwd=elsewhere, check=0).stdout)
@@ -183,14 +249,24 @@ def test_evaluate_from_elsewhere_whole_files_and_a_changed_file(csvs, tmp_path):
 def test_a_closed_pipe_ends_quietly(csvs, iris_run, tmp_path):
     out, _ = iris_run
     big = tmp_path / "big.csv"
-    pd.concat([pd.read_csv(csvs["iris"], index_col=0)] * 200).drop(columns=["species"]).to_csv(big, index=False)
-    command = (f"set -o pipefail; {sys.executable} -m deltaprop predict {out / 'model.safetensors'} {big} | head -n 2; "
-               f"{sys.executable} -m deltaprop evaluate {out / 'model.safetensors'} --json | head -n 1")
-    proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, MPLBACKEND="Agg"))
+    pd.concat([pd.read_csv(csvs["iris"], index_col=0)] * 200).drop(columns=["species"]).to_csv(
+        big, index=False
+    )
+    command = (
+        f"set -o pipefail; {sys.executable} -m deltaprop predict {out / 'model.safetensors'} {big} "
+        "| head -n 2; "
+        f"{sys.executable} -m deltaprop evaluate {out / 'model.safetensors'} --json | head -n 1"
+    )
+    proc = subprocess.run(
+        ["bash", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, MPLBACKEND="Agg"),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Broken pipe" not in proc.stderr and "Traceback" not in proc.stderr and "error" not in proc.stderr
-    assert proc.stdout.splitlines()[0].startswith("species,p_setosa")
+    assert proc.stdout.splitlines()[0].startswith("label,p_setosa")
 
 
 # -- two classes, class weights ------------------------------------------------------------------------
@@ -207,7 +283,9 @@ def test_binary_metrics_equal_scikit_learns(csvs, tmp_path):
     scaler = Scaler.from_dict(net.meta["scaler"])
     P = net.predict_proba(scaler.transform(X_test, dtype=net.dtype))
     assert np.isclose(metrics["roc_auc"], roc_auc_score(y_test, P[:, 1]), rtol=0, atol=1e-12)
-    assert np.isclose(metrics["average_precision"], average_precision_score(y_test, P[:, 1]), rtol=0, atol=1e-12)
+    assert np.isclose(
+        metrics["average_precision"], average_precision_score(y_test, P[:, 1]), rtol=0, atol=1e-12
+    )
     assert (out / "roc.png").stat().st_size > 10000
     text = run("evaluate", out / "model.safetensors", check=0).stdout
     assert "ROC-AUC" in text and "weighted avg" in text
@@ -216,14 +294,31 @@ def test_binary_metrics_equal_scikit_learns(csvs, tmp_path):
 def test_class_weight_balanced_raises_minority_recall(csvs, tmp_path):
     # An imbalanced subset of breast cancer: every benign row (357), the first 25 malignant ones.
     df = pd.read_csv(csvs["breast_cancer"], index_col=0)
-    sub = pd.concat([df[df.target == 1], df[df.target == 0].head(25)])[["mean radius", "mean texture", "target"]]
+    sub = pd.concat([df[df.target == 1], df[df.target == 0].head(25)])[
+        ["mean radius", "mean texture", "target"]
+    ]
     sub.to_csv(tmp_path / "imbalanced.csv", index=False)
     recalls = {}
     for cw in ("none", "balanced"):
         out = tmp_path / cw
         extra = [] if cw == "none" else ["--class-weight", "balanced"]
-        run("train", "--data", tmp_path / "imbalanced.csv", "--epochs", "30", "--lr", "0.01", "--layers", "8", "--out", out,
-            "--no-plots", "-q", *extra, check=0)
+        run(
+            "train",
+            "--data",
+            tmp_path / "imbalanced.csv",
+            "--epochs",
+            "30",
+            "--lr",
+            "0.01",
+            "--layers",
+            "8",
+            "--out",
+            out,
+            "--no-plots",
+            "-q",
+            *extra,
+            check=0,
+        )
         metrics = json.loads((out / "metrics.json").read_text())
         recalls[cw] = metrics["test"]["per_class"]["0"]["recall"]
         assert metrics["config"]["class_weight"] == (None if cw == "none" else "balanced")
@@ -243,8 +338,25 @@ def test_help_states_each_default_once():
     for name, sub in subs.items():
         for action in sub._actions:
             help_text = formatter._get_help_string(action) or ""
-            assert help_text.count("(default:") + help_text.count("; default:") <= 1, (name, action.dest, help_text)
+            assert help_text.count("(default:") + help_text.count("; default:") <= 1, (
+                name,
+                action.dest,
+                help_text,
+            )
             assert "(default: None)" not in help_text
     train = {a.dest: a for a in subs["train"]._actions}
     assert train["epochs"].help and train["dtype"].help
     assert "LATEST" not in parser.format_help()
+
+
+def test_runs_latest_points_at_the_newest_run(tmp_path):
+    for _ in range(2):
+        run("train", "--epochs", "1", "--layers", "8", "--no-plots", "-q", cwd=tmp_path, check=0)
+    runs = sorted(p for p in (tmp_path / "runs").iterdir() if p.name != "latest")
+    latest = tmp_path / "runs" / "latest"
+    assert len(runs) == 2 and latest.is_symlink() and latest.resolve() == runs[-1].resolve()
+    proc = run("evaluate", "runs/latest/model.safetensors", "--json", cwd=tmp_path, check=0)
+    assert json.loads(proc.stdout)["rows"] > 0
+    missing = run("evaluate", "runs/nope/model.safetensors", cwd=tmp_path)
+    assert missing.returncode == 3 and "runs/latest/model.safetensors" in missing.stderr
+    assert "--save" not in missing.stderr

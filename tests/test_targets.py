@@ -13,14 +13,17 @@ from deltaprop.train import TrainOptions
 
 
 # -- the rule --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("y, task", [
-    (np.array(["a", "b", "a"]), "classification"),
-    (np.array([True, False, True]), "classification"),
-    (np.array([0.5, 1.25, 3.0]), "regression"),
-    (np.arange(20) % 20, "classification"),                  # 20 distinct: classes
-    (np.arange(20.0), "classification"),                     # whole-valued floats count as whole
-    (np.arange(1000) % 50, "classification"),                # 50 distinct in 1000 rows: 5 %
-])
+@pytest.mark.parametrize(
+    "y, task",
+    [
+        (np.array(["a", "b", "a"]), "classification"),
+        (np.array([True, False, True]), "classification"),
+        (np.array([0.5, 1.25, 3.0]), "regression"),
+        (np.arange(20) % 20, "classification"),  # 20 distinct: classes
+        (np.arange(20.0), "classification"),  # whole-valued floats count as whole
+        (np.arange(1000) % 50, "classification"),  # 50 distinct in 1000 rows: 5 %
+    ],
+)
 def test_the_rule(y, task):
     assert target_task(y) == task
 
@@ -29,7 +32,9 @@ def test_many_distinct_whole_numbers_ask_which():
     y = np.arange(442) % 214 + 25.0  # like diabetes: 214 distinct whole numbers in 442 rows
     with pytest.raises(TaskUnclearError) as err:
         target_task(y, name="progression")
-    assert "214 distinct whole numbers in 442 rows" in err.value.message and "'progression'" in err.value.message
+    assert (
+        "214 distinct whole numbers in 442 rows" in err.value.message and "'progression'" in err.value.message
+    )
     assert "task='regression'" in err.value.hint and "task='classification'" in err.value.hint
     assert err.value.exit_code == 2
     spelt = err.value.spelt("--task {}")
@@ -55,8 +60,13 @@ def test_one_set_of_defaults_shared_by_fit_and_the_command():
     o = TrainOptions()
     assert (o.optimizer, o.batch_size, o.epochs) == ("adam", 64, 30)
     args = build_parser().parse_args(["train"])
-    assert (args.optimizer, args.batch_size, args.epochs, args.l2, args.seed) == (o.optimizer, o.batch_size, o.epochs,
-                                                                                   o.l2, o.seed)
+    assert (args.optimizer, args.batch_size, args.epochs, args.l2, args.seed) == (
+        o.optimizer,
+        o.batch_size,
+        o.epochs,
+        o.l2,
+        o.seed,
+    )
     X = np.random.default_rng(0).normal(size=(100, 3))
     trainer = dp.Trainer(dp.Network.from_sizes([3, 4, 2]), X, (X[:, 0] > 0).astype(int))
     assert trainer.epochs == 30 and trainer.batch_size == 64 and trainer.optimizer.name == "adam"
@@ -155,7 +165,9 @@ def test_regression_targets_are_standardised_and_scaled_back(tmp_path):
 def test_history_to_pandas_plot_and_progress(tmp_path, capsys):
     X = np.random.default_rng(0).normal(size=(80, 3))
     y = (X[:, 0] > 0).astype(int)
-    h = dp.fit(dp.Network.from_sizes([3, 4, 2], seed=0), X, y, epochs=5, validation_fraction=0.25, progress=True)
+    h = dp.fit(
+        dp.Network.from_sizes([3, 4, 2], seed=0), X, y, epochs=5, validation_fraction=0.25, progress=True
+    )
     err = capsys.readouterr().err
     assert "5/5" in err and "epoch" in err  # tqdm's bar went to standard error
     frame = h.to_pandas()
@@ -165,3 +177,46 @@ def test_history_to_pandas_plot_and_progress(tmp_path, capsys):
     assert path.stat().st_size > 5000
     fig = dp.plot_history(h)
     assert fig.axes[0].get_ylabel() == "loss"
+
+
+# -- estimators give back class names and read the command's models --------------------------------------
+def test_estimator_load_and_dp_load_give_back_class_names(tmp_path):
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = dp.MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(X, names)
+    clf.save(tmp_path / "clf.safetensors")
+    back = dp.MLPClassifier.load(tmp_path / "clf.safetensors")
+    assert list(back.classes_) == ["setosa", "versicolor", "virginica"]
+    assert (back.predict(X) == clf.predict(X)).all()
+    assert np.allclose(back.predict_proba(X), clf.predict_proba(X))
+    net = dp.load(tmp_path / "clf.safetensors")
+    assert (net.predict_labels(X) == clf.predict(X)).all()
+    with pytest.raises(ConfigError, match="MLPClassifier.load"):
+        dp.MLPRegressor.load(tmp_path / "clf.safetensors")
+
+
+def test_estimator_load_folds_the_commands_scalings(tmp_path):
+    pytest.importorskip("sklearn")
+    from deltaprop.io.preprocessing import Scaler
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=50, scale=10, size=(200, 3))
+    y = 150 + 3 * X[:, 0] - 2 * X[:, 1]
+    scaler = Scaler.from_spec("standard").fit(X)
+    net = dp.Network.from_sizes([3, 8, 1], output="identity", seed=0)
+    dp.fit(net, scaler.transform(X), y, epochs=5)
+    net.meta["scaler"] = scaler.to_dict()
+    dp.save(net, tmp_path / "reg.safetensors")
+    reg = dp.MLPRegressor.load(tmp_path / "reg.safetensors")
+    expected = net.predict(scaler.transform(X, dtype=net.dtype))
+    assert np.allclose(reg.predict(X), expected, rtol=1e-4, atol=1e-3 * np.abs(expected).max())
+    # A command-style binary model (two softmax units) becomes scikit-learn's one logistic unit.
+    two = dp.Network.from_sizes([3, 4, 2], seed=1)
+    two.meta["classes"] = ["no", "yes"]
+    dp.save(two, tmp_path / "two.safetensors")
+    clf = dp.MLPClassifier.load(tmp_path / "two.safetensors")
+    assert np.allclose(clf.predict_proba(X / 50), two.predict_proba(X / 50), atol=1e-6)
+    assert list(clf.classes_) == ["no", "yes"]

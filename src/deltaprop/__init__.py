@@ -36,7 +36,8 @@ from deltaprop.train import fit as _fit
 __version__ = "0.1.0"
 
 __all__ = [
-    "Network", "Dense", "fit", "Trainer", "TrainOptions", "History", "Callback", "target_task", "plot_history", "gradcheck", "GradCheckReport",
+    "Network", "Dense", "fit", "Trainer", "TrainOptions", "History", "Callback", "target_task",
+    "plot_history", "gradcheck", "GradCheckReport",
     "per_example_backprop", "save", "load", "make_optimizer", "make_schedule", "get_activation", "get_loss",
     "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "SCHEDULES",
     "DeltapropError", "InputError", "ConfigError", "DataError", "ModelFileError", "DivergenceError",
@@ -50,7 +51,8 @@ _EXCHANGE = {"from_sklearn": "sklearn", "from_torch": "torch", "to_torch": "torc
              "to_onnx": "onnx", "to_npz": "npz"}
 
 
-def fit(net: Network, X, y, options: TrainOptions | None = None, *, progress: bool = False, **overrides) -> History:
+def fit(net: Network, X, y, options: TrainOptions | None = None, *, progress: bool = False,
+        **overrides) -> History:
     """Train ``net`` on (X, y): :func:`deltaprop.train.fit` (see there, and :class:`TrainOptions` for
     the options and their defaults: Adam, batches of 64, 30 epochs), plus ``progress=True``: a bar
     over the epochs in a terminal or in Jupyter (tqdm's auto mode; ``pip install tqdm``), drawn by a

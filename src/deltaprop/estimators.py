@@ -62,7 +62,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
                       "pip install 'deltaprop[cli]' or pip install 'scikit-learn>=1.6'") from None
 
 from deltaprop import ops
-from deltaprop.errors import ConfigError, InputError, InputTypeError
+from deltaprop.errors import ConfigError, InputError, InputTypeError, ModelFileError
 from deltaprop.losses import SquaredError
 from deltaprop.model import Network
 from deltaprop.optim import SGD, Adam, Adaptive, InverseScaling, Momentum, make_schedule
@@ -239,6 +239,51 @@ class _Progress(Callback):
                 trainer.history.stop_reason = msg
                 if est.verbose:
                     logger.info("%s. Stopping.", msg)
+
+
+def _folded(net: Network) -> Network:
+    """``net`` with the input scaling of ``meta["scaler"]`` folded into the first layer and the
+    target scaling of ``meta["target_scaling"]`` into the last: the same predictions from raw inputs.
+
+    Inputs X' = (X − μ)/σ give Z₁ = X' W₁ᵀ + b₁ = X (W₁/σ)ᵀ + (b₁ − W₁ (μ/σ)); an identity output
+    y = A·s + t gives W_L' = s·W_L (row-wise), b_L' = s·b_L + t."""
+    net = net.copy()
+    meta = dict(net.meta)
+    scaler = meta.pop("scaler", None)
+    if scaler:
+        from deltaprop.io.preprocessing import Scaler
+
+        sc = Scaler.from_dict(scaler)
+        n = net.sizes[0]
+        shift = np.broadcast_to(np.asarray(sc.shift, dtype=np.float64), (n,))
+        scale = np.broadcast_to(np.asarray(sc.scale, dtype=np.float64), (n,))
+        first = net.layers[0]
+        W = first.W.astype(np.float64)
+        first.b[...] = first.b - W @ (shift / scale)
+        first.W[...] = W / scale
+    target = meta.pop("target_scaling", None)
+    if target:
+        last = net.layers[-1]
+        std = np.asarray(target["std"], dtype=np.float64)
+        mean = np.asarray(target["mean"], dtype=np.float64)
+        last.W[...] = last.W * std[:, None]
+        last.b[...] = last.b * std + mean
+    net.meta = meta
+    return net
+
+
+def _one_logistic_unit(net: Network) -> Network:
+    """A two-unit softmax output as one sigmoid unit: softmax(z)₁ = σ(z₁ − z₀), so W' = W₁ − W₀,
+    b' = b₁ − b₀ (rows of the last layer)."""
+    from deltaprop.layers import Dense
+
+    last = net.layers[-1]
+    W = (last.W[1] - last.W[0]).reshape(1, -1)
+    b = (last.b[1:] - last.b[:1]).copy()
+    layers = [*net.layers[:-1], Dense(W.astype(last.W.dtype), b.astype(last.b.dtype), "sigmoid")]
+    out = Network(layers, "binary_cross_entropy")
+    out.meta = dict(net.meta)
+    return out
 
 
 # -- the shared base -----------------------------------------------------------------------------
@@ -567,6 +612,60 @@ class _BaseMLP(BaseEstimator):
         from deltaprop.io.modelfile import save
 
         save(self.to_network(), path)
+
+    @classmethod
+    def load(cls, path, **params):
+        """A fitted estimator from a deltaprop model file: one written by :meth:`save`, by
+        ``deltaprop.save`` or by ``deltaprop train``. The class names stored in the file come back as
+        ``classes_``; a command model's input scaling and standardised regression target are folded
+        into the first and last layers (W₁' = W₁/σ, b₁' = b₁ − W₁(μ/σ); W_L' = s·W_L, b_L' = s·b_L + t),
+        so that the estimator takes raw inputs and predicts in the target's units. ``params`` set
+        other constructor parameters (for a later ``fit`` with ``warm_start=True``)."""
+        from deltaprop.io.modelfile import load
+
+        net = _folded(load(path))
+        acts = net.activations
+        hidden = sorted(set(acts[:-1]))
+        if len(hidden) > 1:
+            raise ConfigError(f"{path}: the hidden layers mix activations ({', '.join(hidden)}); scikit-learn's "
+                              "MLPs use one", "use deltaprop.load(path) for this network")
+        names = {"sigmoid": "logistic"}
+        sk_hidden = names.get(hidden[0], hidden[0]) if hidden else "relu"
+        if sk_hidden not in _ACTIVATIONS:
+            raise ConfigError(f"{path}: hidden activation {hidden[0]} has no scikit-learn name",
+                              "use deltaprop.load(path) for this network")
+        if net.is_classifier != cls._is_classifier:
+            kind = "a classifier" if net.is_classifier else "a regression network"
+            other = "MLPClassifier" if net.is_classifier else "MLPRegressor"
+            raise ConfigError(f"{path} holds {kind}", f"load it with {other}.load")
+        est = cls(hidden_layer_sizes=tuple(net.sizes[1:-1]), activation=sk_hidden, **params)
+        n_out = net.sizes[-1]
+        if cls._is_classifier:
+            from sklearn.preprocessing import LabelBinarizer
+
+            stored = net.meta.get("classes")
+            if acts[-1] == "sigmoid" and n_out > 1:  # multi-label: K indicator columns
+                est._label_binarizer = LabelBinarizer().fit(np.eye(n_out, dtype=np.int64))
+            else:
+                k = 2 if n_out == 1 else n_out
+                classes = np.asarray(stored if stored else list(range(k)))
+                if classes.shape[0] != k:
+                    raise ModelFileError(f"{path} names {classes.shape[0]} classes for {k} outputs",
+                                         "the file is damaged")
+                est._label_binarizer = LabelBinarizer().fit(classes)
+                if n_out == 2:
+                    # Two softmax units → scikit-learn's one logistic unit: p₁ = σ(z₁ − z₀), exactly.
+                    net = _one_logistic_unit(net)
+                    n_out = 1
+            est.classes_ = est._label_binarizer.classes_
+        est._rng = _generator(est.random_state)
+        est._initialize(net.sizes[0], list(net.sizes[1:-1]), n_out, net.dtype)
+        loss = SquaredError(output_mean=True) if acts[-1] == "identity" else net.loss
+        est.net_ = Network(net.layers, loss)
+        est.n_features_in_ = net.sizes[0]
+        if net.meta.get("feature_names"):
+            est.feature_names_in_ = np.asarray(net.meta["feature_names"], dtype=object)
+        return est
 
     def gradcheck(self, X, y, **options):
         """Finite-difference check of the network's gradient on (X, y) with this estimator's L2

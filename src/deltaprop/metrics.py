@@ -25,7 +25,8 @@ import numpy as np
 
 from deltaprop.errors import InputError
 
-__all__ = ["accuracy", "confusion_matrix", "per_class", "log_loss", "mean_squared_error", "mean_absolute_error",
+__all__ = ["accuracy", "confusion_matrix", "per_class", "log_loss", "mean_squared_error",
+           "mean_absolute_error",
            "r2_score", "regression_summary", "roc_curve", "roc_auc_score", "average_precision_score",
            "classification_summary"]
 
@@ -270,7 +271,8 @@ def _binary_pair(y_true, scores):
         raise InputError("ROC and precision-recall need 1-d labels and 1-d scores",
                          "pass the probability of the positive class, P[:, 1]")
     if np.any(y > 1):
-        raise InputError("ROC and precision-recall are for two classes (labels 0 and 1)", "pass binary labels")
+        raise InputError("ROC and precision-recall are for two classes (labels 0 and 1)",
+                         "pass binary labels")
     positives = int(y.sum())
     if positives == 0 or positives == y.shape[0]:
         raise InputError("ROC and precision-recall need examples of both classes; only one occurs",
@@ -334,8 +336,8 @@ def classification_summary(y_true, y_pred, class_names, P=None) -> dict:
     summary = {"n_examples": int(C.sum()), "accuracy": float(np.trace(C) / C.sum())}
     if P is not None:
         summary["log_loss"] = log_loss(y_true, P)
-    summary.update({key: pc[key] for key in ("macro_f1", "macro_precision", "macro_recall", "weighted_precision",
-                                             "weighted_recall", "weighted_f1")})
+    summary.update({key: pc[key] for key in ("macro_f1", "macro_precision", "macro_recall",
+                                             "weighted_precision", "weighted_recall", "weighted_f1")})
     summary["per_class"] = {
         name: {"precision": pc["precision"][k], "recall": pc["recall"][k], "f1": pc["f1"][k],
                "support": pc["support"][k]}

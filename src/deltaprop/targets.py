@@ -1,4 +1,4 @@
-"""What the targets are: classes or values to regress. One rule, used by ``deltaprop.fit`` and ``deltaprop train``.
+"""What the targets are: classes or values to regress. One rule, for ``deltaprop.fit`` and the command.
 
 The rule, for a 1-d target y of m rows (:func:`target_task`):
 
@@ -34,16 +34,20 @@ class TaskUnclearError(DataError):
         self.distinct, self.rows, self.name = distinct, rows, name
         what = f"the target {name!r}" if name else "the targets"
         super().__init__(
-            f"{what} holds {distinct} distinct whole numbers in {rows} rows: regression values, or {distinct} "
+            f"{what} holds {distinct} distinct whole numbers in {rows} rows: regression values, or "
+            f"{distinct} "
             f"classes? deltaprop takes whole numbers for classes only when there are at most {MAX_CLASSES} "
             f"distinct values or at most {MAX_CLASS_SHARE:.0%} of the rows are distinct",
-            self.ask(ask))
+            self.ask(ask),
+        )
 
     @staticmethod
     def ask(spelling: str) -> str:
         """The hint, with the option spelt as where it is read (``"--task {}"`` in the command)."""
-        return (f"say which: {spelling.format('regression')} (predict the numbers) or "
-                f"{spelling.format('classification')} (one class per value)")
+        return (
+            f"say which: {spelling.format('regression')} (predict the numbers) or "
+            f"{spelling.format('classification')} (one class per value)"
+        )
 
     def spelt(self, spelling: str) -> TaskUnclearError:
         """The same error with the hint in another syntax."""
@@ -60,13 +64,17 @@ def target_task(y, task: str | None = None, *, name: str | None = None, ask: str
     cannot tell; ``name`` (the target column) and ``ask`` (how the option is spelt) shape its message."""
     y = np.asarray(y)
     if task is not None and task not in TASKS:
-        raise DataError(f"unknown task {task!r}", f"use {ask.format('classification')} or {ask.format('regression')}")
+        raise DataError(
+            f"unknown task {task!r}", f"use {ask.format('classification')} or {ask.format('regression')}"
+        )
     text = _is_text(y)
     if task == "regression":
         if text:
             example = next((str(v) for v in y.reshape(-1)[:1000] if not _is_number(v)), str(y.reshape(-1)[0]))
-            raise DataError(f"regression needs numeric targets, but the labels are text (e.g. {example!r})",
-                            f"use {ask.format('classification')}")
+            raise DataError(
+                f"regression needs numeric targets, but the labels are text (e.g. {example!r})",
+                f"use {ask.format('classification')}",
+            )
         return task
     if task == "classification" or text:
         return "classification"
@@ -87,8 +95,9 @@ def _is_number(v) -> bool:
         return False
 
 
-def encode_targets(y, task: str | None = None, class_names=None, *, name: str | None = None,
-                   ask: str = "task={!r}"):
+def encode_targets(
+    y, task: str | None = None, class_names=None, *, name: str | None = None, ask: str = "task={!r}"
+):
     """(y as class indices 0..K−1 (int64) or values (float64), class names or None), with the task
     from :func:`target_task`. Classes are numbered in sorted order of their labels (numbers
     numerically; 3.0 is class "3"). With ``class_names`` given, labels are either indices into them or
@@ -105,8 +114,10 @@ def encode_targets(y, task: str | None = None, class_names=None, *, name: str | 
         lookup = {c: i for i, c in enumerate(class_names)}
         unknown = sorted({_label_text(v) for v in y.tolist()} - set(lookup))
         if unknown:
-            raise DataError(f"labels {', '.join(map(repr, unknown[:5]))} are not among the class names {class_names}",
-                            "store labels as indices 0..K-1 or as the class names themselves")
+            raise DataError(
+                f"labels {', '.join(map(repr, unknown[:5]))} are not among the class names {class_names}",
+                "store labels as indices 0..K-1 or as the class names themselves",
+            )
         return np.array([lookup[_label_text(v)] for v in y.tolist()], dtype=np.int64), class_names
     values, index = np.unique(y, return_inverse=True)
     if numeric and values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0):

@@ -202,11 +202,13 @@ class TrainOptions:
         vf = self.validation_fraction
         if vf is None or isinstance(vf, bool) or not isinstance(vf, (int, float, np.integer, np.floating)) \
                 or not (vf == 0 or 0 < float(vf) < 1):
-            raise ConfigError(f"validation_fraction must lie in (0, 1), got {vf!r}", "for example validation_fraction=0.1")
+            raise ConfigError(f"validation_fraction must lie in (0, 1), got {vf!r}",
+                              "for example validation_fraction=0.1")
         self.validation_fraction = float(vf)
         cw = self.class_weight
         if cw is not None and cw != "balanced" and not isinstance(cw, dict):
-            raise ConfigError(f"class_weight must be 'balanced', a dict {{class: weight}} or None, got {cw!r}",
+            raise ConfigError(f"class_weight must be 'balanced', a dict {{class: weight}} or None, "
+                              f"got {cw!r}",
                               "for example class_weight='balanced'")
         self.shuffle = bool(self.shuffle)
         self.scale_targets = bool(self.scale_targets)
@@ -668,11 +670,13 @@ def _labels_for(net: Network, y: np.ndarray) -> np.ndarray:
         if y.dtype.kind in "USOb":
             example = str(y[0]) if y.shape[0] else ""
             raise InputError(f"the network has an identity output (regression) but the targets are labels "
-                             f"(e.g. {example!r})", "build a classifier (output='softmax' or 'sigmoid') for labels")
+                             f"(e.g. {example!r})",
+                             "build a classifier (output='softmax' or 'sigmoid') for labels")
         return y
     if y.dtype.kind == "f" and not (np.all(np.isfinite(y)) and np.all(np.mod(y, 1) == 0)):
         bad = y[~(np.isfinite(y) & (np.mod(y, 1) == 0))][0]
-        raise InputError(f"class labels must be whole numbers, got {bad!r}: these targets look like values to regress",
+        raise InputError(f"class labels must be whole numbers, got {bad!r}: these targets look like values "
+                         "to regress",
                          "pass integer labels 0..K−1, or build a regression network (output='identity')")
     if y.dtype.kind not in "USO":
         return y
@@ -683,7 +687,8 @@ def _labels_for(net: Network, y: np.ndarray) -> np.ndarray:
         try:
             return encode_targets(y, "classification", known)[0]
         except DeltapropError as exc:
-            raise InputError(exc.message, "pass labels among the network's classes (net.meta['classes'])") from None
+            raise InputError(exc.message,
+                             "pass labels among the network's classes (net.meta['classes'])") from None
     codes, names = encode_targets(y, "classification")
     if len(names) > k:
         raise InputError(f"the labels name {len(names)} classes ({', '.join(names[:8])}"
@@ -731,7 +736,8 @@ def _target_scaling(net: Network, y) -> tuple[np.ndarray, np.ndarray]:
         mean = np.asarray(stored["mean"], dtype=net.dtype)
         std = np.asarray(stored["std"], dtype=net.dtype)
         return mean, std
-    Y = np.asarray(y, dtype=np.float64).reshape(-1, n_out) if np.ndim(y) == 1 else np.asarray(y, dtype=np.float64)
+    Y = np.asarray(y, dtype=np.float64)
+    Y = Y.reshape(-1, n_out) if Y.ndim == 1 else Y
     if Y.ndim != 2 or Y.shape[1] != n_out or not np.all(np.isfinite(Y)):
         return None  # prepare_targets reports what is wrong
     mean = Y.mean(axis=0)

@@ -159,7 +159,8 @@ def dataset_for(net, spec=None, target=None, split=None, drop=None, delimiter=No
             why = changed_file(source)
             if why:
                 raise DataError(f"{why}: its test split would no longer be the rows held out in training",
-                                f"evaluate the file as it is now on all its rows with --data {source['path']}, "
+                                "evaluate the file as it is now on all its rows with "
+                                f"--data {source['path']}, "
                                 "or train again")
             spec = source["path"]  # absolute: evaluate works from any directory
         target = target if target is not None else info.get("target")
@@ -171,8 +172,9 @@ def dataset_for(net, spec=None, target=None, split=None, drop=None, delimiter=No
     task = net.meta.get("task") or ("classification" if net.is_classifier else "regression")
     is_file = str(spec).lower().endswith((".csv", ".npz"))
     whole = split == "all" and is_file
-    data = resolve(spec, test_fraction=0 if whole else info.get("test_fraction", 0.3), seed=info.get("seed", 0),
-                   target=target, task=task, drop=drop, delimiter=parse_delimiter(delimiter) if delimiter else None)
+    data = resolve(spec, test_fraction=0 if whole else info.get("test_fraction", 0.3),
+                   seed=info.get("seed", 0), target=target, task=task, drop=drop,
+                   delimiter=parse_delimiter(delimiter) if delimiter else None)
     if split == "test":
         X, y = data.X_test, data.y_test
     elif split == "train" or whole:

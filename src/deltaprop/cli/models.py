@@ -24,7 +24,6 @@ from deltaprop.cli.common import (
 )
 from deltaprop.errors import DataError, InputError
 
-
 EVALUATE_EXAMPLES = """\
 examples:
   deltaprop evaluate runs/latest/model.safetensors                  the test split of the training data
@@ -127,7 +126,8 @@ def cmd_predict(args) -> int:
     net = load_model(args.model)
     notes = []
     X = load_inputs(args.input, drop=args.drop, feature_names=net.meta.get("feature_names"),
-                    target_name=target_name(net), delimiter=parse_delimiter(args.delimiter) if args.delimiter else None,
+                    target_name=target_name(net),
+                    delimiter=parse_delimiter(args.delimiter) if args.delimiter else None,
                     notes=notes)
     _notes(notes)
     if X.shape[0] == 0:
@@ -140,8 +140,7 @@ def cmd_predict(args) -> int:
     if net.is_classifier and classes is not None and not (net.activations[-1] == "sigmoid" and A.shape[1] > 1):
         P = net.probabilities(A)
         labels = net.decide(A)
-        name = target_name(net) or "label"
-        writer.writerow([name] + ([] if args.no_proba else [f"p_{c}" for c in classes]))
+        writer.writerow(["label"] + ([] if args.no_proba else [f"p_{c}" for c in classes]))
         for k, row in zip(labels, P):
             writer.writerow([classes[k]] + ([] if args.no_proba else [repr(float(p)) for p in row]))
     else:
@@ -179,6 +178,7 @@ def cmd_info(args) -> int:
         "task": meta.get("task"),
         "classes": meta.get("classes"),
         "scaling": (meta.get("scaler") or {}).get("kind"),
+        "target_scaling": meta.get("target_scaling"),
         "data": meta.get("data"),
         "training": meta.get("training"),
         "source": meta.get("source"),
@@ -202,7 +202,16 @@ def cmd_info(args) -> int:
     data, tr = info["data"] or {}, info["training"] or {}
     if data:
         out(f"  data        {data.get('name') or data.get('spec')} (seed {data.get('seed')}, test fraction "
-             f"{data.get('test_fraction')})")
+            f"{data.get('test_fraction')})")
+        source = data.get("source") or {}
+        if source:
+            out(f"  file        {source.get('path')} ({source.get('size')} bytes, sha256 "
+                f"{str(source.get('sha256'))[:12]}…)")
+        if data.get("target_name"):
+            scaled = " (standardised in training, predictions in its units)" if info["target_scaling"] else ""
+            out(f"  target      {data['target_name']}{scaled}")
+    if (info["training"] or {}).get("class_weight"):
+        out(f"  weights     class_weight={info['training']['class_weight']}")
     if tr:
         test = tr.get("test") or {}
         scores = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if isinstance(v, (int, float)))

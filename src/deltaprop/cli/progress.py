@@ -26,15 +26,18 @@ class ProgressBar(Callback):
         try:
             from tqdm.auto import tqdm
         except ImportError:
-            raise ConfigError("progress=True draws its bar with tqdm, which is not installed",
-                              "pip install tqdm (or pip install 'deltaprop[notebook]'), or leave progress out") from None
+            raise ConfigError(
+                "progress=True draws its bar with tqdm, which is not installed",
+                "pip install tqdm (or pip install 'deltaprop[notebook]'), or leave progress out",
+            ) from None
         self._tqdm = tqdm
         self.leave = leave
         self.bar = None
 
     def on_train_begin(self, trainer) -> None:
-        self.bar = self._tqdm(total=trainer.epochs, initial=trainer.epoch, unit="epoch", leave=self.leave,
-                              desc="training")
+        self.bar = self._tqdm(
+            total=trainer.epochs, initial=trainer.epoch, unit="epoch", leave=self.leave, desc="training"
+        )
 
     def on_epoch_end(self, trainer, logs) -> None:
         if self.bar is not None:

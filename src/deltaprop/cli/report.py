@@ -35,7 +35,8 @@ from deltaprop.teach.diagnose import column, per_layer, read_history
 from deltaprop.validation import check_positive_int
 
 __all__ = ["write_history_csv", "plot_history", "plot_confusion", "plot_first_layer", "plot_gradient_flow",
-           "plot_regression", "plot_roc", "regression_table", "binary_line", "per_class_table", "confusion_table", "rich_per_class_table", "history_summary", "gradcheck_table"]
+           "plot_regression", "plot_roc", "regression_table", "binary_line", "per_class_table",
+           "confusion_table", "rich_per_class_table", "history_summary", "gradcheck_table"]
 
 WIDTH = 80          # the terminal width the plain-text tables are laid out for
 NAME_WIDTH = 20     # class names longer than this are cut, ending in "…"
@@ -341,7 +342,8 @@ def _averages(summary: dict, rows) -> list[tuple]:
         ("macro avg", summary.get("macro_precision", float(np.mean([r[1] for r in rows]))),
          summary.get("macro_recall", float(np.mean([r[2] for r in rows]))),
          summary.get("macro_f1", float(f1.mean())), n),
-        ("weighted avg", summary.get("weighted_precision", float(np.array([r[1] for r in rows]) @ weights / n) if n else 0.0),
+        ("weighted avg",
+         summary.get("weighted_precision", float(np.array([r[1] for r in rows]) @ weights / n) if n else 0.0),
          summary.get("weighted_recall", float(np.array([r[2] for r in rows]) @ weights / n) if n else 0.0),
          summary.get("weighted_f1", float(f1 @ weights / n) if n else 0.0), n),
     ]
@@ -380,7 +382,8 @@ def binary_line(summary: dict) -> str | None:
     if summary.get("roc_auc") is None:
         return None
     return (f"ROC-AUC {summary['roc_auc']:.4f} · average precision {summary['average_precision']:.4f} "
-            f"(positive class {summary.get('positive_class')!r}: p ≥ {summary.get('threshold', 0.5):g} predicts it)")
+            f"(positive class {summary.get('positive_class')!r}: "
+            f"p ≥ {summary.get('threshold', 0.5):g} predicts it)")
 
 
 def regression_table(summary: dict, target: str | None = None) -> str:
@@ -480,7 +483,8 @@ def rich_per_class_table(summary: dict):
         caption.append(f"log loss {summary['log_loss']:.4f}")
     caption.append(f"{extra[0][4]} examples")
     if summary.get("roc_auc") is not None:
-        caption.append(f"ROC-AUC {summary['roc_auc']:.4f} · average precision {summary['average_precision']:.4f}")
+        caption.append(f"ROC-AUC {summary['roc_auc']:.4f} · "
+                       f"average precision {summary['average_precision']:.4f}")
     table = Table(title="Scores per class", caption=" · ".join(caption))
     table.add_column("class", overflow="ellipsis", max_width=NAME_WIDTH, no_wrap=True)
     for name in ("precision", "recall", "f1", "support"):

@@ -54,9 +54,9 @@ def register(sub) -> None:
                    help="CSV columns to leave out (names or 0-based indices), such as an ID column")
     g.add_argument("--delimiter", help="the CSV cell separator: comma, semicolon or tab (default: detected)")
     g.add_argument("--task", choices=("classification", "regression"),
-                   help="what the target is (default: text is classes, fractions are regression, whole numbers "
-                        "are classes when at most 20 distinct values or 5%% of the rows are distinct; otherwise "
-                        "the command asks)")
+                   help="what the target is (default: text is classes, fractions are regression, whole "
+                        "numbers are classes when at most 20 distinct values or 5%% of the rows are "
+                        "distinct; otherwise the command asks)")
     g.add_argument("--test-fraction", type=fraction, default=0.3,
                    help="share of rows held out for the test, for data without a test split")
     g.add_argument("--val-fraction", type=fraction, default=0.1, help="share of training rows for validation")
@@ -78,10 +78,13 @@ def register(sub) -> None:
     g.add_argument("--lr", type=positive_float, help="learning rate α (default 0.1 for sgd/momentum, 0.001 for adam)")
     g.add_argument("--momentum", type=nonnegative_float,
                    help="μ for momentum and nesterov (default 0.9); with sgd, turns plain SGD into momentum")
-    g.add_argument("--schedule", default=DEFAULTS.schedule, help="learning-rate schedule: constant, step, exponential, adaptive (α/5 after 5 epochs without progress), "
-                                                          "invscaling")
-    g.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs, help="passes over the training rows")
-    g.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size, help="rows per mini-batch step")
+    g.add_argument("--schedule", default=DEFAULTS.schedule,
+                   help="learning-rate schedule: constant, step, exponential, adaptive (α/5 after 5 epochs "
+                        "without progress), invscaling")
+    g.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs,
+                   help="passes over the training rows")
+    g.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size,
+                   help="rows per mini-batch step")
     g.add_argument("--full-batch", action="store_true", help="full-batch gradient descent, as in the notes")
     g.add_argument("--l2", type=nonnegative_float, default=DEFAULTS.l2, help="L2 strength λ in λ/(2m) Σ‖W‖²")
     g.add_argument("--class-weight", choices=("balanced",),
@@ -89,7 +92,8 @@ def register(sub) -> None:
                         "scikit-learn (default: every row weighs 1)")
     g.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a better validation loss; keep the best weights")
-    g.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the split, the weights and the shuffling")
+    g.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                   help="seed of the split, the weights and the shuffling")
     g = t.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<date>_<time>)")
     g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -321,7 +325,8 @@ def cmd_train(args) -> int:
     try:
         data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target,
                        task=args.task, drop=getattr(args, "drop", None),
-                       delimiter=parse_delimiter(args.delimiter) if getattr(args, "delimiter", None) else None)
+                       delimiter=parse_delimiter(args.delimiter) if getattr(args, "delimiter", None)
+                       else None)
     except TaskUnclearError as unclear:
         raise unclear.spelt("--task {}") from None
     for note in data.notes:  # what the reader decided on its own is never silent
@@ -333,6 +338,7 @@ def cmd_train(args) -> int:
     net = Network.from_sizes(sizes, hidden=hidden, output=output, loss=loss, seed=args.seed, dtype=args.dtype,
                              init=args.init)
     run_dir = _run_dir(args)
+    _point_latest(run_dir)  # from the start: an interrupted run is the newest one too
     progress = _Progress(args.epochs, args.quiet)
     config = {k: v for k, v in vars(args).items() if k not in ("handler", "debug", "argv")}
     # The data file's absolute path, size and hash travel with the checkpoint, for --resume to check.
@@ -342,8 +348,9 @@ def cmd_train(args) -> int:
         callbacks.append(checkpoint.CheckpointCallback(run_dir / CHECKPOINT_FILE, every=args.checkpoint_every
                                                        or args.epochs, run=run_info))
     options = TrainOptions(epochs=args.epochs, batch_size=None if args.full_batch else args.batch_size,
-                           optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, schedule=args.schedule,
-                           l2=args.l2, validation_fraction=args.val_fraction, early_stopping=args.early_stopping,
+                           optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+                           schedule=args.schedule, l2=args.l2, validation_fraction=args.val_fraction,
+                           early_stopping=args.early_stopping,
                            seed=args.seed, class_weight=getattr(args, "class_weight", None))
     trainer = Trainer(net, X_train, data.y_train, options, callbacks=callbacks)
     if ckpt is not None:
@@ -388,9 +395,8 @@ def cmd_train(args) -> int:
                      "finished": datetime.now().isoformat(timespec="seconds")},
     })
     test_metrics = metrics(net, X_test, data.y_test, data.class_names)
-    net.meta["training"]["test"] = {k: test_metrics[k] for k in ("accuracy", "loss", "mse", "rmse", "mae", "r2",
-                                                                  "roc_auc", "average_precision")
-                                    if k in test_metrics}
+    kept = ("accuracy", "loss", "mse", "rmse", "mae", "r2", "roc_auc", "average_precision")
+    net.meta["training"]["test"] = {k: test_metrics[k] for k in kept if k in test_metrics}
     from deltaprop.io.modelfile import save
 
     save(net, run_dir / MODEL_FILE)
@@ -424,7 +430,6 @@ def cmd_train(args) -> int:
         "files": [MODEL_FILE, "history.csv", "metrics.json", *plots],
     }
     write_json(run_dir / "metrics.json", summary)
-    _point_latest(run_dir)
     if not args.quiet:
         _print_train_summary(net, data, history, test_metrics, run_dir, train_seconds, plots)
     else:
@@ -438,7 +443,8 @@ def _plots(run_dir: Path, net, data, rows, metrics, X_test) -> list[str]:
     made = ["curves.png", "gradient_flow.png"]
     regression = data.task != "classification"
     report.plot_history(rows, run_dir / "curves.png",
-                        loss_label="loss = ½·MSE of the standardised target" if regression else "loss (cross-entropy)")
+                        loss_label="loss = ½·MSE of the standardised target" if regression
+                        else "loss (cross-entropy)")
     report.plot_gradient_flow(rows, run_dir / "gradient_flow.png")
     if not regression:
         report.plot_confusion(np.array(metrics["confusion_matrix"]), data.class_names, run_dir / "confusion.png")
@@ -474,10 +480,11 @@ def environment() -> dict:
 
 
 def _point_latest(run_dir: Path) -> None:
-    """Keep RUNS/latest pointing at the newest run, beside it: a symbolic link, or a text file holding
-    the run's name where links cannot be made. A 'latest' that is a real directory is left alone."""
+    """Keep runs/latest pointing at the newest run in a ``runs`` directory (the default place, or an
+    --out inside one): a symbolic link, or a text file holding the run's name where links cannot be
+    made. A 'latest' that is a real directory is left alone."""
     latest = run_dir.parent / "latest"
-    if run_dir.name == "latest":
+    if run_dir.name == "latest" or run_dir.parent.name != "runs":  # only in a runs/ directory
         return
     try:
         if latest.is_symlink() or latest.is_file():

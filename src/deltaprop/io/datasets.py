@@ -30,7 +30,8 @@ from deltaprop.train import train_test_split
 __all__ = [
     "Dataset", "resolve", "SPEC_FORMS",
     "load_digits", "load_fashion_mnist", "load_idx_dataset", "read_idx", "write_idx",
-    "load_csv", "read_csv", "CSVTable", "match_columns", "column_order", "detect_delimiter", "parse_delimiter", "file_fingerprint",
+    "load_csv", "read_csv", "CSVTable", "match_columns", "column_order", "detect_delimiter",
+    "parse_delimiter", "file_fingerprint",
     "changed_file", "load_npz", "load_inputs", "encode_labels", "split",
     "FASHION_MNIST_DIR", "FASHION_MNIST_CLASSES",
 ]
@@ -381,7 +382,8 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
             hint = "every row needs the same number of cells"
             if n_cols == 1:
                 hint += f"; is the delimiter {delimiter_name(delimiter)} right? (--delimiter sets it)"
-            raise DataError(f"{path}, line {line}: {len(row)} cells, but the {'header' if has_header else 'first row'} "
+            first = "header" if has_header else "first row"
+            raise DataError(f"{path}, line {line}: {len(row)} cells, but the {first} "
                             f"has {n_cols}", hint)
     skip = set()
     if n_cols > 1 and index is not False and has_header and (
@@ -396,7 +398,8 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
             skip.add(names.index(name))
             notes.append(f"{path}: the column {name!r} is the model's target: left out of the inputs")
     if labelled and n_cols - len(skip) < 2:
-        raise DataError(f"{path} has {n_cols - len(skip)} column(s) to use; expected feature columns and a label column",
+        raise DataError(f"{path} has {n_cols - len(skip)} column(s) to use; expected feature columns and a "
+                        "label column",
                         f"is the delimiter {delimiter_name(delimiter)} right? (--delimiter sets it)")
     t = None
     if labelled:
@@ -575,7 +578,8 @@ def load_npz(path) -> dict:
 
 
 # -- inputs to predict on -----------------------------------------------------------------------
-def load_inputs(path, drop=None, feature_names=None, target_name=None, delimiter=None, notes=None) -> np.ndarray:
+def load_inputs(path, drop=None, feature_names=None, target_name=None, delimiter=None,
+                notes=None) -> np.ndarray:
     """X (m, n) to predict on, from a file: ``.csv`` (every column a feature, a header is detected;
     ``drop`` names or numbers columns to leave out; with the model's ``feature_names`` the columns are
     matched by name and its ``target_name`` column left out: see :func:`match_columns`), ``.npy``
