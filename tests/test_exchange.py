@@ -590,11 +590,24 @@ def test_onnx_files_work_with_import_explain_trace_and_info(iris_run, tmp_path):
         np.testing.assert_array_equal(W, W2)
         np.testing.assert_array_equal(b, b2)
     assert back.meta["scaler"] == original.meta["scaler"] and back.meta["classes"] == original.meta["classes"]
-    # The imported file predicts what the original does.
-    assert (
-        _predict_csv(tmp_path / "back.safetensors", d / "inputs.csv")[1]
-        == _predict_csv(d / "run/model.safetensors", d / "inputs.csv")[1]
-    )
+    # The imported file, and the .onnx file itself, predict what the original does.
+    header, labels, P = _predict_csv(d / "run/model.safetensors", d / "inputs.csv")
+    for other in (tmp_path / "back.safetensors", onnx_path):
+        header2, labels2, P2 = _predict_csv(other, d / "inputs.csv")
+        assert header2 == header and labels2 == labels
+        np.testing.assert_allclose(P2, P, rtol=0, atol=1e-6)
+
+
+def test_imported_networks_train_and_pass_the_gradient_check(iris):
+    """An imported network is a Network: gradcheck and fit work on it."""
+    X, y = iris
+    est = fit_quietly(MLPClassifier((5,), activation="tanh", max_iter=20, random_state=0), X, y)
+    net = deltaprop.from_sklearn(est)
+    report = deltaprop.gradcheck(net.astype("float64"), X[:6], y[:6], l2=0.1)
+    assert report.ok, report
+    before = float(net.loss.value(*net.logits(X), net.prepare_targets(y))) / len(X)
+    history = deltaprop.fit(net, X, y, epochs=30, batch_size=32, optimizer="adam", lr=0.01, seed=0)
+    assert history.epochs[-1]["loss"] < before
 
 
 def test_the_command_refuses_bad_onnx_files_cleanly(tmp_path):

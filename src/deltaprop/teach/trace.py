@@ -123,6 +123,8 @@ def random_batch(net: Network, m: int, seed: int = 0):
         y = rng.integers(0, k, size=m)
     elif net.loss.name == "binary_cross_entropy":
         y = rng.integers(0, 2, size=(m, k))
+    elif net.loss.name == "poisson":
+        y = rng.poisson(1.0, size=(m, k)).astype(float)  # counts
     else:
         y = rng.normal(size=(m, k))
     return X, y
