@@ -250,6 +250,11 @@ class Trainer:
     epoch count and the history. ``state_dict`` and ``load_state_dict`` capture all of it, so that a
     run stopped after any batch continues bit for bit.
 
+    ``Trainer(net, X, y, options)`` takes a :class:`TrainOptions` (or its defaults), single fields
+    overridden by keyword (``Trainer(net, X, y, epochs=5)``), and what is not an option but data or a
+    live object: ``validation_data=(Xv, yv)``, ``sample_weight``, ``callbacks``, ``rng`` (a
+    Generator instead of one seeded with ``options.seed``) and ``track_accuracy``.
+
     ``stop = True`` ends training after the current epoch; ``halt = True`` (what the SIGINT/SIGTERM
     handler of :func:`deltaprop.io.checkpoint.interruptible` sets) ends it after the batch in flight, with
     ``interrupted`` True and the epoch part-done; ``run()`` again (or a fresh Trainer given the saved
