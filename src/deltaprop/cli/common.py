@@ -36,7 +36,14 @@ def scaler_of(net):
 
 def model_inputs(net, X) -> np.ndarray:
     """X as the network sees it: the model's stored input scaling applied, in the model's dtype."""
+    from deltaprop.train import is_row_source
+
     scaler = scaler_of(net)
+    if is_row_source(X):  # rows on disk: scaled as they are read
+        if X.shape[1] != net.sizes[0]:
+            raise InputError(f"the inputs have {X.shape[1]} features but the model takes {net.sizes[0]}",
+                             "pass inputs with the same columns as the training data")
+        return X.scaled(scaler, net.dtype)
     if scaler is not None:
         if scaler.n_features is not None and np.ndim(X) == 2 and X.shape[1] != scaler.n_features:
             names = net.meta.get("feature_names")
@@ -109,7 +116,7 @@ def metrics(net, X, y, class_names) -> dict:
     the standardised targets, as training reports it)."""
     from deltaprop import metrics as M
 
-    Z, A = net.logits(X)
+    Z, A = logits(net, X)
     Y = net.prepare_targets(y)
     if class_names is not None:
         out = M.classification_summary(y, net.decide(A), class_names, P=net.probabilities(A))
@@ -123,6 +130,16 @@ def metrics(net, X, y, class_names) -> dict:
     loss = float(net.loss.value(Z, A, Y) / X.shape[0])
     out["loss"] = loss if np.isfinite(loss) else None  # metrics.json stays strict JSON
     return out
+
+
+def logits(net, X, rows: int = 4096):
+    """(Z_L, A_L) of prepared inputs: at once for an array, block by block for rows on disk."""
+    from deltaprop.train import is_row_source
+
+    if not is_row_source(X):
+        return net.logits(X)
+    parts = [net.logits(X.read(i, i + rows)) for i in range(0, X.shape[0], rows)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def print_class_table(metrics) -> None:
@@ -180,6 +197,11 @@ def dataset_for(net, spec=None, target=None, split=None, drop=None, delimiter=No
     elif split == "train" or whole:
         X, y = data.X_train, data.y_train
     else:
+        from deltaprop.train import is_row_source
+
+        if is_row_source(data.X_train):
+            raise ConfigError("--split all joins the train and test rows in memory, but these rows are read "
+                              "from disk", "evaluate --split train and --split test one after the other")
         X, y = np.concatenate([data.X_train, data.X_test]), np.concatenate([data.y_train, data.y_test])
     names = net.meta.get("feature_names")
     if names and data.feature_names and data.feature_names != names:

@@ -22,7 +22,7 @@ from deltaprop.cli.common import (
     print_class_table,
     target_name,
 )
-from deltaprop.errors import DataError, InputError
+from deltaprop.errors import ConfigError, DataError, InputError
 
 EVALUATE_EXAMPLES = """\
 examples:

@@ -48,8 +48,13 @@ def register(sub) -> None:
                                    "in a run directory.", epilog=TRAIN_EXAMPLES)
     g = t.add_argument_group("data")
     g.add_argument("--data", default="digits",
-                   help="digits | fashion-mnist | fashion-mnist:DIR | mnist:DIR | idx:DIR | FILE.csv | FILE.npz")
-    g.add_argument("--target", help="the label column of a CSV file (name or 0-based index; default: the last)")
+                   help="digits | fashion-mnist | fashion-mnist:DIR | mnist:DIR | idx:DIR | FILE.csv | FILE.npz | "
+                        "X.npy (with --target y.npy) | DIR holding X.npy, y.npy[, X_test.npy, y_test.npy]; .npy rows "
+                        "stay on disk and are read by blocks")
+    g.add_argument("--target", help="the label column of a CSV file (name or 0-based index; default: the last), "
+                                    "or with --data X.npy the .npy file of targets")
+    g.add_argument("--in-memory", action="store_true",
+                   help=".npy data: load the rows whole instead of reading them by blocks")
     g.add_argument("--drop", metavar="COL[,COL]",
                    help="CSV columns to leave out (names or 0-based indices), such as an ID column")
     g.add_argument("--delimiter", help="the CSV cell separator: comma, semicolon or tab (default: detected)")
@@ -94,6 +99,13 @@ def register(sub) -> None:
                    help="stop after PATIENCE epochs without a better validation loss; keep the best weights")
     g.add_argument("--seed", type=int, default=DEFAULTS.seed,
                    help="seed of the split, the weights and the shuffling")
+    g.add_argument("--shuffle", choices=("rows", "blocks"),
+                   help="rows: a fresh order of all rows each epoch; blocks: blocks of --block-rows rows in a random "
+                        "order, rows shuffled within each block (default: blocks for .npy data read from disk, rows "
+                        "otherwise; the same seed gives the same order on disk and in memory)")
+    g.add_argument("--block-rows", type=positive_int, default=DEFAULTS.block_rows, metavar="N",
+                   help="rows per block for --shuffle blocks (also the rows per read, and per step of the "
+                        "streaming fit of the input scaling)")
     g = t.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<date>_<time>)")
     g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -310,11 +322,62 @@ def _record_interruption(run_dir: Path, trainer, config: dict, stop) -> None:
     write_json(run_dir / "metrics.json", summary)
 
 
+def _prepare_inputs(args, data):
+    """(shuffle, fitted scaler, X_train, X_test) as training takes them. Rows on disk (a row source) stay
+    there: the scaling is fitted in one streaming pass, and the sources read through it. In memory,
+    ``--shuffle blocks`` fits the scaling by the same blocks, so that the same rows in memory and on disk
+    give the same figures, bit for bit."""
+    from deltaprop.io.preprocessing import Scaler
+    from deltaprop.train import is_row_source
+
+    on_disk = is_row_source(data.X_train)
+    shuffle = getattr(args, "shuffle", None) or ("blocks" if on_disk else "rows")
+    block_rows = getattr(args, "block_rows", 1024)
+    if on_disk and shuffle == "rows":
+        raise ConfigError("rows read from disk are shuffled by blocks (--shuffle rows would read each row from a "
+                          "different place)", "drop --shuffle rows, or load the rows whole with --in-memory")
+    if on_disk and args.full_batch:
+        raise ConfigError("--full-batch holds every row in memory at once, which reading by blocks is there to avoid",
+                          "drop --full-batch, or load the rows whole with --in-memory")
+    scaler = Scaler.from_spec(args.scale or data.scaling)
+    if on_disk:
+        scaler.fit_blocks(data.X_train.blocks(block_rows))
+        X_train, X_test = data.X_train.scaled(scaler, args.dtype), data.X_test.scaled(scaler, args.dtype)
+    else:
+        if shuffle == "blocks":
+            X = data.X_train
+            scaler.fit_blocks(X[i:i + block_rows] for i in range(0, X.shape[0], block_rows))
+        else:
+            scaler.fit(data.X_train)
+        X_train = scaler.transform(data.X_train, dtype=args.dtype)
+        X_test = scaler.transform(data.X_test, dtype=args.dtype)
+    if shuffle == "blocks" and data.task == "classification" and not args.quiet:
+        _warn_label_runs(data.y_train, block_rows, data.n_classes)
+    return shuffle, scaler, X_train, X_test
+
+
+def _warn_label_runs(y, block_rows: int, k: int) -> None:
+    """Say so when the rows come sorted by class: a block shuffle then feeds batches of few classes."""
+    if k < 2 or y.shape[0] < 2 * block_rows:
+        return
+    per_block = [np.unique(y[i:i + block_rows]).shape[0] for i in range(0, y.shape[0], block_rows)]
+    seen = float(np.mean(per_block))
+    expected = min(k, block_rows)
+    if seen < 0.5 * expected:
+        _note(f"the rows come in runs of one class: a block of {block_rows} rows holds {seen:.1f} of the "
+                    f"{k} classes on average, so batches drawn block by block see few classes at once")
+        _note("shuffle the rows once when saving them (X[p], y[p] with p = numpy.random.permutation(m)), or "
+                    "use a smaller --block-rows")
+
+
+def _note(text: str) -> None:
+    sys.stderr.write(f"deltaprop: note: {text}\n")
+
+
 def cmd_train(args) -> int:
     from deltaprop import __version__
     from deltaprop.io import checkpoint
     from deltaprop.io.datasets import parse_delimiter, resolve
-    from deltaprop.io.preprocessing import Scaler
     from deltaprop.model import Network
     from deltaprop.train import Trainer
 
@@ -324,17 +387,15 @@ def cmd_train(args) -> int:
         args, ckpt = _resumed_args(args)
     try:
         data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target,
-                       task=args.task, drop=getattr(args, "drop", None),
+                       task=args.task, in_memory=getattr(args, "in_memory", False), drop=getattr(args, "drop", None),
                        delimiter=parse_delimiter(args.delimiter) if getattr(args, "delimiter", None)
                        else None)
     except TaskUnclearError as unclear:
         raise unclear.spelt("--task {}") from None
     for note in data.notes:  # what the reader decided on its own is never silent
-        sys.stderr.write(f"note: {note}\n")
+        _note(note)
     sizes, hidden, output, loss = _architecture(args, data)
-    scaler = Scaler.from_spec(args.scale or data.scaling).fit(data.X_train)
-    X_train = scaler.transform(data.X_train, dtype=args.dtype)
-    X_test = scaler.transform(data.X_test, dtype=args.dtype)
+    shuffle, scaler, X_train, X_test = _prepare_inputs(args, data)
     net = Network.from_sizes(sizes, hidden=hidden, output=output, loss=loss, seed=args.seed, dtype=args.dtype,
                              init=args.init)
     run_dir = _run_dir(args)
@@ -350,8 +411,8 @@ def cmd_train(args) -> int:
     options = TrainOptions(epochs=args.epochs, batch_size=None if args.full_batch else args.batch_size,
                            optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
                            schedule=args.schedule, l2=args.l2, validation_fraction=args.val_fraction,
-                           early_stopping=args.early_stopping,
-                           seed=args.seed, class_weight=getattr(args, "class_weight", None))
+                           early_stopping=args.early_stopping, seed=args.seed, shuffle=shuffle,
+                           block_rows=args.block_rows, class_weight=getattr(args, "class_weight", None))
     trainer = Trainer(net, X_train, data.y_train, options, callbacks=callbacks)
     if ckpt is not None:
         checkpoint.restore(trainer, ckpt)
