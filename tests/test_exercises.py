@@ -215,6 +215,19 @@ def test_two_slips_at_once_are_named_together():
     assert not report.unknown
 
 
+def test_note_000_as_printed_is_named_in_its_own_notation(tmp_path):
+    # D = Δ/m + λΘ: the λ term without 1/m, on the bias column too (Θ = [b | W])
+    path = exercises.start("per_example", tmp_path, solutions=True)
+    text = path.read_text()
+    assert "Ds.append((Delta + lam * T_tilde) / m)" in text
+    path.write_text(text.replace("Ds.append((Delta + lam * T_tilde) / m)", "Ds.append(Delta / m + lam * T)"))
+    report = exercises.check(path)
+    assert named(report) == {("l2_no_m",), ("l2_no_m", "bias_reg")}, report.to_text()
+    assert all(r.verdict == "right" for r in report.items if r.item == ("cost",))
+    assert "db^[2] = Σ_rows δ^[2] + λ b^[2]" in report.to_text()
+    assert "note 000 writes D = Δ/m + λΘ" in report.to_text()
+
+
 @pytest.mark.parametrize("fn", [learner_backprop, learner_per_example], ids=["vectorized", "per-example"])
 @pytest.mark.parametrize("networks", [GENERIC, SMOOTH, SOFTMAX, SIGMOID])
 def test_right_implementations_pass(fn, networks):
@@ -273,7 +286,8 @@ def test_zero_arrays_are_pointed_out_as_not_written():
     (lambda w, a, X, Y, l2: np.zeros(3), ["ndarray"]),
     (lambda w, a, X, Y, l2: (0.0, [(W, "b") for W, b in w]), ["not an array of numbers"]),
     (lambda w, a, X, Y, l2: X @ w[0][0], ["raised ValueError", "shapes"]),
-], ids=["raises", "none", "shape", "column-db", "nan-cost", "nan-dW", "too-few", "array", "text", "matmul"])
+    (lambda w, a, X, Y, l2: sys.exit(3), ["raised SystemExit"]),
+], ids=["raises", "none", "shape", "column-db", "nan-cost", "nan-dW", "too-few", "array", "text", "matmul", "exit"])
 def test_a_function_that_cannot_be_checked_gets_a_clear_message(fn, words):
     report = _check_backprop(fn, GENERIC[:1])
     assert report.status == "error" and report.exit_code == 2
@@ -529,6 +543,9 @@ def test_command_exit_codes(tmp_path):
     (tmp_path / "syntax.py").write_text('EXERCISE = "any_depth"\ndef backprop(:\n')
     proc = run("check", tmp_path / "syntax.py")
     assert proc.returncode == 2 and "not valid Python" in proc.stdout and "Traceback" not in proc.stderr
+    (tmp_path / "exits.py").write_text('import sys\nEXERCISE = "any_depth"\nsys.exit(0)\n')
+    proc = run("check", tmp_path / "exits.py")
+    assert proc.returncode == 2 and "SystemExit" in proc.stdout and "exits.py, line 3" in proc.stdout
     (tmp_path / "plain.py").write_text("def backprop(w, a, X, Y):\n    return 0\n")
     proc = run("check", tmp_path / "plain.py")
     assert proc.returncode == 2 and "which exercise" in proc.stderr and "--exercise" in proc.stderr

@@ -17,13 +17,15 @@ def register(subparsers) -> None:
     c = subparsers.add_parser(
         "check", help="check your own backprop against deltaprop's and name the mistake (runs your file)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run FILE.py -- this runs your code, on purpose -- and call its function (the one its exercise "
-                    "names, e.g. backprop) on small random networks: several shapes, seeds, one example and "
-                    "many. Every item (the cost, each layer's dW and db, ...) is compared with deltaprop's own; "
-                    "a wrong one is named when it matches a known mistake (sign flipped, 1/m missing, g' "
-                    "missing, dW transposed, ...), with the line of the derivation it contradicts.",
-        epilog="exit codes: 0 every item right, 1 a gradient or the cost wrong, 2 the function cannot be run "
-               "(it raises, returns the wrong shapes, NaN) or the file cannot be read\n\n"
+        description=textwrap.fill(
+            "Run FILE.py -- this runs your code, on purpose: check only a file you would run yourself -- and "
+            "call its function (the one its exercise names, e.g. backprop) on small random networks: several "
+            "shapes, seeds, one example and many. Every item (the cost, each layer's dW and db, ...) is "
+            "compared with deltaprop's own; a wrong one is named when it matches a known mistake (sign "
+            "flipped, 1/m missing, g' missing, dW transposed, ...), with the line of the derivation it "
+            "contradicts.", 90),
+        epilog="exit codes: 0 every item right; 1 a gradient or the cost wrong; 2 the function cannot be run\n"
+               "(it raises, returns the wrong shapes, None or NaN) or the file cannot be read\n\n"
                "  deltaprop exercises start any_depth work/\n  deltaprop check work/any_depth.py")
     c.add_argument("file", metavar="FILE.py", help="your Python file; its EXERCISE = \"NAME\" says which exercise")
     c.add_argument("--exercise", metavar="NAME", help="the exercise, if the file does not say")

@@ -404,7 +404,9 @@ def cmd_train(args) -> int:
     config = {k: v for k, v in vars(args).items() if k not in ("handler", "debug", "argv")}
     # The data file's absolute path, size and hash travel with the checkpoint, for --resume to check.
     run_info = {"config": config, "data_source": data.source}
-    callbacks = [progress.callback]
+    from deltaprop.teach.diagnose import DeadUnitMonitor
+
+    callbacks = [DeadUnitMonitor(), progress.callback]  # dead ReLU units per epoch, for diagnose
     if args.checkpoint_every or ckpt is not None:  # keep a checkpoint the run has up to date, to its end
         callbacks.append(checkpoint.CheckpointCallback(run_dir / CHECKPOINT_FILE, every=args.checkpoint_every
                                                        or args.epochs, run=run_info))

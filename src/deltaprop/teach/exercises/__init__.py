@@ -97,7 +97,7 @@ def load_learner(path, exercise=None):
     except SyntaxError as err:
         raise LearnerError(f"{path.name} is not valid Python: {err.msg}", f"{path.name}, line {err.lineno}",
                            (err.text or "").strip()) from None
-    except Exception as err:  # noqa: BLE001 - the learner's module may raise anything while it runs
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - the learner's module may raise anything while it runs
         where, line = _frame_in_learner(err.__traceback__)
         raise LearnerError(f"running {path.name} raised {type(err).__name__}: {err}", where, line) from None
     finally:

@@ -175,7 +175,7 @@ def call_learner(fn, case: Case, *args):
     try:
         with np.errstate(all="ignore"):
             return fn(*copy.deepcopy(args))
-    except Exception as err:  # noqa: BLE001 - the learner's code may raise anything: report it, never crash
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - the learner's code may raise anything: report it, never crash
         where, line = _frame_in_learner(err.__traceback__)
         text = f"{type(err).__name__}: {err}".rstrip(": ")
         hint = ""

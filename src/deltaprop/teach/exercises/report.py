@@ -82,7 +82,7 @@ class CheckReport:
                 else float("nan"),
                 "ratio_is": _ratio_meaning(rs[0].ratio, self.cases[rs[0].case].m),
                 "also": sorted({" + ".join(zoo.MISTAKES[k].title for k in alt) for r in rs for alt in r.alternatives}),
-                "lines": [self._derivation(zoo.MISTAKES[k], rs) for k in keys],
+                "lines": [self._derivation(zoo.MISTAKES[k], rs, keys) for k in keys],
             })
         return out
 
@@ -97,7 +97,7 @@ class CheckReport:
         hidden = case.activations[:-1] or "relu"
         return Network.from_sizes(sizes, hidden=hidden, output=out, dtype="float64")
 
-    def _derivation(self, mistake: zoo.Mistake, results) -> dict:
+    def _derivation(self, mistake: zoo.Mistake, results, keys=()) -> dict:
         """The explain line (Unicode) the slip contradicts, the formula the learner's numbers equal, and how to
         see the whole derivation for that network."""
         from deltaprop.teach.explain import explain
@@ -137,6 +137,8 @@ class CheckReport:
             cmd = f"deltaprop.explain({net.sizes}" + (f", hidden={hidden[0]!r}" if len(hidden) == 1 else "") \
                   + f", output={net.activations[-1]!r}" + (f", l2={case.l2:g}" if case.l2 else "") + ")"
         computed = mistake.computed.format(L=L, l=l, k=k)
+        if mistake.key == "bias_reg" and "l2_no_m" in keys:  # note 000's D = Δ/m + λΘ: λ b, without 1/m
+            computed = computed.replace("(λ/m) b", "λ b")
         return {"says": lines, "computed": computed, "explain": cmd, "note": mistake.note, "what": mistake.what}
 
     # -- renderings -----------------------------------------------------------------------------------
