@@ -158,7 +158,13 @@ def target_name(net) -> str | None:
     return info.get("target_name") or None
 
 
-def dataset_for(net, spec=None, target=None, split=None, drop=None, delimiter=None):
+def dataset_for(net, spec=None, target=None):
+    """The Dataset of ``spec`` (default: the model's own data, refused when its file changed since
+    training), split as training split it."""
+    return evaluation_data(net, spec, target, split="test")[2]
+
+
+def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimiter=None):
     """(X, y, Dataset, split) to evaluate ``net`` on. Without ``spec``: the model's own data (from the
     absolute path it recorded, refused when the file changed since training) and, by default, its
     test split. With ``spec``: that data, all of it by default (``split`` 'test' or 'train' splits it

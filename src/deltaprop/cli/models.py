@@ -12,7 +12,7 @@ import numpy as np
 from deltaprop.cli.args import Formatter
 from deltaprop.cli.common import (
     class_names,
-    dataset_for,
+    evaluation_data,
     json_default,
     labels_for_model,
     load_model,
@@ -22,7 +22,7 @@ from deltaprop.cli.common import (
     print_class_table,
     target_name,
 )
-from deltaprop.errors import ConfigError, DataError, InputError
+from deltaprop.errors import DataError, InputError
 
 EVALUATE_EXAMPLES = """\
 examples:
@@ -85,7 +85,7 @@ def _notes(notes) -> None:
 
 def cmd_evaluate(args) -> int:
     net = load_model(args.model)
-    X, y, data, split = dataset_for(net, args.data, args.target, args.split, args.drop, args.delimiter)
+    X, y, data, split = evaluation_data(net, args.data, args.target, args.split, args.drop, args.delimiter)
     if args.data:  # the model's own data: its notes were given when it trained
         _notes(data.notes)
     if X.shape[0] == 0:
