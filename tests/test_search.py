@@ -100,6 +100,22 @@ def test_kfold_deals_every_row_to_one_fold_per_class():
         kfold(y[:3], 4)
 
 
+def test_one_fit_scores_r2_for_numbers_and_nan_when_it_diverges():
+    from deltaprop.scale.search import SearchData, fit_fold
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1 * rng.normal(size=300)
+    data = SearchData(X, y, kfold(y, 3, seed=0, stratify=False), None)
+    good = fit_fold(data, {"layers": (16,), "epochs": 40, "lr": 0.01}, 1)
+    assert good["fold"] == 1 and good["error"] == "" and 0.9 < good["score"] <= 1
+    held = data.folds[1][1]
+    assert held.size == 100
+    bad = fit_fold(data, {"layers": (16,), "epochs": 5, "optimizer": "sgd", "lr": 1e6}, 0)
+    assert np.isnan(bad["score"]) and "diverged" in bad["error"]
+    assert fit_fold(data, {"layers": (16,), "epochs": 40, "lr": 0.01}, 1)["score"] == good["score"]
+
+
 # -- the command, locally ------------------------------------------------------------------------------
 GRID = ["--grid", "layers=16|32", "--grid", "lr=0.01|0.001", "--cv", "3", "--epochs", "4", "--seed", "2"]
 

@@ -278,8 +278,10 @@ def _bracket(net: Network, l2: float):
         "With $\\lambda = 0$ there is no L2 term; with $\\lambda > 0$ the cost gains "
         "$\\frac{\\lambda}{2m} \\sum_l \\|W^{[l]}\\|_F^2$ (biases excluded). ")
     stable = (f"deltaprop computes the loss from the logits $Z^{{[{L}]}}$, never as the log of a rounded "
-              "probability, so it stays finite" if loss != "squared_error" else
-              f"The output is the identity, so the loss is computed from $Z^{{[{L}]}} = A^{{[{L}]}}$ directly")
+              "probability, so it stays finite" if loss in ("cross_entropy", "binary_cross_entropy") else
+              f"The output is the identity, so the loss is computed from $Z^{{[{L}]}} = A^{{[{L}]}}$ directly"
+              if loss == "squared_error" else
+              f"deltaprop takes $\\log A^{{[{L}]}}$ as $Z^{{[{L}]}}$ itself, never as the log of a rounded rate")
     doc.p(reg + stable + f" (`deltaprop.losses:{_LOSS_CLASS[loss]}.value`, `deltaprop.losses:l2_cost`).")
 
     doc.h(2, "Backward pass")
