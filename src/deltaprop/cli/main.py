@@ -9,6 +9,7 @@
     deltaprop explain --layers 3,4,3,2        deltaprop trace --preset note001
     deltaprop diagnose runs/latest
     deltaprop exercises start any_depth work/   deltaprop check work/any_depth.py
+    deltaprop playground                     # the local web app: watch a network learn, step by step
 
 Each command group lives in its own module with a ``register(subparsers)`` function, listed in
 :data:`GROUPS`. Every error deltaprop raises on purpose (:class:`deltaprop.errors.DeltapropError`) is
@@ -28,7 +29,7 @@ from deltaprop.errors import DeltapropError
 __all__ = ["main", "build_parser", "GROUPS"]
 
 # The modules of deltaprop.cli that add subcommands, in the order --help lists them.
-GROUPS = ("train", "search", "models", "teach", "exercises", "exchange")
+GROUPS = ("train", "search", "models", "teach", "exercises", "exchange", "playground")
 
 EXAMPLES = """\
 examples:
@@ -47,6 +48,7 @@ examples:
   deltaprop check work/any_depth.py                  runs your code; names the mistake if there is one
   deltaprop export runs/latest/model.safetensors --to onnx -o model.onnx   (or --to torch -o DIR, --to npz)
   deltaprop import sklearn_mlp.onnx -o model.safetensors   explain, trace and info also read .onnx directly
+  deltaprop playground                               train in the browser, step by step (127.0.0.1)
 """
 
 
