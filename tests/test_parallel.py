@@ -75,7 +75,7 @@ def test_two_threads_report_divergence_and_restore_the_weights():
     for threads in (1, 2):
         net = dp.Network.from_sizes([30, 32, 4], seed=0)
         with pytest.raises(DivergenceError) as info:
-            dp.fit(net, X, y, epochs=3, batch_size=100, lr=50.0, threads=threads)
+            dp.fit(net, X, y, epochs=3, batch_size=100, optimizer="sgd", lr=50.0, threads=threads)
         assert all(np.isfinite(p).all() for p in net.params())  # rolled back to the last finite state
         errors.append((info.value.epoch, info.value.batch))
     assert errors[0] == errors[1]
