@@ -391,6 +391,27 @@ def test_from_onnx_reads_skl2onnx_exports_of_scikit_learn_mlps(iris, diabetes, k
         np.testing.assert_allclose(net.predict_proba(Xf), est.predict_proba(X), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("scaler", ["StandardScaler", "MinMaxScaler"])
+def test_from_onnx_reads_skl2onnx_exports_of_scaled_pipelines(iris, scaler):
+    # from_sklearn reads a Pipeline(scaler, MLP); skl2onnx writes the same pipeline's scaler as the
+    # ai.onnx.ml Scaler operator, Y = (X − offset) · scale: it becomes the model's input scaling.
+    skl2onnx = pytest.importorskip("skl2onnx", reason="skl2onnx is not installed (pip install skl2onnx)")
+    from sklearn import preprocessing
+    from sklearn.pipeline import make_pipeline
+
+    X, y = iris
+    pipe = fit_quietly(
+        make_pipeline(getattr(preprocessing, scaler)(), MLPClassifier((7,), max_iter=200, random_state=0)), X, y
+    )
+    net = deltaprop.from_onnx(skl2onnx.to_onnx(pipe, X[:1].astype(np.float32)))
+    Xs = Scaler.from_dict(net.meta["scaler"]).transform(X.astype(np.float32), dtype=np.float32)
+    np.testing.assert_allclose(net.predict_proba(Xs), pipe.predict_proba(X), rtol=0, atol=1e-5)
+    from_sk = Scaler.from_dict(deltaprop.from_sklearn(pipe).meta["scaler"])
+    read = Scaler.from_dict(net.meta["scaler"])
+    np.testing.assert_allclose(read.transform(X, dtype=np.float64), from_sk.transform(X, dtype=np.float64),
+                               rtol=1e-5, atol=1e-5)
+
+
 def _onnx_graph(nodes, inits, n_in=3, n_out=2):
     from onnx import TensorProto, helper, numpy_helper
 
