@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import deltaprop
-from deltaprop.errors import ConfigError, ModelFileError
+from deltaprop.errors import ConfigError, InputTypeError, ModelFileError
 from deltaprop.io.preprocessing import Scaler
 
 sklearn_datasets = pytest.importorskip(
@@ -688,3 +688,25 @@ def test_from_onnx_reads_what_torch_onnx_export_writes(tmp_path, iris):
     with torch.no_grad():
         want = module(torch.from_numpy(X)).numpy()
     np.testing.assert_allclose(net.forward(X), want, rtol=0, atol=1e-6)
+
+
+def test_exports_refuse_what_is_not_a_network_with_a_clear_error(tmp_path, iris):
+    from deltaprop.io.exchange.npz import to_npz
+
+    # A user passes the estimator (or a path) instead of the Network: a clear error that says what to
+    # pass and how to get it, not an AttributeError from inside the exporter.
+    X, y = iris
+    clf = fit_quietly(MLPClassifier((5,), max_iter=50, random_state=0), X, y)
+    for export, args in [(deltaprop.to_onnx, (tmp_path / "m.onnx",)), (deltaprop.to_torch, ()),
+                         (to_npz, (tmp_path / "m.npz",))]:
+        for wrong in (clf, "runs/model.safetensors"):
+            with pytest.raises(InputTypeError, match="needs a deltaprop Network") as err:
+                export(wrong, *args)
+            assert "from_sklearn" in err.value.hint and "deltaprop.load" in err.value.hint
+    assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "m.npz").exists()
+
+
+def test_a_text_file_given_as_onnx_reads_as_english(tmp_path):
+    (tmp_path / "notes.onnx").write_text("hello")
+    with pytest.raises(deltaprop.ModelFileError, match=r"is not an ONNX model: it starts with byte 0x68"):
+        deltaprop.from_onnx(tmp_path / "notes.onnx")

@@ -33,6 +33,7 @@ from deltaprop.io.exchange.common import (
     assemble,
     class_names,
     jsonable,
+    need_network,
     scaler_dict,
     scaling_of,
 )
@@ -98,6 +99,7 @@ def to_onnx(net, path=None, *, scaling: bool = True):
     gives the bare network (the inputs ``net.forward`` takes). Input ``X`` (m, n_x); output
     ``probabilities`` (classifiers) or ``values`` (regression), in the network's dtype.
     """
+    net = need_network(net, "to_onnx")
     onnx = need("onnx", _PURPOSE_OUT)
     from onnx import TensorProto, helper, numpy_helper
 
@@ -315,8 +317,8 @@ def _read_bytes(path: Path) -> bytes:
                 else ""
             )
         )
-        what = "empty" if not data else f"starts with byte 0x{data[0]:02x}, not an ONNX model's 0x08{like}"
-        raise ModelFileError(f"{path} is not an ONNX model: it is {what}", _HINT)
+        what = "is empty" if not data else f"starts with byte 0x{data[0]:02x}, not an ONNX model's 0x08{like}"
+        raise ModelFileError(f"{path} is not an ONNX model: it {what}", _HINT)
     return data
 
 

@@ -26,6 +26,7 @@ from deltaprop.io.exchange.common import (
     LEAKY_SLOPE,
     OUTPUTS,
     assemble,
+    need_network,
     scaler_dict,
     scaling_of,
 )
@@ -73,6 +74,7 @@ def to_torch(net, logits: bool = False, *, scaling: bool = True):
     so the module takes the raw inputs ``deltaprop predict`` takes; ``scaling=False`` takes what
     ``net.forward`` takes. ``logits=True`` leaves out the output activation: the module returns Z_L.
     """
+    net = need_network(net, "to_torch")
     torch = need("torch", "converting to PyTorch")
     from torch import nn
 
