@@ -710,3 +710,18 @@ def test_a_text_file_given_as_onnx_reads_as_english(tmp_path):
     (tmp_path / "notes.onnx").write_text("hello")
     with pytest.raises(deltaprop.ModelFileError, match=r"is not an ONNX model: it starts with byte 0x68"):
         deltaprop.from_onnx(tmp_path / "notes.onnx")
+
+
+def test_export_help_shows_examples_that_work_as_printed(iris_run, tmp_path):
+    # What `deltaprop export --help` prints as examples runs as printed (the run directory put in for
+    # runs/<stamp>), and writes what it says.
+    help_text = run("export", "--help", check=0).stdout
+    examples = [line.split()[1:] for line in help_text.splitlines() if line.startswith("  deltaprop export ")]
+    assert len(examples) >= 3, help_text
+    model = str(iris_run / "run/model.safetensors")
+    for argv in examples:
+        argv = [model if a == "runs/<stamp>/model.safetensors" else a for a in argv]
+        proc = subprocess.run([sys.executable, "-m", "deltaprop", *argv], cwd=tmp_path, capture_output=True,
+                              text=True, env=dict(os.environ), check=False)
+        assert proc.returncode == 0, (argv, proc.stdout, proc.stderr)
+        assert (tmp_path / argv[argv.index("-o") + 1]).exists()
