@@ -725,3 +725,32 @@ def test_export_help_shows_examples_that_work_as_printed(iris_run, tmp_path):
                               text=True, env=dict(os.environ), check=False)
         assert proc.returncode == 0, (argv, proc.stdout, proc.stderr)
         assert (tmp_path / argv[argv.index("-o") + 1]).exists()
+
+
+@pytest.mark.parametrize("library", ["scikit-learn", "deltaprop"])
+def test_poisson_regressors_go_in_and_out(tmp_path, diabetes, library):
+    # MLPRegressor(loss="poisson") ends in exp (A = e^Z, the rate); from_sklearn reads it, the ONNX
+    # export computes it (Exp) and reads back; PyTorch export says plainly that it cannot.
+    ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime is not installed")
+    X, y = diabetes
+    counts = np.round(np.exp(y / 100.0))
+    cls = MLPRegressor if library == "scikit-learn" else deltaprop.MLPRegressor
+    est = fit_quietly(cls(hidden_layer_sizes=(6,), loss="poisson", max_iter=60, random_state=0), X, counts)
+    net = deltaprop.from_sklearn(est)
+    assert net.activations[-1] == "exp" and net.loss.name == "poisson"
+    np.testing.assert_allclose(net.predict(X).reshape(-1), est.predict(X), rtol=1e-6, atol=1e-8)
+    deltaprop.to_onnx(net, tmp_path / "p.onnx")
+    session = ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"X": X.astype(net.dtype)})[0]
+    np.testing.assert_allclose(got.reshape(-1), est.predict(X), rtol=1e-6, atol=1e-8)
+    back = deltaprop.from_onnx(tmp_path / "p.onnx")
+    assert back.activations == net.activations and back.loss.name == "poisson"
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    with pytest.raises(ConfigError, match="ends in exp") as err:
+        deltaprop.to_torch(net)
+    assert "--to onnx" in err.value.hint and "logits=True" in err.value.hint
+    import torch
+
+    with torch.no_grad():
+        z = deltaprop.to_torch(net, logits=True)(torch.from_numpy(X.astype(net.dtype)))
+    np.testing.assert_allclose(torch.exp(z).numpy().reshape(-1), est.predict(X), rtol=1e-6, atol=1e-8)

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: The output activations deltaprop pairs with a loss, and the hidden activations it supports.
-OUTPUTS = ("softmax", "sigmoid", "identity")
+OUTPUTS = ("softmax", "sigmoid", "identity", "exp")
 HIDDEN = ("relu", "tanh", "sigmoid", "leaky_relu", "identity")
 #: The one leaky ReLU slope deltaprop's model file can hold.
 LEAKY_SLOPE = 0.01
@@ -126,7 +126,7 @@ def assemble(
     if activations[-1] not in OUTPUTS:
         raise ConfigError(
             f"{what} ends in {activations[-1]}, which deltaprop does not pair with a loss",
-            f"the output must be {', '.join(OUTPUTS)} (identity for regression)",
+            f"the output must be {', '.join(OUTPUTS)} (identity for regression, exp for Poisson counts)",
         )
     net = Network.from_weights(weights, activations)
     net.meta = dict(meta or {})

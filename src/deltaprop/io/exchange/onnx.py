@@ -50,6 +50,7 @@ _ACTIVATIONS = {
     "Sigmoid": "sigmoid",
     "LeakyRelu": "leaky_relu",
     "Softmax": "softmax",
+    "Exp": "exp",
 }
 # What classifiers compute from the probabilities (labels, dictionaries): read for class names, skipped.
 _AFTER_OUTPUT = {
@@ -76,6 +77,7 @@ SUPPORTED_OPS = (
     "Sigmoid",
     "LeakyRelu",
     "Softmax",
+    "Exp",
     "Sub",
     "Div",
     "Mul",
