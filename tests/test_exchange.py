@@ -188,9 +188,7 @@ def test_from_sklearn_refuses_what_it_cannot_read(diabetes):
     X, y = diabetes
     with pytest.raises(ConfigError, match="has it been fitted"):
         deltaprop.from_sklearn(MLPClassifier())
-    poisson = fit_quietly(MLPRegressor(hidden_layer_sizes=(3,), loss="poisson", max_iter=5), X, y)
-    with pytest.raises(ConfigError, match="'exp'.*poisson"):
-        deltaprop.from_sklearn(poisson)
+    # (a Poisson regressor, which ends in exp, is read: test_poisson_regressors_go_in_and_out)
     from sklearn.linear_model import LogisticRegression
 
     with pytest.raises(ConfigError, match="cannot read a LogisticRegression"):
