@@ -319,6 +319,10 @@ class Network:
         units), or the regression values (identity; shape (m,) for a single output), in the targets'
         units when the network was trained on standardised targets (``meta["target_scaling"]``).
 
+        X as the network sees it: a model that stores an input scaling (``meta["scaler"]``: trained by
+        ``deltaprop train``, or imported from a scikit-learn Pipeline) takes raw inputs through
+        ``deltaprop.predict(net, X)`` / ``deltaprop.predict_proba(net, X)``, which apply it.
+
         For a softmax output the argmax is taken of the logits Z_L: softmax is increasing, so the class
         is the same, without the exponentials."""
         if self.activations[-1] == "softmax":
