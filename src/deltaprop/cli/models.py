@@ -19,7 +19,6 @@ from deltaprop.cli.common import (
     metrics,
     model_inputs,
     out,
-    prediction_network,
     print_class_table,
     target_name,
 )
@@ -133,7 +132,7 @@ def cmd_predict(args) -> int:
     _notes(notes)
     if X.shape[0] == 0:
         raise InputError(f"{args.input} holds no rows", "pass at least one example")
-    A = prediction_network(net, X).forward(X)
+    A = net.forward(model_inputs(net, X))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     classes = class_names(net)
