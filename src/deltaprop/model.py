@@ -258,8 +258,18 @@ class Network:
 
     def predict(self, X):
         """Class indices (softmax: argmax; one sigmoid unit: A > ½), 0/1 indicators (several sigmoid
-        units), or the regression values (identity; shape (m,) for a single output)."""
+        units), or the regression values (identity; shape (m,) for a single output), in the targets'
+        units when the network was trained on standardised targets (``meta["target_scaling"]``)."""
         return self.decide(self.forward(X))
+
+    def predict_labels(self, X):
+        """The class names of :meth:`predict`'s indices, from ``meta["classes"]`` (an array of str);
+        the indices themselves when the network has no class names; values for regression."""
+        predicted = self.predict(X)
+        names = self.meta.get("classes")
+        if not self.is_classifier or not names or np.ndim(predicted) != 1:
+            return predicted
+        return np.asarray(names)[predicted]
 
     def predict_proba(self, X):
         """Class probabilities (m, K): softmax rows; [1 − p, p] for one sigmoid unit; each label's
@@ -269,12 +279,17 @@ class Network:
     def decide(self, A):
         """What :meth:`predict` returns, from output activations A (m, n_L) already computed: the one
         rule that turns outputs (or one-hot / 0-1 targets) into labels. Softmax: argmax; one sigmoid
-        unit: A > ½; several sigmoid units: A > ½ per label; identity: the values."""
+        unit: A > ½; several sigmoid units: A > ½ per label; identity: the values (scaled back to the
+        targets' units when ``meta["target_scaling"]`` holds the mean and std they were standardised with)."""
         out = self.activations[-1]
         if out == "softmax":
             return np.argmax(A, axis=1)
         if out == "sigmoid":
             return (A[:, 0] > 0.5).astype(np.int64) if A.shape[1] == 1 else (A > 0.5).astype(np.int64)
+        scaling = self.meta.get("target_scaling")
+        if scaling:
+            # Trained on standardised targets y' = (y − mean)/std: back to the targets' units.
+            A = A * np.asarray(scaling["std"], dtype=A.dtype) + np.asarray(scaling["mean"], dtype=A.dtype)
         return A[:, 0] if A.shape[1] == 1 else A
 
     def probabilities(self, A):

@@ -9,8 +9,17 @@ import numpy as np
 __all__ = ["Formatter", "sizes", "number", "positive_int", "positive_float", "nonnegative_float", "fraction"]
 
 
-class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written; "(default: X)" added to an option's help once, only where the help
+    does not already speak of its default and there is one to show."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
 
 
 def sizes(text: str) -> list[int]:

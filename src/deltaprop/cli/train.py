@@ -25,6 +25,11 @@ from deltaprop.cli.common import (
     write_json,
 )
 from deltaprop.errors import ConfigError, DataError, DeltapropError, ModelFileError
+from deltaprop.targets import TaskUnclearError
+from deltaprop.train import TrainOptions
+
+# The command's training defaults are the library's (deltaprop.train.TrainOptions, documented there).
+DEFAULTS = TrainOptions()
 
 TRAIN_EXAMPLES = """\
 examples:
@@ -50,8 +55,13 @@ def register(sub) -> None:
                                     "or with --data X.npy the .npy file of targets")
     g.add_argument("--in-memory", action="store_true",
                    help=".npy data: load the rows whole instead of reading them by blocks")
+    g.add_argument("--drop", metavar="COL[,COL]",
+                   help="CSV columns to leave out (names or 0-based indices), such as an ID column")
+    g.add_argument("--delimiter", help="the CSV cell separator: comma, semicolon or tab (default: detected)")
     g.add_argument("--task", choices=("classification", "regression"),
-                   help="what the labels are (default: whole numbers and text are classes)")
+                   help="what the target is (default: text is classes, fractions are regression, whole "
+                        "numbers are classes when at most 20 distinct values or 5%% of the rows are "
+                        "distinct; otherwise the command asks)")
     g.add_argument("--test-fraction", type=fraction, default=0.3,
                    help="share of rows held out for the test, for data without a test split")
     g.add_argument("--val-fraction", type=fraction, default=0.1, help="share of training rows for validation")
@@ -66,26 +76,34 @@ def register(sub) -> None:
     g.add_argument("--loss", help="cross_entropy, binary_cross_entropy or squared_error (default: the one that "
                                   "pairs with the output)")
     g.add_argument("--init", help="glorot, he or uniform (default: He for ReLU, Glorot otherwise)")
-    g.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    g.add_argument("--dtype", default="float32", choices=("float32", "float64"),
+                   help="float type of weights and computation: float32 is fast, float64 for checking")
     g = t.add_argument_group("training")
-    g.add_argument("--optimizer", default="adam", help="sgd, momentum, nesterov or adam")
+    g.add_argument("--optimizer", default=DEFAULTS.optimizer, help="sgd, momentum, nesterov or adam")
     g.add_argument("--lr", type=positive_float, help="learning rate α (default 0.1 for sgd/momentum, 0.001 for adam)")
     g.add_argument("--momentum", type=nonnegative_float,
                    help="μ for momentum and nesterov (default 0.9); with sgd, turns plain SGD into momentum")
-    g.add_argument("--schedule", default="constant", help="learning-rate schedule: constant, step, exponential, adaptive (α/5 after 5 epochs without progress), "
-                                                          "invscaling")
-    g.add_argument("--epochs", type=positive_int, default=30)
-    g.add_argument("--batch-size", type=positive_int, default=64, help="rows per mini-batch step")
+    g.add_argument("--schedule", default=DEFAULTS.schedule,
+                   help="learning-rate schedule: constant, step, exponential, adaptive (α/5 after 5 epochs "
+                        "without progress), invscaling")
+    g.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs,
+                   help="passes over the training rows")
+    g.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size,
+                   help="rows per mini-batch step")
     g.add_argument("--full-batch", action="store_true", help="full-batch gradient descent, as in the notes")
-    g.add_argument("--l2", type=nonnegative_float, default=0.0, help="L2 strength λ in λ/(2m) Σ‖W‖²")
+    g.add_argument("--l2", type=nonnegative_float, default=DEFAULTS.l2, help="L2 strength λ in λ/(2m) Σ‖W‖²")
+    g.add_argument("--class-weight", choices=("balanced",),
+                   help="weigh each row by its class: balanced gives class c the weight m / (K·m_c), as in "
+                        "scikit-learn (default: every row weighs 1)")
     g.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a better validation loss; keep the best weights")
-    g.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the shuffling")
+    g.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                   help="seed of the split, the weights and the shuffling")
     g.add_argument("--shuffle", choices=("rows", "blocks"),
                    help="rows: a fresh order of all rows each epoch; blocks: blocks of --block-rows rows in a random "
                         "order, rows shuffled within each block (default: blocks for .npy data read from disk, rows "
                         "otherwise; the same seed gives the same order on disk and in memory)")
-    g.add_argument("--block-rows", type=positive_int, default=1024, metavar="N",
+    g.add_argument("--block-rows", type=positive_int, default=DEFAULTS.block_rows, metavar="N",
                    help="rows per block for --shuffle blocks (also the rows per read, and per step of the "
                         "streaming fit of the input scaling)")
     g = t.add_argument_group("output")
@@ -359,7 +377,7 @@ def _note(text: str) -> None:
 def cmd_train(args) -> int:
     from deltaprop import __version__
     from deltaprop.io import checkpoint
-    from deltaprop.io.datasets import resolve
+    from deltaprop.io.datasets import parse_delimiter, resolve
     from deltaprop.model import Network
     from deltaprop.train import Trainer
 
@@ -367,26 +385,37 @@ def cmd_train(args) -> int:
     ckpt = None
     if args.resume:
         args, ckpt = _resumed_args(args)
-    data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target, task=args.task,
-                   in_memory=getattr(args, "in_memory", False))
+    try:
+        data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target,
+                       task=args.task, in_memory=getattr(args, "in_memory", False), drop=getattr(args, "drop", None),
+                       delimiter=parse_delimiter(args.delimiter) if getattr(args, "delimiter", None)
+                       else None)
+    except TaskUnclearError as unclear:
+        raise unclear.spelt("--task {}") from None
+    for note in data.notes:  # what the reader decided on its own is never silent
+        _note(note)
     sizes, hidden, output, loss = _architecture(args, data)
     shuffle, scaler, X_train, X_test = _prepare_inputs(args, data)
     net = Network.from_sizes(sizes, hidden=hidden, output=output, loss=loss, seed=args.seed, dtype=args.dtype,
                              init=args.init)
     run_dir = _run_dir(args)
+    _point_latest(run_dir)  # from the start: an interrupted run is the newest one too
     progress = _Progress(args.epochs, args.quiet)
     config = {k: v for k, v in vars(args).items() if k not in ("handler", "debug", "argv")}
+    # The data file's absolute path, size and hash travel with the checkpoint, for --resume to check.
+    run_info = {"config": config, "data_source": data.source}
     from deltaprop.teach.diagnose import DeadUnitMonitor
 
     callbacks = [DeadUnitMonitor(), progress.callback]  # dead ReLU units per epoch, for diagnose
     if args.checkpoint_every or ckpt is not None:  # keep a checkpoint the run has up to date, to its end
         callbacks.append(checkpoint.CheckpointCallback(run_dir / CHECKPOINT_FILE, every=args.checkpoint_every
-                                                       or args.epochs, run={"config": config}))
-    trainer = Trainer(net, X_train, data.y_train, epochs=args.epochs,
-                      batch_size=None if args.full_batch else args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                      momentum=args.momentum, schedule=args.schedule, l2=args.l2,
-                      validation_fraction=args.val_fraction, early_stopping=args.early_stopping, seed=args.seed,
-                      callbacks=callbacks, shuffle=shuffle, block_rows=args.block_rows)
+                                                       or args.epochs, run=run_info))
+    options = TrainOptions(epochs=args.epochs, batch_size=None if args.full_batch else args.batch_size,
+                           optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+                           schedule=args.schedule, l2=args.l2, validation_fraction=args.val_fraction,
+                           early_stopping=args.early_stopping, seed=args.seed, shuffle=shuffle,
+                           block_rows=args.block_rows, class_weight=getattr(args, "class_weight", None))
+    trainer = Trainer(net, X_train, data.y_train, options, callbacks=callbacks)
     if ckpt is not None:
         checkpoint.restore(trainer, ckpt)
     if not args.quiet:
@@ -397,7 +426,7 @@ def cmd_train(args) -> int:
             sys.stderr.write(f"resuming {where}\n")
     status = "completed"
     try:
-        with checkpoint.interruptible(trainer, run_dir / CHECKPOINT_FILE, run={"config": config}):
+        with checkpoint.interruptible(trainer, run_dir / CHECKPOINT_FILE, run=run_info):
             history = trainer.run()
     except checkpoint.TrainingInterrupted as stop:
         _record_interruption(run_dir, trainer, config, stop)
@@ -419,14 +448,18 @@ def cmd_train(args) -> int:
         "image_shape": list(data.image_shape) if data.image_shape else None,
         "scaler": scaler.to_dict(),
         "data": {"spec": str(args.data), "name": data.name, "test_fraction": args.test_fraction, "seed": args.seed,
-                 "target": args.target, "task": args.task},
+                 "target": args.target, "task": args.task, "target_name": data.target_name,
+                 "drop": getattr(args, "drop", None), "delimiter": getattr(args, "delimiter", None),
+                 "source": data.source},
         "training": {"epochs": len(history), "status": status, "stop_reason": history.stop_reason,
                      "best_epoch": history.best_epoch, "optimizer": repr(trainer.optimizer),
                      "batch_size": trainer.batch_size, "l2": args.l2, "seconds": round(train_seconds, 3),
+                     "class_weight": getattr(args, "class_weight", None),
                      "finished": datetime.now().isoformat(timespec="seconds")},
     })
     test_metrics = metrics(net, X_test, data.y_test, data.class_names)
-    net.meta["training"]["test"] = {k: test_metrics[k] for k in ("accuracy", "loss", "mse", "r2") if k in test_metrics}
+    kept = ("accuracy", "loss", "mse", "rmse", "mae", "r2", "roc_auc", "average_precision")
+    net.meta["training"]["test"] = {k: test_metrics[k] for k in kept if k in test_metrics}
     from deltaprop.io.modelfile import save
 
     save(net, run_dir / MODEL_FILE)
@@ -437,13 +470,15 @@ def cmd_train(args) -> int:
     report.write_history_csv(rows, run_dir / "history.csv")
     plots = []
     if not args.no_plots and rows:
-        plots = _plots(run_dir, net, data, rows, test_metrics)
+        plots = _plots(run_dir, net, data, rows, test_metrics, X_test)
     summary = {
         "deltaprop_version": __version__,
         "command": shlex.join(["deltaprop", *args.argv]),
+        "environment": environment(),
         "config": config,
         "data": {"name": data.name, "train_rows": int(data.X_train.shape[0]), "test_rows": int(data.X_test.shape[0]),
-                 "features": data.n_features, "classes": data.class_names},
+                 "features": data.n_features, "classes": data.class_names, "target": data.target_name,
+                 "source": data.source, "target_scaling": net.meta.get("target_scaling")},
         "network": {"sizes": net.sizes, "activations": net.activations, "loss": net.loss.name,
                     "dtype": net.dtype.name, "parameters": net.n_params},
         "status": status,
@@ -465,19 +500,66 @@ def cmd_train(args) -> int:
     return 4 if status == "diverged" else 0
 
 
-def _plots(run_dir: Path, net, data, rows, metrics) -> list[str]:
+def _plots(run_dir: Path, net, data, rows, metrics, X_test) -> list[str]:
     from deltaprop.cli import report
 
     made = ["curves.png", "gradient_flow.png"]
-    report.plot_history(rows, run_dir / "curves.png")
+    regression = data.task != "classification"
+    report.plot_history(rows, run_dir / "curves.png",
+                        loss_label="loss = ½·MSE of the standardised target" if regression
+                        else "loss (cross-entropy)")
     report.plot_gradient_flow(rows, run_dir / "gradient_flow.png")
-    if data.task == "classification":
+    if not regression:
         report.plot_confusion(np.array(metrics["confusion_matrix"]), data.class_names, run_dir / "confusion.png")
         made.append("confusion.png")
+        if metrics.get("roc_auc") is not None:
+            P = net.predict_proba(X_test)
+            report.plot_roc(data.y_test, P[:, 1], run_dir / "roc.png", positive=data.class_names[1])
+            made.append("roc.png")
+    elif X_test.shape[0] and data.y_test.ndim == 1 and metrics.get("mse") is not None:
+        report.plot_regression(data.y_test, net.predict(X_test), run_dir / "residuals.png", data.target_name)
+        made.append("residuals.png")
     if data.image_shape:
         report.plot_first_layer(net.layers[0].W, tuple(data.image_shape), run_dir / "weights.png")
         made.append("weights.png")
     return made
+
+
+def environment() -> dict:
+    """Python, NumPy and BLAS versions and the platform: what a figure in metrics.json was measured on."""
+    import platform
+
+    blas = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if libs:
+            blas = {k: libs[0].get(k) for k in ("internal_api", "version", "num_threads")}
+    except Exception:  # threadpoolctl missing or unable to inspect: the versions still say much
+        blas = None
+    return {"python": platform.python_version(), "numpy": np.__version__, "blas": blas,
+            "platform": platform.platform(), "machine": platform.machine()}
+
+
+def _point_latest(run_dir: Path) -> None:
+    """Keep runs/latest pointing at the newest run in a ``runs`` directory (the default place, or an
+    --out inside one): a symbolic link, or a text file holding the run's name where links cannot be
+    made. A 'latest' that is a real directory is left alone."""
+    latest = run_dir.parent / "latest"
+    if run_dir.name == "latest" or run_dir.parent.name != "runs":  # only in a runs/ directory
+        return
+    try:
+        if latest.is_symlink() or latest.is_file():
+            latest.unlink()
+        elif latest.exists():
+            return
+        try:
+            latest.symlink_to(run_dir.name, target_is_directory=True)
+        except OSError:
+            latest.write_text(run_dir.name + "\n")
+    except OSError:
+        pass  # a convenience: the run itself is saved
 
 
 def _print_train_summary(net, data, history, metrics, run_dir, seconds, plots) -> None:
@@ -488,12 +570,15 @@ def _print_train_summary(net, data, history, metrics, run_dir, seconds, plots) -
     if history.stop_reason:
         out(history.stop_reason)
     if data.task == "classification":
-        out(f"test accuracy {metrics['accuracy']:.4f}   test loss {metrics['loss']:.4f}   "
-             f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
+        out(f"test accuracy {metrics['accuracy']:.4f}   test loss {metrics['loss']:.4f} (cross-entropy)   "
+            f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
         print_class_table(metrics)
     else:
-        out(f"test MSE {metrics['mse']:.4g}   R² {metrics['r2']:.4f}   ({data.X_test.shape[0]} test rows, "
-             f"{seconds:.1f} s of training)")
+        out("the loss above is ½·MSE of the standardised target (the target scaled to mean 0, std 1); "
+            "the test figures are in its own units")
+        out(report.regression_table(metrics, data.target_name).rstrip())
+        out(f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
     out(f"saved: {run_dir / MODEL_FILE}")
     out(f"       {run_dir}/history.csv, metrics.json{''.join(', ' + p for p in plots)}")
-    out(f"next:  deltaprop evaluate {run_dir / MODEL_FILE}   |   deltaprop explain --diagnose {run_dir}")
+    out(f"next:  deltaprop evaluate {shlex.quote(str(run_dir / MODEL_FILE))}   |   "
+        f"deltaprop diagnose {shlex.quote(str(run_dir))}")

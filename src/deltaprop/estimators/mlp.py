@@ -73,13 +73,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
                       "pip install 'deltaprop[cli]' or pip install 'scikit-learn>=1.6'") from None
 
 from deltaprop import ops
-from deltaprop.errors import ConfigError, DivergenceError, InputError
+from deltaprop.errors import ConfigError, DivergenceError, InputError, ModelFileError
 from deltaprop.estimators import sklearn_ways
 from deltaprop.estimators.inputs import ParamList, as_float_array, choice, number
 from deltaprop.losses import SquaredError
 from deltaprop.model import Network
 from deltaprop.optim import SGD, Adam, Adaptive, Momentum, make_schedule
-from deltaprop.train import Callback, History, Trainer
+from deltaprop.train import Callback, History, Trainer, TrainOptions
 from deltaprop.validation import check_dtype, check_sample_weight, check_X
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -87,6 +87,51 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 _ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 _SOLVERS = ("lbfgs", "sgd", "adam")
 _LEARNING_RATES = ("constant", "invscaling", "adaptive")
+
+
+def _folded(net: Network) -> Network:
+    """``net`` with the input scaling of ``meta["scaler"]`` folded into the first layer and the
+    target scaling of ``meta["target_scaling"]`` into the last: the same predictions from raw inputs.
+
+    Inputs X' = (X − μ)/σ give Z₁ = X' W₁ᵀ + b₁ = X (W₁/σ)ᵀ + (b₁ − W₁ (μ/σ)); an identity output
+    y = A·s + t gives W_L' = s·W_L (row-wise), b_L' = s·b_L + t."""
+    net = net.copy()
+    meta = dict(net.meta)
+    scaler = meta.pop("scaler", None)
+    if scaler:
+        from deltaprop.io.preprocessing import Scaler
+
+        sc = Scaler.from_dict(scaler)
+        n = net.sizes[0]
+        shift = np.broadcast_to(np.asarray(sc.shift, dtype=np.float64), (n,))
+        scale = np.broadcast_to(np.asarray(sc.scale, dtype=np.float64), (n,))
+        first = net.layers[0]
+        W = first.W.astype(np.float64)
+        first.b[...] = first.b - W @ (shift / scale)
+        first.W[...] = W / scale
+    target = meta.pop("target_scaling", None)
+    if target:
+        last = net.layers[-1]
+        std = np.asarray(target["std"], dtype=np.float64)
+        mean = np.asarray(target["mean"], dtype=np.float64)
+        last.W[...] = last.W * std[:, None]
+        last.b[...] = last.b * std + mean
+    net.meta = meta
+    return net
+
+
+def _one_logistic_unit(net: Network) -> Network:
+    """A two-unit softmax output as one sigmoid unit: softmax(z)₁ = σ(z₁ − z₀), so W' = W₁ − W₀,
+    b' = b₁ − b₀ (rows of the last layer)."""
+    from deltaprop.layers import Dense
+
+    last = net.layers[-1]
+    W = (last.W[1] - last.W[0]).reshape(1, -1)
+    b = (last.b[1:] - last.b[:1]).copy()
+    layers = [*net.layers[:-1], Dense(W.astype(last.W.dtype), b.astype(last.b.dtype), "sigmoid")]
+    out = Network(layers, "binary_cross_entropy")
+    out.meta = dict(net.meta)
+    return out
 
 
 # -- the shared base -----------------------------------------------------------------------------
@@ -107,7 +152,10 @@ class _BaseMLP(BaseEstimator):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dtype=None,
-                 callbacks=None):
+                 callbacks=None, class_weight=None):
+        if self._is_classifier:
+            # MLPClassifier's parameter only: MLPRegressor's own signature has no class_weight.
+            self.class_weight = class_weight
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -274,9 +322,12 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, X.shape[0]))
 
         progress = sklearn_ways.Progress(self, val)
-        trainer = Trainer(self.net_, X, Y, epochs=1 if incremental else int(self.max_iter), batch_size=batch_size,
-                          optimizer=self._optimizer.engine, schedule=self._schedule_for(incremental),
-                          l2=float(self.alpha), shuffle=bool(self.shuffle),
+        # scikit-learn's own defaults, not deltaprop's TrainOptions defaults; targets trained as given.
+        options = TrainOptions(epochs=1 if incremental else int(self.max_iter), batch_size=batch_size,
+                               optimizer=self._optimizer.engine, schedule=self._schedule_for(incremental),
+                               l2=float(self.alpha), shuffle=bool(self.shuffle), scale_targets=False,
+                               class_weight=self._class_weight_indices())
+        trainer = Trainer(self.net_, X, Y, options,
                           rng=sklearn_ways.ShuffledOrder(self._random_state, X.shape[0]), track_accuracy=False,
                           sample_weight=sw, callbacks=[progress, *(self.callbacks or [])])
         # The schedule counts the examples seen across calls (partial_fit, warm_start) from α₀.
@@ -316,6 +367,25 @@ class _BaseMLP(BaseEstimator):
         Y = self.net_.prepare_targets(Y.reshape(Y.shape[0], -1))
         sw = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], dtype)
         return packing.loss_grad(np.asarray(packed_coef_inter), X, Y, sw, float(self.alpha))
+
+    def _class_weight_indices(self):
+        """``class_weight`` for the Trainer: 'balanced', None, or {column of Y: weight} from a dict keyed
+        by the labels in ``classes_`` (scikit-learn's meaning)."""
+        cw = getattr(self, "class_weight", None)
+        if cw is None or isinstance(cw, str):
+            if cw is not None and cw != "balanced":
+                raise ConfigError(f"class_weight must be 'balanced', a dict or None, got {cw!r}",
+                                  "for example class_weight='balanced'")
+            return cw
+        if not isinstance(cw, dict):
+            raise ConfigError(f"class_weight must be 'balanced', a dict or None, got {type(cw).__name__}",
+                              "for example class_weight={0: 1.0, 1: 5.0}")
+        classes = list(np.asarray(self.classes_).tolist())
+        unknown = [k for k in cw if k not in classes]
+        if unknown:
+            raise ConfigError(f"class_weight names {unknown!r}, which are not among the classes {classes}",
+                              "key class_weight by the labels in y")
+        return {classes.index(k): w for k, w in cw.items()}
 
     def _initialize(self, n_features, hidden, n_outputs, dtype):
         """A fresh network with scikit-learn's initial weights, and the fitted attributes that go with it."""
@@ -474,6 +544,60 @@ class _BaseMLP(BaseEstimator):
 
         save(self.to_network(), path)
 
+    @classmethod
+    def load(cls, path, **params):
+        """A fitted estimator from a deltaprop model file: one written by :meth:`save`, by
+        ``deltaprop.save`` or by ``deltaprop train``. The class names stored in the file come back as
+        ``classes_``; a command model's input scaling and standardised regression target are folded
+        into the first and last layers (W₁' = W₁/σ, b₁' = b₁ − W₁(μ/σ); W_L' = s·W_L, b_L' = s·b_L + t),
+        so that the estimator takes raw inputs and predicts in the target's units. ``params`` set
+        other constructor parameters (for a later ``fit`` with ``warm_start=True``)."""
+        from deltaprop.io.modelfile import load
+
+        net = _folded(load(path))
+        acts = net.activations
+        hidden = sorted(set(acts[:-1]))
+        if len(hidden) > 1:
+            raise ConfigError(f"{path}: the hidden layers mix activations ({', '.join(hidden)}); scikit-learn's "
+                              "MLPs use one", "use deltaprop.load(path) for this network")
+        names = {"sigmoid": "logistic"}
+        sk_hidden = names.get(hidden[0], hidden[0]) if hidden else "relu"
+        if sk_hidden not in _ACTIVATIONS:
+            raise ConfigError(f"{path}: hidden activation {hidden[0]} has no scikit-learn name",
+                              "use deltaprop.load(path) for this network")
+        if net.is_classifier != cls._is_classifier:
+            kind = "a classifier" if net.is_classifier else "a regression network"
+            other = "MLPClassifier" if net.is_classifier else "MLPRegressor"
+            raise ConfigError(f"{path} holds {kind}", f"load it with {other}.load")
+        est = cls(hidden_layer_sizes=tuple(net.sizes[1:-1]), activation=sk_hidden, **params)
+        n_out = net.sizes[-1]
+        if cls._is_classifier:
+            from sklearn.preprocessing import LabelBinarizer
+
+            stored = net.meta.get("classes")
+            if acts[-1] == "sigmoid" and n_out > 1:  # multi-label: K indicator columns
+                est._label_binarizer = LabelBinarizer().fit(np.eye(n_out, dtype=np.int64))
+            else:
+                k = 2 if n_out == 1 else n_out
+                classes = np.asarray(stored if stored else list(range(k)))
+                if classes.shape[0] != k:
+                    raise ModelFileError(f"{path} names {classes.shape[0]} classes for {k} outputs",
+                                         "the file is damaged")
+                est._label_binarizer = LabelBinarizer().fit(classes)
+                if n_out == 2:
+                    # Two softmax units → scikit-learn's one logistic unit: p₁ = σ(z₁ − z₀), exactly.
+                    net = _one_logistic_unit(net)
+                    n_out = 1
+            est.classes_ = est._label_binarizer.classes_
+        est._random_state = sklearn_ways.random_state(est.random_state)
+        est._initialize(net.sizes[0], list(net.sizes[1:-1]), n_out, net.dtype)
+        loss = est._engine_loss(acts[-1]) or net.loss
+        est.net_ = Network(net.layers, loss)
+        est.n_features_in_ = net.sizes[0]
+        if net.meta.get("feature_names"):
+            est.feature_names_in_ = np.asarray(net.meta["feature_names"], dtype=object)
+        return est
+
     def gradcheck(self, X, y, **options):
         """Finite-difference check of the network's gradient on (X, y) with this estimator's L2
         (``alpha``); options go to :func:`deltaprop.gradcheck`. Returns the GradCheckReport."""
@@ -568,6 +692,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Training dtype; None keeps float32 X in float32 (anything else trains in float64).
     callbacks : list of deltaprop.Callback, default None
         Hooks into each fit's Trainer (epoch and batch ends; set ``trainer.stop = True`` to stop).
+    class_weight : None, 'balanced' or dict {label: weight}, default None
+        Weighs each row by its class, scikit-learn's meaning: 'balanced' gives class c the weight
+        m / (K · m_c); multiplied with ``sample_weight``.
 
     Fitted attributes
     -----------------

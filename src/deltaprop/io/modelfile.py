@@ -261,8 +261,8 @@ def _open_checked(path) -> tuple[Path, dict, bytes]:
             f.seek(0)
             start = f.read(8)
     except FileNotFoundError:
-        raise ModelFileError(f"no such model file: {path}", "check the path; models are written by deltaprop.save(net, path) "
-                             "or `deltaprop train --save PATH`") from None
+        raise ModelFileError(f"no such model file: {path}",
+                             "check the path; models are written by deltaprop.save(net, path)") from None
     except OSError as exc:
         raise ModelFileError(f"cannot read the model file {path}: {exc.strerror or exc}",
                              "check the path and its permissions") from None

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deltaprop.errors import ConfigError, DataError, DeltapropError
+from deltaprop.train import TrainOptions
 
 __all__ = ["Space", "SearchData", "parse_option", "kfold", "fit_fold", "run", "OPTION_KINDS", "result_rows"]
 
@@ -206,9 +207,12 @@ class SearchData:
 
 
 # -- one fit ------------------------------------------------------------------------------------
-DEFAULTS = {"layers": (128, 64), "activation": "relu", "optimizer": "adam", "schedule": "constant", "init": None,
-            "scale": None, "dtype": "float32", "lr": None, "momentum": None, "l2": 0.0, "epochs": 30,
-            "batch_size": 64, "seed": 0, "output": None, "loss": None, "full_batch": False}
+# The training options' defaults are the library's and the command's (deltaprop.train.TrainOptions).
+_TRAIN = TrainOptions()
+DEFAULTS = {"layers": (128, 64), "activation": "relu", "optimizer": _TRAIN.optimizer, "schedule": _TRAIN.schedule,
+            "init": None, "scale": None, "dtype": "float32", "lr": _TRAIN.lr, "momentum": _TRAIN.momentum,
+            "l2": _TRAIN.l2, "epochs": _TRAIN.epochs, "batch_size": _TRAIN.batch_size, "seed": _TRAIN.seed,
+            "output": None, "loss": None, "full_batch": False}
 
 
 def _worker_name() -> str:
