@@ -218,6 +218,29 @@ def test_search_on_the_cluster_equals_the_local_search(cluster, local_search, tm
 
 
 @pytest.mark.slow
+def test_ctrl_c_on_the_cluster_keeps_the_rows_and_cancels_the_rest(cluster, tmp_path):
+    c, client = cluster
+    out = tmp_path / "stopped"
+    proc = subprocess.Popen(command("search", "--grid", "lr=0.001|0.002|0.003|0.004|0.005|0.006|0.007|0.008",
+                                    "--grid", "layers=32|64|128", "--cv", "2", "--epochs", "30",
+                                    "--scheduler", c.scheduler_address, "--out", out, "--no-retrain"),
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (out / "search.csv").exists():
+        time.sleep(0.2)
+    assert (out / "search.csv").exists(), "no combination finished in time"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
+    rows = read_csv(out / "search.csv")
+    assert 1 <= len(rows) < 24 and all(r["worker"].startswith("tcp://") for r in rows)
+    deadline = time.monotonic() + 60  # the fits not done were cancelled: the workers fall idle
+    while time.monotonic() < deadline and any(client.processing().values()):
+        time.sleep(0.5)
+    assert not any(client.processing().values())
+
+
+@pytest.mark.slow
 def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     import socket
 

@@ -38,7 +38,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Network", "Dense", "fit", "Trainer", "TrainOptions", "History", "Callback", "target_task",
     "plot_history", "gradcheck", "GradCheckReport",
-    "per_example_backprop", "save", "load", "make_optimizer", "make_schedule", "get_activation", "get_loss",
+    "per_example_backprop", "save", "load", "predict", "predict_proba", "raw_inputs", "make_optimizer", "make_schedule", "get_activation", "get_loss",
     "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "SCHEDULES",
     "DeltapropError", "InputError", "ConfigError", "DataError", "ModelFileError", "DivergenceError",
     "MLPClassifier", "MLPRegressor", "__version__",
@@ -86,6 +86,37 @@ def save(net: Network, path) -> None:
     from deltaprop.io.modelfile import save as save_model
 
     save_model(net, path)
+
+
+def raw_inputs(net: Network, X):
+    """Raw inputs X (m, n_features) as ``net`` sees them: the input scaling stored in
+    ``net.meta["scaler"]`` applied (models trained by ``deltaprop train``, networks imported from a
+    scikit-learn Pipeline with a scaler), in the network's dtype. X unchanged (as an array) otherwise."""
+    import numpy as np
+
+    spec = net.meta.get("scaler")
+    if not spec:
+        return np.asarray(X, dtype=net.dtype)
+    from deltaprop.io.preprocessing import Scaler
+
+    scaler = Scaler.from_dict(spec)
+    X = np.asarray(X)
+    if scaler.n_features is not None and X.ndim == 2 and X.shape[1] != scaler.n_features:
+        raise InputError(f"the inputs have {X.shape[1]} features but the model was trained on {scaler.n_features}",
+                         "pass inputs with the same columns as the training data")
+    return scaler.transform(X, dtype=net.dtype)
+
+
+def predict(net: Network, X):
+    """What ``deltaprop predict`` gives for raw inputs X: the stored input scaling applied, then class
+    names (or indices when the model has none), 0/1 indicators, or values in the targets' units.
+    (``net.predict(X)`` takes inputs already scaled, as the network sees them.)"""
+    return net.predict_labels(raw_inputs(net, X))
+
+
+def predict_proba(net: Network, X):
+    """Class probabilities (m, K) for raw inputs X, the stored input scaling applied (see :func:`predict`)."""
+    return net.predict_proba(raw_inputs(net, X))
 
 
 def load(path) -> Network:

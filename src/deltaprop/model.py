@@ -259,7 +259,11 @@ class Network:
     def predict(self, X):
         """Class indices (softmax: argmax; one sigmoid unit: A > ½), 0/1 indicators (several sigmoid
         units), or the regression values (identity; shape (m,) for a single output), in the targets'
-        units when the network was trained on standardised targets (``meta["target_scaling"]``)."""
+        units when the network was trained on standardised targets (``meta["target_scaling"]``).
+
+        X as the network sees it: a model that stores an input scaling (``meta["scaler"]``: trained by
+        ``deltaprop train``, or imported from a scikit-learn Pipeline) takes raw inputs through
+        ``deltaprop.predict(net, X)`` / ``deltaprop.predict_proba(net, X)``, which apply it."""
         return self.decide(self.forward(X))
 
     def predict_labels(self, X):

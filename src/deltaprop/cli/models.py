@@ -80,7 +80,7 @@ def register(sub) -> None:
 
 def _notes(notes) -> None:
     for note in notes:
-        sys.stderr.write(f"note: {note}\n")
+        sys.stderr.write(f"deltaprop: note: {note}\n")
 
 
 def cmd_evaluate(args) -> int:

@@ -780,8 +780,14 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
         y, names = encode_labels(table.y, task, name=table.target_name if table.has_header else None)
         parts = (table.X, y, table.X[:0], y[:0]) if test_fraction == 0 else split(
             table.X, y, test_fraction, seed, stratify=names is not None)
+        notes = list(table.notes)
+        if task is None and table.y.dtype.kind == "f":  # numbers: say which way the rule read them
+            what = f"the target {table.target_name!r}" if table.has_header else "the last column"
+            notes.append(f"{what} holds numbers with fractions: taken as regression values" if names is None else
+                         f"{what} holds {len(names)} distinct whole numbers: taken as {len(names)} classes "
+                         "(--task regression predicts the numbers instead)")
         return Dataset(Path(s).stem, *parts, class_names=names, feature_names=table.feature_names,
-                       target_name=table.target_name if table.has_header else None, notes=table.notes,
+                       target_name=table.target_name if table.has_header else None, notes=notes,
                        source=file_fingerprint(s))
     if low.endswith(".npz"):
         arrays = load_npz(s)
