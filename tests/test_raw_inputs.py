@@ -46,3 +46,13 @@ def test_a_model_trained_by_the_command_predicts_from_raw_rows_as_the_command_do
     assert list(dp.predict(net, X[:20])) == [line.split(",")[0] for line in out[1:]]
     P = np.array([[float(v) for v in line.split(",")[1:]] for line in out[1:]])
     np.testing.assert_allclose(dp.predict_proba(net, X[:20]), P, rtol=1e-6)
+
+
+def test_diagnose_says_a_model_file_is_not_a_history(tmp_path):
+    net = dp.Network.from_sizes([3, 4, 2], seed=0)
+    dp.save(net, tmp_path / "m.safetensors")
+    (tmp_path / "m.onnx").write_bytes(b"\x08\x07\x12\x03abc\xe9")
+    for name in ("m.onnx", "m.safetensors"):
+        proc = subprocess.run([sys.executable, "-m", "deltaprop", "diagnose", str(tmp_path / name)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 2 and "not a training history" in proc.stderr and "Traceback" not in proc.stderr

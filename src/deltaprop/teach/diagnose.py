@@ -196,6 +196,10 @@ def read_history(source) -> tuple[list[dict], str]:
                             "pass the directory a training run wrote (deltaprop train --out DIR), or a History")
     if not path.exists():
         raise DataError(f"no such file or directory: {path}", "pass a run directory, history.csv or a History")
+    if path.suffix.lower() in (".onnx", ".safetensors", ".npz", ".npy", ".pt", ".pth", ".pkl"):
+        raise DataError(f"{path} is a model or data file, not a training history",
+                        "pass the run directory a `deltaprop train` run wrote (or its history.csv); a network "
+                        "imported from elsewhere has no training history here: explain, trace or gradcheck it")
     if path.suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
