@@ -94,16 +94,12 @@ def raw_inputs(net: Network, X):
     scikit-learn Pipeline with a scaler), in the network's dtype. X unchanged (as an array) otherwise."""
     import numpy as np
 
-    spec = net.meta.get("scaler")
-    if not spec:
-        return np.asarray(X, dtype=net.dtype)
-    from deltaprop.io.preprocessing import Scaler
+    from deltaprop.io.preprocessing import stored_scaler
 
-    scaler = Scaler.from_dict(spec)
     X = np.asarray(X)
-    if scaler.n_features is not None and X.ndim == 2 and X.shape[1] != scaler.n_features:
-        raise InputError(f"the inputs have {X.shape[1]} features but the model was trained on {scaler.n_features}",
-                         "pass inputs with the same columns as the training data")
+    scaler = stored_scaler(net, X)
+    if scaler is None:
+        return np.asarray(X, dtype=net.dtype)
     return scaler.transform(X, dtype=net.dtype)
 
 

@@ -29,9 +29,9 @@ def load_model(path):
 
 
 def scaler_of(net):
-    from deltaprop.io.preprocessing import Scaler
+    from deltaprop.io.preprocessing import stored_scaler
 
-    return Scaler.from_dict(net.meta["scaler"]) if "scaler" in net.meta else None
+    return stored_scaler(net)
 
 
 def model_inputs(net, X) -> np.ndarray:
@@ -58,16 +58,9 @@ def prediction_network(net, X):
 
 
 def _checked_scaler(net, X):
-    scaler = scaler_of(net)
-    if (scaler is not None and scaler.n_features is not None and np.ndim(X) == 2
-            and X.shape[1] != scaler.n_features):
-        names = net.meta.get("feature_names")
-        listing = f" ({', '.join(names[:12])}{', ...' if len(names) > 12 else ''})" if names else ""
-        raise InputError(f"the inputs have {X.shape[1]} features but the model was trained on "
-                         f"{scaler.n_features}{listing}",
-                         "pass inputs with the same columns as the training data (a CSV header lets "
-                         "deltaprop match them by name)")
-    return scaler
+    from deltaprop.io.preprocessing import stored_scaler
+
+    return stored_scaler(net, X)
 
 
 def class_names(net) -> list[str] | None:

@@ -254,3 +254,21 @@ def _as_2d(X, what: str) -> np.ndarray:
     if X.dtype.kind not in "biuf":
         raise InputError(f"{what} holds non-numeric values (dtype {X.dtype})", "convert it to numbers first")
     return X
+
+
+def stored_scaler(net, X=None) -> Scaler | None:
+    """The input scaling a model stores (``net.meta["scaler"]``: trained by ``deltaprop train``, or
+    imported from a scikit-learn Pipeline), or None; refused with the model's feature names when X has
+    another number of columns than it was fitted on."""
+    spec = net.meta.get("scaler")
+    if not spec:
+        return None
+    scaler = Scaler.from_dict(spec)
+    if scaler.n_features is not None and X is not None and np.ndim(X) == 2 and X.shape[1] != scaler.n_features:
+        names = net.meta.get("feature_names")
+        listing = f" ({', '.join(names[:12])}{', ...' if len(names) > 12 else ''})" if names else ""
+        raise InputError(f"the inputs have {X.shape[1]} features but the model was trained on "
+                         f"{scaler.n_features}{listing}",
+                         "pass inputs with the same columns as the training data (a CSV header lets "
+                         "deltaprop match them by name)")
+    return scaler
