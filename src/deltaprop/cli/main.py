@@ -70,7 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Run the command; returns the exit code (0 success, 1 failure, 2 usage/input, 3 model file, 4 divergence)."""
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports every command group: Ctrl-C may land here too
+    except KeyboardInterrupt:
+        error("interrupted")
+        return 130
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
     args.argv = argv  # as typed: metrics.json records it, --resume reads which options were given
