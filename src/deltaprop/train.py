@@ -33,7 +33,7 @@ import numpy as np
 from deltaprop import fast, ops
 from deltaprop.errors import ConfigError, DeltapropError, DivergenceError, InputError
 from deltaprop.model import Network
-from deltaprop.optim import Optimizer, make_optimizer, make_schedule
+from deltaprop.optim import SGD, Optimizer, make_optimizer, make_schedule
 from deltaprop.parallel import SplitStep
 from deltaprop.validation import (
     check_nonnegative_float,
@@ -451,14 +451,27 @@ class Trainer:
         return Y
 
     # -- one step ----------------------------------------------------------------------------------
-    def train_step(self, Xb, Yb, sample_weight=None) -> float:
+    def train_step(self, Xb, Yb, sample_weight=None, keep_grads: bool = True) -> float:
         """Forward, cost, backward and update on one batch (rows weighted by ``sample_weight`` if
-        given); returns J of the batch before the update."""
+        given); returns J of the batch before the update.
+
+        ``keep_grads=False`` lets plain SGD take its step inside the backward pass
+        (``Network.backward(sgd_step=True)``: the same step, no gradient arrays written, so
+        ``net.grads`` is left as it was); the loop asks for the gradients on each epoch's last batch
+        only, for its gradient-flow figures."""
         net, opt = self.net, self.optimizer
         # θ −= α g with α folded into δ_L = α(A − Y)/m: the gradients come out already scaled.
         scale = opt.lr if opt.folds_lr else 1.0
         split = self._split
         self._split_last = split is not None and split.usable(net, Xb.shape[0], sample_weight, self._sparse)
+        if not keep_grads and not self._split_last and type(opt) is SGD:
+            net.forward(Xb, cache=True, check=False)
+            if sample_weight is not None and not sample_weight.any():
+                return 0.0  # as below: nothing to learn from rows that all weigh 0
+            cost = net.cached_cost(Yb, self.l2, sample_weight)
+            net.backward(Yb, self.l2, scale=scale, sample_weight=sample_weight, sgd_step=True)
+            opt.t += 1  # as SGD.apply counts its steps
+            return cost
         if self._split_last:
             cost = split.run(Xb, Yb, self.l2, scale)  # both halves' gradients summed into net.flat_grads()
             grads = net.grads
@@ -567,7 +580,7 @@ class Trainer:
             for b in range(self.batch, n_batches):
                 idx, Xb, Yb, sw = self._batch(b)
                 m = Xb.shape[0]
-                cost = self.train_step(Xb, Yb, sw)
+                cost = self.train_step(Xb, Yb, sw, keep_grads=b == n_batches - 1)
                 if not math.isfinite(cost):
                     self._diverged(good)
                 cost_sum += cost * m
@@ -657,7 +670,7 @@ class Trainer:
         self._roll_back(good)
         n_batches = -(-self.X.shape[0] // self.batch_size)
         for b in range(self.batch, n_batches):
-            cost = self.train_step(*self._batch(b)[1:])
+            cost = self.train_step(*self._batch(b)[1:], keep_grads=b == n_batches - 1)  # as _run steps
             if not math.isfinite(cost):
                 return b, f"the cost became {cost}"
             if not self._finite_weights():
