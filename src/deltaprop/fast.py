@@ -235,23 +235,36 @@ def _passes_test(fns) -> bool:
             delta = np.asarray(rng.standard_normal((3, 5)), dtype=dtype, order=order)
             A = rng.standard_normal((3, 7)).astype(dtype)
             expected = 0.5 * W - delta.T @ A
-            _call(fn, W, delta, A, -1.0, 0.5)
+            _call(fn, W, delta.T, A, -1.0, 0.5)
             if not np.allclose(W, expected, rtol=1e-5, atol=1e-5):
                 return False
     return True
 
 
-def _call(fn, C, delta, A, alpha, beta) -> None:
-    """C ← α δᵀ A + β C by ``fn`` (cblas ?gemm, row-major): C (n_out, n_in) and A (m, n_in) C-contiguous,
-    δ (m, n_out) either layout."""
-    m, n_out = delta.shape
-    n_in = A.shape[1]
-    if delta.flags.c_contiguous:
-        trans, ld = _CBLAS_T, n_out  # δ row-major: δᵀ is its transpose
-    else:
-        trans, ld = _CBLAS_NO, m  # δ column-major: δᵀ is a row-major (n_out, m) array
-    fn(_CBLAS_ROW, trans, _CBLAS_NO, n_out, n_in, m, alpha, delta.ctypes.data, ld, A.ctypes.data, n_in,
-       beta, C.ctypes.data, n_in)
+def _call(fn, C, A, B, alpha, beta) -> None:
+    """C ← α A B + β C by ``fn`` (cblas ?gemm, row-major); A, B and C each C- or F-contiguous (C is
+    written in place: when it is column-major, Cᵀ = Bᵀ Aᵀ is computed instead)."""
+    if not C.flags.c_contiguous:
+        C, A, B = C.T, B.T, A.T
+    M, N = C.shape
+    trans_a, lda = (_CBLAS_NO, A.shape[1]) if A.flags.c_contiguous else (_CBLAS_T, A.shape[0])
+    trans_b, ldb = (_CBLAS_NO, B.shape[1]) if B.flags.c_contiguous else (_CBLAS_T, B.shape[0])
+    fn(_CBLAS_ROW, trans_a, trans_b, M, N, A.shape[1], alpha, A.ctypes.data, max(lda, 1), B.ctypes.data,
+       max(ldb, 1), beta, C.ctypes.data, max(N, 1))
+
+
+def _gemm_for(C, A, B):
+    """The cblas function for C ← αAB + βC when every operand suits it (one float dtype, 2-D, each C- or
+    F-contiguous, C writeable, shapes that chain, no empty dimension), else None."""
+    fn = numpy_gemm(C.dtype) if isinstance(A, np.ndarray) and isinstance(B, np.ndarray) else None
+    if (fn is None or not C.flags.writeable or C.ndim != 2 or A.ndim != 2 or B.ndim != 2
+            or not C.dtype == A.dtype == B.dtype or 0 in C.shape or A.shape[1] == 0
+            or C.shape != (A.shape[0], B.shape[1]) or A.shape[1] != B.shape[0]):
+        return None
+    for a in (C, A, B):
+        if not (a.flags.c_contiguous or a.flags.f_contiguous):
+            return None
+    return fn
 
 
 def numpy_gemm(dtype):
@@ -272,19 +285,16 @@ def sub_product(W, delta, A_prev, beta: float = 1.0, scratch=None):
     Saves: NumPy has no C ← αAB + βC, so the step was dW = δᵀA_prev (written to an array), then a pass
     reading W and dW and writing W. One ``cblas_?gemm`` call with α = −1, β on NumPy's own OpenBLAS
     writes the result straight into W: no dW array and no pass over W and dW, which after a
-    two-thread product sit in both cores' caches. Fashion-MNIST 784-256-128-10, batch 128 (2-core AMD
-    EPYC, alternating epochs): see bench/RESULTS.md. With β = 1 and at most ~300 rows (OpenBLAS sums the
-    rows in one block) the bits equal the two-step path's; otherwise they agree to float rounding.
+    two-thread product sit in both cores' caches (bench/RESULTS.md has the figures). With β = 1 and
+    at most ~300 rows (OpenBLAS sums the rows in one block) the bits equal the two-step path's;
+    otherwise they agree to float rounding.
 
     Falls back to the two NumPy steps (dW into ``scratch``, or a new array) where BLAS cannot be called
     directly: another BLAS, a sparse A_prev, other dtypes or layouts.
     """
-    fn = numpy_gemm(W.dtype) if isinstance(A_prev, np.ndarray) else None
-    if (fn is not None and W.flags.c_contiguous and W.flags.writeable and A_prev.flags.c_contiguous
-            and (delta.flags.c_contiguous or delta.flags.f_contiguous) and delta.ndim == 2
-            and W.dtype == A_prev.dtype == delta.dtype and delta.shape[0] == A_prev.shape[0]
-            and W.shape == (delta.shape[1], A_prev.shape[1]) and delta.shape[0] > 0):
-        _call(fn, W, delta, A_prev, -1.0, beta)
+    fn = _gemm_for(W, delta.T, A_prev) if isinstance(A_prev, np.ndarray) and delta.ndim == 2 else None
+    if fn is not None:
+        _call(fn, W, delta.T, A_prev, -1.0, beta)
         return W
     if isinstance(A_prev, np.ndarray):
         dW = np.matmul(delta.T, A_prev, out=scratch)
