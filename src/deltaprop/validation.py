@@ -9,7 +9,7 @@ import numpy as np
 from deltaprop import fast
 from deltaprop.errors import ConfigError, InputError
 
-__all__ = ["check_X", "check_sample_weight", "check_positive_int", "check_positive_float", "check_nonnegative_float", "check_dtype"]
+__all__ = ["check_X", "check_sample_weight", "check_number", "number_rule", "check_positive_int", "check_positive_float", "check_nonnegative_float", "check_dtype"]
 
 FLOAT_DTYPES = ("float32", "float64")
 
@@ -92,30 +92,63 @@ def check_sample_weight(sample_weight, m: int, dtype=np.float64) -> np.ndarray:
     return w
 
 
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def number_rule(low=None, high=None, *, low_open: bool = False, high_open: bool = False,
+                integer: bool = False) -> str:
+    """The words for a range: 'a whole number ≥ 1', 'a finite number > 0', 'a finite number in [0, 1)'."""
+    kind = "a whole number" if integer else "a finite number"
+    if low is not None and high is not None:
+        return f"{kind} in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{kind} {'>' if low_open else '≥'} {low:g}"
+    if high is not None:
+        return f"{kind} {'<' if high_open else '≤'} {high:g}"
+    return kind
+
+
+def check_number(value, name: str, low=None, high=None, *, low_open: bool = False, high_open: bool = False,
+                 integer: bool = False, allow_none: bool = False, allow_inf: bool = False, error=ConfigError,
+                 hint: str | None = None):
+    """``value`` when it is a number (a whole one with ``integer``; never a bool) in the range given by
+    ``low``/``high`` (open ends with ``low_open``/``high_open``), finite unless ``allow_inf``; None passes
+    with ``allow_none``. Otherwise ``error`` (ConfigError by default) saying '{name} must be {rule}; got
+    {value}'. The one numeric check of the command's arguments, the estimators' parameters and the
+    files' records, so that all of them word a bad number the same way."""
+    if value is None and allow_none:
+        return None
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer) if integer
+                                                                 else (int, float, np.integer, np.floating))
+    if ok:
+        try:
+            v = float(value)
+        except OverflowError:  # an int beyond any float
+            v = math.inf if value > 0 else -math.inf
+        ok = math.isfinite(v) or (allow_inf and not math.isnan(v))
+        if ok and low is not None:
+            ok = v > low if low_open else v >= low
+        if ok and high is not None:
+            ok = v < high if high_open else v <= high
+    if not ok:
+        rule = number_rule(low, high, low_open=low_open, high_open=high_open, integer=integer)
+        rule += " or None" if allow_none else ""
+        raise error(f"{name} must be {rule}; got {_short(value)}", hint if hint is not None else f"pass {rule}")
+    return int(value) if integer else value
+
+
 def check_positive_int(value, name: str) -> int:
     """A whole number ≥ 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be a whole number ≥ 1, got {value!r}", f"pass a positive {name}")
-    return int(value)
+    return check_number(value, name, 1, integer=True, hint=f"pass a positive {name}")
 
 
 def check_positive_float(value, name: str) -> float:
     """A finite number > 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        v = math.nan
-    if isinstance(value, bool) or not (math.isfinite(v) and v > 0):
-        raise ConfigError(f"{name} must be a positive finite number, got {value!r}", f"for example {name}=0.1")
-    return v
+    return float(check_number(value, name, 0, low_open=True, hint=f"for example {name}=0.1"))
 
 
 def check_nonnegative_float(value, name: str) -> float:
     """A finite number ≥ 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        v = math.nan
-    if isinstance(value, bool) or not (math.isfinite(v) and v >= 0):
-        raise ConfigError(f"{name} must be a finite number ≥ 0, got {value!r}", f"for example {name}=0.0")
-    return v
+    return float(check_number(value, name, 0, hint=f"for example {name}=0.0"))

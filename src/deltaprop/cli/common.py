@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from deltaprop.errors import ConfigError, DataError, InputError
+from deltaprop.errors import ConfigError, DataError, DivergenceError, InputError
 
 MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
+RUN_FILE = "run.json"  # the run's id and options, written before training starts
 
 
 def load_model(path):
@@ -59,11 +60,17 @@ def console(stderr: bool = False):
 
 
 def error(text: str) -> None:
-    sys.stderr.write(f"deltaprop: error: {text}\n")
+    """``deltaprop: error: TEXT`` on standard error; control characters from names in files are escaped."""
+    from deltaprop.io.files import safe_lines
+
+    sys.stderr.write(f"deltaprop: error: {safe_lines(text)}\n")
 
 
 def out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    """A line on standard output; control characters (names from files) are escaped, never sent raw."""
+    from deltaprop.io.files import safe_lines
+
+    sys.stdout.write(safe_lines(text) + "\n")
 
 
 def seconds(t: float) -> str:
@@ -72,7 +79,7 @@ def seconds(t: float) -> str:
 
 def write_json(path, obj) -> None:
     """obj as indented JSON, written atomically (NumPy numbers and arrays, paths converted)."""
-    from deltaprop.io.modelfile import atomic_write
+    from deltaprop.io.files import atomic_write
 
     atomic_write(path, (json.dumps(obj, indent=2, default=json_default) + "\n").encode())
 
@@ -97,6 +104,7 @@ def metrics(net, X, y, class_names) -> dict:
     from deltaprop import metrics as M
 
     Z, A = net.logits(X)
+    finite_outputs(net, A)
     if class_names is not None:
         out = M.classification_summary(y, net.decide(A), class_names, P=net.probabilities(A))
     else:
@@ -105,6 +113,21 @@ def metrics(net, X, y, class_names) -> dict:
     loss = float(net.loss.value(Z, A, net.prepare_targets(y)) / X.shape[0])
     out["loss"] = loss if np.isfinite(loss) else None  # metrics.json stays strict JSON
     return out
+
+
+def finite_outputs(net, A) -> None:
+    """A DivergenceError (exit 4) when the network's outputs A are NaN or infinite: its weights are too
+    large for these inputs (a diverged or damaged model), and every figure from them would be garbage."""
+    from deltaprop import fast
+
+    if fast.all_finite(A):
+        return
+    bad = int(np.sum(~np.all(np.isfinite(A), axis=1)))
+    biggest = max(float(np.max(np.abs(p))) for p in net.params())
+    raise DivergenceError(f"the network's outputs are NaN or infinite on {bad} of {A.shape[0]} rows (its weights "
+                          f"reach |w| = {biggest:.3g}, too large for these inputs in {net.dtype.name})",
+                          "the model diverged or is damaged: retrain it with a lower learning rate, or check "
+                          "that the inputs are scaled as in training")
 
 
 def print_class_table(metrics) -> None:
@@ -118,12 +141,31 @@ def print_class_table(metrics) -> None:
 
 
 def dataset_for(net, spec=None, target=None):
-    from deltaprop.io.datasets import resolve
+    """The data set ``spec`` names, or the one the model was trained on. A path stored in a model file
+    is read only when the file's recorded fingerprint (size, SHA-256) matches: a crafted model cannot
+    make the command open, and echo parts of, a file the user did not name."""
+    from deltaprop.io.datasets import fingerprint, resolve
 
     info = net.meta.get("data") or {}
-    spec = spec or info.get("spec")
     if not spec:
-        raise ConfigError("this model does not say which data it was trained on", "pass --data SPEC")
+        spec = info.get("spec")
+        if not spec:
+            raise ConfigError("this model does not say which data it was trained on", "pass --data SPEC")
+        if str(spec).strip().lower() not in ("digits", "fashion-mnist", "fashion_mnist"):
+            from deltaprop.io.files import shown
+
+            stored = info.get("fingerprint")
+            if not isinstance(stored, dict):
+                raise ConfigError(f"the model names its data {shown(spec)} but records no fingerprint of it, so "
+                                  "deltaprop will not open it on the model's word", f"pass --data {shown(spec)} "
+                                  "(or another data spec) to say which data to read")
+            try:
+                same = fingerprint(spec) == stored
+            except DataError:
+                same = False
+            if not same:
+                raise DataError(f"the model's data {shown(spec)} is missing or is not the file it was trained on "
+                                "(its size or contents differ)", "pass --data SPEC to say which data to evaluate on")
     return resolve(spec, test_fraction=info.get("test_fraction", 0.3), seed=info.get("seed", 0),
                    target=target if target is not None else info.get("target"), task=info.get("task"))
 

@@ -10,9 +10,10 @@ import sys
 import numpy as np
 
 from deltaprop.cli.args import Formatter
-from deltaprop.cli.common import (class_names, dataset_for, json_default, labels_for_model, load_model, metrics,
-                                  model_inputs, out, print_class_table)
+from deltaprop.cli.common import (class_names, dataset_for, finite_outputs, json_default, labels_for_model, load_model,
+                                  metrics, model_inputs, out, print_class_table)
 from deltaprop.errors import DataError, InputError
+from deltaprop.io.files import atomic_write, csv_cell, shown
 
 
 def register(sub) -> None:
@@ -91,15 +92,18 @@ def cmd_predict(args) -> int:
         raise InputError(f"{args.input} holds no rows", "pass at least one example")
     X = model_inputs(net, X)
     A = net.forward(X)
+    finite_outputs(net, A)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     classes = class_names(net)
     if net.is_classifier and classes is not None and not (net.activations[-1] == "sigmoid" and A.shape[1] > 1):
         P = net.probabilities(A)
         labels = net.decide(A)
-        writer.writerow(["label"] + ([] if args.no_proba else [f"p_{c}" for c in classes]))
+        # Class names come from files: a spreadsheet must never run one as a formula.
+        writer.writerow(["label"] + ([] if args.no_proba else [csv_cell(f"p_{c}") for c in classes]))
+        cells = [csv_cell(c) for c in classes]
         for k, row in zip(labels, P):
-            writer.writerow([classes[k]] + ([] if args.no_proba else [repr(float(p)) for p in row]))
+            writer.writerow([cells[k]] + ([] if args.no_proba else [repr(float(p)) for p in row]))
     else:
         header = ["y"] if A.shape[1] == 1 else [f"y_{j}" for j in range(1, A.shape[1] + 1)]
         writer.writerow(header)
@@ -107,10 +111,8 @@ def cmd_predict(args) -> int:
             writer.writerow([repr(float(v)) for v in row])
     text = buf.getvalue()
     if args.output:
-        from deltaprop.io.modelfile import atomic_write
-
         atomic_write(args.output, text.encode("utf-8"))
-        sys.stderr.write(f"wrote {X.shape[0]} predictions to {args.output}\n")
+        sys.stderr.write(f"wrote {X.shape[0]} predictions to {shown(args.output)}\n")
     else:
         sys.stdout.write(text)
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import math
 import os
 import zlib
@@ -23,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from deltaprop.errors import DataError, InputError
+from deltaprop.io.files import check_memory, check_regular, open_regular, safe_text, short, shown
 from deltaprop.train import train_test_split
 
 __all__ = [
-    "Dataset", "resolve", "SPEC_FORMS",
+    "Dataset", "resolve", "SPEC_FORMS", "absolute_spec", "fingerprint",
     "load_digits", "load_fashion_mnist", "load_idx_dataset", "read_idx", "write_idx",
     "load_csv", "read_csv", "CSVTable", "load_npz", "load_inputs", "encode_labels", "split",
     "FASHION_MNIST_DIR", "FASHION_MNIST_CLASSES",
@@ -101,24 +103,9 @@ _IDX_CODES = {np.dtype(dt).newbyteorder("=").str if dt.itemsize > 1 else dt.str:
 
 
 def _existing_file(path, hint: str) -> Path:
-    """``path`` as a Path, or a DataError that says it is missing or a directory."""
-    path = Path(path)
-    if path.is_dir() or not path.exists():
-        raise DataError(f"no such file: {path}" if not path.exists() else f"{path} is a directory", hint)
-    return path
-
-
-def _read_bytes(path: Path) -> bytes:
-    _existing_file(path, "pass the path of an IDX file")
-    try:
-        if path.name.endswith(".gz"):
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (OSError, EOFError, zlib.error) as exc:
-        # gzip raises EOFError for a cut-off stream and BadGzipFile (an OSError) for a non-gzip file.
-        raise DataError(f"cannot read {path}: {exc}",
-                        "the file is damaged or not gzip-compressed; re-copy it or remove the .gz suffix") from None
+    """``path`` as a Path when it is a regular file, or a DataError that says it is missing, a directory,
+    or a FIFO or device (which would block or never end)."""
+    return check_regular(path, "file", DataError, hint)
 
 
 def read_idx(path) -> np.ndarray:
@@ -126,31 +113,50 @@ def read_idx(path) -> np.ndarray:
 
     Layout: magic ``00 00 TT D`` (TT the type code: 08 uint8, 09 int8, 0B int16, 0C int32, 0D float32,
     0E float64; D the number of dimensions), D big-endian uint32 sizes, then the big-endian data.
+    The header is read first: the size it declares is compared with the file (or, compressed, read no
+    further than it) and with the memory left before the data is read.
     """
-    path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise DataError(f"{path} is not an IDX file: {len(raw)} bytes, too short for the 4-byte magic number",
-                        "IDX files start with 00 00, a type code and the number of dimensions")
-    if raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise DataError(f"{path} is not an IDX file: magic number {raw[:4].hex(' ')}",
-                        "expected 00 00 then a type code (08 uint8, 09 int8, 0B int16, 0C int32, 0D float32, "
-                        "0E float64) and the number of dimensions; is it still gzip-compressed without a .gz name?")
-    dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
-    if ndim == 0:
-        raise DataError(f"{path}: the IDX header declares 0 dimensions", "the file is damaged")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path} is truncated: {len(raw)} bytes, but its {ndim} dimension sizes need {header}",
-                        "the file is damaged; copy it again")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + math.prod(dims) * dtype.itemsize
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "longer than its header says"
-        raise DataError(
-            f"{path} is {what}: shape {dims} of {dtype.name} needs {expected} bytes, the file has {len(raw)}",
-            "the file is damaged or incomplete; copy it again")
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    path = _existing_file(path, "pass the path of an IDX file")
+    gz = path.name.endswith(".gz")
+    try:
+        with open_regular(path, "IDX file", DataError) as raw_file:
+            size = os.fstat(raw_file.fileno()).st_size
+            f = gzip.GzipFile(fileobj=raw_file, mode="rb") if gz else raw_file
+            head = f.read(4)
+            if len(head) < 4:
+                raise DataError(f"{shown(path)} is not an IDX file: {len(head)} bytes, too short for the 4-byte "
+                                "magic number", "IDX files start with 00 00, a type code and the number of dimensions")
+            if head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+                raise DataError(f"{shown(path)} is not an IDX file: magic number {head.hex(' ')}",
+                                "expected 00 00 then a type code (08 uint8, 09 int8, 0B int16, 0C int32, 0D float32, "
+                                "0E float64) and the number of dimensions; is it still gzip-compressed without a "
+                                ".gz name?")
+            dtype, ndim = _IDX_TYPES[head[2]], head[3]
+            if ndim == 0:
+                raise DataError(f"{shown(path)}: the IDX header declares 0 dimensions", "the file is damaged")
+            header = 4 + 4 * ndim
+            sizes = f.read(4 * ndim)
+            if len(sizes) < 4 * ndim:
+                raise DataError(f"{shown(path)} is truncated: its {ndim} dimension sizes need {header} bytes",
+                                "the file is damaged; copy it again")
+            dims = tuple(int(d) for d in np.frombuffer(sizes, dtype=">u4"))
+            nbytes = math.prod(dims) * dtype.itemsize
+            if not gz and size != header + nbytes:
+                what = "truncated" if size < header + nbytes else "longer than its header says"
+                raise DataError(f"{shown(path)} is {what}: shape {dims} of {dtype.name} needs {header + nbytes:,} "
+                                f"bytes, the file has {size:,}", "the file is damaged or incomplete; copy it again")
+            check_memory(2 * nbytes, f"reading {shown(path)} (shape {dims} of {dtype.name})",
+                         "use a smaller file, or a machine with more memory", DataError)
+            body = f.read(nbytes + 1)  # never more than the header declares (a .gz can expand without end)
+    except (OSError, EOFError, zlib.error) as exc:
+        # gzip raises EOFError for a cut-off stream and BadGzipFile (an OSError) for a non-gzip file.
+        raise DataError(f"cannot read {shown(path)}: {exc}",
+                        "the file is damaged or not gzip-compressed; re-copy it or remove the .gz suffix") from None
+    if len(body) != nbytes:
+        what = "truncated" if len(body) < nbytes else "longer than its header says"
+        raise DataError(f"{shown(path)} is {what}: shape {dims} of {dtype.name} needs {header + nbytes:,} bytes "
+                        "uncompressed", "the file is damaged or incomplete; copy it again")
+    data = np.frombuffer(body, dtype=dtype).reshape(dims)
     return data.astype(dtype.newbyteorder("="), copy=True)
 
 
@@ -220,8 +226,41 @@ def _load_idx_split(directory, dtype, hint=""):
         if image_shape is not None and images.shape[1:] != image_shape:
             raise DataError(f"train images are {image_shape} but test images are {images.shape[1:]}", "mixed data sets?")
         image_shape = images.shape[1:]
-        out += [images.reshape(images.shape[0], -1).astype(dtype, copy=False), labels.astype(np.int64)]
+        out += [_idx_images(images, dtype, files[f"{part}_images"]), _idx_labels(labels, files[f"{part}_labels"])]
     return tuple(out), image_shape
+
+
+MAX_LABEL = 100_000  # a label above it asks for that many class names: a damaged or foreign label file
+
+
+def _idx_images(images: np.ndarray, dtype, path) -> np.ndarray:
+    """Images (m, rows, cols) as rows X (m, rows·cols). uint8 pixels become ``dtype``; any other type
+    keeps its values (float images as float32 or float64, never cast to uint8), NaN and infinity refused."""
+    X = images.reshape(images.shape[0], math.prod(images.shape[1:]))
+    if X.dtype == np.uint8:
+        return X.astype(dtype, copy=False)
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        r, c = (int(v) for v in np.argwhere(~np.isfinite(X))[0])
+        raise DataError(f"{shown(path)}: image {r}, pixel {c} is {X[r, c]}", "pixels must be finite numbers")
+    # float32 holds int8, int16 and float32 values exactly; int32 and float64 need float64.
+    exact = np.float32 if (X.dtype.itemsize <= 2 or X.dtype == np.float32) else np.float64
+    return X.astype(exact)
+
+
+def _idx_labels(labels: np.ndarray, path) -> np.ndarray:
+    """Labels as int64 class indices: whole numbers from 0 to MAX_LABEL, else a DataError naming the first
+    bad one (never truncated: 0.5 is not class 0)."""
+    y = labels
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (np.mod(np.where(np.isfinite(y), y, 0), 1) != 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{shown(path)}: label {i} is {y[i]}, not a whole number", "labels are class indices 0..K-1")
+    if y.size and (y.min() < 0 or y.max() > MAX_LABEL):
+        i = int(np.argmin(y) if y.min() < 0 else np.argmax(y))
+        raise DataError(f"{shown(path)}: label {i} is {y[i]:g}; class indices run from 0 to at most {MAX_LABEL:,}",
+                        "is it a label file? labels are class indices 0..K-1")
+    return y.astype(np.int64)
 
 
 def load_idx_dataset(directory, dtype="uint8"):
@@ -277,7 +316,11 @@ def read_csv(path, target=None, delimiter: str = ",", labelled: bool = True) -> 
     """
     path = _existing_file(path, "pass the path of a CSV file")
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        raw = open_regular(path, "CSV file", DataError)
+        # Python's rows of strings take about ten times the file's size.
+        check_memory(10 * os.fstat(raw.fileno()).st_size, f"reading {shown(path)}",
+                     "split the file, or use a machine with more memory", DataError)
+        with io.TextIOWrapper(raw, newline="", encoding="utf-8-sig") as f:
             rows = [(n, [c.strip() for c in row]) for n, row in enumerate(csv.reader(f, delimiter=delimiter), 1)
                     if row and any(c.strip() for c in row)]
     except UnicodeDecodeError as exc:
@@ -320,13 +363,17 @@ def read_csv(path, target=None, delimiter: str = ",", labelled: bool = True) -> 
             except ValueError:
                 v = None
             if v is None or not math.isfinite(v):
-                col = f"column {names[j]!r}" if has_header else f"column {j}"
+                col = f"column {short(names[j])}" if has_header else f"column {j}"
                 problem = "is empty" if row[j] == "" else ("is not a number" if v is None else "is not finite")
-                raise DataError(f"{path}, row {i + 1} (line {line}), {col} ({_ordinal(j + 1)}): {row[j]!r} {problem}",
+                raise DataError(f"{shown(path)}, row {i + 1} (line {line}), {col} ({_ordinal(j + 1)}): {short(row[j])} "
+                                f"{problem}",
                                 "feature cells must be finite numbers; fill or drop missing values, encode text "
                                 "columns as numbers, or choose the label column with target=")
             X[i, k] = v
         if labelled:
+            if row[t] == "":
+                raise DataError(f"{shown(path)}, row {i + 1} (line {line}): the label is empty",
+                                "drop rows with missing labels")
             labels.append(row[t])
     if not labelled:
         return CSVTable(X, np.empty(0), [names[j] for j in feature_cols], "", has_header)
@@ -368,40 +415,97 @@ def load_csv(path, target=None, delimiter: str = ","):
 _NPZ_KEYS = ("X", "y", "X_test", "y_test", "class_names")
 
 
+def _npy_header(f, where: str, hint: str):
+    """(shape, dtype, header length) of the .npy stream ``f``, read without reading the data."""
+    from numpy.lib import format as npy
+
+    start = f.tell() if f.seekable() else 0
+    try:
+        version = npy.read_magic(f)
+        reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, _, dtype = reader(f, max_header_size=100_000)
+    except (ValueError, EOFError, OSError) as exc:
+        raise DataError(f"{where} is not a readable .npy array ({short(str(exc), 200)})", hint) from None
+    return shape, dtype, (f.tell() - start) if f.seekable() else None
+
+
 def _np_load(path, hint: str, archive: bool, required=()):
     """What a NumPy file holds, read with ``allow_pickle=False``: a single array (``archive`` False,
     an .npy file) or the arrays named in _NPZ_KEYS (``archive`` True, an .npz file with the
     ``required`` keys). Every problem is a DataError: a missing file, the other kind of NumPy file,
-    missing keys, an object array (which would need unpickling) or a damaged file."""
+    missing keys, an object array (which would need unpickling), an array whose declared size does not
+    match the file or the memory left, or a damaged file."""
+    import zipfile
+
     path = _existing_file(path, hint)
     kind = ".npz" if archive else ".npy"
-
-    def unreadable(exc):
-        if isinstance(exc, ValueError):  # an object array: refused by allow_pickle=False
-            return DataError(f"{path} cannot be read without unpickling ({exc})",
-                             "save plain numeric (or string) arrays; deltaprop never unpickles data")
-        return DataError(f"{path} is not a readable {kind} file ({type(exc).__name__}: {exc})", hint)
-
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except Exception as exc:  # ValueError (pickle), BadZipFile, OSError, EOFError: damaged or foreign
-        raise unreadable(exc) from None
-    if isinstance(loaded, np.ndarray):
-        if archive:
-            raise DataError(f"{path} holds a single array, not an .npz archive", hint)
-        return loaded
-    with loaded as z:
-        if not archive:
-            raise DataError(f"{path} is an .npz archive ({', '.join(z.files)}), not a single array",
+    with open_regular(path, f"{kind} file", DataError, hint) as f:
+        size = os.fstat(f.fileno()).st_size
+        start = f.read(8)
+        f.seek(0)
+        if start.startswith(b"PK") and not archive:
+            raise DataError(f"{shown(path)} is an .npz archive, not a single array",
                             "name it .npz, or save one array with numpy.save(path, X)")
-        missing = [k for k in required if k not in z.files]
-        if missing:
-            raise DataError(f"{path} has no array(s) {', '.join(missing)}; it holds {', '.join(z.files) or 'nothing'}",
-                            hint)
+        if start.startswith(b"\x93NUMPY") and archive:
+            raise DataError(f"{shown(path)} holds a single array, not an .npz archive", hint)
+        if not start.startswith(b"PK" if archive else b"\x93NUMPY"):
+            raise DataError(f"{shown(path)} is not a NumPy {kind} file (it starts with {short(start)})", hint)
         try:
-            return {k: z[k] for k in z.files if k in _NPZ_KEYS}
-        except Exception as exc:
-            raise unreadable(exc) from None
+            if not archive:
+                shape, dtype, head = _npy_header(f, shown(path), hint)
+                _refuse_objects(path, dtype)
+                nbytes = math.prod(shape) * dtype.itemsize
+                if size - head != nbytes:
+                    raise DataError(f"{shown(path)} declares an array of shape {shape} of {dtype} ({nbytes:,} bytes) "
+                                    f"but holds {size - head:,} bytes of data", "the file is damaged; save it again")
+                check_memory(nbytes, f"reading {shown(path)} (shape {shape} of {dtype})",
+                             "use a smaller file, or a machine with more memory", DataError)
+                f.seek(0)
+                return np.load(f, allow_pickle=False)
+            with zipfile.ZipFile(f) as z:
+                names = {n[:-4]: n for n in z.namelist() if n.endswith(".npy")}
+                missing = [k for k in required if k not in names]
+                if missing:
+                    raise DataError(f"{shown(path)} has no array(s) {', '.join(missing)}; it holds "
+                                    f"{_listing(names) if names else 'nothing'}", hint)
+                total = 0
+                for key in (k for k in _NPZ_KEYS if k in names):
+                    info = z.getinfo(names[key])
+                    with z.open(info) as member:
+                        shape, dtype, _ = _npy_header(member, f"{shown(path)}: array {key}", hint)
+                    _refuse_objects(path, dtype, key)
+                    nbytes = math.prod(shape) * dtype.itemsize
+                    if nbytes > info.file_size:
+                        raise DataError(f"{shown(path)}: array {key} declares shape {shape} of {dtype} ({nbytes:,} "
+                                        f"bytes) but its member holds {info.file_size:,}", "the file is damaged")
+                    total += nbytes
+                check_memory(total, f"reading {shown(path)} ({total:,} bytes of arrays once decompressed)",
+                             "use a smaller file, or a machine with more memory", DataError)
+                return {key: _read_member(z, names[key]) for key in _NPZ_KEYS if key in names}
+        except DataError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:  # BadZipFile, OSError, EOFError, ValueError: damaged or foreign
+            raise DataError(f"{shown(path)} is not a readable {kind} file ({type(exc).__name__}: "
+                            f"{short(str(exc), 200)})", hint) from None
+
+
+def _listing(names) -> str:
+    text = safe_text(", ".join(names))
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _read_member(z, name):
+    with z.open(name) as member:
+        return np.lib.format.read_array(member, allow_pickle=False)
+
+
+def _refuse_objects(path, dtype, key=None):
+    if dtype.hasobject:
+        where = f"array {key} of " if key else ""
+        raise DataError(f"{where}{shown(path)} holds Python objects ({dtype}), which cannot be read without "
+                        "unpickling", "save plain numeric (or string) arrays; deltaprop never unpickles data")
 
 
 def load_npz(path) -> dict:
@@ -412,6 +516,9 @@ def load_npz(path) -> dict:
     for key in ("X", "X_test"):
         if key in arrays:
             X = arrays[key]
+            if X.ndim == 0 or X.shape[0] == 0:
+                raise DataError(f"{shown(path)}: {key} has shape {X.shape}, no rows of examples",
+                                "store X as (m examples, n features) with m ≥ 1")
             if X.ndim == 1:
                 raise DataError(f"{path}: {key} is 1-d with shape {X.shape}", "store X as (m examples, n features)")
             if X.dtype.kind not in "biuf":
@@ -459,9 +566,12 @@ def _as_rows(X: np.ndarray, path: Path) -> np.ndarray:
     if X.dtype.kind not in "biuf":
         raise DataError(f"{path} holds {X.dtype} values, not numbers", "store numeric features")
     if X.ndim < 2:
-        raise DataError(f"{path} holds an array of shape {X.shape}; expected (m examples, n features)",
+        raise DataError(f"{shown(path)} holds an array of shape {X.shape}; expected (m examples, n features)",
                         "for one example, store it as shape (1, n)")
-    return X.reshape(X.shape[0], -1)
+    if X.shape[0] == 0 or math.prod(X.shape[1:]) == 0:
+        raise DataError(f"{shown(path)} holds an array of shape {X.shape}: no examples or no features",
+                        "pass at least one row of at least one number")
+    return X.reshape(X.shape[0], math.prod(X.shape[1:]))
 
 
 # -- labels and splits ----------------------------------------------------------------------------
@@ -493,6 +603,10 @@ def encode_labels(y, task=None, class_names=None):
         return np.array([lookup[str(v)] for v in y.tolist()], dtype=np.int64), class_names
     values, index = np.unique(y, return_inverse=True)
     if numeric and values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0):
+        if np.abs(values).max() > 2**53:  # no int64 wrap: such a number is no class label
+            raise DataError(f"the label {values[np.argmax(np.abs(values))]:g} is too large to be a class label "
+                            "(class labels are whole numbers up to 2^53)",
+                            "for numbers to predict, pass task='regression' (--task regression)")
         values = values.astype(np.int64)  # 3.0 is class "3"
     return index.reshape(-1).astype(np.int64), [str(v) for v in values.tolist()]
 
@@ -509,7 +623,65 @@ def split(X, y, test_fraction: float = 0.3, seed: int = 0, stratify: bool = True
 
 
 # -- --data specs -------------------------------------------------------------------------------
-def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, task=None) -> Dataset:
+_DIR_PREFIXES = ("fashion-mnist", "fashion_mnist", "mnist", "idx")
+
+
+def _spec_location(spec) -> tuple[str, str] | None:
+    """(prefix with its colon or "", path) of a spec that names a file or directory; None for the
+    data sets deltaprop knows by name (digits, the installed Fashion-MNIST)."""
+    s = (os.fspath(spec) if isinstance(spec, os.PathLike) else str(spec)).strip()
+    low = s.lower()
+    if low in ("digits", "fashion-mnist", "fashion_mnist"):
+        return None
+    for prefix in _DIR_PREFIXES:
+        if low.startswith(prefix + ":"):
+            return s[:len(prefix) + 1], s[len(prefix) + 1:]
+    return "", s
+
+
+def absolute_spec(spec) -> str:
+    """The spec with its file or directory as an absolute path (``~`` expanded), so that it names the
+    same data from any working directory: ``t.csv`` -> ``/home/me/t.csv``, ``mnist:d`` -> ``mnist:/home/me/d``."""
+    where = _spec_location(spec)
+    if where is None:
+        return str(spec).strip()
+    prefix, path = where
+    return prefix + os.path.abspath(os.path.expanduser(path))
+
+
+def fingerprint(spec) -> dict | None:
+    """{"bytes", "sha256"} of the data a spec names (a file, or the regular files directly inside a
+    directory, in name order); None for digits and the installed Fashion-MNIST. Reads regular files only."""
+    import hashlib
+
+    from deltaprop.io.files import check_regular, open_regular
+
+    where = _spec_location(spec)
+    if where is None:
+        return None
+    path = Path(os.path.expanduser(where[1]))
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file())
+    else:
+        files = [check_regular(path, "file", DataError, "check the --data path")]
+    h, total = hashlib.sha256(), 0
+    for f in files:
+        h.update(f.name.encode("utf-8", "surrogateescape") + b"\0")
+        with open_regular(f, "data file", DataError) as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                h.update(block)
+                total += len(block)
+    return {"bytes": total, "sha256": h.hexdigest()}
+
+
+def _max_classes(names, limit):
+    if limit is not None and names is not None and len(names) > limit:
+        raise DataError(f"the labels make {len(names):,} classes; at most {limit:,} are taken",
+                        "is the label column an ID or a number? choose it with --target, or pass --task regression")
+
+
+def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, task=None,
+            max_classes: int | None = None) -> Dataset:
     """The Dataset a ``--data`` spec names.
 
     ``digits``; ``fashion-mnist`` (installed package) or ``fashion-mnist:DIR``; ``mnist:DIR`` or
@@ -536,14 +708,21 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
                 raise DataError(f"{prefix} needs a directory: {prefix}:DIR",
                                 "pass the directory holding train-images-idx3-ubyte.gz and the other three files")
             (X_tr, y_tr, X_te, y_te), shape = _load_idx_split(directory, np.uint8)
+            if X_tr.shape[0] == 0 or X_te.shape[0] == 0:
+                raise DataError(f"{shown(directory)}: the {'training' if X_tr.shape[0] == 0 else 'test'} IDX files "
+                                "hold no images", "pass a directory with images in both splits")
             names = [str(i) for i in range(int(max(y_tr.max(), y_te.max())) + 1)]
+            _max_classes(names, max_classes)
+            # Pixels 0..255 are divided by 255; images stored as other numbers keep their own scale.
+            scaling = "divide:255" if X_tr.dtype == np.uint8 else "standard"
             return Dataset(prefix if prefix == "mnist" else Path(directory).name or "idx", X_tr, y_tr, X_te, y_te,
-                           image_shape=tuple(shape), class_names=names, scaling="divide:255")
+                           image_shape=tuple(shape), class_names=names, scaling=scaling)
     if low.endswith((".csv", ".npz")):
         s = os.path.expanduser(s)  # --data=~/t.csv reaches here unexpanded by the shell
     if low.endswith(".csv"):
         table = read_csv(s, target)
         y, names = encode_labels(table.y, task)
+        _max_classes(names, max_classes)
         return Dataset(Path(s).stem, *split(table.X, y, test_fraction, seed, stratify=names is not None),
                        class_names=names, feature_names=table.feature_names)
     if low.endswith(".npz"):
@@ -552,10 +731,12 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
         given = [str(c) for c in given.tolist()] if given is not None else None
         if "X_test" in arrays:
             y_all, names = encode_labels(np.concatenate([arrays["y"], arrays["y_test"]]), task, given)
+            _max_classes(names, max_classes)
             m = arrays["y"].shape[0]
             parts = (arrays["X"], y_all[:m], arrays["X_test"], y_all[m:])
         else:
             y, names = encode_labels(arrays["y"], task, given)
+            _max_classes(names, max_classes)
             parts = split(arrays["X"], y, test_fraction, seed, stratify=names is not None)
         return Dataset(Path(s).stem, *parts, class_names=names)
     raise DataError(f"unknown data spec {text!r}", "valid forms: " + ", ".join(SPEC_FORMS))

@@ -124,6 +124,9 @@ def read_history(source) -> tuple[list[dict], str]:
                             "pass the directory a training run wrote (deltaprop train --out DIR), or a History")
     if not path.exists():
         raise DataError(f"no such file or directory: {path}", "pass a run directory, history.csv or a History")
+    from deltaprop.io.files import check_regular  # a FIFO or a device would block or never end
+
+    check_regular(path, "history file", DataError, "pass a run directory, history.csv or a History")
     if path.suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

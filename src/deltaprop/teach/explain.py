@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 from deltaprop.teach.document import Doc, Renderable, shape_text
 from deltaprop.errors import ConfigError
@@ -131,6 +132,11 @@ def as_network(net_or_spec, hidden="relu", output="softmax", loss=None, seed: in
 
 
 def parse_sizes(text: str) -> list[int]:
+    """'3,4,3,2', '3-4-3-2' or '3x4x3x2' -> [3, 4, 3, 2]; a negative or zero size is refused, never read
+    as its absolute value."""
+    if re.search(r"(^|[,x(\[])\s*-|--", text.strip()) or re.search(r"(^|\D)0+(\D|$)", text):
+        raise ConfigError(f"layer sizes must be whole numbers ≥ 1, got {text!r}",
+                          "write them as 3,4,3,2 (input first, output last)")
     parts = [p for p in text.replace("-", ",").replace("x", ",").split(",") if p.strip()]
     try:
         sizes = [int(p) for p in parts]
