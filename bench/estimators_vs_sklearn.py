@@ -2,6 +2,7 @@
 
     python bench/estimators_vs_sklearn.py                      # digits, and Fashion-MNIST if installed
     python bench/estimators_vs_sklearn.py --threads 4 --repeats 5 --fashion-epochs 30
+    python bench/estimators_vs_sklearn.py --skip-fashion --sections lbfgs,sparse   # the short cases only
 
 Data: scikit-learn's 8×8 digits (X/16, a stratified 70/30 split drawn with seed 0) and, when
 /usr/share/datasets/fashion-mnist/ exists (Debian/Ubuntu package ``dataset-fashion-mnist``),
@@ -12,6 +13,16 @@ Fashion-MNIST a fixed number of epochs (``--fashion-epochs``). float32 input tra
 both libraries. Each library fits with random_state 0, 1, ... (``--repeats``); the table shows the
 mean test accuracy (± standard deviation over seeds), the median fit time and the mean epoch count.
 BLAS threads are pinned to ``--threads`` for both, through threadpoolctl.
+
+Two more sections (``--sections``; all by default):
+
+- ``lbfgs``: digits with ``solver='lbfgs'`` (up to 200 iterations, the whole data as one batch);
+- ``sparse``: scipy.sparse CSR input with Adam: digits as CSR (half its pixels are 0), and a
+  bag-of-words-like problem made here (4000 + 1000 rows, 20,000 features, 0.5 % stored, two classes
+  from a sparse linear rule, seed 0), 30 epochs.
+
+The same random_state gives both libraries the same model (tests/test_sklearn_parity.py), so the
+accuracies agree and the times compare the same work.
 """
 
 from __future__ import annotations
@@ -46,6 +57,27 @@ def _fashion(rows: int | None):
     return X_train, y_train, X_test, y_test
 
 
+def _bag_of_words(seed: int = 0):
+    """4000 train + 1000 test rows of 20,000 features, 0.5 % stored (CSR), labels from a sparse linear rule."""
+    from scipy import sparse
+
+    rng = np.random.default_rng(seed)
+    X = sparse.random(5000, 20_000, density=0.005, format="csr", random_state=seed,
+                      data_rvs=lambda k: rng.poisson(2.0, k) + 1.0)
+    w = np.zeros(20_000)
+    w[rng.choice(20_000, 400, replace=False)] = rng.normal(size=400)
+    score = X @ w
+    y = (score > np.median(score)).astype(int)
+    return X[:4000], y[:4000], X[4000:], y[4000:]
+
+
+def _csr(data):
+    from scipy import sparse
+
+    X_train, y_train, X_test, y_test = data
+    return sparse.csr_matrix(X_train), y_train, sparse.csr_matrix(X_test), y_test
+
+
 def _run(make, data, repeats: int):
     """(accuracies, seconds, epochs) of ``repeats`` fits with random_state 0..repeats−1."""
     X_train, y_train, X_test, y_test = data
@@ -74,8 +106,9 @@ def compare(title, data, settings, repeats, extra_dtype=None):
     from deltaprop.estimators import MLPClassifier as DpMLP
 
     X_train, _, X_test, _ = data
+    kind = f"{type(X_train).__name__} " if not isinstance(X_train, np.ndarray) else ""
     print(f"{title}: {X_train.shape[0]} train / {X_test.shape[0]} test rows, {X_train.shape[1]} features, "
-          f"{X_train.dtype}; {settings}")
+          f"{kind}{X_train.dtype}; {settings}")
     results = {}
     for name, make in (("scikit-learn", lambda s: SkMLP(**settings, random_state=s)),
                        ("deltaprop", lambda s: DpMLP(**settings, random_state=s))):
@@ -102,7 +135,10 @@ def main(argv=None):
     parser.add_argument("--fashion-rows", type=int, default=None, help="use only the first N training rows")
     parser.add_argument("--fashion-dir", default="/usr/share/datasets/fashion-mnist", help=argparse.SUPPRESS)
     parser.add_argument("--skip-fashion", action="store_true")
+    parser.add_argument("--sections", default="adam,lbfgs,sparse",
+                        help="comma-separated: adam (digits, Fashion-MNIST), lbfgs, sparse (default: all)")
     args = parser.parse_args(argv)
+    sections = set(args.sections.split(","))
 
     import sklearn
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -116,8 +152,14 @@ def main(argv=None):
     common = dict(hidden_layer_sizes=(100,), activation="relu", solver="adam", alpha=1e-4, batch_size="auto",
                   learning_rate_init=0.001, tol=1e-4, n_iter_no_change=10)
     with threadpool_limits(limits=args.threads):
-        compare("digits", _digits(), dict(common, max_iter=200), args.repeats, extra_dtype="float32")
-        if args.skip_fashion:
+        if "adam" in sections:
+            compare("digits", _digits(), dict(common, max_iter=200), args.repeats, extra_dtype="float32")
+        if "lbfgs" in sections:
+            compare("digits, lbfgs", _digits(), dict(common, solver="lbfgs", max_iter=200), args.repeats)
+        if "sparse" in sections:
+            compare("digits as CSR", _csr(_digits()), dict(common, max_iter=200), args.repeats)
+            compare("bag of words (CSR)", _bag_of_words(), dict(common, max_iter=30), args.repeats)
+        if args.skip_fashion or "adam" not in sections:
             return
         if not Path(args.fashion_dir).is_dir():
             print(f"Fashion-MNIST: {args.fashion_dir} not found (apt-get install dataset-fashion-mnist); skipped")

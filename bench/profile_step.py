@@ -113,7 +113,7 @@ def main(argv=None):
     total = best_of(whole, C)
 
     def products(i):  # the step's matrix products alone, back to back, on the engine's buffers
-        for j, layer in enumerate(L):
+        for layer in L:
             Z = layer._buffers_for(m)[0]
             if Z.flags.f_contiguous and not Z.flags.c_contiguous:
                 np.matmul(layer.W, layer.A_prev.T, out=Z.T)

@@ -97,7 +97,7 @@ def interleaved(cases: dict, reps: int, threads: int, log, quiet_s: float, noisy
             impls = list(tasks)
             impls = impls[r % len(impls):] + impls[:r % len(impls)]
             for impl in impls:
-                for attempt in range(3):
+                for _attempt in range(3):
                     wait_for_quiet(quiet_s, log, window=0.5 if quiet_s > 30 else 0.25)
                     t0 = time.perf_counter()
                     res = run_worker({**tasks[impl], "seed": r}, threads)

@@ -34,8 +34,14 @@ from deltaprop.io.files import csv_cell, safe_text
 from deltaprop.io.modelfile import read_tensors, write_tensors
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
-ENV = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-           PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+ENV = dict(
+    os.environ,
+    PYTHONUNBUFFERED="1",
+    MPLBACKEND="Agg",
+    OPENBLAS_NUM_THREADS="1",
+    OMP_NUM_THREADS="1",
+    PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
+)
 MEMORY_LIMIT = 1536 * 1024**2  # bytes of address space for each child: far below what any attack asked for
 TIMEOUT = 90
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -48,8 +54,16 @@ def _limit():
 
 def run(*args, cwd=None, timeout=TIMEOUT):
     """``deltaprop ARGS`` in a child with bounded memory; a hang fails the test through the timeout."""
-    return subprocess.run([sys.executable, "-m", "deltaprop", *map(str, args)], capture_output=True, text=True,
-                          env=ENV, cwd=cwd, timeout=timeout, preexec_fn=_limit, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "deltaprop", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=cwd,
+        timeout=timeout,
+        preexec_fn=_limit,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def refused(proc, code, *words):
@@ -198,9 +212,28 @@ def test_one_run_per_directory(tmp_path, model):
 
 def test_two_trainings_never_share_a_directory(tmp_path):
     out = tmp_path / "run"
-    first = subprocess.Popen([sys.executable, "-m", "deltaprop", "train", "--layers", "64", "--epochs", "400",
-                              "--batch-size", "8", "-q", "--no-plots", "--out", str(out)],
-                             env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "deltaprop",
+            "train",
+            "--layers",
+            "64",
+            "--epochs",
+            "400",
+            "--batch-size",
+            "8",
+            "-q",
+            "--no-plots",
+            "--out",
+            str(out),
+        ],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 60
         while not (out / "run.json").exists() and time.time() < deadline:
@@ -230,7 +263,9 @@ def test_relative_data_resumes_from_another_directory(tmp_path):
     refused(run("train", "--resume", tmp_path / "run", "--epochs", "4"), 2, "changed since the run started")
 
 
-@pytest.mark.skipif(not ROOT, reason="a read-only bind mount needs root (root writes into chmod 555 directories)")
+@pytest.mark.skipif(
+    not ROOT, reason="a read-only bind mount needs root (root writes into chmod 555 directories)"
+)
 def test_read_only_output_directory_is_exit_2_before_training(tmp_path):
     target = tmp_path / "ro"
     target.mkdir()
@@ -261,7 +296,10 @@ def _mount(args, remount_ro=False):
         yield False
         return
     try:
-        if remount_ro and subprocess.run(["mount", "-o", "remount,bind,ro", where], capture_output=True).returncode:
+        if (
+            remount_ro
+            and subprocess.run(["mount", "-o", "remount,bind,ro", where], capture_output=True).returncode
+        ):
             yield False
             return
         yield True
@@ -289,21 +327,29 @@ def test_idx_float_images_keep_their_values(tmp_path):
     assert data.scaling == "standard"
 
 
-@pytest.mark.parametrize("images, labels, words", [
-    (np.full((4, 2, 2), np.nan, np.float32), np.array([0, 1, 0, 1], np.uint8), "pixel 0 is nan"),
-    (np.zeros((4, 2, 2), np.uint8), np.array([0, 0.5, 1, 1], np.float32), "not a whole number"),
-    (np.zeros((4, 2, 2), np.uint8), np.array([0, 1, 2**31 - 1, 1], np.int32), "at most 100,000"),
-    (np.zeros((0, 2, 2), np.uint8), np.zeros(0, np.uint8), "no images"),
-], ids=["nan-pixels", "half-label", "huge-label", "no-images"])
+@pytest.mark.parametrize(
+    "images, labels, words",
+    [
+        (np.full((4, 2, 2), np.nan, np.float32), np.array([0, 1, 0, 1], np.uint8), "pixel 0 is nan"),
+        (np.zeros((4, 2, 2), np.uint8), np.array([0, 0.5, 1, 1], np.float32), "not a whole number"),
+        (np.zeros((4, 2, 2), np.uint8), np.array([0, 1, 2**31 - 1, 1], np.int32), "at most 100,000"),
+        (np.zeros((0, 2, 2), np.uint8), np.zeros(0, np.uint8), "no images"),
+    ],
+    ids=["nan-pixels", "half-label", "huge-label", "no-images"],
+)
 def test_idx_values_are_never_wrapped(tmp_path, images, labels, words):
     d = _idx_dir(tmp_path, images, labels)
     refused(run(*TRAIN, "--data", f"idx:{d}", "--out", tmp_path / "run"), 2, words)
 
 
-@pytest.mark.parametrize("rows, words", [
-    (["1,1e300", "2,0", "3,0", "4,1e300"], "too large to be a class label"),
-    (["1,a", "2,", "3,b", "4,a"], "label is empty"),
-], ids=["huge-labels", "empty-label"])
+@pytest.mark.parametrize(
+    "rows, words",
+    [
+        (["1,1e300", "2,0", "3,0", "4,1e300"], "too large to be a class label"),
+        (["1,a", "2,", "3,b", "4,a"], "label is empty"),
+    ],
+    ids=["huge-labels", "empty-label"],
+)
 def test_csv_labels_are_never_wrapped(tmp_path, rows, words):
     (tmp_path / "d.csv").write_text("x,y\n" + "\n".join(rows * 5) + "\n")
     refused(run(*TRAIN, "--data", tmp_path / "d.csv", "--out", tmp_path / "run"), 2, words)
@@ -402,15 +448,27 @@ def test_crafted_format_versions(tmp_path, model, version):
         ck.load(ckpt_bad)
 
 
-@pytest.mark.parametrize("change, word", [
-    ({"dtype": "int8"}, "dtype"),
-    ({"seed": -1}, "seed"),
-    ({"val_fraction": "0.1"}, "val_fraction"),
-    ({"test_fraction": 2.5}, "test_fraction"),
-    ({"layers": [8, -3]}, "layers"),
-    ({"lr": "fast"}, "lr"),
-    ({"data": 5}, "data"),
-], ids=["dtype-int8", "seed-negative", "fraction-string", "fraction-big", "layers-negative", "lr-text", "data-int"])
+@pytest.mark.parametrize(
+    "change, word",
+    [
+        ({"dtype": "int8"}, "dtype"),
+        ({"seed": -1}, "seed"),
+        ({"val_fraction": "0.1"}, "val_fraction"),
+        ({"test_fraction": 2.5}, "test_fraction"),
+        ({"layers": [8, -3]}, "layers"),
+        ({"lr": "fast"}, "lr"),
+        ({"data": 5}, "data"),
+    ],
+    ids=[
+        "dtype-int8",
+        "seed-negative",
+        "fraction-string",
+        "fraction-big",
+        "layers-negative",
+        "lr-text",
+        "data-int",
+    ],
+)
 def test_tampered_checkpoint_config(tmp_path, model, change, word):
     out = tmp_path / "run"
     shutil.copytree(model[0], out)
@@ -422,24 +480,39 @@ def test_tampered_checkpoint_config(tmp_path, model, change, word):
     refused(run("train", "--resume", out), 3, word, "damaged")
 
 
-@pytest.mark.parametrize("args, words", [
-    (["train", "--seed", "-1"], ["--seed", "≥ 0"]),
-    (["trace", "--seed", "-1"], ["--seed", "≥ 0"]),
-    (["gradcheck", "--seed", "-1"], ["--seed", "≥ 0"]),
-    (["trace", "--digits", "-5"], ["--digits", "≥ 1"]),
-    (["explain", "--layers", "3,-4,2"], ["≥ 1", "3,-4,2"]),
-    (["train", "--optimizer", "adam", "--momentum", "0.9", "--epochs", "1"], ["--momentum", "adam"]),
-], ids=["train-seed", "trace-seed", "gradcheck-seed", "trace-digits", "explain-negative-layer", "momentum-adam"])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["train", "--seed", "-1"], ["--seed", "≥ 0"]),
+        (["trace", "--seed", "-1"], ["--seed", "≥ 0"]),
+        (["gradcheck", "--seed", "-1"], ["--seed", "≥ 0"]),
+        (["trace", "--digits", "-5"], ["--digits", "≥ 1"]),
+        (["explain", "--layers", "3,-4,2"], ["≥ 1", "3,-4,2"]),
+        (["train", "--optimizer", "adam", "--momentum", "0.9", "--epochs", "1"], ["--momentum", "adam"]),
+    ],
+    ids=[
+        "train-seed",
+        "trace-seed",
+        "gradcheck-seed",
+        "trace-digits",
+        "explain-negative-layer",
+        "momentum-adam",
+    ],
+)
 def test_bad_numbers_are_usage_errors(tmp_path, args, words):
     extra = ["--out", tmp_path / "r"] if args[0] == "train" else []
     refused(run(*args, *extra, cwd=tmp_path), 2, *words)
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda p: np.savez(p / "d.npz", X=np.zeros((0, 3)), y=np.zeros(0)), ["no rows"]),
-    (lambda p: np.savez(p / "d.npz", X=np.float64(3.0), y=np.zeros(0)), ["no rows"]),
-    (lambda p: np.savez(p / "d.npz", X=np.zeros((20, 0)), y=np.arange(20) % 2), ["no feature columns"]),
-], ids=["zero-rows", "zero-d", "zero-features"])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda p: np.savez(p / "d.npz", X=np.zeros((0, 3)), y=np.zeros(0)), ["no rows"]),
+        (lambda p: np.savez(p / "d.npz", X=np.float64(3.0), y=np.zeros(0)), ["no rows"]),
+        (lambda p: np.savez(p / "d.npz", X=np.zeros((20, 0)), y=np.arange(20) % 2), ["no feature columns"]),
+    ],
+    ids=["zero-rows", "zero-d", "zero-features"],
+)
 def test_empty_arrays(tmp_path, make, words):
     make(tmp_path)
     refused(run(*TRAIN, "--data", tmp_path / "d.npz", "--out", tmp_path / "run"), 2, *words)
@@ -471,9 +544,24 @@ def test_sigint_while_the_command_starts_is_not_a_traceback(tmp_path):
     # From deltaprop's first imports to the first steps (Python's own startup before it is not deltaprop's
     # code): a quiet end or a clean "interrupted", never a traceback.
     for delay in (0.0, 0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 0.8):
-        proc = subprocess.Popen([sys.executable, "-m", "deltaprop", "train", "--epochs", "1", "-q", "--no-plots",
-                                 "--out", str(tmp_path / f"r{delay}")], env=ENV, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "deltaprop",
+                "train",
+                "--epochs",
+                "1",
+                "-q",
+                "--no-plots",
+                "--out",
+                str(tmp_path / f"r{delay}"),
+            ],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.time() + 30
         while not _importing_deltaprop(proc.pid) and proc.poll() is None and time.time() < deadline:
             time.sleep(0.001)
@@ -497,8 +585,11 @@ def test_fifos_are_refused_without_blocking(tmp_path, model):
     refused(run("diagnose", run_dir), 2, "FIFO")
     # A FIFO named as the data inside a model: never opened.
     meta = model_meta(model[1])
-    bad = craft(model[1], tmp_path / "m.safetensors",
-                meta={**meta, "data": {**meta["data"], "spec": str(fifo), "fingerprint": None}})
+    bad = craft(
+        model[1],
+        tmp_path / "m.safetensors",
+        meta={**meta, "data": {**meta["data"], "spec": str(fifo), "fingerprint": None}},
+    )
     refused(run("evaluate", bad), 2, "no fingerprint")
 
 
@@ -529,9 +620,10 @@ def test_model_declaring_huge_tensors_is_refused_by_memory(tmp_path, model):
     sizes = [64, 60000, 10]
     md["architecture"] = json.dumps({**arch, "sizes": sizes})
     big = tmp_path / "big.safetensors"
-    header = {f"W1": {"dtype": "F32", "shape": [60000, 64], "data_offsets": [0, 60000 * 64 * 4]}}
+    header = {"W1": {"dtype": "F32", "shape": [60000, 64], "data_offsets": [0, 60000 * 64 * 4]}}
     # Declared tensors far beyond the file: refused by the offsets before anything is read.
     import struct
+
     text = json.dumps({**header, "__metadata__": md}).encode()
     big.write_bytes(struct.pack("<Q", len(text)) + text)
     refused(run("info", big), 3, "ends at byte")
@@ -539,7 +631,12 @@ def test_model_declaring_huge_tensors_is_refused_by_memory(tmp_path, model):
 
 def test_resource_estimates_refuse_before_work(tmp_path):
     started = time.time()
-    refused(run("train", "--layers", "30000,30000", "--epochs", "1", "--out", tmp_path / "r"), 2, "GB", "parameters")
+    refused(
+        run("train", "--layers", "30000,30000", "--epochs", "1", "--out", tmp_path / "r"),
+        2,
+        "GB",
+        "parameters",
+    )
     refused(run("trace", "--layers", "3000,3000,2"), 2, "9,009,002 parameters")
     refused(run("gradcheck", "--layers", "2000,2000,2"), 2, "forward passes")
     assert time.time() - started < 60
@@ -558,16 +655,21 @@ def test_compressed_and_archived_bombs(tmp_path):
     with pytest.raises(DataError, match="truncated|memory"):
         read_idx(d / "train-images-idx3-ubyte.gz")
     # An .npz member whose header asks for 9 GB.
-    import zipfile
-    from numpy.lib import format as npy
     import io
+    import zipfile
+
+    from numpy.lib import format as npy
 
     buf = io.BytesIO()
     npy.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (30000, 40000)})
     with zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("X.npy", buf.getvalue() + b"\0" * 1000)
         z.writestr("y.npy", buf.getvalue())
-    refused(run(*TRAIN, "--data", tmp_path / "bomb.npz", "--out", tmp_path / "r"), 2, "declares shape (30000, 40000)")
+    refused(
+        run(*TRAIN, "--data", tmp_path / "bomb.npz", "--out", tmp_path / "r"),
+        2,
+        "declares shape (30000, 40000)",
+    )
 
 
 def test_long_names_in_crafted_files_make_short_messages(tmp_path, model):
@@ -584,8 +686,11 @@ def test_model_cannot_make_evaluate_open_another_file(tmp_path, model):
     secret.write_text("TOPSECRET,1\n")
     meta = model_meta(model[1])
     for fp in (None, {"bytes": 12, "sha256": "0" * 64}):
-        bad = craft(model[1], tmp_path / "m.safetensors", meta={**meta, "data": {**meta["data"], "spec": str(secret),
-                                                                                 "fingerprint": fp}})
+        bad = craft(
+            model[1],
+            tmp_path / "m.safetensors",
+            meta={**meta, "data": {**meta["data"], "spec": str(secret), "fingerprint": fp}},
+        )
         proc = run("evaluate", bad)
         assert proc.returncode == 2 and "TOPSECRET" not in proc.stderr + proc.stdout, proc.stderr
         assert "Traceback" not in proc.stderr
@@ -595,10 +700,12 @@ def test_class_names_are_escaped_for_terminal_and_csv(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 2))
     names = np.array(["=cmd|' /C calc'!A0", "\x1b[31mred\x1b[0m", "+plain"])[np.arange(120) % 3]
-    lines = ["a,b,label"] + [f"{x0},{x1},\"{n}\"" for (x0, x1), n in zip(X, names)]
+    lines = ["a,b,label"] + [f'{x0},{x1},"{n}"' for (x0, x1), n in zip(X, names)]
     (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "run"
-    proc = run("train", "--layers", "4", "--epochs", "1", "--no-plots", "--data", tmp_path / "d.csv", "--out", out)
+    proc = run(
+        "train", "--layers", "4", "--epochs", "1", "--no-plots", "--data", tmp_path / "d.csv", "--out", out
+    )
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout + proc.stderr and "\\x1b[31mred" in proc.stdout
     info = run("info", out / "model.safetensors")

@@ -65,6 +65,8 @@ def is_png(path: Path):
 
     img = matplotlib.image.imread(path)
     assert img.shape[0] >= 200 and img.shape[1] >= 200, img.shape
+    gray = img[..., :3].mean(axis=2)  # not blank: ink on the page and more than a couple of shades
+    assert gray.std() > 0.02 and (gray < 0.5).mean() > 0.002 and len(np.unique(gray)) > 8, path
 
 
 # -- train ------------------------------------------------------------------------------------------

@@ -10,11 +10,21 @@ import json
 import numpy as np
 import pytest
 
-from deltaprop.io.datasets import (
-    FASHION_MNIST_CLASSES, Dataset, encode_labels, load_csv, load_fashion_mnist, load_idx_dataset, load_npz,
-    read_csv, read_idx, resolve, split, write_idx,
-)
 from deltaprop.errors import ConfigError, DataError, InputError
+from deltaprop.io.datasets import (
+    FASHION_MNIST_CLASSES,
+    Dataset,
+    encode_labels,
+    load_csv,
+    load_fashion_mnist,
+    load_idx_dataset,
+    load_npz,
+    read_csv,
+    read_idx,
+    resolve,
+    split,
+    write_idx,
+)
 from deltaprop.io.preprocessing import Scaler
 
 APT_HINT = "sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist"

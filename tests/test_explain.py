@@ -1,20 +1,19 @@
 """explain, trace and diagnose: what they print is what the engine holds."""
 
-import csv
 import contextlib
+import csv
 import io
 import json
 import re
 
 import numpy as np
-
-from deltaprop.io.modelfile import save as dp_save
 import pytest
 
 import deltaprop as dp
-from deltaprop.teach.document import fmt_number, tex_to_text
 from deltaprop.cli import main as deltaprop_main
+from deltaprop.io.modelfile import save as dp_save
 from deltaprop.reference import per_example_backprop, to_theta
+from deltaprop.teach.document import fmt_number, tex_to_text
 from deltaprop.teach.trace import PRESETS, trace_preset
 
 NETWORKS = [
@@ -175,7 +174,7 @@ def test_per_example_accumulation_equals_vectorized():
         assert pe["cost_loop"] == pytest.approx(t.cost, rel=1e-12)
         # the last Δ is the sum of every example's δ āᵀ: with λ = 0 parts removed it gives D·m
         m = t.m
-        for l, (Delta, rec) in enumerate(zip(pe["Delta"][-1], t.layers), 1):
+        for _l, (Delta, rec) in enumerate(zip(pe["Delta"][-1], t.layers), 1):
             theta = to_theta(rec["W"], rec["b"])
             theta[:, 0] = 0
             np.testing.assert_allclose((Delta + 0.5 * theta) / m, to_theta(rec["dW"], rec["db"]), rtol=1e-10)

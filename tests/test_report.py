@@ -43,6 +43,11 @@ def _read_png(path):
     assert data[:8] == PNG_MAGIC
     with Image.open(path) as im:
         im.load()
+        pixels = np.asarray(im.convert("L"), dtype=np.float64)
+        # not blank: ink on the page (axes, text, data) and more than a couple of shades
+        assert pixels.std() > 5 and (pixels < 128).mean() > 0.002, (path, pixels.std())
+        assert len(np.unique(pixels)) > 8, path
+        assert im.size[0] >= 200 and im.size[1] >= 150, im.size
         return im.size
 
 

@@ -7,7 +7,8 @@
     >>> dp.gradcheck(net, X[:5], y[:5]).ok
 
 ``import deltaprop`` needs NumPy alone; the scikit-learn estimators (``deltaprop.MLPClassifier``,
-``deltaprop.MLPRegressor``) are imported on first use.
+``deltaprop.MLPRegressor``) and the exchange with other libraries (``from_sklearn``, ``from_torch``,
+``from_onnx``, ``to_torch``, ``to_onnx``, ``to_npz``: :mod:`deltaprop.io.exchange`) are imported on first use.
 """
 
 import os as _os
@@ -38,10 +39,10 @@ from deltaprop.losses import LOSSES, get_loss
 from deltaprop.model import Network
 from deltaprop.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 from deltaprop.reference import per_example_backprop
-from deltaprop.train import Callback, History, Trainer, fit
+from deltaprop.teach.diagnose import DeadUnitMonitor, Diagnosis, diagnose
 from deltaprop.teach.explain import Explanation, explain
 from deltaprop.teach.trace import Trace, trace
-from deltaprop.teach.diagnose import DeadUnitMonitor, Diagnosis, diagnose
+from deltaprop.train import Callback, History, Trainer, fit
 
 __version__ = "0.1.0"
 
@@ -52,7 +53,12 @@ __all__ = [
     "DeltapropError", "InputError", "ConfigError", "DataError", "ModelFileError", "DivergenceError",
     "MLPClassifier", "MLPRegressor", "__version__",
     "explain", "Explanation", "trace", "Trace", "diagnose", "Diagnosis", "DeadUnitMonitor",
+    "from_sklearn", "from_torch", "from_onnx", "to_torch", "to_onnx", "to_npz",
 ]
+
+# Name -> module of the exchange functions, imported on first use (each needs an optional library).
+_EXCHANGE = {"from_sklearn": "sklearn", "from_torch": "torch", "to_torch": "torch", "from_onnx": "onnx",
+             "to_onnx": "onnx", "to_npz": "npz"}
 
 
 def save(net: Network, path) -> None:
@@ -64,7 +70,14 @@ def save(net: Network, path) -> None:
 
 
 def load(path) -> Network:
-    """Read a model file written by :func:`save`; refuses anything else with ModelFileError."""
+    """Read a model file written by :func:`save`, or an MLP-shaped ``.onnx`` file (through
+    :func:`from_onnx`); refuses anything else with ModelFileError."""
+    import os
+
+    if os.fspath(path).lower().endswith(".onnx"):
+        from deltaprop.io.exchange.onnx import from_onnx
+
+        return from_onnx(path)
     from deltaprop.io.modelfile import load as load_model
 
     return load_model(path)
@@ -76,4 +89,8 @@ def __getattr__(name):
         from deltaprop import estimators
 
         return getattr(estimators, name)
+    if name in _EXCHANGE:
+        import importlib
+
+        return getattr(importlib.import_module(f"deltaprop.io.exchange.{_EXCHANGE[name]}"), name)
     raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")

@@ -134,6 +134,23 @@ class LeakyReLU(Activation):
         return f"LeakyReLU(slope={self.slope})"
 
 
+class Exp(Activation):
+    """g(z) = e^z; g'(z) = e^z = A. The output of Poisson regression (a positive rate, log link);
+    overflow to ∞ past z ≈ 709 (float64) is caught by the trainer as a divergence."""
+
+    name = "exp"
+
+    def forward(self, Z, out=None):
+        return np.exp(Z, out=out) if out is not None else np.exp(Z)
+
+    def derivative(self, Z, A):
+        return A.copy()
+
+    def backward(self, dA, Z, A):
+        dA *= A
+        return dA
+
+
 class Softmax(Activation):
     """g(z)_k = e^{z_k} / Σ_j e^{z_j}, row by row; its Jacobian is ∂g_i/∂z_j = g_i(1{i=j} − g_j) (note 002).
 
@@ -171,6 +188,7 @@ ACTIVATIONS = {
     "relu": ReLU,
     "leaky_relu": LeakyReLU,
     "softmax": Softmax,
+    "exp": Exp,
 }
 
 # Names other libraries and the notes use for the same functions.

@@ -81,8 +81,11 @@ class ModelFileError(DeltapropError, ValueError):
     exit_code = 3
 
 
-class DivergenceError(DeltapropError, ArithmeticError):
-    """Training produced a non-finite loss or gradient; ``history``, ``epoch`` and ``batch`` say where."""
+class DivergenceError(DeltapropError, ValueError, ArithmeticError):
+    """Training produced a non-finite loss or gradient; ``history``, ``epoch`` and ``batch`` say where.
+
+    Also a ValueError, as scikit-learn raises for "non-finite parameter weights", so that code written
+    for scikit-learn's estimators catches it; and an ArithmeticError, as it always was."""
 
     exit_code = 4
 

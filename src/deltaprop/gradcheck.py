@@ -112,7 +112,7 @@ class GradCheckReport:
         return self.to_text()
 
 
-def gradcheck(net, X, Y, loss=None, l2: float = 0.0, h: float = 1e-5, tolerance: float = 1e-7,
+def gradcheck(net, X, Y, l2: float = 0.0, h: float = 1e-5, tolerance: float = 1e-7,
               grads=None, max_checks: int | None = None, seed: int = 0) -> GradCheckReport:
     """Compare the gradient of J with centered finite differences, on a float64 copy of ``net``.
 
@@ -122,7 +122,7 @@ def gradcheck(net, X, Y, loss=None, l2: float = 0.0, h: float = 1e-5, tolerance:
     """
     net64 = net.astype("float64")
     X64 = check_X(X, net64.sizes[0], np.float64)
-    cost, own = net64.backprop(X64, Y, loss=loss, l2=l2)
+    cost, own = net64.backprop(X64, Y, l2=l2)
     analytic = own if grads is None else [(np.asarray(dW, np.float64), np.asarray(db, np.float64)) for dW, db in grads]
     Yp = net64.prepare_targets(Y)
 

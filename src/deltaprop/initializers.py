@@ -6,6 +6,11 @@
 - ``uniform``: the notes' small symmetric range W ~ U[−ε, ε] (note 000 suggests ε ≈ 0.12).
 
 Biases start at zero: random weights alone break the symmetry between units.
+
+``sklearn`` (:func:`sklearn_uniform`) is scikit-learn's MLP initialization, draw for draw: W and b both
+~ U[−r, r] with r = √(f/(n_in + n_out)), f = 6 (f = 2 when the hidden units are logistic), drawn from
+a ``numpy.random.RandomState`` in scikit-learn's order and layout (Wᵀ of shape (n_in, n_out), then b),
+so that one seed gives scikit-learn's initial weights exactly.
 """
 
 from __future__ import annotations
@@ -14,16 +19,16 @@ import numpy as np
 
 from deltaprop.errors import ConfigError, unknown_name
 
-__all__ = ["INITIALIZERS", "initialize", "default_initializer"]
+__all__ = ["INITIALIZERS", "initialize", "default_initializer", "sklearn_uniform"]
 
 
-def glorot(n_out: int, n_in: int, rng: np.random.Generator, epsilon: float = 0.12) -> np.ndarray:
+def glorot(n_out: int, n_in: int, rng: np.random.Generator) -> np.ndarray:
     """W ~ U[−r, r] with r = √(6/(n_in + n_out))."""
     r = np.sqrt(6.0 / (n_in + n_out))
     return rng.uniform(-r, r, size=(n_out, n_in))
 
 
-def he(n_out: int, n_in: int, rng: np.random.Generator, epsilon: float = 0.12) -> np.ndarray:
+def he(n_out: int, n_in: int, rng: np.random.Generator) -> np.ndarray:
     """W ~ N(0, 2/n_in)."""
     return rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_out, n_in))
 
@@ -52,6 +57,22 @@ def initialize(name: str, n_out: int, n_in: int, rng: np.random.Generator, dtype
         raise unknown_name("initializer", name, list(INITIALIZERS))
     if not (np.isfinite(epsilon) and epsilon > 0):
         raise ConfigError(f"epsilon must be a positive number, got {epsilon!r}", "try epsilon=0.12")
-    W = INITIALIZERS[key](n_out, n_in, rng, epsilon).astype(dtype)
+    draw = INITIALIZERS[key]
+    W = (draw(n_out, n_in, rng, epsilon) if draw is uniform else draw(n_out, n_in, rng)).astype(dtype)
     b = np.zeros(n_out, dtype=dtype)
     return W, b
+
+
+def sklearn_uniform(n_out: int, n_in: int, random_state: np.random.RandomState, logistic: bool = False,
+                    dtype="float64"):
+    """(W, b) as scikit-learn's MLP draws them: r = √(f/(n_in + n_out)) with f = 2 for logistic hidden
+    units and 6 otherwise; Wᵀ ~ U[−r, r] of shape (n_in, n_out) first, then b ~ U[−r, r] (n_out,), both
+    from ``random_state`` (a RandomState: its uniform stream is what scikit-learn's seeds mean), in
+    float64 then cast. W is returned (n_out, n_in), C-contiguous."""
+    if not isinstance(random_state, np.random.RandomState):
+        raise ConfigError(f"scikit-learn's initialization draws from a numpy.random.RandomState, got {type(random_state).__name__}",
+                          "pass seed=<int> or rng=numpy.random.RandomState(<int>)")
+    r = np.sqrt((2.0 if logistic else 6.0) / (n_in + n_out))
+    W_T = random_state.uniform(-r, r, (n_in, n_out))
+    b = random_state.uniform(-r, r, n_out)
+    return np.ascontiguousarray(W_T.T, dtype=dtype), b.astype(dtype)

@@ -6,6 +6,9 @@ Backward:  given δ = ∂J/∂Z (m, n_out)
            db = Σ_rows δ                 (n_out,)
            dA_prev = δ W                 (m, n_in), skipped for the first layer
 
+A SciPy sparse A_prev (the first layer of a network fed sparse X) takes SciPy's sparse × dense
+products instead of ``np.matmul``; the branch is taken only for sparse input.
+
 This is note 001's ``Z^[l] = W^[l] A^[l-1] + b^[l]`` transposed: the notes put examples in columns,
 deltaprop puts them in rows (as NumPy, scikit-learn and note 002 do), so every product appears
 transposed and the shapes of W and b are the notes' own.
@@ -49,7 +52,7 @@ class Dense:
         return f"Dense({self.n_in} → {self.n_out}, {self.activation.name})"
 
     # -- speed: one set of work arrays per batch size (see deltaprop.fast) ------------------------
-    def _buffers_for(self, m: int):
+    def _buffers_for(self, m: int, dA_prev: bool = True):
         """(Z, A, dA_prev, column_major) work arrays for a batch of m rows, allocated once per m.
 
         Training sees at most two batch sizes (the batch and the last, shorter one), so reusing
@@ -57,15 +60,21 @@ class Dense:
         are column-major (:func:`deltaprop.fast.narrow_order`; NumPy only); every value is the same.
         """
         bufs = self._buffers.get(m)
-        if bufs is None or bufs[0].dtype != self.W.dtype:
+        if bufs is None or bufs[0].dtype != self.W.dtype or (dA_prev and bufs[2] is None):
             order = fast.narrow_order(self.n_out)
             dtype = self.W.dtype
             bufs = (np.empty((m, self.n_out), dtype=dtype, order=order), np.empty((m, self.n_out), dtype=dtype, order=order),
-                    np.empty((m, self.n_in), dtype=dtype), order == "F")
+                    np.empty((m, self.n_in), dtype=dtype) if dA_prev else None, order == "F")
             if len(self._buffers) > 4:  # many batch sizes (inference on varied inputs): keep memory bounded
                 self._buffers.clear()
             self._buffers[m] = bufs
         return bufs
+
+    def linear(self, A_prev):
+        """Z = A_prev Wᵀ + b, a fresh (m, n_out) array."""
+        Z = A_prev @ self.W.T
+        Z += self.b
+        return Z
 
     def forward(self, A_prev, cache: bool = True):
         """Z = A_prev Wᵀ + b; A = g(Z). A_prev (m, n_in) → A (m, n_out).
@@ -74,11 +83,14 @@ class Dense:
         ``cache=False`` fresh arrays are returned and nothing is kept.
         """
         if not cache:
-            Z = A_prev @ self.W.T
-            Z += self.b
+            Z = self.linear(A_prev)  # a SciPy sparse A_prev (the first layer) gives a dense Z too
             return self.activation.forward(Z, out=Z)
-        Z, A, _, column_major = self._buffers_for(A_prev.shape[0])
-        if column_major:
+        sparse_input = not isinstance(A_prev, np.ndarray)
+        # A sparse A_prev is the network's input: no dA_prev (m, n_in) buffer, which could be huge.
+        Z, A, _, column_major = self._buffers_for(A_prev.shape[0], dA_prev=not sparse_input)
+        if sparse_input:
+            Z[...] = A_prev @ self.W.T  # SciPy's sparse × dense product, never densified
+        elif column_major:
             np.matmul(self.W, A_prev.T, out=Z.T)  # Zᵀ = W A_prevᵀ: BLAS writes a column-major Z directly
         else:
             np.matmul(A_prev, self.W.T, out=Z)
@@ -94,7 +106,10 @@ class Dense:
         Returns dA_prev (m, n_in) in a reused buffer, or None when ``need_dA_prev`` is False (the
         first layer: the input needs no gradient).
         """
-        np.matmul(delta.T, self.A_prev, out=dW)
+        if not isinstance(self.A_prev, np.ndarray):
+            dW[...] = (self.A_prev.T @ delta).T  # sparse A_prev: (A_prevᵀ δ)ᵀ, sparse × dense
+        else:
+            np.matmul(delta.T, self.A_prev, out=dW)
         if l2_over_m:
             dW += l2_over_m * self.W
         # Σ over rows as a vector-matrix product (deltaprop.fast.ones says what it saves).

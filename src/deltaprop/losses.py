@@ -13,7 +13,9 @@ simple expression for all three pairs:
   ∂loss/∂a = −y/a sums to a − y (note 002);
 - sigmoid + binary cross-entropy, loss_i = −Σ_k [y log a + (1 − y) log(1 − a)] (note 000): the
   derivative (a − y)/(a(1 − a)) times σ' = a(1 − a) is a − y;
-- identity + squared error, loss_i = ½ Σ_k (a_k − y_k)²: ∂loss/∂a = a − y and g' = 1.
+- identity + squared error, loss_i = ½ Σ_k (a_k − y_k)²: ∂loss/∂a = a − y and g' = 1;
+- exp + Poisson deviance (counts and rates, y ≥ 0), loss_i = Σ_k [y log(y/a) − y + a] (half the
+  deviance): ∂loss/∂a = 1 − y/a and exp' = a, so the product is a − y.
 
 Other pairs (note 001's ReLU output under cross-entropy, say) are refused: the loss would not be the
 negative log-likelihood of the outputs, and the simple δ_L would be wrong.
@@ -29,7 +31,7 @@ import numpy as np
 from deltaprop import ops
 from deltaprop.errors import ConfigError, InputError, unknown_name
 
-__all__ = ["Loss", "CrossEntropy", "BinaryCrossEntropy", "SquaredError", "LOSSES", "get_loss", "l2_cost", "loss_for_output"]
+__all__ = ["Loss", "CrossEntropy", "BinaryCrossEntropy", "SquaredError", "PoissonDeviance", "LOSSES", "get_loss", "l2_cost", "loss_for_output"]
 
 
 class Loss:
@@ -178,7 +180,36 @@ class SquaredError(Loss):
         return per_row / A.shape[1] if self.output_mean else per_row
 
 
-LOSSES = {"cross_entropy": CrossEntropy, "binary_cross_entropy": BinaryCrossEntropy, "squared_error": SquaredError}
+class PoissonDeviance(Loss):
+    """Half the Poisson deviance, for counts or rates y ≥ 0 with an exp output a = e^z (log link):
+    loss_i = Σ_k [y log(y/a) − y + a] = Σ_k [y log y − y z − y + e^z]  (y log y = 0 at y = 0).
+
+    It is 0 where a = y and grows as a strays; e^z > 0 whatever z, so predictions are positive.
+    With the exp output, δ_L = (A − Y)/m like the other pairs: ∂loss/∂a = 1 − y/a and exp'(z) = a.
+    scikit-learn's ``MLPRegressor(loss="poisson")`` minimizes the same loss.
+    """
+
+    name = "poisson"
+    output = "exp"
+
+    def prepare_targets(self, Y, n_out, dtype):
+        Y = _as_matrix(Y, n_out, dtype, "Poisson")
+        if Y.size and Y.min() < 0:
+            raise InputError("Poisson targets must be ≥ 0 (counts or rates)",
+                             "use squared_error for targets that can be negative")
+        return Y
+
+    def rows(self, Z, A, Y):
+        positive = Y > 0
+        ylogy = np.where(positive, Y * np.log(np.where(positive, Y, 1)), 0)
+        return ops.row_sum(ylogy - Y * Z - Y + A).reshape(-1)
+
+    def value(self, Z, A, Y):
+        return float(np.sum(self.rows(Z, A, Y)))
+
+
+LOSSES = {"cross_entropy": CrossEntropy, "binary_cross_entropy": BinaryCrossEntropy, "squared_error": SquaredError,
+          "poisson": PoissonDeviance}
 ALIASES = {
     "ce": "cross_entropy",
     "categorical_cross_entropy": "cross_entropy",
@@ -186,6 +217,7 @@ ALIASES = {
     "bce": "binary_cross_entropy",
     "mse": "squared_error",
     "squared_loss": "squared_error",
+    "poisson_deviance": "poisson",
 }
 _BY_OUTPUT = {cls.output: name for name, cls in LOSSES.items()}
 
@@ -206,7 +238,8 @@ def loss_for_output(output: str) -> str:
     if output not in _BY_OUTPUT:
         raise ConfigError(
             f"no loss pairs with a {output!r} output layer",
-            "use output='softmax' (cross_entropy), 'sigmoid' (binary_cross_entropy) or 'identity' (squared_error)",
+            "use output='softmax' (cross_entropy), 'sigmoid' (binary_cross_entropy), 'identity' (squared_error) "
+            "or 'exp' (poisson)",
         )
     return _BY_OUTPUT[output]
 
@@ -218,7 +251,7 @@ def check_pairing(output: str, loss: Loss) -> None:
             f"a {output!r} output layer cannot be trained with {loss.name}",
             f"{loss.name} pairs with a {loss.output!r} output: only then is the loss the negative log-likelihood "
             "(or squared error) of the outputs and the output error simply δ_L = (A − Y)/m. "
-            "Pairs: softmax + cross_entropy, sigmoid + binary_cross_entropy, identity + squared_error",
+            "Pairs: softmax + cross_entropy, sigmoid + binary_cross_entropy, identity + squared_error, exp + poisson",
         )
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from deltaprop import fast
 from deltaprop.activations import canonical_name
 from deltaprop.errors import ConfigError, InputError
-from deltaprop.initializers import default_initializer, initialize
+from deltaprop.initializers import default_initializer, initialize, sklearn_uniform
 from deltaprop.layers import Dense
 from deltaprop.losses import Loss, check_pairing, get_loss, l2_cost, loss_for_output
 from deltaprop.validation import check_dtype, check_nonnegative_float, check_sample_weight, check_X
@@ -61,16 +61,24 @@ class Network:
         self.meta: dict = {}
         self._delta_out: dict[int, np.ndarray] = {}
         self._grads = None
+        self._flat = None  # every W_l and b_l as views of one array (see flat_params)
+        self._flat_grads = None
+        self._pack()
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
     def from_sizes(cls, sizes, hidden="relu", output="softmax", loss=None, seed=0, dtype="float32",
-                   init=None, epsilon: float = 0.12, rng: np.random.Generator | None = None) -> "Network":
+                   init=None, epsilon: float = 0.12,
+                   rng: np.random.Generator | np.random.RandomState | None = None) -> Network:
         """A network with layer sizes ``[n_x, n_1, ..., n_L]``, hidden activation ``hidden`` (a name,
         or a list of one name per hidden layer) and output activation ``output``.
 
         Weights come from ``init`` (default: He for ReLU layers, Glorot otherwise) through
         ``numpy.random.default_rng(seed)`` (or ``rng``), so the same seed gives the same bits.
+        ``init="sklearn"`` draws scikit-learn's MLP initialization instead (W and b uniform in
+        ±√(6/(n_in + n_out)), ±√(2/(n_in + n_out)) for sigmoid hidden units), from
+        ``numpy.random.RandomState(seed)`` (or ``rng``, a RandomState) in scikit-learn's order: the same
+        seed gives the weights ``sklearn.neural_network.MLP*(random_state=seed)`` starts from.
         ``loss`` defaults to the loss that pairs with ``output``.
         """
         sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else None
@@ -89,15 +97,23 @@ class Network:
         names = [canonical_name(h) for h in hidden_names] + [canonical_name(output)]
         loss = get_loss(loss if loss is not None else loss_for_output(names[-1]))
         check_pairing(names[-1], loss)
-        rng = rng if rng is not None else np.random.default_rng(seed)
         layers = []
+        if isinstance(init, str) and init.lower() == "sklearn":
+            rng = rng if rng is not None else np.random.RandomState(seed)
+            # scikit-learn's factor 2 applies to every layer when its (single) hidden activation is logistic.
+            logistic = n_hidden > 0 and all(n == "sigmoid" for n in names[:-1])
+            for n_in, n_out, act in zip(sizes[:-1], sizes[1:], names):
+                W, b = sklearn_uniform(int(n_out), int(n_in), rng, logistic, dtype)
+                layers.append(Dense(W, b, act))
+            return cls(layers, loss)
+        rng = rng if rng is not None else np.random.default_rng(seed)
         for n_in, n_out, act in zip(sizes[:-1], sizes[1:], names):
             W, b = initialize(init or default_initializer(act), int(n_out), int(n_in), rng, dtype, epsilon)
             layers.append(Dense(W, b, act))
         return cls(layers, loss)
 
     @classmethod
-    def from_weights(cls, weights, activations, loss=None, dtype=None) -> "Network":
+    def from_weights(cls, weights, activations, loss=None, dtype=None) -> Network:
         """A network from ``[(W_1, b_1), ...]`` with W_l (n_l, n_{l−1}) and one activation name per layer."""
         weights = list(weights)
         activations = [activations] * len(weights) if isinstance(activations, str) else list(activations)
@@ -185,7 +201,7 @@ class Network:
 
     @property
     def is_classifier(self) -> bool:
-        return self.loss.name != "squared_error"
+        return self.loss.name in ("cross_entropy", "binary_cross_entropy")
 
     def __repr__(self) -> str:
         hidden = sorted(set(self.activations[:-1]))
@@ -196,6 +212,55 @@ class Network:
     def params(self) -> list:
         """The live parameter arrays [W_1, b_1, W_2, b_2, ...]; optimizers update them in place."""
         return [p for layer in self.layers for p in (layer.W, layer.b)]
+
+    # -- one flat buffer: the optimizers update every parameter in a few whole-array passes -----------
+    def _pack(self) -> None:
+        """Copy every W_l and b_l into one flat array and make the layers' arrays views of it.
+
+        The values do not change. An optimizer then updates all parameters with a few passes over one
+        contiguous array instead of a dozen NumPy calls per array (Adam: 12 per array, 2L arrays).
+        Layers of mixed dtypes stay unpacked.
+        """
+        params = self.params()
+        dtype = params[0].dtype
+        if any(p.dtype != dtype for p in params):
+            self._flat = None
+            return
+        flat = np.empty(sum(p.size for p in params), dtype=dtype)
+        offset = 0
+        for layer in self.layers:
+            for name in ("W", "b"):
+                a = getattr(layer, name)
+                view = flat[offset:offset + a.size].reshape(a.shape)
+                view[...] = a
+                setattr(layer, name, view)
+                offset += a.size
+        self._flat = flat
+        self._flat_grads = None
+
+    def _is_packed(self) -> bool:
+        """True while every W_l and b_l is still its view of the flat array (nobody rebound one)."""
+        flat = self._flat
+        if flat is None:
+            return False
+        address, offset = flat.ctypes.data, 0
+        for p in self.params():
+            if p.base is not flat or p.ctypes.data != address + offset * flat.itemsize:
+                return False
+            offset += p.size
+        return True
+
+    def flat_params(self) -> np.ndarray | None:
+        """The one array that every W_l and b_l is a view of, in the order of :meth:`params` (packed
+        again when a layer's array was replaced); None when the layers' dtypes differ."""
+        if not self._is_packed():
+            self._pack()
+        return self._flat
+
+    def flat_grads(self) -> np.ndarray | None:
+        """The one array that the (dW_l, db_l) of :meth:`backward` are views of, in the order of
+        :meth:`params`; None before a backward pass or for unpacked layers."""
+        return self._flat_grads if self._grads is not None else None
 
     def get_weights(self) -> list[tuple]:
         """Copies of [(W_1, b_1), ...]."""
@@ -213,12 +278,12 @@ class Network:
             layer.W[...] = W
             layer.b[...] = b
 
-    def copy(self) -> "Network":
+    def copy(self) -> Network:
         net = Network.from_weights(self.get_weights(), self.activations, self.loss.name)
         net.meta = dict(self.meta)
         return net
 
-    def astype(self, dtype) -> "Network":
+    def astype(self, dtype) -> Network:
         """A copy of the network in another float dtype (float64 for gradient checks, say)."""
         dtype = check_dtype(dtype)
         net = Network.from_weights([(W.astype(dtype), b.astype(dtype)) for W, b in self.get_weights()],
@@ -236,7 +301,12 @@ class Network:
         finiteness) for a batch already checked, as the trainer's batches are.
         """
         A = check_X(X, self.sizes[0], self.dtype) if check else X
-        for layer in self.layers:
+        return self._propagate(A, self.layers, cache)
+
+    @staticmethod
+    def _propagate(A, layers, cache: bool):
+        """A through ``layers`` in turn: the one loop of the forward pass."""
+        for layer in layers:
             A = layer.forward(A, cache=cache)
         return A
 
@@ -280,8 +350,20 @@ class Network:
         return self._grads
 
     def _grad_buffers(self):
+        """(dW_l, db_l) work arrays, views of one flat array laid out as :meth:`flat_params`."""
         if self._grads is None or self._grads[0][0].dtype != self.dtype:
-            self._grads = [(np.empty_like(layer.W), np.empty_like(layer.b)) for layer in self.layers]
+            params = self.params()
+            if all(p.dtype == self.dtype for p in params):
+                flat = np.empty(sum(p.size for p in params), dtype=self.dtype)
+                views, offset = [], 0
+                for p in params:
+                    views.append(flat[offset:offset + p.size].reshape(p.shape))
+                    offset += p.size
+                self._flat_grads = flat
+                self._grads = list(zip(views[0::2], views[1::2]))
+            else:
+                self._flat_grads = None
+                self._grads = [(np.empty_like(layer.W), np.empty_like(layer.b)) for layer in self.layers]
         return self._grads
 
     def backward(self, Y, l2: float = 0.0, scale: float = 1.0, sample_weight=None) -> list[tuple]:
@@ -328,17 +410,9 @@ class Network:
             data = self.loss.weighted_value(out.Z, out.A, Y, sample_weight) / m
         return data + l2_cost([layer.W for layer in self.layers], l2, m)
 
-    def _check_loss(self, loss):
-        if loss is None:
-            return
-        lo = get_loss(loss)
-        if lo.name != self.loss.name:
-            check_pairing(self.activations[-1], lo)
-
-    def _checked_batch(self, X, Y, loss, l2, sample_weight=None):
+    def _checked_batch(self, X, Y, l2, sample_weight=None):
         """(X, Y, λ, s) checked and converted for this network: X (m, n_x) finite, Y (m, n_L)
         targets, s (m,) sample weights or None."""
-        self._check_loss(loss)
         l2 = check_nonnegative_float(l2, "l2")
         X = check_X(X, self.sizes[0], self.dtype)
         Y = self.prepare_targets(Y)
@@ -348,15 +422,15 @@ class Network:
             sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         return X, Y, l2, sample_weight
 
-    def backprop(self, X, Y, loss=None, l2: float = 0.0, sample_weight=None):
+    def backprop(self, X, Y, l2: float = 0.0, sample_weight=None):
         """(J, grads) for the batch (X, Y), with grads[l] = (dW_l, db_l) of the shapes of W_l, b_l.
 
         Y: integer labels (m,) or one-hot (m, K) for cross_entropy; 0/1 (m, K) for
-        binary_cross_entropy; values for squared_error. ``loss`` may name the network's own loss
-        (any other is refused, with the pairing explained). ``sample_weight`` (m,) weighs the rows:
+        binary_cross_entropy; values for squared_error (the network's own loss, ``net.loss``).
+        ``sample_weight`` (m,) weighs the rows:
         J = Σ s_i loss_i / Σ s_i + λ/(2 Σ s_i) Σ ‖W‖². The arrays returned are fresh copies.
         """
-        X, Y, l2, sw = self._checked_batch(X, Y, loss, l2, sample_weight)
+        X, Y, l2, sw = self._checked_batch(X, Y, l2, sample_weight)
         self.forward(X, cache=True, check=False)
         cost = self.cached_cost(Y, l2, sw)
         grads = self.backward(Y, l2, sample_weight=sw)
@@ -364,17 +438,13 @@ class Network:
 
     def logits(self, X):
         """(Z_L, A_L) for checked X, without caching: the output's pre-activation and activation."""
-        A = X
-        for layer in self.layers[:-1]:
-            A = layer.forward(A, cache=False)
         out = self.layers[-1]
-        Z = A @ out.W.T
-        Z += out.b
+        Z = out.linear(self._propagate(X, self.layers[:-1], cache=False))
         return Z, out.activation.forward(Z)
 
-    def cost(self, X, Y, loss=None, l2: float = 0.0) -> float:
+    def cost(self, X, Y, l2: float = 0.0) -> float:
         """J = (1/m) Σ_i loss_i + λ/(2m) Σ_l ‖W_l‖², without the gradient."""
-        X, Y, l2, _ = self._checked_batch(X, Y, loss, l2)
+        X, Y, l2, _ = self._checked_batch(X, Y, l2)
         Z, A = self.logits(X)
         m = X.shape[0]
         return self.loss.value(Z, A, Y) / m + l2_cost([layer.W for layer in self.layers], l2, m)

@@ -13,6 +13,7 @@ Full-batch gradient descent, as in the notes, is ``batch_size=None``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,13 @@ from deltaprop import fast, ops
 from deltaprop.errors import ConfigError, DivergenceError, InputError
 from deltaprop.model import Network
 from deltaprop.optim import Optimizer, make_optimizer, make_schedule
-from deltaprop.validation import check_nonnegative_float, check_positive_int, check_sample_weight, check_X
+from deltaprop.validation import (
+    check_nonnegative_float,
+    check_positive_int,
+    check_sample_weight,
+    check_X,
+    is_sparse,
+)
 
 __all__ = ["fit", "Trainer", "History", "Callback", "train_test_split"]
 
@@ -79,7 +86,7 @@ class History:
         return {"epochs": [dict(e) for e in self.epochs], "best_epoch": self.best_epoch, "stop_reason": self.stop_reason}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict) -> History:
         return cls(epochs=[dict(e) for e in d.get("epochs", [])], best_epoch=d.get("best_epoch"),
                    stop_reason=d.get("stop_reason", ""))
 
@@ -98,15 +105,15 @@ class Callback:
     """Hooks into the training loop. Set ``trainer.stop = True`` to end training after this epoch,
     ``trainer.halt = True`` to end it after this batch (resumable: see :class:`Trainer`)."""
 
-    def on_train_begin(self, trainer: "Trainer") -> None: ...
+    def on_train_begin(self, trainer: Trainer) -> None: ...
 
-    def on_epoch_begin(self, trainer: "Trainer", epoch: int) -> None: ...
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None: ...
 
-    def on_batch_end(self, trainer: "Trainer", batch: int, cost: float) -> None: ...
+    def on_batch_end(self, trainer: Trainer, batch: int, cost: float) -> None: ...
 
-    def on_epoch_end(self, trainer: "Trainer", logs: dict) -> None: ...
+    def on_epoch_end(self, trainer: Trainer, logs: dict) -> None: ...
 
-    def on_train_end(self, trainer: "Trainer") -> None: ...
+    def on_train_end(self, trainer: Trainer) -> None: ...
 
 
 def train_test_split(X, y, test_fraction: float, rng: np.random.Generator, stratify: bool = True):
@@ -186,7 +193,8 @@ class Trainer:
             sw = None if sw is None else sw[train]
             validation_data = (Xv, yv)
         self.sample_weight = sw
-        self.X = np.ascontiguousarray(X)
+        self._sparse = is_sparse(X)
+        self.X = X if self._sparse else np.ascontiguousarray(X)  # sparse X stays CSR (check_X)
         self.Y = net.prepare_targets(y)
         # Accuracy: the right class for softmax and one sigmoid unit; every label right for several
         # sigmoid units (multi-label, "subset accuracy").
@@ -217,6 +225,7 @@ class Trainer:
         self._partial = (0.0, 0, 0.0)
         self._best = None  # (score, epoch, weights)
         self._since_best = 0
+        self._fingerprint = None
         self._xbuf: dict[int, np.ndarray] = {}
         self._ybuf: dict[int, np.ndarray] = {}
 
@@ -232,18 +241,25 @@ class Trainer:
             # forward pass above still lets the epoch's accuracy count these rows.
             return 0.0
         cost = net.cached_cost(Yb, self.l2, sample_weight)
-        if opt.folds_lr:
-            # θ −= α g with α folded into δ_L = α(A − Y)/m: the gradients come out already scaled.
-            grads = net.backward(Yb, self.l2, scale=opt.lr, sample_weight=sample_weight)
-            opt.apply(net.params(), [g for pair in grads for g in pair])
+        # θ −= α g with α folded into δ_L = α(A − Y)/m: the gradients come out already scaled.
+        grads = net.backward(Yb, self.l2, scale=opt.lr if opt.folds_lr else 1.0, sample_weight=sample_weight)
+        params, flat_grads = net.flat_params(), net.flat_grads()
+        if params is not None and flat_grads is not None:
+            params, grads = [params], [flat_grads]  # the whole network as one array: a few passes
         else:
-            grads = net.backward(Yb, self.l2, sample_weight=sample_weight)
-            opt.step(net.params(), [g for pair in grads for g in pair])
+            params, grads = net.params(), [g for pair in grads for g in pair]
+        (opt.apply if opt.folds_lr else opt.step)(params, grads)
         return cost
 
     def _gather(self, idx):
         """Rows idx of X and Y into reused buffers (:func:`deltaprop.fast.take_rows`)."""
         m = idx.shape[0]
+        if self._sparse:  # CSR rows: a small sparse batch, the whole matrix never densified
+            yb = self._ybuf.get(m)
+            if yb is None:
+                yb = self._ybuf[m] = np.empty((m, self.Y.shape[1]), dtype=self.Y.dtype)
+            fast.take_rows(self.Y, idx, yb)
+            return self.X[idx], yb
         xb = self._xbuf.get(m)
         if xb is None:
             xb = self._xbuf[m] = np.empty((m, self.X.shape[1]), dtype=self.X.dtype)
@@ -435,6 +451,42 @@ class Trainer:
                                             f"epochs; restored the weights of epoch {self._best[1]}")
 
     # -- checkpoints -------------------------------------------------------------------------------
+    def data_fingerprint(self) -> dict:
+        """Shape and a hash of up to 4096 evenly spaced training rows (and their targets and weights):
+        cheap for any data set, and different when the data, its scaling or the validation split differ.
+        Computed once: a trainer's data never changes."""
+        if self._fingerprint is None:
+            X, Y, sw = self.X, self.Y, self.sample_weight
+            step = max(1, X.shape[0] // 4096)
+            h = hashlib.blake2b(digest_size=16)
+            for arr in (X[::step], Y[::step]) + (() if sw is None else (sw[::step],)):
+                h.update(str(arr.dtype).encode())
+                h.update(np.ascontiguousarray(arr).tobytes())
+            self._fingerprint = {"rows": int(X.shape[0]), "features": int(X.shape[1]), "outputs": int(Y.shape[1]),
+                                 "hash": h.hexdigest()}
+        return self._fingerprint
+
+    # The optimizers' per-parameter state (velocities, Adam's moments): one flat array while training,
+    # one array per W_l and b_l in checkpoints (the layout checkpoints have always had).
+    _OPTIMIZER_ARRAYS = ("velocities", "ms", "vs")
+
+    def _optimizer_state(self, saved: dict | None = None) -> dict:
+        """The optimizer's state split per parameter (``saved`` None), or ``saved`` joined into the flat
+        layout the optimizer uses for this network."""
+        params = self.net.params()
+        flat = self.net.flat_params() is not None
+        state = dict(self.optimizer.state_dict() if saved is None else saved)
+        for key in self._OPTIMIZER_ARRAYS:
+            arrays = state.get(key)
+            if arrays is None:
+                continue
+            if saved is None and len(arrays) == 1 and len(params) > 1:
+                bounds = np.cumsum([0] + [p.size for p in params])
+                state[key] = [arrays[0][a:b].reshape(p.shape).copy() for a, b, p in zip(bounds, bounds[1:], params)]
+            elif saved is not None and flat and len(arrays) == len(params) > 1:
+                state[key] = [np.concatenate([np.asarray(a, dtype=self.net.dtype).ravel() for a in arrays])]
+        return state
+
     def state_dict(self) -> dict:
         """Weights, optimizer state, random generator state, epoch, history, early-stopping state and
         the position inside an interrupted epoch: enough to continue exactly, bit for bit."""
@@ -446,7 +498,7 @@ class Trainer:
             "stop": self.stop,
             "t": self.t,
             "weights": self.net.get_weights(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self._optimizer_state(),
             "lr0": self.lr0,
             "schedule": dict(vars(self.schedule)),  # its parameters, and the state of 'adaptive'
             "rng": self.rng.bit_generator.state,
@@ -465,7 +517,7 @@ class Trainer:
         self.stop = bool(state.get("stop", False))
         self.t = int(state["t"])
         self.net.set_weights(state["weights"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(self._optimizer_state(state["optimizer"]))
         self.lr0 = float(state["lr0"])
         own = vars(self.schedule)
         own.update({k: v for k, v in state.get("schedule", {}).items() if k in own})

@@ -9,7 +9,8 @@ import numpy as np
 from deltaprop import fast
 from deltaprop.errors import ConfigError, InputError
 
-__all__ = ["check_X", "check_sample_weight", "check_number", "number_rule", "check_positive_int", "check_positive_float", "check_nonnegative_float", "check_dtype"]
+__all__ = ["check_X", "is_sparse", "check_sample_weight", "check_number", "number_rule", "check_positive_int",
+           "check_positive_float", "check_nonnegative_float", "check_dtype"]
 
 FLOAT_DTYPES = ("float32", "float64")
 
@@ -25,10 +26,18 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
+def is_sparse(X) -> bool:
+    """True for a SciPy sparse matrix or array (recognized without importing SciPy)."""
+    return not isinstance(X, np.ndarray) and hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
 def check_X(X, n_features: int | None = None, dtype=None, what: str = "X") -> np.ndarray:
-    """X as a finite 2-d float array (m, n_features) with m ≥ 1, cast to ``dtype`` when given."""
-    if hasattr(X, "toarray") and not isinstance(X, np.ndarray):
-        raise InputError(f"{what} is a sparse matrix", "convert it with X.toarray() first")
+    """X as a finite 2-d float array (m, n_features) with m ≥ 1, cast to ``dtype`` when given.
+
+    A SciPy sparse X stays sparse: it comes back in CSR form (rows are cheap to take), its stored
+    values checked and cast; the first layer multiplies it as it is (see :class:`deltaprop.layers.Dense`)."""
+    if is_sparse(X):
+        return _check_sparse_X(X, n_features, dtype, what)
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -65,6 +74,25 @@ def check_X(X, n_features: int | None = None, dtype=None, what: str = "X") -> np
             "fill or drop missing values before training or predicting",
         )
     return arr
+
+
+def _check_sparse_X(X, n_features, dtype, what):
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise InputError(f"{what} is a sparse matrix of shape {X.shape}; expected 2-d with at least one row",
+                         "pass a 2-d CSR or CSC matrix with one row per example")
+    if n_features is not None and X.shape[1] != n_features:
+        raise InputError(f"{what} has {X.shape[1]} features per row, but the network expects {n_features}",
+                         "use the same columns (and preprocessing) as when the network was built")
+    X = X.tocsr()
+    if X.dtype.kind not in "biuf":
+        raise InputError(f"{what} holds non-numeric values (dtype {X.dtype})", "store numbers in the sparse matrix")
+    target = np.dtype(dtype) if dtype is not None else (X.dtype if X.dtype.kind == "f" else np.dtype(np.float64))
+    if X.dtype != target:
+        X = X.astype(target)
+    if not np.all(np.isfinite(X.data)):
+        raise InputError(f"{what} contains NaN or infinity among its stored values",
+                         "fill or drop missing values before training or predicting")
+    return X
 
 
 def check_sample_weight(sample_weight, m: int, dtype=np.float64) -> np.ndarray:

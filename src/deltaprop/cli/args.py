@@ -21,7 +21,7 @@ def sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.replace(" ", "").split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers (e.g. 256,128)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers (e.g. 256,128)") from None
     if any(s < 1 for s in sizes):
         raise argparse.ArgumentTypeError(f"layer sizes must be ≥ 1, got {text!r}")
     return sizes

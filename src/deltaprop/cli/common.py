@@ -17,7 +17,8 @@ RUN_FILE = "run.json"  # the run's id and options, written before training start
 
 
 def load_model(path):
-    from deltaprop.io.modelfile import load
+    """A deltaprop model file, or an .onnx file read through deltaprop.from_onnx."""
+    from deltaprop import load
 
     return load(path)
 

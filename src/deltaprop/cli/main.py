@@ -28,7 +28,7 @@ from deltaprop.errors import DeltapropError
 __all__ = ["main", "build_parser", "GROUPS"]
 
 # The modules of deltaprop.cli that add subcommands, in the order --help lists them.
-GROUPS = ("train", "models", "teach")
+GROUPS = ("train", "models", "teach", "exchange")
 
 EXAMPLES = """\
 examples:
@@ -43,6 +43,8 @@ examples:
   deltaprop gradcheck --layers 3,4,3,2 --activation tanh
   deltaprop explain --layers 3,4,3,2 --l2 0.1        the derivation with this network's shapes
   deltaprop trace --preset note001 --per-example     one backprop step, number by number
+  deltaprop export runs/<stamp>/model.safetensors --to onnx -o model.onnx   (or --to torch -o DIR, --to npz)
+  deltaprop import sklearn_mlp.onnx -o model.safetensors   explain, trace and info also read .onnx directly
 """
 
 

@@ -10,8 +10,18 @@ import sys
 import numpy as np
 
 from deltaprop.cli.args import Formatter
-from deltaprop.cli.common import (class_names, dataset_for, finite_outputs, json_default, labels_for_model, load_model,
-                                  metrics, model_inputs, out, print_class_table)
+from deltaprop.cli.common import (
+    class_names,
+    dataset_for,
+    finite_outputs,
+    json_default,
+    labels_for_model,
+    load_model,
+    metrics,
+    model_inputs,
+    out,
+    print_class_table,
+)
 from deltaprop.errors import DataError, InputError
 from deltaprop.io.files import atomic_write, csv_cell, shown
 
@@ -136,6 +146,7 @@ def cmd_info(args) -> int:
         "scaling": (meta.get("scaler") or {}).get("kind"),
         "data": meta.get("data"),
         "training": meta.get("training"),
+        "source": meta.get("source"),
     }
     if args.json:
         out(json.dumps(info, indent=2, default=json_default))
@@ -149,6 +160,10 @@ def cmd_info(args) -> int:
         out(f"  classes     {len(names)}: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}")
     if info["scaling"]:
         out(f"  scaling     {info['scaling']} (fitted on the training rows, applied by evaluate and predict)")
+    if info["source"]:
+        src = info["source"]
+        detail = ", ".join(f"{k} {v}" for k, v in src.items() if k not in ("format", "file") and v is not None)
+        out(f"  imported    from {src.get('format')}{' (' + detail + ')' if detail else ''}")
     data, tr = info["data"] or {}, info["training"] or {}
     if data:
         out(f"  data        {data.get('name') or data.get('spec')} (seed {data.get('seed')}, test fraction "

@@ -22,17 +22,17 @@ from __future__ import annotations
 
 import csv
 import importlib
+import io
 import math
 import os
-import io
 from pathlib import Path
 
 import numpy as np
 
-from deltaprop.teach.diagnose import column, per_layer, read_history
 from deltaprop.errors import DeltapropError, InputError
 from deltaprop.gradcheck import GradCheckReport, GradCheckRow
 from deltaprop.io.files import safe_text
+from deltaprop.teach.diagnose import column, per_layer, read_history
 from deltaprop.validation import check_positive_int
 
 __all__ = ["write_history_csv", "plot_history", "plot_confusion", "plot_first_layer", "plot_gradient_flow",
@@ -294,7 +294,7 @@ def plot_gradient_flow(rows, path) -> Path:
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     from matplotlib import colormaps
 
-    for ax, (key, title, values) in zip(axes, panels):
+    for ax, (_key, title, values) in zip(axes, panels):
         L = values.shape[1]
         colors = colormaps["viridis"](np.linspace(0.0, 0.9, L))
         values = np.where(values > 0, values, np.nan)  # log scale: a zero norm is not drawable

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from deltaprop.cli.args import Formatter, nonnegative_float, positive_float, positive_int, seed_int, sizes
 from deltaprop.cli.common import json_default, out
-from deltaprop.errors import ConfigError, ModelFileError
-from deltaprop.errors import unknown_name
+from deltaprop.errors import ConfigError, ModelFileError, unknown_name
 from deltaprop.gradcheck import gradcheck
 from deltaprop.losses import get_loss
 from deltaprop.model import Network
@@ -28,7 +27,7 @@ def register(sub) -> None:
                    help="all layer sizes, input first")
     c.add_argument("--activation", default="tanh", help="hidden activation")
     c.add_argument("--output", help="output activation (default: the one that pairs with --loss, else softmax)")
-    c.add_argument("--loss", help="cross_entropy, binary_cross_entropy or squared_error")
+    c.add_argument("--loss", help="cross_entropy, binary_cross_entropy, squared_error or poisson")
     c.add_argument("--l2", type=nonnegative_float, default=0.0)
     c.add_argument("--examples", "-m", type=positive_int, default=5)
     c.add_argument("--seed", type=seed_int, default=0)
@@ -69,9 +68,9 @@ def register_explain(subparsers) -> None:
     p.add_argument("model", nargs="?", help="a model file written by deltaprop (instead of --layers)")
     p.add_argument("--layers", help="layer sizes, input first: 3,4,3,2")
     p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
-    p.add_argument("--output", default=None, help="output activation: softmax, sigmoid or identity "
+    p.add_argument("--output", default=None, help="output activation: softmax, sigmoid, identity or exp "
                                                    "(default: the one that pairs with --loss, else softmax)")
-    p.add_argument("--loss", default=None, help="cross_entropy, binary_cross_entropy or squared_error")
+    p.add_argument("--loss", default=None, help="cross_entropy, binary_cross_entropy, squared_error or poisson")
     p.add_argument("--l2", type=nonnegative_float, default=0.0, help="L2 strength λ (default 0)")
     p.add_argument("--notation", default="bracket", choices=NOTATIONS, help="bracket (note 001) or theta (note 000)")
     p.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))

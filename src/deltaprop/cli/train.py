@@ -15,12 +15,30 @@ from pathlib import Path
 import numpy as np
 
 from deltaprop.cli.args import Formatter, fraction, nonnegative_float, positive_float, positive_int, seed_int, sizes
-from deltaprop.cli.common import (CHECKPOINT_FILE, MODEL_FILE, RUN_FILE, console, error, metrics, out,
-                                  print_class_table, seconds, write_json)
+from deltaprop.cli.common import (
+    CHECKPOINT_FILE,
+    MODEL_FILE,
+    RUN_FILE,
+    console,
+    error,
+    metrics,
+    out,
+    print_class_table,
+    seconds,
+    write_json,
+)
 from deltaprop.errors import ConfigError, DataError, DeltapropError, DivergenceError, InputError, ModelFileError
 from deltaprop.io.datasets import absolute_spec, fingerprint
-from deltaprop.io.files import (check_memory, clean_stale_tmp, fmt_bytes, free_space, open_regular, safe_lines, short,
-                                shown)
+from deltaprop.io.files import (
+    check_memory,
+    clean_stale_tmp,
+    fmt_bytes,
+    free_space,
+    open_regular,
+    safe_lines,
+    short,
+    shown,
+)
 
 TRAIN_EXAMPLES = """\
 examples:
@@ -283,8 +301,14 @@ class _Progress:
     def begin(self, trainer):
         if not self.live:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.bar = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"),
                             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console)

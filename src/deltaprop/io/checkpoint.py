@@ -34,12 +34,12 @@ and later, in a new process, the same Trainer (same data, seed and options) cont
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
 import signal
 import threading
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,20 +127,14 @@ def _settings(trainer) -> dict:
 
 
 def _fingerprint(trainer) -> dict:
-    """Shape and a hash of up to 4096 evenly spaced training rows (and their targets): cheap for any
-    data set, and different when the data, its scaling or the validation split differ."""
-    X, Y, sw = trainer.X, trainer.Y, trainer.sample_weight
-    cached = trainer.__dict__.get("_data_fingerprint")
-    if cached is not None and cached[0] is X:  # a trainer's data never changes: hash it once
-        return cached[1]
-    step = max(1, X.shape[0] // 4096)
-    h = hashlib.blake2b(digest_size=16)
-    for arr in (X[::step], Y[::step]) + (() if sw is None else (sw[::step],)):
-        h.update(str(arr.dtype).encode())
-        h.update(np.ascontiguousarray(arr).tobytes())
-    found = {"rows": int(X.shape[0]), "features": int(X.shape[1]), "outputs": int(Y.shape[1]), "hash": h.hexdigest()}
-    trainer._data_fingerprint = (X, found)
-    return found
+    """The trainer's :meth:`~deltaprop.train.Trainer.data_fingerprint`: different when the data, its
+    scaling or the validation split differ."""
+    return trainer.data_fingerprint()
+
+
+# Where each live trainer's state was last written: (path, epoch, batch, t), so that the same state is
+# not written twice (a final checkpoint after the callback's last one).
+_LAST_SAVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 # -- the state as tensors + JSON ---------------------------------------------------------------------
@@ -211,12 +205,12 @@ def save(trainer, path, *, run: dict | None = None) -> None:
         "run": run_text,
     }
     write_tensors(path, tensors, metadata, what="checkpoint")
-    trainer._last_checkpoint = (os.fspath(path), trainer.epoch, trainer.batch, trainer.t)
+    _LAST_SAVED[trainer] = (os.fspath(path), trainer.epoch, trainer.batch, trainer.t)
 
 
 def _saved_here(trainer, path) -> bool:
     """True when ``path`` already holds the trainer's present state (written by :func:`save`)."""
-    return getattr(trainer, "_last_checkpoint", None) == (os.fspath(path), trainer.epoch, trainer.batch, trainer.t)
+    return _LAST_SAVED.get(trainer) == (os.fspath(path), trainer.epoch, trainer.batch, trainer.t)
 
 
 # -- reading, with every entry checked ---------------------------------------------------------------

@@ -21,14 +21,32 @@ import stat
 import unicodedata
 from pathlib import Path
 
-__all__ = ["open_regular", "check_regular", "atomic_write", "clean_stale_tmp", "check_memory", "memory_available",
-           "free_space", "fmt_bytes", "safe_text", "safe_lines", "csv_cell", "short", "shown", "TMP_PATTERN"]
+__all__ = [
+    "open_regular",
+    "check_regular",
+    "atomic_write",
+    "clean_stale_tmp",
+    "check_memory",
+    "memory_available",
+    "free_space",
+    "fmt_bytes",
+    "safe_text",
+    "safe_lines",
+    "csv_cell",
+    "short",
+    "shown",
+    "TMP_PATTERN",
+]
 
 # The temporary names atomic_write uses: ".<name>.<12 hex digits>.tmp" next to the target.
 TMP_PATTERN = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 
-_KINDS = [(stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
+_KINDS = [
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+]
 
 
 def _kind(mode: int) -> str:
@@ -57,13 +75,17 @@ def check_regular(path, what: str, error, hint: str = "") -> Path:
     except FileNotFoundError:
         raise error(f"no such {what}: {shown(path)}", hint or "check the path") from None
     except OSError as exc:
-        raise error(f"cannot read the {what} {shown(path)}: {exc.strerror or exc}",
-                    "check the path and its permissions") from None
+        raise error(
+            f"cannot read the {what} {shown(path)}: {exc.strerror or exc}",
+            "check the path and its permissions",
+        ) from None
     if stat.S_ISDIR(st.st_mode):
         raise error(f"{shown(path)} is a directory, not a {what}", hint or "pass the path of a file")
     if not stat.S_ISREG(st.st_mode):
-        raise error(f"{shown(path)} is {_kind(st.st_mode)}, not a regular file",
-                    f"pass a {what} saved on disk; deltaprop reads no pipes or devices (they can block or never end)")
+        raise error(
+            f"{shown(path)} is {_kind(st.st_mode)}, not a regular file",
+            f"pass a {what} saved on disk; deltaprop reads no pipes or devices (they can block or never end)",
+        )
     return path
 
 
@@ -74,13 +96,16 @@ def open_regular(path, what: str, error, hint: str = ""):
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
-        raise error(f"cannot read the {what} {shown(path)}: {exc.strerror or exc}",
-                    "check the path and its permissions") from None
+        raise error(
+            f"cannot read the {what} {shown(path)}: {exc.strerror or exc}",
+            "check the path and its permissions",
+        ) from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise error(f"{shown(path)} is {_kind(st.st_mode)}, not a regular file",
-                    f"pass a {what} saved on disk")
+        raise error(
+            f"{shown(path)} is {_kind(st.st_mode)}, not a regular file", f"pass a {what} saved on disk"
+        )
     if hasattr(os, "set_blocking"):
         os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
@@ -122,7 +147,9 @@ def check_memory(nbytes: int, what: str, hint: str, error) -> None:
     before trying it: a clear message with both figures instead of a machine that swaps or a killed process."""
     budget = memory_available()
     if budget is not None and nbytes > budget:
-        raise error(f"{what} needs {fmt_bytes(nbytes)} of memory, but only {fmt_bytes(budget)} is available", hint)
+        raise error(
+            f"{what} needs {fmt_bytes(nbytes)} of memory, but only {fmt_bytes(budget)} is available", hint
+        )
 
 
 def free_space(directory) -> int | None:
@@ -207,7 +234,7 @@ def _write_special(path: Path, st, chunks) -> None:
         for chunk in chunks:
             view = memoryview(chunk)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 
@@ -260,13 +287,17 @@ def safe_text(text) -> str:
             out.append(" ")
         else:
             code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+            out.append(
+                f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+            )
     return "".join(out)
 
 
 def safe_lines(text) -> str:
     """:func:`safe_text` line by line: newlines and tabs kept."""
-    return "\n".join("\t".join(safe_text(part) for part in line.split("\t")) for line in str(text).split("\n"))
+    return "\n".join(
+        "\t".join(safe_text(part) for part in line.split("\t")) for line in str(text).split("\n")
+    )
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "|", "%")
@@ -296,4 +327,4 @@ def short(value, limit: int = 60) -> str:
     """repr of ``value`` (safe for the terminal) cut to ``limit`` characters: a crafted file cannot
     make a message megabytes long."""
     text = safe_text(repr(value))
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -360,7 +360,8 @@ def _check_metadata(path: Path, metadata: dict) -> dict:
     if metadata.get("format") != FORMAT_NAME:
         found = f"format {short(metadata['format'])}" if "format" in metadata else "no deltaprop header"
         raise ModelFileError(f"{shown(path)} is a safetensors file but not a deltaprop model ({found})",
-                             "deltaprop reads the files deltaprop.save(net, path) writes; other models need converting")
+                             "deltaprop reads the files deltaprop.save(net, path) writes; convert other networks with "
+                             "deltaprop import FILE.onnx, deltaprop.from_torch(module) or deltaprop.from_sklearn(est)")
     version = format_version(path, metadata, "model", FORMAT_VERSION)
     dtype = metadata.get("dtype")
     if dtype not in _MODEL_DTYPES.values():
@@ -396,7 +397,7 @@ def check_meta(path, meta: dict, config: dict) -> dict:
         if n is not None and len(value) != n:
             fail(f"{key} lists {len(value)} names; the network has {n}")
 
-    classifier = config["loss"] != "squared_error"
+    classifier = config["loss"] in ("cross_entropy", "binary_cross_entropy")
     k = sizes[-1]
     n_classes = 2 if (output == "sigmoid" and k == 1) else k
     names("classes", n_classes if classifier else None)

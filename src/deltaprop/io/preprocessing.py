@@ -55,7 +55,7 @@ class Scaler:
             self.shift, self.scale = 0.0, (by if kind == "divide" else 1.0)
 
     @classmethod
-    def from_spec(cls, spec: str) -> "Scaler":
+    def from_spec(cls, spec: str) -> Scaler:
         """A scaler from the CLI form: ``standard``, ``minmax``, ``none``, ``divide`` or ``divide:255``."""
         text = str(spec).strip().lower()
         kind, _, arg = text.partition(":")
@@ -73,7 +73,7 @@ class Scaler:
     def fitted(self) -> bool:
         return self.kind in ("none", "divide") or self.n_features is not None
 
-    def fit(self, X) -> "Scaler":
+    def fit(self, X) -> Scaler:
         """Learn shift and scale from the training rows X (m, n); returns self."""
         X = _as_2d(X, "X")
         self.n_features = X.shape[1]
@@ -128,7 +128,7 @@ class Scaler:
         return d
 
     @classmethod
-    def from_dict(cls, d) -> "Scaler":
+    def from_dict(cls, d) -> Scaler:
         """The scaler ``to_dict`` described; ConfigError names what is wrong with a bad description."""
         if not isinstance(d, dict) or "kind" not in d:
             raise ConfigError(f"a scaling description must be a dict with a 'kind', got {type(d).__name__}",

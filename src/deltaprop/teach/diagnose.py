@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deltaprop.teach.document import Doc, Renderable
 from deltaprop.errors import DataError, DivergenceError
+from deltaprop.teach.document import Doc, Renderable
 from deltaprop.train import Callback, History
 
 __all__ = ["diagnose", "Diagnosis", "Finding", "DeadUnitMonitor", "read_history", "column", "per_layer", "dead_units"]

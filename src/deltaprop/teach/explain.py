@@ -20,13 +20,12 @@ implement (each one names its function). The command-line ``deltaprop explain`` 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
-from deltaprop.teach.document import Doc, Renderable, shape_text
 from deltaprop.errors import ConfigError
 from deltaprop.model import Network
+from deltaprop.teach.document import Doc, Renderable, shape_text
 
 __all__ = ["explain", "Explanation", "NOTATIONS", "ACT_TEX", "as_network", "parse_sizes"]
 
@@ -39,19 +38,21 @@ _DERIVATIVE = {
     "sigmoid": (r"A \odot (1 - A)", "$\\sigma'(z) = \\sigma(z)(1 - \\sigma(z))$, read off the cached $A$; at most 1/4"),
     "tanh": (r"1 - A \odot A", "$\\tanh'(z) = 1 - \\tanh^2 z$, read off the cached $A$"),
     "identity": (r"1", "a linear unit passes the error through unchanged"),
+    "exp": (r"A", "$\\exp'(z) = e^z$, the cached $A$ itself"),
 }
 _ACT_FUNCTION = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
-                 "identity": "Identity", "softmax": "Softmax"}
+                 "identity": "Identity", "softmax": "Softmax", "exp": "Exp"}
 ACT_TEX = {"relu": r"\mathrm{relu}", "leaky_relu": r"\mathrm{leaky\_relu}", "sigmoid": r"\sigma",
-            "tanh": r"\tanh", "identity": r"\mathrm{id}", "softmax": r"\mathrm{softmax}"}
+           "tanh": r"\tanh", "identity": r"\mathrm{id}", "softmax": r"\mathrm{softmax}", "exp": r"\exp"}
 _LOSS_CLASS = {"cross_entropy": "CrossEntropy", "binary_cross_entropy": "BinaryCrossEntropy",
-               "squared_error": "SquaredError"}
+               "squared_error": "SquaredError", "poisson": "PoissonDeviance"}
 _LOSS_WORDS = {"cross_entropy": "categorical cross-entropy", "binary_cross_entropy": "binary cross-entropy",
-               "squared_error": "squared error"}
+               "squared_error": "squared error", "poisson": "Poisson deviance"}
 _LOSS_I = {
     "cross_entropy": r"\text{loss}_i = -\sum_k Y_{ik} \log A^{[L]}_{ik}",
     "binary_cross_entropy": r"\text{loss}_i = -\sum_k \left[ Y_{ik} \log A^{[L]}_{ik} + (1 - Y_{ik}) \log (1 - A^{[L]}_{ik}) \right]",
     "squared_error": r"\text{loss}_i = \frac{1}{2} \sum_k (A^{[L]}_{ik} - Y_{ik})^2",
+    "poisson": r"\text{loss}_i = \sum_k \left[ Y_{ik} \log (Y_{ik} / A^{[L]}_{ik}) - Y_{ik} + A^{[L]}_{ik} \right]",
 }
 
 
@@ -73,6 +74,14 @@ def _reason(loss: str, L: int) -> list[str]:
             f"**Why the output error is so simple (sigmoid with binary cross-entropy).** Each output unit is an "
             f"independent yes/no (note 000's $K$ sigmoid outputs). Per unit the loss is $-[y \\log a + (1 - y)\\log(1 - a)]$, so "
             f"$\\partial\\,\\text{{loss}}/\\partial a = (a - y)/(a(1 - a))$, and $\\sigma'(z) = a(1 - a)$: the product is $a - y$. "
+            f"With the mean over the batch, $\\delta^{{[{L}]}} = ({a} - Y)/m$.",
+        ]
+    if loss == "poisson":
+        return [
+            f"**Why the output error is so simple (exp with Poisson deviance).** The output $a = e^z$ is a positive rate "
+            f"and $y \\ge 0$ a count; per unit the loss is half the Poisson deviance, $y \\log(y/a) - y + a$ "
+            f"($y \\log y = 0$ at $y = 0$), the negative log-likelihood of a Poisson count up to terms without $a$. "
+            f"So $\\partial\\,\\text{{loss}}/\\partial a = 1 - y/a$, and $\\exp'(z) = e^z = a$: the product is $a - y$. "
             f"With the mean over the batch, $\\delta^{{[{L}]}} = ({a} - Y)/m$.",
         ]
     return [
@@ -115,7 +124,7 @@ def as_network(net_or_spec, hidden="relu", output="softmax", loss=None, seed: in
         return net_or_spec
     if isinstance(net_or_spec, (str, os.PathLike)):
         text = os.fspath(net_or_spec)
-        if os.path.exists(text):
+        if os.path.exists(text) or text.lower().endswith((".onnx", ".safetensors")):
             import deltaprop
 
             return deltaprop.load(text)
@@ -266,7 +275,7 @@ def _bracket(net: Network, l2: float):
               f"$A^{{[{L}]}}$ is a probability distribution over the {n[-1]} classes.")
 
     doc.h(2, "The cost")
-    doc.eq(f"J = \\frac{{1}}{{m}} \\sum_{{i=1}}^{{m}} \\text{{loss}}_i"
+    doc.eq("J = \\frac{1}{m} \\sum_{i=1}^{m} \\text{loss}_i"
            + (f" + \\frac{{\\lambda}}{{2m}} \\sum_{{l=1}}^{{{L}}} \\|W^{{[l]}}\\|_F^2" if l2 else ""))
     doc.eq(_LOSS_I[loss].replace("[L]", f"[{L}]"))
     reg = (f"With $\\lambda = {l2:g}$ the L2 term $\\frac{{\\lambda}}{{2m}} \\sum_l \\|W^{{[l]}}\\|_F^2$ (the sum of every "
@@ -412,6 +421,8 @@ def _theta(net: Network, l2: float):
                                 "(1 - y_k^{(i)}) \\log (1 - h_\\Theta(x^{(i)})_k) \\right]",
         "cross_entropy": "-\\frac{1}{m} \\sum_{i=1}^{m} \\sum_{k=1}^{K} y_k^{(i)} \\log h_\\Theta(x^{(i)})_k",
         "squared_error": "\\frac{1}{m} \\sum_{i=1}^{m} \\frac{1}{2} \\sum_{k=1}^{K} (h_\\Theta(x^{(i)})_k - y_k^{(i)})^2",
+        "poisson": "\\frac{1}{m} \\sum_{i=1}^{m} \\sum_{k=1}^{K} \\left[ y_k^{(i)} \\log (y_k^{(i)} / h_\\Theta(x^{(i)})_k) "
+                   "- y_k^{(i)} + h_\\Theta(x^{(i)})_k \\right]",
     }[loss]
     doc.eq(f"J(\\Theta) = {data}" + (" + \\frac{\\lambda}{2m} \\sum_{l=1}^{L-1} \\sum_{i=1}^{s_{l+1}} \\sum_{j=1}^{s_l} "
                                      "(\\Theta_{ij}^{(l)})^2" if l2 else ""))
@@ -422,10 +433,11 @@ def _theta(net: Network, l2: float):
     doc.eq("\\Delta^{(l)} = 0 \\quad \\text{for every } l", "")
     doc.p("Then for each example $(x^{(i)}, y^{(i)})$: forward as above, and")
     doc.eq(f"\\delta^{{({L})}} = a^{{({L})}} - y^{{(i)}}", _annot((f"a^{{({L})}}", (s[-1], 1)), result=(f"\\delta^{{({L})}}", (s[-1], 1))))
-    doc.p(f"Note 000 writes this step as $\\delta^{{(L)}} = 0 - y$ once; it is $a^{{(L)}} - y$, as its own first section says. "
+    doc.p("Note 000 writes this step as $\\delta^{(L)} = 0 - y$ once; it is $a^{(L)} - y$, as its own first section says. "
           "It holds for " + {"cross_entropy": "softmax with cross-entropy", "binary_cross_entropy": "sigmoid with binary "
                                                                                                  "cross-entropy",
-                                "squared_error": "identity with squared error"}[loss] + ":")
+                                "squared_error": "identity with squared error",
+                                "poisson": "exp with Poisson deviance"}[loss] + ":")
     for para in _reason(loss, L):
         doc.p(para.replace(f"\\delta^{{[{L}]}} = (A^{{[{L}]}} - Y)/m", f"\\delta^{{({L})}} = a^{{({L})}} - y")
               .replace("With the mean over the batch, ", "Per example, ").replace("The $1/m$ is the mean over the batch. ", ""))

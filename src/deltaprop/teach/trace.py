@@ -20,8 +20,6 @@ meaningful (in float32 they would carry rounding noise of about 1e-3).
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from deltaprop.errors import ConfigError
@@ -125,13 +123,15 @@ def random_batch(net: Network, m: int, seed: int = 0):
         y = rng.integers(0, k, size=m)
     elif net.loss.name == "binary_cross_entropy":
         y = rng.integers(0, 2, size=(m, k))
+    elif net.loss.name == "poisson":
+        y = rng.poisson(1.0, size=(m, k)).astype(float)  # counts
     else:
         y = rng.normal(size=(m, k))
     return X, y
 
 
 def trace_preset(name: str, examples: int = 1, l2: float = 0.0, per_example: bool = False, seed: int = 0,
-                 digits: int = 4) -> "Trace":
+                 digits: int = 4) -> Trace:
     """The trace of a preset network on ``examples`` rows of its data."""
     net = preset_network(name, seed)
     X, y = PRESETS[name]["data"](int(examples), np.random.default_rng(seed + 1))
@@ -143,7 +143,7 @@ def trace_preset(name: str, examples: int = 1, l2: float = 0.0, per_example: boo
 # -- the trace -------------------------------------------------------------------------------------------
 
 def trace(net, X=None, Y=None, l2: float = 0.0, per_example: bool = False, h: float = 1e-5, digits: int = 4,
-          examples: int = 1, seed: int = 0) -> "Trace":
+          examples: int = 1, seed: int = 0) -> Trace:
     """Run one batch (X, Y) through ``net`` and record every stage (see the module docstring).
 
     ``net`` may also be a preset name (``"note000"``, ``"note001"``, ``"note002"``, ``"note003"``);
@@ -315,11 +315,11 @@ class Trace(Renderable):
 
         doc.h(2, "The cost")
         per = ", ".join(fmt_number(v, dg) for v in self.loss_i)
-        doc.eq(f"J = \\frac{{1}}{{m}} \\sum_i \\text{{loss}}_i"
+        doc.eq("J = \\frac{1}{m} \\sum_i \\text{loss}_i"
                + (" + \\frac{\\lambda}{2m} \\sum_l \\|W^{[l]}\\|_F^2" if self.l2 else "")
                + f" = {fmt_number(self.data_cost, dg).replace('−', '-')}"
                + (f" + {fmt_number(self.reg_cost, dg)} = {fmt_number(self.cost, dg)}" if self.l2 else ""))
-        doc.p((f"The first term is the mean loss over the batch, the second the L2 term. " if self.l2 else "")
+        doc.p(("The first term is the mean loss over the batch, the second the L2 term. " if self.l2 else "")
               + f"The loss of each example: {per}." + (
             f" A network that knows nothing predicts $1/K$ for every class, with loss $\\ln K = {np.log(n[-1]):.4f}$."
             if net.loss.name == "cross_entropy" else ""))

@@ -1,9 +1,9 @@
 """scikit-learn estimators on the deltaprop engine: ``MLPClassifier`` and ``MLPRegressor``.
 
 They drop in where ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor`` stand (pipelines,
-grid search, cross-validation, ``clone``, joblib), with scikit-learn's parameter names and fitted
-attributes, and train with deltaprop's Network, Trainer and optimizers. This is the only module
-that imports scikit-learn.
+grid search, cross-validation, ``clone``, joblib, and scikit-learn's own MLP test file), with
+scikit-learn's parameter names and fitted attributes, and train with deltaprop's Network, Trainer
+and optimizers (``solver='lbfgs'``: SciPy's L-BFGS-B on the engine's cost and gradient).
 
 A clash of notation: scikit-learn's ``alpha`` is the L2 strength λ (the engine's ``l2``); the notes'
 α is the learning rate, here ``learning_rate_init``.
@@ -11,8 +11,12 @@ A clash of notation: scikit-learn's ``alpha`` is the L2 strength λ (the engine'
 What follows scikit-learn on purpose, so that from identical parameters the two libraries compute
 the same probabilities and take the same steps (in float64, to rounding):
 
+- initial weights: scikit-learn's, draw for draw (W and b uniform in ±√(6/(n_in + n_out)), factor 2
+  instead of 6 for logistic hidden units), from ``check_random_state(random_state)``, which then
+  draws the validation split and each epoch's shuffle in scikit-learn's order
+  (:mod:`deltaprop.estimators.sklearn_ways`): one ``random_state`` gives scikit-learn's model;
 - output layer: one logistic unit for two classes, softmax for more, logistic units for multi-label
-  indicator targets, identity for regression;
+  indicator targets, identity for regression, exp for ``loss='poisson'``;
 - cost of a batch B with sample weights s (all 1 by default), W_l of shape (n_l, n_{l−1}):
   J = Σ_{i∈B} s_i loss_i / Σ_{i∈B} s_i + alpha/(2 Σ_{i∈B} s_i) Σ_l ‖W_l‖², biases not penalized;
   for K regression outputs the reported loss_i is ½(1/K)Σ_k (a_ik − y_ik)² while the step follows
@@ -25,8 +29,15 @@ the same probabilities and take the same steps (in float64, to rounding):
   before the epoch; ``adaptive`` α/5 each time the loss (or score) stalls, stopping at α ≤ 1e-6;
 - stopping: more than ``n_iter_no_change`` consecutive epochs whose training loss is not below
   ``best_loss_ − tol``; with ``early_stopping``, whose validation score (accuracy or R² on a held-out
-  ``validation_fraction``, stratified for single-label classes) is not above ``best − tol``, and
-  the best weights are restored.
+  ``validation_fraction``, stratified for a single binary output as scikit-learn does) is not above
+  ``best − tol``, and the best weights are restored;
+- ``solver='lbfgs'``: SciPy's L-BFGS-B on scikit-learn's flat parameter vector (every W_lᵀ, then
+  every b_l), full batch, ``max_iter`` iterations, ``max_fun`` evaluations, ``gtol=tol``;
+- scipy.sparse X (CSR, CSC; other formats converted to CSR): the first layer multiplies it sparse;
+- divergence: NaN or infinite weights raise ValueError (deltaprop's DivergenceError, with
+  scikit-learn's words, the epoch and batch, and the last finite weights restored); with
+  ``early_stopping`` the diverged epoch scores NaN, training stops and the best weights come back;
+- ``verbose``: prints scikit-learn's lines ("Iteration 3, loss = 0.41234567", "Validation score: …").
 
 What deltaprop adds: ``validation_loss_curve_`` (the validation loss beside the score),
 ``history_`` (deltaprop's History: loss, validation loss, learning rate, time and gradient flow per
@@ -34,15 +45,14 @@ epoch), float32 kept end to end (float32 X trains in float32 unless ``dtype`` sa
 ``callbacks`` (deltaprop Callbacks that see the Trainer), ``gradcheck``, ``explain``,
 ``to_network`` and ``save`` (the non-pickle model file).
 
-What differs: the initial weights are deltaprop's (He for ReLU, Glorot otherwise, zero biases,
-drawn from a ``numpy.random.Generator`` seeded by ``random_state``), so one random_state does not give
-scikit-learn's numbers; ``solver='lbfgs'`` and sparse X are not offered; ``verbose`` writes to the
-``deltaprop.estimators`` logger at INFO level instead of printing.
+What differs: where the weights diverge with ``early_stopping``, training stops at that epoch
+(scikit-learn runs on to ``max_iter`` with NaN weights and scores); the training loss of classifiers
+is computed from the logits, where scikit-learn clips probabilities to [ε, 1 − ε] (the two agree
+until a probability comes within 2.2e-16 of 0 or 1).
 """
 
 from __future__ import annotations
 
-import logging
 import numbers
 import warnings
 
@@ -53,6 +63,7 @@ try:
     from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import type_of_target, unique_labels
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -62,19 +73,18 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
                       "pip install 'deltaprop[cli]' or pip install 'scikit-learn>=1.6'") from None
 
 from deltaprop import ops
-from deltaprop.errors import ConfigError, InputError, InputTypeError
+from deltaprop.errors import ConfigError, DivergenceError, InputError, InputTypeError
+from deltaprop.estimators import sklearn_ways
 from deltaprop.losses import SquaredError
 from deltaprop.model import Network
 from deltaprop.optim import SGD, Adam, Adaptive, InverseScaling, Momentum, make_schedule
-from deltaprop.train import Callback, History, Trainer, train_test_split
-from deltaprop.validation import check_dtype, check_sample_weight, check_X
+from deltaprop.train import Callback, History, Trainer
+from deltaprop.validation import check_dtype, check_sample_weight, check_X, is_sparse
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-logger = logging.getLogger(__name__)
-
 _ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
-_SOLVERS = ("sgd", "adam")
+_SOLVERS = ("lbfgs", "sgd", "adam")
 _LEARNING_RATES = ("constant", "invscaling", "adaptive")
 
 
@@ -82,8 +92,6 @@ _LEARNING_RATES = ("constant", "invscaling", "adaptive")
 def _choice(value, name, options):
     if not isinstance(value, str) or value not in options:
         hint = "valid values: " + ", ".join(repr(o) for o in options)
-        if name == "solver" and value == "lbfgs":
-            hint = "deltaprop trains with stochastic solvers only: use solver='adam' or 'sgd'"
         raise ConfigError(f"{name} must be one of {', '.join(options)}; got {value!r}", hint)
     return value
 
@@ -106,29 +114,16 @@ def _number(value, name, low=None, high=None, low_open=False, high_open=False, i
     return value
 
 
-def _generator(random_state) -> np.random.Generator:
-    """The Generator all draws of one fit go through: fresh entropy for None, seeded by an int,
-    seeded from a RandomState's stream, or the Generator given."""
-    if random_state is None:
-        return np.random.default_rng()
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(0, 2**31 - 1, size=4))
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) and random_state >= 0:
-        return np.random.default_rng(int(random_state))
-    raise ConfigError(f"random_state must be None, a whole number ≥ 0, a RandomState or a Generator; got {random_state!r}",
-                      "for example random_state=0")
-
-
 # -- input checks (deltaprop errors, worded so that scikit-learn's checks recognize them) ---------
 def _as_float_array(X, what="X"):
     """X as a 2-d float32/float64 array, refusing what an MLP cannot read, each with a clear InputError."""
     if X is None:
         raise InputError(f"{what} is None", "pass a 2-d array of numbers (m examples, n features)")
-    if hasattr(X, "toarray") and not isinstance(X, np.ndarray):
-        raise InputError(f"{what} is a sparse matrix: deltaprop's MLP works on dense arrays",
-                         "convert it with X.toarray() if it fits in memory")
+    if is_sparse(X):
+        if X.ndim == 2 and X.shape[1] == 0:
+            raise InputError(f"{what} has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.",
+                             "pass at least one column")
+        return check_X(X)  # CSR, float, finite stored values: the first layer multiplies it sparse
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -188,8 +183,9 @@ class _FitInverseScaling(InverseScaling):
 
 # -- the stopping rule, as a Trainer callback ----------------------------------------------------
 class _Progress(Callback):
-    """scikit-learn's end-of-epoch bookkeeping: loss curve, validation score and loss, the
-    ``tol``/``n_iter_no_change`` rule (stop, or divide α by 5 for ``adaptive``), best weights."""
+    """scikit-learn's end-of-epoch bookkeeping, in its order: loss curve, the verbose line, validation
+    score and loss, best weights, the next learning rate, and the ``tol``/``n_iter_no_change`` rule
+    (stop, or divide α by 5 for ``adaptive``)."""
 
     def __init__(self, est, val):
         self.est, self.val = est, val
@@ -201,20 +197,13 @@ class _Progress(Callback):
         est.loss_curve_.append(loss)
         est.loss_ = loss
         est.n_iter_ += 1
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {loss:.8f}")
         if self.val is not None:
             Xv, Yv, yv, swv = self.val
             score, val_loss = est._validation_score(Xv, Yv, yv, swv)
             logs["val_loss"], logs["val_score"] = val_loss, score
-            est.validation_scores_.append(score)
-            est.validation_loss_curve_.append(val_loss)
-            if score < est.best_validation_score_ + est.tol:
-                est._no_improvement_count += 1
-            else:
-                est._no_improvement_count = 0
-            if score > est.best_validation_score_:
-                est.best_validation_score_ = score
-                est._best_weights = trainer.net.get_weights()
-                est._best_epoch = est._epoch_offset + est.n_iter_
+            self._record_score(score, val_loss, trainer.net)
         else:
             if loss > est.best_loss_ - est.tol:
                 est._no_improvement_count += 1
@@ -222,26 +211,66 @@ class _Progress(Callback):
                 est._no_improvement_count = 0
             if loss < est.best_loss_:
                 est.best_loss_ = loss
-        if est.verbose:
-            extra = "" if self.val is None else f", validation score = {logs['val_score']:.6f}, validation loss = {logs['val_loss']:.6f}"
-            logger.info("Iteration %d, loss = %.8f%s", est.n_iter_, loss, extra)
+        view = est._optimizer
+        if est.solver == "sgd" and est.learning_rate == "invscaling":
+            view.learning_rate = float(est.learning_rate_init) / (trainer.t + 1) ** float(est.power_t)
         if est._no_improvement_count > est.n_iter_no_change:
-            what = "Validation score did not improve" if self.val is not None else "Training loss did not improve"
-            msg = f"{what} more than tol={est.tol:g} for {est.n_iter_no_change} consecutive epochs"
+            what = "Validation score" if self.val is not None else "Training loss"
+            msg = f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
             schedule = est._schedule
-            if isinstance(schedule, Adaptive) and schedule.reduce(trainer.optimizer.lr):
-                est._no_improvement_count = 0
-                if est.verbose:
-                    logger.info("%s. Setting learning rate to %g", msg, schedule.lr)
-            else:
-                trainer.stop = True
-                self.converged = True
-                trainer.history.stop_reason = msg
-                if est.verbose:
-                    logger.info("%s. Stopping.", msg)
+            if isinstance(schedule, Adaptive):
+                if schedule.reduce(view.learning_rate):
+                    est._no_improvement_count = 0
+                    view.learning_rate = schedule.lr
+                    if est.verbose:
+                        print(f"{msg} Setting learning rate to {view.learning_rate:f}")
+                    return
+                msg += " Learning rate too small."
+            trainer.stop = True
+            self.converged = True
+            trainer.history.stop_reason = msg
+            if est.verbose:
+                print(msg + " Stopping.")
+
+    def _record_score(self, score, val_loss, net):
+        est = self.est
+        est.validation_scores_.append(score)
+        est.validation_loss_curve_.append(val_loss)
+        if est.verbose:
+            print(f"Validation score: {score:f}")
+        if score < est.best_validation_score_ + est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+            est._best_weights = net.get_weights()
+            est._best_epoch = est._epoch_offset + est.n_iter_
+
+    def diverged(self, trainer, error):
+        """scikit-learn's outcome for weights that turned NaN under early stopping: the epoch's loss and
+        validation score are NaN and the best weights come back. deltaprop stops there (later epochs
+        could only repeat NaN) and says so with a ConvergenceWarning."""
+        est = self.est
+        est.loss_curve_.append(float("nan"))
+        est.loss_ = float("nan")
+        est.n_iter_ += 1
+        self._record_score(float("nan"), float("nan"), trainer.net)
+        trainer.history.stop_reason = error.message
+        self.converged = True
+        warnings.warn(f"{error.message}; early stopping restores the weights of the best validation score "
+                      f"({est.best_validation_score_:g}). Lower learning_rate_init, scale the inputs or raise alpha.",
+                      ConvergenceWarning, stacklevel=5)
 
 
 # -- the shared base -----------------------------------------------------------------------------
+def _stochastic_solver(est) -> bool:
+    """``partial_fit`` exists for the stochastic solvers only (``hasattr`` says False for lbfgs), as in scikit-learn."""
+    if est.solver not in ("sgd", "adam"):
+        raise AttributeError(f"partial_fit is only available for stochastic optimizers. {est.solver} is not stochastic.")
+    return True
+
+
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share; see the module docstring."""
 
@@ -251,7 +280,8 @@ class _BaseMLP(BaseEstimator):
                  batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dtype=None, callbacks=None):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dtype=None,
+                 callbacks=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -274,6 +304,7 @@ class _BaseMLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.dtype = dtype
         self.callbacks = callbacks
 
@@ -304,6 +335,7 @@ class _BaseMLP(BaseEstimator):
         _number(self.epsilon, "epsilon", 0, low_open=True)
         if self.n_iter_no_change != np.inf:
             _number(self.n_iter_no_change, "n_iter_no_change", 1, integer=True)
+        _number(self.max_fun, "max_fun", 1, integer=True)
         if self.dtype is not None:
             check_dtype(self.dtype)
         if self.callbacks is not None and not all(isinstance(cb, Callback) for cb in self.callbacks):
@@ -332,7 +364,8 @@ class _BaseMLP(BaseEstimator):
     # -- inputs ------------------------------------------------------------------------------------
     def _check_X(self, X, reset: bool) -> np.ndarray:
         arr = _as_float_array(X)
-        if not reset and arr.ndim == 2 and arr.shape[1] != self.n_features_in_:
+        expected = getattr(self, "n_features_in_", None)
+        if not reset and expected is not None and arr.ndim == 2 and arr.shape[1] != expected:
             raise InputError(f"X has {arr.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input",
                              "pass the same columns (and preprocessing) as when the estimator was fitted")
@@ -362,32 +395,47 @@ class _BaseMLP(BaseEstimator):
         return None if sample_weight is None else check_sample_weight(sample_weight, m)
 
     # -- training ----------------------------------------------------------------------------------
+    def _has_parameters(self) -> bool:
+        return "net_" in self.__dict__ or "_assigned" in self.__dict__
+
     def _fit(self, X, y, sample_weight=None, incremental=False):
         self._check_params()
         hidden = self._hidden_sizes()
         if incremental and self.early_stopping:
             raise ConfigError("partial_fit does not support early_stopping=True",
                               "hold out validation data yourself, or use fit with early_stopping=True")
-        first = not hasattr(self, "net_") or (not self.warm_start and not incremental)
+        first = not self._has_parameters() or (not self.warm_start and not incremental)
         X = self._check_X(X, reset=first)
         m = X.shape[0]
         Y = self._encode_targets(self._check_y_array(y, m), incremental)
         sw = self._sample_weight(sample_weight, m)
+        # scikit-learn draws everything of one call from check_random_state(random_state), in this order:
+        # initial weights, validation split, each epoch's shuffle (see sklearn_ways).
+        self._random_state = sklearn_ways.random_state(self.random_state)
         if first:
             dtype = check_dtype(self.dtype) if self.dtype is not None else X.dtype
-            self._rng = _generator(self.random_state)
             self._initialize(X.shape[1], hidden, Y.shape[1], dtype)
+        elif "net_" not in self.__dict__:
+            self._adopt_assigned_parameters(X.shape[1], hidden, Y.shape[1])
         elif Y.shape[1] != self.n_outputs_:
             raise InputError(f"y has {Y.shape[1]} outputs, but the fitted network has {self.n_outputs_}",
                              "pass targets of the same kind as before, or fit a fresh estimator (warm_start=False)")
-        if not incremental or not hasattr(self, "_optimizer"):
-            if not first:
-                self._rng = _generator(self.random_state)
-            self._optimizer, self._schedule = self._make_optimizer(), self._make_schedule()
         dtype = self.net_.dtype
         X = X.astype(dtype, copy=False)
-        Y = Y.astype(dtype, copy=False)
+        Y = self.net_.prepare_targets(Y)
+        if self.solver == "lbfgs":
+            sklearn_ways.fit_lbfgs(self, X, Y, None if sw is None else sw.astype(dtype, copy=False))
+        else:
+            self._fit_stochastic(X, Y, sw, incremental)
+        if not all(np.all(np.isfinite(p)) for p in self.net_.params()):
+            raise DivergenceError(sklearn_ways.NON_FINITE_WEIGHTS,
+                                  "scale the inputs (StandardScaler), lower learning_rate_init or raise alpha")
+        return self
 
+    def _fit_stochastic(self, X, Y, sw, incremental):
+        if not incremental or "_optimizer" not in self.__dict__:
+            self._optimizer = sklearn_ways.SolverView(self._make_optimizer(), float(self.learning_rate_init))
+            self._schedule = self._make_schedule()
         val = None
         if self.early_stopping:
             X, Y, sw, val = self._split_validation(X, Y, sw)
@@ -396,40 +444,60 @@ class _BaseMLP(BaseEstimator):
         else:
             if self.batch_size > X.shape[0]:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
-                              stacklevel=3)
+                              stacklevel=4)
             batch_size = int(np.clip(self.batch_size, 1, X.shape[0]))
 
         progress = _Progress(self, val)
         trainer = Trainer(self.net_, X, Y, epochs=1 if incremental else int(self.max_iter), batch_size=batch_size,
-                          optimizer=self._optimizer, schedule=self._schedule_for(incremental), l2=float(self.alpha),
-                          shuffle=bool(self.shuffle), rng=self._rng, track_accuracy=False, sample_weight=sw,
-                          callbacks=[progress, *(self.callbacks or [])])
+                          optimizer=self._optimizer.engine, schedule=self._schedule_for(incremental),
+                          l2=float(self.alpha), shuffle=bool(self.shuffle),
+                          rng=sklearn_ways.ShuffledOrder(self._random_state, X.shape[0]), track_accuracy=False,
+                          sample_weight=sw, callbacks=[progress, *(self.callbacks or [])])
         # The schedule counts the examples seen across calls (partial_fit, warm_start) from α₀.
         trainer.t = self.t_
         trainer.lr0 = float(self.learning_rate_init)
         self.n_iter_ = 0
         self._epoch_offset = len(self.history_.epochs)
-        trainer.run()
+        try:
+            trainer.run()
+        except DivergenceError as error:
+            if not self.early_stopping:
+                raise DivergenceError(f"{sklearn_ways.NON_FINITE_WEIGHTS} ({error.message})", error.hint,
+                                      history=error.history, epoch=error.epoch, batch=error.batch) from None
+            progress.diverged(trainer, error)
         self.t_ = trainer.t
         for e in trainer.history.epochs:
             e["epoch"] = len(self.history_.epochs) + 1
             self.history_.epochs.append(e)
         self.history_.stop_reason = trainer.history.stop_reason or (
             "" if incremental else f"reached max_iter={self.max_iter} epochs")
-        if self.early_stopping and self._best_weights is not None:
+        if self.early_stopping:
             self.net_.set_weights(self._best_weights)
             self.history_.best_epoch = self._best_epoch
         if not incremental and not progress.converged and not trainer.stop and self.n_iter_ == self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
-                          "hasn't converged yet.", ConvergenceWarning, stacklevel=3)
-        return self
+                          "hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight=None, *work_arrays):
+        """(J(θ), ∇J(θ)) with θ in scikit-learn's layout (every W_lᵀ flattened, then every b_l), as
+        scikit-learn's private method of this name computes them: the weights are set to θ. The
+        trailing work arrays scikit-learn passes are not needed."""
+        check_is_fitted(self)
+        packing = sklearn_ways.Packing(self.net_)
+        dtype = self.net_.dtype
+        X = check_X(X, self.net_.sizes[0], dtype)
+        Y = np.asarray(y, dtype=dtype)
+        Y = self.net_.prepare_targets(Y.reshape(Y.shape[0], -1))
+        sw = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], dtype)
+        return packing.loss_grad(np.asarray(packed_coef_inter), X, Y, sw, float(self.alpha))
 
     def _initialize(self, n_features, hidden, n_outputs, dtype):
-        """A fresh network and the fitted attributes that go with it."""
+        """A fresh network with scikit-learn's initial weights, and the fitted attributes that go with it."""
         out = self._output_activation(n_outputs)
         sizes = [n_features, *hidden, n_outputs]
-        loss = SquaredError(output_mean=True) if out == "identity" else None
-        self.net_ = Network.from_sizes(sizes, hidden=self.activation, output=out, loss=loss, rng=self._rng, dtype=dtype)
+        self.__dict__.pop("_assigned", None)
+        self.net_ = Network.from_sizes(sizes, hidden=self.activation, output=out, loss=self._engine_loss(out),
+                                       init="sklearn", rng=self._random_state, dtype=dtype)
         self.n_layers_ = len(sizes)
         self.n_outputs_ = n_outputs
         self.out_activation_ = "logistic" if out == "sigmoid" else out
@@ -438,8 +506,9 @@ class _BaseMLP(BaseEstimator):
         self.loss_curve_ = []
         self.history_ = History()
         self._no_improvement_count = 0
-        self._best_weights = None
-        if self.early_stopping:
+        self._best_weights = self.net_.get_weights()  # scikit-learn's best-so-far starts at the initial weights
+        self._best_epoch = None
+        if self.early_stopping and self.solver != "lbfgs":
             self.validation_scores_, self.validation_loss_curve_ = [], []
             self.best_validation_score_, self.best_loss_ = -np.inf, None
         else:
@@ -448,21 +517,49 @@ class _BaseMLP(BaseEstimator):
         for name in ("_optimizer", "_schedule"):
             self.__dict__.pop(name, None)
 
+    @staticmethod
+    def _engine_loss(out):
+        if out == "identity":
+            return SquaredError(output_mean=True)  # the figure scikit-learn reports for several outputs
+        return None  # the loss that pairs with the output
+
+    def _adopt_assigned_parameters(self, n_features, hidden, n_outputs):
+        """A network from ``coefs_`` and ``intercepts_`` assigned before any fit (scikit-learn's own
+        tests do this), with the bookkeeping attributes the caller did not set given their defaults."""
+        assigned = self.__dict__.pop("_assigned")
+        sizes = [n_features, *hidden, n_outputs]
+        coefs, intercepts = assigned.get("coefs_"), assigned.get("intercepts_")
+        expected = [(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+        if coefs is None or intercepts is None or len(coefs) != len(expected) or len(intercepts) != len(expected):
+            raise ConfigError("coefs_ and intercepts_ were assigned before fitting, but not one array per layer "
+                              f"(layer shapes {expected})", "assign both lists in full, or fit without assigning them")
+        weights = []
+        for (n_in, n_out), W_T, b in zip(expected, coefs, intercepts):
+            W_T, b = np.asarray(W_T, dtype=np.float64), np.asarray(b, dtype=np.float64).reshape(-1)
+            if W_T.shape != (n_in, n_out) or b.shape != (n_out,):
+                raise ConfigError(f"an assigned layer has coefs_ {W_T.shape} and intercepts_ {b.shape}; this data and "
+                                  f"hidden_layer_sizes need ({n_in}, {n_out}) and ({n_out},)",
+                                  "assign arrays of scikit-learn's shapes (n_in, n_out) and (n_out,)")
+            weights.append((W_T.T, b))
+        out = self._output_activation(n_outputs)
+        self.net_ = Network.from_weights(weights, [self.activation] * len(hidden) + [out], self._engine_loss(out))
+        for name, value in (("n_layers_", len(sizes)), ("n_outputs_", n_outputs), ("n_iter_", 0), ("t_", 0),
+                            ("loss_curve_", []), ("history_", History()), ("_no_improvement_count", 0),
+                            ("best_loss_", np.inf), ("validation_scores_", None), ("validation_loss_curve_", None),
+                            ("best_validation_score_", None), ("_best_epoch", None)):
+            self.__dict__.setdefault(name, value)
+        self.out_activation_ = "logistic" if out == "sigmoid" else out
+        self._best_weights = self.net_.get_weights()
+
     def _split_validation(self, X, Y, sw):
-        """Hold out ``validation_fraction`` of the rows (per class for single-label classes)."""
-        labels = self._stratification_labels(Y)
-        rows = np.arange(X.shape[0])
-        train, _, test, _ = train_test_split(rows, labels if labels is not None else rows, float(self.validation_fraction),
-                                             self._rng, stratify=labels is not None)
-        if test.shape[0] < 2:
-            raise InputError(f"The validation set is too small: {test.shape[0]} of {X.shape[0]} rows",
-                             "increase validation_fraction or use more data")
+        """Hold out ``validation_fraction`` of the rows with scikit-learn's ``train_test_split`` and the
+        fit's RandomState (stratified for a single binary output, as scikit-learn does)."""
+        stratify = Y.astype(bool) if self._is_classifier and Y.shape[1] == 1 else None
+        train, test = sklearn_ways.validation_split(X.shape[0], stratify, float(self.validation_fraction),
+                                                    self._random_state)
         swv = None if sw is None else sw[test]
         val = (X[test], Y[test], self._decode(Y[test]), swv)
         return X[train], Y[train], None if sw is None else sw[train], val
-
-    def _stratification_labels(self, Y):
-        return None
 
     def _validation_score(self, Xv, Yv, yv, swv):
         """(score, loss) on the held-out rows from one forward pass: accuracy or R², and J without L2."""
@@ -502,12 +599,21 @@ class _BaseMLP(BaseEstimator):
 
     def _get_params(self, kind):
         if "net_" not in self.__dict__:
+            assigned = self.__dict__.get("_assigned", {})
+            if kind in assigned:
+                return assigned[kind]
             raise AttributeError(f"{kind} exists after fit")
         return _ParamList(self, kind)
 
     def _set_params(self, kind, values, shape_text):
+        if "net_" not in self.__dict__:
+            # Before any fit (scikit-learn's tests set the weights by hand, then call partial_fit): the
+            # list is kept as given, so that assigning its items afterwards lands in it too; the next
+            # partial_fit or warm_start fit builds the network from it.
+            self.__dict__.setdefault("_assigned", {})[kind] = values if isinstance(values, list) else list(values)
+            return
         values = list(values)
-        if "net_" not in self.__dict__ or len(values) != len(self.net_.layers):
+        if len(values) != len(self.net_.layers):
             raise ConfigError(f"{kind} must list one {shape_text} array per layer of a fitted estimator",
                               "fit first; to change the architecture, set hidden_layer_sizes and fit again")
         for i, v in enumerate(values):
@@ -578,14 +684,14 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 
 # -- the classifier --------------------------------------------------------------------------------
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multilayer perceptron classifier trained by backpropagation with SGD or Adam; scikit-learn's
-    ``MLPClassifier`` interface on deltaprop's engine.
+    """Multilayer perceptron classifier trained by backpropagation with L-BFGS, SGD or Adam;
+    scikit-learn's ``MLPClassifier`` on deltaprop's engine (same random_state, same model).
 
     Output layer: one logistic unit for two classes (binary cross-entropy), softmax over K ≥ 3
     classes (cross-entropy), K logistic units for a multi-label indicator matrix. Labels may be
@@ -597,7 +703,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Units per hidden layer, input and output excluded.
     activation : {'identity', 'logistic', 'tanh', 'relu'}, default 'relu'
         g of the hidden layers.
-    solver : {'sgd', 'adam'}, default 'adam'
+    solver : {'lbfgs', 'sgd', 'adam'}, default 'adam'
+        'lbfgs': SciPy's L-BFGS-B on the whole data (often best on small data); 'sgd', 'adam': mini-batches.
     alpha : float, default 1e-4
         L2 strength λ in J = … + λ/(2 Σ s_i) Σ ‖W‖² (not the notes' α, which is the learning rate).
     batch_size : int or 'auto', default 'auto' (= min(200, n))
@@ -607,21 +714,27 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     power_t : float, default 0.5
         Exponent of 'invscaling'.
     max_iter : int, default 200
-        Epochs.
+        Epochs (sgd, adam) or L-BFGS iterations.
     shuffle : bool, default True
         Reshuffle the rows every epoch.
     random_state : None, int, numpy RandomState or Generator
-        Seeds the Generator for initial weights, shuffling and the validation split.
+        scikit-learn's ``check_random_state``: draws the initial weights, the validation split and the
+        shuffles, in scikit-learn's order (the same int gives scikit-learn's model). A Generator seeds
+        a RandomState.
     tol : float, default 1e-4;  n_iter_no_change : int, default 10
         Stop after more than ``n_iter_no_change`` epochs without an improvement of ``tol``.
     verbose : bool
-        Log one line per epoch to the ``deltaprop.estimators`` logger (INFO).
+        Print scikit-learn's line per epoch ("Iteration 1, loss = …") and its stopping messages.
     warm_start : bool
         Continue from the previous fit's weights.
     momentum : float, default 0.9;  nesterovs_momentum : bool, default True (SGD only)
     early_stopping : bool;  validation_fraction : float, default 0.1
         Hold out rows, stop on their accuracy, restore the best weights.
     beta_1, beta_2, epsilon : Adam's β₁ (0.9), β₂ (0.999), ε (1e-8).
+    max_fun : int, default 15000
+        L-BFGS: at most this many evaluations of J and its gradient.
+
+    X may be a scipy.sparse matrix (CSR or CSC): the first layer multiplies it without densifying it.
 
     deltaprop's own
     ---------------
@@ -640,7 +753,21 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     _is_classifier = True
 
-    # __init__ is _BaseMLP's: the same parameters, by scikit-learn's rule of one explicit signature.
+    # An explicit signature of its own, as scikit-learn requires (get_params reads it), and so that an
+    # unknown keyword is reported as MLPClassifier.__init__()'s, in Python's (and scikit-learn's) words.
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dtype=None,
+                 callbacks=None):
+        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+                         learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+                         max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+                         warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+                         early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+                         dtype=dtype, callbacks=callbacks)
 
     _metric = staticmethod(accuracy_score)
 
@@ -648,18 +775,22 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """Train on X (m, n_features) and labels y (m,) or a 0/1 indicator matrix (m, K); returns self."""
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(_stochastic_solver)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y), continuing from the current weights and optimizer state.
-        ``classes`` (every label that will ever be seen) is required on the first call."""
+        ``classes`` (every label that will ever be seen) is required on the first call, except for a
+        multi-label indicator y (its columns are the labels). Only for solver='sgd' or 'adam'."""
         if "net_" not in self.__dict__:
             multilabel = y is not None and type_of_target(np.asarray(y)) == "multilabel-indicator"
             if classes is None and not multilabel:
                 raise InputError("classes must be passed on the first call to partial_fit",
                                  "pass classes=np.unique(y_all), every label that will ever be seen")
-            target = np.asarray(y) if classes is None else np.asarray(classes)
+            # An indicator matrix names its labels by its columns: the binarizer learns them from y.
+            target = np.asarray(y) if multilabel else np.asarray(classes)
             self._label_binarizer = LabelBinarizer().fit(self._checked_labels(target))
             self.classes_ = self._label_binarizer.classes_
-        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+        elif (classes is not None and self._label_binarizer.y_type_ != "multilabel-indicator"
+              and not np.array_equal(np.unique(np.asarray(classes)), self.classes_)):
             raise InputError(f"classes={np.unique(classes).tolist()} differs from those of the first call to partial_fit, "
                              f"{np.asarray(self.classes_).tolist()}", "pass the same classes every time, or leave classes out")
         return self._fit(X, y, sample_weight, incremental=True)
@@ -685,8 +816,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             classes = unique_labels(y)
             if self.warm_start and not incremental and refit:
                 if set(classes) != set(self.classes_):
-                    raise InputError(f"warm_start needs the same classes as the previous fit: it had {np.asarray(self.classes_).tolist()}, "
-                                     f"y has {np.asarray(classes).tolist()}", "fit a fresh estimator (warm_start=False) for new classes")
+                    raise InputError("warm_start can only be used where `y` has the same classes as in the previous call "
+                                     f"to fit. Previously got {self.classes_}, `y` has {classes}",
+                                     "fit a fresh estimator (warm_start=False) for new classes")
             elif len(np.setdiff1d(classes, self.classes_)):
                 unseen = np.setdiff1d(classes, self.classes_).tolist()
                 raise InputError(f"y has labels {unseen} that are not among the classes {np.asarray(self.classes_).tolist()}",
@@ -697,11 +829,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if self._label_binarizer.y_type_ == "multiclass":
             return "softmax"
         return "sigmoid"
-
-    def _stratification_labels(self, Y):
-        if self._label_binarizer.y_type_ == "multilabel-indicator":
-            return None
-        return Y[:, 0].astype(np.int64) if Y.shape[1] == 1 else np.argmax(Y, axis=1)
 
     def _decode(self, A):
         """Labels from outputs or one-hot/indicator rows (threshold ½, or the largest column)."""
@@ -714,17 +841,31 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict_proba(self, X):
         """Probabilities (m, n_classes), in the order of ``classes_`` (for two classes [1 − p, p])."""
-        _, A = self._outputs(X)
+        A = self._probability_outputs(*self._outputs(X))
         return self.net_.probabilities(A)
 
+    def _probability_outputs(self, Z, A):
+        """A_L with logistic units as e^{log σ(z)}: σ(z) to full relative precision where it is tiny
+        (the engine's σ, built for speed, rounds σ(−40) to 0; scikit-learn's gives 4.2e-18)."""
+        if self.out_activation_ == "logistic":
+            return np.exp(ops.log_sigmoid(Z))
+        return A
+
     def predict_log_proba(self, X):
-        """log predict_proba, computed from the logits so that it stays finite for confident rows."""
+        """log predict_proba: log P where P is a normal float (so its largest entry is the largest
+        probability's, ties included, as scikit-learn's np.log(predict_proba) gives), and from the
+        logits where P underflows, so that it stays finite for confident rows (scikit-learn: −inf)."""
         Z, A = self._outputs(X)
+        P = self.net_.probabilities(self._probability_outputs(Z, A))
         if self.out_activation_ == "softmax":
-            return ops.log_softmax(Z)
-        if A.shape[1] == 1:
-            return np.hstack([ops.log_sigmoid(-Z), ops.log_sigmoid(Z)])
-        return ops.log_sigmoid(Z)
+            from_logits = ops.log_softmax(Z)
+        elif A.shape[1] == 1:
+            from_logits = np.hstack([ops.log_sigmoid(-Z), ops.log_sigmoid(Z)])
+        else:
+            from_logits = ops.log_sigmoid(Z)
+        normal = P >= np.finfo(P.dtype).tiny
+        with np.errstate(divide="ignore"):
+            return np.where(normal, np.log(np.where(normal, P, 1)), from_logits)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -734,41 +875,47 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 # -- the regressor ---------------------------------------------------------------------------------
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multilayer perceptron regressor (identity output, squared error) trained by backpropagation
-    with SGD or Adam; scikit-learn's ``MLPRegressor`` interface on deltaprop's engine.
+    """Multilayer perceptron regressor trained by backpropagation with L-BFGS, SGD or Adam;
+    scikit-learn's ``MLPRegressor`` on deltaprop's engine (same random_state, same model).
 
     The parameters, deltaprop's own ``dtype`` and ``callbacks``, and the fitted attributes are those
-    of :class:`MLPClassifier` (without ``classes_``; the early-stopping score is R²). ``loss`` is
-    'squared_error' (scikit-learn's 'poisson' is not offered). For K outputs the reported loss is
-    ½ mean over rows and outputs, as scikit-learn reports it, while the step follows ½ Σ over outputs.
+    of :class:`MLPClassifier` (without ``classes_``; the early-stopping score is R²), and ``loss``:
+
+    - 'squared_error' (identity output): for K outputs the reported loss is ½ mean over rows and
+      outputs, as scikit-learn reports it, while the step follows ½ Σ over outputs;
+    - 'poisson' (exp output, for counts and rates y ≥ 0): half the Poisson deviance
+      Σ_k [y log(y/a) − y + a], predictions a = e^z > 0 (see :class:`deltaprop.losses.PoissonDeviance`).
     """
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dtype=None, callbacks=None):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dtype=None,
+                 callbacks=None):
         self.loss = loss
         super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
                          learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
                          max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
                          warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
                          early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
-                         beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype,
-                         callbacks=callbacks)
+                         beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+                         dtype=dtype, callbacks=callbacks)
 
     _metric = staticmethod(r2_score)
 
     def _check_params(self):
-        _choice(self.loss, "loss", ("squared_error",))
+        _choice(self.loss, "loss", ("squared_error", "poisson"))
         super()._check_params()
 
     def fit(self, X, y, sample_weight=None):
         """Train on X (m, n_features) and targets y (m,) or (m, n_outputs); returns self."""
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(_stochastic_solver)
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over (X, y), continuing from the current weights and optimizer state."""
+        """One epoch over (X, y), continuing from the current weights and optimizer state. Only for
+        solver='sgd' or 'adam'."""
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _encode_targets(self, y, incremental, refit=True):
@@ -785,7 +932,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return Y
 
     def _output_activation(self, n_outputs):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _decode(self, A):
         return A.ravel() if A.shape[1] == 1 else A

@@ -1,0 +1,340 @@
+"""PyTorch out and in: ``nn.Sequential`` of ``Linear`` layers and activations.
+
+``nn.Linear`` stores ``weight`` as (n_out, n_in) and computes x Wᵀ + b: deltaprop's W_l and
+Z = A_prev W_lᵀ + b_l, number for number. The activations map one to one (ReLU, Tanh, Sigmoid,
+LeakyReLU with slope 0.01, Identity; Softmax(dim=−1) only at the output).
+
+- :func:`to_torch`: the network (and, first, its stored input scaling as :class:`InputScaling`),
+  with or without the output activation (``logits=True`` gives Z_L, for ``CrossEntropyLoss`` and
+  ``BCEWithLogitsLoss``).
+- :func:`from_torch`: a Sequential back to a Network; a module that ends in ``Linear`` gives logits,
+  so ``output=`` says what they are.
+- :func:`write_torch_dir`: ``DIR/model.safetensors`` (the state_dict) and ``DIR/model.py`` (the lines
+  that rebuild the Sequential and load it); written with NumPy alone, so exporting needs no PyTorch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from deltaprop.errors import ConfigError, ModelFileError
+from deltaprop.io.exchange.common import (
+    LEAKY_SLOPE,
+    OUTPUTS,
+    assemble,
+    scaler_dict,
+    scaling_of,
+)
+from deltaprop.io.optional import need
+
+__all__ = ["from_torch", "plan", "to_torch", "write_torch_dir"]
+
+_MODULES = {
+    "relu": "nn.ReLU()",
+    "tanh": "nn.Tanh()",
+    "sigmoid": "nn.Sigmoid()",
+    "leaky_relu": f"nn.LeakyReLU({LEAKY_SLOPE})",
+    "softmax": "nn.Softmax(dim=-1)",
+    "identity": "nn.Identity()",
+}
+_SUPPORTED = "Linear, ReLU, Tanh, Sigmoid, LeakyReLU (slope 0.01), Identity, Dropout, Softmax (last, dim=-1)"
+
+
+def plan(net, logits: bool = False, scaling: bool = True) -> list[tuple]:
+    """The Sequential as data: ("scaling", shift (n,), scale (n,), kind), ("linear", W, b), ("act", name).
+
+    Hidden identity layers get no module; an identity output gets ``nn.Identity()`` (values, not
+    logits); ``logits=True`` drops the output activation."""
+    steps = []
+    affine = scaling_of(net) if scaling else None
+    if affine is not None:
+        n = net.sizes[0]
+        shift, scale = (np.broadcast_to(a, (n,)).astype(net.dtype) for a in affine)
+        steps.append(("scaling", shift, scale, net.meta["scaler"]["kind"]))
+    L = len(net.layers)
+    for l, layer in enumerate(net.layers, 1):
+        steps.append(("linear", layer.W, layer.b))
+        act = layer.activation.name
+        if l == L and logits:
+            continue
+        if act != "identity" or l == L:
+            steps.append(("act", act))  # a last Identity says "values, not logits" to from_torch
+    return steps
+
+
+def to_torch(net, logits: bool = False, *, scaling: bool = True):
+    """An ``nn.Sequential`` that computes what ``net`` does, in its dtype.
+
+    ``scaling=True`` (the default) puts the model's stored input scaling first, as :class:`InputScaling`,
+    so the module takes the raw inputs ``deltaprop predict`` takes; ``scaling=False`` takes what
+    ``net.forward`` takes. ``logits=True`` leaves out the output activation: the module returns Z_L.
+    """
+    torch = need("torch", "converting to PyTorch")
+    from torch import nn
+
+    from deltaprop.io.exchange.torch_layers import InputScaling
+
+    dtype = {np.dtype("float32"): torch.float32, np.dtype("float64"): torch.float64}[net.dtype]
+    modules = []
+    for step in plan(net, logits, scaling):
+        if step[0] == "scaling":
+            _, shift, scale, kind = step
+            m = InputScaling(len(shift), kind, dtype)
+            m.shift.copy_(torch.from_numpy(np.array(shift)))
+            m.scale.copy_(torch.from_numpy(np.array(scale)))
+        elif step[0] == "linear":
+            _, W, b = step
+            m = nn.Linear(W.shape[1], W.shape[0], dtype=dtype)
+            with torch.no_grad():
+                m.weight.copy_(torch.from_numpy(np.array(W)))
+                m.bias.copy_(torch.from_numpy(np.array(b)))
+        else:
+            m = {
+                "relu": nn.ReLU,
+                "tanh": nn.Tanh,
+                "sigmoid": nn.Sigmoid,
+                "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE),
+                "softmax": lambda: nn.Softmax(dim=-1),
+                "identity": nn.Identity,
+            }[step[1]]()
+        modules.append(m)
+    return nn.Sequential(*modules).eval()
+
+
+def from_torch(module, output: str | None = None, *, classes=None):
+    """A Network from an ``nn.Sequential`` of ``Linear`` layers and activations.
+
+    A module that ends in ``Linear`` returns logits: ``output="softmax"`` makes it a classifier,
+    ``"sigmoid"`` a binary (one unit) or multi-label one, ``"identity"`` a regression. A module that
+    ends in Softmax or Sigmoid says so itself (``output``, if given, must agree). A leading
+    :class:`InputScaling` becomes the model's input scaling. ``classes`` names the classes.
+    """
+    torch = need("torch", "reading a PyTorch module")
+    from torch import nn
+
+    children = list(_flatten(module, nn))
+    weights, activations = [], []
+    scaler = None
+    pending = None  # [W, b, activation]
+    for i, child in enumerate(children):
+        name = type(child).__name__
+        if isinstance(child, nn.Linear):
+            if pending is not None:
+                weights.append(pending[:2])
+                activations.append(pending[2] or "identity")
+            W = child.weight.detach().cpu().numpy()
+            if W.dtype not in (np.float32, np.float64):
+                raise ConfigError(
+                    f"layer {i} ({child}) holds {child.weight.dtype} weights",
+                    "convert the module to float32 or float64 first: module.float()",
+                )
+            b = child.bias.detach().cpu().numpy() if child.bias is not None else np.zeros(W.shape[0], W.dtype)
+            pending = [W.copy(), b.astype(W.dtype).copy(), None]
+            continue
+        if name == "InputScaling" and i == 0 and hasattr(child, "shift") and hasattr(child, "scale"):
+            shift, scale = (t.detach().cpu().numpy().astype(np.float64) for t in (child.shift, child.scale))
+            scaler = scaler_dict(shift, scale, int(shift.shape[0]), getattr(child, "kind", None))
+            if getattr(child, "kind", None) == "divide" and not shift.any():
+                scaler = scaler_dict(None, float(scale[0]), int(shift.shape[0]))
+            continue
+        if (
+            isinstance(child, nn.Identity)
+            and i == len(children) - 1
+            and pending is not None
+            and pending[2] is None
+        ):
+            pending[2] = "identity"  # an explicit identity output: the module returns values, not logits
+            continue
+        if isinstance(child, (nn.Identity, nn.Dropout)):
+            continue  # no-ops at inference
+        act = _activation(child, nn, i)
+        if pending is None or pending[2] is not None:
+            where = "before any Linear layer" if pending is None else f"right after {pending[2]}"
+            raise ConfigError(
+                f"layer {i} ({child}) comes {where}; deltaprop reads Linear layers each followed by "
+                "at most one activation",
+                f"supported layers: {_SUPPORTED}",
+            )
+        pending[2] = act
+    if pending is None:
+        raise ConfigError(
+            f"the module holds no Linear layer ({type(module).__name__})",
+            f"pass an nn.Sequential of: {_SUPPORTED}",
+        )
+    last = pending[2]
+    if last is None:
+        if output is None:
+            raise ConfigError(
+                "the module ends in Linear, so it returns logits; deltaprop needs to know what they are",
+                "pass output='softmax' (classes), 'sigmoid' (binary or multi-label) or 'identity' "
+                "(regression)",
+            )
+        last = _output_name(output)
+    elif output is not None and _output_name(output) != last:
+        raise ConfigError(
+            f"the module ends in {last} but output={output!r} was passed",
+            "leave output out when the module ends in its output activation",
+        )
+    weights.append(pending[:2])
+    activations.append(last)
+    source = {"format": "pytorch", "module": type(module).__name__, "torch": torch.__version__}
+    return assemble(weights, activations, classes=classes, scaler=scaler, source=source, what="the module")
+
+
+def _flatten(module, nn):
+    if isinstance(module, nn.Sequential):
+        for child in module.children():
+            yield from _flatten(child, nn)
+    elif isinstance(module, nn.Module) and not list(module.children()):
+        yield module  # a leaf: Linear, an activation, InputScaling, or something from_torch names and refuses
+    else:
+        raise ConfigError(
+            f"cannot read a {type(module).__name__} as a chain of layers",
+            f"pass an nn.Sequential of: {_SUPPORTED}",
+        )
+
+
+def _activation(child, nn, i) -> str:
+    if isinstance(child, nn.ReLU):
+        return "relu"
+    if isinstance(child, nn.Tanh):
+        return "tanh"
+    if isinstance(child, nn.Sigmoid):
+        return "sigmoid"
+    if isinstance(child, nn.LeakyReLU):
+        if abs(child.negative_slope - LEAKY_SLOPE) > 1e-12:
+            raise ConfigError(
+                f"layer {i} is LeakyReLU with slope {child.negative_slope:g}; deltaprop's leaky_relu "
+                f"has slope {LEAKY_SLOPE}",
+                "use nn.LeakyReLU(0.01)",
+            )
+        return "leaky_relu"
+    if isinstance(child, nn.Softmax):
+        if child.dim not in (None, -1, 1):
+            raise ConfigError(
+                f"layer {i} is Softmax(dim={child.dim}); deltaprop's softmax is row by row",
+                "use nn.Softmax(dim=-1)",
+            )
+        return "softmax"
+    raise ConfigError(
+        f"layer {i} is {type(child).__name__} ({child}), which deltaprop does not support",
+        f"supported layers: {_SUPPORTED}",
+    )
+
+
+def _output_name(output: str) -> str:
+    from deltaprop.activations import canonical_name
+
+    name = canonical_name(output)
+    if name not in OUTPUTS:
+        raise ConfigError(
+            f"output={output!r} is not an output deltaprop pairs with a loss",
+            "use 'softmax', 'sigmoid' or 'identity'",
+        )
+    return name
+
+
+# -- the export directory -----------------------------------------------------------------------------
+def write_torch_dir(net, directory, logits: bool = False, scaling: bool = True) -> list[Path]:
+    """Write ``directory/model.safetensors`` (the Sequential's state_dict: ``0.shift``, ``0.scale`` for
+    the input scaling, ``k.weight``, ``k.bias`` for each Linear) and ``directory/model.py`` (the lines
+    that rebuild the Sequential and load the weights). Returns the two paths."""
+    from deltaprop.io.modelfile import atomic_write, write_tensors
+
+    directory = Path(os.fspath(directory))
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(
+            f"{directory} is a file; --to torch writes a directory (model.safetensors + model.py)",
+            "pass -o DIR, a directory that does not exist yet or may be written into",
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelFileError(
+            f"cannot create {directory}: {exc.strerror or exc}", "check the path and its permissions"
+        ) from None
+    tensors, lines = {}, []
+    for k, step in enumerate(plan(net, logits, scaling)):
+        if step[0] == "scaling":
+            tensors[f"{k}.shift"], tensors[f"{k}.scale"] = step[1], step[2]
+            lines.append(f"InputScaling({len(step[1])}, {step[3]!r})")
+        elif step[0] == "linear":
+            tensors[f"{k}.weight"], tensors[f"{k}.bias"] = step[1], step[2]
+            lines.append(f"nn.Linear({step[1].shape[1]}, {step[1].shape[0]})")
+        else:
+            lines.append(_MODULES[step[1]])
+    weights = directory / "model.safetensors"
+    code = directory / "model.py"
+    write_tensors(weights, tensors, {"format": "pt", "producer": "deltaprop"})
+    atomic_write(code, _model_py(net, lines, logits, scaling and scaling_of(net) is not None).encode("utf-8"))
+    return [weights, code]
+
+
+def _model_py(net, lines, logits, scaled) -> str:
+    from deltaprop import __version__
+
+    dtype = "torch.float64" if net.dtype == np.float64 else "torch.float32"
+    classes = net.meta.get("classes")
+    out = (
+        "logits Z_L (no output activation)"
+        if logits
+        else "class probabilities"
+        if net.is_classifier
+        else "predicted values"
+    )
+    inputs = "raw inputs, as deltaprop predict takes them" if scaled else "inputs as the network sees them"
+    layer_lines = "".join(f"        {line},\n" for line in lines)
+    scaling_class = (
+        '''
+
+class InputScaling(nn.Module):
+    """x' = (x - shift) / scale, column by column: the input scaling deltaprop fitted on the training rows."""
+
+    def __init__(self, n_features, kind="standard"):
+        super().__init__()
+        self.kind = kind
+        self.register_buffer("shift", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+
+    def forward(self, x):
+        return (x - self.shift) / self.scale
+'''
+        if scaled
+        else ""
+    )
+    return f'''"""{net!r}, exported by deltaprop {__version__}.
+
+    model = load()            # nn.Sequential, in eval mode
+    y = model(x)              # x: {inputs}, shape (m, {net.sizes[0]}); y: {out}
+
+Needs torch and safetensors (pip install safetensors).
+"""
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+CLASSES = {json.dumps([str(c) for c in classes]) if classes else None}
+{scaling_class}
+
+def build():
+    """The network's layers, in order; W of each Linear is (n_out, n_in), as in deltaprop."""
+    return nn.Sequential(
+{layer_lines}    ).to({dtype})
+
+
+def load(path=Path(__file__).with_name("model.safetensors")):
+    model = build()
+    model.load_state_dict(load_file(str(path)))
+    return model.eval()
+
+
+if __name__ == "__main__":
+    print(load())
+'''
