@@ -518,6 +518,18 @@ def test_empty_arrays(tmp_path, make, words):
     refused(run(*TRAIN, "--data", tmp_path / "d.npz", "--out", tmp_path / "run"), 2, *words)
 
 
+@pytest.mark.parametrize("values, scale, words", [
+    ((1e308, -1e308), "standard", ["1e+308", "overflows"]),
+    ((1.0, 2.0), "divide:1e-320", ["divide:1e-320", "divisor too small"]),
+], ids=["huge-features", "tiny-divisor"])
+def test_scaling_overflow_is_not_called_missing_values(tmp_path, values, scale, words):
+    rows = ["a,b,y"] + [f"{values[i % 2]},{i},{i % 2}" for i in range(40)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    proc = run(*TRAIN, "--data", tmp_path / "d.csv", "--scale", scale, "--out", tmp_path / "run")
+    refused(proc, 2, *words)
+    assert "NaN or infinite values" not in proc.stderr and "RuntimeWarning" not in proc.stderr
+
+
 def test_predict_on_empty_inputs(tmp_path, model):
     np.save(tmp_path / "empty.npy", np.zeros((0, 64)))
     refused(run("predict", model[1], tmp_path / "empty.npy"), 2, "no examples")

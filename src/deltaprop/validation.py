@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from deltaprop import fast
-from deltaprop.errors import ConfigError, InputError
+from deltaprop.errors import ConfigError, InputError, InputTypeError
 
 __all__ = ["check_X", "is_sparse", "check_sample_weight", "check_number", "number_rule", "check_positive_int",
            "check_positive_float", "check_nonnegative_float", "check_dtype"]
@@ -31,35 +31,50 @@ def is_sparse(X) -> bool:
     return not isinstance(X, np.ndarray) and hasattr(X, "tocsr") and hasattr(X, "nnz")
 
 
-def check_X(X, n_features: int | None = None, dtype=None, what: str = "X") -> np.ndarray:
-    """X as a finite 2-d float array (m, n_features) with m ≥ 1, cast to ``dtype`` when given.
+def check_X(X, n_features: int | None = None, dtype=None, what: str = "X", *, finite: bool = True,
+            min_rows: int = 1) -> np.ndarray:
+    """X as a 2-d numeric array (m, n_features) with m ≥ ``min_rows`` and at least one feature, finite
+    unless ``finite`` is False, cast to ``dtype`` when given. The one input check of the engine, the
+    command and the estimators (its messages carry the words scikit-learn's checks look for).
 
     A SciPy sparse X stays sparse: it comes back in CSR form (rows are cheap to take), its stored
     values checked and cast; the first layer multiplies it as it is (see :class:`deltaprop.layers.Dense`)."""
+    if X is None:
+        raise InputError(f"{what} is None", "pass a 2-d array of numbers (m examples, n features)")
     if is_sparse(X):
+        if X.ndim == 2 and X.shape[1] == 0:
+            raise InputError(f"{what} has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.",
+                             "pass at least one column")
         return _check_sparse_X(X, n_features, dtype, what)
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise InputError(f"{what} cannot be read as a numeric array ({exc})", "pass a 2-d array of numbers") from None
+    if arr.dtype.kind == "c":
+        raise InputError(f"Complex data not supported: {what} has dtype {arr.dtype}",
+                         "pass real numbers (for example the real part, or magnitude and phase as two columns)")
     if arr.dtype.kind not in "biuf":
         try:
             arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            raise InputError(
-                f"{what} holds non-numeric values (dtype {arr.dtype})",
-                "convert text columns to numbers or drop them before training",
-            ) from None
+        except TypeError as exc:  # dicts, None and the like inside X: a TypeError, as NumPy raises
+            raise InputTypeError(f"{what} holds values that are not numbers ({exc}; dtype {arr.dtype})",
+                                 "convert or drop the non-numeric columns first") from None
+        except ValueError as exc:
+            raise InputError(f"{what} holds non-numeric values: text that is not a number ({exc}; dtype {arr.dtype})",
+                             "convert text columns to numbers (for example one-hot) or drop them") from None
     if arr.ndim == 1:
         raise InputError(
-            f"{what} is 1-d with shape {arr.shape}; expected a 2-d array (m examples, n features)",
-            "reshape with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single example",
-        )
+            f"{what} is 1-d with shape {arr.shape}; expected a 2-d array (m examples, n features). Reshape your "
+            "data either using X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it contains a "
+            "single sample", "rows are examples, columns are features")
     if arr.ndim != 2:
         raise InputError(f"{what} has {arr.ndim} dimensions (shape {arr.shape}); expected 2 (m, n_features)",
                          "flatten images first, e.g. X.reshape(len(X), -1)")
-    if arr.shape[0] == 0:
+    if arr.shape[0] < min_rows:
         raise InputError(f"{what} has no rows (shape {arr.shape})", "pass at least one example")
+    if arr.shape[1] == 0:
+        raise InputError(f"{what} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.",
+                         "pass at least one column")
     if n_features is not None and arr.shape[1] != n_features:
         raise InputError(
             f"{what} has {arr.shape[1]} features per row, but the network expects {n_features}",
@@ -67,7 +82,7 @@ def check_X(X, n_features: int | None = None, dtype=None, what: str = "X") -> np
         )
     if dtype is not None:
         arr = arr.astype(dtype, copy=False)
-    if arr.dtype.kind == "f" and not fast.all_finite(arr):
+    if finite and arr.dtype.kind == "f" and not fast.all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise InputError(
             f"{what} contains NaN or infinity (first at row {int(bad[0])}, column {int(bad[1])})",

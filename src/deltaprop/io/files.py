@@ -91,7 +91,7 @@ def check_regular(path, what: str, error, hint: str = "") -> Path:
 
 def open_regular(path, what: str, error, hint: str = ""):
     """A binary file object for the regular file ``path`` (see :func:`check_regular`), opened without
-    blocking and checked again on the descriptor, so that a path swapped for a FIFO in between is refused too."""
+    blocking and checked again on the descriptor: a path swapped for a FIFO in between is refused too."""
     path = check_regular(path, what, error, hint)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
@@ -144,7 +144,7 @@ def memory_available() -> int | None:
 
 def check_memory(nbytes: int, what: str, hint: str, error) -> None:
     """Refuse (``error``) an allocation of ``nbytes`` for ``what`` that does not fit in the memory left,
-    before trying it: a clear message with both figures instead of a machine that swaps or a killed process."""
+    before trying it: both figures in a clear message instead of a machine that swaps or a killed process."""
     budget = memory_available()
     if budget is not None and nbytes > budget:
         raise error(
