@@ -52,7 +52,7 @@ __all__ = [
     "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "SCHEDULES",
     "DeltapropError", "InputError", "ConfigError", "DataError", "ModelFileError", "DivergenceError",
     "MLPClassifier", "MLPRegressor", "__version__",
-    "explain", "Explanation", "trace", "Trace", "diagnose", "Diagnosis", "DeadUnitMonitor",
+    "explain", "Explanation", "trace", "Trace", "diagnose", "Diagnosis", "DeadUnitMonitor", "check",
     "from_sklearn", "from_torch", "from_onnx", "to_torch", "to_onnx", "to_npz",
 ]
 
@@ -89,6 +89,10 @@ def __getattr__(name):
         from deltaprop import estimators
 
         return getattr(estimators, name)
+    if name == "check":  # the exercises' checker: deltaprop.check(backprop, exercise="any_depth")
+        from deltaprop.teach.exercises import check
+
+        return check
     if name in _EXCHANGE:
         import importlib
 

@@ -5,14 +5,20 @@ For every parameter θ (or a random sample of them in large layers):
     ∂J/∂θ ≈ (J(θ + h) − J(θ − h)) / 2h,      h ≈ 1e-5, in float64
 
 and per parameter array the relative error ‖a − n‖ / max(‖a‖ + ‖n‖, 1e-12), where a is the
-analytic gradient and n the numerical one. Correct backprop gives about 1e-9 or less; a slip in a
-formula gives 1e-2 or more. Near a ReLU kink (|z| ≲ h) the difference quotient straddles the kink
-and the check can fail although backprop is right: :func:`gradcheck` reports how many such units it saw.
+analytic gradient and n the numerical one.
 
-A gradient that is itself tiny (‖a‖ ≈ 1e-6, say, for the bias of a saturated unit) cannot be
-measured to a relative 1e-7: the difference quotient carries a rounding noise of about
-ε_machine·|J|/h ≈ 1e-11 per entry. Such an array also passes when the absolute difference
-‖a − n‖ is below that noise floor (``noise_floor`` in the report), and the report says so.
+The pass rule (:func:`passes`, shared by :func:`gradcheck` and ``deltaprop trace``): an array passes
+when its relative error is at most ``TOLERANCE`` (1e-7), or when the absolute difference ‖a − n‖ is
+below the rounding noise of the difference quotients,
+
+    noise_floor = 10 · √N · ε · max(1, |J|) / h      (N entries checked, ε of float64 = 2.2e-16),
+
+since each quotient (J(θ + h) − J(θ − h))/2h carries an error of about ε·|J|/h from rounding J.
+Without the floor, a gradient that is itself tiny — the first layers of a deep sigmoid network,
+‖dW‖ ≈ 1e-6 — fails the relative test although backprop is right: 1e-11 of noise on 1e-6 is a
+relative 1e-5. Correct backprop on well-scaled gradients gives 1e-10 to 1e-8; a slip in a
+formula gives 1e-3 or more. Near a ReLU kink (|z| ≲ h) the difference quotient straddles the kink
+and the check can fail although backprop is right: :func:`gradcheck` counts such units.
 """
 
 from __future__ import annotations
@@ -23,7 +29,63 @@ import numpy as np
 
 from deltaprop.validation import check_X
 
-__all__ = ["gradcheck", "GradCheckReport", "GradCheckRow", "relative_error", "numerical_gradient"]
+__all__ = ["gradcheck", "GradCheckReport", "GradCheckRow", "relative_error", "numerical_gradient", "passes",
+           "noise_floor", "pass_rule", "failure_hint", "near_kink", "TOLERANCE", "H"]
+
+TOLERANCE = 1e-7  # the largest relative error that passes, for gradcheck and trace alike
+H = 1e-5          # the finite-difference step
+
+
+def noise_floor(cost: float, h: float = H, n: int = 1, dtype=np.float64) -> float:
+    """10 · √n · ε · max(1, |J|) / h: the rounding noise of n centered differences of J (the norm of
+    their errors, with a margin of 10), ε the machine epsilon of ``dtype``."""
+    return float(10 * np.sqrt(n) * np.finfo(dtype).eps * max(1.0, abs(float(cost))) / h)
+
+
+def passes(a, n, cost: float, h: float = H, tolerance: float = TOLERANCE, count: int | None = None,
+           dtype=np.float64):
+    """The one pass rule: (ok, relative error, ‖a − n‖, passed by the noise floor only).
+
+    ok when ‖a − n‖ / max(‖a‖ + ‖n‖, 1e-12) ≤ tolerance, or ‖a − n‖ ≤ :func:`noise_floor` of the
+    ``count`` entries compared (all of a by default)."""
+    rel = relative_error(a, n)
+    diff = float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(n, np.float64)))
+    floor = noise_floor(cost, h, np.size(a) if count is None else count, dtype)
+    by_floor = bool(rel > tolerance and diff <= floor)
+    return bool(rel <= tolerance or by_floor), rel, diff, by_floor
+
+
+def pass_rule(tolerance: float = TOLERANCE, h: float = H) -> str:
+    """The pass rule in words, for the reports that apply it."""
+    return (f"an array passes when its relative error is at most {tolerance:g}, or when |analytic − numeric| is "
+            f"below the rounding noise of the differences, 10·√N·ε·max(1, |J|)/h (ε = {np.finfo(np.float64).eps:.1e}, "
+            f"h = {h:g}, N entries)")
+
+
+def near_kink(net, h: float = H) -> int:
+    """Pre-activations of ReLU and leaky ReLU layers within 10·h of the kink at 0 (after a cached forward)."""
+    return sum(int(np.sum(np.abs(layer.Z) < 10 * h)) for layer in net.layers[:-1]
+               if layer.activation.name in ("relu", "leaky_relu") and layer.Z is not None)
+
+
+def failure_hint(net, kinks: int, own_gradients: bool = True, h: float = H) -> str:
+    """What a failed check means for this network: kinks only where there are ReLU units near one."""
+    if h > 1e-3:
+        return (f"h = {h:g} is large: the differences carry a truncation error of about h²·J‴/6, which "
+                f"dominates; use h = {H:g}.")
+    kinked = {a for a in net.activations[:-1] if a in ("relu", "leaky_relu")}
+    if kinks and kinked:
+        return (f"{kinks} pre-activation(s) of the {' and '.join(sorted(kinked))} units lie within 10·h of the kink at 0, "
+                "where the difference quotient straddles the kink and is wrong although backprop is right: "
+                "try another seed or more examples.")
+    if own_gradients:
+        where = ("no pre-activation lies near a kink of its ReLU units" if kinked else
+                 "the activations of this network are smooth everywhere")
+        return (f"{where}, yet the analytic gradient disagrees with the finite differences beyond rounding noise. "
+                "A float64 network built by deltaprop should never do this; please report it with the command that "
+                "showed it.")
+    return ("the gradients given disagree with the finite differences of J beyond rounding noise; check the "
+            "derivation layer by layer (the rows marked NO).")
 
 
 def relative_error(a, n) -> float:
@@ -69,11 +131,12 @@ class GradCheckReport:
     """Per-layer, per-parameter comparison; ``ok`` when every error is ≤ ``tolerance``."""
 
     rows: list = field(default_factory=list)
-    tolerance: float = 1e-7
-    h: float = 1e-5
+    tolerance: float = TOLERANCE
+    h: float = H
     cost: float = 0.0
     near_kink: int = 0
     noise_floor: float = 0.0
+    hint: str = ""
 
     @property
     def ok(self) -> bool:
@@ -87,6 +150,7 @@ class GradCheckReport:
         return {
             "ok": self.ok, "max_error": self.max_error, "tolerance": self.tolerance, "h": self.h,
             "cost": self.cost, "near_kink": self.near_kink, "noise_floor": self.noise_floor,
+            "rule": pass_rule(self.tolerance, self.h), "hint": "" if self.ok else self.hint,
             "rows": [{"layer": r.layer, "param": r.name, "shape": list(r.shape), "analytic_norm": r.analytic_norm,
                       "numeric_norm": r.numeric_norm, "relative_error": r.error, "abs_error": r.abs_error, "checked": r.checked, "ok": r.ok,
                       "passed_by_noise_floor": r.by_floor}
@@ -99,20 +163,22 @@ class GradCheckReport:
             shape = "×".join(map(str, r.shape))
             lines.append(f"{r.layer:>5}  {r.name:<5} {shape:<12} {r.analytic_norm:>12.4e} {r.numeric_norm:>12.4e} "
                          f"{r.error:>11.2e}  {('yes*' if r.by_floor else 'yes') if r.ok else 'NO'}")
-        verdict = "PASSED" if self.ok else "FAILED"
-        lines.append(f"{verdict}: max relative error {self.max_error:.2e} (tolerance {self.tolerance:g}, h = {self.h:g})")
         if any(r.by_floor for r in self.rows):
             lines.append(f"* gradient too small to measure relatively; |analytic − numeric| is below the rounding "
                          f"noise of the differences ({self.noise_floor:.1e})")
-        if self.near_kink:
+        if not self.ok and self.hint:
+            lines.append(self.hint)
+        elif self.near_kink:
             lines.append(f"note: {self.near_kink} pre-activations lie within 10·h of a ReLU kink; errors there are expected")
+        verdict = "PASSED" if self.ok else "FAILED"  # the last line: the verdict, with the rule it applied
+        lines.append(f"{verdict}: max relative error {self.max_error:.2e}; {pass_rule(self.tolerance, self.h)}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.to_text()
 
 
-def gradcheck(net, X, Y, l2: float = 0.0, h: float = 1e-5, tolerance: float = 1e-7,
+def gradcheck(net, X, Y, l2: float = 0.0, h: float = H, tolerance: float = TOLERANCE,
               grads=None, max_checks: int | None = None, seed: int = 0) -> GradCheckReport:
     """Compare the gradient of J with centered finite differences, on a float64 copy of ``net``.
 
@@ -141,16 +207,13 @@ def gradcheck(net, X, Y, l2: float = 0.0, h: float = 1e-5, tolerance: float = 1e
                 idx = np.sort(rng.choice(theta.size, size=max_checks, replace=False))
             n = numerical_gradient(J, theta, h, idx)
             a_used = a if idx is None else np.where(np.isin(np.arange(a.size), idx).reshape(a.shape), a, 0.0)
-            err = relative_error(a_used, n)
-            abs_err = float(np.linalg.norm(a_used - n))
             checked = theta.size if idx is None else len(idx)
-            floor = 10 * np.sqrt(checked) * np.finfo(np.float64).eps * max(1.0, abs(cost)) / h
-            report.noise_floor = max(report.noise_floor, floor)
-            by_floor = bool(err > tolerance and abs_err <= floor)  # a plain bool, so to_dict() is JSON
+            # Entries not sampled are 0 in both a_used and n: the floor counts the checked ones.
+            ok, err, abs_err, by_floor = passes(a_used, n, cost, h, tolerance, count=checked)
+            report.noise_floor = max(report.noise_floor, noise_floor(cost, h, checked))
             report.rows.append(GradCheckRow(li, name, tuple(theta.shape), float(np.linalg.norm(a_used)),
-                                            float(np.linalg.norm(n)), err, checked, err <= tolerance or by_floor,
-                                            abs_err, by_floor))
+                                            float(np.linalg.norm(n)), err, checked, ok, abs_err, by_floor))
     net64.forward(X64, cache=True, check=False)
-    report.near_kink = sum(int(np.sum(np.abs(layer.Z) < 10 * h)) for layer in net64.layers[:-1]
-                           if layer.activation.name in ("relu", "leaky_relu"))
+    report.near_kink = near_kink(net64, h)
+    report.hint = failure_hint(net64, report.near_kink, own_gradients=grads is None, h=h)
     return report

@@ -20,8 +20,8 @@ simple expression for all three pairs:
 Other pairs (note 001's ReLU output under cross-entropy, say) are refused: the loss would not be the
 negative log-likelihood of the outputs, and the simple δ_L would be wrong.
 
-Loss values are computed from the logits Z, never by taking the log of a rounded probability, so
-they stay finite for logits of ±1e4.
+The cross-entropies are computed from the logits Z, never by taking the log of a rounded probability,
+so they stay finite for logits of ±1e4.
 """
 
 from __future__ import annotations

@@ -9,6 +9,15 @@ One step on a mini-batch B of m rows (note 002's ``W −= α/|B| · ...``, note 
     5. update:   optimizer.step(params, grads)
 
 Full-batch gradient descent, as in the notes, is ``batch_size=None``.
+
+Rows are drawn in a fresh random order every epoch (``shuffle=True``), or by blocks
+(``shuffle="blocks"``, :func:`block_order`): the blocks of ``block_rows`` consecutive rows in a random
+order, the rows of each block in a random order. The block order is what data read from disk needs
+(each block is read once per epoch, in one positioned read); ``X`` may then be a *row source* instead
+of an array: any object with ``shape`` (m, n), ``dtype``, ``read(start, stop)`` returning rows
+``start..stop−1`` as the network's inputs, and ``subset(rows)`` returning the source of those rows
+(sorted row numbers), such as :class:`deltaprop.io.blocks.NpyRows`. The same seed gives the same
+order, so a source and the same rows in memory train to the same weights, bit for bit.
 """
 
 from __future__ import annotations
@@ -32,7 +41,11 @@ from deltaprop.validation import (
     is_sparse,
 )
 
-__all__ = ["fit", "Trainer", "History", "Callback", "train_test_split"]
+__all__ = ["fit", "Trainer", "History", "Callback", "train_test_split", "block_order", "is_row_source",
+           "BLOCK_ROWS"]
+
+#: Rows per block of the block shuffle (``shuffle="blocks"``) unless told otherwise.
+BLOCK_ROWS = 1024
 
 
 @dataclass
@@ -137,6 +150,56 @@ def train_test_split(X, y, test_fraction: float, rng: np.random.Generator, strat
     return X[mask], y[mask], X[test], y[test]
 
 
+def block_order(n: int, block_rows: int, rng: np.random.Generator) -> np.ndarray:
+    """One epoch's row order under the block shuffle: the blocks [k·B, (k+1)·B) of B = ``block_rows``
+    consecutive rows (the last may be shorter) in the order of ``rng.permutation`` of the block
+    numbers, the rows of each block in the order of a further ``rng.permutation``, block by block."""
+    B = check_positive_int(block_rows, "block_rows")
+    parts = []
+    for k in rng.permutation(-(-n // B)):
+        start = int(k) * B
+        parts.append(start + rng.permutation(min(B, n - start)))
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+
+def is_row_source(X) -> bool:
+    """True for a row source (see the module's docstring) rather than an array."""
+    return all(hasattr(X, name) for name in ("read", "subset", "shape", "dtype")) and not isinstance(X, np.ndarray)
+
+
+def _rows(X, start: int, stop: int):
+    """Rows start..stop−1 of an array or a row source."""
+    return X.read(start, stop) if is_row_source(X) else X[start:stop]
+
+
+class _BlockCache:
+    """Gathers batches of a row source under the block shuffle: reads whole blocks, keeps the last
+    two (a batch spans at most two blocks when B ≥ the batch size), takes the batch's rows from them."""
+
+    def __init__(self, source, block_rows: int):
+        self.source, self.B = source, block_rows
+        self.blocks: dict[int, np.ndarray] = {}
+
+    def block(self, k: int) -> np.ndarray:
+        rows = self.blocks.get(k)
+        if rows is None:
+            if len(self.blocks) >= 2:
+                del self.blocks[next(iter(self.blocks))]
+            start = k * self.B
+            rows = self.blocks[k] = self.source.read(start, min(start + self.B, self.source.shape[0]))
+        return rows
+
+    def gather(self, idx, out) -> np.ndarray:
+        which = idx // self.B
+        first = int(which[0])
+        if int(which[-1]) == first and np.all(which == first):  # the usual case: one block
+            return fast.take_rows(self.block(first), idx - first * self.B, out)
+        for k in dict.fromkeys(which.tolist()):  # the blocks in the batch's order
+            sel = which == k
+            out[sel] = self.block(k)[idx[sel] - k * self.B]
+        return out
+
+
 class Trainer:
     """The training loop with its state: the network, the optimizer, the random generator, the
     epoch count and the history. ``state_dict`` and ``load_state_dict`` capture all of it, so that a
@@ -155,13 +218,17 @@ class Trainer:
                  optimizer="sgd", lr: float | None = None, momentum: float | None = None, schedule="constant",
                  schedule_options: dict | None = None, l2: float = 0.0, validation_data=None,
                  validation_fraction: float = 0.0, early_stopping: int | None = None, tol: float = 0.0,
-                 shuffle: bool = True, seed: int = 0, rng: np.random.Generator | None = None,
-                 callbacks=(), track_accuracy: bool = True, sample_weight=None):
+                 shuffle: bool | str = True, seed: int = 0, rng: np.random.Generator | None = None,
+                 callbacks=(), track_accuracy: bool = True, sample_weight=None, block_rows: int = BLOCK_ROWS):
         self.net = net
         self.epochs = check_positive_int(epochs, "epochs")
         self.l2 = check_nonnegative_float(l2, "l2")
         self.tol = check_nonnegative_float(tol, "tol")
-        self.shuffle = bool(shuffle)
+        if shuffle not in (True, False, "rows", "blocks", "none"):
+            raise ConfigError(f"shuffle must be True, False, 'rows' or 'blocks', got {shuffle!r}",
+                              "shuffle='blocks' draws blocks of rows in a random order (data read from disk)")
+        self.shuffle = {"rows": True, "none": False}.get(shuffle, shuffle)
+        self.block_rows = check_positive_int(block_rows, "block_rows")
         self.rng = rng if rng is not None else np.random.default_rng(seed)
         self.callbacks = list(callbacks)
         self.track_accuracy = bool(track_accuracy) and net.is_classifier
@@ -177,7 +244,14 @@ class Trainer:
             early_stopping = check_positive_int(early_stopping, "early_stopping patience")
         self.patience = early_stopping
 
-        X = check_X(X, net.sizes[0], net.dtype)
+        source = is_row_source(X)
+        if source:
+            _check_source(X, net, "X")
+            if self.shuffle is True:
+                raise ConfigError("rows read from a row source are shuffled by blocks, not one by one "
+                                  "(that would read every row from a different place)", "pass shuffle='blocks'")
+        else:
+            X = check_X(X, net.sizes[0], net.dtype)
         y = np.asarray(y)
         if y.shape[0] != X.shape[0]:
             raise InputError(f"X has {X.shape[0]} rows but y has {y.shape[0]}", "pass one target per example")
@@ -189,12 +263,16 @@ class Trainer:
             # Split row numbers, so that the sample weights follow their rows.
             train, _, test, _ = train_test_split(np.arange(X.shape[0]), y, float(validation_fraction), self.rng,
                                                  stratify=net.is_classifier and y.ndim == 1)
-            X, y, Xv, yv = X[train], y[train], X[test], y[test]
+            if source:
+                X, y, Xv, yv = X.subset(train), y[train], X.subset(test), y[test]
+            else:
+                X, y, Xv, yv = X[train], y[train], X[test], y[test]
             sw = None if sw is None else sw[train]
             validation_data = (Xv, yv)
         self.sample_weight = sw
         self._sparse = is_sparse(X)
-        self.X = X if self._sparse else np.ascontiguousarray(X)  # sparse X stays CSR (check_X)
+        self.X = X if (source or self._sparse) else np.ascontiguousarray(X)  # sparse X stays CSR (check_X)
+        self._blocks = _BlockCache(X, self.block_rows) if source else None
         self.Y = net.prepare_targets(y)
         # Accuracy: the right class for softmax and one sigmoid unit; every label right for several
         # sigmoid units (multi-label, "subset accuracy").
@@ -203,7 +281,10 @@ class Trainer:
         self.val = None
         if validation_data is not None:
             Xv, yv = validation_data
-            Xv = check_X(Xv, net.sizes[0], net.dtype, what="validation X")
+            if is_row_source(Xv):
+                _check_source(Xv, net, "validation X")
+            else:
+                Xv = check_X(Xv, net.sizes[0], net.dtype, what="validation X")
             Yv = net.prepare_targets(yv)
             if Yv.shape[0] != Xv.shape[0]:
                 raise InputError(f"validation X has {Xv.shape[0]} rows but y has {Yv.shape[0]}",
@@ -265,7 +346,10 @@ class Trainer:
             xb = self._xbuf[m] = np.empty((m, self.X.shape[1]), dtype=self.X.dtype)
             self._ybuf[m] = np.empty((m, self.Y.shape[1]), dtype=self.Y.dtype)
         yb = self._ybuf[m]
-        fast.take_rows(self.X, idx, xb)
+        if self._blocks is not None:
+            self._blocks.gather(idx, xb)
+        else:
+            fast.take_rows(self.X, idx, xb)
         fast.take_rows(self.Y, idx, yb)
         return xb, yb
 
@@ -280,7 +364,7 @@ class Trainer:
         net = self.net
         total, correct, m = 0.0, 0, X.shape[0]
         for start in range(0, m, 4096):
-            xb, yb = X[start:start + 4096], Y[start:start + 4096]
+            xb, yb = _rows(X, start, min(start + 4096, m)), Y[start:start + 4096]
             Z, A = net.logits(xb)
             total += net.loss.value(Z, A, yb)
             if self.track_accuracy:
@@ -314,7 +398,7 @@ class Trainer:
                 cb.on_epoch_begin(self, epoch)
             if self.batch == 0:  # a fresh epoch, not the rest of an interrupted one
                 self.optimizer.lr = self.schedule(self.lr0, epoch, self.t)
-                self._order = self.rng.permutation(n) if (self.shuffle and not full_batch) else None
+                self._order = self._epoch_order(n, full_batch)
                 self._partial = (0.0, 0, 0.0)
             good = self._known_good()
             cost_sum, correct, seconds = self._partial
@@ -369,6 +453,14 @@ class Trainer:
             cb.on_train_end(self)
         return self.history
 
+    def _epoch_order(self, n: int, full_batch: bool):
+        """This epoch's row order (None: rows in their stored order), drawn from ``rng``."""
+        if not self.shuffle or full_batch:
+            return None
+        if self.shuffle == "blocks":
+            return block_order(n, self.block_rows, self.rng)
+        return self.rng.permutation(n)
+
     def _halted(self) -> bool:
         """True once (and then ``interrupted``) when ``halt`` was set: stop with the state resumable."""
         if self.halt and self.epoch < self.epochs and not self.stop:
@@ -392,7 +484,7 @@ class Trainer:
         """(idx, Xb, Yb, sample weights or None) of batch b of this epoch: rows
         ``_order[b·bs : (b+1)·bs]`` (idx None: all rows)."""
         n, bs, sw = self.X.shape[0], self.batch_size, self.sample_weight
-        if bs >= n:
+        if bs >= n and self._blocks is None:
             return None, self.X, self.Y, sw
         start = b * bs
         idx = self._order[start:start + bs] if self._order is not None else np.arange(start, min(start + bs, n))
@@ -459,7 +551,9 @@ class Trainer:
             X, Y, sw = self.X, self.Y, self.sample_weight
             step = max(1, X.shape[0] // 4096)
             h = hashlib.blake2b(digest_size=16)
-            for arr in (X[::step], Y[::step]) + (() if sw is None else (sw[::step],)):
+            sample = X.subset(np.arange(0, X.shape[0], step)).read(0, X.shape[0]) if self._blocks is not None \
+                else X[::step]
+            for arr in (sample, Y[::step]) + (() if sw is None else (sw[::step],)):
                 h.update(str(arr.dtype).encode())
                 h.update(np.ascontiguousarray(arr).tobytes())
             self._fingerprint = {"rows": int(X.shape[0]), "features": int(X.shape[1]), "outputs": int(Y.shape[1]),
@@ -526,6 +620,19 @@ class Trainer:
         best = state.get("best")
         self._best = None if best is None else (best["score"], best["epoch"], best["weights"])
         self._since_best = int(state.get("since_best", 0))
+
+
+def _check_source(X, net: Network, what: str) -> None:
+    """A row source's shape and dtype against the network (its rows are checked as they are read)."""
+    shape = tuple(X.shape)
+    if len(shape) != 2 or shape[0] < 1:
+        raise InputError(f"{what} has shape {shape}; expected (m ≥ 1 examples, n features)", "pass rows of features")
+    if shape[1] != net.sizes[0]:
+        raise InputError(f"{what} has {shape[1]} features per row, but the network expects {net.sizes[0]}",
+                         "use the same columns (and preprocessing) as when the network was built")
+    if np.dtype(X.dtype) != net.dtype:
+        raise InputError(f"{what} gives {np.dtype(X.dtype).name} rows, but the network computes in {net.dtype.name}",
+                         "read the rows as the network's dtype")
 
 
 def _norm(a) -> float:

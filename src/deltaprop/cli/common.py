@@ -31,7 +31,14 @@ def scaler_of(net):
 
 def model_inputs(net, X) -> np.ndarray:
     """X as the network sees it: the model's stored input scaling applied, in the model's dtype."""
+    from deltaprop.train import is_row_source
+
     scaler = scaler_of(net)
+    if is_row_source(X):  # rows on disk: scaled as they are read
+        if X.shape[1] != net.sizes[0]:
+            raise InputError(f"the inputs have {X.shape[1]} features but the model takes {net.sizes[0]}",
+                             "pass inputs with the same columns as the training data")
+        return X.scaled(scaler, net.dtype)
     if scaler is not None:
         if scaler.n_features is not None and np.ndim(X) == 2 and X.shape[1] != scaler.n_features:
             raise InputError(f"the inputs have {X.shape[1]} features but the model was trained on "
@@ -104,7 +111,7 @@ def metrics(net, X, y, class_names) -> dict:
     the mean loss of the network's own cost, without the L2 term."""
     from deltaprop import metrics as M
 
-    Z, A = net.logits(X)
+    Z, A = logits(net, X)
     finite_outputs(net, A)
     if class_names is not None:
         out = M.classification_summary(y, net.decide(A), class_names, P=net.probabilities(A))
@@ -129,6 +136,16 @@ def finite_outputs(net, A) -> None:
                           f"reach |w| = {biggest:.3g}, too large for these inputs in {net.dtype.name})",
                           "the model diverged or is damaged: retrain it with a lower learning rate, or check "
                           "that the inputs are scaled as in training")
+
+
+def logits(net, X, rows: int = 4096):
+    """(Z_L, A_L) of prepared inputs: at once for an array, block by block for rows on disk."""
+    from deltaprop.train import is_row_source
+
+    if not is_row_source(X):
+        return net.logits(X)
+    parts = [net.logits(X.read(i, i + rows)) for i in range(0, X.shape[0], rows)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def print_class_table(metrics) -> None:

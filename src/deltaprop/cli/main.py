@@ -8,6 +8,7 @@
     deltaprop gradcheck --layers 3,4,3,2 --activation tanh
     deltaprop explain --layers 3,4,3,2        deltaprop trace --preset note001
     deltaprop diagnose runs/<stamp>
+    deltaprop exercises start any_depth work/   deltaprop check work/any_depth.py
 
 Each command group lives in its own module with a ``register(subparsers)`` function, listed in
 :data:`GROUPS`. Every error deltaprop raises on purpose (:class:`deltaprop.errors.DeltapropError`) is
@@ -28,7 +29,7 @@ from deltaprop.errors import DeltapropError
 __all__ = ["main", "build_parser", "GROUPS"]
 
 # The modules of deltaprop.cli that add subcommands, in the order --help lists them.
-GROUPS = ("train", "models", "teach", "exchange")
+GROUPS = ("train", "search", "models", "teach", "exercises", "exchange")
 
 EXAMPLES = """\
 examples:
@@ -43,6 +44,8 @@ examples:
   deltaprop gradcheck --layers 3,4,3,2 --activation tanh
   deltaprop explain --layers 3,4,3,2 --l2 0.1        the derivation with this network's shapes
   deltaprop trace --preset note001 --per-example     one backprop step, number by number
+  deltaprop exercises start any_depth work/          write backprop yourself (exercises list: all of them)
+  deltaprop check work/any_depth.py                  runs your code; names the mistake if there is one
   deltaprop export runs/<stamp>/model.safetensors --to onnx -o model.onnx   (or --to torch -o DIR, --to npz)
   deltaprop import sklearn_mlp.onnx -o model.safetensors   explain, trace and info also read .onnx directly
 """

@@ -22,7 +22,7 @@ from deltaprop.cli.common import (
     out,
     print_class_table,
 )
-from deltaprop.errors import DataError, InputError
+from deltaprop.errors import ConfigError, DataError, InputError
 from deltaprop.io.files import atomic_write, csv_cell, shown
 
 
@@ -65,6 +65,11 @@ def cmd_evaluate(args) -> int:
     elif args.split == "train":
         X, y = data.X_train, data.y_train
     else:
+        from deltaprop.train import is_row_source
+
+        if is_row_source(data.X_train):
+            raise ConfigError("--split all joins the train and test rows in memory, but these rows are read from disk",
+                              "evaluate --split train and --split test one after the other")
         X, y = np.concatenate([data.X_train, data.X_test]), np.concatenate([data.y_train, data.y_test])
     X = model_inputs(net, X)
     classes = class_names(net)

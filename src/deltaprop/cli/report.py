@@ -485,7 +485,7 @@ def gradcheck_table(report) -> str:
                      for r in report["rows"]]
             report = GradCheckReport(rows=rows, tolerance=float(report["tolerance"]), h=float(report["h"]),
                                      cost=float(report.get("cost", 0.0)), near_kink=int(report.get("near_kink", 0)),
-                                     noise_floor=float(report.get("noise_floor", 0.0)))
+                                     noise_floor=float(report.get("noise_floor", 0.0)), hint=str(report.get("hint", "")))
         except (KeyError, TypeError, ValueError):
             raise InputError("the dict is not a gradient-check report", "pass deltaprop.gradcheck(...) or its to_dict()") from None
     if not isinstance(report, GradCheckReport):

@@ -10,7 +10,7 @@ from pathlib import Path
 from deltaprop.cli.args import Formatter, nonnegative_float, positive_float, positive_int, seed_int, sizes
 from deltaprop.cli.common import json_default, out
 from deltaprop.errors import ConfigError, ModelFileError, unknown_name
-from deltaprop.gradcheck import gradcheck
+from deltaprop.gradcheck import TOLERANCE, H, gradcheck
 from deltaprop.losses import get_loss
 from deltaprop.model import Network
 from deltaprop.teach.diagnose import diagnose
@@ -31,8 +31,10 @@ def register(sub) -> None:
     c.add_argument("--l2", type=nonnegative_float, default=0.0)
     c.add_argument("--examples", "-m", type=positive_int, default=5)
     c.add_argument("--seed", type=seed_int, default=0)
-    c.add_argument("--h", type=positive_float, default=1e-5, help="finite-difference step")
-    c.add_argument("--tolerance", type=positive_float, default=1e-7, help="largest relative error that passes")
+    c.add_argument("--h", type=positive_float, default=H, help="finite-difference step")
+    c.add_argument("--tolerance", type=positive_float, default=TOLERANCE,
+                   help="largest relative error that passes (an array whose |analytic − numeric| is below the "
+                        "rounding noise of the differences passes too; trace applies the same rule)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(handler=cmd_gradcheck)
 
@@ -75,6 +77,9 @@ def register_explain(subparsers) -> None:
     p.add_argument("--notation", default="bracket", choices=NOTATIONS, help="bracket (note 001) or theta (note 000)")
     p.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
     p.add_argument("--diagnose", metavar="RUN_DIR", help="read RUN_DIR/history.csv and name training problems")
+    p.add_argument("--data", nargs="?", const="", metavar="SPEC",
+                   help="with --diagnose: also count the saved model's dead ReLU units on these data "
+                        "(without SPEC: the data it was trained on)")
     p.add_argument("-o", "--out", help="write to this file instead of standard output")
     p.set_defaults(handler=_cmd_explain)
 
@@ -100,9 +105,13 @@ def register_explain(subparsers) -> None:
 
     d = subparsers.add_parser(
         "diagnose", help="name the problems a training run shows (vanishing gradients, dead units, ...)",
-        description="Read RUN_DIR/history.csv (written by deltaprop train) and name training problems with their "
-                    "remedies. `deltaprop explain --diagnose RUN_DIR` is the same.")
+        description="Read RUN_DIR (history.csv and metrics.json, written by deltaprop train), run every check "
+                    "(docs/diagnose.md lists them with their thresholds), and name the problems found with their "
+                    "remedies, then the checks that ran. `deltaprop explain --diagnose RUN_DIR` is the same.")
     d.add_argument("run", metavar="RUN_DIR", help="the run directory of a deltaprop train run (or its history.csv)")
+    d.add_argument("--data", nargs="?", const="", metavar="SPEC",
+                   help="also count the saved model's dead ReLU units on these data (without SPEC: the data it was "
+                        "trained on; its training rows, scaled as in training)")
     d.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
     d.add_argument("-o", "--out", help="write to this file instead of standard output")
     d.set_defaults(handler=_cmd_diagnose)
@@ -156,7 +165,7 @@ def _emit(text: str, args, stdout) -> int:
 def _cmd_explain(args, stdout=None) -> int:
     stdout = stdout or sys.stdout
     if args.diagnose:
-        return _emit(diagnose(args.diagnose).render(args.format), args, stdout)
+        return _emit(_diagnosis(args.diagnose, args.data).render(args.format), args, stdout)
     if args.model and args.layers:
         raise ConfigError("give either a model file or --layers, not both", "deltaprop explain --layers 3,4,3,2")
     if args.model:
@@ -173,8 +182,27 @@ def _cmd_explain(args, stdout=None) -> int:
     return _emit(explain(net, notation=args.notation, l2=args.l2).render(args.format), args, stdout)
 
 
+def _diagnosis(run, data_spec):
+    """The diagnosis of a run directory, remedies as command flags; with ``--data``, the saved model's
+    dead units counted on the data set's training rows too."""
+    if data_spec is None:
+        return diagnose(run, syntax="command")
+    from deltaprop.cli.common import MODEL_FILE, dataset_for, load_model, model_inputs
+
+    path = Path(run)
+    model = (path if path.is_dir() else path.parent) / MODEL_FILE
+    if not model.is_file():
+        raise ModelFileError(f"--data needs the model of the run, but there is no {model}",
+                             "pass the run directory written by deltaprop train, or drop --data")
+    net = load_model(model)
+    data = dataset_for(net, data_spec or None)
+    X = model_inputs(net, data.X_train)
+    return diagnose(run, net=net, X=X, syntax="command",
+                    about_X=f"the {X.shape[0]} training rows of {data.name}")
+
+
 def _cmd_diagnose(args, stdout=None) -> int:
-    return _emit(diagnose(args.run).render(args.format), args, stdout or sys.stdout)
+    return _emit(_diagnosis(args.run, args.data).render(args.format), args, stdout or sys.stdout)
 
 
 def _cmd_trace(args, stdout=None) -> int:

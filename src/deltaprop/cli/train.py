@@ -57,8 +57,13 @@ def register(sub) -> None:
                                    "in a run directory.", epilog=TRAIN_EXAMPLES)
     g = t.add_argument_group("data")
     g.add_argument("--data", default="digits",
-                   help="digits | fashion-mnist | fashion-mnist:DIR | mnist:DIR | idx:DIR | FILE.csv | FILE.npz")
-    g.add_argument("--target", help="the label column of a CSV file (name or 0-based index; default: the last)")
+                   help="digits | fashion-mnist | fashion-mnist:DIR | mnist:DIR | idx:DIR | FILE.csv | FILE.npz | "
+                        "X.npy (with --target y.npy) | DIR holding X.npy, y.npy[, X_test.npy, y_test.npy]; .npy rows "
+                        "stay on disk and are read by blocks")
+    g.add_argument("--target", help="the label column of a CSV file (name or 0-based index; default: the last), "
+                                    "or with --data X.npy the .npy file of targets")
+    g.add_argument("--in-memory", action="store_true",
+                   help=".npy data: load the rows whole instead of reading them by blocks")
     g.add_argument("--task", choices=("classification", "regression"),
                    help="what the labels are (default: whole numbers and text are classes)")
     g.add_argument("--test-fraction", type=fraction, default=0.3,
@@ -90,6 +95,13 @@ def register(sub) -> None:
     g.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a better validation loss; keep the best weights")
     g.add_argument("--seed", type=seed_int, default=0, help="seed of the split, the weights and the shuffling")
+    g.add_argument("--shuffle", choices=("rows", "blocks"),
+                   help="rows: a fresh order of all rows each epoch; blocks: blocks of --block-rows rows in a random "
+                        "order, rows shuffled within each block (default: blocks for .npy data read from disk, rows "
+                        "otherwise; the same seed gives the same order on disk and in memory)")
+    g.add_argument("--block-rows", type=positive_int, default=1024, metavar="N",
+                   help="rows per block for --shuffle blocks (also the rows per read, and per step of the "
+                        "streaming fit of the input scaling)")
     g = t.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<date>_<time>); a directory "
                                                  "that holds another run is refused unless --overwrite")
@@ -371,7 +383,8 @@ def _saved_rules():
             "momentum": num(low=0, allow_none=True), "l2": num(low=0), "test_fraction": num(low=0, high=1, high_open=True),
             "val_fraction": num(low=0, high=1, high_open=True),
             "early_stopping": num(low=1, integer=True, allow_none=True),
-            "checkpoint_every": num(low=1, integer=True, allow_none=True), "full_batch": flag, "no_plots": flag}
+            "checkpoint_every": num(low=1, integer=True, allow_none=True), "full_batch": flag, "no_plots": flag,
+            "shuffle": text(("rows", "blocks")), "block_rows": num(low=1, integer=True), "in_memory": flag}
 
 
 _DAMAGED_RUN = "the run's stored settings are damaged; start a new run"
@@ -531,8 +544,12 @@ def _estimate(args, data, sizes) -> dict:
     m_train = int(data.X_train.shape[0])
     batch = m_train if args.full_batch else min(args.batch_size, m_train)
     widest = max(sizes)
+    from deltaprop.train import is_row_source
+
+    in_memory = 0 if is_row_source(data.X_train) else m_train * sizes[0] * itemsize  # the scaled copy
+    test_rows = int(data.X_test.shape[0]) if not is_row_source(data.X_test) else 4096
     memory = (params * itemsize * copies + 3 * batch * sum(sizes) * itemsize
-              + int(data.X_test.shape[0]) * widest * itemsize * 2 + m_train * sizes[0] * itemsize)
+              + test_rows * widest * itemsize * 2 + in_memory)
     k = data.n_classes or 0
     metrics_bytes = 2000 + 300 * k + (16 * k * k if k <= MAX_CONFUSION_CLASSES else 0) + 2000 * args.epochs
     model = params * itemsize + 64 * 1024 + 200 * k + 50 * sizes[0]
@@ -548,6 +565,7 @@ def _preflight(run_dir: Path, args, data, sizes) -> None:
     """Refuse, before any training, what would fail after it: too many classes, a network that does not
     fit in memory, a disk without room for the run's files, test inputs that are not finite."""
     from deltaprop import fast
+    from deltaprop.train import is_row_source
 
     if data.task == "classification" and data.n_classes > MAX_CLASSES:
         raise DataError(f"the labels make {data.n_classes:,} classes (for {data.X_train.shape[0]:,} training rows); "
@@ -566,33 +584,85 @@ def _preflight(run_dir: Path, args, data, sizes) -> None:
     for name, X in (("training", data.X_train), ("test", data.X_test)):
         if X.shape[0] == 0:
             raise DataError(f"the {name} split has no rows", "use more data, or another --test-fraction")
+        if is_row_source(X):  # rows on disk: checked block by block as they are read
+            continue
         if X.dtype.kind == "f" and not fast.all_finite(X):
             r, c = (int(v) for v in np.argwhere(~np.isfinite(X))[0])
             raise DataError(f"the {name} inputs hold NaN or infinity (first at row {r}, column {c})",
                             "fill or drop the missing values before training")
 
 
-def _scaled(scaler, X, dtype, name: str, spec: str):
-    """X through the input scaling, refused when finite inputs come out infinite or NaN (values too large
-    for the scaling or the dtype, or a divisor too small)."""
+def _check_scaled(X, Z, name: str, spec: str) -> None:
+    """Refuse scaled inputs Z that came out infinite or NaN from finite inputs X (values too large for the
+    scaling or the dtype, or a divisor too small). Rows read from disk are checked as they are read."""
     from deltaprop import fast
+    from deltaprop.train import is_row_source
 
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        Z = scaler.transform(X, dtype=dtype)
-    if Z.dtype.kind == "f" and not fast.all_finite(Z):
-        r, c = (int(v) for v in np.argwhere(~np.isfinite(Z))[0])
-        raise DataError(f"the input scaling {spec!r} turns the {name} value {float(X[r, c]):.6g} (row {r}, column {c}) "
-                        f"into {Z[r, c]} in {np.dtype(dtype).name}: the values are too large for it, or the divisor "
-                        "too small", "rescale the data, pass another --scale (standard, minmax, none, divide:N), "
-                        "or --dtype float64")
-    return Z
+    if is_row_source(Z) or Z.dtype.kind != "f" or fast.all_finite(Z):
+        return
+    r, c = (int(v) for v in np.argwhere(~np.isfinite(Z))[0])
+    raise DataError(f"the input scaling {spec!r} turns the {name} value {float(X[r, c]):.6g} (row {r}, column {c}) "
+                    f"into {Z[r, c]} in {Z.dtype.name}: the values are too large for it, or the divisor "
+                    "too small", "rescale the data, pass another --scale (standard, minmax, none, divide:N), "
+                    "or --dtype float64")
+
+
+def _prepare_inputs(args, data):
+    """(shuffle, fitted scaler, X_train, X_test) as training takes them. Rows on disk (a row source) stay
+    there: the scaling is fitted in one streaming pass, and the sources read through it. In memory,
+    ``--shuffle blocks`` fits the scaling by the same blocks, so that the same rows in memory and on disk
+    give the same figures, bit for bit."""
+    from deltaprop.io.preprocessing import Scaler
+    from deltaprop.train import is_row_source
+
+    on_disk = is_row_source(data.X_train)
+    shuffle = getattr(args, "shuffle", None) or ("blocks" if on_disk else "rows")
+    block_rows = getattr(args, "block_rows", 1024)
+    if on_disk and shuffle == "rows":
+        raise ConfigError("rows read from disk are shuffled by blocks (--shuffle rows would read each row from a "
+                          "different place)", "drop --shuffle rows, or load the rows whole with --in-memory")
+    if on_disk and args.full_batch:
+        raise ConfigError("--full-batch holds every row in memory at once, which reading by blocks is there to avoid",
+                          "drop --full-batch, or load the rows whole with --in-memory")
+    scaler = Scaler.from_spec(args.scale or data.scaling)
+    if on_disk:
+        scaler.fit_blocks(data.X_train.blocks(block_rows))
+        X_train, X_test = data.X_train.scaled(scaler, args.dtype), data.X_test.scaled(scaler, args.dtype)
+    else:
+        if shuffle == "blocks":
+            X = data.X_train
+            scaler.fit_blocks(X[i:i + block_rows] for i in range(0, X.shape[0], block_rows))
+        else:
+            scaler.fit(data.X_train)
+        X_train = scaler.transform(data.X_train, dtype=args.dtype)
+        X_test = scaler.transform(data.X_test, dtype=args.dtype)
+    if shuffle == "blocks" and data.task == "classification" and not args.quiet:
+        _warn_label_runs(data.y_train, block_rows, data.n_classes)
+    return shuffle, scaler, X_train, X_test
+
+
+def _warn_label_runs(y, block_rows: int, k: int) -> None:
+    """Say so when the rows come sorted by class: a block shuffle then feeds batches of few classes."""
+    if k < 2 or y.shape[0] < 2 * block_rows:
+        return
+    per_block = [np.unique(y[i:i + block_rows]).shape[0] for i in range(0, y.shape[0], block_rows)]
+    seen = float(np.mean(per_block))
+    expected = min(k, block_rows)
+    if seen < 0.5 * expected:
+        _note(f"the rows come in runs of one class: a block of {block_rows} rows holds {seen:.1f} of the "
+                    f"{k} classes on average, so batches drawn block by block see few classes at once")
+        _note("shuffle the rows once when saving them (X[p], y[p] with p = numpy.random.permutation(m)), or "
+                    "use a smaller --block-rows")
+
+
+def _note(text: str) -> None:
+    sys.stderr.write(f"deltaprop: note: {text}\n")
 
 
 def cmd_train(args) -> int:
     from deltaprop import __version__
     from deltaprop.io import checkpoint
     from deltaprop.io.datasets import resolve
-    from deltaprop.io.preprocessing import Scaler
     from deltaprop.model import Network
     from deltaprop.train import Trainer
 
@@ -610,8 +680,10 @@ def cmd_train(args) -> int:
         clean_stale_tmp(run_dir)
     # 2. The data; the run's options with the data's absolute path and fingerprint.
     data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target, task=args.task,
-                   max_classes=MAX_CLASSES)
+                   in_memory=getattr(args, "in_memory", False), max_classes=MAX_CLASSES)
     args.data = absolute_spec(args.data)
+    if isinstance(args.target, str) and args.target.lower().endswith(".npy"):  # the targets of .npy inputs
+        args.target = os.path.abspath(os.path.expanduser(args.target))
     config = {k: v for k, v in vars(args).items()
               if k not in ("handler", "debug", "argv", "run_id", "finishing", "overwrite")}
     if not isinstance(config.get("data_fingerprint"), dict):
@@ -620,14 +692,15 @@ def cmd_train(args) -> int:
     # 3. The network and what it will need, checked before training.
     sizes, hidden, output, loss = _architecture(args, data)
     _preflight(run_dir, args, data, sizes)
-    spec = args.scale or data.scaling
-    scaler = Scaler.from_spec(spec).fit(data.X_train)
-    X_train = _scaled(scaler, data.X_train, args.dtype, "training", spec)
-    X_test = _scaled(scaler, data.X_test, args.dtype, "test", spec)
+    shuffle, scaler, X_train, X_test = _prepare_inputs(args, data)
+    _check_scaled(data.X_train, X_train, "training", args.scale or data.scaling)
+    _check_scaled(data.X_test, X_test, "test", args.scale or data.scaling)
     net = Network.from_sizes(sizes, hidden=hidden, output=output, loss=loss, seed=args.seed, dtype=args.dtype,
                              init=args.init)
     progress = _Progress(args.epochs, args.quiet)
-    callbacks = [progress.callback]
+    from deltaprop.teach.diagnose import DeadUnitMonitor
+
+    callbacks = [DeadUnitMonitor(), progress.callback]  # dead ReLU units per epoch, for diagnose
     if args.checkpoint_every or ckpt is not None:  # keep a checkpoint the run has up to date, to its end
         callbacks.append(checkpoint.CheckpointCallback(run_dir / CHECKPOINT_FILE, every=args.checkpoint_every
                                                        or args.epochs, run=run_info))
@@ -639,7 +712,7 @@ def cmd_train(args) -> int:
                           batch_size=None if args.full_batch else args.batch_size, optimizer=args.optimizer,
                           lr=args.lr, momentum=args.momentum, schedule=args.schedule, l2=args.l2,
                           validation_fraction=args.val_fraction, early_stopping=args.early_stopping, seed=args.seed,
-                          callbacks=callbacks)
+                          callbacks=callbacks, shuffle=shuffle, block_rows=args.block_rows)
     except InputError as exc:
         if "too few to split" not in exc.message:
             raise

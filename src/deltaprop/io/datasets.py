@@ -40,7 +40,8 @@ FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 FASHION_MNIST_HINT = ("install it with `sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist` "
                       "or pass `fashion-mnist:DIR`")
 
-SPEC_FORMS = ("digits", "fashion-mnist", "fashion-mnist:DIR", "mnist:DIR", "idx:DIR", "PATH.csv", "PATH.npz")
+SPEC_FORMS = ("digits", "fashion-mnist", "fashion-mnist:DIR", "mnist:DIR", "idx:DIR", "PATH.csv", "PATH.npz",
+              "PATH.npy (with --target y.npy)", "DIR (holding X.npy, y.npy[, X_test.npy, y_test.npy])")
 
 
 # -- the Dataset ----------------------------------------------------------------------------------
@@ -535,6 +536,64 @@ def load_npz(path) -> dict:
     return arrays
 
 
+# -- .npy files, read by blocks ------------------------------------------------------------------
+NPY_DIR_FILES = ("X.npy", "y.npy", "X_test.npy", "y_test.npy")
+
+
+def _npy_targets(path, m: int, what: str) -> np.ndarray:
+    """The 1-d targets of an .npy file, one per row of the m rows of ``what`` (held in memory)."""
+    path = Path(path)
+    y = _np_load(path, "save the targets with numpy.save(path, y), one per row of X", archive=False)
+    if y.ndim != 1 or y.shape[0] != m:
+        raise DataError(f"{path} holds targets of shape {y.shape} for the {m} rows of {what}",
+                        f"save one target per row, shape ({m},)")
+    return y
+
+
+def load_npy_dataset(X_path, y_path, X_test_path=None, y_test_path=None, *, test_fraction: float = 0.3,
+                     seed: int = 0, task=None, in_memory: bool = False, name: str | None = None) -> Dataset:
+    """A Dataset whose rows stay on disk: X_train and X_test are :class:`deltaprop.io.blocks.NpyRows`
+    (read by blocks, never whole), the targets are in memory. Without test files, the rows are split
+    as :func:`split` splits them (the same row numbers as for the same arrays in memory).
+    ``in_memory`` loads the rows instead (plain arrays, the same split)."""
+    from deltaprop.io.blocks import NpyRows
+
+    if (X_test_path is None) != (y_test_path is None):
+        raise DataError("test rows need both X_test.npy and y_test.npy", "provide both, or neither")
+    rows = NpyRows(X_path)
+    if len(rows._header[0]) < 2:
+        raise DataError(f"{X_path} is 1-d with shape {rows._header[0]}; expected (m examples, n features)",
+                        "save X as a 2-d array; for one feature, X.reshape(-1, 1)")
+    y = _npy_targets(y_path, rows.shape[0], Path(X_path).name)
+    if X_test_path is not None:
+        test = NpyRows(X_test_path)
+        if test.n_features != rows.n_features:
+            raise DataError(f"{X_test_path} has {test.n_features} features per row but {X_path} has {rows.n_features}",
+                            "the test rows need the training rows' columns")
+        y_test = _npy_targets(y_test_path, test.shape[0], Path(X_test_path).name)
+        y_all, names = encode_labels(np.concatenate([y, y_test]), task)
+        parts = [rows, y_all[:y.shape[0]], test, y_all[y.shape[0]:]]
+    else:
+        y, names = encode_labels(y, task)
+        train, y_train, test, y_test = split(np.arange(rows.shape[0]), y, test_fraction, seed,
+                                             stratify=names is not None)
+        parts = [rows.subset(train), y_train, rows.subset(test), y_test]
+    if in_memory:
+        parts[0], parts[2] = parts[0].to_array(), parts[2].to_array()
+    return Dataset(name or Path(X_path).stem, *parts, class_names=names)
+
+
+def npy_dir_files(directory) -> list | None:
+    """[X, y, X_test or None, y_test or None] paths of a directory holding X.npy and y.npy, else None."""
+    d = Path(directory)
+    if not (d.is_dir() and (d / "X.npy").is_file()):
+        return None
+    if not (d / "y.npy").is_file():
+        raise DataError(f"{d} holds X.npy but no y.npy", "save the targets beside it: numpy.save(DIR/'y.npy', y)")
+    found = [d / f for f in NPY_DIR_FILES]
+    return [p if p.is_file() else None for p in found]
+
+
 # -- inputs to predict on -----------------------------------------------------------------------
 def load_inputs(path, drop=None) -> np.ndarray:
     """X (m, n) to predict on, from a file: ``.csv`` (every column a feature, a header is detected;
@@ -681,13 +740,17 @@ def _max_classes(names, limit):
 
 
 def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, task=None,
-            max_classes: int | None = None) -> Dataset:
+            in_memory: bool = False, max_classes: int | None = None) -> Dataset:
     """The Dataset a ``--data`` spec names.
 
     ``digits``; ``fashion-mnist`` (installed package) or ``fashion-mnist:DIR``; ``mnist:DIR`` or
     ``idx:DIR`` (MNIST-layout IDX files); ``PATH.csv`` (``target`` picks the label column);
     ``PATH.npz`` (keys X, y; optional X_test, y_test, class_names). Data without a test split is split
     ``1 − test_fraction`` / ``test_fraction`` per class with ``seed``.
+
+    ``PATH.npy`` with ``target`` the path of a .npy of targets, or a directory holding ``X.npy`` and
+    ``y.npy`` (optionally ``X_test.npy`` and ``y_test.npy``): rows stay on disk and are read by blocks
+    (:func:`load_npy_dataset`), unless ``in_memory``.
     """
     text = os.fspath(spec) if isinstance(spec, os.PathLike) else str(spec)
     s = text.strip()
@@ -717,8 +780,18 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
             scaling = "divide:255" if X_tr.dtype == np.uint8 else "standard"
             return Dataset(prefix if prefix == "mnist" else Path(directory).name or "idx", X_tr, y_tr, X_te, y_te,
                            image_shape=tuple(shape), class_names=names, scaling=scaling)
-    if low.endswith((".csv", ".npz")):
+    if low.endswith((".csv", ".npz", ".npy")) or s.startswith("~"):
         s = os.path.expanduser(s)  # --data=~/t.csv reaches here unexpanded by the shell
+    if low.endswith(".npy"):
+        if target is None or not str(target).lower().endswith(".npy"):
+            raise DataError(f"{s} holds the inputs only; the targets come from another .npy file",
+                            "pass --target y.npy (or put X.npy and y.npy in a directory and pass --data DIR)")
+        return load_npy_dataset(s, os.path.expanduser(str(target)), test_fraction=test_fraction, seed=seed,
+                                task=task, in_memory=in_memory)
+    found = npy_dir_files(s)
+    if found is not None:
+        return load_npy_dataset(*found, test_fraction=test_fraction, seed=seed, task=task, in_memory=in_memory,
+                                name=Path(s).resolve().name)
     if low.endswith(".csv"):
         table = read_csv(s, target)
         y, names = encode_labels(table.y, task)

@@ -101,6 +101,60 @@ class Scaler:
         self.shift, self.scale = shift, scale
         return self
 
+    def fit_blocks(self, blocks) -> Scaler:
+        """Learn shift and scale in one pass over blocks of rows (any iterable of (m_k, n) arrays), for
+        data too large to hold at once; returns self.
+
+        ``standard``: each block's column means μ_k and sums of squared deviations M_k, merged in
+        float64 as they come (Chan, Golub and LeVeque): with δ = μ_k − μ and m' = m + m_k,
+        μ ← μ + δ·m_k/m', M ← M + M_k + δ²·m·m_k/m'; then shift = μ and scale = √(M/m). This equals
+        :meth:`fit` on the stacked rows to float rounding, and the same blocks give the same figures
+        bit for bit. ``minmax``: column minima and maxima, exactly as :meth:`fit`. Every block is
+        checked for NaN and infinities.
+        """
+        m, n = 0, None
+        mean = M2 = low = high = None
+        for block in blocks:
+            B = _as_2d(block, "X")
+            if n is None:
+                n = B.shape[1]
+            elif B.shape[1] != n:
+                raise InputError(f"a block of rows has {B.shape[1]} columns, the first had {n}",
+                                 "pass blocks of the same columns")
+            mk = B.shape[0]
+            if mk == 0:
+                continue
+            B64 = B.astype(np.float64, copy=False)
+            if B.dtype.kind == "f" and not np.isfinite(B64).all():
+                raise InputError(f"rows {m + 1}..{m + mk} of the training data hold NaN or infinite values; the "
+                                 "scaling cannot be fitted", "fill or drop missing values first")
+            if self.kind == "standard":
+                mu_k = B64.mean(axis=0)
+                M_k = np.square(B64 - mu_k).sum(axis=0)
+                if mean is None:
+                    mean, M2 = mu_k, M_k
+                else:
+                    total = m + mk
+                    delta = mu_k - mean
+                    mean = mean + delta * (mk / total)
+                    M2 = M2 + M_k + np.square(delta) * (m * mk / total)
+            elif self.kind == "minmax":
+                lo, hi = B64.min(axis=0), B64.max(axis=0)
+                low = lo if low is None else np.minimum(low, lo)
+                high = hi if high is None else np.maximum(high, hi)
+            m += mk
+        if m == 0:
+            raise InputError("no rows to fit the scaling on", "pass at least one row")
+        self.n_features = n
+        if self.kind == "standard":
+            shift, scale = mean, np.sqrt(M2 / m)
+        elif self.kind == "minmax":
+            shift, scale = low, high - low
+        else:
+            return self
+        self.shift, self.scale = shift, np.where(scale > 0, scale, 1.0)
+        return self
+
     def transform(self, X, dtype=None) -> np.ndarray:
         """X' = (X − shift) / scale, as ``dtype`` (default: float32 for float32 or small-integer
         input such as uint8 pixels, float64 otherwise)."""

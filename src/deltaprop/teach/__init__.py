@@ -1,0 +1,1 @@
+"""The teaching room: derivations (explain), one step number by number (trace), diagnoses, exercises."""

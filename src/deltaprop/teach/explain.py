@@ -231,8 +231,9 @@ def _bracket(net: Network, l2: float):
           "put examples in columns and write $Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}$; every equation below is the transpose "
           "of theirs. The weights are the same in both conventions: $W^{[l]}$ is $n^{[l]} \\times n^{[l-1]}$ "
           "(units in this layer by units in the previous one) and $b^{[l]}$ has $n^{[l]}$ entries.")
-    doc.p("$\\delta^{[l]} = \\partial J/\\partial Z^{[l]}$ is the error of layer $l$. Notes 001 and 003 call "
-          "$m\\,\\delta^{[l]}$ (transposed) $dZ^{[l]}$ and divide by $m$ in $dW$ and $db$ instead; the gradients come out the same.")
+    doc.p("$\\delta^{[l]} = \\partial J/\\partial Z^{[l]}$ is the error of layer $l$. Note 001 also writes "
+          "$\\delta^{[l]}$ for the error of layer $l$ (transposed: examples in columns); note 003 calls $m\\,\\delta^{[l]}$ (transposed) "
+          "$dZ^{[l]}$ and divides by $m$ in $dW$ and $db$ instead; the gradients come out the same.")
     rows = []
     rows.append(["$X = A^{[0]}$", f"{shape_text(('m', n[0]))}", "the inputs, one example per row", "`X`"])
     _sym(sy, "X", "X", ("m", n[0]), "inputs", "X")
@@ -282,9 +283,10 @@ def _bracket(net: Network, l2: float):
            "squared weight) pulls the weights toward 0; biases are not regularized. ") if l2 else (
         "With $\\lambda = 0$ there is no L2 term; with $\\lambda > 0$ the cost gains "
         "$\\frac{\\lambda}{2m} \\sum_l \\|W^{[l]}\\|_F^2$ (biases excluded). ")
-    doc.p(reg + f"deltaprop computes the loss from the logits $Z^{{[{L}]}}$, never as the log of a rounded "
-          f"probability, so it stays finite (`deltaprop.losses:{_LOSS_CLASS[loss]}.value`, "
-          "`deltaprop.losses:l2_cost`).")
+    stable = (f"deltaprop computes the loss from the logits $Z^{{[{L}]}}$, never as the log of a rounded "
+              "probability, so it stays finite" if loss != "squared_error" else
+              f"The output is the identity, so the loss is computed from $Z^{{[{L}]}} = A^{{[{L}]}}$ directly")
+    doc.p(reg + stable + f" (`deltaprop.losses:{_LOSS_CLASS[loss]}.value`, `deltaprop.losses:l2_cost`).")
 
     doc.h(2, "Backward pass")
     doc.p("Backpropagation is the chain rule applied layer by layer, from the output back to the input. "

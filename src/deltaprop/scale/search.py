@@ -1,0 +1,413 @@
+"""Hyper-parameter search with k-fold cross-validation, on local processes or a Dask cluster.
+
+A search is a list of *combinations* (dicts of train options: ``layers``, ``lr``, ``l2``, ...) drawn
+from a :class:`Space` (a grid, or ``n`` random draws), each trained once per fold of a k-fold split
+of the training rows and scored on the fold it did not see: accuracy for classes, R² for numbers.
+Every fit is one call of :func:`fit_fold`, a plain function of (data, combination, fold) that
+builds the network, fits the input scaling on the fold's training rows, trains with the engine's
+:class:`~deltaprop.train.Trainer` and scores. It runs
+
+- on local worker processes (``concurrent.futures`` with ``spawn``), the data pickled once into each
+  worker when it starts; or
+- on a Dask cluster (``scheduler="tcp://HOST:PORT"``): the data is scattered once to every worker
+  (``Client.scatter(..., broadcast=True)``) and each fit is a task; Dask decides where it runs.
+
+Either way each fit runs with ``threads`` BLAS threads (threadpoolctl), so the same search gives the
+same scores wherever it runs, bit for bit, and a machine's cores are not oversubscribed. Nothing here
+schedules work itself: the executor or Dask does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from deltaprop.errors import ConfigError, DataError, DeltapropError
+
+__all__ = ["Space", "SearchData", "parse_option", "kfold", "fit_fold", "run", "OPTION_KINDS", "result_rows"]
+
+# The train options a search may vary, with the kind of value each takes.
+OPTION_KINDS = {
+    "layers": "layers", "activation": "text", "optimizer": "text", "schedule": "text", "init": "text",
+    "scale": "text", "dtype": "text", "lr": "float", "momentum": "float", "l2": "float",
+    "epochs": "int", "batch_size": "int", "seed": "int",
+}
+
+
+# -- the space ------------------------------------------------------------------------------------
+@dataclass
+class Range:
+    """Numbers from ``low`` to ``high``, drawn uniformly, or log-uniformly with ``log``."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    def draw(self, rng: np.random.Generator, integer: bool):
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            value = rng.uniform(self.low, self.high)
+        return int(round(value)) if integer else float(value)
+
+    def __str__(self) -> str:
+        return f"{self.low:g}..{self.high:g}{':log' if self.log else ''}"
+
+
+def _value(name: str, text: str):
+    kind = OPTION_KINDS[name]
+    text = text.strip()
+    try:
+        if kind == "layers":
+            sizes = [int(p) for p in text.replace(" ", "").split(",")] if text else []
+            if any(s < 1 for s in sizes):
+                raise ValueError
+            return tuple(sizes)
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+    except ValueError:
+        what = {"layers": "comma-separated layer sizes ≥ 1 (e.g. 64,32)", "int": "a whole number",
+                "float": "a finite number"}[kind]
+        raise ConfigError(f"{name}: {text!r} is not {what}", f"for example --grid '{name}=...'") from None
+    if not text:
+        raise ConfigError(f"{name}: an empty value", f"for example --grid '{name}=...'")
+    return text
+
+
+def parse_option(spec: str):
+    """``'lr=0.01|0.001'`` → ('lr', [0.01, 0.001]); ``'lr=1e-4..1e-1:log'`` → ('lr', Range(...)).
+
+    Values are separated by ``|``; ``layers`` values are comma-separated sizes (``'layers=32|64,32'``);
+    ranges ``LOW..HIGH`` (``:log`` for log-uniform) are for numeric options and random search."""
+    name, sep, values = str(spec).partition("=")
+    name = name.strip().lstrip("-").replace("-", "_")
+    if not sep or not name:
+        raise ConfigError(f"cannot read the search option {spec!r}", "write NAME=V1|V2|..., e.g. 'lr=0.01|0.001'")
+    if name not in OPTION_KINDS:
+        raise ConfigError(f"{name!r} is not an option a search can vary",
+                          "choose among " + ", ".join(sorted(OPTION_KINDS)))
+    values = values.strip()
+    if ".." in values and "|" not in values:
+        low_text, _, high_text = values.partition("..")
+        log = high_text.endswith(":log")
+        high_text = high_text[: -len(":log")] if log else high_text
+        if OPTION_KINDS[name] not in ("int", "float"):
+            raise ConfigError(f"{name} takes listed values, not a range ({spec!r})", f"write '{name}=A|B|C'")
+        try:
+            low, high = float(low_text), float(high_text)
+        except ValueError:
+            raise ConfigError(f"{name}: cannot read the range {values!r}", f"for example '{name}=1e-4..1e-1:log'") from None
+        if not low < high or (log and low <= 0):
+            raise ConfigError(f"{name}: the range {values!r} needs LOW < HIGH{' and LOW > 0 (log)' if log else ''}",
+                              f"for example '{name}=1e-4..1e-1:log'")
+        return name, Range(low, high, log)
+    items = [_value(name, v) for v in values.split("|")]
+    if len(set(items)) != len(items):
+        raise ConfigError(f"{name} lists a value twice ({values!r})", "list each value once")
+    return name, items
+
+
+@dataclass
+class Space:
+    """The options to vary: ``{name: [values] or Range}``, in the order given."""
+
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, specs) -> Space:
+        space = cls()
+        for spec in specs:
+            name, values = parse_option(spec)
+            if name in space.options:
+                raise ConfigError(f"{name} is given twice", "give each option once, its values separated by |")
+            space.options[name] = values
+        return space
+
+    def grid(self) -> list[dict]:
+        """Every combination, the last option varying fastest."""
+        ranges = [n for n, v in self.options.items() if isinstance(v, Range)]
+        if ranges:
+            raise ConfigError(f"{', '.join(ranges)} {'is a range' if len(ranges) == 1 else 'are ranges'}: a grid "
+                              "needs listed values", "list values (A|B|C), or sample the ranges with --random N")
+        names = list(self.options)
+        return [dict(zip(names, combo)) for combo in itertools.product(*self.options.values())]
+
+    def sample(self, n: int, seed: int = 0) -> list[dict]:
+        """``n`` combinations drawn with ``numpy.random.default_rng(seed)``: ranges uniformly (or
+        log-uniformly), listed values with equal chances; repeats are drawn again (up to a limit)."""
+        rng = np.random.default_rng(seed)
+        out, seen = [], set()
+        for _ in range(50 * n):
+            combo = {}
+            for name, values in self.options.items():
+                if isinstance(values, Range):
+                    combo[name] = values.draw(rng, OPTION_KINDS[name] == "int")
+                else:
+                    combo[name] = values[int(rng.integers(len(values)))]
+            key = tuple(combo.items())
+            if key not in seen:
+                seen.add(key)
+                out.append(combo)
+            if len(out) == n:
+                break
+        return out
+
+
+# -- folds and data -------------------------------------------------------------------------------
+def kfold(y, k: int, seed: int = 0, stratify: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """k (train rows, held-out rows) pairs: rows dealt at random into k folds of nearly equal size
+    (per class when ``stratify``), drawn with ``numpy.random.default_rng(seed)``."""
+    y = np.asarray(y)
+    m = y.shape[0]
+    if k < 2:
+        raise ConfigError(f"cross-validation needs at least 2 folds, got {k}", "for example --cv 3")
+    if m < k:
+        raise DataError(f"{m} training rows cannot make {k} folds", "use fewer folds or more data")
+    rng = np.random.default_rng(seed)
+    fold = np.empty(m, dtype=np.int64)
+    if stratify and y.ndim == 1:
+        offset = 0
+        for c in np.unique(y):
+            rows = np.flatnonzero(y == c)
+            rows = rows[rng.permutation(rows.shape[0])]
+            fold[rows] = (np.arange(rows.shape[0]) + offset) % k  # continue the deal across classes
+            offset += rows.shape[0]
+    else:
+        fold[rng.permutation(m)] = np.arange(m) % k
+    return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(k)]
+
+
+@dataclass
+class SearchData:
+    """What every fit needs, sent to each worker once: the training rows X (m, n) and targets y,
+    the folds, class names (None for regression) and the data set's suggested input scaling."""
+
+    X: np.ndarray
+    y: np.ndarray
+    folds: list
+    class_names: list | None
+    scaling: str = "standard"
+
+    @property
+    def task(self) -> str:
+        return "regression" if self.class_names is None else "classification"
+
+
+# -- one fit ------------------------------------------------------------------------------------
+DEFAULTS = {"layers": (128, 64), "activation": "relu", "optimizer": "adam", "schedule": "constant", "init": None,
+            "scale": None, "dtype": "float32", "lr": None, "momentum": None, "l2": 0.0, "epochs": 30,
+            "batch_size": 64, "seed": 0, "output": None, "loss": None, "full_batch": False}
+
+
+def _worker_name() -> str:
+    """The Dask worker's address inside a Dask task; ``host:pid`` in a local process."""
+    if "distributed" in sys.modules:
+        try:
+            from distributed import get_worker
+
+            return get_worker().address
+        except (ValueError, ImportError):
+            pass
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def fit_fold(data: SearchData, options: dict, fold: int, threads: int = 1) -> dict:
+    """Train on every fold but ``fold`` with the train options ``options`` (over :data:`DEFAULTS`)
+    and score on ``fold``: ``{"fold", "score", "seconds", "worker", "error"}``. Accuracy for classes,
+    R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² for numbers. A fit that diverges scores NaN, with its message."""
+    from deltaprop import metrics
+    from deltaprop.io.preprocessing import Scaler
+    from deltaprop.model import Network
+    from deltaprop.train import Trainer
+
+    o = {**DEFAULTS, **options}
+    train, held = data.folds[fold]
+    started = time.perf_counter()
+    result = {"fold": fold, "worker": _worker_name(), "error": ""}
+    with _blas_threads(threads):
+        scaler = Scaler.from_spec(o["scale"] or data.scaling).fit(data.X[train])
+        X_train = scaler.transform(data.X[train], dtype=o["dtype"])
+        X_held = scaler.transform(data.X[held], dtype=o["dtype"])
+        if data.class_names is not None:
+            k = len(data.class_names)
+            output = o["output"] or "softmax"
+            n_out = 1 if output == "sigmoid" else k
+        else:
+            output, n_out = "identity", (1 if data.y.ndim == 1 else data.y.shape[1])
+        net = Network.from_sizes([data.X.shape[1], *o["layers"], n_out], hidden=o["activation"], output=output,
+                                 loss=o["loss"], seed=o["seed"], dtype=o["dtype"], init=o["init"])
+        try:
+            Trainer(net, X_train, data.y[train], epochs=o["epochs"],
+                    batch_size=None if o["full_batch"] else o["batch_size"], optimizer=o["optimizer"], lr=o["lr"],
+                    momentum=o["momentum"], schedule=o["schedule"], l2=o["l2"], seed=o["seed"]).run()
+            predicted = net.predict(X_held)
+            if data.class_names is not None:
+                score = metrics.accuracy(data.y[held], predicted)
+            else:
+                score = metrics.r2_score(data.y[held], predicted[:, 0] if predicted.ndim == 2 and
+                                         predicted.shape[1] == 1 and data.y.ndim == 1 else predicted)
+        except DeltapropError as err:
+            score, result["error"] = float("nan"), str(err).splitlines()[0]
+    result["score"] = float(score)
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+class _blas_threads:
+    """BLAS limited to ``n`` threads inside the block (threadpoolctl; nothing without it)."""
+
+    def __init__(self, n: int):
+        self.n, self.limit = n, None
+
+    def __enter__(self):
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return self
+        self.limit = threadpool_limits(limits=self.n, user_api="blas")
+        return self
+
+    def __exit__(self, *exc):
+        if self.limit is not None:
+            self.limit.restore_original_limits()
+
+
+# -- local worker processes ---------------------------------------------------------------------
+_LOCAL: dict = {}
+
+
+def _local_init(data: SearchData) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the pool
+    _LOCAL["data"] = data
+
+
+def _local_fit(task) -> tuple[int, dict]:
+    i, options, fold, threads = task
+    return i, fit_fold(_LOCAL["data"], options, fold, threads)
+
+
+# -- the run --------------------------------------------------------------------------------------
+def run(data: SearchData, combinations: list[dict], *, scheduler: str | None = None, workers: int | None = None,
+        threads: int = 1, on_result=None, on_start=None) -> list[list[dict | None]]:
+    """Every (combination, fold) fit, on local processes or the Dask cluster at ``scheduler``.
+
+    Returns, per combination, its fold results (:func:`fit_fold`'s dicts; None where a fit did not
+    run because the search was interrupted). ``on_start(n_fits, where)`` is called once the workers
+    are up; ``on_result(i, result)`` after each fit, in the order they finish (combination i). Ctrl-C
+    (KeyboardInterrupt) cancels the fits not yet done and re-raises with the partial results in
+    ``err.results``."""
+    k = len(data.folds)
+    tasks = [(i, f) for i in range(len(combinations)) for f in range(k)]
+    results: list[list] = [[None] * k for _ in combinations]
+    if scheduler:
+        runner = _run_dask
+    else:
+        runner = _run_local
+    try:
+        runner(data, combinations, tasks, results, scheduler=scheduler, workers=workers, threads=threads,
+               on_result=on_result, on_start=on_start)
+    except KeyboardInterrupt as stop:
+        stop.results = results
+        raise
+    return results
+
+
+def _run_local(data, combinations, tasks, results, *, workers, threads, on_result, on_start, **_):
+    import multiprocessing
+
+    n = workers or os.cpu_count() or 1
+    # spawn: a fresh interpreter per worker (no forked BLAS thread state); leaving the block
+    # terminates the workers, so Ctrl-C (or any error) stops the fits in flight at once.
+    with multiprocessing.get_context("spawn").Pool(n, initializer=_local_init, initargs=(data,)) as pool:
+        if on_start:
+            on_start(len(tasks), f"{n} local worker process{'es' if n != 1 else ''}")
+        jobs = [(i, combinations[i], f, threads) for i, f in tasks]
+        for i, result in pool.imap_unordered(_local_fit, jobs):
+            _collect(result, i, results, on_result)
+
+
+def _run_dask(data, combinations, tasks, results, *, scheduler, threads, on_result, on_start, **_):
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ConfigError("--scheduler runs the fits on a Dask cluster, which needs the distributed package",
+                          "pip install 'deltaprop[scale]'") from None
+    try:
+        client = Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler} ({exc})",
+                          "start one with `dask scheduler` and workers with `dask worker ADDRESS`, then pass the "
+                          "address it prints (tcp://HOST:8786)") from None
+    futures = []
+    try:
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        if n_workers == 0:
+            raise ConfigError(f"the Dask scheduler at {scheduler} has no workers", "start some: dask worker "
+                              f"{scheduler}")
+        shared = client.scatter(data, broadcast=True)
+        keys = {}
+        for i, f in tasks:
+            fut = client.submit(fit_fold, shared, combinations[i], f, threads, pure=False)
+            keys[fut.key] = i
+            futures.append(fut)
+        if on_start:
+            on_start(len(tasks), f"the Dask cluster at {scheduler} ({n_workers} worker{'s' if n_workers != 1 else ''})")
+        for fut in as_completed(futures):
+            _collect(fut.result(), keys[fut.key], results, on_result)
+    except BaseException:
+        client.cancel(futures)
+        raise
+    finally:
+        client.close()
+
+
+def _collect(result, i, results, on_result):
+    results[i][result["fold"]] = result
+    if on_result:
+        on_result(i, result)
+
+
+# -- the table ------------------------------------------------------------------------------------
+def _cell(value):
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return value
+
+
+def result_rows(combinations: list[dict], results: list[list], names: list[str]) -> list[dict]:
+    """One row per combination whose folds all finished, best first (NaN scores last): ``param_<name>``,
+    ``mean_score``, ``std_score`` (over folds, ddof 0), ``score_fold1..k``, ``fit_seconds`` (mean over
+    folds), ``worker`` (where its folds ran, ``;``-separated), ``rank``, ``error``, and ``combination``
+    (its index in ``combinations``)."""
+    rows = []
+    for i, (combo, folds) in enumerate(zip(combinations, results)):
+        if any(r is None for r in folds):
+            continue
+        scores = np.array([r["score"] for r in folds], dtype=np.float64)
+        row = {"combination": i, **{f"param_{n}": _cell(combo.get(n)) for n in names}}
+        row["mean_score"] = float(scores.mean())
+        row["std_score"] = float(scores.std())
+        for f, s in enumerate(scores, 1):
+            row[f"score_fold{f}"] = float(s)
+        row["fit_seconds"] = float(np.mean([r["seconds"] for r in folds]))
+        row["worker"] = ";".join(dict.fromkeys(r["worker"] for r in folds))
+        row["error"] = next((r["error"] for r in folds if r["error"]), "")
+        rows.append(row)
+    rows.sort(key=lambda r: (math.isnan(r["mean_score"]), -r["mean_score"] if not math.isnan(r["mean_score"]) else 0))
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank
+    return rows

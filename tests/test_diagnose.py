@@ -1,0 +1,339 @@
+"""diagnose, gradcheck and trace give honest verdicts: the classic failure runs, trained on the digits
+with the real command, each get their finding; healthy runs get none; correct deep networks pass
+the gradient check and a planted wrong gradient fails it."""
+
+import contextlib
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.cli.main import main as deltaprop_main
+from deltaprop.teach.diagnose import CHECKS, DeadUnitMonitor
+from deltaprop.teach.trace import random_batch
+from deltaprop.train import Callback
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+SEEDS = (0, 1, 2)
+
+# name: (train options, codes that must be found, codes that must not)
+RUNS = {
+    # Dead ReLUs from a learning rate too high for each optimizer: the first epoch throws the units'
+    # biases far negative; the network then answers one class.
+    "sgd_lr5": ("--layers 64,64 --optimizer sgd --lr 5 --epochs 4",
+                {"dead_relu", "lr_too_high", "learned_nothing", "loss_exploded"}, {"underfitting"}),
+    # (After 5 epochs a few units may still be alive, with an accuracy of 0.2: not yet "nothing".)
+    "momentum_lr1": ("--layers 64,64 --optimizer momentum --lr 1 --epochs 5", {"dead_relu", "lr_too_high"},
+                     {"underfitting", "overfitting"}),
+    "adam_lr0.1": ("--layers 64,64 --optimizer adam --lr 0.1 --epochs 5", {"dead_relu", "lr_too_high"},
+                   {"learned_nothing", "underfitting"}),
+    # Ten layers of weights with sigmoid units: ‖dW_1‖ is about 1e-5 of ‖dW_10‖.
+    "sigmoid_10_layers": ("--layers 32,32,32,32,32,32,32,32,32 --activation sigmoid --optimizer sgd --lr 0.1 "
+                          "--epochs 3", {"vanishing_gradients"}, {"dead_relu"}),
+    # Epoch 1's mean loss is 1e7 to 1e17.
+    "momentum_lr50": ("--layers 64,64 --optimizer momentum --lr 50 --epochs 3", {"loss_exploded", "lr_too_high"},
+                      set()),
+    # 512 units on 45 training rows (and 45 validation rows) for 40 epochs.
+    "wide_on_few_rows": ("--layers 512 --test-fraction 0.95 --val-fraction 0.5 --scale standard --optimizer adam "
+                         "--lr 0.01 --batch-size 16 --epochs 40", {"overfitting"}, {"underfitting", "dead_relu"}),
+    "two_epochs": ("--layers 64 --epochs 2", {"underfitting"}, {"learned_nothing", "overfitting"}),
+    "healthy_adam": ("--layers 64 --epochs 60 --early-stopping 5", set(), None),
+    "healthy_sgd": ("--layers 64 --optimizer sgd --lr 0.1 --epochs 20", set(), None),
+}
+
+
+def cli_main(argv, stdout):
+    """The ``deltaprop`` command in this process, its standard output into ``stdout``."""
+    with contextlib.redirect_stdout(stdout):
+        return deltaprop_main(argv)
+
+
+def _train(args):
+    name, seed, out = args
+    cmd = [sys.executable, "-m", "deltaprop", "train", *RUNS[name][0].split(), "--seed", str(seed), "--out", str(out),
+           "--no-plots", "-q"]
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    return name, seed, proc
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every run of RUNS for every seed, trained by the command, one per core at a time."""
+    root = tmp_path_factory.mktemp("runs")
+    jobs = [(name, seed, root / f"{name}_{seed}") for name in RUNS for seed in SEEDS]
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        for name, seed, proc in pool.map(_train, jobs):
+            assert proc.returncode in (0, 4), (name, seed, proc.stderr[-2000:])
+    return root
+
+
+def _diagnose_json(run_dir, *extra, alias=False):
+    cmd = (["explain", "--diagnose", str(run_dir)] if alias else ["diagnose", str(run_dir)]) + ["--format", "json",
+                                                                                                 *extra]
+    out = io.StringIO()
+    assert cli_main(cmd, stdout=out) == 0
+    return json.loads(out.getvalue())
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name", list(RUNS))
+def test_each_classic_run_gets_its_finding(runs, name, seed):
+    _, must, must_not = RUNS[name]
+    d = _diagnose_json(runs / f"{name}_{seed}", alias=seed == 1)
+    codes = {f["code"] for f in d["findings"]}
+    assert must <= codes, (name, seed, codes)
+    if must_not is None:  # a healthy run: no finding at all, and every check ran
+        assert codes == set() and d["ok"] and d["complete"], d
+    else:
+        assert not codes & must_not, (name, seed, codes)
+    assert [c["name"] for c in d["checks"]] == [name for name, _, _ in CHECKS]
+    # What could not run says why: only the checks that need more epochs than these short runs have.
+    assert {c["name"] for c in d["checks"] if not c["ran"]} <= {"overfitting", "stalled"}, d["checks"]
+    for f in d["findings"]:
+        # Remedies in the command's syntax: flags, never Python keywords.
+        assert "lr=" not in f["suggestion"] and "early_stopping=" not in f["suggestion"], f
+        assert "hidden=" not in f["suggestion"] and "l2=" not in f["suggestion"], f
+
+
+def test_findings_name_the_real_layer_activation_epoch_and_figure(runs):
+    d = _diagnose_json(runs / "sigmoid_10_layers_0")
+    (v,) = [f for f in d["findings"] if f["code"] == "vanishing_gradients"]
+    assert v["layer"] == 1 and v["value"] < 1e-3 and "sigmoid" in v["evidence"] and "tanh instead" not in v["evidence"]
+    assert "--activation relu" in v["suggestion"]
+    rows = list(csv.DictReader(open(runs / "sigmoid_10_layers_0" / "history.csv")))
+    ratio = np.median([float(r["dW_norm_1"]) / max(float(r[f"dW_norm_{k}"]) for k in range(1, 11)) for r in rows])
+    assert v["value"] == pytest.approx(ratio, rel=1e-9)
+    d = _diagnose_json(runs / "sgd_lr5_0")
+    dead = next(f for f in d["findings"] if f["code"] == "dead_relu")
+    last = list(csv.DictReader(open(runs / "sgd_lr5_0" / "history.csv")))[-1]
+    assert dead["value"] == max(float(last["dead_fraction_1"]), float(last["dead_fraction_2"]))
+    assert "--lr 0.5" in dead["suggestion"]
+    exploded = next(f for f in d["findings"] if f["code"] == "loss_exploded")
+    assert exploded["epoch"] == 1 and exploded["value"] == pytest.approx(float(
+        next(csv.DictReader(open(runs / "sgd_lr5_0" / "history.csv")))["loss"]))
+    over = next(f for f in _diagnose_json(runs / "wide_on_few_rows_0")["findings"] if f["code"] == "overfitting")
+    assert "--early-stopping 5" in over["suggestion"] and "--l2 0.1" in over["suggestion"]
+
+
+def test_history_csv_records_dead_units_per_layer(runs):
+    rows = list(csv.DictReader(open(runs / "adam_lr0.1_0" / "history.csv")))
+    assert {"dead_fraction_1", "dead_fraction_2"} <= set(rows[0])
+    assert all(r["dead_fraction_3"] == "" for r in rows)  # the softmax layer is not ReLU
+    assert float(rows[-1]["dead_fraction_1"]) >= 0.5
+    healthy = list(csv.DictReader(open(runs / "healthy_sgd_0" / "history.csv")))
+    assert float(healthy[-1]["dead_fraction_1"]) < 0.2
+    sigmoid = list(csv.DictReader(open(runs / "sigmoid_10_layers_0" / "history.csv")))
+    assert not any(k.startswith("dead_fraction") for k in sigmoid[0])
+
+
+def test_diagnose_with_data_counts_the_saved_models_dead_units(runs):
+    d = _diagnose_json(runs / "adam_lr0.1_1", "--data")
+    dead = next(f for f in d["findings"] if f["code"] == "dead_relu")
+    assert "training rows of digits" in dead["evidence"]
+    net = dp.load(runs / "adam_lr0.1_1" / "model.safetensors")
+    from deltaprop.cli.common import dataset_for, model_inputs
+    from deltaprop.teach.diagnose import dead_units
+
+    X = model_inputs(net, dataset_for(net).X_train)
+    assert dead["value"] == max(f for f in dead_units(net, X) if f is not None)
+
+
+def test_the_python_api_speaks_keyword_arguments(runs):
+    d = dp.diagnose(runs / "sgd_lr5_2")
+    text = " ".join(f.suggestion for f in d.findings)
+    assert "lr=0.5" in text and "--lr" not in text
+
+
+# -- the monitor -------------------------------------------------------------------------------------------
+
+def test_dead_unit_monitor_counts_the_whole_epoch_not_the_last_batch():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    net = dp.Network.from_sizes([3, 16, 2], seed=0)
+
+    class Record(Callback):
+        def __init__(self):
+            self.A = []
+
+        def on_batch_end(self, trainer, batch, cost):
+            self.A.append(trainer.net.layers[0].A.copy())
+
+    rec = Record()
+    h = dp.fit(net, X, (X[:, 0] > 0).astype(int), epochs=1, batch_size=39, lr=0.01,
+               callbacks=[DeadUnitMonitor(), rec], seed=0)
+    expected = float(np.mean(np.all(np.vstack(rec.A) <= 0, axis=0)))
+    last_batch_only = float(np.mean(np.all(rec.A[-1] <= 0, axis=0)))
+    assert h.epochs[0]["dead_fraction"] == [expected, None]
+    assert expected < last_batch_only  # the last batch, one row, leaves idle units the epoch used
+    tanh = dp.Network.from_sizes([3, 6, 2], hidden="tanh", seed=0)
+    h = dp.fit(tanh, X, (X[:, 0] > 0).astype(int), epochs=1, callbacks=[DeadUnitMonitor()])
+    assert "dead_fraction" not in h.epochs[0]
+
+
+# -- never crash on the runs diagnose exists for -------------------------------------------------------------
+
+def test_a_120_layer_sigmoid_run_whose_first_gradient_underflows():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8))
+    net = dp.Network.from_sizes([8] + [8] * 119 + [2], hidden="sigmoid", seed=0)
+    h = dp.fit(net, X, (X[:, 0] > 0).astype(int), epochs=2, lr=0.1)
+    assert h.epochs[-1]["dW_norm"][0] == 0.0  # underflow: the case that raised "math domain error"
+    assert dp.diagnose(h).findings  # without the network: no activation to name, still no crash
+    d = dp.diagnose(h, net=net)
+    zero = next(f for f in d.findings if f.code == "zero_gradients")
+    assert zero.layer == 1 and "underflow" in zero.evidence
+    d.to_text(), d.to_json(), d.to_markdown()
+
+
+@pytest.mark.parametrize("content", [
+    "", "epoch,loss\n", "epoch,loss\n1,2.3,9,9\n2,abc\n", "epoch,loss,dW_norm_1,dW_norm_2\n1,nan,0,0\n2,inf,,x\n",
+    "a,b\n1,2\n", b"\x00\xff\xfe garbage",
+])
+def test_malformed_history_files_give_a_diagnosis_or_a_clear_error(tmp_path, content):
+    path = tmp_path / "history.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    try:
+        d = dp.diagnose(tmp_path)
+    except dp.DataError as err:
+        assert "history" in str(err) or "CSV" in str(err)
+        return
+    d.to_text(), d.to_json()
+    if d.n_epochs == 0:
+        assert not d.complete and "could not run" in " ".join(d.to_text().split())
+
+
+@pytest.mark.parametrize("content", ['[1, 2]', '{"epochs": "x"}', '{"epochs": [{"loss": "a", "dW_norm": [0, "b"]}]}'])
+def test_malformed_history_json(tmp_path, content):
+    (tmp_path / "history.json").write_text(content)
+    try:
+        dp.diagnose(tmp_path).to_text()
+    except dp.DataError as err:
+        assert "history" in str(err) or "epochs" in str(err)
+
+
+def test_no_clean_bill_unless_every_check_ran():
+    rows = [{"loss": v} for v in (1.0, 0.4, 0.39, 0.39)]  # a bare History: no gradients, no accuracy
+    d = dp.diagnose(rows)
+    assert d.ok and not d.complete
+    assert "not a clean bill of health" in " ".join(d.to_text().split())
+    skipped = [c.name for c in d.checks if not c.ran]
+    assert "dead_relu" in skipped and "learned_nothing" in skipped
+
+
+def test_vanishing_gradients_name_the_networks_own_activation():
+    rows = [{"epoch": e + 1, "loss": 2.3 - 0.01 * e, "dW_norm": [1e-6 * (e + 1), 1e-3, 0.5]} for e in range(6)]
+    tanh = dp.diagnose(rows, net=dp.Network.from_sizes([4, 8, 8, 3], hidden="tanh"))
+    (v,) = [f for f in tanh.findings if f.code == "vanishing_gradients"]
+    assert "tanh's g'" in v.evidence and "sigmoid" not in v.evidence and "tanh (" not in v.suggestion
+    assert "hidden='relu'" in v.suggestion
+    sigmoid = dp.diagnose(rows, net=dp.Network.from_sizes([4, 8, 8, 3], hidden="sigmoid"), syntax="command")
+    (v,) = [f for f in sigmoid.findings if f.code == "vanishing_gradients"]
+    assert "at most 1/4" in v.evidence and "--activation relu" in v.suggestion and v.layer == 1
+
+
+def test_overfitting_needs_a_training_loss_below_chance(tmp_path):
+    # The issue's tanh run: training loss 76.8 against chance 2.30, accuracy 11 %: not memorization.
+    rows = [{"epoch": e + 1, "loss": 76.8 + (e % 2), "accuracy": 0.11, "val_loss": 50 + e, "val_accuracy": 0.1}
+            for e in range(8)]
+    net = dp.Network.from_sizes([4, 8, 10], hidden="tanh")
+    d = dp.diagnose(rows, net=net)
+    assert "overfitting" not in d and "learned_nothing" in d
+    note = next(c.note for c in d.checks if c.name == "overfitting")
+    assert "not well below" in note
+
+
+# -- trace and gradcheck: one pass rule ------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("depth", [3, 6, 10])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_trace_passes_correct_deep_smooth_networks(activation, depth, seed):
+    sizes = [4] + [8] * (depth - 1) + [3]
+    out = io.StringIO()
+    args = ["trace", "--layers", ",".join(map(str, sizes)), "--activation", activation, "-m", "2",
+            "--seed", str(seed), "--format", "json"]
+    assert cli_main(args, stdout=out) == 0
+    check = json.loads(out.getvalue())["gradient_check"]
+    assert check["ok"], check
+    assert "1e-07" in check["rule"] and "rounding noise" in check["rule"]
+    net = dp.Network.from_sizes(sizes, hidden=activation, seed=seed, dtype="float64")
+    X, y = random_batch(net, 2, seed=seed)
+    assert dp.gradcheck(net, X, y).ok  # gradcheck agrees
+
+
+def test_trace_fails_a_planted_wrong_gradient_with_a_hint_that_fits(monkeypatch):
+    from deltaprop.activations import Sigmoid
+
+    def wrong(self, dA, Z, A):  # the slip: g'(z) taken as A instead of A(1 − A)
+        dA *= A
+        return dA
+
+    monkeypatch.setattr(Sigmoid, "backward", wrong)
+    t = dp.trace(dp.Network.from_sizes([4, 8, 8, 3], hidden="sigmoid", seed=0), *_batch(4))
+    assert not t.ok
+    text = t.to_text()
+    verdict = " ".join(text.split("Check failed")[1].split())
+    assert "ReLU" not in verdict and "straddle" not in verdict and "smooth" in verdict
+    assert not t.to_dict()["gradient_check"]["ok"]
+
+
+def test_kink_hint_only_for_relu_networks():
+    net = dp.Network.from_sizes([3, 4, 2], hidden="relu", seed=0, dtype="float64")
+    X = np.zeros((2, 3))
+    net.layers[0].b[:] = 1e-7  # every pre-activation sits on the kink
+    rep = dp.gradcheck(net, X, np.array([0, 1]))
+    assert rep.near_kink > 0
+    from deltaprop.gradcheck import failure_hint
+
+    assert "kink" in failure_hint(net, 3)
+    smooth = dp.Network.from_sizes([3, 4, 2], hidden="tanh", seed=0)
+    assert "kink" not in failure_hint(smooth, 3) and "ReLU" not in failure_hint(smooth, 3)
+
+
+def _batch(m):
+    rng = np.random.default_rng(5)
+    return rng.normal(size=(m, 4)), rng.integers(0, 3, size=m)
+
+
+def test_exploding_gradients_and_a_loss_blown_up_by_the_weights_not_the_learning_rate():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 8))
+    net = dp.Network.from_sizes([8] + [16] * 9 + [2], hidden="leaky_relu", seed=0)
+    for layer in net.layers[:-1]:
+        layer.W *= 4.0  # far above He's scale: every layer multiplies the signal and δ by about 4·√2
+    h = dp.fit(net, X, (X[:, 0] > 0).astype(int), epochs=3, lr=1e-6)
+    d = dp.diagnose(h, net=net, optimizer="sgd")
+    assert "exploding_gradients" in d and "loss_exploded" in d
+    assert "lr_too_high" not in d  # α = 1e-6 is not what blew the loss up
+    exploded = next(f for f in d.findings if f.code == "loss_exploded")
+    assert "started too large" in exploded.evidence and "init='glorot'" in exploded.suggestion
+
+
+def test_loss_rose_and_stalled_from_the_loss_curve():
+    rose = dp.diagnose([{"epoch": e + 1, "loss": v} for e, v in enumerate([0.7, 0.6, 0.65, 0.8, 0.9])])
+    assert "loss_rose" in rose and "stalled" not in rose
+    flat = dp.diagnose([{"epoch": e + 1, "loss": 2.30 - 0.001 * e} for e in range(6)])
+    assert "stalled" in flat and "loss_rose" not in flat
+    change = next(f for f in flat.findings if f.code == "stalled").value
+    assert change == pytest.approx((2.30 - 2.295) / 2.30)
+
+
+def test_a_run_that_diverged_in_its_first_epoch_is_read_from_what_the_command_left(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "deltaprop", "train", "--layers", "64,64", "--optimizer", "momentum", "--lr", "500",
+           "--epochs", "2", "--out", str(out), "--no-plots", "-q"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(SRC)), timeout=600)
+    assert proc.returncode in (2, 4), proc.stderr  # 4: diverged; 2 while an empty history cannot be written
+    d = _diagnose_json(out)
+    codes = [f["code"] for f in d["findings"]]
+    assert "diverged" in codes and "lr_too_high" in codes, d
+    assert any("--lr 50" in f["suggestion"] for f in d["findings"])
