@@ -752,3 +752,16 @@ def test_previous_format_files_still_load(tmp_path):
     proc = run("train", "--resume", out, "--epochs", "3", "-q")
     assert proc.returncode == 0, proc.stderr
     assert dp.load(out / "model.safetensors").meta["training"]["epochs"] == 3
+
+
+def test_validation_split_too_small_suggests_val_fraction_0(tmp_path):
+    rows = ["a,b,y"] + [f"{i},{i % 5},{i % 3}" for i in range(18)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    refused(run(*TRAIN, "--data", tmp_path / "d.csv", "--out", tmp_path / "run"), 2, "--val-fraction 0")
+
+
+def test_a_failed_checkpoint_write_names_the_checkpoint(tmp_path):
+    trainer = dp.Trainer(dp.Network.from_sizes([2, 3, 2]), np.zeros((4, 2)), np.array([0, 1, 0, 1]))
+    with pytest.raises(ModelFileError, match="cannot write the checkpoint") as err:
+        ck.save(trainer, tmp_path / "missing" / "checkpoint.safetensors")
+    assert "model file" not in str(err.value)

@@ -160,7 +160,7 @@ def _architecture(args, data):
 PLOT_FILES = ("curves.png", "gradient_flow.png", "confusion.png", "weights.png")
 RUN_OUTPUTS = (MODEL_FILE, CHECKPOINT_FILE, "history.csv", "metrics.json", RUN_FILE, *PLOT_FILES)
 LOCK_FILE = ".lock"
-_LOCKS: list = []  # the open lock files of this process's runs: closed (unlocked) when it exits
+_LOCKS: dict = {}  # {run directory: open lock file} of this process's runs: unlocked when it exits
 
 
 def _run_dir(args) -> Path:
@@ -209,6 +209,9 @@ def _lock(path: Path) -> None:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: no advisory locks, the directory check stays
         return
+    key = os.path.realpath(path)
+    if key in _LOCKS:  # this process holds it already (deltaprop search retrains into its own directory)
+        return
     try:
         fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
@@ -222,7 +225,7 @@ def _lock(path: Path) -> None:
                           "wait for it to end, or choose another --out") from None
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
-    _LOCKS.append(fd)
+    _LOCKS[key] = fd
 
 
 def _claim(run_dir: Path, args) -> None:
@@ -692,7 +695,8 @@ def cmd_train(args) -> int:
     # 3. The network and what it will need, checked before training.
     sizes, hidden, output, loss = _architecture(args, data)
     _preflight(run_dir, args, data, sizes)
-    shuffle, scaler, X_train, X_test = _prepare_inputs(args, data)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported by _check_scaled
+        shuffle, scaler, X_train, X_test = _prepare_inputs(args, data)
     _check_scaled(data.X_train, X_train, "training", args.scale or data.scaling)
     _check_scaled(data.X_test, X_test, "test", args.scale or data.scaling)
     net = Network.from_sizes(sizes, hidden=hidden, output=output, loss=loss, seed=args.seed, dtype=args.dtype,
