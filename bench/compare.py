@@ -29,19 +29,25 @@ def main(argv=None):
     ap.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--pairs", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2, help="BLAS threads (default 2)")
+    ap.add_argument("--cpu", action="store_true",
+                    help="compare CPU seconds per epoch instead of wall seconds (with --threads 1: a figure that a "
+                         "busy shared host disturbs far less)")
     args = ap.parse_args(argv)
     task = json.dumps({"kind": "train", "impl": "deltaprop", "data": "fashion-mnist", "sizes": [784, 256, 128, 10],
                        "epochs": args.epochs, "batch_size": args.batch, "optimizer": args.optimizer,
-                       "lr": 0.1 if args.optimizer == "sgd" else 1e-3, "accuracy": False, "threads": 2})
+                       "lr": 0.1 if args.optimizer == "sgd" else 1e-3, "accuracy": False, "threads": args.threads})
     times = {"old": [], "new": []}
     for _ in range(args.pairs):
         for name in ("old", "new"):
             env = dict(os.environ, PYTHONPATH=os.path.abspath(getattr(args, name)))
             proc = subprocess.run([sys.executable, str(HERE / "workers.py"), task], env=env, capture_output=True,
                                   text=True, check=True)
-            times[name].append(statistics.median(json.loads(proc.stdout.strip().splitlines()[-1])["epoch_s"]))
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            times[name].append(statistics.median(result["epoch_cpu_s" if args.cpu else "epoch_s"]))
+    unit = "CPU s/epoch" if args.cpu else "s/epoch"
     for name, ts in times.items():
-        print(f"{name}: s/epoch {', '.join(f'{t:.3f}' for t in ts)}; median {statistics.median(ts):.3f}")
+        print(f"{name}: {unit} {', '.join(f'{t:.3f}' for t in ts)}; median {statistics.median(ts):.3f}")
     ratios = [b / a for a, b in zip(times["old"], times["new"])]
     print(f"new/old per pair: {', '.join(f'{r:.3f}' for r in ratios)}; median {statistics.median(ratios):.3f}")
 

@@ -1,6 +1,11 @@
 """Where one training step of deltaprop spends its time, stage by stage.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/profile_step.py --batch 128 --optimizer sgd
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/profile_step.py --batch 128 --optimizer sgd,adam
+
+With several optimizers, each gets its table and the Adam step is given as a multiple of the SGD step.
+Every table ends with the step's non-product time (the whole step minus its matrix products run back
+to back) and, with ``--split`` (the default), the whole step as ``Trainer(threads=2)`` runs it: the
+batch in two halves on two threads, one BLAS thread each.
 
 Each stage of a step is timed alone on the engine's own arrays, many times over (the fastest of
 five blocks is reported: the stage's cost without interference), and then the whole step as the
@@ -18,6 +23,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import deltaprop as dp
+from deltaprop.parallel import SplitStep
 
 
 def best_of(f, calls: int, blocks: int = 5) -> float:
@@ -39,17 +45,31 @@ def main(argv=None):
     ap.add_argument("--hidden", default="relu")
     ap.add_argument("--rows", type=int, default=60000)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
+    ap.add_argument("--optimizer", default="sgd,adam", help="sgd, adam or both (comma-separated)")
+    ap.add_argument("--no-split", action="store_true", help="skip the two-thread step")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--calls", type=int, default=300)
     args = ap.parse_args(argv)
     threadpool_limits(args.threads)
+    steps = {}
+    for name in args.optimizer.split(","):
+        steps[name] = profile(args, name.strip())
+        print()
+    if "sgd" in steps and "adam" in steps:
+        print(f"Adam step ÷ SGD step: {steps['adam'][0] / steps['sgd'][0]:.2f} on one thread of Python "
+              f"({steps['adam'][0]:.1f} vs {steps['sgd'][0]:.1f} µs)"
+              + (f", {steps['adam'][1] / steps['sgd'][1]:.2f} split over two threads "
+                 f"({steps['adam'][1]:.1f} vs {steps['sgd'][1]:.1f} µs)" if steps["sgd"][1] else ""))
+
+
+def profile(args, optimizer):
+    """Print the stage table of one optimizer's step; returns (whole step µs, two-thread step µs or None)."""
     sizes = [int(s) for s in args.sizes.split(",")]
     rng = np.random.default_rng(0)
     X = rng.random((args.rows, sizes[0]), dtype=np.float32)
     y = rng.integers(0, sizes[-1], args.rows)
     net = dp.Network.from_sizes(sizes, hidden=args.hidden, output="softmax", seed=0)
-    opt = dp.make_optimizer(args.optimizer, lr=0.01 if args.optimizer == "sgd" else 1e-3)
+    opt = dp.make_optimizer(optimizer, lr=0.01 if optimizer == "sgd" else 1e-3)
     tr = dp.Trainer(net, X, y, epochs=1, batch_size=args.batch, optimizer=opt, seed=0)
     bs = tr.batch_size
     order = rng.permutation(args.rows)
@@ -69,8 +89,11 @@ def main(argv=None):
     fwd_mm = fwd_ew = bwd_mm = bwd_ew = 0.0
     A = Xb
     for layer in L:
-        Z, Aout, _ = layer._buffers_for(m)
-        fwd_mm += best_of(lambda i, A=A, layer=layer, Z=Z: np.matmul(A, layer.W.T, out=Z), C)
+        Z, Aout = layer._buffers_for(m)[:2]
+        if Z.flags.f_contiguous and not Z.flags.c_contiguous:  # a narrow layer: Zᵀ = W A_prevᵀ, as the engine
+            fwd_mm += best_of(lambda i, A=A, layer=layer, Z=Z: np.matmul(layer.W, A.T, out=Z.T), C)
+        else:
+            fwd_mm += best_of(lambda i, A=A, layer=layer, Z=Z: np.matmul(A, layer.W.T, out=Z), C)
         fwd_ew += best_of(lambda i, layer=layer, Z=Z: np.add(Z, layer.b, out=Z), C)
         fwd_ew += best_of(lambda i, layer=layer, Z=Z, Aout=Aout: layer.activation.forward(Z, out=Aout), C)
         A = Aout
@@ -85,7 +108,7 @@ def main(argv=None):
     for i, layer in enumerate(L):
         dW, db = grads[i]
         bwd_mm += best_of(lambda _, layer=layer, dW=dW: np.matmul(layer.delta.T, layer.A_prev, out=dW), C)
-        bwd_ew += best_of(lambda _, layer=layer, db=db: np.matmul(np.ones(m, np.float32), layer.delta, out=db), C)
+        bwd_ew += best_of(lambda _, layer=layer, db=db: np.add.reduce(layer.delta, axis=0, out=db), C)
         if i > 0:
             dA = layer._buffers_for(m)[2]
             bwd_mm += best_of(lambda _, layer=layer, dA=dA: np.matmul(layer.delta, layer.W, out=dA), C)
@@ -96,8 +119,8 @@ def main(argv=None):
             bwd_ew -= best_of(lambda _, dA=dA, tmp=tmp: np.copyto(tmp, dA), C)  # the copy is not the engine's
     stages["backward: matrix products (dW, dA)"] = bwd_mm
     stages["backward: db, activation derivatives"] = bwd_ew
-    flat_params = net.params()
-    flat_grads = [g for pair in grads for g in pair]
+    flat_params = [net.flat_params()]
+    flat_grads = [net.flat_grads()]
     if opt.folds_lr:
         stages["update θ −= αg"] = best_of(lambda i: opt.apply(flat_params, flat_grads), C)
     else:
@@ -128,9 +151,17 @@ def main(argv=None):
     in_step = best_of(products, C)
     parts = sum(stages.values())
     stages["Python and call overhead (the rest)"] = total - parts
+    split_total = None
+    if not args.no_split and SplitStep.usable(net, m):
+        from threadpoolctl import threadpool_limits as limits
+
+        split = tr._split = opt.halves = SplitStep(net)
+        with limits(1, user_api="blas"), split:
+            split_total = best_of(whole, C)
+        tr._split = opt.halves = None
     flops = sum(2 * m * a * b for a, b in zip(sizes[:-1], sizes[1:]))
     flops = 2 * flops + sum(2 * m * a * b for a, b in zip(sizes[1:-1], sizes[2:]))
-    print(f"deltaprop step, {'-'.join(map(str, sizes))} {args.hidden}, batch {m}, {args.optimizer}, "
+    print(f"deltaprop step, {'-'.join(map(str, sizes))} {args.hidden}, batch {m}, {optimizer}, "
           f"{args.threads} BLAS threads: {total:.1f} µs a step "
           f"({flops / total / 1e3:.0f} GFLOP/s over the step's {flops / 1e6:.1f} MFLOP of products)")
     print(f"The products timed one by one: {fwd_mm + bwd_mm:.1f} µs; back to back in the step's order: {in_step:.1f} µs.")
@@ -140,6 +171,14 @@ def main(argv=None):
     for name, us in stages.items():
         print(f"| {name} | {us:.1f} | {us / total:.0%} |")
     print(f"| **whole step, as trained** | **{total:.1f}** | 100% |")
+    print()
+    non_product = total - in_step
+    print(f"Non-product time of the step (whole step − its products back to back): {non_product:.1f} µs "
+          f"({non_product / total:.0%}); the non-product stages timed alone: {parts - fwd_mm - bwd_mm:.1f} µs.")
+    if split_total is not None:
+        print(f"Whole step split over two threads (Trainer(threads=2), one BLAS thread each): {split_total:.1f} µs "
+              f"({split_total / total:.2f} × the step above).")
+    return total, split_total
 
 
 if __name__ == "__main__":

@@ -19,6 +19,11 @@ Sections:
   batch    784-256-128-10 SGD, batch sizes 16 … 1024: s/epoch and multiple of the floor.
   infer    predictions per second on the 10,000 Fashion-MNIST test images.
   scaling  s/epoch as the width (784-h-h-10) and the rows (1k … 60k) grow.
+  estimator  deltaprop's MLPClassifier(solver="sgd", batch_size=128, alpha=1e-4) against the engine's
+           dp.fit on the same work, interleaved in one process: s/epoch and what the fit adds.
+
+The report opens with the host: CPU vendor and model, and the BLAS kernel each library ran, so that
+figures from different CPUs (AMD EPYC, Intel Xeon, ...) are kept apart in RESULTS.md.
 """
 
 from __future__ import annotations
@@ -37,9 +42,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 WORKERS = HERE / "workers.py"
 IMPLS = ("deltaprop", "torch", "sklearn")
+#: Fashion-MNIST also trains deltaprop with each batch split over two threads (Trainer(threads=2)).
+FMNIST_IMPLS = ("deltaprop", "deltaprop-2t", "torch", "sklearn")
 SIZES = [784, 256, 128, 10]
 N_TRAIN = 60000
-SECTIONS = ("fmnist", "floor", "small", "batch", "infer", "scaling")
+SECTIONS = ("fmnist", "floor", "small", "batch", "infer", "scaling", "estimator")
 
 
 # -- running workers, on a quiet machine -----------------------------------------------------------
@@ -175,28 +182,35 @@ def fmnist_cases(args):
     for opt, lr in (("sgd", 0.1), ("adam", 1e-3)):
         cases[f"fmnist-{opt}"] = {impl: {"kind": "train", "impl": impl, "data": "fashion-mnist", "sizes": SIZES,
                                          "hidden": "relu", "epochs": args.epochs, "batch_size": 128,
-                                         "optimizer": opt, "lr": lr, "floor": opt == "sgd"} for impl in IMPLS}
+                                         "optimizer": opt, "lr": lr, "floor": opt == "sgd"}
+                                   for impl in FMNIST_IMPLS}
     return cases
 
 
 def fmnist_report(res, args):
     rows, notes = [], []
+    sgd_times = {impl: per_rep_epoch(res["fmnist-sgd"][impl]) for impl in res["fmnist-sgd"]}
     for opt in ("sgd", "adam"):
         case = res[f"fmnist-{opt}"]
-        times = {impl: per_rep_epoch(case[impl]) for impl in IMPLS}
-        for impl in IMPLS:
+        impls = list(case)
+        times = {impl: per_rep_epoch(case[impl]) for impl in impls}
+        for impl in impls:
             rs = case[impl]
             rows.append([f"{impl}", opt, spread(times[impl]),
                          spread(ratio_col(times[impl], times["torch"]), "{:.2f}"),
                          spread(ratio_col(times[impl], times["sklearn"]), "{:.2f}"),
+                         spread(ratio_col(times[impl], sgd_times[impl]), "{:.2f}"),
                          spread([r["accuracy"] for r in rs], "{:.4f}"),
                          f"{med([r['peak_rss_mb'] for r in rs]):.0f}",
                          f"{med([r['peak_rss_mb'] - r['data_mb'] for r in rs]):.0f}",
                          f"{med([r['rss_start_mb'] for r in rs]):.0f}"])
     data_mb = res["fmnist-sgd"]["deltaprop"][0]["data_mb"]
-    head = ["implementation", "optimizer", "s/epoch", "× torch", "× sklearn", f"test acc @{args.epochs}",
-            "peak RSS MB", "peak − data MB", "RSS at start MB"]
+    head = ["implementation", "optimizer", "s/epoch", "× torch", "× sklearn", "× its own SGD epoch",
+            f"test acc @{args.epochs}", "peak RSS MB", "peak − data MB", "RSS at start MB"]
     notes.append(f"float32 data set (train + test): {data_mb:.1f} MB; memory target: peak ≤ {data_mb + 150:.0f} MB.")
+    notes.append("deltaprop-2t: the same training with Trainer(threads=2), each batch split over two threads "
+                 "with one BLAS thread each (deltaprop.parallel). '× its own SGD epoch': the Adam epoch over the "
+                 "same tool's SGD epoch, within a repetition.")
     return table(head, rows) + "\n\n" + "\n".join(notes)
 
 
@@ -242,7 +256,7 @@ def floor_report(res, fm):
     if fm is not None:
         own = floor_seconds(prods["deltaprop"], SIZES, N_TRAIN, 128)
         rows = []
-        for impl in IMPLS:
+        for impl in fm["fmnist-sgd"]:
             rs = fm["fmnist-sgd"][impl]
             t = med(per_rep_epoch(rs))
             own_multiple = [med(r["epoch_s"]) / r["floor_s"] for r in rs]
@@ -316,9 +330,46 @@ def infer_cases(args):
 
 def infer_report(res):
     rate = {impl: [r["rows"] / med(r["seconds"]) for r in rs] for impl, rs in res["infer"].items()}
-    rows = [[impl, spread([x / 1e3 for x in rate[impl]], "{:.0f}"), spread(ratio_col(rate[impl], rate["torch"]), "{:.2f}")]
-            for impl in rate]
-    return table(["implementation", "thousand predictions/s (10,000 images, one call)", "× torch throughput"], rows)
+    rows = []
+    for impl, rs in res["infer"].items():
+        floor = [med(r["seconds"]) / r["products_s"] for r in rs if r.get("products_s")]
+        rows.append([impl, spread([x / 1e3 for x in rate[impl]], "{:.0f}"),
+                     spread(ratio_col(rate[impl], rate["torch"]), "{:.2f}"),
+                     spread(floor, "{:.2f}") if floor else "–",
+                     spread([r["products_s"] * 1e3 for r in rs], "{:.2f}") if floor else "–"])
+    return (table(["implementation", "thousand predictions/s (10,000 images, one call)", "× torch throughput",
+                   "time × its forward products", "forward products ms (OpenBLAS, same process)"], rows)
+            + "\n\nThe forward products: the three A_{l−1} W_lᵀ of 10,000 rows with NumPy's OpenBLAS in the "
+            "same process, right after the predictions (the floor of an inference pass on that BLAS).")
+
+
+def estimator_cases(args):
+    return {"estimator": {"deltaprop": {"kind": "estimator", "impl": "deltaprop", "epochs": args.est_epochs,
+                                        "repeats": args.est_repeats}}}
+
+
+def estimator_report(res, args):
+    rows = []
+    est_over_engine, fit_over_engine, extra = [], [], []
+    for r in res["estimator"]["deltaprop"]:
+        runs = r["runs"]
+        for est, eng in zip(runs["estimator"], runs["engine"]):
+            e_ep, g_ep = med(est["epoch_s"]), med(eng["epoch_s"])
+            est_over_engine.append(e_ep / g_ep)
+            fit_over_engine.append(est["fit_s"] / eng["fit_s"])
+            extra.append(est["fit_s"] - sum(est["epoch_s"]) - (eng["fit_s"] - sum(eng["epoch_s"])))
+        for name in ("estimator", "engine"):
+            rows.append([name, spread([med(x["epoch_s"]) for x in runs[name]]),
+                         spread([x["fit_s"] / len(x["epoch_s"]) for x in runs[name]]),
+                         spread([(x["fit_s"] - sum(x["epoch_s"])) * 1e3 for x in runs[name]], "{:.1f}")])
+    head = ["", "s/epoch (callback)", "fit s / epochs", "fit outside the epochs, ms"]
+    return (table(head, rows) + "\n\n"
+            + f"Estimator ÷ engine, per epoch: {spread(est_over_engine, '{:.3f}')}; whole fit: "
+            f"{spread(fit_over_engine, '{:.3f}')}; what the estimator's fit adds outside the epochs beyond the "
+            f"engine's: {spread([e * 1e3 for e in extra], '{:.1f}')} ms. "
+            f"MLPClassifier(solver='sgd', batch_size=128, alpha=1e-4), {args.est_epochs} epochs, against dp.fit with "
+            "the same network (784-100-10, scikit-learn's initialization), Nesterov momentum 0.9, α 0.001, λ 1e-4, "
+            "accuracy not tracked; pairs interleaved in one process, ratios within a pair.")
 
 
 def scaling_cases(args):
@@ -346,16 +397,29 @@ def scaling_report(res, args):
 
 
 # -- the machine -------------------------------------------------------------------------------------
-def machine(threads) -> str:
-    info = run_worker({"kind": "info", "impl": "deltaprop"}, threads)
-    cpu = ""
+def cpu_name() -> tuple[str, str]:
+    """(model name with family, model and widest vector unit; vendor) from /proc/cpuinfo: each CPU seen
+    gets its own section in RESULTS.md (the same model name covers several generations)."""
+    fields = {}
     try:
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    vendor = {"AuthenticAMD": "AMD", "GenuineIntel": "Intel"}.get(fields.get("vendor_id", ""), fields.get("vendor_id"))
+    flags = fields.get("flags", "").split()
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    cpu = fields.get("model name") or platform.processor() or "unknown CPU"
+    if "cpu family" in fields:
+        cpu += f" (family {fields['cpu family']}, model {fields.get('model', '?')}, {vector})"
+    return cpu, vendor or "unknown vendor"
+
+
+def machine(threads) -> str:
+    info = run_worker({"kind": "info", "impl": "deltaprop"}, threads)
+    cpu, vendor = cpu_name()
+    kernels = ", ".join(b["architecture"] for b in info["blas"] if b["user_api"] == "blas")
     import importlib.metadata as md
 
     def ver(pkg):
@@ -368,7 +432,10 @@ def machine(threads) -> str:
             for b in info["blas"] if b["user_api"] == "blas"]
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")}
     return "\n".join([
-        f"- CPU: {cpu}, {os.cpu_count()} logical cores; Python {platform.python_version()} on {platform.platform()}",
+        f"## Host: {vendor} — {cpu}, NumPy's BLAS kernel {kernels or '?'}",
+        "",
+        f"- CPU: {cpu} (vendor {vendor}), {os.cpu_count()} logical cores; Python {platform.python_version()} on "
+        f"{platform.platform()}",
         f"- deltaprop {ver('deltaprop')}, NumPy {ver('numpy')}, PyTorch {ver('torch')}, scikit-learn {ver('scikit-learn')}, "
         f"threadpoolctl {ver('threadpoolctl')}",
         f"- NumPy BLAS: {'; '.join(blas)}; threads pinned to {threads} for every library",
@@ -399,6 +466,8 @@ def main(argv=None):
     args.widths = [64, 256] if q else [64, 128, 256, 512, 1024, 2048]
     args.width_rows = 5000 if q else 10000
     args.rows = [1000, 10000] if q else [1000, 3000, 10000, 30000, 60000]
+    args.est_epochs = 3
+    args.est_repeats = 3 if q else 5
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     for s in sections:
         if s not in SECTIONS:
@@ -424,6 +493,8 @@ def main(argv=None):
         cases.update(infer_cases(args))
     if "scaling" in sections:
         cases.update(scaling_cases(args))
+    if "estimator" in sections:
+        cases.update(estimator_cases(args))
     res = interleaved(cases, args.reps, args.threads, log, quiet_s=20 if q else 120, noisy=args.noisy)
 
     out = [f"# deltaprop benchmark ({'quick' if q else 'full'}: {args.reps} repetitions, interleaved)", "",
@@ -445,6 +516,8 @@ def main(argv=None):
         out += ["## Inference, 784-256-128-10", "", infer_report(res), ""]
     if "scaling" in sections:
         out += ["## Scaling", "", scaling_report(res, args), ""]
+    if "estimator" in sections:
+        out += ["## The estimator beside the engine, Fashion-MNIST", "", estimator_report(res, args), ""]
     noisy = [f"{case}/{impl} rep {i + 1} ({r['others_cores']:.2f} cores)" for case, by in res.items()
              for impl, rs in by.items() for i, r in enumerate(rs) if r["others_cores"] > args.noisy]
     out.append("Kept although other processes were busy meanwhile: " + (", ".join(noisy) if noisy else "none") + ".")

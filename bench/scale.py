@@ -133,7 +133,7 @@ def bench_epoch(reps: int, epochs: int) -> None:
 
 # -- memmap vs positioned reads ----------------------------------------------------------------------------
 GATHER = """
-import resource, sys, numpy as np
+import sys, numpy as np
 sys.path.insert(0, sys.argv[3])
 path, how = sys.argv[1], sys.argv[2]
 rng = np.random.default_rng(0)
@@ -149,7 +149,9 @@ else:
     m = rows.shape[0]
     for k in rng.permutation(-(-m // 1024)):  # the blocks in a random order, as training reads them
         block = rows.read(k * 1024, (k + 1) * 1024)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+# VmHWM (this process's own peak), not getrusage: after fork and exec, ru_maxrss starts from the
+# parent's resident size at the fork.
+print(next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024)
 """
 
 
@@ -177,10 +179,14 @@ def bench_memmap() -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", nargs="*", default=["search", "epoch", "memmap"], choices=("search", "epoch", "memmap"))
+    p.add_argument("what", nargs="*", metavar="search|epoch|memmap", help="what to measure (default: all three)")
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--epochs", type=int, default=3)
     args = p.parse_args()
+    args.what = args.what or ["search", "epoch", "memmap"]
+    unknown = set(args.what) - {"search", "epoch", "memmap"}
+    if unknown:
+        p.error(f"unknown: {', '.join(sorted(unknown))} (choose from search, epoch, memmap)")
     print(f"machine: {machine()}")
     print(f"command: python bench/scale.py {' '.join(sys.argv[1:])}".rstrip())
     started = time.perf_counter()

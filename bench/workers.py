@@ -112,6 +112,7 @@ def tiny(m: int = 200, seed: int = 0):
 # -- the three implementations ----------------------------------------------------------------------
 class DeltapropImpl:
     name = "deltaprop"
+    threads = 1  # Trainer(threads=...): 2 splits each batch over two threads (deltaprop.parallel)
 
     def __init__(self, sizes, hidden, seed):
         import deltaprop as dp
@@ -124,22 +125,33 @@ class DeltapropImpl:
         """Seconds of each epoch, measured by a callback (the trainer's own bookkeeping included)."""
         dp = self.dp
         times = []
+        self.cpu_times = cpu = []
 
         class Clock(dp.Callback):
             def on_epoch_begin(self, trainer, epoch):
+                self.c0 = time.process_time()
                 self.t0 = time.perf_counter()
 
             def on_epoch_end(self, trainer, logs):
                 times.append(time.perf_counter() - self.t0)
+                cpu.append(time.process_time() - self.c0)
 
         # Plain SGD is made explicitly: the trainer's "sgd" with its default momentum is momentum SGD.
         opt = dp.make_optimizer("sgd", lr=lr) if optimizer == "sgd" else dp.make_optimizer("adam", lr=lr)
         dp.fit(self.net, X, y, epochs=epochs, batch_size=batch_size, optimizer=opt, seed=self.seed,
-               callbacks=[Clock()])
+               callbacks=[Clock()],
+               **({"threads": self.threads} if self.threads != 1 else {}))  # older versions take no threads
         return times
 
     def predict(self, X):
         return self.net.predict(X)
+
+
+class DeltapropSplitImpl(DeltapropImpl):
+    """deltaprop with each batch split over two Python threads, one BLAS thread each (threads=2)."""
+
+    name = "deltaprop-2t"
+    threads = 2
 
 
 class TorchImpl:
@@ -235,7 +247,8 @@ class SklearnImpl:
         return self.clf.predict(X)
 
 
-IMPLS = {"deltaprop": DeltapropImpl, "torch": TorchImpl, "sklearn": SklearnImpl}
+IMPLS = {"deltaprop": DeltapropImpl, "deltaprop-2t": DeltapropSplitImpl, "torch": TorchImpl,
+         "sklearn": SklearnImpl}
 
 
 # -- measurements -----------------------------------------------------------------------------------
@@ -271,7 +284,9 @@ def train_once(setting, X, y, X_test, y_test):
     impl = IMPLS[setting["impl"]](setting["sizes"], setting.get("hidden", "relu"), setting.get("seed", 0))
     times = impl.train(X, y, setting["epochs"], setting.get("batch_size"), setting["optimizer"], setting["lr"])
     acc = float(np.mean(impl.predict(X_test) == y_test)) if setting.get("accuracy", True) else None
-    return {"epoch_s": times, "accuracy": acc, "rows": int(X.shape[0])}
+    # CPU seconds of the process per epoch (deltaprop only): with one BLAS thread a figure that other
+    # processes on a shared host disturb far less than the wall time.
+    return {"epoch_s": times, "epoch_cpu_s": getattr(impl, "cpu_times", None), "accuracy": acc, "rows": int(X.shape[0])}
 
 
 def task_train(task):
@@ -318,7 +333,26 @@ def task_infer(task):
         t0 = time.perf_counter()
         impl.predict(X_test)
         times.append(time.perf_counter() - t0)
-    return {"seconds": times, "rows": int(X_test.shape[0])}
+    return {"seconds": times, "rows": int(X_test.shape[0]),
+            "products_s": forward_products_seconds(task["sizes"], X_test)}
+
+
+def forward_products_seconds(sizes, X, repeats: int = 5) -> float:
+    """Seconds of the forward pass's matrix products alone (A_{l−1} W_lᵀ for every layer, NumPy's
+    OpenBLAS, the whole X at once, into preallocated outputs), the fastest of ``repeats``: the
+    floor that an inference pass on this process's BLAS cannot beat."""
+    rng = np.random.default_rng(0)
+    Ws = [rng.standard_normal((b, a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    outs = [np.empty((X.shape[0], W.shape[0]), np.float32) for W in Ws]
+    best = float("inf")
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        A = X
+        for W, out in zip(Ws, outs):
+            np.matmul(A, W.T, out=out)
+            A = out
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def task_gemm(task):
@@ -380,12 +414,67 @@ def task_gemm(task):
     return {"products": products, "gflops_2048": 2 * 2048**3 / s_big / 1e9}
 
 
+def task_estimator(task):
+    """deltaprop's MLPClassifier beside the engine on the same work, interleaved in one process:
+    ``MLPClassifier(solver="sgd", batch_size=128, alpha=1e-4)`` (one hidden layer of 100 ReLU units,
+    Nesterov momentum 0.9, α = 0.001) and ``dp.fit`` with the same network, optimizer, L2, batch and
+    epochs (accuracy not tracked, as the estimator does not). Seconds of each epoch from a callback
+    in both, and each fit's total: what the estimator adds outside the epochs is fit − Σ epochs."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    import deltaprop as dp
+    from deltaprop.estimators import MLPClassifier
+
+    X, y, _, _ = fashion_mnist()
+    epochs, reps = task.get("epochs", 3), task.get("repeats", 3)
+
+    def clock(times):
+        class Clock(dp.Callback):
+            def on_epoch_begin(self, trainer, epoch):
+                self.t0 = time.perf_counter()
+
+            def on_epoch_end(self, trainer, logs):
+                times.append(time.perf_counter() - self.t0)
+
+        return Clock()
+
+    def estimator(seed):
+        times = []
+        clf = MLPClassifier(solver="sgd", batch_size=128, alpha=1e-4, max_iter=epochs, random_state=seed,
+                            n_iter_no_change=epochs + 1, callbacks=[clock(times)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            t0 = time.perf_counter()
+            clf.fit(X, y)
+            return time.perf_counter() - t0, times
+
+    def engine(seed):
+        times = []
+        net = dp.Network.from_sizes([X.shape[1], 100, 10], init="sklearn", seed=seed, dtype="float32")
+        t0 = time.perf_counter()
+        dp.fit(net, X, y, epochs=epochs, batch_size=128, optimizer="nesterov", lr=0.001, momentum=0.9, l2=1e-4,
+               seed=seed, track_accuracy=False, callbacks=[clock(times)])
+        return time.perf_counter() - t0, times
+
+    estimator(0), engine(0)  # warm-up
+    runs = {"estimator": [], "engine": []}
+    for r in range(reps):
+        for name, f in ((("estimator", estimator), ("engine", engine)) if r % 2 == 0 else
+                        (("engine", engine), ("estimator", estimator))):
+            fit_s, epoch_s = f(r)
+            runs[name].append({"fit_s": fit_s, "epoch_s": epoch_s})
+    return {"runs": runs, "epochs": epochs}
+
+
 def task_info(task):
     """Nothing but what main() adds: the BLAS libraries, kernels and thread counts in use."""
     return {}
 
 
-TASKS = {"train": task_train, "sweep": task_sweep, "infer": task_infer, "gemm": task_gemm, "info": task_info}
+TASKS = {"train": task_train, "sweep": task_sweep, "infer": task_infer, "gemm": task_gemm, "info": task_info,
+         "estimator": task_estimator}
 
 
 def main():

@@ -21,6 +21,9 @@ LEVEL = {"engine": 0, "teach": 1, "io": 1, "estimators": 1, "scale": 2, "cli": 3
 # Third-party libraries the engine must never import (the core needs NumPy alone).
 ENGINE_FORBIDDEN = ("sklearn", "matplotlib", "rich", "safetensors", "scipy", "pandas", "torch", "onnx",
                     "onnxruntime", "dask", "distributed", "flask", "tqdm")
+# The one allowance, by name: History.to_pandas() imports pandas inside the method, for the caller who
+# asked for a DataFrame (import deltaprop and training never touch pandas).
+ENGINE_OPTIONAL = {("deltaprop.train", "pandas")}
 
 
 def module_name(path: Path) -> str:
@@ -134,7 +137,7 @@ def test_engine_needs_numpy_alone():
         if room_of(name) != "engine":
             continue
         for target, _, line in imports_of(path, name):
-            if target.split(".")[0] in ENGINE_FORBIDDEN:
+            if target.split(".")[0] in ENGINE_FORBIDDEN and (name, target.split(".")[0]) not in ENGINE_OPTIONAL:
                 wrong.append(f"{name}:{line} imports {target}")
     assert not wrong, "\n".join(wrong)
 

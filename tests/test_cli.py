@@ -208,7 +208,7 @@ def test_train_regression_from_csv(tmp_path):
     assert metrics["test"]["r2"] > 0.9
     proc = run("predict", out / "model.safetensors", tmp_path / "t.csv", "--drop", "target", check=0)
     rows = list(csv.reader(io.StringIO(proc.stdout)))
-    assert rows[0] == ["y"] and len(rows) == 301
+    assert rows[0] == ["target"] and len(rows) == 301  # named after the target column
 
 
 def test_binary_sigmoid_output_and_full_batch(tmp_path):

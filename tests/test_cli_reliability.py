@@ -77,7 +77,18 @@ def test_sigint_mid_epoch_then_resume_is_bit_identical(tmp_path):
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert f"resuming after batch {state.batch} of epoch {state.epoch + 1}" in proc.stderr
     assert same_bits(dp.load(straight / "model.safetensors"), dp.load(stopped / "model.safetensors"))
-    assert history_without_time(straight / "history.csv") == history_without_time(stopped / "history.csv")
+    # Every figure of every epoch is the same, except the dead-unit fractions of the epoch the run was
+    # stopped in: the resumed process did not see that epoch whole, so it records them as unknown (empty).
+    resumed_epoch = state.epoch + 1
+    a, b = history_without_time(straight / "history.csv"), history_without_time(stopped / "history.csv")
+    assert len(a) == len(b)
+    for row_a, row_b in zip(a, b):
+        dead = [k for k in row_a if k.startswith("dead_fraction")]
+        assert dead, "the command records dead ReLU fractions"
+        if int(row_a["epoch"]) == resumed_epoch:
+            assert all(row_b[k] == "" for k in dead), row_b
+            row_a, row_b = ({k: v for k, v in r.items() if k not in dead} for r in (row_a, row_b))
+        assert row_a == row_b
     assert json.loads((stopped / "metrics.json").read_text())["status"] == "completed"
     # The checkpoint now holds the finished state: nothing is left to resume.
     again = run("train", "--resume", stopped)

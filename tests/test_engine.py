@@ -267,3 +267,19 @@ def test_predict_conventions():
     assert multi.predict(X).shape == (6, 3)
     reg = dp.Network.from_sizes([4, 1], output="identity")
     assert reg.predict(X).shape == (6,)
+
+
+def test_poisson_deviance_by_hand():
+    """loss_i = Σ_k [y log(y/a) − y + a] with a = e^z: y = 0, z = 0 costs e^0 = 1; y = 2, z = log 2 costs
+    2 log 1 − 2 + 2 = 0; y = 1, z = 0 costs 0 − 1 + 1 = 0; and δ_L = (e^Z − Y)/m."""
+    lo = dp.get_loss("poisson")
+    Z = np.array([[0.0, math.log(2.0)], [0.0, 1.0]])
+    A = np.exp(Z)
+    Y = np.array([[0.0, 2.0], [1.0, 0.0]])
+    np.testing.assert_allclose(lo.rows(Z, A, Y), [1.0, math.e], rtol=1e-15)
+    assert lo.value(Z, A, Y) == pytest.approx(1.0 + math.e, rel=1e-15)
+    np.testing.assert_allclose(lo.delta(A, Y, 0.5), (A - Y) / 2, rtol=1e-15)
+    net = dp.Network.from_sizes([2, 2], hidden=[], output="exp", dtype="float64")
+    assert net.loss.name == "poisson" and not net.is_classifier
+    with pytest.raises(dp.InputError, match="Poisson targets must be ≥ 0"):
+        net.backprop(np.ones((1, 2)), np.array([[1.0, -1.0]]))

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import deltaprop
-from deltaprop.errors import ConfigError, ModelFileError
+from deltaprop.errors import ConfigError, InputTypeError, ModelFileError
 from deltaprop.io.preprocessing import Scaler
 
 sklearn_datasets = pytest.importorskip(
@@ -188,9 +188,7 @@ def test_from_sklearn_refuses_what_it_cannot_read(diabetes):
     X, y = diabetes
     with pytest.raises(ConfigError, match="has it been fitted"):
         deltaprop.from_sklearn(MLPClassifier())
-    poisson = fit_quietly(MLPRegressor(hidden_layer_sizes=(3,), loss="poisson", max_iter=5), X, y)
-    with pytest.raises(ConfigError, match="'exp'.*poisson"):
-        deltaprop.from_sklearn(poisson)
+    # (a Poisson regressor, which ends in exp, is read: test_poisson_regressors_go_in_and_out)
     from sklearn.linear_model import LogisticRegression
 
     with pytest.raises(ConfigError, match="cannot read a LogisticRegression"):
@@ -389,6 +387,27 @@ def test_from_onnx_reads_skl2onnx_exports_of_scikit_learn_mlps(iris, diabetes, k
     else:
         assert net.meta["classes"] == [str(c) if kind == "multiclass" else int(c) for c in est.classes_]
         np.testing.assert_allclose(net.predict_proba(Xf), est.predict_proba(X), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("scaler", ["StandardScaler", "MinMaxScaler"])
+def test_from_onnx_reads_skl2onnx_exports_of_scaled_pipelines(iris, scaler):
+    # from_sklearn reads a Pipeline(scaler, MLP); skl2onnx writes the same pipeline's scaler as the
+    # ai.onnx.ml Scaler operator, Y = (X − offset) · scale: it becomes the model's input scaling.
+    skl2onnx = pytest.importorskip("skl2onnx", reason="skl2onnx is not installed (pip install skl2onnx)")
+    from sklearn import preprocessing
+    from sklearn.pipeline import make_pipeline
+
+    X, y = iris
+    pipe = fit_quietly(
+        make_pipeline(getattr(preprocessing, scaler)(), MLPClassifier((7,), max_iter=200, random_state=0)), X, y
+    )
+    net = deltaprop.from_onnx(skl2onnx.to_onnx(pipe, X[:1].astype(np.float32)))
+    Xs = Scaler.from_dict(net.meta["scaler"]).transform(X.astype(np.float32), dtype=np.float32)
+    np.testing.assert_allclose(net.predict_proba(Xs), pipe.predict_proba(X), rtol=0, atol=1e-5)
+    from_sk = Scaler.from_dict(deltaprop.from_sklearn(pipe).meta["scaler"])
+    read = Scaler.from_dict(net.meta["scaler"])
+    np.testing.assert_allclose(read.transform(X, dtype=np.float64), from_sk.transform(X, dtype=np.float64),
+                               rtol=1e-5, atol=1e-5)
 
 
 def _onnx_graph(nodes, inits, n_in=3, n_out=2):
@@ -667,3 +686,69 @@ def test_from_onnx_reads_what_torch_onnx_export_writes(tmp_path, iris):
     with torch.no_grad():
         want = module(torch.from_numpy(X)).numpy()
     np.testing.assert_allclose(net.forward(X), want, rtol=0, atol=1e-6)
+
+
+def test_exports_refuse_what_is_not_a_network_with_a_clear_error(tmp_path, iris):
+    from deltaprop.io.exchange.npz import to_npz
+
+    # A user passes the estimator (or a path) instead of the Network: a clear error that says what to
+    # pass and how to get it, not an AttributeError from inside the exporter.
+    X, y = iris
+    clf = fit_quietly(MLPClassifier((5,), max_iter=50, random_state=0), X, y)
+    for export, args in [(deltaprop.to_onnx, (tmp_path / "m.onnx",)), (deltaprop.to_torch, ()),
+                         (to_npz, (tmp_path / "m.npz",))]:
+        for wrong in (clf, "runs/model.safetensors"):
+            with pytest.raises(InputTypeError, match="needs a deltaprop Network") as err:
+                export(wrong, *args)
+            assert "from_sklearn" in err.value.hint and "deltaprop.load" in err.value.hint
+    assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "m.npz").exists()
+
+
+def test_a_text_file_given_as_onnx_reads_as_english(tmp_path):
+    (tmp_path / "notes.onnx").write_text("hello")
+    with pytest.raises(deltaprop.ModelFileError, match=r"is not an ONNX model: it starts with byte 0x68"):
+        deltaprop.from_onnx(tmp_path / "notes.onnx")
+
+
+def test_export_help_shows_examples_that_work_as_printed(iris_run, tmp_path):
+    # What `deltaprop export --help` prints as examples runs as printed (the run directory put in for
+    # runs/<stamp>), and writes what it says.
+    help_text = run("export", "--help", check=0).stdout
+    examples = [line.split()[1:] for line in help_text.splitlines() if line.startswith("  deltaprop export ")]
+    assert len(examples) >= 3, help_text
+    model = str(iris_run / "run/model.safetensors")
+    for argv in examples:
+        argv = [model if a == "runs/<stamp>/model.safetensors" else a for a in argv]
+        proc = subprocess.run([sys.executable, "-m", "deltaprop", *argv], cwd=tmp_path, capture_output=True,
+                              text=True, env=dict(os.environ), check=False)
+        assert proc.returncode == 0, (argv, proc.stdout, proc.stderr)
+        assert (tmp_path / argv[argv.index("-o") + 1]).exists()
+
+
+@pytest.mark.parametrize("library", ["scikit-learn", "deltaprop"])
+def test_poisson_regressors_go_in_and_out(tmp_path, diabetes, library):
+    # MLPRegressor(loss="poisson") ends in exp (A = e^Z, the rate); from_sklearn reads it, the ONNX
+    # export computes it (Exp) and reads back; PyTorch export says plainly that it cannot.
+    ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime is not installed")
+    X, y = diabetes
+    counts = np.round(np.exp(y / 100.0))
+    cls = MLPRegressor if library == "scikit-learn" else deltaprop.MLPRegressor
+    est = fit_quietly(cls(hidden_layer_sizes=(6,), loss="poisson", max_iter=60, random_state=0), X, counts)
+    net = deltaprop.from_sklearn(est)
+    assert net.activations[-1] == "exp" and net.loss.name == "poisson"
+    np.testing.assert_allclose(net.predict(X).reshape(-1), est.predict(X), rtol=1e-6, atol=1e-8)
+    deltaprop.to_onnx(net, tmp_path / "p.onnx")
+    session = ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"X": X.astype(net.dtype)})[0]
+    np.testing.assert_allclose(got.reshape(-1), est.predict(X), rtol=1e-6, atol=1e-8)
+    back = deltaprop.from_onnx(tmp_path / "p.onnx")
+    assert back.activations == net.activations and back.loss.name == "poisson"
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    with pytest.raises(ConfigError, match="ends in exp") as err:
+        deltaprop.to_torch(net)
+    assert "--to onnx" in err.value.hint and "logits=True" in err.value.hint
+    import torch
+
+    with torch.no_grad():
+        z = deltaprop.to_torch(net, logits=True)(torch.from_numpy(X.astype(net.dtype)))
+    np.testing.assert_allclose(torch.exp(z).numpy().reshape(-1), est.predict(X), rtol=1e-6, atol=1e-8)

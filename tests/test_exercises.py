@@ -560,3 +560,36 @@ def test_command_exit_codes(tmp_path):
     assert proc.returncode == 1 and json.loads(proc.stdout)["mistakes"][0]["keys"] == ["sign"]
     proc = run("check", "--help")
     assert "runs" in proc.stdout.lower() and "your code" in proc.stdout.lower()
+
+
+def test_check_stops_a_learner_that_never_returns(tmp_path):
+    # An infinite loop in the learner's function (or in the module while it loads) must not hang the
+    # command: --timeout stops it, exit 2, with a message that says what happened and what to do.
+    (tmp_path / "loops.py").write_text('EXERCISE = "any_depth"\n\ndef backprop(w, a, X, Y):\n'
+                                       '    while True:\n        pass\n')
+    proc = run("check", tmp_path / "loops.py", "--timeout", "2")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "did not finish in 2 s" in proc.stderr and "--timeout" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    (tmp_path / "loads.py").write_text('EXERCISE = "any_depth"\nwhile True:\n    pass\n')
+    proc = run("check", tmp_path / "loads.py", "--timeout", "1")
+    assert proc.returncode == 2 and "did not finish in 1 s" in proc.stderr
+    # a learner's bare except does not swallow the stop
+    (tmp_path / "catches.py").write_text('EXERCISE = "any_depth"\n\ndef backprop(w, a, X, Y):\n'
+                                         '    while True:\n        try:\n            while True:\n'
+                                         '                pass\n        except BaseException:\n            pass\n')
+    proc = run("check", tmp_path / "catches.py", "--timeout", "1")
+    assert proc.returncode == 2 and "did not finish" in proc.stderr
+    # a right answer is unaffected, and the limit must be a positive number of seconds
+    exercises.start("any_depth", tmp_path / "answers", solutions=True)
+    proc = run("check", tmp_path / "answers" / "any_depth.py", "--timeout", "60")
+    assert proc.returncode == 0 and "RIGHT" in proc.stdout
+    proc = run("check", tmp_path / "answers" / "any_depth.py", "--timeout", "0")
+    assert proc.returncode == 2 and "--timeout" in proc.stderr
+
+
+def test_check_reports_a_learner_that_ends_the_process(tmp_path):
+    (tmp_path / "quits.py").write_text('import os\nEXERCISE = "any_depth"\n\ndef backprop(w, a, X, Y):\n'
+                                       '    os._exit(0)\n')
+    proc = run("check", tmp_path / "quits.py")
+    assert proc.returncode == 2 and "ended the process" in proc.stderr, proc.stdout + proc.stderr

@@ -213,7 +213,7 @@ def test_latex_is_balanced():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 4))
     net = dp.Network.from_sizes([4, 8, 2], seed=0)
-    docs.append(dp.diagnose(dp.fit(net, X, (X[:, 0] > 0).astype(int), epochs=20, lr=10.0)).to_latex())
+    docs.append(dp.diagnose(dp.fit(net, X, (X[:, 0] > 0).astype(int), epochs=20, optimizer="sgd", batch_size=None, lr=10.0)).to_latex())
     for tex in docs:
         assert tex.startswith("\\documentclass") and tex.rstrip().endswith("\\end{document}")
         _check_latex(tex)
@@ -283,19 +283,19 @@ def data():
 def test_diagnose_vanishing_gradients_in_a_deep_sigmoid_network(data):
     X, y = data
     deep = dp.Network.from_sizes([8] + [16] * 9 + [2], hidden="sigmoid", seed=0)  # 10 layers of weights
-    d = dp.diagnose(dp.fit(deep, X, y, epochs=5, lr=0.1))
+    d = dp.diagnose(dp.fit(deep, X, y, epochs=5, optimizer="sgd", batch_size=None, lr=0.1))
     assert "vanishing_gradients" in d
     relu = dp.Network.from_sizes([8] + [16] * 9 + [2], hidden="relu", seed=0)
-    assert "vanishing_gradients" not in dp.diagnose(dp.fit(relu, X, y, epochs=5, lr=0.1))
+    assert "vanishing_gradients" not in dp.diagnose(dp.fit(relu, X, y, epochs=5, optimizer="sgd", batch_size=None, lr=0.1))
 
 
 def test_diagnose_learning_rate_of_10(data):
     X, y = data
     net = dp.Network.from_sizes([8, 16, 2], seed=0)
-    d = dp.diagnose(dp.fit(net, X, y, epochs=30, lr=10.0))
+    d = dp.diagnose(dp.fit(net, X, y, epochs=30, optimizer="sgd", batch_size=None, lr=10.0))
     assert "lr_too_high" in d
     assert "Try:" in d.to_text()
-    healthy = dp.diagnose(dp.fit(dp.Network.from_sizes([8, 16, 2], seed=0), X, y, epochs=30, lr=0.5))
+    healthy = dp.diagnose(dp.fit(dp.Network.from_sizes([8, 16, 2], seed=0), X, y, epochs=30, optimizer="sgd", batch_size=None, lr=0.5))
     assert healthy.ok, healthy.codes
 
 
@@ -303,7 +303,7 @@ def test_diagnose_divergence_from_the_error_history(data):
     X, _ = data
     net = dp.Network.from_sizes([8, 16, 1], output="identity", seed=0)
     with pytest.raises(dp.DivergenceError) as info:
-        dp.fit(net, X * 10, X[:, 0] * 100, epochs=30, lr=10.0)
+        dp.fit(net, X * 10, X[:, 0] * 100, epochs=30, optimizer="sgd", batch_size=None, lr=10.0)
     d = dp.diagnose(info.value.history)
     assert "diverged" in d and "lr_too_high" in d
     assert dp.diagnose(info.value).codes == d.codes
@@ -313,13 +313,13 @@ def test_diagnose_dead_relu_units_and_overfitting(data):
     X, y = data
     net = dp.Network.from_sizes([8, 16, 2], seed=0)
     net.layers[0].b[:] = -20.0  # every hidden unit starts (and stays) inactive
-    h = dp.fit(net, X, y, epochs=3, lr=0.1, callbacks=[dp.DeadUnitMonitor()])
+    h = dp.fit(net, X, y, epochs=3, optimizer="sgd", batch_size=None, lr=0.1, callbacks=[dp.DeadUnitMonitor()])
     assert h.epochs[-1]["dead_fraction"] == [1.0, None]
     assert "dead_relu" in dp.diagnose(h)
     assert "dead_relu" in dp.diagnose(h.to_rows()[:0] or [{"loss": 1.0}], net=net, X=X)
     rng = np.random.default_rng(1)
     small = dp.Network.from_sizes([8, 64, 64, 2], seed=0)
-    h = dp.fit(small, rng.normal(size=(30, 8)), rng.integers(0, 2, 30), epochs=150, lr=0.3,
+    h = dp.fit(small, rng.normal(size=(30, 8)), rng.integers(0, 2, 30), epochs=150, optimizer="sgd", batch_size=None, lr=0.3,
                validation_data=(rng.normal(size=(100, 8)), rng.integers(0, 2, 100)))
     assert "overfitting" in dp.diagnose(h)
 
@@ -327,7 +327,7 @@ def test_diagnose_dead_relu_units_and_overfitting(data):
 def test_diagnose_reads_a_run_directory_and_the_cli(tmp_path, data):
     X, y = data
     deep = dp.Network.from_sizes([8] + [16] * 9 + [2], hidden="sigmoid", seed=0)
-    rows = dp.fit(deep, X, y, epochs=4, lr=0.1).to_rows()
+    rows = dp.fit(deep, X, y, epochs=4, optimizer="sgd", batch_size=None, lr=0.1).to_rows()
     with open(tmp_path / "history.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.errors import ModelFileError
+from deltaprop.errors import InputTypeError, ModelFileError
 from deltaprop.io.modelfile import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -410,3 +410,15 @@ def test_save_replaces_and_respects_umask(good):
     assert dp.load(good).layers[0].W.tobytes() == net.layers[0].W.tobytes()
     assert good.stat().st_mode & 0o777 == 0o666 & ~old
     assert leftovers(good.parent) == []
+
+
+def test_save_refuses_what_is_not_a_network_with_a_clear_error(tmp_path):
+    # dp.save(clf, path) with a fitted estimator, or the arguments swapped: say what to pass, write nothing.
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=(3,), max_iter=5).fit(np.eye(4), [0, 1, 0, 1])
+    for wrong in (clf, str(tmp_path / "m.safetensors")):
+        with pytest.raises(InputTypeError, match="save needs a deltaprop Network") as err:
+            dp.save(wrong, tmp_path / "m.safetensors")
+        assert "from_sklearn" in err.value.hint
+    assert not list(tmp_path.iterdir())

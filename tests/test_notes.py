@@ -28,7 +28,7 @@ def test_note_000_sigmoid_network_with_theta_and_l2():
     np.testing.assert_array_equal(W, net.layers[0].W)
     np.testing.assert_array_equal(b, net.layers[0].b)
     net = dp.Network.from_sizes([2, 4, 4, 1], hidden="sigmoid", output="sigmoid", dtype="float64", seed=3)
-    h = dp.fit(net, X, y, epochs=3000, optimizer="sgd", lr=2.0)
+    h = dp.fit(net, X, y, epochs=3000, optimizer="sgd", batch_size=None, lr=2.0)
     assert h.loss[-1] < 0.1 * h.loss[0]
     assert np.array_equal(net.predict(X), y)
 
@@ -39,7 +39,7 @@ def test_note_000_multilabel_k_sigmoid_outputs():
     Y = np.stack([X[:, 0] > 0, X[:, 1] + X[:, 2] > 0], axis=1).astype(int)
     net = dp.Network.from_sizes([3, 5, 2], hidden="sigmoid", output="sigmoid", dtype="float64", seed=1)
     assert dp.gradcheck(net, X[:6], Y[:6], l2=0.1).ok
-    dp.fit(net, X, Y, epochs=500, lr=1.0)
+    dp.fit(net, X, Y, epochs=500, optimizer="sgd", batch_size=None, lr=1.0)
     assert np.mean(net.predict(X) == Y) > 0.9
 
 
@@ -59,7 +59,7 @@ def test_note_001_relu_4_3_2_network():
         Z = layer.W @ A + layer.b[:, None]
         A = layer.activation.forward(Z.T).T
     np.testing.assert_allclose(A.T, A1_rows, rtol=1e-12)
-    h = dp.fit(net, X, y, epochs=400, lr=0.3)
+    h = dp.fit(net, X, y, epochs=400, optimizer="sgd", batch_size=None, lr=0.3)
     assert h.loss[-1] < h.loss[0]
     assert np.mean(net.predict(X) == y) > 0.8
 
@@ -73,13 +73,13 @@ def test_note_002_logistic_hidden_softmax_output_and_minibatch_update():
     W0, b0 = net.layers[0].W.copy(), net.layers[0].b.copy()
     Y = np.eye(3)[y]
     Yhat = net.forward(X)
-    dp.fit(net, X, y, epochs=1, batch_size=8, shuffle=False, lr=0.5)
+    dp.fit(net, X, y, epochs=1, batch_size=8, optimizer="sgd", shuffle=False, lr=0.5)
     np.testing.assert_allclose(net.layers[0].W, W0 - 0.5 / 8 * (Yhat - Y).T @ X, rtol=1e-12)
     np.testing.assert_allclose(net.layers[0].b, b0 - 0.5 / 8 * (Yhat - Y).sum(axis=0), rtol=1e-12)
     deep = dp.Network.from_sizes([4, 6, 3], hidden="logistic", output="softmax", dtype="float64", seed=2)
     assert deep.activations == ["sigmoid", "softmax"]
     assert dp.gradcheck(deep, X, y, l2=0.05).ok
-    h = dp.fit(deep, X, y, epochs=300, batch_size=4, lr=0.5)
+    h = dp.fit(deep, X, y, epochs=300, batch_size=4, optimizer="sgd", lr=0.5)
     assert h.loss[-1] < 0.2 * h.loss[0]
 
 
@@ -101,6 +101,6 @@ def test_note_003_two_layer_digit_classifier():
     np.testing.assert_allclose(grads[1][1], dZ2.sum(axis=0) / m, rtol=1e-12)
     assert dp.gradcheck(net, X[:4], y[:4]).ok
     cut = 1257
-    h = dp.fit(net, X[:cut], y[:cut], epochs=300, optimizer="sgd", lr=0.5)  # full batch, as in the note
+    h = dp.fit(net, X[:cut], y[:cut], epochs=300, optimizer="sgd", batch_size=None, lr=0.5)  # full batch, as in the note
     assert h.loss[-1] < 0.3
     assert np.mean(net.predict(X[cut:]) == y[cut:]) > 0.85

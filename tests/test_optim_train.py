@@ -172,7 +172,7 @@ def test_divergence_stops_with_finite_weights():
     X, y = rng.normal(size=(100, 4)) * 10, rng.normal(size=100) * 100
     net = dp.Network.from_sizes([4, 16, 1], output="identity")
     with pytest.raises(dp.DivergenceError) as err:
-        dp.fit(net, X, y, epochs=50, batch_size=10, lr=1e3)
+        dp.fit(net, X, y, epochs=50, batch_size=10, optimizer="sgd", lr=1e3)
     assert "epoch" in err.value.message and "lower the learning rate" in err.value.hint
     assert all(np.all(np.isfinite(p)) for p in net.params())
 

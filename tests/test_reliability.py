@@ -78,7 +78,10 @@ API_CASES = [
     ("label-out-of-range", lambda t: dp.fit(net4(), X4, Y3 + 1), InputError, ["label 3", "out of range", "0..2"]),
     ("label-negative", lambda t: net4().backprop(X4, Y3 - 1), InputError, ["label -1", "out of range"]),
     ("label-fraction", lambda t: dp.fit(net4(), X4, Y3 + 0.5), InputError, ["whole numbers"]),
-    ("label-text", lambda t: dp.fit(net4(), X4, np.array(["a", "b", "c"] * 10)), InputError, ["integers"]),
+    ("label-text-too-many", lambda t: dp.fit(net4(), X4, np.array(["a", "b", "c", "d", "e"] * 6)), InputError,
+     ["5 classes", "3 output unit"]),
+    ("label-text-regression", lambda t: dp.fit(dp.Network.from_sizes([4, 1], output="identity"), X4,
+                                               np.array(["a", "b", "c"] * 10)), InputError, ["identity output", "'a'"]),
     ("target-nan", lambda t: dp.fit(dp.Network.from_sizes([4, 1], output="identity"), X4, with_nan(X4)[:, 2]),
      InputError, ["NaN"]),
     ("targets-wrong-width", lambda t: net4().backprop(X4, np.zeros((30, 5))), InputError, ["shape (30, 5)", "3 output"]),
@@ -252,7 +255,7 @@ def test_a_finite_cost_followed_by_a_non_finite_update_is_caught():
         net = dp.Network.from_sizes([4, 8, 3], seed=0)
         start = net.get_weights()
         with pytest.raises(DivergenceError) as err:
-            dp.fit(net, X, y, epochs=epochs, batch_size=batch_size, lr=1e10)
+            dp.fit(net, X, y, epochs=epochs, batch_size=batch_size, optimizer="sgd", lr=1e10)
         assert "epoch 1, batch 1" in err.value.message and "gradient overflowed" in err.value.message
         assert_weights_equal(net, start)
 
@@ -261,7 +264,7 @@ def test_divergence_after_a_resume_rolls_back_to_the_resume_point():
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(100, 4)) * 10, rng.normal(size=100) * 100
     trainer = dp.Trainer(dp.Network.from_sizes([4, 16, 1], output="identity", seed=0), X, y, epochs=5,
-                         batch_size=10, lr=1e-6, seed=0, callbacks=[HaltAt(0, 4)])
+                         batch_size=10, optimizer="sgd", lr=1e-6, seed=0, callbacks=[HaltAt(0, 4)])
     trainer.run()
     resume_point = trainer.net.get_weights()
     trainer.optimizer.lr = trainer.lr0 = 1e3

@@ -111,7 +111,7 @@ def test_plot_history_classifier_has_two_panels_regression_one(run, tmp_path):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(60, 3))
     reg = dp.Network.from_sizes([3, 8, 1], output="identity", seed=0)
-    rows = dp.fit(reg, X, X @ [1.0, -2.0, 0.5], epochs=4, lr=0.05).to_rows()
+    rows = dp.fit(reg, X, X @ [1.0, -2.0, 0.5], epochs=4, optimizer="sgd", batch_size=None, lr=0.05).to_rows()
     assert "accuracy" not in rows[0]
     w1, h1 = _read_png(report.plot_history(rows, tmp_path / "regression.png"))
     assert h1 == h2 and 350 <= h1 <= 450
@@ -146,7 +146,7 @@ def test_plot_gradient_flow(tmp_path):
     X = rng.normal(size=(120, 8))
     y = (X[:, 0] > 0).astype(int)
     deep = dp.Network.from_sizes([8] + [16] * 6 + [2], hidden="sigmoid", seed=0)
-    rows = dp.fit(deep, X, y, epochs=4, lr=0.1).to_rows()
+    rows = dp.fit(deep, X, y, epochs=4, optimizer="sgd", batch_size=None, lr=0.1).to_rows()
     w, h = _read_png(report.plot_gradient_flow(rows, tmp_path / "flow.png"))
     assert 800 <= w <= 1400 and 350 <= h <= 500
     with pytest.raises(InputError, match="gradient-flow"):

@@ -100,6 +100,22 @@ def test_kfold_deals_every_row_to_one_fold_per_class():
         kfold(y[:3], 4)
 
 
+def test_one_fit_scores_r2_for_numbers_and_nan_when_it_diverges():
+    from deltaprop.scale.search import SearchData, fit_fold
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1 * rng.normal(size=300)
+    data = SearchData(X, y, kfold(y, 3, seed=0, stratify=False), None)
+    good = fit_fold(data, {"layers": (16,), "epochs": 40, "lr": 0.01}, 1)
+    assert good["fold"] == 1 and good["error"] == "" and 0.9 < good["score"] <= 1
+    held = data.folds[1][1]
+    assert held.size == 100
+    bad = fit_fold(data, {"layers": (16,), "epochs": 5, "optimizer": "sgd", "lr": 1e6}, 0)
+    assert np.isnan(bad["score"]) and "diverged" in bad["error"]
+    assert fit_fold(data, {"layers": (16,), "epochs": 40, "lr": 0.01}, 1)["score"] == good["score"]
+
+
 # -- the command, locally ------------------------------------------------------------------------------
 GRID = ["--grid", "layers=16|32", "--grid", "lr=0.01|0.001", "--cv", "3", "--epochs", "4", "--seed", "2"]
 
@@ -199,6 +215,29 @@ def test_search_on_the_cluster_equals_the_local_search(cluster, local_search, tm
             assert r[key] == same[key], key  # the same fits, bit for bit
     a, b = model_weights(out / "model.safetensors"), model_weights(local_search[0] / "model.safetensors")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_cluster_keeps_the_rows_and_cancels_the_rest(cluster, tmp_path):
+    c, client = cluster
+    out = tmp_path / "stopped"
+    proc = subprocess.Popen(command("search", "--grid", "lr=0.001|0.002|0.003|0.004|0.005|0.006|0.007|0.008",
+                                    "--grid", "layers=32|64|128", "--cv", "2", "--epochs", "30",
+                                    "--scheduler", c.scheduler_address, "--out", out, "--no-retrain"),
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (out / "search.csv").exists():
+        time.sleep(0.2)
+    assert (out / "search.csv").exists(), "no combination finished in time"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
+    rows = read_csv(out / "search.csv")
+    assert 1 <= len(rows) < 24 and all(r["worker"].startswith("tcp://") for r in rows)
+    deadline = time.monotonic() + 60  # the fits not done were cancelled: the workers fall idle
+    while time.monotonic() < deadline and any(client.processing().values()):
+        time.sleep(0.5)
+    assert not any(client.processing().values())
 
 
 @pytest.mark.slow

@@ -39,16 +39,19 @@ from deltaprop.losses import LOSSES, get_loss
 from deltaprop.model import Network
 from deltaprop.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 from deltaprop.reference import per_example_backprop
+from deltaprop.targets import target_task
 from deltaprop.teach.diagnose import DeadUnitMonitor, Diagnosis, diagnose
 from deltaprop.teach.explain import Explanation, explain
 from deltaprop.teach.trace import Trace, trace
-from deltaprop.train import Callback, History, Trainer, fit
+from deltaprop.train import Callback, History, Trainer, TrainOptions
+from deltaprop.train import fit as _fit
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Network", "Dense", "fit", "Trainer", "History", "Callback", "gradcheck", "GradCheckReport",
-    "per_example_backprop", "save", "load", "make_optimizer", "make_schedule", "get_activation", "get_loss",
+    "Network", "Dense", "fit", "Trainer", "TrainOptions", "History", "Callback", "target_task",
+    "plot_history", "gradcheck", "GradCheckReport",
+    "per_example_backprop", "save", "load", "predict", "predict_proba", "raw_inputs", "make_optimizer", "make_schedule", "get_activation", "get_loss",
     "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "SCHEDULES",
     "DeltapropError", "InputError", "ConfigError", "DataError", "ModelFileError", "DivergenceError",
     "MLPClassifier", "MLPRegressor", "__version__",
@@ -61,12 +64,68 @@ _EXCHANGE = {"from_sklearn": "sklearn", "from_torch": "torch", "to_torch": "torc
              "to_onnx": "onnx", "to_npz": "npz"}
 
 
+def fit(net: Network, X, y, options: TrainOptions | None = None, *, progress: bool = False,
+        **overrides) -> History:
+    """Train ``net`` on (X, y): :func:`deltaprop.train.fit` (see there, and :class:`TrainOptions` for
+    the options and their defaults: Adam, batches of 64, 30 epochs), plus ``progress=True``: a bar
+    over the epochs in a terminal or in Jupyter (tqdm's auto mode; ``pip install tqdm``), drawn by a
+    callback from :mod:`deltaprop.cli.progress`, outside the engine."""
+    if not progress:
+        return _fit(net, X, y, options, **overrides)
+    from deltaprop.cli.progress import ProgressBar
+
+    bar = ProgressBar()
+    callbacks = [*overrides.pop("callbacks", ()), bar]
+    try:
+        return _fit(net, X, y, options, callbacks=callbacks, **overrides)
+    finally:
+        bar.on_train_end(None)  # closes the bar when training raised, too
+
+
+def plot_history(history, path=None, log: bool | None = None):
+    """The loss (and accuracy) curves of a :class:`History` (or its ``to_rows()``), drawn by the
+    command's plotting code (matplotlib; ``pip install matplotlib``): saved as a PNG when ``path`` is
+    given, and the matplotlib Figure returned. ``log`` None puts the loss on a log scale when it
+    spans more than a decade."""
+    from deltaprop.cli import report
+
+    rows = history.to_rows() if hasattr(history, "to_rows") else list(history)
+    return report.plot_history(rows, path, log=log)
+
+
 def save(net: Network, path) -> None:
     """Write ``net`` as a model file (safetensors weights + JSON header), atomically; never pickled.
     See docs/file-format.md."""
     from deltaprop.io.modelfile import save as save_model
 
     save_model(net, path)
+
+
+def raw_inputs(net: Network, X):
+    """Raw inputs X (m, n_features) as ``net`` sees them: the input scaling stored in
+    ``net.meta["scaler"]`` applied (models trained by ``deltaprop train``, networks imported from a
+    scikit-learn Pipeline with a scaler), in the network's dtype. X unchanged (as an array) otherwise."""
+    import numpy as np
+
+    from deltaprop.io.preprocessing import stored_scaler
+
+    X = np.asarray(X)
+    scaler = stored_scaler(net, X)
+    if scaler is None:
+        return np.asarray(X, dtype=net.dtype)
+    return scaler.transform(X, dtype=net.dtype)
+
+
+def predict(net: Network, X):
+    """What ``deltaprop predict`` gives for raw inputs X: the stored input scaling applied, then class
+    names (or indices when the model has none), 0/1 indicators, or values in the targets' units.
+    (``net.predict(X)`` takes inputs already scaled, as the network sees them.)"""
+    return net.predict_labels(raw_inputs(net, X))
+
+
+def predict_proba(net: Network, X):
+    """Class probabilities (m, K) for raw inputs X, the stored input scaling applied (see :func:`predict`)."""
+    return net.predict_proba(raw_inputs(net, X))
 
 
 def load(path) -> Network:

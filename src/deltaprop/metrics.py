@@ -11,6 +11,9 @@ examples. The definitions, for m examples and K classes:
     log loss        = −(1/m) Σ_i Σ_k y_ik log p_ik        (p clipped to [1e-15, 1])
     MSE             = (1/(m n)) Σ_i Σ_k (y_ik − ŷ_ik)²
     R²_k            = 1 − Σ_i (y_ik − ŷ_ik)² / Σ_i (y_ik − ȳ_k)²,   R² = mean over outputs k
+    MAE             = (1/(m n)) Σ_i Σ_k |y_ik − ŷ_ik|,    RMSE = √MSE
+    ROC-AUC         = P(score of a random positive > score of a random negative), ties counting ½
+    average precision = Σ_n (R_n − R_{n−1}) P_n over the thresholds n at the distinct scores, high first
 
 These agree with scikit-learn's functions of the same names (with ``zero_division=0`` for
 precision, recall and F1, and ``labels=range(K)``); the tests compare them.
@@ -22,7 +25,9 @@ import numpy as np
 
 from deltaprop.errors import InputError
 
-__all__ = ["accuracy", "confusion_matrix", "per_class", "log_loss", "mean_squared_error", "r2_score",
+__all__ = ["accuracy", "confusion_matrix", "per_class", "log_loss", "mean_squared_error",
+           "mean_absolute_error",
+           "r2_score", "regression_summary", "roc_curve", "roc_auc_score", "average_precision_score",
            "classification_summary"]
 
 LOG_EPS = 1e-15  # log loss clips probabilities here: one confidently wrong example costs ≈ 34.5, not ∞
@@ -138,6 +143,8 @@ def _per_class_from_cm(C: np.ndarray) -> dict:
         "macro_precision": float(precision.mean()),
         "macro_recall": float(recall.mean()),
         "macro_f1": float(f1.mean()),
+        "weighted_precision": float(np.dot(precision, support) / total) if total else 0.0,
+        "weighted_recall": float(np.dot(recall, support) / total) if total else 0.0,
         "weighted_f1": float(np.dot(f1, support) / total) if total else 0.0,
     }
 
@@ -152,7 +159,7 @@ def per_class(y_true, y_pred, n_classes=None) -> dict:
     scikit-learn's ``zero_division=0``. Returns lists ``precision``, ``recall``, ``f1``,
     ``support`` (class 0 first) and the unweighted means over all K classes ``macro_precision``,
     ``macro_recall``, ``macro_f1`` (scikit-learn's ``average='macro', labels=range(K)``), and
-    ``weighted_f1`` (F1 weighted by support).
+    ``weighted_precision``, ``weighted_recall``, ``weighted_f1`` (weighted by support).
     """
     return _per_class_from_cm(confusion_matrix(y_true, y_pred, n_classes))
 
@@ -243,13 +250,78 @@ def r2_score(y_true, y_pred) -> float:
     return float(np.mean(r2))
 
 
+def mean_absolute_error(y_true, y_pred) -> float:
+    """(1/(m n)) Σ_i Σ_k |y_ik − ŷ_ik|; y (m,) or (m, n)."""
+    y_true, y_pred = _regression_pair(y_true, y_pred)
+    return float(np.mean(np.abs(y_true - y_pred)))
+
+
+def regression_summary(y_true, y_pred) -> dict:
+    """``mse``, ``rmse``, ``mae``, ``r2`` (R² needs two rows or more: None with one) and ``n_examples``."""
+    mse = mean_squared_error(y_true, y_pred)
+    return {"n_examples": int(np.shape(y_true)[0]), "mse": mse, "rmse": float(np.sqrt(mse)),
+            "mae": mean_absolute_error(y_true, y_pred),
+            "r2": r2_score(y_true, y_pred) if np.shape(y_true)[0] > 1 else None}
+
+
+def _binary_pair(y_true, scores):
+    y_true, scores = _pair(y_true, scores, "scores")
+    y = _labels(y_true, "y_true")
+    if y.ndim != 1 or np.ndim(scores) != 1:
+        raise InputError("ROC and precision-recall need 1-d labels and 1-d scores",
+                         "pass the probability of the positive class, P[:, 1]")
+    if np.any(y > 1):
+        raise InputError("ROC and precision-recall are for two classes (labels 0 and 1)",
+                         "pass binary labels")
+    positives = int(y.sum())
+    if positives == 0 or positives == y.shape[0]:
+        raise InputError("ROC and precision-recall need examples of both classes; only one occurs",
+                         "evaluate on rows of both classes")
+    return y, np.asarray(scores, dtype=np.float64)
+
+
+def roc_curve(y_true, scores):
+    """(fpr, tpr, thresholds): predicting positive where score ≥ threshold, for each distinct score
+    from the highest down (the first point is threshold ∞: nothing positive, (0, 0))."""
+    y, s = _binary_pair(y_true, scores)
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), y.shape[0] - 1]  # the last row of every run of equal scores
+    tp = np.cumsum(y)[last]
+    fp = (last + 1) - tp
+    tpr = np.r_[0.0, tp / tp[-1]]
+    fpr = np.r_[0.0, fp / fp[-1]]
+    return fpr, tpr, np.r_[np.inf, s[last]]
+
+
+def roc_auc_score(y_true, scores) -> float:
+    """Area under the ROC curve: the probability that a random positive scores above a random
+    negative, ties counting ½ (the trapezoids under :func:`roc_curve`)."""
+    fpr, tpr, _ = roc_curve(y_true, scores)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+def average_precision_score(y_true, scores) -> float:
+    """AP = Σ_n (R_n − R_{n−1}) P_n, precision P_n and recall R_n when predicting positive where
+    score ≥ the n-th distinct score, high first (scikit-learn's definition: no interpolation)."""
+    y, s = _binary_pair(y_true, scores)
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), y.shape[0] - 1]
+    tp = np.cumsum(y)[last]
+    precision = tp / (last + 1)
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
 # -- one JSON-able summary -----------------------------------------------------------------------------
 
 def classification_summary(y_true, y_pred, class_names, P=None) -> dict:
     """Everything a report on a classifier shows, as plain Python values (``json.dumps`` works):
 
     ``n_examples``, ``accuracy``, ``log_loss`` (when the probabilities P are given), ``macro_f1``,
-    ``macro_precision``, ``macro_recall``, ``weighted_f1``, ``per_class`` = {name: {precision,
+    ``macro_precision``, ``macro_recall``, ``weighted_precision``, ``weighted_recall``, ``weighted_f1``,
+    ``per_class`` = {name: {precision,
     recall, f1, support}}, ``confusion_matrix`` (nested lists, rows = true class) and
     ``class_names``. Labels are indices into ``class_names``.
     """
@@ -264,7 +336,8 @@ def classification_summary(y_true, y_pred, class_names, P=None) -> dict:
     summary = {"n_examples": int(C.sum()), "accuracy": float(np.trace(C) / C.sum())}
     if P is not None:
         summary["log_loss"] = log_loss(y_true, P)
-    summary.update({key: pc[key] for key in ("macro_f1", "macro_precision", "macro_recall", "weighted_f1")})
+    summary.update({key: pc[key] for key in ("macro_f1", "macro_precision", "macro_recall",
+                                             "weighted_precision", "weighted_recall", "weighted_f1")})
     summary["per_class"] = {
         name: {"precision": pc["precision"][k], "recall": pc["recall"][k], "f1": pc["f1"][k],
                "support": pc["support"][k]}
@@ -272,4 +345,14 @@ def classification_summary(y_true, y_pred, class_names, P=None) -> dict:
     }
     summary["confusion_matrix"] = C.tolist()
     summary["class_names"] = names
+    if P is not None and len(names) == 2 and np.ndim(P) == 2 and np.shape(P)[1] == 2:
+        # Two classes: how well the probability of the second ranks the rows, whatever the threshold.
+        y = _labels(y_true, "y_true")
+        if 0 < int(y.sum()) < y.shape[0]:
+            summary["roc_auc"] = roc_auc_score(y, P[:, 1])
+            summary["average_precision"] = average_precision_score(y, P[:, 1])
+        else:
+            summary["roc_auc"] = summary["average_precision"] = None
+        summary["threshold"] = 0.5
+        summary["positive_class"] = names[1]
     return summary

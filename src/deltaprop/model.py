@@ -23,7 +23,14 @@ from deltaprop.errors import ConfigError, InputError
 from deltaprop.initializers import default_initializer, initialize, sklearn_uniform
 from deltaprop.layers import Dense
 from deltaprop.losses import Loss, check_pairing, get_loss, l2_cost, loss_for_output
-from deltaprop.validation import check_dtype, check_nonnegative_float, check_sample_weight, check_X
+from deltaprop.validation import (
+    check_dtype,
+    check_nonnegative_float,
+    check_rows,
+    check_sample_weight,
+    check_X,
+    is_sparse,
+)
 
 __all__ = ["Network"]
 
@@ -167,7 +174,7 @@ class Network:
         return {"sizes": list(sizes), "activations": list(activations), "loss": loss, "dtype": dtype}
 
     @classmethod
-    def from_config(cls, config, weights) -> "Network":
+    def from_config(cls, config, weights) -> Network:
         """The network of the record ``config`` (see :meth:`config`) with ``weights`` [(W_1, b_1), ...],
         W_l (n_l, n_{l−1}) and b_l (n_l,); shapes are checked against the sizes."""
         config = cls.check_config(config)
@@ -292,28 +299,98 @@ class Network:
         return net
 
     # -- forward -----------------------------------------------------------------------------------
+    #: Rows per block of an inference pass (forward without cache, logits, predict): every
+    #: intermediate array is at most (infer_rows, width), however many rows X has.
+    infer_rows = 2048
+
     def forward(self, X, cache: bool = False, check: bool = True):
         """A_L for X (m, n_x): Z_l = A_{l−1} W_lᵀ + b_l, A_l = g_l(Z_l) for l = 1..L.
 
         Probabilities for softmax and sigmoid outputs, values for identity. With ``cache=True`` every
         layer keeps ``A_prev``, ``Z`` and ``A`` (in buffers reused from batch to batch) for
         :meth:`backward` and :meth:`cached_cost`. ``check=False`` skips the input check (shape, dtype,
-        finiteness) for a batch already checked, as the trainer's batches are.
+        finiteness) for a batch already checked, as the trainer's batches are. Without the cache the
+        rows go through in blocks of :attr:`infer_rows` (see :meth:`_infer`).
         """
-        A = check_X(X, self.sizes[0], self.dtype) if check else X
-        return self._propagate(A, self.layers, cache)
+        if cache:
+            A = check_X(X, self.sizes[0], self.dtype) if check else X
+            return self._propagate(A, self.layers, cache)
+        return self._infer(X, check, logits=False)[1]
 
     @staticmethod
     def _propagate(A, layers, cache: bool):
-        """A through ``layers`` in turn: the one loop of the forward pass."""
+        """A through ``layers`` in turn: the one loop of the training forward pass."""
         for layer in layers:
             A = layer.forward(A, cache=cache)
         return A
 
+    def _infer(self, X, check: bool, logits: bool, activate: bool = True):
+        """(Z_L or None, A_L or None) for X, without a cache, block by block.
+
+        Each block of :attr:`infer_rows` rows is cast and tested finite (when ``check``) while it is
+        in cache, then goes through the layers in two work arrays reused for every block; the output
+        layer writes Z_L = A_{L−1} W_Lᵀ + b_L straight into its rows of the result and its activation
+        in place (softmax with no further copy). Memory: the result plus two (infer_rows, width)
+        arrays, whatever m. ``logits`` keeps Z_L apart from A_L; ``activate=False`` returns Z_L alone.
+        """
+        n_x = self.sizes[0]
+        X = check_X(X, n_x, self.dtype, rows_later=True) if check else X
+        sparse = is_sparse(X)
+        dtype, layers, m = self.dtype, self.layers, X.shape[0]
+        last = layers[-1]
+        Z_out = np.empty((m, last.n_out), dtype)
+        A_out = (np.empty_like(Z_out) if logits else Z_out) if activate else None
+        rows = max(1, min(int(self.infer_rows), m))
+        width = max([layer.n_out for layer in layers[:-1]], default=1)
+        work = [np.empty(rows * width, dtype) for _ in range(2 if len(layers) > 2 else 1)]
+        for start in range(0, m, rows):
+            stop = min(start + rows, m)
+            A = X[start:stop]
+            if check and not sparse:
+                A = check_rows(A, dtype, first_row=start)
+            elif not sparse and A.dtype != dtype:
+                A = A.astype(dtype)
+            for i, layer in enumerate(layers[:-1]):
+                Z = work[i % len(work)][:(stop - start) * layer.n_out].reshape(stop - start, layer.n_out)
+                if isinstance(A, np.ndarray):
+                    np.matmul(A, layer.W.T, out=Z)
+                else:
+                    Z[...] = A @ layer.W.T  # SciPy's sparse × dense product
+                Z += layer.b
+                A = layer.activation.forward(Z, out=Z)
+            Z = Z_out[start:stop]
+            if isinstance(A, np.ndarray):
+                np.matmul(A, last.W.T, out=Z)
+            else:
+                Z[...] = A @ last.W.T
+            Z += last.b
+            if activate:
+                last.activation.forward(Z, out=A_out[start:stop])
+        return (Z_out if logits or not activate else None), A_out
+
     def predict(self, X):
         """Class indices (softmax: argmax; one sigmoid unit: A > ½), 0/1 indicators (several sigmoid
-        units), or the regression values (identity; shape (m,) for a single output)."""
+        units), or the regression values (identity; shape (m,) for a single output), in the targets'
+        units when the network was trained on standardised targets (``meta["target_scaling"]``).
+
+        X as the network sees it: a model that stores an input scaling (``meta["scaler"]``: trained by
+        ``deltaprop train``, or imported from a scikit-learn Pipeline) takes raw inputs through
+        ``deltaprop.predict(net, X)`` / ``deltaprop.predict_proba(net, X)``, which apply it.
+
+        For a softmax output the argmax is taken of the logits Z_L: softmax is increasing, so the class
+        is the same, without the exponentials."""
+        if self.activations[-1] == "softmax":
+            return np.argmax(self._infer(X, True, logits=True, activate=False)[0], axis=1)
         return self.decide(self.forward(X))
+
+    def predict_labels(self, X):
+        """The class names of :meth:`predict`'s indices, from ``meta["classes"]`` (an array of str);
+        the indices themselves when the network has no class names; values for regression."""
+        predicted = self.predict(X)
+        names = self.meta.get("classes")
+        if not self.is_classifier or not names or np.ndim(predicted) != 1:
+            return predicted
+        return np.asarray(names)[predicted]
 
     def predict_proba(self, X):
         """Class probabilities (m, K): softmax rows; [1 − p, p] for one sigmoid unit; each label's
@@ -323,12 +400,17 @@ class Network:
     def decide(self, A):
         """What :meth:`predict` returns, from output activations A (m, n_L) already computed: the one
         rule that turns outputs (or one-hot / 0-1 targets) into labels. Softmax: argmax; one sigmoid
-        unit: A > ½; several sigmoid units: A > ½ per label; identity: the values."""
+        unit: A > ½; several sigmoid units: A > ½ per label; identity: the values (scaled back to the
+        targets' units when ``meta["target_scaling"]`` holds the mean and std they were standardised with)."""
         out = self.activations[-1]
         if out == "softmax":
             return np.argmax(A, axis=1)
         if out == "sigmoid":
             return (A[:, 0] > 0.5).astype(np.int64) if A.shape[1] == 1 else (A > 0.5).astype(np.int64)
+        scaling = self.meta.get("target_scaling")
+        if scaling:
+            # Trained on standardised targets y' = (y − mean)/std: back to the targets' units.
+            A = A * np.asarray(scaling["std"], dtype=A.dtype) + np.asarray(scaling["mean"], dtype=A.dtype)
         return A[:, 0] if A.shape[1] == 1 else A
 
     def probabilities(self, A):
@@ -438,9 +520,7 @@ class Network:
 
     def logits(self, X):
         """(Z_L, A_L) for checked X, without caching: the output's pre-activation and activation."""
-        out = self.layers[-1]
-        Z = out.linear(self._propagate(X, self.layers[:-1], cache=False))
-        return Z, out.activation.forward(Z)
+        return self._infer(X, check=False, logits=True)
 
     def cost(self, X, Y, l2: float = 0.0) -> float:
         """J = (1/m) Σ_i loss_i + λ/(2m) Σ_l ‖W_l‖², without the gradient."""

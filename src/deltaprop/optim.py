@@ -27,16 +27,35 @@ __all__ = ["Optimizer", "SGD", "Momentum", "Adam", "OPTIMIZERS", "make_optimizer
 
 
 class Optimizer:
-    """Base class. ``lr`` is the current learning rate α (the notes' α; scikit-learn's learning_rate)."""
+    """Base class. ``lr`` is the current learning rate α (the notes' α; scikit-learn's learning_rate).
+
+    ``halves``, when set (the trainer's two-thread step, :class:`deltaprop.parallel.SplitStep`), runs
+    an element-wise update over the two halves of each large array on two threads at once: every
+    element gets the same operations as on one thread, so the result is the same to the bit.
+    """
 
     name = "optimizer"
     #: True where the update is exactly θ ← θ − α g: the trainer may then fold α into the output
     #: error (δ_L = α(A − Y)/m) and call :meth:`apply` with gradients already multiplied by α.
     folds_lr = False
+    #: Arrays smaller than this are updated on one thread even when ``halves`` is set.
+    SPLIT_MIN = 1 << 15
 
     def __init__(self, lr: float = 0.01):
         self.lr = check_positive_float(lr, "lr")
         self.t = 0
+        self.halves = None
+
+    def _each(self, update, arrays, *args) -> None:
+        """``update(*arrays, *args)`` on the arrays (aligned, same shapes), in two halves on two
+        threads when ``halves`` is set and they are large."""
+        halves = getattr(self, "halves", None)  # optimizers unpickled from before it existed have none
+        if halves is None or arrays[0].size < self.SPLIT_MIN:
+            update(*arrays, *args)
+            return
+        flat = [a.reshape(-1) for a in arrays]  # views: the arrays are contiguous
+        k = (flat[0].size // 2) & ~63  # a cache-line-aligned split
+        halves.both(update, [a[:k] for a in flat] + list(args), [a[k:] for a in flat] + list(args))
 
     def step(self, params, grads) -> None:
         raise NotImplementedError
@@ -72,7 +91,7 @@ class SGD(Optimizer):
         """θ ← θ − (α g) for gradients already scaled by α: one subtraction per array."""
         self.t += 1
         for p, g in zip(params, scaled_grads):
-            p -= g
+            self._each(np.subtract, (p, g, p))
 
 
 class Momentum(Optimizer):
@@ -94,18 +113,20 @@ class Momentum(Optimizer):
             self.velocities = _zeros_like_all(params)
             self._scratch = _zeros_like_all(params)
         self.t += 1
-        mu, lr = self.momentum, self.lr
         for p, g, v, s in zip(params, grads, self.velocities, self._scratch):
-            np.multiply(g, lr, out=s)  # s = α g
-            v *= mu
-            v -= s  # v = μ v − α g
-            if self.nesterov:
-                p -= s
-                s[...] = v
-                s *= mu
-                p += s  # θ += μ v − α g
-            else:
-                p += v
+            self._each(self._update, (p, g, v, s), self.momentum, self.lr, self.nesterov)
+
+    @staticmethod
+    def _update(p, g, v, s, mu, lr, nesterov) -> None:
+        np.multiply(g, lr, out=s)  # s = α g
+        v *= mu
+        v -= s  # v = μ v − α g
+        if nesterov:
+            p -= s
+            np.multiply(v, mu, out=s)
+            p += s  # θ += μ v − α g
+        else:
+            p += v
 
     def state_dict(self) -> dict:
         state = super().state_dict()
@@ -144,18 +165,22 @@ class Adam(Optimizer):
         b1, b2 = self.beta_1, self.beta_2
         lr_t = self.lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         for p, g, m, v, s in zip(params, grads, self.ms, self.vs, self._scratch):
-            m *= b1
-            np.multiply(g, 1 - b1, out=s)
-            m += s
-            v *= b2
-            np.multiply(g, g, out=s)
-            s *= 1 - b2
-            v += s
-            np.sqrt(v, out=s)
-            s += self.epsilon
-            np.divide(m, s, out=s)
-            s *= lr_t
-            p -= s
+            self._each(self._update, (p, g, m, v, s), b1, b2, self.epsilon, lr_t)
+
+    @staticmethod
+    def _update(p, g, m, v, s, b1, b2, epsilon, lr_t) -> None:
+        m *= b1
+        np.multiply(g, 1 - b1, out=s)
+        m += s
+        v *= b2
+        np.multiply(g, g, out=s)
+        s *= 1 - b2
+        v += s
+        np.sqrt(v, out=s)
+        s += epsilon
+        np.divide(m, s, out=s)
+        s *= lr_t
+        p -= s
 
     def state_dict(self) -> dict:
         state = super().state_dict()

@@ -22,6 +22,7 @@ order, so a source and the same rows in memory train to the same weights, bit fo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import time
@@ -30,9 +31,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deltaprop import fast, ops
-from deltaprop.errors import ConfigError, DivergenceError, InputError
+from deltaprop.errors import ConfigError, DeltapropError, DivergenceError, InputError
 from deltaprop.model import Network
 from deltaprop.optim import Optimizer, make_optimizer, make_schedule
+from deltaprop.parallel import SplitStep
 from deltaprop.validation import (
     check_nonnegative_float,
     check_positive_int,
@@ -41,8 +43,8 @@ from deltaprop.validation import (
     is_sparse,
 )
 
-__all__ = ["fit", "Trainer", "History", "Callback", "train_test_split", "block_order", "is_row_source",
-           "BLOCK_ROWS"]
+__all__ = ["fit", "Trainer", "TrainOptions", "History", "Callback", "train_test_split", "block_order",
+           "is_row_source", "BLOCK_ROWS"]
 
 #: Rows per block of the block shuffle (``shuffle="blocks"``) unless told otherwise.
 BLOCK_ROWS = 1024
@@ -94,6 +96,17 @@ class History:
                     row[key] = value
             rows.append(row)
         return rows
+
+    def to_pandas(self):
+        """The history as a pandas DataFrame, one row per epoch indexed by ``epoch`` (the columns of
+        :meth:`to_rows`). pandas is optional: ``pip install pandas``."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ConfigError("History.to_pandas needs pandas, which is not installed",
+                              "pip install pandas (or use history.to_rows())") from None
+        frame = pd.DataFrame(self.to_rows())
+        return frame.set_index("epoch") if "epoch" in frame.columns else frame
 
     def to_dict(self) -> dict:
         return {"epochs": [dict(e) for e in self.epochs], "best_epoch": self.best_epoch, "stop_reason": self.stop_reason}
@@ -148,6 +161,116 @@ def train_test_split(X, y, test_fraction: float, rng: np.random.Generator, strat
         raise InputError(f"{n} rows are too few to split {1 - test_fraction:.0%}/{test_fraction:.0%}: one side would be empty",
                          "use more rows or a different fraction")
     return X[mask], y[mask], X[test], y[test]
+
+
+@dataclass
+class TrainOptions:
+    """How to train: the one home of the training defaults.
+
+    :func:`fit`, :class:`Trainer` and ``deltaprop train`` share these defaults (the command's flags
+    read them from here); the scikit-learn estimators keep scikit-learn's own (``solver='adam'``,
+    ``batch_size=min(200, m)``, ``max_iter=200``, ``learning_rate_init=0.001``, ``alpha=0.0001``).
+
+    ==================  ==============  ==========================================================
+    field               default         meaning
+    ==================  ==============  ==========================================================
+    epochs              30              passes over the training rows
+    batch_size          64              rows per step; None: full-batch gradient descent (the notes)
+    optimizer           'adam'          'sgd', 'momentum', 'nesterov', 'adam', or an Optimizer
+    lr                  None            α; None: 0.1 for sgd/momentum/nesterov, 0.001 for adam
+    momentum            None            μ (0.9 for momentum/nesterov); with 'sgd' turns it into momentum
+    schedule            'constant'      'constant', 'step', 'exponential', 'invscaling', 'adaptive'
+    schedule_options    None            the schedule's parameters, e.g. {'step': 10, 'factor': 0.5}
+    l2                  0.0             λ in J = mean loss + λ/(2m) Σ‖W‖²
+    validation_fraction 0.0             share of the rows held out for validation (the command: 0.1)
+    early_stopping      None            patience in epochs; restores the best weights
+    tol                 0.0             an improvement smaller than tol does not count
+    shuffle             True            reshuffle the rows every epoch (True or 'rows'); 'blocks': blocks of
+                                        block_rows rows in a random order, rows shuffled within (data on
+                                        disk); False or 'none': keep the order
+    block_rows          1024            rows per block of shuffle='blocks'
+    seed                0               the random generator of shuffling and the validation split
+    class_weight        None            'balanced' (m / (K·m_c), scikit-learn's meaning) or {class: w}
+    scale_targets       True            regression: train on standardised targets, undone on predict
+    threads             1               2: each batch split over two threads, one BLAS thread each
+                                        (:mod:`deltaprop.parallel`); the same training up to rounding
+    ==================  ==============  ==========================================================
+
+    Build one with keywords (``TrainOptions(epochs=100, lr=0.01)``) and vary it with
+    ``dataclasses.replace``; values are checked when the options are made.
+    """
+
+    epochs: int = 30
+    batch_size: int | None = 64
+    optimizer: str | Optimizer = "adam"
+    lr: float | None = None
+    momentum: float | None = None
+    schedule: object = "constant"
+    schedule_options: dict | None = None
+    l2: float = 0.0
+    validation_fraction: float = 0.0
+    early_stopping: int | None = None
+    tol: float = 0.0
+    shuffle: bool | str = True
+    block_rows: int = BLOCK_ROWS
+    seed: int = 0
+    class_weight: str | dict | None = None
+    scale_targets: bool = True
+    threads: int = 1
+
+    def __post_init__(self):
+        self.epochs = check_positive_int(self.epochs, "epochs")
+        if self.batch_size is not None:
+            self.batch_size = check_positive_int(self.batch_size, "batch_size")
+        self.l2 = check_nonnegative_float(self.l2, "l2")
+        self.tol = check_nonnegative_float(self.tol, "tol")
+        if self.early_stopping is not None:
+            self.early_stopping = check_positive_int(self.early_stopping, "early_stopping patience")
+        vf = self.validation_fraction
+        if vf is None or isinstance(vf, bool) or not isinstance(vf, (int, float, np.integer, np.floating)) \
+                or not (vf == 0 or 0 < float(vf) < 1):
+            raise ConfigError(f"validation_fraction must lie in (0, 1), got {vf!r}",
+                              "for example validation_fraction=0.1")
+        self.validation_fraction = float(vf)
+        cw = self.class_weight
+        if cw is not None and cw != "balanced" and not isinstance(cw, dict):
+            raise ConfigError(f"class_weight must be 'balanced', a dict {{class: weight}} or None, "
+                              f"got {cw!r}",
+                              "for example class_weight='balanced'")
+        if self.shuffle not in (True, False, "rows", "blocks", "none"):
+            raise ConfigError(f"shuffle must be True, False, 'rows' or 'blocks', got {self.shuffle!r}",
+                              "shuffle='blocks' draws blocks of rows in a random order (data read from disk)")
+        self.block_rows = check_positive_int(self.block_rows, "block_rows")
+        self.scale_targets = bool(self.scale_targets)
+        self.threads = check_positive_int(self.threads, "threads")
+        if self.threads > 2:
+            raise ConfigError(f"threads must be 1 or 2, got {self.threads!r}",
+                              "threads=2 splits each batch over two threads; 1 runs the step on this one")
+
+    @classmethod
+    def of(cls, options: TrainOptions | None, overrides: dict) -> TrainOptions:
+        """``options`` (or the defaults) with the fields in ``overrides`` replaced; an unknown name is
+        refused with the valid ones listed."""
+        if options is not None and not isinstance(options, TrainOptions):
+            raise ConfigError(f"options must be a TrainOptions, got {type(options).__name__}",
+                              "pass TrainOptions(...) or keyword arguments such as epochs=10")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise ConfigError(f"unknown training option(s) {', '.join(unknown)}",
+                              "valid options: " + ", ".join(names) + "; and validation_data, sample_weight, "
+                              "callbacks, rng, track_accuracy")
+        if options is None:
+            return cls(**overrides)
+        return dataclasses.replace(options, **overrides) if overrides else options
+
+    def to_dict(self) -> dict:
+        """The options as plain values (an Optimizer or schedule object by its repr)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v if v is None or isinstance(v, (str, int, float, bool, dict)) else repr(v)
+        return out
 
 
 def block_order(n: int, block_rows: int, rng: np.random.Generator) -> np.ndarray:
@@ -205,6 +328,11 @@ class Trainer:
     epoch count and the history. ``state_dict`` and ``load_state_dict`` capture all of it, so that a
     run stopped after any batch continues bit for bit.
 
+    ``Trainer(net, X, y, options)`` takes a :class:`TrainOptions` (or its defaults), single fields
+    overridden by keyword (``Trainer(net, X, y, epochs=5)``), and what is not an option but data or a
+    live object: ``validation_data=(Xv, yv)``, ``sample_weight``, ``callbacks``, ``rng`` (a
+    Generator instead of one seeded with ``options.seed``) and ``track_accuracy``.
+
     ``stop = True`` ends training after the current epoch; ``halt = True`` (what the SIGINT/SIGTERM
     handler of :func:`deltaprop.io.checkpoint.interruptible` sets) ends it after the batch in flight, with
     ``interrupted`` True and the epoch part-done; ``run()`` again (or a fresh Trainer given the saved
@@ -214,35 +342,35 @@ class Trainer:
     the epoch and batch, after rolling weights and optimizer state back to the start of the epoch
     (or the point where the run resumed): the last state known to be finite."""
 
-    def __init__(self, net: Network, X, y, *, epochs: int = 10, batch_size: int | None = None,
-                 optimizer="sgd", lr: float | None = None, momentum: float | None = None, schedule="constant",
-                 schedule_options: dict | None = None, l2: float = 0.0, validation_data=None,
-                 validation_fraction: float = 0.0, early_stopping: int | None = None, tol: float = 0.0,
-                 shuffle: bool | str = True, seed: int = 0, rng: np.random.Generator | None = None,
-                 callbacks=(), track_accuracy: bool = True, sample_weight=None, block_rows: int = BLOCK_ROWS):
+    def __init__(self, net: Network, X, y, options: TrainOptions | None = None, *, validation_data=None,
+                 sample_weight=None, callbacks=(), rng: np.random.Generator | None = None,
+                 track_accuracy: bool = True, **overrides):
+        options = TrainOptions.of(options, overrides)
+        self.options = options
         self.net = net
-        self.epochs = check_positive_int(epochs, "epochs")
-        self.l2 = check_nonnegative_float(l2, "l2")
-        self.tol = check_nonnegative_float(tol, "tol")
-        if shuffle not in (True, False, "rows", "blocks", "none"):
-            raise ConfigError(f"shuffle must be True, False, 'rows' or 'blocks', got {shuffle!r}",
-                              "shuffle='blocks' draws blocks of rows in a random order (data read from disk)")
-        self.shuffle = {"rows": True, "none": False}.get(shuffle, shuffle)
-        self.block_rows = check_positive_int(block_rows, "block_rows")
-        self.rng = rng if rng is not None else np.random.default_rng(seed)
+        self.threads = options.threads
+        self._split = None  # the two-thread step (deltaprop.parallel) while run() runs with threads=2
+        self._split_last = False  # whether the last step was split
+        self.epochs = options.epochs
+        self.l2 = options.l2
+        self.tol = options.tol
+        self.shuffle = {"rows": True, "none": False}.get(options.shuffle, options.shuffle)
+        self.block_rows = options.block_rows
+        self.rng = rng if rng is not None else np.random.default_rng(options.seed)
         self.callbacks = list(callbacks)
         self.track_accuracy = bool(track_accuracy) and net.is_classifier
-        if isinstance(optimizer, Optimizer):
-            self.optimizer = optimizer
+        if isinstance(options.optimizer, Optimizer):
+            self.optimizer = options.optimizer
         else:
             # 'sgd' stays the notes' plain θ −= α g unless a momentum is asked for; 'momentum' and
             # 'nesterov' default to μ = 0.9.
-            self.optimizer = make_optimizer(optimizer, lr, **({} if momentum is None else {"momentum": momentum}))
+            momentum = options.momentum
+            self.optimizer = make_optimizer(options.optimizer, options.lr,
+                                            **({} if momentum is None else {"momentum": momentum}))
         self.lr0 = self.optimizer.lr
-        self.schedule = make_schedule(schedule, **(schedule_options or {}))
-        if early_stopping is not None:
-            early_stopping = check_positive_int(early_stopping, "early_stopping patience")
-        self.patience = early_stopping
+        self.schedule = make_schedule(options.schedule, **(options.schedule_options or {}))
+        self.patience = options.early_stopping
+        validation_fraction = options.validation_fraction
 
         source = is_row_source(X)
         if source:
@@ -252,14 +380,11 @@ class Trainer:
                                   "(that would read every row from a different place)", "pass shuffle='blocks'")
         else:
             X = check_X(X, net.sizes[0], net.dtype)
-        y = np.asarray(y)
+        y = _labels_for(net, np.asarray(y))
         if y.shape[0] != X.shape[0]:
             raise InputError(f"X has {X.shape[0]} rows but y has {y.shape[0]}", "pass one target per example")
         sw = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], net.dtype)
         if validation_data is None and validation_fraction:
-            if not (0 < float(validation_fraction) < 1):
-                raise ConfigError(f"validation_fraction must lie in (0, 1), got {validation_fraction!r}",
-                                  "for example validation_fraction=0.1")
             # Split row numbers, so that the sample weights follow their rows.
             train, _, test, _ = train_test_split(np.arange(X.shape[0]), y, float(validation_fraction), self.rng,
                                                  stratify=net.is_classifier and y.ndim == 1)
@@ -269,11 +394,17 @@ class Trainer:
                 X, y, Xv, yv = X[train], y[train], X[test], y[test]
             sw = None if sw is None else sw[train]
             validation_data = (Xv, yv)
+        if options.class_weight is not None:
+            cw = _class_weights(net, y, options.class_weight)
+            sw = cw if sw is None else sw * cw
         self.sample_weight = sw
         self._sparse = is_sparse(X)
         self.X = X if (source or self._sparse) else np.ascontiguousarray(X)  # sparse X stays CSR (check_X)
         self._blocks = _BlockCache(X, self.block_rows) if source else None
-        self.Y = net.prepare_targets(y)
+        self.target_scaling = None
+        if not net.is_classifier and (options.scale_targets or net.meta.get("target_scaling")):
+            self.target_scaling = _target_scaling(net, y)
+        self.Y = self._prepare(y)
         # Accuracy: the right class for softmax and one sigmoid unit; every label right for several
         # sigmoid units (multi-label, "subset accuracy").
         self.multilabel = net.activations[-1] == "sigmoid" and net.sizes[-1] > 1
@@ -285,13 +416,13 @@ class Trainer:
                 _check_source(Xv, net, "validation X")
             else:
                 Xv = check_X(Xv, net.sizes[0], net.dtype, what="validation X")
-            Yv = net.prepare_targets(yv)
+            Yv = self._prepare(_labels_for(net, np.asarray(yv)))
             if Yv.shape[0] != Xv.shape[0]:
                 raise InputError(f"validation X has {Xv.shape[0]} rows but y has {Yv.shape[0]}",
                                  "pass one target per example")
             self.val = (Xv, Yv)
         n = self.X.shape[0]
-        self.batch_size = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
+        self.batch_size = n if options.batch_size is None else min(options.batch_size, n)
         self.history = History()
         self.epoch = 0  # epochs completed
         self.t = 0  # training examples seen
@@ -310,20 +441,36 @@ class Trainer:
         self._xbuf: dict[int, np.ndarray] = {}
         self._ybuf: dict[int, np.ndarray] = {}
 
+    def _prepare(self, y) -> np.ndarray:
+        """Targets as the loss works with them: one-hot classes, or values standardised with the
+        network's target scaling (when it has one)."""
+        Y = self.net.prepare_targets(y)
+        if self.target_scaling is not None:
+            mean, std = self.target_scaling
+            Y = ((Y - mean) / std).astype(Y.dtype, copy=False)
+        return Y
+
     # -- one step ----------------------------------------------------------------------------------
     def train_step(self, Xb, Yb, sample_weight=None) -> float:
         """Forward, cost, backward and update on one batch (rows weighted by ``sample_weight`` if
         given); returns J of the batch before the update."""
         net, opt = self.net, self.optimizer
-        net.forward(Xb, cache=True, check=False)
-        if sample_weight is not None and not sample_weight.any():
-            # Every row weighs 0: the batch carries nothing to learn and J_B = Σ s·loss / Σ s is
-            # undefined, so no update (the whole set's weights are checked to sum above 0). The
-            # forward pass above still lets the epoch's accuracy count these rows.
-            return 0.0
-        cost = net.cached_cost(Yb, self.l2, sample_weight)
         # θ −= α g with α folded into δ_L = α(A − Y)/m: the gradients come out already scaled.
-        grads = net.backward(Yb, self.l2, scale=opt.lr if opt.folds_lr else 1.0, sample_weight=sample_weight)
+        scale = opt.lr if opt.folds_lr else 1.0
+        split = self._split
+        self._split_last = split is not None and split.usable(net, Xb.shape[0], sample_weight, self._sparse)
+        if self._split_last:
+            cost = split.run(Xb, Yb, self.l2, scale)  # both halves' gradients summed into net.flat_grads()
+            grads = net.grads
+        else:
+            net.forward(Xb, cache=True, check=False)
+            if sample_weight is not None and not sample_weight.any():
+                # Every row weighs 0: the batch carries nothing to learn and J_B = Σ s·loss / Σ s is
+                # undefined, so no update (the whole set's weights are checked to sum above 0). The
+                # forward pass above still lets the epoch's accuracy count these rows.
+                return 0.0
+            cost = net.cached_cost(Yb, self.l2, sample_weight)
+            grads = net.backward(Yb, self.l2, scale=scale, sample_weight=sample_weight)
         params, flat_grads = net.flat_params(), net.flat_grads()
         if params is not None and flat_grads is not None:
             params, grads = [params], [flat_grads]  # the whole network as one array: a few passes
@@ -356,6 +503,9 @@ class Trainer:
     def _correct(self, idx, Yb) -> int:
         """How many rows of the last batch the network got right (labels precomputed once)."""
         labels = self.labels if idx is None else self.labels[idx]
+        if self._split_last:
+            return sum(_n_correct(A, Yb[s:s + A.shape[0]], labels[s:s + A.shape[0]], self.multilabel)
+                       for A, s in self._split.outputs())
         return _n_correct(self.net.layers[-1].A, Yb, labels, self.multilabel)
 
     # -- evaluation --------------------------------------------------------------------------------
@@ -378,8 +528,19 @@ class Trainer:
         # DivergenceError; NumPy's RuntimeWarnings would only repeat it less clearly.
         sizes = self.net.sizes
         step_macs = self.batch_size * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-        with np.errstate(over="ignore", invalid="ignore"), fast.blas_threads_for(step_macs):
-            return self._run()
+        if self.threads == 2 and SplitStep.usable(self.net, self.batch_size, self.sample_weight,
+                                                  self._sparse):
+            self._split = SplitStep(self.net)
+            self.optimizer.halves = self._split  # element-wise updates over two halves, same bits
+            step_macs = 0  # one BLAS thread in each of the two threads
+        try:
+            with np.errstate(over="ignore", invalid="ignore"), fast.blas_threads_for(step_macs):
+                return self._run()
+        finally:
+            if self._split is not None:
+                self._split.close()
+                self.optimizer.halves = None
+            self._split = None
 
     def _run(self) -> History:
         cbs = self.callbacks
@@ -522,8 +683,10 @@ class Trainer:
         """‖δ_l‖ and ‖dW_l‖ (Frobenius) of the last batch, for the unscaled gradient of J."""
         scale = self.optimizer.lr if self.optimizer.folds_lr else 1.0
         grads = self.net.grads
+        deltas = (self._split.delta_norms() if self._split_last and self._split is not None
+                  else [_norm(layer.delta) for layer in self.net.layers])
         return {
-            "delta_norm": [_norm(layer.delta) / scale for layer in self.net.layers],
+            "delta_norm": [d / scale for d in deltas],
             "dW_norm": [_norm(dW) / scale for dW, _ in grads],
         }
 
@@ -659,14 +822,114 @@ def _predicted_labels(A):
     return np.argmax(A, axis=1)
 
 
-def fit(net: Network, X, y, **options) -> History:
-    """Train ``net`` on (X, y) and return the History. Options are :class:`Trainer`'s:
+def fit(net: Network, X, y, options: TrainOptions | None = None, **overrides) -> History:
+    """Train ``net`` on (X, y) and return the History.
 
-    ``epochs`` (10), ``batch_size`` (None: full batch, as in the notes), ``optimizer`` ('sgd',
-    'momentum', 'nesterov', 'adam' or an Optimizer), ``lr`` (0.1 for SGD, 0.001 for Adam),
-    ``momentum``, ``schedule`` and ``schedule_options``, ``l2`` (λ), ``validation_data=(Xv, yv)``
-    or ``validation_fraction``, ``early_stopping`` (patience in epochs; restores the best weights),
-    ``tol``, ``shuffle``, ``seed``, ``callbacks``, ``sample_weight`` (one weight per row of X: the training
-    cost is the weighted mean; validation loss and accuracy stay plain means over the validation rows).
+    ``options`` is a :class:`TrainOptions` (its defaults are the command's: Adam, batches of 64, 30
+    epochs); keyword arguments override single fields (``fit(net, X, y, epochs=100, lr=0.01)``), and
+    the runtime arguments of :class:`Trainer` pass through (``validation_data``, ``sample_weight``,
+    ``callbacks``, ``rng``). ``sample_weight`` gives one weight per row of X: the training cost is the
+    weighted mean; validation loss and accuracy stay plain means over the validation rows.
+
+    Targets: for a classifier, class indices 0..K−1, a one-hot matrix, or text labels (their sorted
+    names are kept in ``net.meta["classes"]``; :meth:`Network.predict_labels` gives them back). For a
+    regression network (identity output), numbers; they are standardised for training and the
+    scaling kept in ``net.meta["target_scaling"]``, so that ``net.predict`` gives values in the
+    targets' units (``scale_targets=False`` trains on the raw values). The targets must fit the
+    network: text needs a classifier, numbers with a fractional part a regression network
+    (:mod:`deltaprop.targets` holds the rule the command uses to guess the task).
+
+    ``threads=2`` splits each batch of 64 rows or more over two Python threads with one BLAS thread
+    each (:mod:`deltaprop.parallel`): the same training up to float32 rounding.
+
+    ``deltaprop.fit`` (the package's) adds ``progress=True``: a progress bar drawn outside the engine.
     """
-    return Trainer(net, X, y, **options).run()
+    return Trainer(net, X, y, options, **overrides).run()
+
+
+def _labels_for(net: Network, y: np.ndarray) -> np.ndarray:
+    """1-d targets checked against the network's task and text labels turned into class indices
+    (names from ``net.meta["classes"]``, or set there in sorted order)."""
+    if y.ndim != 1:
+        return y
+    from deltaprop.targets import encode_targets
+
+    if not net.is_classifier:
+        if y.dtype.kind in "USOb":
+            example = str(y[0]) if y.shape[0] else ""
+            raise InputError(f"the network has an identity output (regression) but the targets are labels "
+                             f"(e.g. {example!r})",
+                             "build a classifier (output='softmax' or 'sigmoid') for labels")
+        return y
+    if y.dtype.kind == "f" and not (np.all(np.isfinite(y)) and np.all(np.mod(y, 1) == 0)):
+        bad = y[~(np.isfinite(y) & (np.mod(y, 1) == 0))][0]
+        raise InputError(f"class labels must be whole numbers, got {bad!r}: these targets look like values "
+                         "to regress",
+                         "pass integer labels 0..K−1, or build a regression network (output='identity')")
+    if y.dtype.kind not in "USO":
+        return y
+    known = net.meta.get("classes")
+    n_out = net.sizes[-1]
+    k = 2 if n_out == 1 else n_out
+    if known:
+        try:
+            return encode_targets(y, "classification", known)[0]
+        except DeltapropError as exc:
+            raise InputError(exc.message,
+                             "pass labels among the network's classes (net.meta['classes'])") from None
+    codes, names = encode_targets(y, "classification")
+    if len(names) > k:
+        raise InputError(f"the labels name {len(names)} classes ({', '.join(names[:8])}"
+                         f"{', ...' if len(names) > 8 else ''}) but the network has {n_out} output unit(s)",
+                         f"build the network with {len(names)} output units")
+    net.meta["classes"] = names
+    return codes
+
+
+def _class_weights(net: Network, y: np.ndarray, class_weight) -> np.ndarray:
+    """One weight per row from its class: 'balanced' gives class c the weight m / (K · m_c) (scikit-
+    learn's meaning: K classes present, m_c rows of class c); a dict maps class (index or name) to weight."""
+    if not net.is_classifier:
+        raise ConfigError("class_weight is for classifiers; this network regresses", "leave class_weight out")
+    if y.ndim == 2 and y.shape[1] > 1:
+        if net.activations[-1] == "sigmoid":
+            raise ConfigError("class_weight is not defined for several sigmoid outputs (multi-label)",
+                              "pass sample_weight instead")
+        labels = np.argmax(y, axis=1)
+    else:
+        labels = np.asarray(y).reshape(-1).astype(np.int64)
+    if isinstance(class_weight, str):
+        present, counts = np.unique(labels, return_counts=True)
+        per_class = np.zeros(int(labels.max()) + 1)
+        per_class[present] = labels.shape[0] / (present.shape[0] * counts)
+        return per_class[labels]
+    names = [str(c) for c in (net.meta.get("classes") or [])]
+    k = 2 if net.sizes[-1] == 1 else net.sizes[-1]
+    per_class = np.ones(k)
+    for key, weight in dict(class_weight).items():
+        index = names.index(str(key)) if str(key) in names else key
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < k:
+            raise ConfigError(f"class_weight names the class {key!r}, which the network does not have",
+                              f"use class indices 0..{k - 1}" + (f" or the names {names}" if names else ""))
+        per_class[int(index)] = check_nonnegative_float(weight, f"class_weight[{key!r}]")
+    return per_class[labels]
+
+
+def _target_scaling(net: Network, y) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) per output column of the regression targets, from ``net.meta["target_scaling"]``
+    or measured on y and stored there (a column that never varies keeps std 1)."""
+    stored = net.meta.get("target_scaling")
+    n_out = net.sizes[-1]
+    if stored:
+        mean = np.asarray(stored["mean"], dtype=net.dtype)
+        std = np.asarray(stored["std"], dtype=net.dtype)
+        return mean, std
+    Y = np.asarray(y, dtype=np.float64)
+    Y = Y.reshape(-1, n_out) if Y.ndim == 1 else Y
+    if Y.ndim != 2 or Y.shape[1] != n_out or not np.all(np.isfinite(Y)):
+        return None  # prepare_targets reports what is wrong
+    mean = Y.mean(axis=0)
+    std = Y.std(axis=0)
+    std[~(std > 0)] = 1.0
+    net.meta["target_scaling"] = {"mean": mean.tolist(), "std": std.tolist()}
+    return mean.astype(net.dtype), std.astype(net.dtype)

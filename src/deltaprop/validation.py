@@ -9,7 +9,7 @@ import numpy as np
 from deltaprop import fast
 from deltaprop.errors import ConfigError, InputError, InputTypeError
 
-__all__ = ["check_X", "is_sparse", "check_sample_weight", "check_number", "number_rule", "check_positive_int",
+__all__ = ["check_X", "check_rows", "is_sparse", "check_sample_weight", "check_number", "number_rule", "check_positive_int",
            "check_positive_float", "check_nonnegative_float", "check_dtype"]
 
 FLOAT_DTYPES = ("float32", "float64")
@@ -31,14 +31,18 @@ def is_sparse(X) -> bool:
     return not isinstance(X, np.ndarray) and hasattr(X, "tocsr") and hasattr(X, "nnz")
 
 
-def check_X(X, n_features: int | None = None, dtype=None, what: str = "X", *, finite: bool = True,
-            min_rows: int = 1) -> np.ndarray:
+def check_X(X, n_features: int | None = None, dtype=None, what: str = "X", rows_later: bool = False, *,
+            finite: bool = True, min_rows: int = 1) -> np.ndarray:
     """X as a 2-d numeric array (m, n_features) with m ≥ ``min_rows`` and at least one feature, finite
     unless ``finite`` is False, cast to ``dtype`` when given. The one input check of the engine, the
     command and the estimators (its messages carry the words scikit-learn's checks look for).
 
     A SciPy sparse X stays sparse: it comes back in CSR form (rows are cheap to take), its stored
-    values checked and cast; the first layer multiplies it as it is (see :class:`deltaprop.layers.Dense`)."""
+    values checked and cast; the first layer multiplies it as it is (see :class:`deltaprop.layers.Dense`).
+
+    ``rows_later=True`` checks the shape and the kind of values only, leaving the cast and the
+    finiteness test of a dense X to :func:`check_rows`, block by block (prediction: each block is
+    tested while it is in cache, and a float64 X is never copied whole)."""
     if X is None:
         raise InputError(f"{what} is None", "pass a 2-d array of numbers (m examples, n features)")
     if is_sparse(X):
@@ -80,12 +84,21 @@ def check_X(X, n_features: int | None = None, dtype=None, what: str = "X", *, fi
             f"{what} has {arr.shape[1]} features per row, but the network expects {n_features}",
             "use the same columns (and preprocessing) as when the network was built",
         )
+    if rows_later:
+        return arr
+    return check_rows(arr, dtype, what, finite=finite)
+
+
+def check_rows(arr: np.ndarray, dtype=None, what: str = "X", first_row: int = 0, *, finite: bool = True) -> np.ndarray:
+    """Rows of a dense X already shape-checked by :func:`check_X`, cast to ``dtype`` (when given) and
+    tested finite in one pass (unless ``finite`` is False); ``first_row`` is the index of ``arr``'s
+    first row in the whole X (for the message)."""
     if dtype is not None:
         arr = arr.astype(dtype, copy=False)
     if finite and arr.dtype.kind == "f" and not fast.all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise InputError(
-            f"{what} contains NaN or infinity (first at row {int(bad[0])}, column {int(bad[1])})",
+            f"{what} contains NaN or infinity (first at row {first_row + int(bad[0])}, column {int(bad[1])})",
             "fill or drop missing values before training or predicting",
         )
     return arr

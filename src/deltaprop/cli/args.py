@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 __all__ = ["Formatter", "sizes", "number", "positive_int", "positive_float", "nonnegative_float", "fraction", "nonnegative_int", "seed_int"]
 
 
-class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written; "(default: X)" added to an option's help once, only where the help
+    does not already speak of its default and there is one to show."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
 
 
 def sizes(text: str) -> list[int]:
@@ -37,7 +44,8 @@ def number(convert, low=None, high=None, **limits):
         try:
             value = convert(text)
         except (ValueError, OverflowError):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if convert is int else 'a number'}")
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'a whole number' if convert is int else 'a number'}") from None
         try:
             return check_number(value, "it", low, high, integer=convert is int, **limits)
         except ConfigError:

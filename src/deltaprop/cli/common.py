@@ -17,34 +17,51 @@ RUN_FILE = "run.json"  # the run's id and options, written before training start
 
 
 def load_model(path):
-    """A deltaprop model file, or an .onnx file read through deltaprop.from_onnx."""
+    """A deltaprop model file, or an .onnx file read through deltaprop.from_onnx; a missing file is
+    explained in the command's terms."""
     from deltaprop import load
+    from deltaprop.errors import ModelFileError
 
+    if not Path(path).exists():
+        raise ModelFileError(f"no such model file: {path}",
+                             f"check the path; `deltaprop train` writes RUN_DIR/{MODEL_FILE}, and "
+                             f"runs/latest/{MODEL_FILE} is the newest run's")
     return load(path)
 
 
 def scaler_of(net):
-    from deltaprop.io.preprocessing import Scaler
+    from deltaprop.io.preprocessing import stored_scaler
 
-    return Scaler.from_dict(net.meta["scaler"]) if "scaler" in net.meta else None
+    return stored_scaler(net)
 
 
 def model_inputs(net, X) -> np.ndarray:
     """X as the network sees it: the model's stored input scaling applied, in the model's dtype."""
     from deltaprop.train import is_row_source
 
-    scaler = scaler_of(net)
     if is_row_source(X):  # rows on disk: scaled as they are read
         if X.shape[1] != net.sizes[0]:
             raise InputError(f"the inputs have {X.shape[1]} features but the model takes {net.sizes[0]}",
                              "pass inputs with the same columns as the training data")
-        return X.scaled(scaler, net.dtype)
+        return X.scaled(scaler_of(net), net.dtype)
+    scaler = _checked_scaler(net, X)
     if scaler is not None:
-        if scaler.n_features is not None and np.ndim(X) == 2 and X.shape[1] != scaler.n_features:
-            raise InputError(f"the inputs have {X.shape[1]} features but the model was trained on "
-                             f"{scaler.n_features}", "pass inputs with the same columns as the training data")
         return scaler.transform(X, dtype=net.dtype)
     return np.asarray(X, dtype=net.dtype)
+
+
+def prediction_network(net, X):
+    """The network to feed X to as it is: ``net`` with the model's stored input scaling folded into its
+    first layer (:meth:`deltaprop.io.preprocessing.Scaler.fold_into`), or ``net`` itself without one.
+    Prediction then makes no scaled copy of X; the outputs equal ``net``'s on the scaled X up to rounding."""
+    scaler = _checked_scaler(net, X)
+    return net if scaler is None else scaler.fold_into(net)
+
+
+def _checked_scaler(net, X):
+    from deltaprop.io.preprocessing import stored_scaler
+
+    return stored_scaler(net, X)
 
 
 def class_names(net) -> list[str] | None:
@@ -107,18 +124,25 @@ def json_default(value):
 @np.errstate(over="ignore", invalid="ignore")  # a diverged model's metrics overflow: reported, not warned
 def metrics(net, X, y, class_names) -> dict:
     """Metrics of ``net`` on prepared inputs X and targets y (class indices when ``class_names`` is a
-    list): the classification summary (accuracy, log loss, per class, confusion) or MSE and R²; and
-    the mean loss of the network's own cost, without the L2 term."""
+    list): the classification summary (accuracy, log loss, per class, confusion; ROC-AUC, average
+    precision and the threshold for two classes) or MSE, RMSE, MAE and R² in the targets' units; and
+    ``loss``, the mean loss of the network's own cost without the L2 term (for regression ½·MSE of
+    the standardised targets, as training reports it)."""
     from deltaprop import metrics as M
 
     Z, A = logits(net, X)
     finite_outputs(net, A)
+    Y = net.prepare_targets(y)
     if class_names is not None:
         out = M.classification_summary(y, net.decide(A), class_names, P=net.probabilities(A))
     else:
-        y_pred = A[:, 0] if A.shape[1] == 1 else A
-        out = {"mse": M.mean_squared_error(y, y_pred), "r2": M.r2_score(y, y_pred)}
-    loss = float(net.loss.value(Z, A, net.prepare_targets(y)) / X.shape[0])
+        finite = bool(np.all(np.isfinite(A)))
+        out = M.regression_summary(y, net.decide(A)) if finite else {"mse": None, "rmse": None, "mae": None,
+                                                                      "r2": None}
+        scaling = net.meta.get("target_scaling")
+        if scaling:  # the loss is the training loss: on the standardised targets
+            Y = (Y - np.asarray(scaling["mean"], dtype=Y.dtype)) / np.asarray(scaling["std"], dtype=Y.dtype)
+    loss = float(net.loss.value(Z, A, Y) / X.shape[0])
     out["loss"] = loss if np.isfinite(loss) else None  # metrics.json stays strict JSON
     return out
 
@@ -158,18 +182,41 @@ def print_class_table(metrics) -> None:
         out(report.per_class_table(metrics))
 
 
+def target_name(net) -> str | None:
+    """The name of the column the model predicts (a CSV header), or None."""
+    info = net.meta.get("data") or {}
+    return info.get("target_name") or None
+
+
 def dataset_for(net, spec=None, target=None):
-    """The data set ``spec`` names, or the one the model was trained on. A path stored in a model file
-    is read only when the file's recorded fingerprint (size, SHA-256) matches: a crafted model cannot
-    make the command open, and echo parts of, a file the user did not name."""
-    from deltaprop.io.datasets import fingerprint, resolve
+    """The Dataset of ``spec`` (default: the model's own data, refused when its file changed since
+    training), split as training split it."""
+    return evaluation_data(net, spec, target, split="test")[2]
+
+
+def fingerprint_needed(spec) -> bool:
+    """True for a --data spec that names a file or directory (not digits or the installed Fashion-MNIST)."""
+    return str(spec).strip().lower() not in ("digits", "fashion-mnist", "fashion_mnist")
+
+
+def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimiter=None):
+    """(X, y, Dataset, split) to evaluate ``net`` on. Without ``spec``: the model's own data (from the
+    absolute path it recorded, refused when the file changed since training) and, by default, its
+    test split. With ``spec``: that data, all of it by default (``split`` 'test' or 'train' splits it
+    as training did), its columns matched to the model's by name."""
+    from deltaprop.io.datasets import changed_file, column_order, parse_delimiter, resolve
 
     info = net.meta.get("data") or {}
-    if not spec:
+    own = not spec
+    if own:
         spec = info.get("spec")
         if not spec:
             raise ConfigError("this model does not say which data it was trained on", "pass --data SPEC")
-        if str(spec).strip().lower() not in ("digits", "fashion-mnist", "fashion_mnist"):
+        source = info.get("source")
+        if not source and fingerprint_needed(spec):
+            # A path stored in a model file is read only when its fingerprint is recorded and matches:
+            # a crafted model cannot make the command open, and echo parts of, a file the user did not name.
+            from deltaprop.io.datasets import fingerprint
             from deltaprop.io.files import shown
 
             stored = info.get("fingerprint")
@@ -184,8 +231,43 @@ def dataset_for(net, spec=None, target=None):
             if not same:
                 raise DataError(f"the model's data {shown(spec)} is missing or is not the file it was trained on "
                                 "(its size or contents differ)", "pass --data SPEC to say which data to evaluate on")
-    return resolve(spec, test_fraction=info.get("test_fraction", 0.3), seed=info.get("seed", 0),
-                   target=target if target is not None else info.get("target"), task=info.get("task"))
+        if source:
+            why = changed_file(source)
+            if why:
+                raise DataError(f"{why}: its test split would no longer be the rows held out in training",
+                                "evaluate the file as it is now on all its rows with "
+                                f"--data {source['path']}, "
+                                "or train again")
+            spec = source["path"]  # absolute: evaluate works from any directory
+        target = target if target is not None else info.get("target")
+        drop = drop if drop is not None else info.get("drop")
+        delimiter = delimiter if delimiter is not None else info.get("delimiter")
+    elif target is None:
+        target = target_name(net)
+    split = split or ("test" if own else "all")
+    task = net.meta.get("task") or ("classification" if net.is_classifier else "regression")
+    is_file = str(spec).lower().endswith((".csv", ".npz"))
+    whole = split == "all" and is_file
+    data = resolve(spec, test_fraction=0 if whole else info.get("test_fraction", 0.3),
+                   seed=info.get("seed", 0), target=target, task=task, drop=drop,
+                   delimiter=parse_delimiter(delimiter) if delimiter else None)
+    if split == "test":
+        X, y = data.X_test, data.y_test
+    elif split == "train" or whole:
+        X, y = data.X_train, data.y_train
+    else:
+        from deltaprop.train import is_row_source
+
+        if is_row_source(data.X_train):
+            raise ConfigError("--split all joins the train and test rows in memory, but these rows are read "
+                              "from disk", "evaluate --split train and --split test one after the other")
+        X, y = np.concatenate([data.X_train, data.X_test]), np.concatenate([data.y_train, data.y_test])
+    names = net.meta.get("feature_names")
+    if names and data.feature_names and data.feature_names != names:
+        order, notes = column_order(data.feature_names, names, None, spec)
+        X = X[:, order]
+        data.notes.extend(notes)
+    return X, y, data, split
 
 
 def labels_for_model(net, data, y) -> np.ndarray:

@@ -36,7 +36,7 @@ def register(subparsers) -> None:
         help="read an ONNX MLP (deltaprop's, or skl2onnx's scikit-learn MLP) into a deltaprop model file",
         formatter_class=fmt,
         description="Read an MLP-shaped ONNX graph (MatMul/Gemm + Add + Relu/Tanh/Sigmoid/LeakyRelu/Softmax, "
-        "with an input scaling of Sub/Div before the first layer) and save it as a deltaprop model "
+        "with an input scaling of Sub/Div or skl2onnx's Scaler before the first layer) and save it as a deltaprop model "
         "file, ready for explain, trace, evaluate, predict and further training.\n\n"
         "  deltaprop import model.onnx -o model.safetensors\n"
         "  deltaprop explain model.safetensors\n\n"
@@ -59,6 +59,11 @@ def register(subparsers) -> None:
         "  --to npz   -o FILE.npz    W1, b1, ..., activations, shift, scale, classes, meta\n\n"
         "The export is then run by ONNX Runtime or PyTorch, where installed, and compared with "
         "deltaprop (--no-check skips this).",
+        epilog="examples:\n"
+        "  deltaprop export runs/<stamp>/model.safetensors --to onnx -o model.onnx\n"
+        "  deltaprop export runs/<stamp>/model.safetensors --to torch -o torch_model\n"
+        "  deltaprop export runs/<stamp>/model.safetensors --to npz -o weights.npz\n"
+        "  deltaprop export model.onnx --to npz -o from_onnx.npz",
     )
     e.add_argument("model", help="a model file written by deltaprop (or an .onnx file)")
     e.add_argument(

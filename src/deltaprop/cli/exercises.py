@@ -25,12 +25,14 @@ def register(subparsers) -> None:
             "flipped, 1/m missing, g' missing, dW transposed, ...), with the line of the derivation it "
             "contradicts.", 90),
         epilog="exit codes: 0 every item right; 1 a gradient or the cost wrong; 2 the function cannot be run\n"
-               "(it raises, returns the wrong shapes, None or NaN) or the file cannot be read\n\n"
+               "(it raises, returns the wrong shapes, None or NaN, runs past --timeout) or the file cannot be read\n\n"
                "  deltaprop exercises start any_depth work/\n  deltaprop check work/any_depth.py")
     c.add_argument("file", metavar="FILE.py", help="your Python file; its EXERCISE = \"NAME\" says which exercise")
     c.add_argument("--exercise", metavar="NAME", help="the exercise, if the file does not say")
     c.add_argument("--format", default="text", choices=("text", "html", "json"))
     c.add_argument("-o", "--out", help="write the report to this file instead of standard output")
+    c.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="stop your code if the whole check has not finished in this time (default 60)")
     c.set_defaults(handler=_cmd_check)
 
     e = subparsers.add_parser(
@@ -65,6 +67,27 @@ def _write(text: str, args) -> None:
 
 
 def _cmd_check(args) -> int:
+    import math
+
+    from deltaprop.errors import ConfigError
+
+    if not (args.timeout > 0 and math.isfinite(args.timeout)):
+        raise ConfigError(f"--timeout must be a positive number of seconds, got {args.timeout:g}",
+                          "e.g. --timeout 60 (the default)")
+    try:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+    except ValueError:  # no fork (Windows): the check runs here, without a time limit
+        text, code = _check_here(args)
+    else:
+        text, code = _check_in_child(args, context)
+    _write(text, args)
+    return code
+
+
+def _check_here(args) -> tuple[str, int]:
+    """Run the learner's file in this process; (the rendered report, its exit code)."""
     import contextlib
 
     from deltaprop.teach.exercises import check
@@ -74,8 +97,60 @@ def _cmd_check(args) -> int:
     with contextlib.redirect_stdout(sys.stderr) if quiet else contextlib.nullcontext():
         report = check(args.file, exercise=args.exercise)
     report.from_command = True
-    _write({"text": report.to_text, "html": report.to_html, "json": report.to_json}[args.format](), args)
-    return report.exit_code
+    return {"text": report.to_text, "html": report.to_html, "json": report.to_json}[args.format](), report.exit_code
+
+
+def _check_in_child(args, context) -> tuple[str, int]:
+    """Run the check in a forked child, so that a learner's function that never returns (a loop that
+    does not end) or ends the process itself cannot hang or fool the command: the child sends back the
+    rendered report and its exit code, or the error deltaprop raised; past ``--timeout`` it is killed."""
+    from deltaprop.errors import InputError
+
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(args, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        ready = receive.poll(args.timeout)
+        result = receive.recv() if ready else None
+    except EOFError:  # the child ended without a word: the learner's code ended the process
+        result = "ended"
+    finally:
+        receive.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
+    name = args.file
+    if result is None:
+        raise InputError(f"the check of {name} did not finish in {args.timeout:g} s; it was stopped (your code "
+                         "may loop forever, or wait for input)",
+                         "look for a loop that never ends; if your code is just slow, give it longer: "
+                         f"--timeout {max(2 * args.timeout, 120):g}")
+    if result == "ended":
+        raise InputError(f"running {name} ended the process (exit code {child.exitcode}) before the check "
+                         "finished: your code calls os._exit, or crashed the interpreter",
+                         "return from your function instead of ending the program")
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _child(args, send) -> None:
+    import os
+
+    try:
+        result = _check_here(args)
+    except BaseException as err:  # noqa: BLE001 - deltaprop's own error (or any) goes back to the command
+        from deltaprop.errors import DeltapropError
+
+        result = err if isinstance(err, DeltapropError) else RuntimeError(f"{type(err).__name__}: {err}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        send.send(result)
+    finally:
+        send.close()
+        os._exit(0)  # skip the learner's atexit handlers and finalizers
 
 
 def _cmd_list(args) -> int:

@@ -2,13 +2,14 @@
 
     deltaprop train                          # digits, a progress bar, a summary, a run directory
     deltaprop train --data fashion-mnist --layers 256,128 --epochs 20
-    deltaprop evaluate runs/<stamp>/model.safetensors
-    deltaprop predict  runs/<stamp>/model.safetensors images.npy -o predictions.csv
-    deltaprop info     runs/<stamp>/model.safetensors
+    deltaprop evaluate runs/latest/model.safetensors
+    deltaprop predict  runs/latest/model.safetensors images.npy -o predictions.csv
+    deltaprop info     runs/latest/model.safetensors
     deltaprop gradcheck --layers 3,4,3,2 --activation tanh
     deltaprop explain --layers 3,4,3,2        deltaprop trace --preset note001
-    deltaprop diagnose runs/<stamp>
+    deltaprop diagnose runs/latest
     deltaprop exercises start any_depth work/   deltaprop check work/any_depth.py
+    deltaprop playground                     # the local web app: watch a network learn, step by step
 
 Each command group lives in its own module with a ``register(subparsers)`` function, listed in
 :data:`GROUPS`. Every error deltaprop raises on purpose (:class:`deltaprop.errors.DeltapropError`) is
@@ -23,13 +24,13 @@ import importlib
 import sys
 
 from deltaprop.cli.common import error
-from deltaprop.io.files import shown
 from deltaprop.errors import DeltapropError
+from deltaprop.io.files import shown
 
 __all__ = ["main", "build_parser", "GROUPS"]
 
 # The modules of deltaprop.cli that add subcommands, in the order --help lists them.
-GROUPS = ("train", "search", "models", "teach", "exercises", "exchange")
+GROUPS = ("train", "search", "models", "teach", "exercises", "exchange", "playground")
 
 EXAMPLES = """\
 examples:
@@ -37,17 +38,18 @@ examples:
   deltaprop train --data fashion-mnist --layers 256,128 --epochs 20
   deltaprop train --data table.csv --target label --layers 64 --optimizer sgd --lr 0.05
   deltaprop train --epochs 200 --checkpoint-every 10   Ctrl-C stops cleanly; then:
-  deltaprop train --resume runs/<stamp>                continue the interrupted run, bit for bit
-  deltaprop evaluate runs/<stamp>/model.safetensors   accuracy, per-class table, confusion matrix
-  deltaprop predict runs/<stamp>/model.safetensors inputs.csv -o predictions.csv
-  deltaprop info runs/<stamp>/model.safetensors
+  deltaprop train --resume runs/latest                continue the interrupted run, bit for bit
+  deltaprop evaluate runs/latest/model.safetensors   accuracy, per-class table, confusion matrix
+  deltaprop predict runs/latest/model.safetensors inputs.csv -o predictions.csv
+  deltaprop info runs/latest/model.safetensors
   deltaprop gradcheck --layers 3,4,3,2 --activation tanh
   deltaprop explain --layers 3,4,3,2 --l2 0.1        the derivation with this network's shapes
   deltaprop trace --preset note001 --per-example     one backprop step, number by number
   deltaprop exercises start any_depth work/          write backprop yourself (exercises list: all of them)
   deltaprop check work/any_depth.py                  runs your code; names the mistake if there is one
-  deltaprop export runs/<stamp>/model.safetensors --to onnx -o model.onnx   (or --to torch -o DIR, --to npz)
+  deltaprop export runs/latest/model.safetensors --to onnx -o model.onnx   (or --to torch -o DIR, --to npz)
   deltaprop import sklearn_mlp.onnx -o model.safetensors   explain, trace and info also read .onnx directly
+  deltaprop playground                               train in the browser, step by step (127.0.0.1)
 """
 
 
@@ -108,6 +110,16 @@ def _main(argv) -> int:
             raise
         error("interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader stopped reading (`| head`): end quietly, as Unix tools do. Point standard output at
+        # /dev/null so that the interpreter's final flush does not complain a second time.
+        import os
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 0
     except OSError as err:
         if args.debug:
             raise

@@ -12,7 +12,7 @@ import numpy as np
 from deltaprop.cli.args import Formatter
 from deltaprop.cli.common import (
     class_names,
-    dataset_for,
+    evaluation_data,
     finite_outputs,
     json_default,
     labels_for_model,
@@ -21,31 +21,54 @@ from deltaprop.cli.common import (
     model_inputs,
     out,
     print_class_table,
+    target_name,
 )
-from deltaprop.errors import ConfigError, DataError, InputError
+from deltaprop.errors import DataError, InputError
 from deltaprop.io.files import atomic_write, csv_cell, shown
+
+EVALUATE_EXAMPLES = """\
+examples:
+  deltaprop evaluate runs/latest/model.safetensors                  the test split of the training data
+  deltaprop evaluate runs/latest/model.safetensors --data new.csv   every row of new.csv
+  deltaprop evaluate runs/latest/model.safetensors --json | head
+"""
+
+PREDICT_EXAMPLES = """\
+examples:
+  deltaprop predict runs/latest/model.safetensors inputs.csv -o predictions.csv
+  deltaprop predict runs/latest/model.safetensors inputs.csv --no-proba | head
+"""
 
 
 def register(sub) -> None:
     e = sub.add_parser("evaluate", help="accuracy, loss, per-class table and confusion matrix of a saved model",
                        formatter_class=Formatter,
-                       description="Evaluate a saved model on the test split of a data set (by default the data set "
-                                   "and split it was trained on).")
+                       description="Evaluate a saved model: by default on the test split of the data it was trained "
+                                   "on (refused if that file changed since), or on all rows of the data given "
+                                   "with --data (CSV columns matched to the model's by name).",
+                       epilog=EVALUATE_EXAMPLES)
     e.add_argument("model", help="a model file written by deltaprop train")
-    e.add_argument("--data", help="data spec, as for train (default: the model's own)")
-    e.add_argument("--target", help="the label column of a CSV file")
-    e.add_argument("--split", choices=("test", "train", "all"), default="test", help="which rows to evaluate")
+    e.add_argument("--data", help="data spec, as for train (default: the model's own data)")
+    e.add_argument("--target", help="the label column of a CSV file (default: the model's target column)")
+    e.add_argument("--split", choices=("test", "train", "all"),
+                   help="which rows: the test or train side of the split training made, or all (default: test "
+                        "for the model's own data, all for --data)")
+    e.add_argument("--drop", metavar="COL[,COL]", help="CSV columns to leave out (names or 0-based indices)")
+    e.add_argument("--delimiter", help="the CSV cell separator: comma, semicolon or tab (default: detected)")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.set_defaults(handler=cmd_evaluate)
 
     p = sub.add_parser("predict", help="labels and probabilities for new inputs", formatter_class=Formatter,
-                       description="Predict with a saved model. INPUT is a .csv (features only, or name the label "
-                                   "column to drop with --drop), .npy, .npz (array X) or IDX file. The model's input "
-                                   "scaling is applied. Writes CSV: the label, then one probability per class.")
+                       description="Predict with a saved model. INPUT is a .csv (with a header its columns are "
+                                   "matched to the model's by name and the model's target column is left out), "
+                                   ".npy, .npz (array X) or IDX file. The model's input scaling is applied. Writes "
+                                   "CSV: the label, then one probability per class; for regression one column "
+                                   "named after the target.", epilog=PREDICT_EXAMPLES)
     p.add_argument("model", help="a model file written by deltaprop train")
     p.add_argument("input", help="the inputs, one example per row")
     p.add_argument("-o", "--output", help="write the CSV here (default: standard output)")
-    p.add_argument("--drop", help="a label column of the CSV input to leave out (name or 0-based index)")
+    p.add_argument("--drop", metavar="COL[,COL]", help="CSV columns to leave out (names or 0-based indices)")
+    p.add_argument("--delimiter", help="the CSV cell separator: comma, semicolon or tab (default: detected)")
     p.add_argument("--no-proba", action="store_true", help="write the labels only")
     p.set_defaults(handler=cmd_predict)
 
@@ -57,20 +80,18 @@ def register(sub) -> None:
 
 
 
+def _notes(notes) -> None:
+    for note in notes:
+        sys.stderr.write(f"deltaprop: note: {note}\n")
+
+
 def cmd_evaluate(args) -> int:
     net = load_model(args.model)
-    data = dataset_for(net, args.data, args.target)
-    if args.split == "test":
-        X, y = data.X_test, data.y_test
-    elif args.split == "train":
-        X, y = data.X_train, data.y_train
-    else:
-        from deltaprop.train import is_row_source
-
-        if is_row_source(data.X_train):
-            raise ConfigError("--split all joins the train and test rows in memory, but these rows are read from disk",
-                              "evaluate --split train and --split test one after the other")
-        X, y = np.concatenate([data.X_train, data.X_test]), np.concatenate([data.y_train, data.y_test])
+    X, y, data, split = evaluation_data(net, args.data, args.target, args.split, args.drop, args.delimiter)
+    if args.data:  # the model's own data: its notes were given when it trained
+        _notes(data.notes)
+    if X.shape[0] == 0:
+        raise DataError(f"the {split} split of {data.name} holds no rows", "choose another --split")
     X = model_inputs(net, X)
     classes = class_names(net)
     if net.is_classifier and classes is not None:
@@ -80,12 +101,13 @@ def cmd_evaluate(args) -> int:
         y = labels_for_model(net, data, y)
     result = metrics(net, X, y, classes if net.is_classifier else None)
     result["rows"] = int(X.shape[0])
-    result["split"] = args.split
+    result["split"] = split
+    result["data"] = data.source or {"spec": args.data or (net.meta.get("data") or {}).get("spec")}
     if args.json:
         out(json.dumps(result, indent=2, default=json_default))
         return 0
     out(f"{args.model}: {net!r}")
-    out(f"data {data.name}, {args.split} split, {X.shape[0]} rows")
+    out(f"data {data.name}, {'all rows' if split == 'all' else split + ' split'}, {X.shape[0]} rows")
     if "accuracy" in result:
         out(f"accuracy {result['accuracy']:.4f}   loss {result['loss']:.4f}")
         print_class_table(result)
@@ -94,19 +116,25 @@ def cmd_evaluate(args) -> int:
         out()
         out(report.confusion_table(np.array(result["confusion_matrix"]), classes))
     else:
-        out(f"MSE {result['mse']:.4g}   R² {result['r2']:.4f}   loss {result['loss']:.4g}")
+        from deltaprop.cli import report
+
+        out(report.regression_table(result, target_name(net)))
     return 0
 
 
 def cmd_predict(args) -> int:
-    from deltaprop.io.datasets import load_inputs
+    from deltaprop.io.datasets import load_inputs, parse_delimiter
 
     net = load_model(args.model)
-    X = load_inputs(args.input, drop=args.drop)
+    notes = []
+    X = load_inputs(args.input, drop=args.drop, feature_names=net.meta.get("feature_names"),
+                    target_name=target_name(net),
+                    delimiter=parse_delimiter(args.delimiter) if args.delimiter else None,
+                    notes=notes)
+    _notes(notes)
     if X.shape[0] == 0:
         raise InputError(f"{args.input} holds no rows", "pass at least one example")
-    X = model_inputs(net, X)
-    A = net.forward(X)
+    A = net.forward(model_inputs(net, X))
     finite_outputs(net, A)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -120,9 +148,12 @@ def cmd_predict(args) -> int:
         for k, row in zip(labels, P):
             writer.writerow([cells[k]] + ([] if args.no_proba else [repr(float(p)) for p in row]))
     else:
-        header = ["y"] if A.shape[1] == 1 else [f"y_{j}" for j in range(1, A.shape[1] + 1)]
+        values = net.decide(A) if not net.is_classifier else A
+        values = values.reshape(len(values), -1)
+        name = target_name(net) or "y"
+        header = [name] if values.shape[1] == 1 else [f"{name}_{j}" for j in range(1, values.shape[1] + 1)]
         writer.writerow(header)
-        for row in A:
+        for row in values:
             writer.writerow([repr(float(v)) for v in row])
     text = buf.getvalue()
     if args.output:
@@ -149,6 +180,7 @@ def cmd_info(args) -> int:
         "task": meta.get("task"),
         "classes": meta.get("classes"),
         "scaling": (meta.get("scaler") or {}).get("kind"),
+        "target_scaling": meta.get("target_scaling"),
         "data": meta.get("data"),
         "training": meta.get("training"),
         "source": meta.get("source"),
@@ -172,7 +204,16 @@ def cmd_info(args) -> int:
     data, tr = info["data"] or {}, info["training"] or {}
     if data:
         out(f"  data        {data.get('name') or data.get('spec')} (seed {data.get('seed')}, test fraction "
-             f"{data.get('test_fraction')})")
+            f"{data.get('test_fraction')})")
+        source = data.get("source") or {}
+        if source:
+            out(f"  file        {source.get('path')} ({source.get('size')} bytes, sha256 "
+                f"{str(source.get('sha256'))[:12]}…)")
+        if data.get("target_name"):
+            scaled = " (standardised in training, predictions in its units)" if info["target_scaling"] else ""
+            out(f"  target      {data['target_name']}{scaled}")
+    if (info["training"] or {}).get("class_weight"):
+        out(f"  weights     class_weight={info['training']['class_weight']}")
     if tr:
         test = tr.get("test") or {}
         scores = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if isinstance(v, (int, float)))

@@ -36,7 +36,8 @@ from deltaprop.teach.diagnose import column, per_layer, read_history
 from deltaprop.validation import check_positive_int
 
 __all__ = ["write_history_csv", "plot_history", "plot_confusion", "plot_first_layer", "plot_gradient_flow",
-           "per_class_table", "confusion_table", "rich_per_class_table", "history_summary", "gradcheck_table"]
+           "plot_regression", "plot_roc", "regression_table", "binary_line", "per_class_table",
+           "confusion_table", "rich_per_class_table", "history_summary", "gradcheck_table"]
 
 WIDTH = 80          # the terminal width the plain-text tables are laid out for
 NAME_WIDTH = 20     # class names longer than this are cut, ending in "…"
@@ -136,10 +137,13 @@ def _history_rows(rows) -> list[dict]:
     return rows
 
 
-def plot_history(rows, path) -> Path:
+def plot_history(rows, path=None, log: bool | None = None, loss_label: str = "loss"):
     """Loss (training, and validation when present) and accuracy (training, validation) per epoch,
     as two panels of one image; only the loss panel for regression (no accuracy recorded).
-    The best validation epoch (lowest validation loss) is marked."""
+    The best validation epoch (lowest validation loss) is marked. The loss axis is logarithmic when
+    ``log`` is True, or (``log`` None) when the loss spans more than a decade. ``loss_label`` names the
+    loss on its axis (e.g. "loss = ½·MSE of the standardised target"). Returns the path written, or
+    the matplotlib Figure when ``path`` is None."""
     rows = _history_rows(rows)
     epochs = _epochs(rows)
     loss, val_loss = column(rows, "loss"), column(rows, "val_loss")
@@ -158,9 +162,10 @@ def plot_history(rows, path) -> Path:
                 label=f"lowest validation loss (epoch {epochs[best]:g})")
     both = np.concatenate([loss, val_loss])
     both = both[np.isfinite(both)]
-    if both.size and both.min() > 0 and both.max() / both.min() > 30:
+    spans_decades = bool(both.size and both.min() > 0 and both.max() / both.min() > 10)
+    if log or (log is None and spans_decades):
         ax.set_yscale("log")  # losses that fall by orders of magnitude read better on a log scale
-    ax.set(title="loss", xlabel="epoch", ylabel="loss")
+    ax.set(title="loss", xlabel="epoch", ylabel=loss_label)
     ax.grid(True, alpha=0.3)
     ax.legend()
 
@@ -179,7 +184,7 @@ def plot_history(rows, path) -> Path:
         if len(rows) <= 12:
             ax.set_xticks(epochs)
     fig.suptitle(f"Training history ({len(rows)} epoch{'s' if len(rows) != 1 else ''})")
-    return _save(fig, path)
+    return fig if path is None else _save(fig, path)
 
 
 def _short(name: str, width: int = NAME_WIDTH) -> str:
@@ -338,7 +343,9 @@ def _averages(summary: dict, rows) -> list[tuple]:
         ("macro avg", summary.get("macro_precision", float(np.mean([r[1] for r in rows]))),
          summary.get("macro_recall", float(np.mean([r[2] for r in rows]))),
          summary.get("macro_f1", float(f1.mean())), n),
-        ("weighted avg", None, None,
+        ("weighted avg",
+         summary.get("weighted_precision", float(np.array([r[1] for r in rows]) @ weights / n) if n else 0.0),
+         summary.get("weighted_recall", float(np.array([r[2] for r in rows]) @ weights / n) if n else 0.0),
          summary.get("weighted_f1", float(f1 @ weights / n) if n else 0.0), n),
     ]
 
@@ -365,7 +372,72 @@ def per_class_table(summary: dict) -> str:
     out += [line(*e) for e in extra]
     if summary.get("log_loss") is not None:
         out.append(f"{'log loss':<{w}}  {summary['log_loss']:>9.4f}")
+    binary = binary_line(summary)
+    if binary:
+        out.append(binary)
     return "\n".join(out) + "\n"
+
+
+def binary_line(summary: dict) -> str | None:
+    """'ROC-AUC 0.991 · average precision 0.994 (positive class 'b', threshold 0.5)' for two classes."""
+    if summary.get("roc_auc") is None:
+        return None
+    return (f"ROC-AUC {summary['roc_auc']:.4f} · average precision {summary['average_precision']:.4f} "
+            f"(positive class {summary.get('positive_class')!r}: "
+            f"p ≥ {summary.get('threshold', 0.5):g} predicts it)")
+
+
+def regression_table(summary: dict, target: str | None = None) -> str:
+    """MSE, RMSE, MAE and R² (in the target's units) and the loss, as aligned plain text."""
+    name = f" of {target!r}" if target else ""
+    out = [f"regression{name} on {summary.get('n_examples', summary.get('rows', '?'))} rows"]
+    for key, label in (("mse", "MSE"), ("rmse", "RMSE"), ("mae", "MAE"), ("r2", "R²")):
+        v = summary.get(key)
+        out.append(f"  {label:<5} {'' if v is None else format(v, '.4g'):>12}")
+    if summary.get("loss") is not None:
+        out.append(f"  loss  {summary['loss']:>12.4g}   (½·MSE of the standardised target, as in training)")
+    return "\n".join(out) + "\n"
+
+
+def plot_regression(y_true, y_pred, path, target: str | None = None) -> Path:
+    """Two panels: predicted against true values (the diagonal is a perfect fit) and the residuals
+    y − ŷ against the prediction (a band around 0 is what a good fit leaves)."""
+    y_true = np.asarray(y_true, dtype=float).reshape(-1)
+    y_pred = np.asarray(y_pred, dtype=float).reshape(-1)
+    fig = _figure(10.0, 4.2)
+    ax1, ax2 = fig.subplots(1, 2)
+    name = target or "target"
+    ax1.scatter(y_true, y_pred, s=12, alpha=0.7)
+    lo, hi = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    ax1.plot([lo, hi], [lo, hi], color="black", linewidth=1, label="ŷ = y")
+    ax1.set(title="predicted against true", xlabel=f"true {name}", ylabel=f"predicted {name}")
+    ax1.legend()
+    ax1.grid(True, alpha=0.3)
+    ax2.scatter(y_pred, y_true - y_pred, s=12, alpha=0.7)
+    ax2.axhline(0, color="black", linewidth=1)
+    ax2.set(title="residuals", xlabel=f"predicted {name}", ylabel="y − ŷ")
+    ax2.grid(True, alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_roc(y_true, scores, path, positive: str = "1") -> Path:
+    """The ROC curve (true-positive rate against false-positive rate as the threshold falls), its
+    area in the legend, the chance diagonal, and the point of the threshold ½ marked."""
+    from deltaprop import metrics as M
+
+    fpr, tpr, thresholds = M.roc_curve(y_true, scores)
+    auc = M.roc_auc_score(y_true, scores)
+    fig = _figure(5.0, 4.6)
+    ax = fig.subplots()
+    ax.plot(fpr, tpr, label=f"ROC, area {auc:.3f}")
+    ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="chance")
+    at = int(np.flatnonzero(thresholds >= 0.5)[-1]) if np.any(thresholds >= 0.5) else 0
+    ax.plot([fpr[at]], [tpr[at]], marker="o", color="black", linestyle="none", label="threshold ½")
+    ax.set(title=f"ROC curve (positive class {positive!r})", xlabel="false-positive rate",
+           ylabel="true-positive rate (recall)", xlim=(-0.01, 1.01), ylim=(-0.01, 1.01))
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
+    return _save(fig, path)
 
 
 def confusion_table(cm, class_names) -> str:
@@ -412,6 +484,9 @@ def rich_per_class_table(summary: dict):
     if summary.get("log_loss") is not None:
         caption.append(f"log loss {summary['log_loss']:.4f}")
     caption.append(f"{extra[0][4]} examples")
+    if summary.get("roc_auc") is not None:
+        caption.append(f"ROC-AUC {summary['roc_auc']:.4f} · "
+                       f"average precision {summary['average_precision']:.4f}")
     table = Table(title="Scores per class", caption=" · ".join(caption))
     table.add_column("class", overflow="ellipsis", max_width=NAME_WIDTH, no_wrap=True)
     for name in ("precision", "recall", "f1", "support"):

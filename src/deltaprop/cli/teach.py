@@ -15,7 +15,8 @@ from deltaprop.losses import get_loss
 from deltaprop.model import Network
 from deltaprop.teach.diagnose import diagnose
 from deltaprop.teach.explain import NOTATIONS, as_network, explain, parse_sizes
-from deltaprop.teach.trace import PRESETS, random_batch, trace, trace_preset
+from deltaprop.teach.pictures import network_svg
+from deltaprop.teach.trace import PRESETS, TRACE_NOTATIONS, preset_network, random_batch, trace, trace_preset
 
 
 def register(sub) -> None:
@@ -74,7 +75,12 @@ def register_explain(subparsers) -> None:
                                                    "(default: the one that pairs with --loss, else softmax)")
     p.add_argument("--loss", default=None, help="cross_entropy, binary_cross_entropy, squared_error or poisson")
     p.add_argument("--l2", type=nonnegative_float, default=0.0, help="L2 strength λ (default 0)")
-    p.add_argument("--notation", default="bracket", choices=NOTATIONS, help="bracket (note 001) or theta (note 000)")
+    p.add_argument("--preset", help="a network of the notes, as in trace: note000, note001, note002, note003")
+    p.add_argument("--notation", default="bracket", choices=NOTATIONS,
+                   help="bracket: rows are examples, as deltaprop stores them, with note 001's names; columns: notes "
+                        "001 and 003 as written (examples in columns, dZ, dW = (1/m) dZ A_prevᵀ); theta: note 000 "
+                        "(one example at a time, the bias folded into Θ)")
+    p.add_argument("--picture", metavar="FILE.svg", help="also draw the network, with its shapes, into this SVG file")
     p.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
     p.add_argument("--diagnose", metavar="RUN_DIR", help="read RUN_DIR/history.csv and name training problems")
     p.add_argument("--data", nargs="?", const="", metavar="SPEC",
@@ -97,6 +103,11 @@ def register_explain(subparsers) -> None:
     t.add_argument("--l2", type=nonnegative_float, default=0.0)
     t.add_argument("--examples", "-m", type=positive_int, default=1, help="batch size m (default 1)")
     t.add_argument("--per-example", action="store_true", help="also show note 000's Δ += δ aᵀ, example by example")
+    t.add_argument("--notation", default="bracket", choices=TRACE_NOTATIONS,
+                   help="bracket: rows are examples, deltaprop's own arrays; columns: notes 001 and 003 (examples in "
+                        "columns, dZ = m δᵀ)")
+    t.add_argument("--picture", metavar="FILE.svg",
+                   help="also draw the network with z, a and δ of each unit (example 1; every example on hover)")
     t.add_argument("--seed", type=seed_int, default=0)
     t.add_argument("--digits", type=positive_int, default=4, help="significant digits printed (default 4)")
     t.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
@@ -152,6 +163,19 @@ def _output_for(args) -> str | None:
     return "softmax"
 
 
+def text_width(stdout=None) -> int:
+    """The terminal's width (COLUMNS, else the terminal's size, else 100), at least 60 and at most 160."""
+    import shutil
+
+    return max(60, min(160, shutil.get_terminal_size((100, 24)).columns))
+
+
+def _render(doc, args, stdout) -> str:
+    """The document in --format; text is wrapped to the terminal's width (100 when writing a file)."""
+    width = 100 if getattr(args, "out", None) else text_width(stdout)
+    return doc.render(args.format, width=width)
+
+
 def _emit(text: str, args, stdout) -> int:
     if getattr(args, "out", None):
         from deltaprop.io.files import atomic_write
@@ -165,10 +189,14 @@ def _emit(text: str, args, stdout) -> int:
 def _cmd_explain(args, stdout=None) -> int:
     stdout = stdout or sys.stdout
     if args.diagnose:
-        return _emit(_diagnosis(args.diagnose, args.data).render(args.format), args, stdout)
-    if args.model and args.layers:
-        raise ConfigError("give either a model file or --layers, not both", "deltaprop explain --layers 3,4,3,2")
-    if args.model:
+        return _emit(_render(_diagnosis(args.diagnose, args.data), args, stdout), args, stdout)
+    if sum(bool(x) for x in (args.model, args.layers, args.preset)) > 1:
+        raise ConfigError("give one of a model file, --layers or --preset", "deltaprop explain --layers 3,4,3,2")
+    if args.preset:
+        if args.preset not in PRESETS:
+            raise unknown_name("preset", args.preset, list(PRESETS))
+        net = preset_network(args.preset)
+    elif args.model:
         net = as_network(args.model) if os.path.exists(args.model) else None
         if net is None:
             raise ModelFileError(f"no model file at {args.model}", "pass the path of a file written by deltaprop "
@@ -178,8 +206,18 @@ def _cmd_explain(args, stdout=None) -> int:
                                  loss=args.loss)
     else:
         raise ConfigError("nothing to explain", "give --layers 3,4,3,2 (with --activation, --output, --loss), "
-                                                "a model file, or --diagnose RUN_DIR")
-    return _emit(explain(net, notation=args.notation, l2=args.l2).render(args.format), args, stdout)
+                                                "--preset note001, a model file, or --diagnose RUN_DIR")
+    _picture(args, net)
+    return _emit(_render(explain(net, notation=args.notation, l2=args.l2), args, stdout), args, stdout)
+
+
+def _picture(args, net, tr=None) -> None:
+    """--picture FILE.svg: the network (with a trace's values) as SVG, written whole or not at all."""
+    if not getattr(args, "picture", None):
+        return
+    from deltaprop.io.modelfile import atomic_write
+
+    atomic_write(args.picture, network_svg(net, tr).encode("utf-8"))
 
 
 def _diagnosis(run, data_spec):
@@ -202,7 +240,7 @@ def _diagnosis(run, data_spec):
 
 
 def _cmd_diagnose(args, stdout=None) -> int:
-    return _emit(_diagnosis(args.run, args.data).render(args.format), args, stdout or sys.stdout)
+    return _emit(_render(_diagnosis(args.run, args.data), args, stdout), args, stdout or sys.stdout)
 
 
 def _cmd_trace(args, stdout=None) -> int:
@@ -221,11 +259,12 @@ def _cmd_trace(args, stdout=None) -> int:
             net = as_network(args.model)
             _check_cost("trace", net.sizes, args.examples)
         X, Y = random_batch(net, args.examples, seed=args.seed)
-        tr = trace(net, X, Y, l2=args.l2, per_example=args.per_example, digits=args.digits)
+        tr = trace(net, X, Y, l2=args.l2, per_example=args.per_example, digits=args.digits, notation=args.notation)
     else:
         name = args.preset or "note001"
         if name not in PRESETS:
             raise unknown_name("preset", name, list(PRESETS))
         tr = trace_preset(name, examples=args.examples, l2=args.l2, per_example=args.per_example, seed=args.seed,
-                          digits=args.digits)
-    return _emit(tr.render(args.format), args, stdout)
+                          digits=args.digits, notation=args.notation)
+    _picture(args, tr.net, tr)
+    return _emit(_render(tr, args, stdout), args, stdout)

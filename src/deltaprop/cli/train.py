@@ -14,20 +14,36 @@ from pathlib import Path
 
 import numpy as np
 
-from deltaprop.cli.args import Formatter, fraction, nonnegative_float, positive_float, positive_int, seed_int, sizes
+from deltaprop.cli.args import (
+    Formatter,
+    fraction,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    seed_int,
+    sizes,
+)
 from deltaprop.cli.common import (
     CHECKPOINT_FILE,
     MODEL_FILE,
     RUN_FILE,
     console,
     error,
+    fingerprint_needed,
     metrics,
     out,
     print_class_table,
     seconds,
     write_json,
 )
-from deltaprop.errors import ConfigError, DataError, DeltapropError, DivergenceError, InputError, ModelFileError
+from deltaprop.errors import (
+    ConfigError,
+    DataError,
+    DeltapropError,
+    DivergenceError,
+    InputError,
+    ModelFileError,
+)
 from deltaprop.io.datasets import absolute_spec, fingerprint
 from deltaprop.io.files import (
     check_memory,
@@ -39,6 +55,11 @@ from deltaprop.io.files import (
     short,
     shown,
 )
+from deltaprop.targets import TaskUnclearError
+from deltaprop.train import TrainOptions
+
+# The command's training defaults are the library's (deltaprop.train.TrainOptions, documented there).
+DEFAULTS = TrainOptions()
 
 TRAIN_EXAMPLES = """\
 examples:
@@ -64,8 +85,13 @@ def register(sub) -> None:
                                     "or with --data X.npy the .npy file of targets")
     g.add_argument("--in-memory", action="store_true",
                    help=".npy data: load the rows whole instead of reading them by blocks")
+    g.add_argument("--drop", metavar="COL[,COL]",
+                   help="CSV columns to leave out (names or 0-based indices), such as an ID column")
+    g.add_argument("--delimiter", help="the CSV cell separator: comma, semicolon or tab (default: detected)")
     g.add_argument("--task", choices=("classification", "regression"),
-                   help="what the labels are (default: whole numbers and text are classes)")
+                   help="what the target is (default: text is classes, fractions are regression, whole "
+                        "numbers are classes when at most 20 distinct values or 5%% of the rows are "
+                        "distinct; otherwise the command asks)")
     g.add_argument("--test-fraction", type=fraction, default=0.3,
                    help="share of rows held out for the test, for data without a test split")
     g.add_argument("--val-fraction", type=fraction, default=0.1, help="share of training rows for validation")
@@ -80,18 +106,25 @@ def register(sub) -> None:
     g.add_argument("--loss", help="cross_entropy, binary_cross_entropy or squared_error (default: the one that "
                                   "pairs with the output)")
     g.add_argument("--init", help="glorot, he or uniform (default: He for ReLU, Glorot otherwise)")
-    g.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    g.add_argument("--dtype", default="float32", choices=("float32", "float64"),
+                   help="float type of weights and computation: float32 is fast, float64 for checking")
     g = t.add_argument_group("training")
-    g.add_argument("--optimizer", default="adam", help="sgd, momentum, nesterov or adam")
+    g.add_argument("--optimizer", default=DEFAULTS.optimizer, help="sgd, momentum, nesterov or adam")
     g.add_argument("--lr", type=positive_float, help="learning rate α (default 0.1 for sgd/momentum, 0.001 for adam)")
     g.add_argument("--momentum", type=nonnegative_float,
                    help="μ for momentum and nesterov (default 0.9); with sgd, turns plain SGD into momentum")
-    g.add_argument("--schedule", default="constant", help="learning-rate schedule: constant, step, exponential, adaptive (α/5 after 5 epochs without progress), "
-                                                          "invscaling")
-    g.add_argument("--epochs", type=positive_int, default=30)
-    g.add_argument("--batch-size", type=positive_int, default=64, help="rows per mini-batch step")
+    g.add_argument("--schedule", default=DEFAULTS.schedule,
+                   help="learning-rate schedule: constant, step, exponential, adaptive (α/5 after 5 epochs "
+                        "without progress), invscaling")
+    g.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs,
+                   help="passes over the training rows")
+    g.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size,
+                   help="rows per mini-batch step")
     g.add_argument("--full-batch", action="store_true", help="full-batch gradient descent, as in the notes")
-    g.add_argument("--l2", type=nonnegative_float, default=0.0, help="L2 strength λ in λ/(2m) Σ‖W‖²")
+    g.add_argument("--l2", type=nonnegative_float, default=DEFAULTS.l2, help="L2 strength λ in λ/(2m) Σ‖W‖²")
+    g.add_argument("--class-weight", choices=("balanced",),
+                   help="weigh each row by its class: balanced gives class c the weight m / (K·m_c), as in "
+                        "scikit-learn (default: every row weighs 1)")
     g.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a better validation loss; keep the best weights")
     g.add_argument("--seed", type=seed_int, default=0, help="seed of the split, the weights and the shuffling")
@@ -99,7 +132,7 @@ def register(sub) -> None:
                    help="rows: a fresh order of all rows each epoch; blocks: blocks of --block-rows rows in a random "
                         "order, rows shuffled within each block (default: blocks for .npy data read from disk, rows "
                         "otherwise; the same seed gives the same order on disk and in memory)")
-    g.add_argument("--block-rows", type=positive_int, default=1024, metavar="N",
+    g.add_argument("--block-rows", type=positive_int, default=DEFAULTS.block_rows, metavar="N",
                    help="rows per block for --shuffle blocks (also the rows per read, and per step of the "
                         "streaming fit of the input scaling)")
     g = t.add_argument_group("output")
@@ -387,7 +420,8 @@ def _saved_rules():
             "val_fraction": num(low=0, high=1, high_open=True),
             "early_stopping": num(low=1, integer=True, allow_none=True),
             "checkpoint_every": num(low=1, integer=True, allow_none=True), "full_batch": flag, "no_plots": flag,
-            "shuffle": text(("rows", "blocks")), "block_rows": num(low=1, integer=True), "in_memory": flag}
+            "shuffle": text(("rows", "blocks")), "block_rows": num(low=1, integer=True), "in_memory": flag,
+            "drop": text(), "delimiter": text(), "class_weight": text(("balanced",))}
 
 
 _DAMAGED_RUN = "the run's stored settings are damaged; start a new run"
@@ -494,11 +528,6 @@ def _resumed_args(args):
                               "done), or start a new run")
         merged["finishing"] = True  # stopped while saving: write the outputs from the checkpoint
     return argparse.Namespace(**merged), ckpt
-
-
-def fingerprint_needed(spec) -> bool:
-    """True for a spec that names a file or directory (not digits or the installed Fashion-MNIST)."""
-    return str(spec).strip().lower() not in ("digits", "fashion-mnist", "fashion_mnist")
 
 
 def _outputs_complete(run_dir: Path, run_id: str) -> bool:
@@ -665,7 +694,7 @@ def _note(text: str) -> None:
 def cmd_train(args) -> int:
     from deltaprop import __version__
     from deltaprop.io import checkpoint
-    from deltaprop.io.datasets import resolve
+    from deltaprop.io.datasets import parse_delimiter, resolve
     from deltaprop.model import Network
     from deltaprop.train import Trainer
 
@@ -681,9 +710,17 @@ def cmd_train(args) -> int:
         _claim(run_dir, args)
     else:
         clean_stale_tmp(run_dir)
+    _point_latest(run_dir)  # from the start: an interrupted run is the newest one too
     # 2. The data; the run's options with the data's absolute path and fingerprint.
-    data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target, task=args.task,
-                   in_memory=getattr(args, "in_memory", False), max_classes=MAX_CLASSES)
+    try:
+        data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target,
+                       task=args.task, in_memory=getattr(args, "in_memory", False), drop=getattr(args, "drop", None),
+                       delimiter=parse_delimiter(args.delimiter) if getattr(args, "delimiter", None) else None,
+                       max_classes=MAX_CLASSES)
+    except TaskUnclearError as unclear:
+        raise unclear.spelt("--task {}") from None
+    for note in data.notes:  # what the reader decided on its own is never silent
+        _note(note)
     args.data = absolute_spec(args.data)
     if isinstance(args.target, str) and args.target.lower().endswith(".npy"):  # the targets of .npy inputs
         args.target = os.path.abspath(os.path.expanduser(args.target))
@@ -691,7 +728,8 @@ def cmd_train(args) -> int:
               if k not in ("handler", "debug", "argv", "run_id", "finishing", "overwrite")}
     if not isinstance(config.get("data_fingerprint"), dict):
         config["data_fingerprint"] = fingerprint(args.data)
-    run_info = {"config": config, "run_id": args.run_id}
+    # The data file's absolute path, size and hash also travel with the checkpoint and the model.
+    run_info = {"config": config, "run_id": args.run_id, "data_source": data.source}
     # 3. The network and what it will need, checked before training.
     sizes, hidden, output, loss = _architecture(args, data)
     _preflight(run_dir, args, data, sizes)
@@ -711,12 +749,13 @@ def cmd_train(args) -> int:
     if args.momentum is not None and str(args.optimizer).lower() not in ("sgd", "momentum", "nesterov"):
         raise ConfigError(f"--momentum is for sgd, momentum and nesterov; {args.optimizer} does not use it",
                           "drop --momentum, or pass --optimizer momentum")
+    options = TrainOptions(epochs=args.epochs, batch_size=None if args.full_batch else args.batch_size,
+                           optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+                           schedule=args.schedule, l2=args.l2, validation_fraction=args.val_fraction,
+                           early_stopping=args.early_stopping, seed=args.seed, shuffle=shuffle,
+                           block_rows=args.block_rows, class_weight=getattr(args, "class_weight", None))
     try:
-        trainer = Trainer(net, X_train, data.y_train, epochs=args.epochs,
-                          batch_size=None if args.full_batch else args.batch_size, optimizer=args.optimizer,
-                          lr=args.lr, momentum=args.momentum, schedule=args.schedule, l2=args.l2,
-                          validation_fraction=args.val_fraction, early_stopping=args.early_stopping, seed=args.seed,
-                          callbacks=callbacks, shuffle=shuffle, block_rows=args.block_rows)
+        trainer = Trainer(net, X_train, data.y_train, options, callbacks=callbacks)
     except InputError as exc:
         if "too few to split" not in exc.message:
             raise
@@ -770,10 +809,13 @@ def _write_outputs(run_dir, args, config, net, data, trainer, history, status, s
         "image_shape": list(data.image_shape) if data.image_shape else None,
         "scaler": scaler.to_dict(),
         "data": {"spec": str(args.data), "name": data.name, "test_fraction": args.test_fraction, "seed": args.seed,
-                 "target": args.target, "task": args.task, "fingerprint": config.get("data_fingerprint")},
+                 "target": args.target, "task": args.task, "target_name": data.target_name,
+                 "drop": getattr(args, "drop", None), "delimiter": getattr(args, "delimiter", None),
+                 "source": data.source, "fingerprint": config.get("data_fingerprint")},
         "training": {"epochs": len(history), "status": status, "stop_reason": history.stop_reason,
                      "best_epoch": history.best_epoch, "optimizer": repr(trainer.optimizer),
                      "batch_size": trainer.batch_size, "l2": args.l2, "seconds": round(train_seconds, 3),
+                     "class_weight": getattr(args, "class_weight", None),
                      "finished": datetime.now().isoformat(timespec="seconds"), "run_id": args.run_id},
     })
     save(net, run_dir / MODEL_FILE)  # 1. nothing after this can lose the trained network
@@ -788,8 +830,8 @@ def _write_outputs(run_dir, args, config, net, data, trainer, history, status, s
         test_metrics = None
         problems.append(f"test metrics: {_what(exc)}")
     if test_metrics is not None:
-        net.meta["training"]["test"] = {k: test_metrics[k] for k in ("accuracy", "loss", "mse", "r2")
-                                        if k in test_metrics}
+        kept = ("accuracy", "loss", "mse", "rmse", "mae", "r2", "roc_auc", "average_precision")
+        net.meta["training"]["test"] = {k: test_metrics[k] for k in kept if k in test_metrics}
     if test_metrics is not None or status == "diverged":
         try:
             save(net, run_dir / MODEL_FILE)
@@ -805,14 +847,16 @@ def _write_outputs(run_dir, args, config, net, data, trainer, history, status, s
             files.append("history.csv")
         except (OSError, DeltapropError) as exc:
             problems.append(f"history.csv: {_what(exc)}")
-    planned = [] if args.no_plots or not rows else _planned_plots(data, test_metrics)
+    planned = [] if args.no_plots or not rows else _planned_plots(data, test_metrics, X_test)
     summary = {
         "deltaprop_version": __version__,
         "run_id": args.run_id,
         "command": shlex.join(["deltaprop", *args.argv]),
+        "environment": environment(),
         "config": config,
         "data": {"name": data.name, "train_rows": int(data.X_train.shape[0]), "test_rows": int(data.X_test.shape[0]),
-                 "features": data.n_features, "classes": data.class_names},
+                 "features": data.n_features, "classes": data.class_names, "target": data.target_name,
+                 "source": data.source, "target_scaling": net.meta.get("target_scaling")},
         "network": {"sizes": net.sizes, "activations": net.activations, "loss": net.loss.name,
                     "dtype": net.dtype.name, "parameters": net.n_params},
         "status": status,
@@ -834,7 +878,7 @@ def _write_outputs(run_dir, args, config, net, data, trainer, history, status, s
     made = []
     for name in planned:
         try:
-            _plot(name, run_dir, net, data, rows, test_metrics)
+            _plot(name, run_dir, net, data, rows, test_metrics, X_test)
             made.append(name)
         except Exception as exc:  # noqa: BLE001 - a plot never costs the run: reported, the rest goes on
             if args.debug:
@@ -876,26 +920,76 @@ def _compact(test_metrics):
             "confusion_matrix_note": f"left out: {len(test_metrics['confusion_matrix'])} classes"}
 
 
-def _planned_plots(data, test_metrics) -> list[str]:
+def _planned_plots(data, test_metrics, X_test) -> list[str]:
     made = ["curves.png", "gradient_flow.png"]
-    if data.task == "classification" and test_metrics is not None and data.n_classes <= MAX_CONFUSION_CLASSES:
-        made.append("confusion.png")
+    if data.task == "classification":
+        if test_metrics is not None and data.n_classes <= MAX_CONFUSION_CLASSES:
+            made.append("confusion.png")
+        if test_metrics is not None and test_metrics.get("roc_auc") is not None:
+            made.append("roc.png")
+    elif (test_metrics is not None and X_test.shape[0] and data.y_test.ndim == 1
+          and test_metrics.get("mse") is not None):
+        made.append("residuals.png")
     if data.image_shape:
         made.append("weights.png")
     return made
 
 
-def _plot(name: str, run_dir: Path, net, data, rows, metrics) -> None:
+def _plot(name: str, run_dir: Path, net, data, rows, metrics, X_test) -> None:
     from deltaprop.cli import report
 
     if name == "curves.png":
-        report.plot_history(rows, run_dir / name)
+        regression = data.task != "classification"
+        report.plot_history(rows, run_dir / name, loss_label="loss = ½·MSE of the standardised target"
+                            if regression else "loss (cross-entropy)")
     elif name == "gradient_flow.png":
         report.plot_gradient_flow(rows, run_dir / name)
     elif name == "confusion.png":
         report.plot_confusion(np.array(metrics["confusion_matrix"]), data.class_names, run_dir / name)
+    elif name == "roc.png":
+        P = net.predict_proba(X_test)
+        report.plot_roc(data.y_test, P[:, 1], run_dir / name, positive=data.class_names[1])
+    elif name == "residuals.png":
+        report.plot_regression(data.y_test, net.predict(X_test), run_dir / name, data.target_name)
     elif name == "weights.png":
         report.plot_first_layer(net.layers[0].W, tuple(data.image_shape), run_dir / name)
+
+
+def environment() -> dict:
+    """Python, NumPy and BLAS versions and the platform: what a figure in metrics.json was measured on."""
+    import platform
+
+    blas = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if libs:
+            blas = {k: libs[0].get(k) for k in ("internal_api", "version", "num_threads")}
+    except Exception:  # threadpoolctl missing or unable to inspect: the versions still say much
+        blas = None
+    return {"python": platform.python_version(), "numpy": np.__version__, "blas": blas,
+            "platform": platform.platform(), "machine": platform.machine()}
+
+
+def _point_latest(run_dir: Path) -> None:
+    """Keep runs/latest pointing at the newest run in a ``runs`` directory (the default place, or an
+    --out inside one): a symbolic link, or a text file holding the run's name where links cannot be
+    made. A 'latest' that is a real directory is left alone."""
+    latest = run_dir.parent / "latest"
+    if run_dir.name == "latest" or run_dir.parent.name != "runs":  # only in a runs/ directory
+        return
+    try:
+        if latest.is_symlink() or latest.is_file():
+            latest.unlink()
+        elif latest.exists():
+            return
+        try:
+            latest.symlink_to(run_dir.name, target_is_directory=True)
+        except OSError:
+            latest.write_text(run_dir.name + "\n")
+    except OSError:
+        pass  # a convenience: the run itself is saved
 
 
 def _print_train_summary(net, data, history, metrics, run_dir, seconds, plots) -> None:
@@ -906,12 +1000,15 @@ def _print_train_summary(net, data, history, metrics, run_dir, seconds, plots) -
     if history.stop_reason:
         out(history.stop_reason)
     if data.task == "classification":
-        out(f"test accuracy {metrics['accuracy']:.4f}   test loss {metrics['loss']:.4f}   "
-             f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
+        out(f"test accuracy {metrics['accuracy']:.4f}   test loss {metrics['loss']:.4f} (cross-entropy)   "
+            f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
         print_class_table(metrics)
     else:
-        out(f"test MSE {metrics['mse']:.4g}   R² {metrics['r2']:.4f}   ({data.X_test.shape[0]} test rows, "
-             f"{seconds:.1f} s of training)")
+        out("the loss above is ½·MSE of the standardised target (the target scaled to mean 0, std 1); "
+            "the test figures are in its own units")
+        out(report.regression_table(metrics, data.target_name).rstrip())
+        out(f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
     out(f"saved: {run_dir / MODEL_FILE}")
     out(f"       {run_dir}/history.csv, metrics.json{''.join(', ' + p for p in plots)}")
-    out(f"next:  deltaprop evaluate {run_dir / MODEL_FILE}   |   deltaprop explain --diagnose {run_dir}")
+    out(f"next:  deltaprop evaluate {shlex.quote(str(run_dir / MODEL_FILE))}   |   "
+        f"deltaprop diagnose {shlex.quote(str(run_dir))}")

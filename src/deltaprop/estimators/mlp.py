@@ -73,13 +73,14 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
                       "pip install 'deltaprop[cli]' or pip install 'scikit-learn>=1.6'") from None
 
 from deltaprop import ops
-from deltaprop.errors import ConfigError, DivergenceError, InputError
+from deltaprop.errors import ConfigError, DivergenceError, InputError, ModelFileError
 from deltaprop.estimators import sklearn_ways
+from deltaprop.estimators.inputs import ParamList, as_float_array, choice, number
 from deltaprop.losses import SquaredError
 from deltaprop.model import Network
-from deltaprop.optim import SGD, Adam, Adaptive, InverseScaling, Momentum, make_schedule
-from deltaprop.train import Callback, History, Trainer
-from deltaprop.validation import check_dtype, check_number, check_sample_weight, check_X, is_sparse
+from deltaprop.optim import SGD, Adam, Adaptive, Momentum, make_schedule
+from deltaprop.train import Callback, History, Trainer, TrainOptions
+from deltaprop.validation import check_dtype, check_sample_weight, check_X
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -88,139 +89,49 @@ _SOLVERS = ("lbfgs", "sgd", "adam")
 _LEARNING_RATES = ("constant", "invscaling", "adaptive")
 
 
-# -- settings ------------------------------------------------------------------------------------
-def _choice(value, name, options):
-    if not isinstance(value, str) or value not in options:
-        hint = "valid values: " + ", ".join(repr(o) for o in options)
-        raise ConfigError(f"{name} must be one of {', '.join(options)}; got {value!r}", hint)
-    return value
+def _folded(net: Network) -> Network:
+    """``net`` with the input scaling of ``meta["scaler"]`` folded into the first layer and the
+    target scaling of ``meta["target_scaling"]`` into the last: the same predictions from raw inputs.
+
+    Inputs X' = (X − μ)/σ give Z₁ = X' W₁ᵀ + b₁ = X (W₁/σ)ᵀ + (b₁ − W₁ (μ/σ)); an identity output
+    y = A·s + t gives W_L' = s·W_L (row-wise), b_L' = s·b_L + t."""
+    net = net.copy()
+    meta = dict(net.meta)
+    scaler = meta.pop("scaler", None)
+    if scaler:
+        from deltaprop.io.preprocessing import Scaler
+
+        sc = Scaler.from_dict(scaler)
+        n = net.sizes[0]
+        shift = np.broadcast_to(np.asarray(sc.shift, dtype=np.float64), (n,))
+        scale = np.broadcast_to(np.asarray(sc.scale, dtype=np.float64), (n,))
+        first = net.layers[0]
+        W = first.W.astype(np.float64)
+        first.b[...] = first.b - W @ (shift / scale)
+        first.W[...] = W / scale
+    target = meta.pop("target_scaling", None)
+    if target:
+        last = net.layers[-1]
+        std = np.asarray(target["std"], dtype=np.float64)
+        mean = np.asarray(target["mean"], dtype=np.float64)
+        last.W[...] = last.W * std[:, None]
+        last.b[...] = last.b * std + mean
+    net.meta = meta
+    return net
 
 
-def _number(value, name, low=None, high=None, low_open=False, high_open=False, integer=False):
-    """The estimators' parameters through the one numeric check (:func:`deltaprop.validation.check_number`)."""
-    return check_number(value, name, low, high, low_open=low_open, high_open=high_open, integer=integer,
-                        allow_inf=name == "n_iter_no_change",
-                        hint=f"see help({name!r}) in the estimator's docstring")
+def _one_logistic_unit(net: Network) -> Network:
+    """A two-unit softmax output as one sigmoid unit: softmax(z)₁ = σ(z₁ − z₀), so W' = W₁ − W₀,
+    b' = b₁ − b₀ (rows of the last layer)."""
+    from deltaprop.layers import Dense
 
-
-# -- input checks (deltaprop errors, worded so that scikit-learn's checks recognize them) ---------
-def _as_float_array(X, what="X"):
-    """X as a 2-d float32/float64 array (sparse stays sparse), through the one input check
-    (:func:`deltaprop.validation.check_X`); NaN and infinity are refused later, where scikit-learn does."""
-    arr = check_X(X, what=what, finite=False, min_rows=0)
-    if not is_sparse(arr) and arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
-    return arr
-
-
-class _ParamList(list):
-    """``coefs_`` / ``intercepts_``: views of the network's parameters. Writing into an array, or
-    assigning an item, changes the model; copies and pickles are plain lists."""
-
-    def __init__(self, est, kind):
-        self._est, self._kind = est, kind
-        super().__init__(est._param_views(kind))
-
-    def __setitem__(self, index, value):
-        if isinstance(index, slice):
-            for i, v in zip(range(len(self))[index], value):
-                self[i] = v
-            return
-        self._est._assign(self._kind, index, value)
-        super().__setitem__(index, self._est._param_views(self._kind)[index])
-
-    def __reduce_ex__(self, protocol):
-        return (list, (list(self),))
-
-
-class _FitInverseScaling(InverseScaling):
-    """α = α₀ in a fit's first epoch, then α₀/(t + 1)^p with t every example seen so far: within a
-    fit this is plain invscaling; after ``warm_start`` scikit-learn's fresh optimizer restarts at α₀."""
-
-    def __call__(self, lr0, epoch, t):
-        return lr0 if epoch == 0 else super().__call__(lr0, epoch, t)
-
-
-# -- the stopping rule, as a Trainer callback ----------------------------------------------------
-class _Progress(Callback):
-    """scikit-learn's end-of-epoch bookkeeping, in its order: loss curve, the verbose line, validation
-    score and loss, best weights, the next learning rate, and the ``tol``/``n_iter_no_change`` rule
-    (stop, or divide α by 5 for ``adaptive``)."""
-
-    def __init__(self, est, val):
-        self.est, self.val = est, val
-        self.converged = False
-
-    def on_epoch_end(self, trainer, logs):
-        est = self.est
-        loss = logs["loss"]
-        est.loss_curve_.append(loss)
-        est.loss_ = loss
-        est.n_iter_ += 1
-        if est.verbose:
-            print(f"Iteration {est.n_iter_}, loss = {loss:.8f}")
-        if self.val is not None:
-            Xv, Yv, yv, swv = self.val
-            score, val_loss = est._validation_score(Xv, Yv, yv, swv)
-            logs["val_loss"], logs["val_score"] = val_loss, score
-            self._record_score(score, val_loss, trainer.net)
-        else:
-            if loss > est.best_loss_ - est.tol:
-                est._no_improvement_count += 1
-            else:
-                est._no_improvement_count = 0
-            if loss < est.best_loss_:
-                est.best_loss_ = loss
-        view = est._optimizer
-        if est.solver == "sgd" and est.learning_rate == "invscaling":
-            view.learning_rate = float(est.learning_rate_init) / (trainer.t + 1) ** float(est.power_t)
-        if est._no_improvement_count > est.n_iter_no_change:
-            what = "Validation score" if self.val is not None else "Training loss"
-            msg = f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
-            schedule = est._schedule
-            if isinstance(schedule, Adaptive):
-                if schedule.reduce(view.learning_rate):
-                    est._no_improvement_count = 0
-                    view.learning_rate = schedule.lr
-                    if est.verbose:
-                        print(f"{msg} Setting learning rate to {view.learning_rate:f}")
-                    return
-                msg += " Learning rate too small."
-            trainer.stop = True
-            self.converged = True
-            trainer.history.stop_reason = msg
-            if est.verbose:
-                print(msg + " Stopping.")
-
-    def _record_score(self, score, val_loss, net):
-        est = self.est
-        est.validation_scores_.append(score)
-        est.validation_loss_curve_.append(val_loss)
-        if est.verbose:
-            print(f"Validation score: {score:f}")
-        if score < est.best_validation_score_ + est.tol:
-            est._no_improvement_count += 1
-        else:
-            est._no_improvement_count = 0
-        if score > est.best_validation_score_:
-            est.best_validation_score_ = score
-            est._best_weights = net.get_weights()
-            est._best_epoch = est._epoch_offset + est.n_iter_
-
-    def diverged(self, trainer, error):
-        """scikit-learn's outcome for weights that turned NaN under early stopping: the epoch's loss and
-        validation score are NaN and the best weights come back. deltaprop stops there (later epochs
-        could only repeat NaN) and says so with a ConvergenceWarning."""
-        est = self.est
-        est.loss_curve_.append(float("nan"))
-        est.loss_ = float("nan")
-        est.n_iter_ += 1
-        self._record_score(float("nan"), float("nan"), trainer.net)
-        trainer.history.stop_reason = error.message
-        self.converged = True
-        warnings.warn(f"{error.message}; early stopping restores the weights of the best validation score "
-                      f"({est.best_validation_score_:g}). Lower learning_rate_init, scale the inputs or raise alpha.",
-                      ConvergenceWarning, stacklevel=5)
+    last = net.layers[-1]
+    W = (last.W[1] - last.W[0]).reshape(1, -1)
+    b = (last.b[1:] - last.b[:1]).copy()
+    layers = [*net.layers[:-1], Dense(W.astype(last.W.dtype), b.astype(last.b.dtype), "sigmoid")]
+    out = Network(layers, "binary_cross_entropy")
+    out.meta = dict(net.meta)
+    return out
 
 
 # -- the shared base -----------------------------------------------------------------------------
@@ -241,7 +152,10 @@ class _BaseMLP(BaseEstimator):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dtype=None,
-                 callbacks=None):
+                 callbacks=None, class_weight=None):
+        if self._is_classifier:
+            # MLPClassifier's parameter only: MLPRegressor's own signature has no class_weight.
+            self.class_weight = class_weight
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -278,24 +192,24 @@ class _BaseMLP(BaseEstimator):
         return [int(s) for s in sizes]
 
     def _check_params(self) -> None:
-        _choice(self.activation, "activation", _ACTIVATIONS)
-        _choice(self.solver, "solver", _SOLVERS)
-        _choice(self.learning_rate, "learning_rate", _LEARNING_RATES)
-        _number(self.alpha, "alpha", 0)
+        choice(self.activation, "activation", _ACTIVATIONS)
+        choice(self.solver, "solver", _SOLVERS)
+        choice(self.learning_rate, "learning_rate", _LEARNING_RATES)
+        number(self.alpha, "alpha", 0)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            _number(self.batch_size, "batch_size", 1, integer=True)
-        _number(self.learning_rate_init, "learning_rate_init", 0, low_open=True)
-        _number(self.power_t, "power_t", 0)
-        _number(self.max_iter, "max_iter", 1, integer=True)
-        _number(self.tol, "tol", 0)
-        _number(self.momentum, "momentum", 0, 1, high_open=True)
-        _number(self.validation_fraction, "validation_fraction", 0, 1, low_open=True, high_open=True)
-        _number(self.beta_1, "beta_1", 0, 1, high_open=True)
-        _number(self.beta_2, "beta_2", 0, 1, high_open=True)
-        _number(self.epsilon, "epsilon", 0, low_open=True)
+            number(self.batch_size, "batch_size", 1, integer=True)
+        number(self.learning_rate_init, "learning_rate_init", 0, low_open=True)
+        number(self.power_t, "power_t", 0)
+        number(self.max_iter, "max_iter", 1, integer=True)
+        number(self.tol, "tol", 0)
+        number(self.momentum, "momentum", 0, 1, high_open=True)
+        number(self.validation_fraction, "validation_fraction", 0, 1, low_open=True, high_open=True)
+        number(self.beta_1, "beta_1", 0, 1, high_open=True)
+        number(self.beta_2, "beta_2", 0, 1, high_open=True)
+        number(self.epsilon, "epsilon", 0, low_open=True)
         if self.n_iter_no_change != np.inf:
-            _number(self.n_iter_no_change, "n_iter_no_change", 1, integer=True)
-        _number(self.max_fun, "max_fun", 1, integer=True)
+            number(self.n_iter_no_change, "n_iter_no_change", 1, integer=True)
+        number(self.max_fun, "max_fun", 1, integer=True)
         if self.dtype is not None:
             check_dtype(self.dtype)
         if self.callbacks is not None and not all(isinstance(cb, Callback) for cb in self.callbacks):
@@ -313,17 +227,17 @@ class _BaseMLP(BaseEstimator):
         """The schedule that lives as long as the optimizer (its state, for 'adaptive', must)."""
         # scikit-learn applies learning_rate to SGD only; Adam keeps its α.
         if self.solver == "sgd" and self.learning_rate == "adaptive":
-            return Adaptive(factor=5.0, min_lr=1e-6, patience=None)  # _Progress watches the loss
+            return Adaptive(factor=5.0, min_lr=1e-6, patience=None)  # sklearn_ways.Progress watches the loss
         return make_schedule("constant")
 
     def _schedule_for(self, incremental: bool):
         if self.solver == "sgd" and self.learning_rate == "invscaling":
-            return make_schedule("invscaling", power_t=self.power_t) if incremental else _FitInverseScaling(self.power_t)
+            return make_schedule("invscaling", power_t=self.power_t) if incremental else sklearn_ways.FitInverseScaling(self.power_t)
         return self._schedule
 
     # -- inputs ------------------------------------------------------------------------------------
     def _check_X(self, X, reset: bool) -> np.ndarray:
-        arr = _as_float_array(X)
+        arr = as_float_array(X)
         expected = getattr(self, "n_features_in_", None)
         if not reset and expected is not None and arr.ndim == 2 and arr.shape[1] != expected:
             raise InputError(f"X has {arr.shape[1]} features, but {type(self).__name__} is expecting "
@@ -407,10 +321,13 @@ class _BaseMLP(BaseEstimator):
                               stacklevel=4)
             batch_size = int(np.clip(self.batch_size, 1, X.shape[0]))
 
-        progress = _Progress(self, val)
-        trainer = Trainer(self.net_, X, Y, epochs=1 if incremental else int(self.max_iter), batch_size=batch_size,
-                          optimizer=self._optimizer.engine, schedule=self._schedule_for(incremental),
-                          l2=float(self.alpha), shuffle=bool(self.shuffle),
+        progress = sklearn_ways.Progress(self, val)
+        # scikit-learn's own defaults, not deltaprop's TrainOptions defaults; targets trained as given.
+        options = TrainOptions(epochs=1 if incremental else int(self.max_iter), batch_size=batch_size,
+                               optimizer=self._optimizer.engine, schedule=self._schedule_for(incremental),
+                               l2=float(self.alpha), shuffle=bool(self.shuffle), scale_targets=False,
+                               class_weight=self._class_weight_indices())
+        trainer = Trainer(self.net_, X, Y, options,
                           rng=sklearn_ways.ShuffledOrder(self._random_state, X.shape[0]), track_accuracy=False,
                           sample_weight=sw, callbacks=[progress, *(self.callbacks or [])])
         # The schedule counts the examples seen across calls (partial_fit, warm_start) from α₀.
@@ -450,6 +367,25 @@ class _BaseMLP(BaseEstimator):
         Y = self.net_.prepare_targets(Y.reshape(Y.shape[0], -1))
         sw = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], dtype)
         return packing.loss_grad(np.asarray(packed_coef_inter), X, Y, sw, float(self.alpha))
+
+    def _class_weight_indices(self):
+        """``class_weight`` for the Trainer: 'balanced', None, or {column of Y: weight} from a dict keyed
+        by the labels in ``classes_`` (scikit-learn's meaning)."""
+        cw = getattr(self, "class_weight", None)
+        if cw is None or isinstance(cw, str):
+            if cw is not None and cw != "balanced":
+                raise ConfigError(f"class_weight must be 'balanced', a dict or None, got {cw!r}",
+                                  "for example class_weight='balanced'")
+            return cw
+        if not isinstance(cw, dict):
+            raise ConfigError(f"class_weight must be 'balanced', a dict or None, got {type(cw).__name__}",
+                              "for example class_weight={0: 1.0, 1: 5.0}")
+        classes = list(np.asarray(self.classes_).tolist())
+        unknown = [k for k in cw if k not in classes]
+        if unknown:
+            raise ConfigError(f"class_weight names {unknown!r}, which are not among the classes {classes}",
+                              "key class_weight by the labels in y")
+        return {classes.index(k): w for k, w in cw.items()}
 
     def _initialize(self, n_features, hidden, n_outputs, dtype):
         """A fresh network with scikit-learn's initial weights, and the fitted attributes that go with it."""
@@ -563,7 +499,7 @@ class _BaseMLP(BaseEstimator):
             if kind in assigned:
                 return assigned[kind]
             raise AttributeError(f"{kind} exists after fit")
-        return _ParamList(self, kind)
+        return ParamList(self, kind)
 
     def _set_params(self, kind, values, shape_text):
         if "net_" not in self.__dict__:
@@ -607,6 +543,60 @@ class _BaseMLP(BaseEstimator):
         from deltaprop.io.modelfile import save
 
         save(self.to_network(), path)
+
+    @classmethod
+    def load(cls, path, **params):
+        """A fitted estimator from a deltaprop model file: one written by :meth:`save`, by
+        ``deltaprop.save`` or by ``deltaprop train``. The class names stored in the file come back as
+        ``classes_``; a command model's input scaling and standardised regression target are folded
+        into the first and last layers (W₁' = W₁/σ, b₁' = b₁ − W₁(μ/σ); W_L' = s·W_L, b_L' = s·b_L + t),
+        so that the estimator takes raw inputs and predicts in the target's units. ``params`` set
+        other constructor parameters (for a later ``fit`` with ``warm_start=True``)."""
+        from deltaprop.io.modelfile import load
+
+        net = _folded(load(path))
+        acts = net.activations
+        hidden = sorted(set(acts[:-1]))
+        if len(hidden) > 1:
+            raise ConfigError(f"{path}: the hidden layers mix activations ({', '.join(hidden)}); scikit-learn's "
+                              "MLPs use one", "use deltaprop.load(path) for this network")
+        names = {"sigmoid": "logistic"}
+        sk_hidden = names.get(hidden[0], hidden[0]) if hidden else "relu"
+        if sk_hidden not in _ACTIVATIONS:
+            raise ConfigError(f"{path}: hidden activation {hidden[0]} has no scikit-learn name",
+                              "use deltaprop.load(path) for this network")
+        if net.is_classifier != cls._is_classifier:
+            kind = "a classifier" if net.is_classifier else "a regression network"
+            other = "MLPClassifier" if net.is_classifier else "MLPRegressor"
+            raise ConfigError(f"{path} holds {kind}", f"load it with {other}.load")
+        est = cls(hidden_layer_sizes=tuple(net.sizes[1:-1]), activation=sk_hidden, **params)
+        n_out = net.sizes[-1]
+        if cls._is_classifier:
+            from sklearn.preprocessing import LabelBinarizer
+
+            stored = net.meta.get("classes")
+            if acts[-1] == "sigmoid" and n_out > 1:  # multi-label: K indicator columns
+                est._label_binarizer = LabelBinarizer().fit(np.eye(n_out, dtype=np.int64))
+            else:
+                k = 2 if n_out == 1 else n_out
+                classes = np.asarray(stored if stored else list(range(k)))
+                if classes.shape[0] != k:
+                    raise ModelFileError(f"{path} names {classes.shape[0]} classes for {k} outputs",
+                                         "the file is damaged")
+                est._label_binarizer = LabelBinarizer().fit(classes)
+                if n_out == 2:
+                    # Two softmax units → scikit-learn's one logistic unit: p₁ = σ(z₁ − z₀), exactly.
+                    net = _one_logistic_unit(net)
+                    n_out = 1
+            est.classes_ = est._label_binarizer.classes_
+        est._random_state = sklearn_ways.random_state(est.random_state)
+        est._initialize(net.sizes[0], list(net.sizes[1:-1]), n_out, net.dtype)
+        loss = est._engine_loss(acts[-1]) or net.loss
+        est.net_ = Network(net.layers, loss)
+        est.n_features_in_ = net.sizes[0]
+        if net.meta.get("feature_names"):
+            est.feature_names_in_ = np.asarray(net.meta["feature_names"], dtype=object)
+        return est
 
     def gradcheck(self, X, y, **options):
         """Finite-difference check of the network's gradient on (X, y) with this estimator's L2
@@ -702,6 +692,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Training dtype; None keeps float32 X in float32 (anything else trains in float64).
     callbacks : list of deltaprop.Callback, default None
         Hooks into each fit's Trainer (epoch and batch ends; set ``trainer.stop = True`` to stop).
+    class_weight : None, 'balanced' or dict {label: weight}, default None
+        Weighs each row by its class, scikit-learn's meaning: 'balanced' gives class c the weight
+        m / (K · m_c); multiplied with ``sample_weight``.
 
     Fitted attributes
     -----------------
@@ -865,7 +858,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _metric = staticmethod(r2_score)
 
     def _check_params(self):
-        _choice(self.loss, "loss", ("squared_error", "poisson"))
+        choice(self.loss, "loss", ("squared_error", "poisson"))
         super()._check_params()
 
     def fit(self, X, y, sample_weight=None):

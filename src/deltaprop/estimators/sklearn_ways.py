@@ -10,6 +10,9 @@ of ``random_state``, made afresh at every ``fit`` and ``partial_fit`` call):
 2. with ``early_stopping``, the validation split (scikit-learn's ``train_test_split``, stratified
    for a single binary output);
 3. each epoch, a shuffle of the previous epoch's row order (:class:`ShuffledOrder`).
+
+At each epoch's end :class:`Progress` keeps scikit-learn's books in its order (loss curve, verbose
+line, validation score, best weights, next learning rate, the ``tol``/``n_iter_no_change`` rule).
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from sklearn.utils import check_random_state
 
 from deltaprop import fast
 from deltaprop.errors import ConfigError, InputError
+from deltaprop.optim import Adaptive, InverseScaling
+from deltaprop.train import Callback
 
-__all__ = ["random_state", "ShuffledOrder", "validation_split", "SolverView", "Packing", "fit_lbfgs",
-           "NON_FINITE_WEIGHTS"]
+__all__ = ["random_state", "ShuffledOrder", "validation_split", "SolverView", "FitInverseScaling", "Progress",
+           "Packing", "fit_lbfgs", "NON_FINITE_WEIGHTS"]
 
 #: scikit-learn's words when training ends with NaN or infinite weights (a ValueError there and here).
 NON_FINITE_WEIGHTS = ("Solver produced non-finite parameter weights. The input data may contain large values "
@@ -92,6 +97,96 @@ class SolverView:
 
     def __repr__(self) -> str:
         return f"SolverView({self.engine!r}, learning_rate={self.learning_rate:g})"
+
+
+class FitInverseScaling(InverseScaling):
+    """α = α₀ in a fit's first epoch, then α₀/(t + 1)^p with t every example seen so far: within a
+    fit this is plain invscaling; after ``warm_start`` scikit-learn's fresh optimizer restarts at α₀."""
+
+    def __call__(self, lr0, epoch, t):
+        return lr0 if epoch == 0 else super().__call__(lr0, epoch, t)
+
+
+# -- the stopping rule, as a Trainer callback ----------------------------------------------------
+class Progress(Callback):
+    """scikit-learn's end-of-epoch bookkeeping, in its order: loss curve, the verbose line, validation
+    score and loss, best weights, the next learning rate, and the ``tol``/``n_iter_no_change`` rule
+    (stop, or divide α by 5 for ``adaptive``)."""
+
+    def __init__(self, est, val):
+        self.est, self.val = est, val
+        self.converged = False
+
+    def on_epoch_end(self, trainer, logs):
+        est = self.est
+        loss = logs["loss"]
+        est.loss_curve_.append(loss)
+        est.loss_ = loss
+        est.n_iter_ += 1
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {loss:.8f}")
+        if self.val is not None:
+            Xv, Yv, yv, swv = self.val
+            score, val_loss = est._validation_score(Xv, Yv, yv, swv)
+            logs["val_loss"], logs["val_score"] = val_loss, score
+            self._record_score(score, val_loss, trainer.net)
+        else:
+            if loss > est.best_loss_ - est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            if loss < est.best_loss_:
+                est.best_loss_ = loss
+        view = est._optimizer
+        if est.solver == "sgd" and est.learning_rate == "invscaling":
+            view.learning_rate = float(est.learning_rate_init) / (trainer.t + 1) ** float(est.power_t)
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = "Validation score" if self.val is not None else "Training loss"
+            msg = f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
+            schedule = est._schedule
+            if isinstance(schedule, Adaptive):
+                if schedule.reduce(view.learning_rate):
+                    est._no_improvement_count = 0
+                    view.learning_rate = schedule.lr
+                    if est.verbose:
+                        print(f"{msg} Setting learning rate to {view.learning_rate:f}")
+                    return
+                msg += " Learning rate too small."
+            trainer.stop = True
+            self.converged = True
+            trainer.history.stop_reason = msg
+            if est.verbose:
+                print(msg + " Stopping.")
+
+    def _record_score(self, score, val_loss, net):
+        est = self.est
+        est.validation_scores_.append(score)
+        est.validation_loss_curve_.append(val_loss)
+        if est.verbose:
+            print(f"Validation score: {score:f}")
+        if score < est.best_validation_score_ + est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+            est._best_weights = net.get_weights()
+            est._best_epoch = est._epoch_offset + est.n_iter_
+
+    def diverged(self, trainer, error):
+        """scikit-learn's outcome for weights that turned NaN under early stopping: the epoch's loss and
+        validation score are NaN and the best weights come back. deltaprop stops there (later epochs
+        could only repeat NaN) and says so with a ConvergenceWarning."""
+        est = self.est
+        est.loss_curve_.append(float("nan"))
+        est.loss_ = float("nan")
+        est.n_iter_ += 1
+        self._record_score(float("nan"), float("nan"), trainer.net)
+        trainer.history.stop_reason = error.message
+        self.converged = True
+        warnings.warn(f"{error.message}; early stopping restores the weights of the best validation score "
+                      f"({est.best_validation_score_:g}). Lower learning_rate_init, scale the inputs or raise alpha.",
+                      ConvergenceWarning, stacklevel=5)
 
 
 class Packing:

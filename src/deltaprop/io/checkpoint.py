@@ -46,8 +46,13 @@ import numpy as np
 
 from deltaprop.errors import DeltapropError, ModelFileError
 from deltaprop.io.files import short, shown
-from deltaprop.io.modelfile import (check_architecture, format_version, parse_json_entry, read_tensors,
-                                    write_tensors)
+from deltaprop.io.modelfile import (
+    check_architecture,
+    format_version,
+    parse_json_entry,
+    read_tensors,
+    write_tensors,
+)
 from deltaprop.train import Callback
 
 __all__ = ["save", "load", "restore", "Checkpoint", "CheckpointCallback", "interruptible",

@@ -14,23 +14,27 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import math
 import os
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from deltaprop.errors import DataError, InputError
 from deltaprop.io.files import check_memory, check_regular, open_regular, safe_text, short, shown
+from deltaprop.targets import encode_targets
 from deltaprop.train import train_test_split
 
 __all__ = [
     "Dataset", "resolve", "SPEC_FORMS", "absolute_spec", "fingerprint",
     "load_digits", "load_fashion_mnist", "load_idx_dataset", "read_idx", "write_idx",
-    "load_csv", "read_csv", "CSVTable", "load_npz", "load_inputs", "encode_labels", "split",
+    "load_csv", "read_csv", "CSVTable", "match_columns", "column_order", "detect_delimiter",
+    "parse_delimiter", "file_fingerprint",
+    "changed_file", "load_npz", "load_inputs", "encode_labels", "split",
     "FASHION_MNIST_DIR", "FASHION_MNIST_CLASSES",
 ]
 
@@ -64,6 +68,9 @@ class Dataset:
     class_names: list | None = None
     scaling: str = "standard"
     feature_names: list | None = None
+    target_name: str | None = None
+    notes: list = field(default_factory=list)  # what the reader decided on its own, to announce
+    source: dict | None = None  # a file's absolute path, size and hash: see file_fingerprint
 
     @property
     def n_features(self) -> int:
@@ -285,13 +292,21 @@ def load_fashion_mnist(dir=None, dtype="uint8"):
 # -- CSV ------------------------------------------------------------------------------------------
 @dataclass
 class CSVTable:
-    """A CSV file read as numbers: X (m, n) float64, y (m,) (float64, or str labels), column names."""
+    """A CSV file read as numbers: X (m, n) float64, y (m,) (float64, or str labels), column names.
+
+    ``notes`` says what the reader decided on its own (an index column left out, the delimiter it
+    detected), for the caller to announce; ``delimiter`` is the one used."""
 
     X: np.ndarray
     y: np.ndarray
     feature_names: list
     target_name: str
     has_header: bool
+    notes: list = field(default_factory=list)
+    delimiter: str = ","
+
+
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
 def _is_number(text: str) -> bool:
@@ -306,22 +321,81 @@ def _ordinal(i: int) -> str:
     return f"{i}{'th' if 10 <= i % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(i % 10, 'th')}"
 
 
-def read_csv(path, target=None, delimiter: str = ",", labelled: bool = True) -> CSVTable:
+def delimiter_name(delimiter: str) -> str:
+    return DELIMITERS.get(delimiter, repr(delimiter))
+
+
+def detect_delimiter(lines: list[str]) -> str:
+    """The delimiter among comma, semicolon and tab that splits the first lines into the same number
+    of cells, the most cells; comma when none splits them."""
+    best, best_cells = ",", 1
+    for d in DELIMITERS:
+        counts = {len(row) for row in csv.reader(lines, delimiter=d) if row}
+        if len(counts) == 1:
+            (cells,) = counts
+            if cells > best_cells:
+                best, best_cells = d, cells
+    return best
+
+
+def parse_delimiter(text: str) -> str:
+    """A ``--delimiter`` value: ',', ';', 'tab' or '\\t' (or the words comma, semicolon)."""
+    words = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", ",": ",", ";": ";", "\t": "\t"}
+    if text not in words:
+        raise DataError(f"unknown delimiter {text!r}", "use comma (,), semicolon (;) or tab")
+    return words[text]
+
+
+def _looks_like_index(name: str, values: list[str]) -> bool:
+    """An unnamed first column holding 0, 1, ..., m−1: the row index pandas' ``to_csv`` writes."""
+    if name not in ("", "Unnamed: 0", "index"):
+        return False
+    try:
+        return all(float(v) == i for i, v in enumerate(values))
+    except ValueError:
+        return False
+
+
+def _drop_list(drop) -> list:
+    if drop is None:
+        return []
+    if isinstance(drop, str):
+        return [d.strip() for d in drop.split(",") if d.strip()]
+    if isinstance(drop, (int, np.integer)):
+        return [int(drop)]
+    return list(drop)
+
+
+def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = True, drop=None,
+             index: bool | None = None, drop_if_present=()) -> CSVTable:
     """Read a CSV file of numbers with one label column.
 
-    The first row is a header when all of its cells are non-numeric, or when it has a non-numeric
-    cell above a numeric one. ``target`` is the label column: a header name, a 0-based index (negative
-    counts from the end), or None for the last column. Labels may be text; every other cell must be a
-    finite number. With ``labelled=False`` every column is a feature (inputs to predict), ``y`` is
-    empty and ``target_name`` is "".
+    The delimiter (comma, semicolon or tab) is detected from the first lines unless given. The first
+    row is a header when all of its cells are non-numeric, or when it has a non-numeric cell above a
+    numeric one. ``target`` is the label column: a header name, a 0-based index (negative counts from
+    the end), or None for the last column. ``drop`` names (or numbers) columns to leave out (a list,
+    or one string "a,b"). A first column without a name that holds 0, 1, ..., m−1 (pandas' default
+    ``to_csv`` index) is left out too, and said in ``notes`` (``index=False`` keeps it, ``True``
+    drops the first column whatever it holds). Labels may be text; every other cell must be a finite
+    number. With ``labelled=False`` every column is a feature (inputs to predict), ``y`` is empty and
+    ``target_name`` is "". Columns named in ``drop_if_present`` are left out when the header has them
+    (a model's target column in a file of inputs), said in ``notes``.
     """
     path = _existing_file(path, "pass the path of a CSV file")
+    notes = []
     try:
         raw = open_regular(path, "CSV file", DataError)
         # Python's rows of strings take about ten times the file's size.
         check_memory(10 * os.fstat(raw.fileno()).st_size, f"reading {shown(path)}",
                      "split the file, or use a machine with more memory", DataError)
         with io.TextIOWrapper(raw, newline="", encoding="utf-8-sig") as f:
+            if delimiter is None:
+                head = [line for _, line in zip(range(20), f)]
+                delimiter = detect_delimiter(head)
+                if delimiter != ",":
+                    notes.append(f"{shown(path)}: the cells are separated by a {delimiter_name(delimiter)}; "
+                                 "--delimiter sets another")
+                f.seek(0)
             rows = [(n, [c.strip() for c in row]) for n, row in enumerate(csv.reader(f, delimiter=delimiter), 1)
                     if row and any(c.strip() for c in row)]
     except UnicodeDecodeError as exc:
@@ -333,7 +407,7 @@ def read_csv(path, target=None, delimiter: str = ",", labelled: bool = True) -> 
         raise DataError(f"{path} is empty", "a CSV file needs at least one row of numbers")
     first = rows[0][1]
     second = rows[1][1] if len(rows) > 1 else None
-    has_header = all(not _is_number(c) for c in first) or (
+    has_header = all(not _is_number(c) for c in first if c) or (
         second is not None and any(not _is_number(a) and _is_number(b) for a, b in zip(first, second)))
     if has_header:
         names = first
@@ -347,17 +421,40 @@ def read_csv(path, target=None, delimiter: str = ",", labelled: bool = True) -> 
     if not rows:
         raise DataError(f"{path} has a header but no rows of data", "add data rows")
     n_cols = len(names)
-    if labelled and n_cols < 2:
-        raise DataError(f"{path} has {n_cols} column; expected feature columns and a label column",
-                        f"is the delimiter {delimiter!r} right?")
-    t = _target_index(target, names, has_header, path) if labelled else None
-    feature_cols = [j for j in range(n_cols) if j != t]
+    for line, row in rows:
+        if len(row) != n_cols:
+            hint = "every row needs the same number of cells"
+            if n_cols == 1:
+                hint += f"; is the delimiter {delimiter_name(delimiter)} right? (--delimiter sets it)"
+            first = "header" if has_header else "first row"
+            raise DataError(f"{path}, line {line}: {len(row)} cells, but the {first} "
+                            f"has {n_cols}", hint)
+    skip = set()
+    if n_cols > 1 and index is not False and has_header and (
+            index or _looks_like_index(names[0], [row[0] for _, row in rows])):
+        skip.add(0)
+        notes.append(f"{path}: the first column has no name and holds the row numbers 0..{len(rows) - 1} "
+                     "(the index pandas' to_csv writes): left out, not a feature")
+    for d in _drop_list(drop):
+        skip.add(_column_index(d, names, has_header, path, what="--drop"))
+    for name in drop_if_present if has_header else ():
+        if name and name in names:
+            skip.add(names.index(name))
+            notes.append(f"{path}: the column {name!r} is the model's target: left out of the inputs")
+    if labelled and n_cols - len(skip) < 2:
+        raise DataError(f"{path} has {n_cols - len(skip)} column(s) to use; expected feature columns and a "
+                        "label column",
+                        f"is the delimiter {delimiter_name(delimiter)} right? (--delimiter sets it)")
+    t = None
+    if labelled:
+        t = _target_index(target, names, has_header, path) if target is not None else max(
+            j for j in range(n_cols) if j not in skip)
+        if t in skip:
+            raise DataError(f"{path}: the target column {names[t]!r} is also left out", "drop other columns")
+    feature_cols = [j for j in range(n_cols) if j != t and j not in skip]
     X = np.empty((len(rows), len(feature_cols)), dtype=np.float64)
     labels = []
     for i, (line, row) in enumerate(rows):
-        if len(row) != n_cols:
-            raise DataError(f"{path}, line {line}: {len(row)} cells, but the {'header' if has_header else 'first row'} "
-                            f"has {n_cols}", "every row needs the same number of cells")
         for k, j in enumerate(feature_cols):
             try:
                 v = float(row[j])
@@ -369,15 +466,17 @@ def read_csv(path, target=None, delimiter: str = ",", labelled: bool = True) -> 
                 raise DataError(f"{shown(path)}, row {i + 1} (line {line}), {col} ({_ordinal(j + 1)}): {short(row[j])} "
                                 f"{problem}",
                                 "feature cells must be finite numbers; fill or drop missing values, encode text "
-                                "columns as numbers, or choose the label column with target=")
+                                "columns as numbers, or leave the column out (the command: --drop NAME or "
+                                "--target NAME; Python: drop= or target=)")
             X[i, k] = v
         if labelled:
             if row[t] == "":
                 raise DataError(f"{shown(path)}, row {i + 1} (line {line}): the label is empty",
                                 "drop rows with missing labels")
             labels.append(row[t])
+    features = [names[j] for j in feature_cols]
     if not labelled:
-        return CSVTable(X, np.empty(0), [names[j] for j in feature_cols], "", has_header)
+        return CSVTable(X, np.empty(0), features, "", has_header, notes, delimiter)
     if all(_is_number(v) for v in labels):
         y = np.array([float(v) for v in labels], dtype=np.float64)
         if not np.isfinite(y).all():
@@ -386,7 +485,57 @@ def read_csv(path, target=None, delimiter: str = ",", labelled: bool = True) -> 
                             "drop rows with missing labels")
     else:
         y = np.array(labels, dtype=str)
-    return CSVTable(X, y, [names[j] for j in feature_cols], names[t], has_header)
+    return CSVTable(X, y, features, names[t], has_header, notes, delimiter)
+
+
+def _column_index(key, names, has_header, path, what: str) -> int:
+    n = len(names)
+    listing = ", ".join(f"{j}: {name!r}" for j, name in enumerate(names)) if has_header else f"0..{n - 1}"
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool) and -n <= key < n:
+        return int(key) % n
+    name = str(key)
+    if name in names:
+        return names.index(name)
+    if name.lstrip("-").isdigit() and -n <= int(name) < n:
+        return int(name) % n
+    raise DataError(f"{what}: {path} has no column {name!r}", f"columns are {listing}")
+
+
+def match_columns(table: CSVTable, feature_names, target_name=None, path="the file"):
+    """X with its columns in the order of ``feature_names`` (the model's), matched by header name;
+    ``(X, notes)``. The model's own target column is left out when present; a missing or an
+    unexpected column is a DataError that names it. A file without a header is taken in its order."""
+    if not feature_names or not table.has_header:
+        return table.X, []
+    order, notes = column_order(table.feature_names, feature_names, target_name, path)
+    return table.X[:, order], notes
+
+
+def column_order(names, feature_names, target_name=None, path="the file"):
+    """(indices into ``names`` that give the columns ``feature_names`` in order, notes): see
+    :func:`match_columns`."""
+    names = [str(n) for n in names]
+    wanted = [str(n) for n in feature_names]
+    notes = []
+    keep = [j for j, n in enumerate(names) if not (target_name and n == target_name and n not in wanted)]
+    if len(keep) < len(names):
+        notes.append(f"{path}: the column {target_name!r} is the model's target: left out of the inputs")
+    present = [names[j] for j in keep]
+    missing = [n for n in wanted if n not in present]
+    unexpected = [n for n in present if n not in wanted]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"lacks the column(s) {', '.join(map(repr, missing))} the model was trained on")
+        if unexpected:
+            parts.append(f"has column(s) {', '.join(map(repr, unexpected))} the model does not know")
+        raise DataError(f"{path} " + " and ".join(parts),
+                        "pass the training columns (their order does not matter)"
+                        + ("; leave the others out with --drop NAME" if unexpected else ""))
+    order = [keep[present.index(n)] for n in wanted]
+    if order != keep:
+        notes.append(f"{path}: columns matched to the model's by name (the file has them in another order)")
+    return order, notes
 
 
 def _target_index(target, names, has_header, path) -> int:
@@ -406,7 +555,7 @@ def _target_index(target, names, has_header, path) -> int:
     raise DataError(f"{path} has no column {name!r}", f"columns are {listing}")
 
 
-def load_csv(path, target=None, delimiter: str = ","):
+def load_csv(path, target=None, delimiter: str | None = None):
     """(X (m, n) float64, y (m,)) from a CSV file; see :func:`read_csv` for the rules."""
     table = read_csv(path, target, delimiter)
     return table.X, table.y
@@ -595,16 +744,23 @@ def npy_dir_files(directory) -> list | None:
 
 
 # -- inputs to predict on -----------------------------------------------------------------------
-def load_inputs(path, drop=None) -> np.ndarray:
+def load_inputs(path, drop=None, feature_names=None, target_name=None, delimiter=None,
+                notes=None) -> np.ndarray:
     """X (m, n) to predict on, from a file: ``.csv`` (every column a feature, a header is detected;
-    ``drop`` names or numbers a label column to leave out), ``.npy`` (2-d; images (m, rows, cols) are
-    flattened), ``.npz`` (its array ``X``) or anything else as an IDX file (``.gz`` or raw)."""
+    ``drop`` names or numbers columns to leave out; with the model's ``feature_names`` the columns are
+    matched by name and its ``target_name`` column left out: see :func:`match_columns`), ``.npy``
+    (2-d; images (m, rows, cols) are flattened), ``.npz`` (its array ``X``) or anything else as an IDX
+    file (``.gz`` or raw). What the reader decided on its own is appended to the list ``notes``."""
     path = Path(path)
     low = path.name.lower()
     if low.endswith(".csv"):
-        if drop is None:
-            return read_csv(path, labelled=False).X
-        return read_csv(path, target=drop).X
+        keep = [str(n) for n in feature_names or ()]
+        table = read_csv(path, labelled=False, drop=drop, delimiter=delimiter,
+                         drop_if_present=[target_name] if target_name and target_name not in keep else [])
+        X, matched = match_columns(table, feature_names, None, path)
+        if notes is not None:
+            notes.extend(table.notes + matched)
+        return X
     if low.endswith(".npz"):
         return load_npz_inputs(path)
     if low.endswith(".npy"):
@@ -634,40 +790,12 @@ def _as_rows(X: np.ndarray, path: Path) -> np.ndarray:
 
 
 # -- labels and splits ----------------------------------------------------------------------------
-def encode_labels(y, task=None, class_names=None):
-    """(y as class indices or values, class_names or None).
-
-    ``task`` None decides: text labels and whole numbers are classes, other numbers are regression
-    targets. Classes are numbered in sorted order of their labels (numbers numerically).
-    """
-    y = np.asarray(y)
-    if task not in (None, "classification", "regression"):
-        raise DataError(f"unknown task {task!r}", "use 'classification' or 'regression'")
-    numeric = y.dtype.kind in "biuf"
-    if task == "regression" or (task is None and numeric and y.dtype.kind == "f"
-                                and not np.all(np.mod(y, 1) == 0)):
-        if not numeric:
-            raise DataError("regression needs numeric targets, but the labels are text", "use classification")
-        return y.astype(np.float64), None
-    if class_names is not None:
-        class_names = [str(c) for c in class_names]
-        if numeric and np.all(np.mod(y, 1) == 0) and y.min() >= 0 and y.max() < len(class_names):
-            # Labels already index the given names: keep the numbering.
-            return y.astype(np.int64), class_names
-        lookup = {name: i for i, name in enumerate(class_names)}
-        unknown = sorted({str(v) for v in y.tolist()} - set(lookup))
-        if unknown:
-            raise DataError(f"labels {', '.join(map(repr, unknown[:5]))} are not among the class names {class_names}",
-                            "store labels as indices 0..K-1 or as the class names themselves")
-        return np.array([lookup[str(v)] for v in y.tolist()], dtype=np.int64), class_names
-    values, index = np.unique(y, return_inverse=True)
-    if numeric and values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0):
-        if np.abs(values).max() > 2**53:  # no int64 wrap: such a number is no class label
-            raise DataError(f"the label {values[np.argmax(np.abs(values))]:g} is too large to be a class label "
-                            "(class labels are whole numbers up to 2^53)",
-                            "for numbers to predict, pass task='regression' (--task regression)")
-        values = values.astype(np.int64)  # 3.0 is class "3"
-    return index.reshape(-1).astype(np.int64), [str(v) for v in values.tolist()]
+def encode_labels(y, task=None, class_names=None, name=None):
+    """(y as class indices or values, class_names or None), by the rule of :mod:`deltaprop.targets`:
+    text is classes, non-whole numbers are regression, whole numbers are classes when at most 20
+    distinct values (or at most 5 % of the rows) occur, and otherwise ``task`` must say which
+    (:class:`deltaprop.targets.TaskUnclearError`). Classes are numbered in sorted order of their labels."""
+    return encode_targets(y, task, class_names, name=name)
 
 
 def split(X, y, test_fraction: float = 0.3, seed: int = 0, stratify: bool = True):
@@ -679,6 +807,31 @@ def split(X, y, test_fraction: float = 0.3, seed: int = 0, stratify: bool = True
         return train_test_split(X, y, test_fraction, np.random.default_rng(seed), stratify=stratify)
     except InputError as exc:
         raise DataError(exc.message, exc.hint) from None
+
+
+def file_fingerprint(path) -> dict:
+    """{"path": absolute path, "size": bytes, "sha256": hash of the bytes}: what a model and a
+    checkpoint record of their data file, so that a later evaluation or resume can tell whether the
+    file is still the same."""
+    path = Path(path).expanduser().resolve()
+    h = hashlib.sha256()
+    with open_regular(path, "data file", DataError) as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"path": str(path), "size": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def changed_file(source: dict) -> str | None:
+    """None when the file recorded by :func:`file_fingerprint` is unchanged, else what changed."""
+    path = Path(source["path"])
+    if not path.is_file():
+        return f"{path} is gone"
+    size = path.stat().st_size
+    if size != source.get("size"):
+        return f"{path} has changed since training ({source.get('size')} bytes then, {size} now)"
+    if file_fingerprint(path)["sha256"] != source.get("sha256"):
+        return f"{path} has changed since training (same size, other contents)"
+    return None
 
 
 # -- --data specs -------------------------------------------------------------------------------
@@ -740,13 +893,16 @@ def _max_classes(names, limit):
 
 
 def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, task=None,
-            in_memory: bool = False, max_classes: int | None = None) -> Dataset:
+            in_memory: bool = False, drop=None, delimiter=None, max_classes: int | None = None) -> Dataset:
     """The Dataset a ``--data`` spec names.
 
     ``digits``; ``fashion-mnist`` (installed package) or ``fashion-mnist:DIR``; ``mnist:DIR`` or
-    ``idx:DIR`` (MNIST-layout IDX files); ``PATH.csv`` (``target`` picks the label column);
-    ``PATH.npz`` (keys X, y; optional X_test, y_test, class_names). Data without a test split is split
-    ``1 − test_fraction`` / ``test_fraction`` per class with ``seed``.
+    ``idx:DIR`` (MNIST-layout IDX files); ``PATH.csv`` (``target`` picks the label column, ``drop``
+    leaves columns out, ``delimiter`` is detected unless given: see :func:`read_csv`); ``PATH.npz``
+    (keys X, y; optional X_test, y_test, class_names). Data without a test split is split
+    ``1 − test_fraction`` / ``test_fraction`` per class with ``seed``; a ``test_fraction`` of 0 puts a
+    CSV's or NPZ's rows all on the training side (evaluating a whole file). CSV and NPZ data sets carry
+    ``source``: :func:`file_fingerprint`.
 
     ``PATH.npy`` with ``target`` the path of a .npy of targets, or a directory holding ``X.npy`` and
     ``y.npy`` (optionally ``X_test.npy`` and ``y_test.npy``): rows stay on disk and are read by blocks
@@ -793,11 +949,20 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
         return load_npy_dataset(*found, test_fraction=test_fraction, seed=seed, task=task, in_memory=in_memory,
                                 name=Path(s).resolve().name)
     if low.endswith(".csv"):
-        table = read_csv(s, target)
-        y, names = encode_labels(table.y, task)
+        table = read_csv(s, target, delimiter=delimiter, drop=drop)
+        y, names = encode_labels(table.y, task, name=table.target_name if table.has_header else None)
         _max_classes(names, max_classes)
-        return Dataset(Path(s).stem, *split(table.X, y, test_fraction, seed, stratify=names is not None),
-                       class_names=names, feature_names=table.feature_names)
+        parts = (table.X, y, table.X[:0], y[:0]) if test_fraction == 0 else split(
+            table.X, y, test_fraction, seed, stratify=names is not None)
+        notes = list(table.notes)
+        if task is None and table.y.dtype.kind == "f":  # numbers: say which way the rule read them
+            what = f"the target {table.target_name!r}" if table.has_header else "the last column"
+            notes.append(f"{what} holds numbers with fractions: taken as regression values" if names is None else
+                         f"{what} holds {len(names)} distinct whole numbers: taken as {len(names)} classes "
+                         "(--task regression predicts the numbers instead)")
+        return Dataset(Path(s).stem, *parts, class_names=names, feature_names=table.feature_names,
+                       target_name=table.target_name if table.has_header else None, notes=notes,
+                       source=file_fingerprint(s))
     if low.endswith(".npz"):
         arrays = load_npz(s)
         given = arrays.get("class_names")
@@ -810,6 +975,7 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
         else:
             y, names = encode_labels(arrays["y"], task, given)
             _max_classes(names, max_classes)
-            parts = split(arrays["X"], y, test_fraction, seed, stratify=names is not None)
-        return Dataset(Path(s).stem, *parts, class_names=names)
+            parts = (arrays["X"], y, arrays["X"][:0], y[:0]) if test_fraction == 0 else split(
+                arrays["X"], y, test_fraction, seed, stratify=names is not None)
+        return Dataset(Path(s).stem, *parts, class_names=names, source=file_fingerprint(s))
     raise DataError(f"unknown data spec {text!r}", "valid forms: " + ", ".join(SPEC_FORMS))

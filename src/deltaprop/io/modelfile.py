@@ -272,6 +272,13 @@ def save(net, path) -> None:
     """
     import deltaprop
 
+    if not (hasattr(net, "layers") and hasattr(net, "dtype") and hasattr(net, "activations")):
+        from deltaprop.errors import InputTypeError
+
+        raise InputTypeError(
+            f"save needs a deltaprop Network (save(net, path)), got a {type(net).__name__}",
+            "a fitted estimator becomes one with deltaprop.from_sklearn(est) (or est.to_network()), a PyTorch "
+            "module with deltaprop.from_torch(module, output=...)")
     dtype = np.dtype(net.dtype)
     if dtype.name not in _MODEL_DTYPES.values():
         raise ModelFileError(f"cannot save a {dtype} network", "model files hold float32 or float64 weights")

@@ -173,6 +173,28 @@ class Scaler:
         out /= np.asarray(self.scale, dtype=dtype)
         return out
 
+    def fold_into(self, net):
+        """A copy of ``net`` that takes rows as they come, before scaling: the scaling folded into the
+        first layer's weights, so that prediction makes no scaled copy of X.
+
+            Z_1 = ((X − shift) / scale) W_1ᵀ + b_1 = X W_1'ᵀ + b_1'
+            with W_1' = W_1 / scale (per column), b_1' = b_1 − W_1' shift
+
+        computed in float64 and stored in the network's dtype. Its outputs equal ``net``'s on
+        ``transform(X)`` up to rounding."""
+        if not self.fitted:
+            raise ConfigError(f"this {self.kind} scaler has not been fitted", "call fit(X_train) first")
+        folded = net.copy()
+        if self.kind == "none":
+            return folded
+        first = folded.layers[0]
+        W = first.W.astype(np.float64) / np.asarray(self.scale, dtype=np.float64)
+        shift = np.broadcast_to(np.asarray(self.shift, dtype=np.float64), (W.shape[1],))
+        b = first.b.astype(np.float64) - W @ shift
+        first.W[...] = W
+        first.b[...] = b
+        return folded
+
     def fit_transform(self, X, dtype=None) -> np.ndarray:
         return self.fit(X).transform(X, dtype)
 
@@ -240,3 +262,21 @@ def _as_2d(X, what: str) -> np.ndarray:
     if X.dtype.kind not in "biuf":
         raise InputError(f"{what} holds non-numeric values (dtype {X.dtype})", "convert it to numbers first")
     return X
+
+
+def stored_scaler(net, X=None) -> Scaler | None:
+    """The input scaling a model stores (``net.meta["scaler"]``: trained by ``deltaprop train``, or
+    imported from a scikit-learn Pipeline), or None; refused with the model's feature names when X has
+    another number of columns than it was fitted on."""
+    spec = net.meta.get("scaler")
+    if not spec:
+        return None
+    scaler = Scaler.from_dict(spec)
+    if scaler.n_features is not None and X is not None and np.ndim(X) == 2 and X.shape[1] != scaler.n_features:
+        names = net.meta.get("feature_names")
+        listing = f" ({', '.join(names[:12])}{', ...' if len(names) > 12 else ''})" if names else ""
+        raise InputError(f"the inputs have {X.shape[1]} features but the model was trained on "
+                         f"{scaler.n_features}{listing}",
+                         "pass inputs with the same columns as the training data (a CSV header lets "
+                         "deltaprop match them by name)")
+    return scaler

@@ -19,17 +19,21 @@ schedules work itself: the executor or Dask does.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from deltaprop.errors import ConfigError, DataError, DeltapropError
+from deltaprop.train import TrainOptions
 
 __all__ = ["Space", "SearchData", "parse_option", "kfold", "fit_fold", "run", "OPTION_KINDS", "result_rows"]
 
@@ -206,9 +210,12 @@ class SearchData:
 
 
 # -- one fit ------------------------------------------------------------------------------------
-DEFAULTS = {"layers": (128, 64), "activation": "relu", "optimizer": "adam", "schedule": "constant", "init": None,
-            "scale": None, "dtype": "float32", "lr": None, "momentum": None, "l2": 0.0, "epochs": 30,
-            "batch_size": 64, "seed": 0, "output": None, "loss": None, "full_batch": False}
+# The training options' defaults are the library's and the command's (deltaprop.train.TrainOptions).
+_TRAIN = TrainOptions()
+DEFAULTS = {"layers": (128, 64), "activation": "relu", "optimizer": _TRAIN.optimizer, "schedule": _TRAIN.schedule,
+            "init": None, "scale": None, "dtype": "float32", "lr": _TRAIN.lr, "momentum": _TRAIN.momentum,
+            "l2": _TRAIN.l2, "epochs": _TRAIN.epochs, "batch_size": _TRAIN.batch_size, "seed": _TRAIN.seed,
+            "output": None, "loss": None, "full_batch": False}
 
 
 def _worker_name() -> str:
@@ -289,8 +296,6 @@ _LOCAL: dict = {}
 
 
 def _local_init(data: SearchData) -> None:
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the pool
     _LOCAL["data"] = data
 
@@ -342,7 +347,7 @@ def _run_local(data, combinations, tasks, results, *, workers, threads, on_resul
 
 def _run_dask(data, combinations, tasks, results, *, scheduler, threads, on_result, on_start, **_):
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
     except ImportError:
         raise ConfigError("--scheduler runs the fits on a Dask cluster, which needs the distributed package",
                           "pip install 'deltaprop[scale]'") from None
@@ -353,26 +358,64 @@ def _run_dask(data, combinations, tasks, results, *, scheduler, threads, on_resu
                           "start one with `dask scheduler` and workers with `dask worker ADDRESS`, then pass the "
                           "address it prints (tcp://HOST:8786)") from None
     futures = []
+    stop = threading.Event()
     try:
-        n_workers = len(client.scheduler_info().get("workers", {}))
-        if n_workers == 0:
-            raise ConfigError(f"the Dask scheduler at {scheduler} has no workers", "start some: dask worker "
-                              f"{scheduler}")
-        shared = client.scatter(data, broadcast=True)
-        keys = {}
-        for i, f in tasks:
-            fut = client.submit(fit_fold, shared, combinations[i], f, threads, pure=False)
-            keys[fut.key] = i
-            futures.append(fut)
-        if on_start:
-            on_start(len(tasks), f"the Dask cluster at {scheduler} ({n_workers} worker{'s' if n_workers != 1 else ''})")
-        for fut in as_completed(futures):
-            _collect(fut.result(), keys[fut.key], results, on_result)
+        with _sigint_sets(stop):
+            _submit_and_collect(client, data, combinations, tasks, results, futures, stop, scheduler=scheduler,
+                                threads=threads, on_result=on_result, on_start=on_start)
     except BaseException:
-        client.cancel(futures)
+        with _sigint_sets(stop):  # a second Ctrl-C must not break the cancelling either
+            client.cancel(futures)
         raise
     finally:
-        client.close()
+        with _sigint_sets(stop):
+            client.close()
+
+
+@contextlib.contextmanager
+def _sigint_sets(stop: threading.Event):
+    """Within the block, Ctrl-C sets ``stop`` instead of raising KeyboardInterrupt.
+
+    distributed's blocking calls (``Future.result``, ``Client.cancel``) wait on its event-loop thread;
+    a KeyboardInterrupt that lands inside one leaves that thread half-way and it logs a traceback.
+    So the interrupt is turned into a flag, and the loop below raises it where nothing is waiting."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _submit_and_collect(client, data, combinations, tasks, results, futures, stop, *, scheduler, threads,
+                        on_result, on_start):
+    from distributed import as_completed
+
+    n_workers = len(client.scheduler_info().get("workers", {}))
+    if n_workers == 0:
+        raise ConfigError(f"the Dask scheduler at {scheduler} has no workers", "start some: dask worker "
+                          f"{scheduler}")
+    shared = client.scatter(data, broadcast=True)
+    keys = {}
+    for i, f in tasks:
+        fut = client.submit(fit_fold, shared, combinations[i], f, threads, pure=False)
+        keys[fut.key] = i
+        futures.append(fut)
+    if on_start:
+        on_start(len(tasks), f"the Dask cluster at {scheduler} ({n_workers} worker{'s' if n_workers != 1 else ''})")
+    pending = as_completed(futures)
+    while not pending.is_empty():
+        if stop.is_set():
+            raise KeyboardInterrupt
+        batch = pending.next_batch(block=False)
+        if not batch:
+            stop.wait(0.1)
+        for fut in batch:
+            _collect(fut.result(), keys[fut.key], results, on_result)
+    if stop.is_set():
+        raise KeyboardInterrupt
 
 
 def _collect(result, i, results, on_result):

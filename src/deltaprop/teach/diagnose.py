@@ -98,7 +98,8 @@ class DeadUnitMonitor(Callback):
 
     Cheap: after each batch, one column maximum of the cached A per ReLU layer, folded into a running
     maximum (``deltaprop train`` attaches it to every run; history.csv gets ``dead_fraction_<layer>``).
-    An epoch resumed after an interruption counts the batches this process saw."""
+    An epoch resumed after an interruption was not seen whole by this process: its fractions are None
+    (unknown) rather than a figure from part of the epoch, which would overstate the dead units."""
 
     def on_train_begin(self, trainer) -> None:
         layers = trainer.net.layers
@@ -107,6 +108,7 @@ class DeadUnitMonitor(Callback):
 
     def on_epoch_begin(self, trainer, epoch: int) -> None:
         self.peak = {}
+        self.part_of_epoch = trainer.batch > 0  # resumed inside the epoch: its first batches are not seen
 
     def on_batch_end(self, trainer, batch: int, cost: float) -> None:
         layers = trainer.net.layers
@@ -124,7 +126,7 @@ class DeadUnitMonitor(Callback):
         fractions = [None] * len(trainer.net.layers)
         for i in self.relu:
             peak = self.peak.get(i)
-            if peak is not None:
+            if peak is not None and not getattr(self, "part_of_epoch", False):
                 fractions[i] = float(np.mean(peak <= 0))
         logs["dead_fraction"] = fractions
 
@@ -196,6 +198,10 @@ def read_history(source) -> tuple[list[dict], str]:
                             "pass the directory a training run wrote (deltaprop train --out DIR), or a History")
     if not path.exists():
         raise DataError(f"no such file or directory: {path}", "pass a run directory, history.csv or a History")
+    if path.suffix.lower() in (".onnx", ".safetensors", ".npz", ".npy", ".pt", ".pth", ".pkl"):
+        raise DataError(f"{path} is a model or data file, not a training history",
+                        "pass the run directory a `deltaprop train` run wrote (or its history.csv); a network "
+                        "imported from elsewhere has no training history here: explain, trace or gradcheck it")
     from deltaprop.io.files import check_regular  # a FIFO or a device would block or never end
 
     check_regular(path, "history file", DataError, "pass a run directory, history.csv or a History")

@@ -3,10 +3,14 @@
 Content is written once, with mathematics in LaTeX (``$...$`` inline in prose, whole equations in
 ``eq`` blocks), and rendered as
 
-- plain text for the terminal (LaTeX turned into Unicode: ``W^{[2]\\top}`` → ``W^[2]ᵀ``),
+- plain text for the terminal (LaTeX turned into Unicode: ``W^{[2]\\top}`` → ``W^[2]ᵀ``), wrapped to a
+  width (the command passes the terminal's): wide matrices lose middle columns, side-by-side pairs stack,
 - Markdown with ``$...$`` / ``$$...$$`` math (GitHub and Jupyter render it),
-- a LaTeX document (ASCII only, amsmath),
-- HTML for notebooks (math left for MathJax),
+- a LaTeX document (ASCII only, amsmath) that fits the page: code breaks at punctuation, tables wrap,
+  a display too wide for the line is scaled down to it, shapes are set in math mode,
+- HTML with the mathematics as MathML generated here (:mod:`deltaprop.teach.mathml`): browsers
+  typeset it with nothing to download; ``to_html(standalone=True)`` is a whole page (UTF-8, styles
+  inline) that renders offline, and the fragment (with its own scoped styles) is what notebooks show,
 - a JSON-able dict of the blocks (the objects' own ``to_dict`` add the data).
 
 Library code never prints: every renderer returns a string.
@@ -197,30 +201,44 @@ def prose_to_text(text: str) -> str:
     return "".join(tex_to_text(p[1:-1]) if m else re.sub(r"\*\*|`", "", p) for m, p in _split_math(text))
 
 
-def prose_to_latex(text: str) -> str:
+_SHAPE = re.compile(r"(?<![\w$^])((?:m|\d+)(?:×(?:m|\d+))+)(?![\w])")
+
+
+def prose_to_latex(text: str, breakable_code: bool = False) -> str:
+    """Prose for LaTeX: $math$ kept, shapes such as m×4 set in math mode, `code` as \\texttt (or, with
+    ``breakable_code``, as \\nolinkurl from the url package, which breaks long names at punctuation)."""
     out = []
     for is_math, piece in _split_math(text):
         if is_math:
-            out.append(piece)
-        else:
-            piece = re.sub(r"`([^`]+)`", lambda mm: "\x00" + mm.group(1) + "\x01", piece)
-            esc = "".join(_LATEX_PROSE.get(ch, ch) if ord(ch) < 128 and ch not in "&%#_~^{}\\" else
-                          _LATEX_PROSE.get(ch, ch if ord(ch) < 128 else "?") for ch in piece)
-            esc = esc.replace("\x00", "\\texttt{").replace("\x01", "}")
-            esc = re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", esc)
-            out.append(esc)
+            # TeX breaks a line inside inline math only outside \left...\right: plain brackets let a long sum wrap.
+            out.append(piece.replace("\\left(", "(").replace("\\right)", ")"))
+            continue
+        for k, part in enumerate(re.split(r"(`[^`]+`)", piece)):
+            if k % 2:
+                code = part[1:-1]
+                if breakable_code and "{" not in code and "}" not in code and "%" not in code and "#" not in code:
+                    out.append("\\path{" + code + "}")
+                else:
+                    out.append("\\texttt{" + _latex_escape(code) + "}")
+                continue
+            for j, bit in enumerate(_SHAPE.split(part)):
+                if j % 2:
+                    out.append("$" + bit.replace("×", " \\times ") + "$")
+                else:
+                    out.append(re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", _latex_escape(bit)))
     return "".join(out)
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_PROSE.get(ch, ch) if ord(ch) < 128 and ch not in "&%#_~^{}\\" else
+                   _LATEX_PROSE.get(ch, ch if ord(ch) < 128 else "?") for ch in text)
 
 
 def prose_to_html(text: str) -> str:
-    out = []
-    for is_math, piece in _split_math(text):
-        if is_math:
-            out.append(html.escape(piece))
-        else:
-            piece = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(piece))
-            out.append(re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", piece))
-    return "".join(out)
+    """Prose for HTML, the inline math as MathML."""
+    from deltaprop.teach.mathml import prose_to_html as _html
+
+    return _html(text)
 
 
 def _matrix_cells(a: np.ndarray, max_rows: int, max_cols: int):
@@ -235,8 +253,9 @@ def _matrix_cells(a: np.ndarray, max_rows: int, max_cols: int):
 class Doc:
     """An ordered list of blocks: ``("h", level, text)``, ``("p", text)``, ``("eq", tex, note_tex)``,
     ``("mat", name_tex, array, note)``, ``("pair", [(name_tex, array), ...], note)``,
-    ``("table", headers, rows)``, ``("list", items)``. Text may hold ``$...$`` inline LaTeX and
-    ``code`` in backquotes."""
+    ``("table", headers, rows)``, ``("list", items)``, ``("picture", svg, caption)`` (an SVG drawing:
+    HTML shows it, the text, Markdown and LaTeX renderings leave it out). Text may hold ``$...$``
+    inline LaTeX and ``code`` in backquotes."""
 
     def __init__(self, digits: int = 4, max_rows: int = 8, max_cols: int = 8):
         self.blocks: list[tuple] = []
@@ -264,14 +283,28 @@ class Doc:
     def items(self, items):
         self.blocks.append(("list", list(items)))
 
+    def picture(self, svg: str, caption: str = ""):
+        self.blocks.append(("picture", svg, caption))
+
     # text -----------------------------------------------------------------------------------------
-    def _mat_lines(self, name: str, a) -> list[str]:
-        cells, rows, cols = _matrix_cells(a, self.max_rows, self.max_cols)
+    def _mat_lines(self, name: str, a, width: int | None = None) -> list[str]:
+        """The matrix as text lines; with ``width``, middle columns give way until the lines fit."""
+        max_cols = self.max_cols
+        while True:
+            lines = self._mat_lines_at(name, a, max_cols)
+            if width is None or max(len(ln) for ln in lines) <= width:
+                return lines
+            if max_cols <= 3:  # still too wide: the name on a line of its own, the matrix below it
+                return [f"{name} ({shape_text(np.shape(a))}) ="] + self._mat_lines_at(name, a, max_cols, label=False)
+            max_cols -= 1
+
+    def _mat_lines_at(self, name: str, a, max_cols: int, label: bool = True) -> list[str]:
+        cells, rows, cols = _matrix_cells(a, self.max_rows, max_cols)
         strs = [["⋯" if (v is None and j is None) else ("⋮" if v is None else fmt_number(v, self.digits))
                  for v, j in zip(row, cols)] for row in cells]
         widths = [max(len(row[k]) for row in strs) for k in range(len(cols))]
         body = ["  ".join(s.rjust(w) for s, w in zip(row, widths)) for row in strs]
-        label = f"{name} ({shape_text(np.shape(a))}) = "
+        label = f"{name} ({shape_text(np.shape(a))}) = " if label else "  "
         n = len(body)
         lines = []
         for k, row in enumerate(body):
@@ -280,7 +313,10 @@ class Doc:
             lines.append(f"{prefix}{left} {row} {right}")
         return lines
 
-    def to_text(self) -> str:
+    def to_text(self, width: int = 100) -> str:
+        """Plain text no wider than ``width`` characters (where a single word or number allows)."""
+        width = max(int(width), 40)
+        inner = width - 4
         out: list[str] = []
         i = 0
         while i < len(self.blocks):
@@ -290,51 +326,63 @@ class Doc:
                 title = prose_to_text(b[2])
                 if out and out[-1] != "":
                     out.append("")
-                out.append(title)
-                out.append(("=" if b[1] == 1 else "-" if b[1] == 2 else "·") * len(title))
+                wrapped = _wrap(title, width)
+                out.extend(wrapped)
+                out.append(("=" if b[1] == 1 else "-" if b[1] == 2 else "·") * max(len(t) for t in wrapped))
             elif kind == "p":
-                out.extend(_wrap(prose_to_text(b[1]), 100))
+                out.extend(_wrap(prose_to_text(b[1]), width))
             elif kind == "eq":
                 group = []
                 while i < len(self.blocks) and self.blocks[i][0] == "eq":
                     group.append(self.blocks[i])
                     i += 1
                 texts = [(tex_to_text(g[1]), prose_to_text(g[2]) if g[2] else "") for g in group]
-                width = max(len(t) for t, _ in texts)
-                width = min(width, 60)
+                col = min(max(len(t) for t, _ in texts), 60)
                 for t, note in texts:
-                    out.append(("    " + t.ljust(width) + ("    " + note if note else "")).rstrip())
+                    line = "    " + t.ljust(col) + ("    " + note if note else "")
+                    if len(line.rstrip()) <= width:
+                        out.append(line.rstrip())
+                        continue
+                    # Too wide: the equation on its own lines, its note (the shapes) below it.
+                    out.extend("    " + w for w in _wrap(t, inner, indent="    "))
+                    if note:
+                        out.extend("      " + w for w in _wrap(note, width - 6))
                 out.append("")
                 continue
             elif kind == "mat":
-                out.extend("    " + ln for ln in self._mat_lines(tex_to_text(b[1]), b[2]))
+                out.extend("    " + ln for ln in self._mat_lines(tex_to_text(b[1]), b[2], inner))
                 if b[3]:
-                    out.append("    " + prose_to_text(b[3]))
+                    out.extend("    " + w for w in _wrap(prose_to_text(b[3]), inner))
             elif kind == "pair":
-                blocks = [self._mat_lines(tex_to_text(n), a) for n, a in b[1]]
-                height = max(len(x) for x in blocks)
+                blocks = [self._mat_lines(tex_to_text(n), a, inner) for n, a in b[1]]
                 widths = [max(len(ln) for ln in x) for x in blocks]
-                for k in range(height):
-                    row = []
-                    for x, w in zip(blocks, widths):
-                        off = (height - len(x)) // 2
-                        row.append((x[k - off] if 0 <= k - off < len(x) else "").ljust(w))
-                    out.append(("    " + "     ".join(row)).rstrip())
+                if 4 + sum(widths) + 5 * (len(widths) - 1) <= width:
+                    height = max(len(x) for x in blocks)
+                    for k in range(height):
+                        row = []
+                        for x, w in zip(blocks, widths):
+                            off = (height - len(x)) // 2
+                            row.append((x[k - off] if 0 <= k - off < len(x) else "").ljust(w))
+                        out.append(("    " + "     ".join(row)).rstrip())
+                else:  # side by side would not fit: one above the other
+                    for k, x in enumerate(blocks):
+                        if k:
+                            out.append("")
+                        out.extend("    " + ln for ln in x)
                 if b[2]:
-                    out.append("    " + prose_to_text(b[2]))
+                    out.extend("    " + w for w in _wrap(prose_to_text(b[2]), inner))
             elif kind == "table":
                 headers = [prose_to_text(h) for h in b[1]]
                 rows = [[prose_to_text(str(c)) for c in r] for r in b[2]]
-                widths = [max(len(x) for x in col) for col in zip(headers, *rows)]
-                out.append("  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
-                out.append("  " + "  ".join("-" * w for w in widths))
-                for r in rows:
-                    out.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+                out.extend(_text_table(headers, rows, width))
             elif kind == "list":
                 for item in b[1]:
-                    wrapped = _wrap(prose_to_text(item), 96)
+                    wrapped = _wrap(prose_to_text(item), width - 4)
                     out.append("  - " + wrapped[0])
                     out.extend("    " + w for w in wrapped[1:])
+            elif kind == "picture":
+                i += 1
+                continue
             if kind != "h":
                 out.append("")
             i += 1
@@ -388,62 +436,112 @@ class Doc:
                     out[-1] += "\n| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |"
             elif kind == "list":
                 out.append("\n".join("- " + item for item in b[1]))
+            elif kind == "picture":
+                continue
             out.append("")
         return "\n".join(out).rstrip() + "\n"
 
     def to_latex(self, standalone: bool = True) -> str:
+        """LaTeX: a whole document (``standalone=True``) that compiles with pdflatex and fits the page,
+        or the body alone to paste into a document that loads amsmath and amssymb."""
         out: list[str] = []
         if standalone:
+            # graphicx scales a display down to the line when it is wider; url breaks long code names;
+            # tabularx wraps long table cells; \emergencystretch lets a paragraph stretch before it overflows.
             out += ["\\documentclass[11pt]{article}", "\\usepackage{amsmath,amssymb}",
-                    "\\usepackage[margin=2cm]{geometry}", "\\setcounter{MaxMatrixCols}{20}",
+                    "\\usepackage[margin=2cm]{geometry}", "\\usepackage{graphicx,tabularx,array,url}",
+                    "\\urlstyle{tt}", "\\setcounter{MaxMatrixCols}{20}", "\\setlength{\\emergencystretch}{3em}",
+                    "\\newcommand{\\fitdisplay}[1]{\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}"
+                    "{$\\displaystyle #1$}}",
                     "\\begin{document}", ""]
+
+        def display(tex: str) -> str:
+            return "\\[\n" + (f"\\fitdisplay{{{tex}}}" if standalone else tex) + "\n\\]"
+
+        def prose(text: str) -> str:
+            return prose_to_latex(text, breakable_code=standalone)
+
         for b in self.blocks:
             kind = b[0]
             if kind == "h":
                 cmd = {1: "section*", 2: "subsection*"}.get(b[1], "subsubsection*")
                 out.append(f"\\{cmd}{{{prose_to_latex(b[2])}}}")
             elif kind == "p":
-                out.append(prose_to_latex(b[1]))
-            elif kind in ("eq", "mat", "pair"):
-                out.append("\\[\n" + self._eq_tex(b) + "\n\\]")
-                note = b[3] if kind == "mat" else (b[2] if kind == "pair" else "")
-                if note:
-                    out.append(prose_to_latex(note))
+                out.append(prose(b[1]))
+            elif kind == "eq":
+                out.append(display(b[1]))
+                if b[2]:
+                    out.append("{\\small Shapes: " + prose(b[2]) + "}")
+            elif kind == "mat":
+                out.append(display(self._mat_tex(b[1], b[2])))
+                if b[3]:
+                    out.append(prose(b[3]))
+            elif kind == "pair":
+                cols = sum(min(np.atleast_2d(a).shape[1], self.max_cols) for _, a in b[1])
+                if cols <= 8:
+                    out.append(display(self._eq_tex(b)))
+                else:  # side by side would be set too small: one above the other
+                    out.extend(display(self._mat_tex(n, a)) for n, a in b[1])
+                if b[2]:
+                    out.append(prose(b[2]))
             elif kind == "table":
-                cols = "l" * len(b[1])
-                rows = [" & ".join(prose_to_latex(h) for h in b[1]) + " \\\\ \\hline"]
-                rows += [" & ".join(prose_to_latex(str(c)) for c in r) + " \\\\" for r in b[2]]
-                out.append("\\begin{tabular}{" + cols + "}\n" + "\n".join(rows) + "\n\\end{tabular}")
+                cells = [b[1]] + b[2]
+                longest = [max(len(str(r[k])) for r in cells) for k in range(len(b[1]))]
+                spec = "".join(">{\\raggedright\\arraybackslash}X" if n > 24 else "l" for n in longest)
+                env = "tabularx" if "X" in spec else "tabular"
+                head = "\\begin{tabularx}{\\linewidth}{" + spec + "}" if env == "tabularx" else "\\begin{tabular}{" + spec + "}"
+                rows = [" & ".join(prose(h) for h in b[1]) + " \\\\ \\hline"]
+                rows += [" & ".join(prose(str(c)) for c in r) + " \\\\" for r in b[2]]
+                out.append("{\\small\n" + head + "\n" + "\n".join(rows) + f"\n\\end{{{env}}}}}")
             elif kind == "list":
-                out.append("\\begin{itemize}\n" + "\n".join("\\item " + prose_to_latex(x) for x in b[1])
+                out.append("\\begin{itemize}\n" + "\n".join("\\item " + prose(x) for x in b[1])
                            + "\n\\end{itemize}")
+            elif kind == "picture":
+                continue
             out.append("")
         if standalone:
             out.append("\\end{document}")
         return "\n".join(out) + "\n"
 
-    def to_html(self) -> str:
-        out = ['<div class="deltaprop">']
+    def to_html(self, standalone: bool = False, title: str | None = None) -> str:
+        """HTML with MathML: a ``<div class="deltaprop">`` with its own scoped styles (what notebooks
+        show), or with ``standalone=True`` a whole UTF-8 page that renders offline in any current browser."""
+        from deltaprop.teach.mathml import to_mathml
+
+        out = ['<div class="deltaprop">', f"<style>{_HTML_STYLE}</style>"]
         for b in self.blocks:
             kind = b[0]
             if kind == "h":
-                lvl = min(b[1] + 2, 6)
+                lvl = min(b[1] + (0 if standalone else 2), 6)
                 out.append(f"<h{lvl}>{prose_to_html(b[2])}</h{lvl}>")
             elif kind == "p":
                 out.append(f"<p>{prose_to_html(b[1])}</p>")
             elif kind in ("eq", "mat", "pair"):
-                out.append(f"<div>$${html.escape(b[1] if kind == 'eq' else self._eq_tex(b))}$$</div>")
+                tex = b[1] if kind == "eq" else self._eq_tex(b)
+                out.append(f'<div class="eq">{to_mathml(tex, display=True)}</div>')
                 note = b[3] if kind == "mat" else b[2]
                 if note:
-                    out.append(f"<p>{'<i>Shapes:</i> ' if kind == 'eq' else ''}{prose_to_html(note)}</p>")
+                    out.append(f'<p class="note">{"Shapes: " if kind == "eq" else ""}{prose_to_html(note)}</p>')
             elif kind == "table":
                 head = "".join(f"<th>{prose_to_html(h)}</th>" for h in b[1])
                 body = "".join("<tr>" + "".join(f"<td>{prose_to_html(str(c))}</td>" for c in r) + "</tr>" for r in b[2])
                 out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
             elif kind == "list":
                 out.append("<ul>" + "".join(f"<li>{prose_to_html(x)}</li>" for x in b[1]) + "</ul>")
+            elif kind == "picture":
+                caption = f"<figcaption>{prose_to_html(b[2])}</figcaption>" if b[2] else ""
+                out.append(f"<figure>{b[1]}{caption}</figure>")
         out.append("</div>")
-        return "\n".join(out)
+        fragment = "\n".join(out)
+        if not standalone:
+            return fragment
+        if title is None:
+            first = next((b[2] for b in self.blocks if b[0] == "h"), "deltaprop")
+            title = prose_to_text(first)
+        return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                f"<title>{html.escape(title)}</title>\n<style>body {{ margin: 2em auto; padding: 0 1.5em; "
+                "max-width: 62em; background: #fff; }</style>\n</head>\n<body>\n" + fragment + "\n</body>\n</html>\n")
 
     def blocks_as_dicts(self) -> list[dict]:
         """The blocks in JSON-able form (matrices as nested lists)."""
@@ -467,7 +565,52 @@ class Doc:
                 res.append({"type": "table", "headers": b[1], "rows": b[2]})
             elif kind == "list":
                 res.append({"type": "list", "items": b[1]})
+            elif kind == "picture":
+                res.append({"type": "picture", "svg": b[1], "caption": b[2]})
         return res
+
+
+_HTML_STYLE = (
+    ".deltaprop{font-family:'DejaVu Serif',Georgia,'Times New Roman',serif;font-size:16px;line-height:1.5;color:#1d2733}"
+    ".deltaprop h1,.deltaprop h2,.deltaprop h3,.deltaprop h4,.deltaprop h5{font-family:'DejaVu Sans',system-ui,"
+    "Helvetica,Arial,sans-serif;line-height:1.25;margin:1.3em 0 .4em}"
+    ".deltaprop h1{font-size:1.6em}.deltaprop h2{font-size:1.3em;border-bottom:1px solid #dde2e8;padding-bottom:.15em}"
+    ".deltaprop h3{font-size:1.1em}"
+    ".deltaprop .eq{margin:.5em 0;overflow-x:auto;overflow-y:hidden}"
+    ".deltaprop math[display=block]{font-size:1.12em;margin:.2em 0}"
+    ".deltaprop .note{color:#5b6673;font-size:.9em;margin:.1em 0 .8em}"
+    ".deltaprop table{border-collapse:collapse;margin:.6em 0;font-size:.92em}"
+    ".deltaprop th,.deltaprop td{border-bottom:1px solid #e3e7ec;padding:.25em .7em;text-align:left;vertical-align:top}"
+    ".deltaprop th{border-bottom:2px solid #9aa5b1}"
+    ".deltaprop code{font-family:'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:.85em;background:#f3f5f8;"
+    "padding:0 .25em;border-radius:3px}"
+    ".deltaprop figure{margin:1em 0;overflow-x:auto}.deltaprop figure svg{max-width:100%;height:auto}"
+    ".deltaprop figcaption{color:#5b6673;font-size:.9em}"
+)
+
+
+def _text_table(headers, rows, width: int) -> list[str]:
+    """A text table no wider than ``width``: the widest column wraps until it fits."""
+    widths = [max(len(x) for x in col) for col in zip(headers, *rows)]
+    budget = width - 2 - 2 * (len(widths) - 1)
+    while sum(widths) > budget:
+        k = max(range(len(widths)), key=lambda c: widths[c])
+        if widths[k] <= 6:
+            break
+        widths[k] -= 1
+    out = []
+
+    def emit(cells):
+        parts = [[ln[k:k + w] for ln in _wrap(c, w) for k in range(0, len(ln), w)] if len(c) > w else [c]
+                 for c, w in zip(cells, widths)]
+        for k in range(max(len(p) for p in parts)):
+            out.append("  " + "  ".join((p[k] if k < len(p) else "").ljust(w) for p, w in zip(parts, widths)).rstrip())
+
+    emit(headers)
+    out.append("  " + "  ".join("-" * w for w in widths))
+    for r in rows:
+        emit(r)
+    return out
 
 
 def _note_tex(note: str) -> str:
@@ -485,12 +628,13 @@ def _note_tex(note: str) -> str:
     return "".join(out)
 
 
-def _wrap(text: str, width: int) -> list[str]:
+def _wrap(text: str, width: int, indent: str = "") -> list[str]:
     import textwrap
 
     lines = []
     for para in text.split("\n"):
-        lines.extend(textwrap.wrap(para, width, break_on_hyphens=False, break_long_words=False) or [""])
+        lines.extend(textwrap.wrap(para, width, subsequent_indent=indent, break_on_hyphens=False,
+                                   break_long_words=False) or [""])
     return lines
 
 
@@ -507,8 +651,9 @@ class Renderable:
     def to_dict(self) -> dict:
         raise NotImplementedError
 
-    def to_text(self) -> str:
-        return self.document().to_text()
+    def to_text(self, width: int = 100) -> str:
+        """Plain text no wider than ``width`` characters (the command passes the terminal's width)."""
+        return self.document().to_text(width)
 
     def to_markdown(self) -> str:
         return self.document().to_markdown()
@@ -516,18 +661,24 @@ class Renderable:
     def to_latex(self, standalone: bool = True) -> str:
         return self.document().to_latex(standalone)
 
-    def to_html(self) -> str:
-        return self.document().to_html()
+    def to_html(self, standalone: bool = False) -> str:
+        """HTML with MathML: a fragment with scoped styles, or a whole page with ``standalone=True``."""
+        return self.document().to_html(standalone)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
-    def render(self, format: str = "text") -> str:
-        """The document as ``text``, ``markdown`` (``md``), ``latex`` (``tex``), ``html`` or ``json``."""
+    def render(self, format: str = "text", width: int = 100) -> str:
+        """The document as ``text`` (``width`` characters wide), ``markdown`` (``md``), ``latex`` (``tex``, a
+        whole document), ``html`` (a whole page that renders offline) or ``json``."""
         fmt = str(format).lower()
         fmt = {"md": "markdown", "tex": "latex"}.get(fmt, fmt)
         if fmt not in self.FORMATS:
             raise unknown_name("format", format, list(self.FORMATS))
+        if fmt == "text":
+            return self.to_text(width)
+        if fmt == "html":
+            return self.to_html(standalone=True)
         return getattr(self, f"to_{fmt}")()
 
     def __str__(self) -> str:

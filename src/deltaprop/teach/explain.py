@@ -4,11 +4,14 @@
     >>> e = dp.explain([3, 4, 3, 2], hidden="relu", output="softmax", l2=0.1)
     >>> print(e.to_text())          # or e.to_markdown(), e.to_latex(), e.to_json(); notebooks render e
 
-Two notations:
+Three notations:
 
 - ``"bracket"`` (default): note 001's ``W^[l]``, ``Z^[l]``, ``A^[l]``, ``δ^[l]``, but with deltaprop's
   convention that rows are examples, so ``Z^[l] = A^[l−1] W^[l]ᵀ + b^[l]`` (the notes' column form
   ``Z = W A + b`` transposed; ``W`` and ``b`` keep the notes' shapes);
+- ``"columns"``: notes 001 and 003 as they write it, examples in columns: ``Z^[l] = W^[l] A^[l−1] + b^[l]``,
+  ``dZ^[L] = A^[L] − Y``, ``dW^[l] = (1/m) dZ^[l] A^[l−1]ᵀ``, ``dZ^[l−1] = W^[l]ᵀ dZ^[l] ⊙ g'(Z^[l−1])``
+  (``dZ = m δᵀ``: the same gradients);
 - ``"theta"``: note 000's per-example form with the bias folded into ``Θ^(l)`` of shape
   ``s_{l+1} × (s_l + 1)``, the accumulation ``Δ += δ āᵀ`` and ``D = (Δ + λΘ̃)/m``.
 
@@ -26,10 +29,11 @@ import re
 from deltaprop.errors import ConfigError
 from deltaprop.model import Network
 from deltaprop.teach.document import Doc, Renderable, shape_text
+from deltaprop.teach.pictures import add_picture
 
 __all__ = ["explain", "Explanation", "NOTATIONS", "ACT_TEX", "as_network", "parse_sizes"]
 
-NOTATIONS = ("bracket", "theta")
+NOTATIONS = ("bracket", "columns", "theta")
 
 # g'(z) of each hidden activation, in LaTeX, with a word on it.
 _DERIVATIVE = {
@@ -162,8 +166,8 @@ def explain(net_or_spec, notation: str = "bracket", l2: float = 0.0, *, hidden="
 
     ``net_or_spec``: a :class:`Network`, a model file path, a list of sizes ``[n_x, ..., n_y]`` (with
     ``hidden``, ``output``, ``loss``) or a dict with ``layers``, ``activation``, ``output``, ``loss``.
-    ``notation``: ``"bracket"`` (note 001, rows as examples) or ``"theta"`` (note 000, Θ with the bias
-    folded in). ``l2``: λ of the cost's λ/(2m) Σ‖W‖².
+    ``notation``: ``"bracket"`` (rows as examples, deltaprop's arrays with note 001's names), ``"columns"``
+    (notes 001 and 003: examples in columns, dZ) or ``"theta"`` (note 000, Θ with the bias folded in). ``l2``: λ of the cost's λ/(2m) Σ‖W‖².
     """
     from deltaprop.validation import check_nonnegative_float
 
@@ -174,9 +178,11 @@ def explain(net_or_spec, notation: str = "bracket", l2: float = 0.0, *, hidden="
         from deltaprop.errors import unknown_name
 
         raise unknown_name("notation", notation, list(NOTATIONS))
-    build = _bracket if key == "bracket" else _theta
+    build = {"bracket": _bracket, "columns": _columns, "theta": _theta}[key]
     doc, symbols = build(net, l2)
+    add_picture(doc, net)
     return Explanation(net, key, l2, doc, symbols)
+
 
 
 # -- bracket notation (note 001, rows as examples) -------------------------------------------------------
@@ -284,8 +290,10 @@ def _bracket(net: Network, l2: float):
         "With $\\lambda = 0$ there is no L2 term; with $\\lambda > 0$ the cost gains "
         "$\\frac{\\lambda}{2m} \\sum_l \\|W^{[l]}\\|_F^2$ (biases excluded). ")
     stable = (f"deltaprop computes the loss from the logits $Z^{{[{L}]}}$, never as the log of a rounded "
-              "probability, so it stays finite" if loss != "squared_error" else
-              f"The output is the identity, so the loss is computed from $Z^{{[{L}]}} = A^{{[{L}]}}$ directly")
+              "probability, so it stays finite" if loss in ("cross_entropy", "binary_cross_entropy") else
+              f"The output is the identity, so the loss is computed from $Z^{{[{L}]}} = A^{{[{L}]}}$ directly"
+              if loss == "squared_error" else
+              f"deltaprop takes $\\log A^{{[{L}]}}$ as $Z^{{[{L}]}}$ itself, never as the log of a rounded rate")
     doc.p(reg + stable + f" (`deltaprop.losses:{_LOSS_CLASS[loss]}.value`, `deltaprop.losses:l2_cost`).")
 
     doc.h(2, "Backward pass")
@@ -365,6 +373,111 @@ def _bracket(net: Network, l2: float):
         ["$W \\leftarrow W - \\alpha\\, dW$", "`deltaprop.optim:SGD.step`"],
         ["check against finite differences", "`deltaprop.gradcheck:gradcheck`"],
     ])
+    return doc, sy
+
+
+# -- columns notation (notes 001 and 003: examples in columns, dZ) ----------------------------------------
+
+def _columns(net: Network, l2: float):
+    L = len(net.layers)
+    n = net.sizes
+    acts = net.activations
+    loss = net.loss.name
+    doc, sy = Doc(), []
+    doc.h(1, f"Backpropagation for the {'-'.join(map(str, n))} network, in notes 001 and 003's notation")
+    doc.p(f"This network: {_network_line(net, l2)}; {net.n_params:,} parameters. Layer 0 is the input "
+          f"($n^{{[0]}} = {n[0]}$ features); layers 1 to $L = {L}$ have weights. $m$ is the number of examples in a batch.")
+
+    doc.h(2, "Notation: examples in columns")
+    doc.p("Notes 001 and 003 put one example in each column: a batch is $X$ of shape "
+          f"$n^{{[0]}} \\times m$ = ${n[0]} \\times m$, and every $Z^{{[l]}}$, $A^{{[l]}}$ and $dZ^{{[l]}}$ is "
+          "$n^{[l]} \\times m$. deltaprop stores one example per row (as NumPy and scikit-learn do), so each of these "
+          "matrices is the transpose of deltaprop's array; $W^{[l]}$ ($n^{[l]} \\times n^{[l-1]}$) and the gradients "
+          "$dW^{[l]}$, $db^{[l]}$ are the same numbers in both conventions.")
+    doc.p("$dZ^{[l]}$ is $m$ times the gradient of $J$ with respect to $Z^{[l]}$: the notes divide by $m$ in $dW$ and "
+          "$db$ instead of in the output error. deltaprop's $\\delta^{[l]} = \\partial J/\\partial Z^{[l]}$ carries the "
+          "$1/m$, so $dZ^{[l]} = m\\,\\delta^{[l]\\top}$.")
+    rows = [["$X = A^{[0]}$", shape_text((n[0], "m")), "the inputs, one example per column", "`X.T`"],
+            ["$Y$", shape_text((n[-1], "m")), "the targets" + (" (one-hot columns)" if loss == "cross_entropy" else ""),
+             "`net.prepare_targets(y).T`"]]
+    _sym(sy, "X", "X", (n[0], "m"), "inputs", "X.T")
+    _sym(sy, "Y", "Y", (n[-1], "m"), "targets", "net.prepare_targets(y).T")
+    for l in range(1, L + 1):
+        W = net.layers[l - 1].W.shape
+        pre = f"net.layers[{l - 1}]"
+        for text, tex, shape, what, eng in (
+                (f"W^[{l}]", f"W^{{[{l}]}}", W, f"weights of layer {l}", f"{pre}.W"),
+                (f"b^[{l}]", f"b^{{[{l}]}}", (W[0], 1), f"biases of layer {l}, a column", f"{pre}.b[:, None]"),
+                (f"Z^[{l}]", f"Z^{{[{l}]}}", (W[0], "m"), f"pre-activations of layer {l}", f"{pre}.Z.T"),
+                (f"A^[{l}]", f"A^{{[{l}]}}", (W[0], "m"), f"activations of layer {l} ({acts[l - 1]})", f"{pre}.A.T"),
+                (f"dZ^[{l}]", f"dZ^{{[{l}]}}", (W[0], "m"), f"m ∂J/∂Z^[{l}]", f"m * {pre}.delta.T"),
+                (f"dW^[{l}]", f"dW^{{[{l}]}}", W, f"∂J/∂W^[{l}]", f"grads[{l - 1}][0]"),
+                (f"db^[{l}]", f"db^{{[{l}]}}", (W[0], 1), f"∂J/∂b^[{l}]", f"grads[{l - 1}][1][:, None]")):
+            _sym(sy, text, tex, shape, what, eng)
+            rows.append([f"${tex}$", shape_text(shape), _tex_what(what).replace("m ∂J", "$m$ ∂J"), f"`{eng}`"])
+    doc.h(3, "Every symbol and its shape")
+    doc.table(["symbol", "shape", "what it holds", "the array in deltaprop"], rows)
+
+    doc.h(2, "Forward propagation")
+    doc.eq("A^{[0]} = X", _annot(("X", (n[0], "m"))))
+    for l in range(1, L + 1):
+        W = net.layers[l - 1].W.shape
+        doc.eq(f"Z^{{[{l}]}} = W^{{[{l}]}} A^{{[{l - 1}]}} + b^{{[{l}]}}",
+               _annot((f"W^{{[{l}]}}", W), (f"A^{{[{l - 1}]}}", (W[1], "m")), (f"b^{{[{l}]}}", (W[0], 1)),
+                      result=(f"Z^{{[{l}]}}", (W[0], "m"))))
+        doc.eq(f"A^{{[{l}]}} = {ACT_TEX[acts[l - 1]]}(Z^{{[{l}]}})", f"$A^{{[{l}]}}$ ({shape_text((W[0], 'm'))})")
+    doc.p("The column $b^{[l]}$ is added to every column (broadcasting). Row $j$ of $W^{[l]}$ meets column $i$ of "
+          "$A^{[l-1]}$: unit $j$'s weighted sum for example $i$."
+          + (" The softmax works column by column: each column of $A^{[L]}$ sums to 1." if acts[-1] == "softmax" else ""))
+
+    doc.h(2, "The cost")
+    doc.eq("J = \\frac{1}{m} \\sum_{i=1}^{m} \\text{loss}_i"
+           + (f" + \\frac{{\\lambda}}{{2m}} \\sum_{{l=1}}^{{{L}}} \\|W^{{[l]}}\\|_F^2" if l2 else ""))
+    doc.p(("With $\\lambda = " + f"{l2:g}" + "$ the L2 term sums every squared weight; biases are not regularized.")
+          if l2 else "With $\\lambda = 0$ there is no L2 term.")
+
+    doc.h(2, "Backward pass")
+    WL = net.layers[-1].W.shape
+    doc.eq(f"dZ^{{[{L}]}} = A^{{[{L}]}} - Y",
+           _annot((f"A^{{[{L}]}}", (WL[0], "m")), ("Y", (WL[0], "m")), result=(f"dZ^{{[{L}]}}", (WL[0], "m"))))
+    doc.p({"cross_entropy": "For softmax with cross-entropy",
+           "binary_cross_entropy": "For sigmoid outputs with binary cross-entropy",
+           "squared_error": "For an identity output with squared error"}[loss]
+          + " the derivatives of the loss and of the output activation cancel to prediction minus target "
+            "(`explain --notation bracket` derives it). Note 001's $\\partial J/\\partial A = Y - A$ and note 003's "
+            "$dA^{[2]} = Y - A^{[2]}$ are not the derivative of the cost (that is $-Y/(mA)$, "
+            "element by element); what holds is this fused result, which note 003 then uses.")
+    for l in range(L, 0, -1):
+        W = net.layers[l - 1].W.shape
+        term = f" + \\frac{{\\lambda}}{{m}} W^{{[{l}]}}" if l2 else ""
+        doc.eq(f"dW^{{[{l}]}} = \\frac{{1}}{{m}} dZ^{{[{l}]}} A^{{[{l - 1}]\\top}}{term}",
+               _annot((f"dZ^{{[{l}]}}", (W[0], "m")), (f"A^{{[{l - 1}]}}", (W[1], "m")), result=(f"dW^{{[{l}]}}", W)))
+        doc.eq(f"db^{{[{l}]}} = \\frac{{1}}{{m}} \\sum_{{\\text{{columns}}}} dZ^{{[{l}]}}",
+               _annot((f"dZ^{{[{l}]}}", (W[0], "m")), result=(f"db^{{[{l}]}}", (W[0], 1))))
+        if l > 1:
+            below = acts[l - 2]
+            Wb = net.layers[l - 2].W.shape
+            gp, words = _DERIVATIVE[below]
+            doc.eq(f"dZ^{{[{l - 1}]}} = W^{{[{l}]\\top}} dZ^{{[{l}]}} \\odot {ACT_TEX[below]}'(Z^{{[{l - 1}]}})",
+                   _annot((f"W^{{[{l}]}}", W), (f"dZ^{{[{l}]}}", (W[0], "m")), (f"Z^{{[{l - 1}]}}", (Wb[0], "m")),
+                          result=(f"dZ^{{[{l - 1}]}}", (Wb[0], "m"))))
+            doc.eq(f"{ACT_TEX[below]}'(Z^{{[{l - 1}]}}) = "
+                   f"{gp.replace('Z', f'Z^{{[{l - 1}]}}').replace('A', f'A^{{[{l - 1}]}}')}")
+    doc.p("$W^{[l]\\top} dZ^{[l]}$ is a matrix product (note 001 writes $W^\\top \\odot \\delta$; the element-wise "
+          "product would not even have the right shape). The sums are over columns, that is over examples: in NumPy "
+          "`np.sum(dZ, axis=1, keepdims=True)`.")
+
+    doc.h(3, "The same pass in deltaprop's rows")
+    doc.p("Transpose every equation above and write $\\delta^{[l]} = dZ^{[l]\\top}/m$: "
+          "$Z^{[l]\\top} = A^{[l-1]\\top} W^{[l]\\top} + b^{[l]\\top}$ becomes deltaprop's "
+          "$Z = A_{\\text{prev}} W^\\top + b$, and $dW^{[l]} = \\frac{1}{m} dZ^{[l]} A^{[l-1]\\top} = "
+          "\\delta^\\top A_{\\text{prev}}$, the array `deltaprop.layers:Dense.backward` computes "
+          "(`explain --notation bracket` shows that form).")
+
+    doc.h(2, "The update rule")
+    for l in range(1, L + 1):
+        doc.eq(f"W^{{[{l}]}} \\leftarrow W^{{[{l}]}} - \\alpha\\, dW^{{[{l}]}}, \\quad "
+               f"b^{{[{l}]}} \\leftarrow b^{{[{l}]}} - \\alpha\\, db^{{[{l}]}}")
     return doc, sy
 
 

@@ -22,16 +22,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from deltaprop.errors import ConfigError
+from deltaprop.errors import ConfigError, unknown_name
 from deltaprop.gradcheck import TOLERANCE, H, failure_hint, near_kink, numerical_gradient, pass_rule, passes
 from deltaprop.losses import l2_cost
 from deltaprop.model import Network
 from deltaprop.reference import per_example_backprop, to_theta
 from deltaprop.teach.document import Doc, Renderable, fmt_number, number_tex, shape_text
 from deltaprop.teach.explain import ACT_TEX
+from deltaprop.teach.pictures import add_picture
 from deltaprop.validation import check_nonnegative_float, check_X
 
-__all__ = ["trace", "trace_preset", "Trace", "PRESETS", "random_batch"]
+__all__ = ["trace", "trace_preset", "Trace", "PRESETS", "TRACE_NOTATIONS", "random_batch"]
+
+TRACE_NOTATIONS = ("bracket", "columns")
 
 
 def _tex_num(x: float, digits: int = 4) -> str:
@@ -131,11 +134,11 @@ def random_batch(net: Network, m: int, seed: int = 0):
 
 
 def trace_preset(name: str, examples: int = 1, l2: float = 0.0, per_example: bool = False, seed: int = 0,
-                 digits: int = 4) -> Trace:
+                 digits: int = 4, notation: str = "bracket") -> Trace:
     """The trace of a preset network on ``examples`` rows of its data."""
     net = preset_network(name, seed)
     X, y = PRESETS[name]["data"](int(examples), np.random.default_rng(seed + 1))
-    t = trace(net, X, y, l2=l2, per_example=per_example, digits=digits)
+    t = trace(net, X, y, l2=l2, per_example=per_example, digits=digits, notation=notation)
     t.preset = name
     return t
 
@@ -143,15 +146,17 @@ def trace_preset(name: str, examples: int = 1, l2: float = 0.0, per_example: boo
 # -- the trace -------------------------------------------------------------------------------------------
 
 def trace(net, X=None, Y=None, l2: float = 0.0, per_example: bool = False, h: float = H, digits: int = 4,
-          examples: int = 1, seed: int = 0) -> Trace:
+          examples: int = 1, seed: int = 0, notation: str = "bracket") -> Trace:
     """Run one batch (X, Y) through ``net`` and record every stage (see the module docstring).
 
     ``net`` may also be a preset name (``"note000"``, ``"note001"``, ``"note002"``, ``"note003"``);
     then X and Y come from the preset with ``examples`` rows. ``h`` is the finite-difference step,
-    ``digits`` the significant digits the renderings print.
+    ``digits`` the significant digits the renderings print, ``notation`` how they lay the matrices out:
+    ``"bracket"`` (rows are examples, as deltaprop stores them) or ``"columns"`` (notes 001 and 003).
     """
     if isinstance(net, str):
-        return trace_preset(net, examples=examples, l2=l2, per_example=per_example, seed=seed, digits=digits)
+        return trace_preset(net, examples=examples, l2=l2, per_example=per_example, seed=seed, digits=digits,
+                            notation=notation)
     if X is None or Y is None:
         raise ConfigError("trace needs a batch X, Y (or a preset name instead of a network)",
                           "for example deltaprop.trace(net, X[:2], y[:2]) or deltaprop.trace('note001')")
@@ -197,7 +202,15 @@ def trace(net, X=None, Y=None, l2: float = 0.0, per_example: bool = False, h: fl
     t = Trace(net64, X64, Y64, l2, float(cost), float(cost) - reg, reg, loss_i, layers, pe, h, digits,
               original_dtype=str(net.dtype))
     t.hint = failure_hint(net64, kinks, h=h)
+    t.notation = _check_notation(notation)
     return t
+
+
+def _check_notation(notation: str) -> str:
+    key = str(notation).lower()
+    if key not in TRACE_NOTATIONS:
+        raise unknown_name("notation", notation, list(TRACE_NOTATIONS))
+    return key
 
 
 class Trace(Renderable):
@@ -212,6 +225,7 @@ class Trace(Renderable):
         self.layers, self.per_example, self.h, self.digits = layers, per_example, h, digits
         self.original_dtype = original_dtype
         self.preset: str | None = None
+        self.notation = "bracket"
         self.hint = ""
         self.tolerance = TOLERANCE
 
@@ -239,6 +253,7 @@ class Trace(Renderable):
         d = {
             "kind": "trace",
             "preset": self.preset,
+            "notation": self.notation,
             "network": {"sizes": net.sizes, "activations": net.activations, "loss": net.loss.name},
             "m": self.m, "l2": self.l2, "h": self.h,
             "input": {"X": a(self.X), "Y": a(self.Y),
@@ -278,6 +293,78 @@ class Trace(Renderable):
 
     # -- the document ------------------------------------------------------------------------------------
     def document(self) -> Doc:
+        """The trace as a document, in ``self.notation``: ``bracket`` (rows are examples, deltaprop's own
+        arrays) or ``columns`` (notes 001 and 003: every matrix transposed, ``dZ = m δᵀ``)."""
+        rows = self._rows_document()
+        return self._columns_document(rows) if self.notation == "columns" else rows
+
+    def _columns_document(self, rows: Doc) -> Doc:
+        net, L, m, dg = self.net, len(self.layers), self.m, self.digits
+        n = net.sizes
+        doc = Doc(digits=dg)
+        name = f"note {self.preset[4:]}'s" if self.preset else "a"
+        doc.h(1, f"One step of backpropagation, traced: {name} {'-'.join(map(str, n))} network, examples in columns")
+        if self.preset:
+            about = PRESETS[self.preset]["about"]
+            doc.p(about[0].upper() + about[1:] + ".")
+        doc.p(f"A batch of $m = {m}$ example{'s' if m > 1 else ''}, $\\lambda = {self.l2:g}$, in notes 001 and 003's "
+              "notation: one example per column, so every $X$, $Y$, $Z$, $A$ and $dZ$ below is the transpose of the "
+              "array deltaprop holds (it keeps one example per row), and $dZ^{[l]} = m\\,\\delta^{[l]\\top}$ "
+              "(the notes divide by $m$ in $dW$ and $db$). $W$, $dW$ and $db$ are the same numbers in both notations. "
+              f"Every number is read from deltaprop's arrays after one call of `Network.backprop` (float64), printed "
+              f"to {dg} significant digits.")
+        add_picture(doc, net, self)
+
+        doc.h(2, "The batch and the weights")
+        doc.mat("X", self.X.T, "one example per column")
+        doc.mat("Y", self.Y.T, "one-hot columns" if net.loss.name == "cross_entropy" else "")
+        for r in self.layers:
+            doc.pair([(f"W^{{[{r['l']}]}}", r["W"]), (f"b^{{[{r['l']}]}}", r["b"][:, None])])
+
+        doc.h(2, "Forward propagation")
+        for r in self.layers:
+            l = r["l"]
+            doc.eq(f"Z^{{[{l}]}} = W^{{[{l}]}} A^{{[{l - 1}]}} + b^{{[{l}]}}")
+            doc.mat(f"Z^{{[{l}]}}", r["Z"].T)
+            doc.eq(f"A^{{[{l}]}} = {ACT_TEX[r['activation']]}(Z^{{[{l}]}})")
+            doc.mat(f"A^{{[{l}]}}", r["A"].T,
+                    "each column sums to 1: the predicted probability of each class" if r["activation"] == "softmax"
+                    else "")
+
+        doc.h(2, "The cost")
+        doc.eq("J = \\frac{1}{m} \\sum_i \\text{loss}_i"
+               + (" + \\frac{\\lambda}{2m} \\sum_l \\|W^{[l]}\\|_F^2" if self.l2 else "")
+               + f" = {fmt_number(self.cost, dg).replace('−', '-')}")
+
+        doc.h(2, "The output error")
+        last = self.layers[-1]
+        doc.eq(f"dZ^{{[{L}]}} = A^{{[{L}]}} - Y")
+        doc.mat(f"dZ^{{[{L}]}}", m * last["delta"].T, "prediction minus target, column by column; no $1/m$ here")
+
+        doc.h(2, "The backward pass")
+        for r in reversed(self.layers):
+            l = r["l"]
+            doc.h(3, f"Layer {l}")
+            reg = f" + \\frac{{\\lambda}}{{m}} W^{{[{l}]}}" if self.l2 else ""
+            doc.eq(f"dW^{{[{l}]}} = \\frac{{1}}{{m}} dZ^{{[{l}]}} A^{{[{l - 1}]\\top}}{reg}")
+            doc.pair([(f"dW^{{[{l}]}}", r["dW"]), ("\\text{finite differences}", r["dW_numeric"])],
+                     f"relative error between the two: {r['dW_error']:.1e}")
+            doc.eq(f"db^{{[{l}]}} = \\frac{{1}}{{m}} \\sum_{{\\text{{columns}}}} dZ^{{[{l}]}}")
+            doc.pair([(f"db^{{[{l}]}}", r["db"][:, None]), ("\\text{finite differences}", r["db_numeric"][:, None])],
+                     f"relative error between the two: {r['db_error']:.1e}")
+            if l > 1:
+                below = self.layers[l - 2]
+                act = below["activation"]
+                doc.eq(f"dZ^{{[{l - 1}]}} = W^{{[{l}]\\top}} dZ^{{[{l}]}} \\odot {ACT_TEX[act]}'(Z^{{[{l - 1}]}})")
+                doc.mat(f"{ACT_TEX[act]}'(Z^{{[{l - 1}]}})", below["g_prime"].T)
+                doc.mat(f"dZ^{{[{l - 1}]}}", m * below["delta"].T)
+
+        # The check (and note 000's loop) do not depend on how the matrices are laid out.
+        start = next(k for k, b in enumerate(rows.blocks) if b[0] == "h" and b[2] == "Gradient check")
+        doc.blocks.extend(rows.blocks[start:])
+        return doc
+
+    def _rows_document(self) -> Doc:
         net, L, m, dg = self.net, len(self.layers), self.m, self.digits
         n = net.sizes
         doc = Doc(digits=dg)
@@ -292,6 +379,7 @@ class Trace(Renderable):
               f"Rows are examples. Every number below is read from deltaprop's own arrays after one call of "
               f"`Network.backprop` (in float64{'; your network is ' + self.original_dtype if self.original_dtype != 'float64' else ''}), "
               f"printed to {dg} significant digits.")
+        add_picture(doc, net, self)
 
         doc.h(2, "The batch and the weights")
         zero_b = all(not np.any(r["b"]) for r in self.layers)

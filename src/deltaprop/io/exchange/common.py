@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deltaprop.errors import ConfigError
+from deltaprop.errors import ConfigError, InputTypeError
 from deltaprop.io.preprocessing import Scaler
 from deltaprop.model import Network
 
@@ -30,10 +30,21 @@ __all__ = [
 ]
 
 #: The output activations deltaprop pairs with a loss, and the hidden activations it supports.
-OUTPUTS = ("softmax", "sigmoid", "identity")
+OUTPUTS = ("softmax", "sigmoid", "identity", "exp")
 HIDDEN = ("relu", "tanh", "sigmoid", "leaky_relu", "identity")
 #: The one leaky ReLU slope deltaprop's model file can hold.
 LEAKY_SLOPE = 0.01
+
+
+def need_network(net, what: str) -> Network:
+    """``net`` itself when it is a :class:`Network`; otherwise an error that says how to get one."""
+    if isinstance(net, Network):
+        return net
+    raise InputTypeError(
+        f"{what} needs a deltaprop Network, got a {type(net).__name__}",
+        "a fitted estimator becomes one with deltaprop.from_sklearn(est) (or est.to_network()), a model "
+        "file with deltaprop.load(path), a PyTorch module with deltaprop.from_torch(module, output=...)",
+    )
 
 
 def scaling_of(net: Network):
@@ -115,7 +126,7 @@ def assemble(
     if activations[-1] not in OUTPUTS:
         raise ConfigError(
             f"{what} ends in {activations[-1]}, which deltaprop does not pair with a loss",
-            f"the output must be {', '.join(OUTPUTS)} (identity for regression)",
+            f"the output must be {', '.join(OUTPUTS)} (identity for regression, exp for Poisson counts)",
         )
     net = Network.from_weights(weights, activations)
     net.meta = dict(meta or {})

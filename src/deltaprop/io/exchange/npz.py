@@ -18,13 +18,14 @@ import json
 import numpy as np
 
 from deltaprop.errors import ModelFileError
-from deltaprop.io.exchange.common import class_names, jsonable, scaling_of
+from deltaprop.io.exchange.common import class_names, jsonable, need_network, scaling_of
 
 __all__ = ["to_npz"]
 
 
 def to_npz(net, path, *, scaling: bool = True) -> None:
     """Write the arrays listed above to ``path`` atomically (``scaling=False`` leaves out shift and scale)."""
+    net = need_network(net, "to_npz")
     from deltaprop.io.modelfile import atomic_write
 
     arrays = {}

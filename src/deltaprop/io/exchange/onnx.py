@@ -33,6 +33,7 @@ from deltaprop.io.exchange.common import (
     assemble,
     class_names,
     jsonable,
+    need_network,
     scaler_dict,
     scaling_of,
 )
@@ -49,6 +50,7 @@ _ACTIVATIONS = {
     "Sigmoid": "sigmoid",
     "LeakyRelu": "leaky_relu",
     "Softmax": "softmax",
+    "Exp": "exp",
 }
 # What classifiers compute from the probabilities (labels, dictionaries): read for class names, skipped.
 _AFTER_OUTPUT = {
@@ -75,9 +77,11 @@ SUPPORTED_OPS = (
     "Sigmoid",
     "LeakyRelu",
     "Softmax",
+    "Exp",
     "Sub",
     "Div",
     "Mul",
+    "Scaler",
     "Cast",
     "Identity",
     "Reshape",
@@ -97,6 +101,7 @@ def to_onnx(net, path=None, *, scaling: bool = True):
     gives the bare network (the inputs ``net.forward`` takes). Input ``X`` (m, n_x); output
     ``probabilities`` (classifiers) or ``values`` (regression), in the network's dtype.
     """
+    net = need_network(net, "to_onnx")
     onnx = need("onnx", _PURPOSE_OUT)
     from onnx import TensorProto, helper, numpy_helper
 
@@ -314,8 +319,8 @@ def _read_bytes(path: Path) -> bytes:
                 else ""
             )
         )
-        what = "empty" if not data else f"starts with byte 0x{data[0]:02x}, not an ONNX model's 0x08{like}"
-        raise ModelFileError(f"{path} is not an ONNX model: it is {what}", _HINT)
+        what = "is empty" if not data else f"starts with byte 0x{data[0]:02x}, not an ONNX model's 0x08{like}"
+        raise ModelFileError(f"{path} is not an ONNX model: it {what}", _HINT)
     return data
 
 
@@ -437,9 +442,9 @@ class _Walk:
                     self.classes = [v.decode("utf-8") for v in attr.strings]
 
     def scaling(self, node, cur, ins, out):
-        """Sub/Div/Mul by constants before the first layer: X' = (X − shift) / scale."""
+        """Sub/Div/Mul/Add by constants before the first layer: X' = (X − shift) / scale."""
         op = node.op_type
-        if ins[0] != cur and not (op == "Mul" and ins[1] == cur):
+        if ins[0] != cur and not (op in ("Mul", "Add") and ins[1] == cur):
             raise self.unsupported(
                 node,
                 "before the first layer takes the data as its second input; "
@@ -452,6 +457,12 @@ class _Walk:
             # Div then Sub: X/s − c = (X − c·s)/s.
             self.shift = c if self.scale is None else c * self.scale
             return out
+        if op == "Add":
+            if self.shift is not None:
+                raise self.unsupported(node, "shifts the inputs a second time")
+            # X/s + c = (X − (−c·s))/s (skl2onnx's MinMaxScaler is Mul then Add).
+            self.shift = -c if self.scale is None else -c * self.scale
+            return out
         if self.scale is not None:
             raise self.unsupported(node, "scales the inputs a second time")
         if op == "Mul":
@@ -459,6 +470,18 @@ class _Walk:
                 raise self.unsupported(node, "multiplies the inputs by 0")
             c = 1.0 / c
         self.scale = c
+        return out
+
+    def scaler_op(self, node, attrs, out):
+        """ai.onnx.ml's Scaler (what skl2onnx writes for StandardScaler and MinMaxScaler):
+        Y = (X − offset) · scale, which is X' = (X − shift) / scale' with shift = offset, scale' = 1/scale."""
+        if self.shift is not None or self.scale is not None:
+            raise self.unsupported(node, "scales the inputs a second time")
+        offset = np.asarray(attrs.get("offset", [0.0]), np.float64).reshape(-1)
+        factor = np.asarray(attrs.get("scale", [1.0]), np.float64).reshape(-1)
+        if np.any(factor == 0) or not np.all(np.isfinite(factor)):
+            raise self.unsupported(node, "multiplies the inputs by 0 (or by a number that is not finite)")
+        self.shift, self.scale = offset, 1.0 / factor
         return out
 
     def step(self, node, cur, ins):
@@ -484,8 +507,10 @@ class _Walk:
                 )
             self.reshaped = True
             return out
-        if op in ("Sub", "Div", "Mul") and not self.layers and self.pending is None:
+        if op in ("Sub", "Div", "Mul", "Add") and not self.layers and self.pending is None:
             return self.scaling(node, cur, ins, out)
+        if op == "Scaler" and not self.layers and self.pending is None:
+            return self.scaler_op(node, attrs, out)
         if (
             op == "Sub"
             and ins[1] == cur

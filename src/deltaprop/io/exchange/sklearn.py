@@ -56,12 +56,15 @@ def from_sklearn(est):
             f"cannot read a {kind} as a network{fitted}", f"from_sklearn takes a fitted {_SUPPORTED}"
         )
     hidden = canonical_name(est.activation)
-    output = {"logistic": "sigmoid", "softmax": "softmax", "identity": "identity"}.get(est.out_activation_)
+    output = {"logistic": "sigmoid", "softmax": "softmax", "identity": "identity", "exp": "exp"}.get(
+        est.out_activation_
+    )
     if output is None:
         raise ConfigError(
             f"this {kind} has output activation {est.out_activation_!r} (loss "
             f"{getattr(est, 'loss', '?')!r}), which deltaprop does not pair with a loss",
-            "deltaprop reads softmax, logistic and identity outputs (loss 'squared_error' for a regressor)",
+            "deltaprop reads softmax, logistic, identity and exp outputs (loss 'squared_error' or 'poisson' for a "
+            "regressor)",
         )
     weights = [(np.array(c).T.copy(), np.array(b).copy()) for c, b in zip(est.coefs_, est.intercepts_)]
     activations = [hidden] * (len(weights) - 1) + [output]

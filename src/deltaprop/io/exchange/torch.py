@@ -26,6 +26,7 @@ from deltaprop.io.exchange.common import (
     LEAKY_SLOPE,
     OUTPUTS,
     assemble,
+    need_network,
     scaler_dict,
     scaling_of,
 )
@@ -49,6 +50,13 @@ def plan(net, logits: bool = False, scaling: bool = True) -> list[tuple]:
 
     Hidden identity layers get no module; an identity output gets ``nn.Identity()`` (values, not
     logits); ``logits=True`` drops the output activation."""
+    if net.activations[-1] not in _MODULES and not logits:
+        raise ConfigError(
+            f"the network ends in {net.activations[-1]} (the {net.loss.name} loss's output), which the "
+            "PyTorch export does not write",
+            "export to ONNX or NumPy (--to onnx, --to npz), or leave the output out with logits=True "
+            "(--logits): the module then returns Z_L, and the prediction is torch.exp(Z_L)",
+        )
     steps = []
     affine = scaling_of(net) if scaling else None
     if affine is not None:
@@ -73,6 +81,7 @@ def to_torch(net, logits: bool = False, *, scaling: bool = True):
     so the module takes the raw inputs ``deltaprop predict`` takes; ``scaling=False`` takes what
     ``net.forward`` takes. ``logits=True`` leaves out the output activation: the module returns Z_L.
     """
+    net = need_network(net, "to_torch")
     torch = need("torch", "converting to PyTorch")
     from torch import nn
 

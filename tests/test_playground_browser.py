@@ -1,0 +1,150 @@
+"""The playground in a real browser: Playwright driving Debian's Chromium (/usr/bin/chromium).
+
+Marked slow; `.ci/run` installs Chromium and runs them. Each test starts the server on a free port in
+this process and fails on any console error of the page."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+flask = pytest.importorskip("flask", reason="the playground needs Flask: pip install 'deltaprop[playground]'")
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra has it)")
+
+CHROMIUM = os.environ.get("DELTAPROP_CHROMIUM", "/usr/bin/chromium")
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium", allow_module_level=True)
+
+from deltaprop.playground import make_server  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = make_server(0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}/"
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        # --disable-gpu: headless Chromium in a container without a GPU hangs on screenshots otherwise.
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--disable-gpu"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    problems = []
+    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: problems.append(str(e)))
+    outside = []
+    pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)
+    pg.problems = problems
+    yield pg
+    pg.close()
+    assert problems == [], f"console errors: {problems}"
+    assert outside == [], f"the page fetched from elsewhere: {outside}"
+
+
+def _open(page, server, query=""):
+    page.goto(server + query)
+    page.wait_for_selector("[data-testid=delta]", state="attached", timeout=30000)
+
+
+def _count(page) -> int:
+    return int(page.get_by_test_id("step-count").inner_text())
+
+
+def _not_blank(path):
+    from PIL import Image
+
+    img = np.asarray(Image.open(path).convert("L"), dtype=float)
+    assert img.shape[0] > 50 and img.shape[1] > 50
+    assert img.std() > 10, f"{path} looks blank (pixel standard deviation {img.std():.1f})"
+
+
+def test_step_ten_times_advances_the_count_by_ten_and_changes_the_loss(page, server):
+    _open(page, server, "?data=xor&network=8,8&lr=0.3&seed=1")
+    start, loss = _count(page), page.get_by_test_id("loss").get_attribute("data-value")
+    step = page.get_by_role("button", name="Step", exact=True)
+    for _ in range(10):
+        step.click()
+    page.wait_for_function(f"document.querySelector('[data-testid=step-count]').textContent === '{start + 10}'")
+    assert _count(page) == start + 10
+    assert page.get_by_test_id("loss").get_attribute("data-value") != loss
+    assert "step=" not in page.url and "seed=1" in page.url  # the URL keeps the settings, not the progress
+
+
+def test_play_advances_until_pause(page, server):
+    _open(page, server, "?data=moons&network=4&seed=2")
+    page.get_by_role("button", name="Play", exact=True).click()
+    page.wait_for_function("Number(document.querySelector('[data-testid=step-count]').textContent) >= 5",
+                           timeout=30000)
+    page.get_by_role("button", name="Pause", exact=True).click()
+    page.wait_for_function("!document.getElementById('play').disabled")
+    page.wait_for_timeout(500)  # a step in flight when Pause was pressed lands in this time
+    stopped = _count(page)
+    assert stopped >= 5
+    page.wait_for_timeout(1000)
+    assert _count(page) == stopped
+
+
+def test_the_backprop_views_deltas_are_deltaprop_traces(page, server):
+    _open(page, server, "?network=note001&seed=0&batch=2")
+    cells = page.locator("[data-testid=delta]").evaluate_all(
+        "els => els.map(e => [Number(e.dataset.layer), Number(e.dataset.row), Number(e.dataset.col), e.dataset.value])")
+    out = subprocess.run([sys.executable, "-m", "deltaprop", "trace", "--preset", "note001", "--examples", "2",
+                          "--seed", "0", "--format", "json"], capture_output=True, text=True, check=True)
+    expected = {b["layer"]: b["delta"] for b in json.loads(out.stdout)["backward"]}
+    assert len(cells) == sum(np.size(d) for d in expected.values()) == 2 * (4 + 3 + 2)
+    for layer, row, col, value in cells:
+        assert float(value) == expected[layer][row - 1][col - 1]
+    # The text beside each value is that value rounded.
+    shown = page.locator("[data-testid=delta]").first
+    assert float(shown.inner_text().replace("−", "-")) == pytest.approx(float(shown.get_attribute("data-value")),
+                                                                         rel=1e-3)
+
+
+def test_every_view_is_drawn(page, server, tmp_path):
+    _open(page, server, "?data=spiral&network=8,8&activation=tanh&seed=0")
+    step = page.get_by_role("button", name="Step", exact=True)
+    for _ in range(3):
+        step.click()
+    page.wait_for_function("document.querySelector('[data-testid=step-count]').textContent === '3'")
+    page.wait_for_timeout(500)
+    for view in ("network", "boundary", "curves", "backprop"):
+        path = tmp_path / f"{view}.png"
+        page.locator(f"#view-{view}").screenshot(path=str(path))
+        _not_blank(path)
+    # Each stage of the backprop view shows its equations as typeset MathML, not LaTeX source.
+    tabs = page.get_by_role("tab")
+    for k in range(tabs.count()):
+        tabs.nth(k).click()
+        panel = page.locator("#bp-stages .stage:not([hidden])")
+        text = panel.inner_text()
+        assert "\\frac" not in text and "$" not in text and "\\delta" not in text
+        if k > 0:
+            assert panel.locator("math").count() >= 1
+    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+    _not_blank(tmp_path / "page.png")
+
+
+def test_a_bad_setting_in_the_url_is_shown_not_thrown(page, server):
+    page.goto(server + "?optimizer=adamw")
+    alert = page.get_by_role("alert")
+    alert.wait_for(timeout=20000)
+    assert "adamw" in alert.inner_text()
+    # The refusal itself (status 400) is the one console message expected here.
+    page.problems[:] = [p for p in page.problems if "status of 400" not in p]
