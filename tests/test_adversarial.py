@@ -143,7 +143,9 @@ def test_ten_thousand_classes_are_refused_before_training(tmp_path):
     rows = "\n".join(f"{i % 7},{i % 10000}" for i in range(20000))
     (tmp_path / "ids.csv").write_text("x,id\n" + rows + "\n")
     proc = run(*TRAIN, "--data", tmp_path / "ids.csv", "--out", tmp_path / "run")
-    refused(proc, 2, "10,000 classes", "--task regression")
+    refused(proc, 2, "10000 distinct whole numbers", "--task regression")  # the command asks which task
+    proc = run(*TRAIN, "--data", tmp_path / "ids.csv", "--task", "classification", "--out", tmp_path / "run")
+    refused(proc, 2, "10,000 classes", "--task regression")  # asked for classes: too many, before training
     assert not (tmp_path / "run" / "run.json").exists()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["Formatter", "sizes", "number", "positive_int", "positive_float", "nonnegative_float", "fraction", "nonnegative_int", "seed_int"]
+__all__ = ["Formatter", "sizes", "number", "positive_int", "positive_float", "nonnegative_float", "fraction", "nonnegative_int", "seed_int", "port_number"]
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
@@ -68,3 +68,5 @@ fraction = number(float, 0, 1, high_open=True)
 
 # numpy.random.default_rng takes any whole number ≥ 0.
 seed_int = number(int, 0)
+
+port_number = number(int, 0, 65535)

@@ -10,6 +10,8 @@ import argparse
 import sys
 import textwrap
 
+from deltaprop.cli.args import positive_float, positive_int
+
 __all__ = ["register"]
 
 
@@ -31,7 +33,7 @@ def register(subparsers) -> None:
     c.add_argument("--exercise", metavar="NAME", help="the exercise, if the file does not say")
     c.add_argument("--format", default="text", choices=("text", "html", "json"))
     c.add_argument("-o", "--out", help="write the report to this file instead of standard output")
-    c.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+    c.add_argument("--timeout", type=positive_float, default=60.0, metavar="SECONDS",
                    help="stop your code if the whole check has not finished in this time (default 60)")
     c.set_defaults(handler=_cmd_check)
 
@@ -52,16 +54,16 @@ def register(subparsers) -> None:
     st.set_defaults(handler=_cmd_start)
     h = sub.add_parser("hint", help="the hints of an exercise, one more each time")
     h.add_argument("name", metavar="NAME")
-    h.add_argument("step", nargs="?", type=int, default=1, help="show hints 1 to STEP (default 1)")
+    h.add_argument("step", nargs="?", type=positive_int, default=1, help="show hints 1 to STEP (default 1)")
     h.set_defaults(handler=_cmd_hint)
 
 
 def _write(text: str, args) -> None:
     out = getattr(args, "out", None)
     if out:
-        from pathlib import Path
+        from deltaprop.io.files import atomic_write
 
-        Path(out).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        atomic_write(out, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 

@@ -34,12 +34,15 @@ def _flask():
     return flask
 
 
+MAX_UPLOAD = 256 * 1024 * 1024  # bytes of a model file sent from the page; the networks it plays with are far smaller
+
 def create_app(model_path: str | None = None, config=None):
     """The Flask application with one session (a local app has one user)."""
     flask = _flask()
     from deltaprop.playground.session import Config, Session
 
     app = flask.Flask(__name__, static_folder=str(STATIC), static_url_path="/static")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD  # a larger request is refused (413) before it is read
     lock = threading.Lock()
     holder = {"session": Session(config or Config(), model_path=model_path), "model": model_path}
 

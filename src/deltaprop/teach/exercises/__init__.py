@@ -75,7 +75,9 @@ def start(exercise, directory, solutions: bool = False, force: bool = False) -> 
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists; it is kept (it may hold your work)",
                           "choose another directory, or pass --force to overwrite it")
-    path.write_text(ex.source(solution=solutions), encoding="utf-8")
+    from deltaprop.io.files import atomic_write
+
+    atomic_write(path, ex.source(solution=solutions).encode("utf-8"))
     return path
 
 
