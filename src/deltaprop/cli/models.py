@@ -130,7 +130,7 @@ def cmd_predict(args) -> int:
     X = load_inputs(args.input, drop=args.drop, feature_names=net.meta.get("feature_names"),
                     target_name=target_name(net),
                     delimiter=parse_delimiter(args.delimiter) if args.delimiter else None,
-                    notes=notes)
+                    notes=notes, dropped_in_training=(net.meta.get("data") or {}).get("drop"))
     _notes(notes)
     if X.shape[0] == 0:
         raise InputError(f"{args.input} holds no rows", "pass at least one example")
