@@ -477,8 +477,11 @@ def test_hints_reveal_step_by_step():
 def test_the_report_renders_as_html_and_json():
     report = exercises.check(functools.partial(learner_backprop, mistake="sign"), exercise="any_depth")
     html = report._repr_html_()
-    assert html.startswith('<div class="deltaprop-check">') and "<table>" in html and "sign flipped" in html
+    assert html.startswith('<div class="deltaprop deltaprop-check">') and "<table>" in html and "sign flipped" in html
+    assert "<style>.deltaprop{" in html  # its own scoped styles: a notebook and a page look the same
     assert "<script" not in html
+    page = report.to_html(standalone=True)  # what `deltaprop check --format html` writes
+    assert page.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in page and html in page
     d = json.loads(report.to_json())
     assert d["status"] == "wrong" and d["exit_code"] == 1 and d["mistakes"][0]["keys"] == ["sign"]
     assert repr(report) == "CheckReport('any_depth', wrong: sign flipped)"

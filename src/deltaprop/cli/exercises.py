@@ -100,7 +100,8 @@ def _check_here(args, timeout=None) -> tuple[str, int]:
     with contextlib.redirect_stdout(sys.stderr) if quiet else contextlib.nullcontext():
         report = check(args.file, exercise=args.exercise, timeout=timeout)
     report.from_command = True
-    return {"text": report.to_text, "html": report.to_html, "json": report.to_json}[args.format](), report.exit_code
+    text = {"text": report.to_text, "html": lambda: report.to_html(standalone=True), "json": report.to_json}[args.format]()
+    return text, report.exit_code
 
 
 def _check_in_child(args, context) -> tuple[str, int]:
