@@ -151,3 +151,41 @@ def test_evaluate_after_the_csv_moved(tmp_path):
     proc = ok(run("evaluate", "run/model.safetensors", "--data", "changed.csv", "--split", "test", cwd=tmp_path))
     assert "changed.csv is not the file the model was trained on" in proc.stderr
     assert np.isfinite(float(proc.stdout.split("accuracy ")[1].split()[0]))
+
+
+def test_a_second_training_into_a_finished_run_is_told_what_it_can_do(tmp_path):
+    iris_csv(tmp_path / "iris.csv")
+    ok(run("train", "--data", "iris.csv", "--target", "species", "--out", "done", *QUICK, "--no-plots", cwd=tmp_path))
+    proc = refused(run("train", "--data", "iris.csv", "--target", "species", "--out", "done", *QUICK, cwd=tmp_path),
+                   2, "already holds a run", "--overwrite")
+    assert "--resume" not in proc.stderr  # a finished run without a checkpoint has nothing to continue
+    refused(run("train", "--resume", "done", cwd=tmp_path), 2, "nothing left to do")
+    ok(run("train", "--data", "iris.csv", "--target", "species", "--out", "kept", "--checkpoint-every", "1", *QUICK,
+           "--no-plots", cwd=tmp_path))
+    refused(run("train", "--data", "iris.csv", "--target", "species", "--out", "kept", *QUICK, cwd=tmp_path), 2,
+            "train it longer with deltaprop train --resume kept --epochs N")
+    ok(run("train", "--resume", "kept", "--epochs", "3", cwd=tmp_path))
+
+
+def test_predict_onto_a_directory_is_a_usage_error(tmp_path):
+    iris_csv(tmp_path / "iris.csv", index=False)
+    ok(run("train", "--data", "iris.csv", "--target", "species", "--out", "run", *QUICK, "--no-plots", cwd=tmp_path))
+    (tmp_path / "out").mkdir()
+    refused(run("predict", "run/model.safetensors", "iris.csv", "-o", "out", cwd=tmp_path), 2,
+            "-o out is a directory", "out/predictions.csv")
+    assert os.listdir(tmp_path / "out") == []
+    proc = ok(run("predict", "run/model.safetensors", "iris.csv", "-o", "out/predictions.csv", cwd=tmp_path))
+    assert "wrote 150 predictions to out/predictions.csv" in proc.stderr
+    assert (tmp_path / "out" / "predictions.csv").read_text().startswith("label,p_setosa,p_versicolor,p_virginica\n")
+    ok(run("predict", "run/model.safetensors", "iris.csv", "-o", os.devnull, cwd=tmp_path))
+    assert os.path.exists(os.devnull) and not os.path.isfile(os.devnull)
+
+
+def test_the_training_time_of_a_small_data_set_is_not_printed_as_zero(tmp_path):
+    iris_csv(tmp_path / "iris.csv")
+    proc = ok(run("train", "--data", "iris.csv", "--target", "species", "--out", "run", "--epochs", "3", "--layers", "8",
+                  "--no-plots", cwd=tmp_path))
+    line = next(l for l in proc.stdout.splitlines() if "s of training)" in l)
+    shown_seconds = float(line.split("test rows, ")[1].split(" s of training")[0])
+    measured = json.loads((tmp_path / "run" / "metrics.json").read_text())["train_seconds"]
+    assert shown_seconds > 0 and abs(shown_seconds - measured) <= 0.01 * measured, (line, measured)

@@ -267,9 +267,15 @@ def _claim(run_dir: Path, args) -> None:
     are removed."""
     present = [name for name in RUN_OUTPUTS if os.path.lexists(run_dir / name)]
     if present and not args.overwrite:
+        resume = f"deltaprop train --resume {shlex.quote(str(run_dir))}"
+        if not _outputs_complete(run_dir, ""):
+            again = f"continue it with {resume}, "
+        elif CHECKPOINT_FILE in present:
+            again = f"train it longer with {resume} --epochs N, "
+        else:  # a finished run without a checkpoint: --resume has nothing to continue
+            again = ""
         raise ConfigError(f"{shown(run_dir)} already holds a run ({', '.join(present)})",
-                          f"continue it with deltaprop train --resume {shlex.quote(str(run_dir))}, choose another "
-                          "--out, or pass --overwrite to replace it")
+                          f"{again}choose another --out, or pass --overwrite to replace it")
     for name in present:
         try:
             os.unlink(run_dir / name)
@@ -1052,13 +1058,13 @@ def _print_train_summary(net, data, history, metrics, run_dir, seconds, plots) -
         out(history.stop_reason)
     if data.task == "classification":
         out(f"test accuracy {metrics['accuracy']:.4f}   test loss {metrics['loss']:.4f} (cross-entropy)   "
-            f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
+            f"({data.X_test.shape[0]} test rows, {seconds:.3g} s of training)")
         print_class_table(metrics)
     else:
         out("the loss above is ½·MSE of the standardised target (the target scaled to mean 0, std 1); "
             "the test figures are in its own units")
         out(report.regression_table(metrics, data.target_name).rstrip())
-        out(f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
+        out(f"({data.X_test.shape[0]} test rows, {seconds:.3g} s of training)")
     out(f"saved: {run_dir / MODEL_FILE}")
     out(f"       {run_dir}/history.csv, metrics.json{''.join(', ' + p for p in plots)}")
     out(f"next:  deltaprop evaluate {shlex.quote(str(run_dir / MODEL_FILE))}   |   "
