@@ -231,7 +231,7 @@ def test_rows_sorted_by_class_get_a_note(tmp_path):
     np.save(tmp_path / "X.npy", X[p := rng.permutation(3000)])
     np.save(tmp_path / "y.npy", y[p])
     proc = run("train", "--data", "X.npy", "--target", "y.npy", "--epochs", "1", "--no-plots", "--block-rows", "256", "--out", "r",
-               cwd=tmp_path)
+               "--overwrite", cwd=tmp_path)
     assert proc.returncode == 0 and "runs of one class" not in proc.stderr
 
 

@@ -94,7 +94,7 @@ API_CASES = [
     ("epochs-fraction", lambda t: dp.fit(net4(), X4, Y3, epochs=2.5), ConfigError, ["epochs", "2.5"]),
     ("batch-size-zero", lambda t: dp.fit(net4(), X4, Y3, batch_size=0), ConfigError, ["batch_size"]),
     ("batch-size-negative", lambda t: dp.fit(net4(), X4, Y3, batch_size=-8), ConfigError, ["batch_size", "-8"]),
-    ("lr-zero", lambda t: dp.fit(net4(), X4, Y3, lr=0), ConfigError, ["lr", "positive finite"]),
+    ("lr-zero", lambda t: dp.fit(net4(), X4, Y3, lr=0), ConfigError, ["lr", "finite number > 0"]),
     ("lr-negative", lambda t: dp.fit(net4(), X4, Y3, lr=-0.1), ConfigError, ["lr", "-0.1"]),
     ("lr-nan", lambda t: dp.fit(net4(), X4, Y3, lr=float("nan")), ConfigError, ["lr", "nan"]),
     ("lr-inf", lambda t: dp.fit(net4(), X4, Y3, optimizer="adam", lr=float("inf")), ConfigError, ["lr", "inf"]),

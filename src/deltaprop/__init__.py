@@ -11,7 +11,20 @@
 ``from_onnx``, ``to_torch``, ``to_onnx``, ``to_npz``: :mod:`deltaprop.io.exchange`) are imported on first use.
 """
 
-from deltaprop.activations import ACTIVATIONS, get_activation
+import os as _os
+import sys as _sys
+
+if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "deltaprop" or \
+        "".join(getattr(_sys, "orig_argv", [])[1:3]) == "-mdeltaprop":
+    # The command is starting (`deltaprop ...` or `python -m deltaprop ...`): until cli.main takes over
+    # Ctrl-C, it ends the process quietly, as the shell's default does, instead of printing a traceback
+    # from the middle of an import. Nothing has been written yet, so nothing is lost.
+    import signal as _signal
+
+    if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+
+from deltaprop.activations import ACTIVATIONS, get_activation  # noqa: E402
 from deltaprop.errors import (
     ConfigError,
     DataError,

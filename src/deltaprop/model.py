@@ -35,6 +35,11 @@ from deltaprop.validation import (
 __all__ = ["Network"]
 
 
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 class Network:
     """A multilayer perceptron: ``layers[l].W`` (n_l, n_{l−1}), ``layers[l].b`` (n_l,), and a loss.
 
@@ -134,6 +139,55 @@ class Network:
             layers.append(Dense(W, b, act))
         names = [layer.activation.name for layer in layers]
         return cls(layers, loss if loss is not None else loss_for_output(names[-1]))
+
+    # -- the architecture record ---------------------------------------------------------------
+    def config(self) -> dict:
+        """The architecture record ``{"sizes": [n_0, ..., n_L], "activations": [g_1, ..., g_L], "loss",
+        "dtype"}``: with the weights [(W_1, b_1), ...] it is the whole network. Model files, checkpoints
+        and the estimators' pickles store it; :meth:`from_config` builds the network back."""
+        return {"sizes": [int(s) for s in self.sizes], "activations": list(self.activations),
+                "loss": self.loss.name, "dtype": self.dtype.name}
+
+    @staticmethod
+    def check_config(config) -> dict:
+        """``config`` (as :meth:`config` returns it) checked field by field, as a fresh dict; a
+        ConfigError names the field that is wrong. Used on every record read from a file."""
+        if not isinstance(config, dict):
+            raise ConfigError(f"the architecture record is {_short(config)}, not a mapping",
+                              "pass {'sizes': [...], 'activations': [...], 'loss': ..., 'dtype': ...}")
+        sizes, activations = config.get("sizes"), config.get("activations")
+        loss, dtype = config.get("loss"), config.get("dtype", "float64")
+        if (not isinstance(sizes, list) or len(sizes) < 2
+                or not all(type(s) is int and 1 <= s <= 2**31 for s in sizes)):
+            raise ConfigError(f"architecture sizes {_short(sizes)} must list at least two whole numbers ≥ 1 "
+                              "(and ≤ 2^31)", "the record is damaged")
+        if (not isinstance(activations, list) or len(activations) != len(sizes) - 1
+                or not all(isinstance(a, str) and len(a) <= 40 for a in activations)):
+            raise ConfigError(f"architecture activations {_short(activations)} must name one activation per layer "
+                              f"({len(sizes) - 1})", "the record is damaged")
+        if not isinstance(loss, str) or len(loss) > 40:
+            raise ConfigError(f"architecture loss {_short(loss)} must be a loss name", "the record is damaged")
+        if not isinstance(dtype, str) or dtype not in ("float32", "float64"):
+            raise ConfigError(f"architecture dtype {_short(dtype)} is not float32 or float64", "the record is damaged")
+        # The names and their pairing, checked by building a one-unit-wide stand-in.
+        Network.from_weights([(np.zeros((1, 1)), np.zeros(1))] * len(activations), activations, loss)
+        return {"sizes": list(sizes), "activations": list(activations), "loss": loss, "dtype": dtype}
+
+    @classmethod
+    def from_config(cls, config, weights) -> Network:
+        """The network of the record ``config`` (see :meth:`config`) with ``weights`` [(W_1, b_1), ...],
+        W_l (n_l, n_{l−1}) and b_l (n_l,); shapes are checked against the sizes."""
+        config = cls.check_config(config)
+        sizes, weights = config["sizes"], list(weights)
+        if len(weights) != len(sizes) - 1:
+            raise ConfigError(f"{len(weights)} (W, b) pairs for the {len(sizes) - 1} layers of sizes {sizes}",
+                              "pass one pair per layer")
+        for l, (W, b) in enumerate(weights, 1):
+            if np.shape(W) != (sizes[l], sizes[l - 1]) or np.shape(b) != (sizes[l],):
+                raise ConfigError(f"layer {l}: W {np.shape(W)} and b {np.shape(b)} do not fit sizes {sizes} "
+                                  f"(W_{l} is ({sizes[l]}, {sizes[l - 1]}), b_{l} is ({sizes[l]},))",
+                                  "the weights belong to another architecture")
+        return cls.from_weights(weights, config["activations"], config["loss"], dtype=config["dtype"])
 
     # -- description -----------------------------------------------------------------------------
     @property

@@ -121,7 +121,11 @@ def encode_targets(
         return np.array([lookup[_label_text(v)] for v in y.tolist()], dtype=np.int64), class_names
     values, index = np.unique(y, return_inverse=True)
     if numeric and values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0):
-        values = values.astype(np.int64)
+        if np.abs(values).max() > 2**53:  # no int64 wrap: such a number is no class label
+            raise DataError(f"the label {values[np.argmax(np.abs(values))]:g} is too large to be a class label "
+                            "(class labels are whole numbers up to 2^53)",
+                            "for numbers to predict, pass task='regression' (--task regression)")
+        values = values.astype(np.int64)  # 3.0 is class "3"
     return index.reshape(-1).astype(np.int64), [_label_text(v) for v in values.tolist()]
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-__all__ = ["Formatter", "sizes", "number", "positive_int", "positive_float", "nonnegative_float", "fraction"]
+__all__ = ["Formatter", "sizes", "number", "positive_int", "positive_float", "nonnegative_float", "fraction", "nonnegative_int", "seed_int", "port_number"]
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
@@ -36,24 +34,39 @@ def sizes(text: str) -> list[int]:
     return sizes
 
 
-def number(convert, ok, expected: str):
-    """An argparse type: ``convert(text)``, refused unless ``ok(value)``, with ``expected`` in the message."""
+def number(convert, low=None, high=None, **limits):
+    """An argparse type: ``convert(text)`` (int or float), then :func:`deltaprop.validation.check_number`
+    with the range ``low``..``high`` (``low_open``, ``high_open``), its words in the message."""
+    from deltaprop.errors import ConfigError
+    from deltaprop.validation import check_number, number_rule
+
     def parse(text: str):
         try:
             value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if convert is int else 'a number'}") from None
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"must be {expected}, got {text}")
-        return value
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'a whole number' if convert is int else 'a number'}") from None
+        try:
+            return check_number(value, "it", low, high, integer=convert is int, **limits)
+        except ConfigError:
+            rule = number_rule(low, high, integer=convert is int, low_open=limits.get("low_open", False),
+                               high_open=limits.get("high_open", False))
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}") from None
 
     return parse
 
 
-positive_int = number(int, lambda v: v >= 1, "≥ 1")
+positive_int = number(int, 1)
 
-positive_float = number(float, lambda v: np.isfinite(v) and v > 0, "a finite number > 0")
+nonnegative_int = number(int, 0)
 
-nonnegative_float = number(float, lambda v: np.isfinite(v) and v >= 0, "a finite number ≥ 0")
+positive_float = number(float, 0, low_open=True)
 
-fraction = number(float, lambda v: 0 <= v < 1, "in [0, 1)")
+nonnegative_float = number(float, 0)
+
+fraction = number(float, 0, 1, high_open=True)
+
+# numpy.random.default_rng takes any whole number ≥ 0.
+seed_int = number(int, 0)
+
+port_number = number(int, 0, 65535)

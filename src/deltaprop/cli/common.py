@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from deltaprop.errors import ConfigError, DataError, InputError
+from deltaprop.errors import ConfigError, DataError, DivergenceError, InputError
 
 MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
+RUN_FILE = "run.json"  # the run's id and options, written before training starts
 
 
 def load_model(path):
@@ -84,11 +85,17 @@ def console(stderr: bool = False):
 
 
 def error(text: str) -> None:
-    sys.stderr.write(f"deltaprop: error: {text}\n")
+    """``deltaprop: error: TEXT`` on standard error; control characters from names in files are escaped."""
+    from deltaprop.io.files import safe_lines
+
+    sys.stderr.write(f"deltaprop: error: {safe_lines(text)}\n")
 
 
 def out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    """A line on standard output; control characters (names from files) are escaped, never sent raw."""
+    from deltaprop.io.files import safe_lines
+
+    sys.stdout.write(safe_lines(text) + "\n")
 
 
 def seconds(t: float) -> str:
@@ -97,7 +104,7 @@ def seconds(t: float) -> str:
 
 def write_json(path, obj) -> None:
     """obj as indented JSON, written atomically (NumPy numbers and arrays, paths converted)."""
-    from deltaprop.io.modelfile import atomic_write
+    from deltaprop.io.files import atomic_write
 
     atomic_write(path, (json.dumps(obj, indent=2, default=json_default) + "\n").encode())
 
@@ -124,6 +131,7 @@ def metrics(net, X, y, class_names) -> dict:
     from deltaprop import metrics as M
 
     Z, A = logits(net, X)
+    finite_outputs(net, A)
     Y = net.prepare_targets(y)
     if class_names is not None:
         out = M.classification_summary(y, net.decide(A), class_names, P=net.probabilities(A))
@@ -137,6 +145,21 @@ def metrics(net, X, y, class_names) -> dict:
     loss = float(net.loss.value(Z, A, Y) / X.shape[0])
     out["loss"] = loss if np.isfinite(loss) else None  # metrics.json stays strict JSON
     return out
+
+
+def finite_outputs(net, A) -> None:
+    """A DivergenceError (exit 4) when the network's outputs A are NaN or infinite: its weights are too
+    large for these inputs (a diverged or damaged model), and every figure from them would be garbage."""
+    from deltaprop import fast
+
+    if fast.all_finite(A):
+        return
+    bad = int(np.sum(~np.all(np.isfinite(A), axis=1)))
+    biggest = max(float(np.max(np.abs(p))) for p in net.params())
+    raise DivergenceError(f"the network's outputs are NaN or infinite on {bad} of {A.shape[0]} rows (its weights "
+                          f"reach |w| = {biggest:.3g}, too large for these inputs in {net.dtype.name})",
+                          "the model diverged or is damaged: retrain it with a lower learning rate, or check "
+                          "that the inputs are scaled as in training")
 
 
 def logits(net, X, rows: int = 4096):
@@ -171,6 +194,11 @@ def dataset_for(net, spec=None, target=None):
     return evaluation_data(net, spec, target, split="test")[2]
 
 
+def fingerprint_needed(spec) -> bool:
+    """True for a --data spec that names a file or directory (not digits or the installed Fashion-MNIST)."""
+    return str(spec).strip().lower() not in ("digits", "fashion-mnist", "fashion_mnist")
+
+
 def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimiter=None):
     """(X, y, Dataset, split) to evaluate ``net`` on. Without ``spec``: the model's own data (from the
     absolute path it recorded, refused when the file changed since training) and, by default, its
@@ -185,8 +213,30 @@ def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimite
         if not spec:
             raise ConfigError("this model does not say which data it was trained on", "pass --data SPEC")
         source = info.get("source")
+        if not source and fingerprint_needed(spec):
+            # A path stored in a model file is read only when its fingerprint is recorded and matches:
+            # a crafted model cannot make the command open, and echo parts of, a file the user did not name.
+            from deltaprop.io.datasets import fingerprint
+            from deltaprop.io.files import shown
+
+            stored = info.get("fingerprint")
+            if not isinstance(stored, dict):
+                raise ConfigError(f"the model names its data {shown(spec)} but records no fingerprint of it, so "
+                                  "deltaprop will not open it on the model's word", f"pass --data {shown(spec)} "
+                                  "(or another data spec) to say which data to read")
+            try:
+                same = fingerprint(spec) == stored
+            except DataError:
+                same = False
+            if not same:
+                raise DataError(f"the model's data {shown(spec)} is missing or is not the file it was trained on "
+                                "(its size or contents differ)", "pass --data SPEC to say which data to evaluate on")
         if source:
             why = changed_file(source)
+            if why and not Path(source["path"]).is_file():
+                raise DataError(f"the model's data file {source['path']} is gone (moved or deleted)",
+                                "if it moved, pass it: --data NEW_PATH --split test gives the rows held out in "
+                                "training (checked to be the same file); --data FILE alone scores every row")
             if why:
                 raise DataError(f"{why}: its test split would no longer be the rows held out in training",
                                 "evaluate the file as it is now on all its rows with "
@@ -204,7 +254,8 @@ def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimite
     whole = split == "all" and is_file
     data = resolve(spec, test_fraction=0 if whole else info.get("test_fraction", 0.3),
                    seed=info.get("seed", 0), target=target, task=task, drop=drop,
-                   delimiter=parse_delimiter(delimiter) if delimiter else None)
+                   delimiter=parse_delimiter(delimiter) if delimiter else None,
+                   dropped_in_training=None if own else info.get("drop"))
     if split == "test":
         X, y = data.X_test, data.y_test
     elif split == "train" or whole:
@@ -216,6 +267,11 @@ def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimite
             raise ConfigError("--split all joins the train and test rows in memory, but these rows are read "
                               "from disk", "evaluate --split train and --split test one after the other")
         X, y = np.concatenate([data.X_train, data.X_test]), np.concatenate([data.y_train, data.y_test])
+    source = info.get("source")
+    if not own and split in ("test", "train") and is_file and isinstance(source, dict):
+        if changed_file({**source, "path": str(Path(spec).expanduser())}):
+            data.notes.append(f"{spec} is not the file the model was trained on (other size or contents): its "
+                              f"{split} split is not the rows training used as its {split} rows")
     names = net.meta.get("feature_names")
     if names and data.feature_names and data.feature_names != names:
         order, notes = column_order(data.feature_names, names, None, spec)

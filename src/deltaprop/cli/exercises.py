@@ -10,6 +10,8 @@ import argparse
 import sys
 import textwrap
 
+from deltaprop.cli.args import positive_float, positive_int
+
 __all__ = ["register"]
 
 
@@ -31,7 +33,7 @@ def register(subparsers) -> None:
     c.add_argument("--exercise", metavar="NAME", help="the exercise, if the file does not say")
     c.add_argument("--format", default="text", choices=("text", "html", "json"))
     c.add_argument("-o", "--out", help="write the report to this file instead of standard output")
-    c.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+    c.add_argument("--timeout", type=positive_float, default=60.0, metavar="SECONDS",
                    help="stop your code if the whole check has not finished in this time (default 60)")
     c.set_defaults(handler=_cmd_check)
 
@@ -52,16 +54,16 @@ def register(subparsers) -> None:
     st.set_defaults(handler=_cmd_start)
     h = sub.add_parser("hint", help="the hints of an exercise, one more each time")
     h.add_argument("name", metavar="NAME")
-    h.add_argument("step", nargs="?", type=int, default=1, help="show hints 1 to STEP (default 1)")
+    h.add_argument("step", nargs="?", type=positive_int, default=1, help="show hints 1 to STEP (default 1)")
     h.set_defaults(handler=_cmd_hint)
 
 
 def _write(text: str, args) -> None:
     out = getattr(args, "out", None)
     if out:
-        from pathlib import Path
+        from deltaprop.io.files import atomic_write
 
-        Path(out).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        atomic_write(out, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -78,16 +80,17 @@ def _cmd_check(args) -> int:
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
-    except ValueError:  # no fork (Windows): the check runs here, without a time limit
-        text, code = _check_here(args)
+    except ValueError:  # no fork (Windows): the check runs here (with a time limit where one can be set)
+        text, code = _check_here(args, timeout=args.timeout)
     else:
         text, code = _check_in_child(args, context)
     _write(text, args)
     return code
 
 
-def _check_here(args) -> tuple[str, int]:
-    """Run the learner's file in this process; (the rendered report, its exit code)."""
+def _check_here(args, timeout=None) -> tuple[str, int]:
+    """Run the learner's file in this process; (the rendered report, its exit code). In the forked
+    child the parent keeps the time (``timeout`` None)."""
     import contextlib
 
     from deltaprop.teach.exercises import check
@@ -95,9 +98,10 @@ def _check_here(args) -> tuple[str, int]:
     # What your code prints goes to standard error when standard output carries JSON or HTML (or nothing).
     quiet = args.format != "text" or bool(args.out)
     with contextlib.redirect_stdout(sys.stderr) if quiet else contextlib.nullcontext():
-        report = check(args.file, exercise=args.exercise)
+        report = check(args.file, exercise=args.exercise, timeout=timeout)
     report.from_command = True
-    return {"text": report.to_text, "html": report.to_html, "json": report.to_json}[args.format](), report.exit_code
+    text = {"text": report.to_text, "html": lambda: report.to_html(standalone=True), "json": report.to_json}[args.format]()
+    return text, report.exit_code
 
 
 def _check_in_child(args, context) -> tuple[str, int]:

@@ -25,6 +25,7 @@ import sys
 
 from deltaprop.cli.common import error
 from deltaprop.errors import DeltapropError
+from deltaprop.io.files import shown
 
 __all__ = ["main", "build_parser", "GROUPS"]
 
@@ -68,14 +69,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_MEMORY_HINTS = {
+    "train": "use a smaller --batch-size, fewer or narrower --layers, or less data",
+    "gradcheck": "use fewer or narrower --layers, or fewer --examples",
+    "trace": "use fewer or narrower --layers, or fewer --examples",
+}
+
+
 def main(argv=None) -> int:
-    """Run the command; returns the exit code (0 success, 1 failure, 2 usage/input, 3 model file, 4 divergence)."""
+    """Run the command; returns the exit code (0 success, 1 failure, 2 usage/input, 3 model file, 4 divergence,
+    130 interrupted)."""
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    debug = "--debug" in argv
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_DFL:  # set by deltaprop/__init__ while the command started
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        parser = build_parser()  # imports every command group: Ctrl-C may land here too
-    except KeyboardInterrupt:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the command starts up (imports, parsing)
+        if debug:
+            raise
         error("interrupted")
         return 130
-    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+
+
+def _main(argv) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv  # as typed: metrics.json records it, --resume reads which options were given
     try:
@@ -103,11 +123,16 @@ def main(argv=None) -> int:
     except OSError as err:
         if args.debug:
             raise
-        where = f" {err.filename}" if getattr(err, "filename", None) else ""
-        error(f"cannot read or write{where}: {err.strerror or err}\n  hint: check the path and its permissions")
+        where = f" {shown(err.filename)}" if getattr(err, "filename", None) else ""
+        error(f"cannot read or write{where}: {err.strerror or err}\n  hint: check the path, its permissions and "
+              "the free space on its disk")
         return 1
-    except MemoryError:
+    except MemoryError as err:
         if args.debug:
             raise
-        error("out of memory\n  hint: use a smaller --batch-size, fewer or narrower layers, or less data")
+        # NumPy names the allocation: "Unable to allocate 7.5 GiB for an array with shape (30000, 30000)".
+        what = f" ({err})" if str(err) else ""
+        hint = _MEMORY_HINTS.get(args.command, "the model or the inputs are too large for this machine's memory: "
+                                                "use a smaller model or fewer rows at a time")
+        error(f"out of memory{what}\n  hint: {hint}")
         return 1

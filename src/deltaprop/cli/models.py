@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 
 import numpy as np
@@ -13,6 +14,7 @@ from deltaprop.cli.args import Formatter
 from deltaprop.cli.common import (
     class_names,
     evaluation_data,
+    finite_outputs,
     json_default,
     labels_for_model,
     load_model,
@@ -22,7 +24,8 @@ from deltaprop.cli.common import (
     print_class_table,
     target_name,
 )
-from deltaprop.errors import DataError, InputError
+from deltaprop.errors import ConfigError, DataError, InputError
+from deltaprop.io.files import atomic_write, csv_cell, shown
 
 EVALUATE_EXAMPLES = """\
 examples:
@@ -123,25 +126,31 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from deltaprop.io.datasets import load_inputs, parse_delimiter
 
+    if args.output and os.path.isdir(args.output):  # before any work: a usage error, not a failed write
+        raise ConfigError(f"-o {shown(args.output)} is a directory", "name a file, such as "
+                          f"{shown(os.path.join(args.output, 'predictions.csv'))}")
     net = load_model(args.model)
     notes = []
     X = load_inputs(args.input, drop=args.drop, feature_names=net.meta.get("feature_names"),
                     target_name=target_name(net),
                     delimiter=parse_delimiter(args.delimiter) if args.delimiter else None,
-                    notes=notes)
+                    notes=notes, dropped_in_training=(net.meta.get("data") or {}).get("drop"))
     _notes(notes)
     if X.shape[0] == 0:
         raise InputError(f"{args.input} holds no rows", "pass at least one example")
     A = net.forward(model_inputs(net, X))
+    finite_outputs(net, A)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     classes = class_names(net)
     if net.is_classifier and classes is not None and not (net.activations[-1] == "sigmoid" and A.shape[1] > 1):
         P = net.probabilities(A)
         labels = net.decide(A)
-        writer.writerow(["label"] + ([] if args.no_proba else [f"p_{c}" for c in classes]))
+        # Class names come from files: a spreadsheet must never run one as a formula.
+        writer.writerow(["label"] + ([] if args.no_proba else [csv_cell(f"p_{c}") for c in classes]))
+        cells = [csv_cell(c) for c in classes]
         for k, row in zip(labels, P):
-            writer.writerow([classes[k]] + ([] if args.no_proba else [repr(float(p)) for p in row]))
+            writer.writerow([cells[k]] + ([] if args.no_proba else [repr(float(p)) for p in row]))
     else:
         values = net.decide(A) if not net.is_classifier else A
         values = values.reshape(len(values), -1)
@@ -152,10 +161,8 @@ def cmd_predict(args) -> int:
             writer.writerow([repr(float(v)) for v in row])
     text = buf.getvalue()
     if args.output:
-        from deltaprop.io.modelfile import atomic_write
-
         atomic_write(args.output, text.encode("utf-8"))
-        sys.stderr.write(f"wrote {X.shape[0]} predictions to {args.output}\n")
+        sys.stderr.write(f"wrote {X.shape[0]} predictions to {shown(args.output)}\n")
     else:
         sys.stdout.write(text)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from deltaprop.cli.args import Formatter
+from deltaprop.cli.args import Formatter, port_number, seed_int
 from deltaprop.cli.common import out
 from deltaprop.errors import ConfigError, ModelFileError
 
@@ -22,12 +22,12 @@ def register(sub) -> None:
                "  deltaprop playground --data spiral --layers 8,8 --seed 3\n"
                "  deltaprop playground runs/<stamp>/model.safetensors   a trained model (2 inputs or digits)")
     p.add_argument("model", nargs="?", help="a model file written by deltaprop, offered as the 'model file' data choice")
-    p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1; 0 picks a free one")
+    p.add_argument("--port", type=port_number, default=8765, help="port on 127.0.0.1; 0 picks a free one")
     p.add_argument("--no-browser", action="store_true", help="print the URL but do not open a browser")
     p.add_argument("--data", default=None, help="circles, xor, moons, spiral, blobs or digits (default circles)")
     p.add_argument("--layers", default=None,
                    help="hidden layer sizes such as 8,8, or a preset of the notes: note000 ... note003 (default 6,4)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the data and the initial weights (default 0)")
+    p.add_argument("--seed", type=seed_int, default=None, help="seed of the data and the initial weights (default 0)")
     p.set_defaults(handler=cmd_playground)
 
 

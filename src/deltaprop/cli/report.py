@@ -31,6 +31,7 @@ import numpy as np
 
 from deltaprop.errors import DeltapropError, InputError
 from deltaprop.gradcheck import GradCheckReport, GradCheckRow
+from deltaprop.io.files import safe_text
 from deltaprop.teach.diagnose import column, per_layer, read_history
 from deltaprop.validation import check_positive_int
 
@@ -50,7 +51,7 @@ def _atomic_write(path, write, binary: bool) -> Path:
     """Call ``write(f)`` on an in-memory file, then write its bytes with
     :func:`deltaprop.io.modelfile.atomic_write`: readers see the old file or the whole new one, never
     half of it, and a failure leaves the old file as it was."""
-    from deltaprop.io.modelfile import atomic_write
+    from deltaprop.io.files import atomic_write
 
     path = Path(os.fspath(path))
     buf = io.BytesIO() if binary else io.StringIO(newline="")
@@ -187,7 +188,7 @@ def plot_history(rows, path=None, log: bool | None = None, loss_label: str = "lo
 
 
 def _short(name: str, width: int = NAME_WIDTH) -> str:
-    name = str(name)
+    name = safe_text(name)
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
@@ -475,6 +476,7 @@ def rich_per_class_table(summary: dict):
     and log loss in the caption."""
     _require("rich", "the rich table")
     from rich.table import Table
+    from rich.text import Text
 
     rows = _summary_rows(summary)
     extra = _averages(summary, rows)
@@ -491,7 +493,8 @@ def rich_per_class_table(summary: dict):
         table.add_column(name, justify="right")
     for name, p, r, f, s in rows:
         # A class the test set lacks has no meaningful scores: dim it rather than hide it.
-        table.add_row(str(name), _score(p), _score(r), _score(f), str(s), style="dim" if s == 0 else None)
+        # A name from a file is text, never rich markup or terminal control codes.
+        table.add_row(Text(safe_text(name)), _score(p), _score(r), _score(f), str(s), style="dim" if s == 0 else None)
     table.add_section()
     for label, p, r, f, s in extra:
         table.add_row(label, _score(p), _score(r), _score(f), str(s), style="bold")

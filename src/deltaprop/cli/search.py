@@ -11,7 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-from deltaprop.cli.args import Formatter, fraction, nonnegative_float, positive_float, positive_int, sizes
+from deltaprop.cli.args import (
+    Formatter,
+    fraction,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    seed_int,
+    sizes,
+)
 from deltaprop.cli.common import console, error, out, seconds
 from deltaprop.errors import ConfigError
 
@@ -69,7 +77,7 @@ def register(sub) -> None:
     g.add_argument("--epochs", type=positive_int, default=30)
     g.add_argument("--batch-size", type=positive_int, default=64)
     g.add_argument("--l2", type=nonnegative_float, default=0.0)
-    g.add_argument("--seed", type=int, default=0, help="seed of the split, the folds, the draws, the weights")
+    g.add_argument("--seed", type=seed_int, default=0, help="seed of the split, the folds, the draws, the weights")
     g = s.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="directory (default: runs/<date>_<time>)")
     g.add_argument("--no-plots", action="store_true")

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from deltaprop.cli.args import Formatter, nonnegative_float, positive_float, positive_int, sizes
+from deltaprop.cli.args import Formatter, nonnegative_float, positive_float, positive_int, seed_int, sizes
 from deltaprop.cli.common import json_default, out
 from deltaprop.errors import ConfigError, ModelFileError, unknown_name
 from deltaprop.gradcheck import TOLERANCE, H, gradcheck
@@ -31,7 +31,7 @@ def register(sub) -> None:
     c.add_argument("--loss", help="cross_entropy, binary_cross_entropy, squared_error or poisson")
     c.add_argument("--l2", type=nonnegative_float, default=0.0)
     c.add_argument("--examples", "-m", type=positive_int, default=5)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=seed_int, default=0)
     c.add_argument("--h", type=positive_float, default=H, help="finite-difference step")
     c.add_argument("--tolerance", type=positive_float, default=TOLERANCE,
                    help="largest relative error that passes (an array whose |analytic − numeric| is below the "
@@ -46,6 +46,7 @@ def cmd_gradcheck(args) -> int:
     if len(args.layers) < 2:
         raise ConfigError(f"--layers needs at least an input and an output size, got {args.layers}",
                           "for example --layers 3,4,3,2")
+    _check_cost("gradcheck", args.layers, args.examples)
     net = Network.from_sizes(args.layers, hidden=args.activation, output=_output_for(args), loss=args.loss,
                              seed=args.seed, dtype="float64")
     X, y = random_batch(net, args.examples, seed=args.seed)
@@ -73,7 +74,7 @@ def register_explain(subparsers) -> None:
     p.add_argument("--output", default=None, help="output activation: softmax, sigmoid, identity or exp "
                                                    "(default: the one that pairs with --loss, else softmax)")
     p.add_argument("--loss", default=None, help="cross_entropy, binary_cross_entropy, squared_error or poisson")
-    p.add_argument("--l2", type=float, default=0.0, help="L2 strength λ (default 0)")
+    p.add_argument("--l2", type=nonnegative_float, default=0.0, help="L2 strength λ (default 0)")
     p.add_argument("--preset", help="a network of the notes, as in trace: note000, note001, note002, note003")
     p.add_argument("--notation", default="bracket", choices=NOTATIONS,
                    help="bracket: rows are examples, as deltaprop stores them, with note 001's names; columns: notes "
@@ -99,16 +100,16 @@ def register_explain(subparsers) -> None:
     t.add_argument("--activation", default="relu")
     t.add_argument("--output", default=None)
     t.add_argument("--loss", default=None)
-    t.add_argument("--l2", type=float, default=0.0)
-    t.add_argument("--examples", "-m", type=int, default=1, help="batch size m (default 1)")
+    t.add_argument("--l2", type=nonnegative_float, default=0.0)
+    t.add_argument("--examples", "-m", type=positive_int, default=1, help="batch size m (default 1)")
     t.add_argument("--per-example", action="store_true", help="also show note 000's Δ += δ aᵀ, example by example")
     t.add_argument("--notation", default="bracket", choices=TRACE_NOTATIONS,
                    help="bracket: rows are examples, deltaprop's own arrays; columns: notes 001 and 003 (examples in "
                         "columns, dZ = m δᵀ)")
     t.add_argument("--picture", metavar="FILE.svg",
                    help="also draw the network with z, a and δ of each unit (example 1; every example on hover)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--digits", type=int, default=4, help="significant digits printed (default 4)")
+    t.add_argument("--seed", type=seed_int, default=0)
+    t.add_argument("--digits", type=positive_int, default=4, help="significant digits printed (default 4)")
     t.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
     t.add_argument("-o", "--out", help="write to this file instead of standard output")
     t.set_defaults(handler=_cmd_trace)
@@ -125,6 +126,33 @@ def register_explain(subparsers) -> None:
     d.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
     d.add_argument("-o", "--out", help="write to this file instead of standard output")
     d.set_defaults(handler=_cmd_diagnose)
+
+
+# What the teaching commands take on before they refuse with the figure: finite differences cost two
+# forward passes per parameter (m·P multiply-adds each), and a trace prints every number of one step.
+MAX_GRADCHECK_MACS = 3e10   # about a minute of NumPy on one core
+MAX_GRADCHECK_PASSES = 400_000  # the per-pass overhead of small networks
+MAX_TRACE_PARAMS = 20_000
+
+
+def _check_cost(command: str, sizes, m: int) -> None:
+    """Refuse, before any work, a gradcheck or trace whose cost grows past minutes (or a document past
+    reading), with the figure: P parameters, 2P forward passes of m·P multiply-adds for gradcheck."""
+    P = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    if command == "trace" and P > MAX_TRACE_PARAMS:
+        raise ConfigError(f"trace prints every number of one step, and the {'-'.join(map(str, sizes))} network has "
+                          f"{P:,} parameters (the trace takes up to {MAX_TRACE_PARAMS:,})",
+                          "trace a small network, e.g. --layers 3,4,3,2 or --preset note001")
+    from deltaprop.io.files import check_memory
+
+    check_memory(8 * 4 * m * sum(sizes), f"{command} with m = {m:,} examples of the {'-'.join(map(str, sizes))} "
+                 "network", "use fewer --examples", ConfigError)
+    passes, macs = 2 * P, 2.0 * P * m * P
+    if command == "gradcheck" and (macs > MAX_GRADCHECK_MACS or passes > MAX_GRADCHECK_PASSES):
+        raise ConfigError(f"gradcheck of the {'-'.join(map(str, sizes))} network ({P:,} parameters, m = {m}) needs "
+                          f"{passes:,} forward passes, about {macs:.2g} multiply-adds: far more than minutes",
+                          "check the gradient on a small network of the same kinds of layers, e.g. --layers 3,4,3,2: "
+                          "the same code computes the gradient of any size")
 
 
 def _output_for(args) -> str | None:
@@ -150,7 +178,9 @@ def _render(doc, args, stdout) -> str:
 
 def _emit(text: str, args, stdout) -> int:
     if getattr(args, "out", None):
-        Path(args.out).write_text(text, encoding="utf-8")
+        from deltaprop.io.files import atomic_write
+
+        atomic_write(args.out, text.encode("utf-8"))
     else:
         stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
@@ -222,10 +252,12 @@ def _cmd_trace(args, stdout=None) -> int:
         raise ConfigError("give one of --preset, --layers or a model file", "deltaprop trace --preset note001")
     if args.layers or args.model:
         if args.layers:
+            _check_cost("trace", parse_sizes(args.layers), args.examples)
             net = Network.from_sizes(parse_sizes(args.layers), hidden=args.activation, output=_output_for(args),
                                      loss=args.loss, seed=args.seed, dtype="float64")
         else:
             net = as_network(args.model)
+            _check_cost("trace", net.sizes, args.examples)
         X, Y = random_batch(net, args.examples, seed=args.seed)
         tr = trace(net, X, Y, l2=args.l2, per_example=args.per_example, digits=args.digits, notation=args.notation)
     else:

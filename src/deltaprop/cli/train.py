@@ -4,6 +4,8 @@ directory (model, history.csv, metrics.json, plots) → summary."""
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import shlex
 import sys
 import time
@@ -12,19 +14,47 @@ from pathlib import Path
 
 import numpy as np
 
-from deltaprop.cli.args import Formatter, fraction, nonnegative_float, positive_float, positive_int, sizes
+from deltaprop.cli.args import (
+    Formatter,
+    fraction,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    seed_int,
+    sizes,
+)
 from deltaprop.cli.common import (
     CHECKPOINT_FILE,
     MODEL_FILE,
+    RUN_FILE,
     console,
     error,
+    fingerprint_needed,
     metrics,
     out,
     print_class_table,
     seconds,
     write_json,
 )
-from deltaprop.errors import ConfigError, DataError, DeltapropError, ModelFileError
+from deltaprop.errors import (
+    ConfigError,
+    DataError,
+    DeltapropError,
+    DivergenceError,
+    InputError,
+    ModelFileError,
+)
+from deltaprop.io.datasets import absolute_spec, fingerprint
+from deltaprop.io.files import (
+    check_memory,
+    clean_stale_tmp,
+    fmt_bytes,
+    free_space,
+    open_regular,
+    safe_lines,
+    short,
+    shown,
+)
 from deltaprop.targets import TaskUnclearError
 from deltaprop.train import TrainOptions
 
@@ -97,8 +127,7 @@ def register(sub) -> None:
                         "scikit-learn (default: every row weighs 1)")
     g.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a better validation loss; keep the best weights")
-    g.add_argument("--seed", type=int, default=DEFAULTS.seed,
-                   help="seed of the split, the weights and the shuffling")
+    g.add_argument("--seed", type=seed_int, default=0, help="seed of the split, the weights and the shuffling")
     g.add_argument("--shuffle", choices=("rows", "blocks"),
                    help="rows: a fresh order of all rows each epoch; blocks: blocks of --block-rows rows in a random "
                         "order, rows shuffled within each block (default: blocks for .npy data read from disk, rows "
@@ -107,7 +136,10 @@ def register(sub) -> None:
                    help="rows per block for --shuffle blocks (also the rows per read, and per step of the "
                         "streaming fit of the input scaling)")
     g = t.add_argument_group("output")
-    g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<date>_<time>)")
+    g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<date>_<time>); a directory "
+                                                 "that holds another run is refused unless --overwrite")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out DIR (its model, checkpoint, history, metrics and plots)")
     g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary tables")
     g = t.add_argument_group("interruption", "Ctrl-C or SIGTERM stops after the batch in flight and writes "
@@ -116,7 +148,8 @@ def register(sub) -> None:
                    help=f"also write RUN_DIR/{CHECKPOINT_FILE} every N epochs (and at the end)")
     g.add_argument("--resume", metavar="RUN_DIR",
                    help="continue the interrupted run in RUN_DIR with the options it was started with "
-                        "(--epochs may extend it)")
+                        "(--epochs may extend it; --data may say where its data moved), or finish the outputs "
+                        "of a run stopped while saving them")
     t.set_defaults(handler=cmd_train)
 
 
@@ -127,6 +160,9 @@ def _architecture(args, data):
     from deltaprop.activations import canonical_name
     from deltaprop.losses import get_loss
 
+    if data.n_features == 0:
+        raise DataError(f"the data {shown(data.name)} has no feature columns (only the labels)",
+                        "pass data with at least one input column; for a CSV, check --target and the delimiter")
     output = canonical_name(args.output) if args.output else (get_loss(args.loss).output if args.loss else None)
     if data.task == "classification":
         k = data.n_classes
@@ -153,9 +189,19 @@ def _architecture(args, data):
     return [data.n_features, *args.layers, n_out], args.activation, output, args.loss
 
 
+# What a run directory holds; a directory with any of these belongs to a run.
+PLOT_FILES = ("curves.png", "gradient_flow.png", "confusion.png", "roc.png", "residuals.png", "weights.png")
+RUN_OUTPUTS = (MODEL_FILE, CHECKPOINT_FILE, "history.csv", "metrics.json", RUN_FILE, *PLOT_FILES)
+LOCK_FILE = ".lock"
+_LOCKS: dict = {}  # {run directory: open lock file} of this process's runs: unlocked when it exits
+
+
 def _run_dir(args) -> Path:
+    """The run directory, created, writable (checked by writing into it) and locked for this process:
+    a ConfigError (exit 2) with the path and the free space when it cannot be written, and when another
+    ``deltaprop train`` is writing into it."""
     if args.out:
-        path = Path(args.out)
+        path = Path(os.path.expanduser(args.out))
     else:
         stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
         path = Path("runs") / stamp
@@ -164,9 +210,109 @@ def _run_dir(args) -> Path:
             path = Path("runs") / f"{stamp}-{n}"
             n += 1
     if path.exists() and not path.is_dir():
-        raise ConfigError(f"--out {path} is a file, not a directory", "pass a new or existing directory")
-    path.mkdir(parents=True, exist_ok=True)
+        raise ConfigError(f"--out {shown(path)} is a file, not a directory", "pass a new or existing directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test.{os.getpid()}.tmp"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, b"deltaprop")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
+    _lock(path)
     return path
+
+
+def _unwritable(path: Path, exc: OSError) -> ConfigError:
+    where = path if path.exists() else next((p for p in path.parents if p.exists()), path)
+    free = free_space(where)
+    return ConfigError(f"the run directory {shown(path)} cannot be written: {exc.strerror or exc} "
+                       f"({fmt_bytes(free) + ' free' if free is not None else 'free space unknown'} on its disk)",
+                       "choose another --out directory, or make room or permission there")
+
+
+def _lock(path: Path) -> None:
+    """An exclusive lock on RUN_DIR/.lock for as long as this process runs (the kernel drops it when the
+    process ends, however it ends): two trainings never write into one run directory."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks, the directory check stays
+        return
+    key = os.path.realpath(path)
+    if key in _LOCKS:  # this process holds it already (deltaprop search retrains into its own directory)
+        return
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip()
+        os.close(fd)
+        raise ConfigError(f"another `deltaprop train` (process {holder or '?'}) is writing into {shown(path)}",
+                          "wait for it to end, or choose another --out") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    _LOCKS[key] = fd
+
+
+def _claim(run_dir: Path, args) -> None:
+    """Make ``run_dir`` this run's own: a directory holding another run is refused unless --overwrite
+    (then that run's files are removed; nothing else is touched); temporary files a killed writer left
+    are removed."""
+    present = [name for name in RUN_OUTPUTS if os.path.lexists(run_dir / name)]
+    if present and not args.overwrite:
+        resume = f"deltaprop train --resume {shlex.quote(str(run_dir))}"
+        if not _outputs_complete(run_dir, ""):
+            again = f"continue it with {resume}, "
+        elif CHECKPOINT_FILE in present:
+            again = f"train it longer with {resume} --epochs N, "
+        else:  # a finished run without a checkpoint: --resume has nothing to continue
+            again = ""
+        raise ConfigError(f"{shown(run_dir)} already holds a run ({', '.join(present)})",
+                          f"{again}choose another --out, or pass --overwrite to replace it")
+    for name in present:
+        try:
+            os.unlink(run_dir / name)
+        except OSError as exc:
+            raise _unwritable(run_dir, exc) from None
+    clean_stale_tmp(run_dir)
+
+
+def _read_run_file(run_dir: Path) -> dict | None:
+    """RUN_DIR/run.json (the run's id and options, written before training starts), checked; None when
+    there is none."""
+    import json
+
+    path = run_dir / RUN_FILE
+    if not os.path.lexists(path):
+        return None
+    with open_regular(path, "run file", ModelFileError) as f:
+        raw = f.read(_MAX_RUN_FILE + 1)
+    try:
+        if len(raw) > _MAX_RUN_FILE:
+            raise ValueError(f"over {_MAX_RUN_FILE:,} bytes")
+        record = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ModelFileError(f"{shown(path)} is damaged: {short(str(exc), 120)}",
+                             "start a new run (or --overwrite this one)") from None
+    if (not isinstance(record, dict) or not isinstance(record.get("run_id"), str) or len(record["run_id"]) > 64
+            or not isinstance(record.get("config"), dict)):
+        raise ModelFileError(f"{shown(path)} is damaged: it must hold a run_id and the run's config",
+                             "start a new run (or --overwrite this one)")
+    return record
+
+
+_MAX_RUN_FILE = 10_000_000
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
 
 
 class _Progress:
@@ -237,11 +383,68 @@ class _Progress:
             self.bar = None
 
 
-_RESUME_OPTIONS = ("epochs", "checkpoint_every", "quiet", "no_plots", "resume")
+_RESUME_OPTIONS = ("epochs", "checkpoint_every", "quiet", "no_plots", "resume", "data")
 
 
-_SAVED_TYPES = {"epochs": int, "batch_size": int, "seed": int, "layers": list, "data": str, "dtype": str,
-                "optimizer": str, "activation": str}
+def _saved_rules():
+    """{option: check} for the options a checkpoint or run.json stores: each is checked before use, so that
+    a damaged or crafted file gives a clear refusal, never a traceback."""
+    from deltaprop.validation import check_number
+
+    def num(**kw):
+        return lambda v, k: check_number(v, k, error=ModelFileError, hint=_DAMAGED_RUN, **kw)
+
+    def text(choices=None, none=True):
+        def check(v, k):
+            if (v is None and none) or (isinstance(v, str) and len(v) <= 4096 and (choices is None or v in choices)):
+                return v
+            raise ModelFileError(f"{k} must be {'one of ' + ', '.join(choices) if choices else 'text'}"
+                                 f"{' or null' if none else ''}; got {short(v)}", _DAMAGED_RUN)
+        return check
+
+    def flag(v, k):
+        if not isinstance(v, bool):
+            raise ModelFileError(f"{k} must be true or false; got {short(v)}", _DAMAGED_RUN)
+        return v
+
+    def layers(v, k):
+        if not isinstance(v, list) or len(v) > 1000 or not all(type(x) is int and 1 <= x <= 2**31 for x in v):
+            raise ModelFileError(f"{k} must be a list of whole numbers ≥ 1; got {short(v)}", _DAMAGED_RUN)
+        return v
+
+    def target(v, k):
+        if v is None or (isinstance(v, str) and len(v) <= 4096) or (type(v) is int):
+            return v
+        raise ModelFileError(f"{k} must be a column name or number; got {short(v)}", _DAMAGED_RUN)
+
+    return {"epochs": num(low=1, integer=True), "batch_size": num(low=1, integer=True), "seed": num(low=0, integer=True),
+            "layers": layers, "data": text(none=False), "dtype": text(("float32", "float64"), none=False),
+            "optimizer": text(none=False), "activation": text(none=False), "output": text(), "loss": text(),
+            "init": text(), "scale": text(), "schedule": text(none=False), "task": text(("classification", "regression")),
+            "target": target, "lr": num(low=0, low_open=True, allow_none=True),
+            "momentum": num(low=0, allow_none=True), "l2": num(low=0), "test_fraction": num(low=0, high=1, high_open=True),
+            "val_fraction": num(low=0, high=1, high_open=True),
+            "early_stopping": num(low=1, integer=True, allow_none=True),
+            "checkpoint_every": num(low=1, integer=True, allow_none=True), "full_batch": flag, "no_plots": flag,
+            "shuffle": text(("rows", "blocks")), "block_rows": num(low=1, integer=True), "in_memory": flag,
+            "drop": text(), "delimiter": text(), "class_weight": text(("balanced",))}
+
+
+_DAMAGED_RUN = "the run's stored settings are damaged; start a new run"
+
+
+def _check_saved(saved, where: str) -> dict:
+    if not isinstance(saved, dict) or not isinstance(saved.get("layers"), list):
+        raise ModelFileError(f"{where} was not written by `deltaprop train`",
+                             "resume it from Python with deltaprop.io.checkpoint.restore(trainer, path)")
+    for key, check in _saved_rules().items():
+        if key in saved or key in ("epochs", "batch_size", "seed", "layers", "data", "dtype", "optimizer",
+                                   "activation"):
+            try:
+                check(saved.get(key), key)
+            except ModelFileError as exc:
+                raise ModelFileError(f"{where}: the run's setting {key!r} is damaged: {exc.message}", exc.hint) from None
+    return saved
 
 
 def _given_train_options(argv) -> set:
@@ -264,48 +467,112 @@ def _train_parser():
 
 
 def _resumed_args(args):
-    """(the interrupted run's options with --epochs, --checkpoint-every, --quiet, --no-plots applied,
-    its checkpoint) for ``train --resume RUN_DIR``."""
+    """(the run's options with --epochs, --checkpoint-every, --quiet, --no-plots, --data applied, its
+    checkpoint or None) for ``train --resume RUN_DIR``. The checkpoint must belong to the run that
+    RUN_DIR/run.json describes; without a checkpoint the run starts again from its stored options."""
     from deltaprop.io import checkpoint
 
-    run_dir = Path(args.resume)
+    run_dir = Path(os.path.expanduser(args.resume))
+    if not run_dir.is_dir():
+        raise ConfigError(f"--resume: no such run directory: {shown(run_dir)}",
+                          "pass the directory of a `deltaprop train` run that was interrupted or stopped")
+    record = _read_run_file(run_dir)
     path = run_dir / CHECKPOINT_FILE
-    if not path.is_file():
-        what = f"{run_dir} has no {CHECKPOINT_FILE}" if run_dir.is_dir() else f"no such run directory: {run_dir}"
-        raise ConfigError(f"--resume: {what}", "pass the directory of a `deltaprop train` run that was interrupted "
-                          "(Ctrl-C, SIGTERM) or ran with --checkpoint-every")
-    ckpt = checkpoint.load(path)
-    saved = ckpt.run.get("config")
-    if not isinstance(saved, dict) or not isinstance(saved.get("layers"), list):
-        raise ModelFileError(f"{path} was not written by `deltaprop train`",
-                             "resume it from Python with deltaprop.io.checkpoint.restore(trainer, path)")
-    for key, kind in _SAVED_TYPES.items():
-        value = saved.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool) or (kind is list and
-                                                                      not all(type(v) is int for v in value)):
-            raise ModelFileError(f"{path}: the run's setting {key!r} is damaged ({value!r})",
-                                 "start a new run; the checkpoint cannot say how to continue")
+    ckpt = checkpoint.load(path) if os.path.lexists(path) else None
+    if ckpt is None and record is None:
+        raise ConfigError(f"--resume: {shown(run_dir)} has no {CHECKPOINT_FILE} and no {RUN_FILE}: it holds no run "
+                          "to resume", "pass the directory of a `deltaprop train` run; a run stopped before it "
+                          "stored its settings must be started again with the command first typed")
+    if ckpt is not None:
+        saved = _check_saved(ckpt.run.get("config"), shown(path))
+        if record is not None and ckpt.run.get("run_id") != record["run_id"]:
+            raise ModelFileError(f"{shown(path)} belongs to another run than the one {RUN_FILE} in {shown(run_dir)} "
+                                 "describes", "this directory mixes two runs: start a new run in another --out, "
+                                 "or pass --overwrite")
+    else:
+        saved = _check_saved(record["config"], shown(run_dir / RUN_FILE))
+        if _outputs_complete(run_dir, record["run_id"]):
+            raise ConfigError(f"--resume: the run in {shown(run_dir)} has nothing left to do (it ended and its "
+                              f"outputs are written; it kept no {CHECKPOINT_FILE} to train on from)",
+                              "start a new run (with --checkpoint-every N a run can later be extended)")
     typed = _given_train_options(args.argv)
     given = typed - set(_RESUME_OPTIONS)
     if given:
         raise ConfigError(f"--resume continues the run with the options it was started with; it cannot change "
                           f"{', '.join('--' + k.replace('_', '-') for k in sorted(given))}",
-                          "drop them (only --epochs, --checkpoint-every, --quiet and --no-plots go with --resume), "
-                          "or start a new run")
+                          "drop them (only --epochs, --checkpoint-every, --quiet, --no-plots and --data go with "
+                          "--resume), or start a new run")
     defaults = vars(_train_parser()[0].parse_args(["train"]))
     merged = {**defaults, **saved, "out": str(run_dir), "resume": str(run_dir), "quiet": args.quiet,
               "no_plots": args.no_plots or bool(saved.get("no_plots")), "handler": args.handler, "debug": args.debug,
-              "argv": args.argv}
+              "argv": args.argv, "overwrite": False}
     if "epochs" in typed:
         merged["epochs"] = args.epochs
     if args.checkpoint_every is not None:
         merged["checkpoint_every"] = args.checkpoint_every
-    if ckpt.state["stop"] or ckpt.epoch >= merged["epochs"]:
-        why = "it stopped early" if ckpt.state["stop"] else f"all {merged['epochs']} epochs are done"
-        raise ConfigError(f"--resume: the run in {run_dir} has nothing left to do ({why})",
-                          "train longer with --resume RUN_DIR --epochs N (more than the epochs done), "
-                          "or start a new run")
+    merged["run_id"] = (record or {}).get("run_id") or ckpt.run.get("run_id") or ""
+    stored_print = saved.get("data_fingerprint")
+    source = (record or {}).get("data_source") or (ckpt.run.get("data_source") if ckpt is not None else None)
+    if "data" in typed:
+        merged["data"] = args.data
+        found = fingerprint(args.data)
+        if isinstance(stored_print, dict) and found != stored_print and not _same_bytes(args.data, source):
+            raise DataError(f"--data {shown(args.data)} is not the data this run was trained on (its size or "
+                            "contents differ)", "pass the same data file, or start a new run")
+    elif isinstance(saved.get("data"), str) and fingerprint_needed(saved["data"]):
+        if not isinstance(stored_print, dict):
+            raise ConfigError(f"the run's data {shown(saved['data'])} is a file, and this run does not record a "
+                              "fingerprint of it", "say which data to read: --resume RUN_DIR --data PATH")
+        try:
+            now = fingerprint(saved["data"])
+        except DataError as exc:
+            raise DataError(f"the run's data cannot be read: {exc.message}",
+                            "if it moved, say where it is now: deltaprop train --resume "
+                            f"{shlex.quote(str(run_dir))} --data PATH; or start a new run") from None
+        if now != stored_print and not _same_bytes(saved["data"], source):
+            raise DataError(f"the run's data {shown(saved['data'])} changed since the run started (its size or "
+                            "contents differ)", "pass the data it was trained on with --data PATH, or start a new run")
+    merged["finishing"] = False
+    if ckpt is not None and (ckpt.state["stop"] or ckpt.epoch >= merged["epochs"]):
+        if _outputs_complete(run_dir, merged["run_id"]):
+            why = "it stopped early" if ckpt.state["stop"] else f"all {merged['epochs']} epochs are done"
+            raise ConfigError(f"--resume: the run in {shown(run_dir)} has nothing left to do ({why}, its outputs "
+                              "are written)", "train longer with --resume RUN_DIR --epochs N (more than the epochs "
+                              "done), or start a new run")
+        merged["finishing"] = True  # stopped while saving: write the outputs from the checkpoint
     return argparse.Namespace(**merged), ckpt
+
+
+def _same_bytes(spec, source) -> bool:
+    """True when ``spec`` names one file with the size and SHA-256 the run recorded of its data file
+    (``source``): the same data, moved or renamed (the fingerprint of a spec also hashes the file's name)."""
+    from deltaprop.io.datasets import changed_file
+
+    if not isinstance(source, dict) or not isinstance(source.get("sha256"), str):
+        return False
+    try:
+        return changed_file({**source, "path": os.path.expanduser(str(spec))}) is None
+    except OSError:
+        return False
+
+
+def _outputs_complete(run_dir: Path, run_id: str) -> bool:
+    """True when RUN_DIR/metrics.json says the run ended (completed or diverged), belongs to ``run_id``,
+    and every file it lists is there."""
+    import json
+
+    path = run_dir / "metrics.json"
+    try:
+        with open_regular(path, "metrics file", ModelFileError) as f:
+            summary = json.loads(f.read(_MAX_RUN_FILE).decode("utf-8"))
+    except (ModelFileError, ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    if not isinstance(summary, dict) or summary.get("status") not in ("completed", "diverged"):
+        return False
+    if run_id and summary.get("run_id") not in (run_id, None):
+        return False
+    files = summary.get("files")
+    return isinstance(files, list) and all(isinstance(n, str) and (run_dir / n).is_file() for n in files)
 
 
 def _record_interruption(run_dir: Path, trainer, config: dict, stop) -> None:
@@ -313,13 +580,89 @@ def _record_interruption(run_dir: Path, trainer, config: dict, stop) -> None:
     from deltaprop import __version__
     from deltaprop.cli import report
 
-    report.write_history_csv(trainer.history.to_rows(), run_dir / "history.csv")
-    summary = {"deltaprop_version": __version__, "config": config, "status": "interrupted",
-               "stop_reason": trainer.history.stop_reason, "epochs": len(trainer.history),
+    files = [CHECKPOINT_FILE, RUN_FILE, "metrics.json"]
+    if trainer.history.epochs:
+        report.write_history_csv(trainer.history.to_rows(), run_dir / "history.csv")
+        files.insert(1, "history.csv")
+    summary = {"deltaprop_version": __version__, "run_id": config.get("run_id"), "config": config,
+               "status": "interrupted", "stop_reason": trainer.history.stop_reason, "epochs": len(trainer.history),
                "batches_into_next_epoch": trainer.batch, "message": stop.message,
-               "resume": f"deltaprop train --resume {shlex.quote(str(run_dir))}",
-               "files": [CHECKPOINT_FILE, "history.csv", "metrics.json"]}
+               "resume": f"deltaprop train --resume {shlex.quote(str(run_dir))}", "files": files}
     write_json(run_dir / "metrics.json", summary)
+
+
+def _estimate(args, data, sizes) -> dict:
+    """Bytes the run will need: memory for training (weights, gradients, optimizer state, the copies
+    that early stopping and the divergence rollback keep, one batch's activations, the test pass) and
+    disk for its files (model, checkpoint, metrics, plots)."""
+    itemsize = 4 if args.dtype == "float32" else 8
+    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    slots = {"adam": 2, "momentum": 1, "nesterov": 1}.get(str(args.optimizer).lower(), 1)
+    copies = 3 + slots + (1 if args.early_stopping else 0)  # W, dW, rollback copy, optimizer, best
+    m_train = int(data.X_train.shape[0])
+    batch = m_train if args.full_batch else min(args.batch_size, m_train)
+    widest = max(sizes)
+    from deltaprop.train import is_row_source
+
+    in_memory = 0 if is_row_source(data.X_train) else m_train * sizes[0] * itemsize  # the scaled copy
+    test_rows = int(data.X_test.shape[0]) if not is_row_source(data.X_test) else 4096
+    memory = (params * itemsize * copies + 3 * batch * sum(sizes) * itemsize
+              + test_rows * widest * itemsize * 2 + in_memory)
+    k = data.n_classes or 0
+    metrics_bytes = 2000 + 300 * k + (16 * k * k if k <= MAX_CONFUSION_CLASSES else 0) + 2000 * args.epochs
+    model = params * itemsize + 64 * 1024 + 200 * k + 50 * sizes[0]
+    disk = model * 2 + params * itemsize * (1 + slots) + metrics_bytes * 2 + (0 if args.no_plots else 2_000_000)
+    return {"params": params, "memory": memory, "disk": disk, "model": model}
+
+
+MAX_CLASSES = 1000  # more is an ID or a number column read as classes, not a task for this command
+MAX_CONFUSION_CLASSES = 100  # above it, metrics.json and the plot leave the K × K matrix out
+
+
+def _preflight(run_dir: Path, args, data, sizes) -> None:
+    """Refuse, before any training, what would fail after it: too many classes, a network that does not
+    fit in memory, a disk without room for the run's files, test inputs that are not finite."""
+    from deltaprop import fast
+    from deltaprop.train import is_row_source
+
+    if data.task == "classification" and data.n_classes > MAX_CLASSES:
+        raise DataError(f"the labels make {data.n_classes:,} classes (for {data.X_train.shape[0]:,} training rows); "
+                        f"deltaprop trains classifiers of up to {MAX_CLASSES:,}",
+                        "is the label column an ID or a number? choose it with --target, or pass --task regression")
+    need = _estimate(args, data, sizes)
+    check_memory(need["memory"], f"training the {'-'.join(map(str, sizes))} network ({need['params']:,} parameters "
+                 f"in {args.dtype}, batches of {args.batch_size})",
+                 "use fewer or narrower --layers, or a smaller --batch-size"
+                 + (", or --dtype float32" if args.dtype == "float64" else ""), ConfigError)
+    free = free_space(run_dir)
+    if free is not None and need["disk"] > free:
+        raise ConfigError(f"the run directory {shown(run_dir)} has {fmt_bytes(free)} free, but this run's files "
+                          f"(model, checkpoint, metrics, plots) need about {fmt_bytes(need['disk'])}",
+                          "make room there or choose another --out")
+    for name, X in (("training", data.X_train), ("test", data.X_test)):
+        if X.shape[0] == 0:
+            raise DataError(f"the {name} split has no rows", "use more data, or another --test-fraction")
+        if is_row_source(X):  # rows on disk: checked block by block as they are read
+            continue
+        if X.dtype.kind == "f" and not fast.all_finite(X):
+            r, c = (int(v) for v in np.argwhere(~np.isfinite(X))[0])
+            raise DataError(f"the {name} inputs hold NaN or infinity (first at row {r}, column {c})",
+                            "fill or drop the missing values before training")
+
+
+def _check_scaled(X, Z, name: str, spec: str) -> None:
+    """Refuse scaled inputs Z that came out infinite or NaN from finite inputs X (values too large for the
+    scaling or the dtype, or a divisor too small). Rows read from disk are checked as they are read."""
+    from deltaprop import fast
+    from deltaprop.train import is_row_source
+
+    if is_row_source(Z) or Z.dtype.kind != "f" or fast.all_finite(Z):
+        return
+    r, c = (int(v) for v in np.argwhere(~np.isfinite(Z))[0])
+    raise DataError(f"the input scaling {spec!r} turns the {name} value {float(X[r, c]):.6g} (row {r}, column {c}) "
+                    f"into {Z[r, c]} in {Z.dtype.name}: the values are too large for it, or the divisor "
+                    "too small", "rescale the data, pass another --scale (standard, minmax, none, divide:N), "
+                    "or --dtype float64")
 
 
 def _prepare_inputs(args, data):
@@ -375,6 +718,35 @@ def _note(text: str) -> None:
 
 
 def cmd_train(args) -> int:
+    """``deltaprop train``; a run directory this call made is removed again when the run fails before it
+    stored its options (a mistyped --target, a data file that does not read): no empty run is left
+    behind, and runs/latest keeps pointing at the last run that started."""
+    fresh = not args.resume and (not args.out or not os.path.lexists(os.path.expanduser(args.out)))
+    try:
+        return _train(args, fresh)
+    finally:
+        while _UNSTARTED:
+            _drop_unstarted(_UNSTARTED.pop())
+
+
+_UNSTARTED: list = []  # run directories made by this process whose run has not stored run.json yet
+
+
+def _drop_unstarted(run_dir: Path) -> None:
+    """Remove ``run_dir`` if it holds nothing but this process's lock (its run never started)."""
+    if (run_dir / RUN_FILE).exists():
+        return
+    fd = _LOCKS.pop(os.path.realpath(run_dir), None)
+    try:
+        os.unlink(run_dir / LOCK_FILE)
+        os.rmdir(run_dir)  # refused, and left alone, when anything else is in it
+    except OSError:
+        pass
+    if fd is not None:
+        os.close(fd)
+
+
+def _train(args, fresh: bool) -> int:
     from deltaprop import __version__
     from deltaprop.io import checkpoint
     from deltaprop.io.datasets import parse_delimiter, resolve
@@ -385,43 +757,79 @@ def cmd_train(args) -> int:
     ckpt = None
     if args.resume:
         args, ckpt = _resumed_args(args)
+    else:
+        args.run_id, args.finishing = secrets.token_hex(8), False
+    # 1. The run directory: writable, locked, this run's own.
+    run_dir = _run_dir(args)
+    if fresh:
+        _UNSTARTED.append(run_dir)
+    if not args.resume:
+        _claim(run_dir, args)
+    else:
+        clean_stale_tmp(run_dir)
+    # 2. The data; the run's options with the data's absolute path and fingerprint.
     try:
         data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target,
                        task=args.task, in_memory=getattr(args, "in_memory", False), drop=getattr(args, "drop", None),
-                       delimiter=parse_delimiter(args.delimiter) if getattr(args, "delimiter", None)
-                       else None)
+                       delimiter=parse_delimiter(args.delimiter) if getattr(args, "delimiter", None) else None,
+                       max_classes=MAX_CLASSES)
     except TaskUnclearError as unclear:
         raise unclear.spelt("--task {}") from None
     for note in data.notes:  # what the reader decided on its own is never silent
         _note(note)
+    args.data = absolute_spec(args.data)
+    if isinstance(args.target, str) and args.target.lower().endswith(".npy"):  # the targets of .npy inputs
+        args.target = os.path.abspath(os.path.expanduser(args.target))
+    config = {k: v for k, v in vars(args).items()
+              if k not in ("handler", "debug", "argv", "run_id", "finishing", "overwrite")}
+    if not isinstance(config.get("data_fingerprint"), dict):
+        config["data_fingerprint"] = fingerprint(args.data)
+    # The data file's absolute path, size and hash also travel with the checkpoint and the model.
+    run_info = {"config": config, "run_id": args.run_id, "data_source": data.source}
+    # 3. The network and what it will need, checked before training.
     sizes, hidden, output, loss = _architecture(args, data)
-    shuffle, scaler, X_train, X_test = _prepare_inputs(args, data)
+    _preflight(run_dir, args, data, sizes)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported by _check_scaled
+        shuffle, scaler, X_train, X_test = _prepare_inputs(args, data)
+    _check_scaled(data.X_train, X_train, "training", args.scale or data.scaling)
+    _check_scaled(data.X_test, X_test, "test", args.scale or data.scaling)
     net = Network.from_sizes(sizes, hidden=hidden, output=output, loss=loss, seed=args.seed, dtype=args.dtype,
                              init=args.init)
-    run_dir = _run_dir(args)
-    _point_latest(run_dir)  # from the start: an interrupted run is the newest one too
     progress = _Progress(args.epochs, args.quiet)
-    config = {k: v for k, v in vars(args).items() if k not in ("handler", "debug", "argv")}
-    # The data file's absolute path, size and hash travel with the checkpoint, for --resume to check.
-    run_info = {"config": config, "data_source": data.source}
     from deltaprop.teach.diagnose import DeadUnitMonitor
 
     callbacks = [DeadUnitMonitor(), progress.callback]  # dead ReLU units per epoch, for diagnose
     if args.checkpoint_every or ckpt is not None:  # keep a checkpoint the run has up to date, to its end
         callbacks.append(checkpoint.CheckpointCallback(run_dir / CHECKPOINT_FILE, every=args.checkpoint_every
                                                        or args.epochs, run=run_info))
+    if args.momentum is not None and str(args.optimizer).lower() not in ("sgd", "momentum", "nesterov"):
+        raise ConfigError(f"--momentum is for sgd, momentum and nesterov; {args.optimizer} does not use it",
+                          "drop --momentum, or pass --optimizer momentum")
     options = TrainOptions(epochs=args.epochs, batch_size=None if args.full_batch else args.batch_size,
                            optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
                            schedule=args.schedule, l2=args.l2, validation_fraction=args.val_fraction,
                            early_stopping=args.early_stopping, seed=args.seed, shuffle=shuffle,
                            block_rows=args.block_rows, class_weight=getattr(args, "class_weight", None))
-    trainer = Trainer(net, X_train, data.y_train, options, callbacks=callbacks)
+    try:
+        trainer = Trainer(net, X_train, data.y_train, options, callbacks=callbacks)
+    except InputError as exc:
+        if "too few to split" not in exc.message:
+            raise
+        raise DataError(f"the validation split of the training rows: {exc.message} (every class has too few rows "
+                        "for its share)", "pass --val-fraction 0 (no validation rows), or use more data") from None
     if ckpt is not None:
         checkpoint.restore(trainer, ckpt)
+    # Every check passed: the run's options are stored before any training (a run killed before its first
+    # checkpoint starts again from them with --resume).
+    write_json(run_dir / RUN_FILE, {"format": "deltaprop-run", "deltaprop_version": __version__, **run_info,
+                                    "command": shlex.join(["deltaprop", *args.argv])})
+    _point_latest(run_dir)  # once the run starts: an interrupted run is the newest one too, a refused one is not
     if not args.quiet:
-        sys.stderr.write(f"deltaprop {__version__}: {data!r}\n{net!r}, {trainer.optimizer!r}, "
-                         f"batch {trainer.batch_size}, {args.epochs} epochs -> {run_dir}\n")
-        if ckpt is not None:
+        sys.stderr.write(safe_lines(f"deltaprop {__version__}: {data!r}\n{net!r}, {trainer.optimizer!r}, "
+                                    f"batch {trainer.batch_size}, {args.epochs} epochs -> {run_dir}") + "\n")
+        if args.finishing:
+            sys.stderr.write("the run was stopped while saving its outputs: writing them from its checkpoint\n")
+        elif ckpt is not None:
             where = (f"after batch {ckpt.batch} of epoch {ckpt.epoch + 1}" if ckpt.batch else f"after epoch {ckpt.epoch}")
             sys.stderr.write(f"resuming {where}\n")
     status = "completed"
@@ -439,8 +847,18 @@ def cmd_train(args) -> int:
         error(str(err))
     finally:
         progress.end()
-    train_seconds = sum(e["time"] for e in history.epochs)
+    return _write_outputs(run_dir, args, config, net, data, trainer, history, status, scaler, X_test, started)
 
+
+def _write_outputs(run_dir, args, config, net, data, trainer, history, status, scaler, X_test, started) -> int:
+    """The run's files in the order that cannot lose the trained network: the model first (atomically),
+    then the test metrics (the model written again with them), history.csv, metrics.json, the plots.
+    A failure after the model is reported and the rest still written; the exit code says it."""
+    from deltaprop import __version__
+    from deltaprop.cli import report
+    from deltaprop.io.modelfile import save
+
+    train_seconds = sum(e["time"] for e in history.epochs)
     net.meta.update({
         "task": data.task,
         "classes": data.class_names,
@@ -450,29 +868,46 @@ def cmd_train(args) -> int:
         "data": {"spec": str(args.data), "name": data.name, "test_fraction": args.test_fraction, "seed": args.seed,
                  "target": args.target, "task": args.task, "target_name": data.target_name,
                  "drop": getattr(args, "drop", None), "delimiter": getattr(args, "delimiter", None),
-                 "source": data.source},
+                 "source": data.source, "fingerprint": config.get("data_fingerprint")},
         "training": {"epochs": len(history), "status": status, "stop_reason": history.stop_reason,
                      "best_epoch": history.best_epoch, "optimizer": repr(trainer.optimizer),
                      "batch_size": trainer.batch_size, "l2": args.l2, "seconds": round(train_seconds, 3),
                      "class_weight": getattr(args, "class_weight", None),
-                     "finished": datetime.now().isoformat(timespec="seconds")},
+                     "finished": datetime.now().isoformat(timespec="seconds"), "run_id": args.run_id},
     })
-    test_metrics = metrics(net, X_test, data.y_test, data.class_names)
-    kept = ("accuracy", "loss", "mse", "rmse", "mae", "r2", "roc_auc", "average_precision")
-    net.meta["training"]["test"] = {k: test_metrics[k] for k in kept if k in test_metrics}
-    from deltaprop.io.modelfile import save
-
-    save(net, run_dir / MODEL_FILE)
-
-    from deltaprop.cli import report
-
+    save(net, run_dir / MODEL_FILE)  # 1. nothing after this can lose the trained network
+    problems = []
+    try:
+        test_metrics = metrics(net, X_test, data.y_test, data.class_names)
+    except DivergenceError as exc:
+        test_metrics, status = None, "diverged"
+        net.meta["training"]["status"] = status
+        problems.append(f"test metrics: {exc.message}")
+    except (DeltapropError, MemoryError, FloatingPointError) as exc:
+        test_metrics = None
+        problems.append(f"test metrics: {_what(exc)}")
+    if test_metrics is not None:
+        kept = ("accuracy", "loss", "mse", "rmse", "mae", "r2", "roc_auc", "average_precision")
+        net.meta["training"]["test"] = {k: test_metrics[k] for k in kept if k in test_metrics}
+    if test_metrics is not None or status == "diverged":
+        try:
+            save(net, run_dir / MODEL_FILE)
+        except DeltapropError as exc:
+            problems.append(f"model file with the test metrics: {exc.message}")
+    files = [MODEL_FILE, RUN_FILE]
+    if CHECKPOINT_FILE and (run_dir / CHECKPOINT_FILE).is_file():
+        files.append(CHECKPOINT_FILE)
     rows = history.to_rows()
-    report.write_history_csv(rows, run_dir / "history.csv")
-    plots = []
-    if not args.no_plots and rows:
-        plots = _plots(run_dir, net, data, rows, test_metrics, X_test)
+    if rows:
+        try:
+            report.write_history_csv(rows, run_dir / "history.csv")
+            files.append("history.csv")
+        except (OSError, DeltapropError) as exc:
+            problems.append(f"history.csv: {_what(exc)}")
+    planned = [] if args.no_plots or not rows else _planned_plots(data, test_metrics, X_test)
     summary = {
         "deltaprop_version": __version__,
+        "run_id": args.run_id,
         "command": shlex.join(["deltaprop", *args.argv]),
         "environment": environment(),
         "config": config,
@@ -489,40 +924,92 @@ def cmd_train(args) -> int:
         "wall_seconds": time.perf_counter() - started,
         "final": {k: history.epochs[-1].get(k) for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
         if history.epochs else {},
-        "test": test_metrics,
-        "files": [MODEL_FILE, "history.csv", "metrics.json", *plots],
+        "test": _compact(test_metrics),
+        "problems": problems,
+        "files": [*files, "metrics.json", *planned],
     }
-    write_json(run_dir / "metrics.json", summary)
-    if not args.quiet:
-        _print_train_summary(net, data, history, test_metrics, run_dir, train_seconds, plots)
+    try:  # the plots are listed before they exist: a run stopped while drawing them is finished by --resume
+        write_json(run_dir / "metrics.json", summary)
+    except OSError as exc:
+        problems.append(f"metrics.json: {_what(exc)}")
+    made = []
+    for name in planned:
+        try:
+            _plot(name, run_dir, net, data, rows, test_metrics, X_test)
+            made.append(name)
+        except Exception as exc:  # noqa: BLE001 - a plot never costs the run: reported, the rest goes on
+            if args.debug:
+                raise
+            problems.append(f"{name}: {_what(exc)}")
+    if made != planned:
+        summary["files"] = [*files, "metrics.json", *made]
+        try:
+            write_json(run_dir / "metrics.json", summary)
+        except OSError as exc:
+            problems.append(f"metrics.json: {_what(exc)}")
+    if not args.quiet and test_metrics is not None:
+        _print_train_summary(net, data, history, test_metrics, run_dir, train_seconds, made)
     else:
         out(str(run_dir / MODEL_FILE))
-    return 4 if status == "diverged" else 0
+    for problem in problems:
+        error(f"{problem}\n  the model is saved in {run_dir / MODEL_FILE}")
+    if status == "diverged":
+        return 4
+    return 1 if problems else 0
 
 
-def _plots(run_dir: Path, net, data, rows, metrics, X_test) -> list[str]:
-    from deltaprop.cli import report
+def _what(exc: BaseException) -> str:
+    if isinstance(exc, DeltapropError):
+        return exc.message
+    if isinstance(exc, OSError):
+        return f"cannot write {exc.filename or ''}: {exc.strerror or exc}".replace("write : ", "write: ")
+    if isinstance(exc, MemoryError):
+        return f"out of memory ({exc})" if str(exc) else "out of memory"
+    return f"{type(exc).__name__}: {short(str(exc), 300)}"
 
+
+def _compact(test_metrics):
+    """The test metrics for metrics.json: the K × K confusion matrix left out above
+    MAX_CONFUSION_CLASSES classes (it would be megabytes of JSON; `deltaprop evaluate` prints it)."""
+    if test_metrics is None or len(test_metrics.get("confusion_matrix") or []) <= MAX_CONFUSION_CLASSES:
+        return test_metrics
+    return {**test_metrics, "confusion_matrix": None,
+            "confusion_matrix_note": f"left out: {len(test_metrics['confusion_matrix'])} classes"}
+
+
+def _planned_plots(data, test_metrics, X_test) -> list[str]:
     made = ["curves.png", "gradient_flow.png"]
-    regression = data.task != "classification"
-    report.plot_history(rows, run_dir / "curves.png",
-                        loss_label="loss = ½·MSE of the standardised target" if regression
-                        else "loss (cross-entropy)")
-    report.plot_gradient_flow(rows, run_dir / "gradient_flow.png")
-    if not regression:
-        report.plot_confusion(np.array(metrics["confusion_matrix"]), data.class_names, run_dir / "confusion.png")
-        made.append("confusion.png")
-        if metrics.get("roc_auc") is not None:
-            P = net.predict_proba(X_test)
-            report.plot_roc(data.y_test, P[:, 1], run_dir / "roc.png", positive=data.class_names[1])
+    if data.task == "classification":
+        if test_metrics is not None and data.n_classes <= MAX_CONFUSION_CLASSES:
+            made.append("confusion.png")
+        if test_metrics is not None and test_metrics.get("roc_auc") is not None:
             made.append("roc.png")
-    elif X_test.shape[0] and data.y_test.ndim == 1 and metrics.get("mse") is not None:
-        report.plot_regression(data.y_test, net.predict(X_test), run_dir / "residuals.png", data.target_name)
+    elif (test_metrics is not None and X_test.shape[0] and data.y_test.ndim == 1
+          and test_metrics.get("mse") is not None):
         made.append("residuals.png")
     if data.image_shape:
-        report.plot_first_layer(net.layers[0].W, tuple(data.image_shape), run_dir / "weights.png")
         made.append("weights.png")
     return made
+
+
+def _plot(name: str, run_dir: Path, net, data, rows, metrics, X_test) -> None:
+    from deltaprop.cli import report
+
+    if name == "curves.png":
+        regression = data.task != "classification"
+        report.plot_history(rows, run_dir / name, loss_label="loss = ½·MSE of the standardised target"
+                            if regression else "loss (cross-entropy)")
+    elif name == "gradient_flow.png":
+        report.plot_gradient_flow(rows, run_dir / name)
+    elif name == "confusion.png":
+        report.plot_confusion(np.array(metrics["confusion_matrix"]), data.class_names, run_dir / name)
+    elif name == "roc.png":
+        P = net.predict_proba(X_test)
+        report.plot_roc(data.y_test, P[:, 1], run_dir / name, positive=data.class_names[1])
+    elif name == "residuals.png":
+        report.plot_regression(data.y_test, net.predict(X_test), run_dir / name, data.target_name)
+    elif name == "weights.png":
+        report.plot_first_layer(net.layers[0].W, tuple(data.image_shape), run_dir / name)
 
 
 def environment() -> dict:
@@ -571,13 +1058,13 @@ def _print_train_summary(net, data, history, metrics, run_dir, seconds, plots) -
         out(history.stop_reason)
     if data.task == "classification":
         out(f"test accuracy {metrics['accuracy']:.4f}   test loss {metrics['loss']:.4f} (cross-entropy)   "
-            f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
+            f"({data.X_test.shape[0]} test rows, {seconds:.3g} s of training)")
         print_class_table(metrics)
     else:
         out("the loss above is ½·MSE of the standardised target (the target scaled to mean 0, std 1); "
             "the test figures are in its own units")
         out(report.regression_table(metrics, data.target_name).rstrip())
-        out(f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
+        out(f"({data.X_test.shape[0]} test rows, {seconds:.3g} s of training)")
     out(f"saved: {run_dir / MODEL_FILE}")
     out(f"       {run_dir}/history.csv, metrics.json{''.join(', ' + p for p in plots)}")
     out(f"next:  deltaprop evaluate {shlex.quote(str(run_dir / MODEL_FILE))}   |   "

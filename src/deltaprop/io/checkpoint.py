@@ -45,7 +45,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deltaprop.errors import DeltapropError, ModelFileError
-from deltaprop.io.modelfile import _no_duplicates, _reject_constant, read_tensors, write_tensors
+from deltaprop.io.files import short, shown
+from deltaprop.io.modelfile import (
+    check_architecture,
+    format_version,
+    parse_json_entry,
+    read_tensors,
+    write_tensors,
+)
 from deltaprop.train import Callback
 
 __all__ = ["save", "load", "restore", "Checkpoint", "CheckpointCallback", "interruptible",
@@ -104,13 +111,14 @@ class Checkpoint:
         """The Network with the checkpoint's current weights (to evaluate or export it)."""
         from deltaprop.model import Network
 
-        arch = self.architecture
-        return Network.from_weights(self.state["weights"], arch["activations"], arch["loss"], dtype=self.dtype)
+        return Network.from_config({**self.architecture, "dtype": self.dtype}, self.state["weights"])
 
 
 # -- what a run is -----------------------------------------------------------------------------------
 def _architecture(net) -> dict:
-    return {"sizes": [int(s) for s in net.sizes], "activations": list(net.activations), "loss": net.loss.name}
+    """The network's architecture record (:meth:`Network.config`) without the dtype, which has its own entry."""
+    config = net.config()
+    return {k: config[k] for k in ("sizes", "activations", "loss")}
 
 
 def _settings(trainer) -> dict:
@@ -170,7 +178,7 @@ def _join(value, tensors: dict, used: set, where: str):
             return tensors[name]
         if set(value) == {"float"}:
             if value["float"] not in ("nan", "inf", "-inf"):
-                raise ModelFileError(f"{where}: {value['float']!r} is not a non-finite float", _DAMAGED)
+                raise ModelFileError(f"{where}: {_short(value['float'])} is not a non-finite float", _DAMAGED)
             return float(value["float"])
         return {k: _join(v, tensors, used, where) for k, v in value.items()}
     if isinstance(value, list):
@@ -201,7 +209,7 @@ def save(trainer, path, *, run: dict | None = None) -> None:
         "data": json.dumps(_fingerprint(trainer), separators=(",", ":")),
         "run": run_text,
     }
-    write_tensors(path, tensors, metadata)
+    write_tensors(path, tensors, metadata, what="checkpoint")
     _LAST_SAVED[trainer] = (os.fspath(path), trainer.epoch, trainer.batch, trainer.t)
 
 
@@ -218,7 +226,7 @@ class _Checker:
         self.path = path
 
     def fail(self, what: str):
-        raise ModelFileError(f"{self.path}: {what}", _DAMAGED)
+        raise ModelFileError(f"{shown(self.path)}: {what}", _DAMAGED)
 
     def int(self, value, name: str, low: int = 0) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -226,20 +234,13 @@ class _Checker:
         return value
 
     def number(self, value, name: str, positive: bool = False, below_one: bool = False) -> float:
-        ok = not isinstance(value, bool) and isinstance(value, (int, float))
-        if ok:
-            try:
-                v = float(value)
-            except OverflowError:
-                ok = False
-        if ok and positive:
-            ok = math.isfinite(v) and v > 0
-        if ok and below_one:
-            ok = 0 <= v < 1
-        if not ok:
-            rule = "a finite number > 0" if positive else "a number in [0, 1)" if below_one else "a number"
-            self.fail(f"{name} is {_short(value)}; expected {rule}")
-        return value
+        from deltaprop.validation import check_number
+
+        rule = dict(low=0, low_open=True) if positive else dict(low=0, high=1, high_open=True) if below_one else {}
+        try:
+            return check_number(value, name, allow_inf=not (positive or below_one), error=ModelFileError, **rule)
+        except ModelFileError as exc:
+            self.fail(exc.message)
 
     def array(self, value, name: str, shape: tuple, dtype: str):
         if not isinstance(value, np.ndarray) or value.shape != shape or value.dtype.name != dtype:
@@ -269,41 +270,18 @@ def _finite_number(v) -> bool:
 
 
 def _short(value) -> str:
-    text = repr(value) if not isinstance(value, np.ndarray) else f"an array of shape {value.shape}"
-    return text if len(text) <= 60 else text[:57] + "..."
+    return f"an array of shape {value.shape}" if isinstance(value, np.ndarray) else short(value)
 
 
 def _parse_json(path, metadata: dict, key: str) -> dict:
-    text = metadata.get(key)
-    if not isinstance(text, str):
-        raise ModelFileError(f"{path}: the checkpoint has no {key} entry", _DAMAGED)
-    try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise ModelFileError(f"{path}: the {key} entry is not valid JSON ({exc})", _DAMAGED) from None
-    if not isinstance(value, dict):
-        raise ModelFileError(f"{path}: the {key} entry must be a JSON object", _DAMAGED)
-    return value
+    return parse_json_entry(path, metadata, key, _DAMAGED)
 
 
 def _check_architecture(c: _Checker, arch: dict, dtype) -> tuple[list, list]:
-    """(weight shapes [(n_l, n_{l-1}), (n_l,), ...], sizes) after checking the architecture entry."""
-    from deltaprop.model import Network
-
-    sizes, activations, loss = arch.get("sizes"), arch.get("activations"), arch.get("loss")
-    if (not isinstance(sizes, list) or len(sizes) < 2
-            or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 2**31 for s in sizes)):
-        c.fail(f"architecture sizes {_short(sizes)} must list at least two whole numbers ≥ 1")
-    if (not isinstance(activations, list) or len(activations) != len(sizes) - 1
-            or not all(isinstance(a, str) for a in activations) or not isinstance(loss, str)):
-        c.fail(f"architecture activations {_short(activations)} and loss {_short(loss)} must be names, "
-               f"one activation per layer ({len(sizes) - 1})")
-    if dtype not in ("float32", "float64"):
-        c.fail(f"dtype {_short(dtype)} is not float32 or float64")
-    try:  # the names and their pairing, checked by building a one-unit-wide stand-in
-        Network.from_weights([(np.zeros((1, 1)), np.zeros(1))] * len(activations), activations, loss)
-    except DeltapropError as exc:
-        c.fail(f"the architecture is not one deltaprop can build: {exc.message}")
+    """(weight shapes [(n_l, n_{l-1}), (n_l,), ...], sizes) after checking the architecture entry with
+    :meth:`Network.check_config`, as model files are checked."""
+    config = check_architecture(c.path, arch, dtype, _DAMAGED)
+    sizes = config["sizes"]
     shapes = []
     for l in range(1, len(sizes)):
         shapes += [(sizes[l], sizes[l - 1]), (sizes[l],)]
@@ -413,15 +391,11 @@ def load(path) -> Checkpoint:
     if metadata.get("format") != FORMAT_NAME:
         found = metadata.get("format")
         what = ("a deltaprop model, not a checkpoint" if found == "deltaprop-model"
-                else f"not a deltaprop checkpoint ({'format ' + repr(found) if found else 'no deltaprop header'})")
-        raise ModelFileError(f"{path} is {what}",
+                else f"not a deltaprop checkpoint ({'format ' + short(found) if found else 'no deltaprop header'})")
+        raise ModelFileError(f"{shown(path)} is {what}",
                              "resume from the checkpoint.safetensors in a run directory; a model file holds "
                              "the weights alone, without the optimizer and generator state")
-    version = metadata.get("format_version", "")
-    if not (version.isdigit() and len(version) < 6 and 1 <= int(version) <= FORMAT_VERSION):
-        raise ModelFileError(f"{path} has checkpoint format version {version!r}; this deltaprop reads 1 to "
-                             f"{FORMAT_VERSION}", "resume it with the deltaprop version that wrote it "
-                             f"({metadata.get('deltaprop_version', '?')})")
+    format_version(path, metadata, "checkpoint", FORMAT_VERSION)
     c = _Checker(path)
     dtype = metadata.get("dtype")
     arch = _parse_json(path, metadata, "architecture")
@@ -430,7 +404,7 @@ def load(path) -> Checkpoint:
     try:
         state = _join(_parse_json(path, metadata, "state"), tensors, used, str(path))
     except RecursionError:
-        raise ModelFileError(f"{path}: the state is nested too deeply", _DAMAGED) from None
+        raise ModelFileError(f"{shown(path)}: the state is nested too deeply", _DAMAGED) from None
     if used != set(tensors):
         c.fail(f"tensor(s) {', '.join(sorted(set(tensors) - used)[:5])} are not part of the state")
     _check_state(c, state, shapes, dtype)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
 import math
 import os
 import zlib
@@ -24,11 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from deltaprop.errors import DataError, InputError
+from deltaprop.io.files import check_memory, check_regular, open_regular, safe_text, short, shown
 from deltaprop.targets import encode_targets
 from deltaprop.train import train_test_split
 
 __all__ = [
-    "Dataset", "resolve", "SPEC_FORMS",
+    "Dataset", "resolve", "SPEC_FORMS", "absolute_spec", "fingerprint",
     "load_digits", "load_fashion_mnist", "load_idx_dataset", "read_idx", "write_idx",
     "load_csv", "read_csv", "CSVTable", "match_columns", "column_order", "detect_delimiter",
     "parse_delimiter", "file_fingerprint",
@@ -109,24 +111,9 @@ _IDX_CODES = {np.dtype(dt).newbyteorder("=").str if dt.itemsize > 1 else dt.str:
 
 
 def _existing_file(path, hint: str) -> Path:
-    """``path`` as a Path, or a DataError that says it is missing or a directory."""
-    path = Path(path)
-    if path.is_dir() or not path.exists():
-        raise DataError(f"no such file: {path}" if not path.exists() else f"{path} is a directory", hint)
-    return path
-
-
-def _read_bytes(path: Path) -> bytes:
-    _existing_file(path, "pass the path of an IDX file")
-    try:
-        if path.name.endswith(".gz"):
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (OSError, EOFError, zlib.error) as exc:
-        # gzip raises EOFError for a cut-off stream and BadGzipFile (an OSError) for a non-gzip file.
-        raise DataError(f"cannot read {path}: {exc}",
-                        "the file is damaged or not gzip-compressed; re-copy it or remove the .gz suffix") from None
+    """``path`` as a Path when it is a regular file, or a DataError that says it is missing, a directory,
+    or a FIFO or device (which would block or never end)."""
+    return check_regular(path, "file", DataError, hint)
 
 
 def read_idx(path) -> np.ndarray:
@@ -134,31 +121,50 @@ def read_idx(path) -> np.ndarray:
 
     Layout: magic ``00 00 TT D`` (TT the type code: 08 uint8, 09 int8, 0B int16, 0C int32, 0D float32,
     0E float64; D the number of dimensions), D big-endian uint32 sizes, then the big-endian data.
+    The header is read first: the size it declares is compared with the file (or, compressed, read no
+    further than it) and with the memory left before the data is read.
     """
-    path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise DataError(f"{path} is not an IDX file: {len(raw)} bytes, too short for the 4-byte magic number",
-                        "IDX files start with 00 00, a type code and the number of dimensions")
-    if raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise DataError(f"{path} is not an IDX file: magic number {raw[:4].hex(' ')}",
-                        "expected 00 00 then a type code (08 uint8, 09 int8, 0B int16, 0C int32, 0D float32, "
-                        "0E float64) and the number of dimensions; is it still gzip-compressed without a .gz name?")
-    dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
-    if ndim == 0:
-        raise DataError(f"{path}: the IDX header declares 0 dimensions", "the file is damaged")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path} is truncated: {len(raw)} bytes, but its {ndim} dimension sizes need {header}",
-                        "the file is damaged; copy it again")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + math.prod(dims) * dtype.itemsize
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "longer than its header says"
-        raise DataError(
-            f"{path} is {what}: shape {dims} of {dtype.name} needs {expected} bytes, the file has {len(raw)}",
-            "the file is damaged or incomplete; copy it again")
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    path = _existing_file(path, "pass the path of an IDX file")
+    gz = path.name.endswith(".gz")
+    try:
+        with open_regular(path, "IDX file", DataError) as raw_file:
+            size = os.fstat(raw_file.fileno()).st_size
+            f = gzip.GzipFile(fileobj=raw_file, mode="rb") if gz else raw_file
+            head = f.read(4)
+            if len(head) < 4:
+                raise DataError(f"{shown(path)} is not an IDX file: {len(head)} bytes, too short for the 4-byte "
+                                "magic number", "IDX files start with 00 00, a type code and the number of dimensions")
+            if head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+                raise DataError(f"{shown(path)} is not an IDX file: magic number {head.hex(' ')}",
+                                "expected 00 00 then a type code (08 uint8, 09 int8, 0B int16, 0C int32, 0D float32, "
+                                "0E float64) and the number of dimensions; is it still gzip-compressed without a "
+                                ".gz name?")
+            dtype, ndim = _IDX_TYPES[head[2]], head[3]
+            if ndim == 0:
+                raise DataError(f"{shown(path)}: the IDX header declares 0 dimensions", "the file is damaged")
+            header = 4 + 4 * ndim
+            sizes = f.read(4 * ndim)
+            if len(sizes) < 4 * ndim:
+                raise DataError(f"{shown(path)} is truncated: its {ndim} dimension sizes need {header} bytes",
+                                "the file is damaged; copy it again")
+            dims = tuple(int(d) for d in np.frombuffer(sizes, dtype=">u4"))
+            nbytes = math.prod(dims) * dtype.itemsize
+            if not gz and size != header + nbytes:
+                what = "truncated" if size < header + nbytes else "longer than its header says"
+                raise DataError(f"{shown(path)} is {what}: shape {dims} of {dtype.name} needs {header + nbytes:,} "
+                                f"bytes, the file has {size:,}", "the file is damaged or incomplete; copy it again")
+            check_memory(2 * nbytes, f"reading {shown(path)} (shape {dims} of {dtype.name})",
+                         "use a smaller file, or a machine with more memory", DataError)
+            body = f.read(nbytes + 1)  # never more than the header declares (a .gz can expand without end)
+    except (OSError, EOFError, zlib.error) as exc:
+        # gzip raises EOFError for a cut-off stream and BadGzipFile (an OSError) for a non-gzip file.
+        raise DataError(f"cannot read {shown(path)}: {exc}",
+                        "the file is damaged or not gzip-compressed; re-copy it or remove the .gz suffix") from None
+    if len(body) != nbytes:
+        what = "truncated" if len(body) < nbytes else "longer than its header says"
+        raise DataError(f"{shown(path)} is {what}: shape {dims} of {dtype.name} needs {header + nbytes:,} bytes "
+                        "uncompressed", "the file is damaged or incomplete; copy it again")
+    data = np.frombuffer(body, dtype=dtype).reshape(dims)
     return data.astype(dtype.newbyteorder("="), copy=True)
 
 
@@ -228,8 +234,41 @@ def _load_idx_split(directory, dtype, hint=""):
         if image_shape is not None and images.shape[1:] != image_shape:
             raise DataError(f"train images are {image_shape} but test images are {images.shape[1:]}", "mixed data sets?")
         image_shape = images.shape[1:]
-        out += [images.reshape(images.shape[0], -1).astype(dtype, copy=False), labels.astype(np.int64)]
+        out += [_idx_images(images, dtype, files[f"{part}_images"]), _idx_labels(labels, files[f"{part}_labels"])]
     return tuple(out), image_shape
+
+
+MAX_LABEL = 100_000  # a label above it asks for that many class names: a damaged or foreign label file
+
+
+def _idx_images(images: np.ndarray, dtype, path) -> np.ndarray:
+    """Images (m, rows, cols) as rows X (m, rows·cols). uint8 pixels become ``dtype``; any other type
+    keeps its values (float images as float32 or float64, never cast to uint8), NaN and infinity refused."""
+    X = images.reshape(images.shape[0], math.prod(images.shape[1:]))
+    if X.dtype == np.uint8:
+        return X.astype(dtype, copy=False)
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        r, c = (int(v) for v in np.argwhere(~np.isfinite(X))[0])
+        raise DataError(f"{shown(path)}: image {r}, pixel {c} is {X[r, c]}", "pixels must be finite numbers")
+    # float32 holds int8, int16 and float32 values exactly; int32 and float64 need float64.
+    exact = np.float32 if (X.dtype.itemsize <= 2 or X.dtype == np.float32) else np.float64
+    return X.astype(exact)
+
+
+def _idx_labels(labels: np.ndarray, path) -> np.ndarray:
+    """Labels as int64 class indices: whole numbers from 0 to MAX_LABEL, else a DataError naming the first
+    bad one (never truncated: 0.5 is not class 0)."""
+    y = labels
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (np.mod(np.where(np.isfinite(y), y, 0), 1) != 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{shown(path)}: label {i} is {y[i]}, not a whole number", "labels are class indices 0..K-1")
+    if y.size and (y.min() < 0 or y.max() > MAX_LABEL):
+        i = int(np.argmin(y) if y.min() < 0 else np.argmax(y))
+        raise DataError(f"{shown(path)}: label {i} is {y[i]:g}; class indices run from 0 to at most {MAX_LABEL:,}",
+                        "is it a label file? labels are class indices 0..K-1")
+    return y.astype(np.int64)
 
 
 def load_idx_dataset(directory, dtype="uint8"):
@@ -328,7 +367,7 @@ def _drop_list(drop) -> list:
 
 
 def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = True, drop=None,
-             index: bool | None = None, drop_if_present=()) -> CSVTable:
+             index: bool | None = None, drop_if_present=(), dropped_in_training=None) -> CSVTable:
     """Read a CSV file of numbers with one label column.
 
     The delimiter (comma, semicolon or tab) is detected from the first lines unless given. The first
@@ -340,17 +379,22 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
     drops the first column whatever it holds). Labels may be text; every other cell must be a finite
     number. With ``labelled=False`` every column is a feature (inputs to predict), ``y`` is empty and
     ``target_name`` is "". Columns named in ``drop_if_present`` are left out when the header has them
-    (a model's target column in a file of inputs), said in ``notes``.
+    (a model's target column in a file of inputs), said in ``notes``; so are the columns of
+    ``dropped_in_training`` (a model's ``drop``: names, a list or "a,b") that the header has.
     """
     path = _existing_file(path, "pass the path of a CSV file")
     notes = []
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        raw = open_regular(path, "CSV file", DataError)
+        # Python's rows of strings take about ten times the file's size.
+        check_memory(10 * os.fstat(raw.fileno()).st_size, f"reading {shown(path)}",
+                     "split the file, or use a machine with more memory", DataError)
+        with io.TextIOWrapper(raw, newline="", encoding="utf-8-sig") as f:
             if delimiter is None:
                 head = [line for _, line in zip(range(20), f)]
                 delimiter = detect_delimiter(head)
                 if delimiter != ",":
-                    notes.append(f"{path}: the cells are separated by a {delimiter_name(delimiter)}; "
+                    notes.append(f"{shown(path)}: the cells are separated by a {delimiter_name(delimiter)}; "
                                  "--delimiter sets another")
                 f.seek(0)
             rows = [(n, [c.strip() for c in row]) for n, row in enumerate(csv.reader(f, delimiter=delimiter), 1)
@@ -408,6 +452,13 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
             j for j in range(n_cols) if j not in skip)
         if t in skip:
             raise DataError(f"{path}: the target column {names[t]!r} is also left out", "drop other columns")
+    if has_header and dropped_in_training:
+        left = [j for j in dict.fromkeys(names.index(str(d)) for d in _drop_list(dropped_in_training)
+                                         if str(d) in names) if j != t and j not in skip]
+        if left:
+            skip.update(left)
+            notes.append(f"{path}: the column(s) {', '.join(repr(names[j]) for j in left)} were left out in "
+                         "training (--drop): left out here too")
     feature_cols = [j for j in range(n_cols) if j != t and j not in skip]
     X = np.empty((len(rows), len(feature_cols)), dtype=np.float64)
     labels = []
@@ -418,14 +469,18 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
             except ValueError:
                 v = None
             if v is None or not math.isfinite(v):
-                col = f"column {names[j]!r}" if has_header else f"column {j}"
+                col = f"column {short(names[j])}" if has_header else f"column {j}"
                 problem = "is empty" if row[j] == "" else ("is not a number" if v is None else "is not finite")
-                raise DataError(f"{path}, row {i + 1} (line {line}), {col} ({_ordinal(j + 1)}): {row[j]!r} {problem}",
+                raise DataError(f"{shown(path)}, row {i + 1} (line {line}), {col} ({_ordinal(j + 1)}): {short(row[j])} "
+                                f"{problem}",
                                 "feature cells must be finite numbers; fill or drop missing values, encode text "
                                 "columns as numbers, or leave the column out (the command: --drop NAME or "
                                 "--target NAME; Python: drop= or target=)")
             X[i, k] = v
         if labelled:
+            if row[t] == "":
+                raise DataError(f"{shown(path)}, row {i + 1} (line {line}): the label is empty",
+                                "drop rows with missing labels")
             labels.append(row[t])
     features = [names[j] for j in feature_cols]
     if not labelled:
@@ -518,40 +573,97 @@ def load_csv(path, target=None, delimiter: str | None = None):
 _NPZ_KEYS = ("X", "y", "X_test", "y_test", "class_names")
 
 
+def _npy_header(f, where: str, hint: str):
+    """(shape, dtype, header length) of the .npy stream ``f``, read without reading the data."""
+    from numpy.lib import format as npy
+
+    start = f.tell() if f.seekable() else 0
+    try:
+        version = npy.read_magic(f)
+        reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, _, dtype = reader(f, max_header_size=100_000)
+    except (ValueError, EOFError, OSError) as exc:
+        raise DataError(f"{where} is not a readable .npy array ({short(str(exc), 200)})", hint) from None
+    return shape, dtype, (f.tell() - start) if f.seekable() else None
+
+
 def _np_load(path, hint: str, archive: bool, required=()):
     """What a NumPy file holds, read with ``allow_pickle=False``: a single array (``archive`` False,
     an .npy file) or the arrays named in _NPZ_KEYS (``archive`` True, an .npz file with the
     ``required`` keys). Every problem is a DataError: a missing file, the other kind of NumPy file,
-    missing keys, an object array (which would need unpickling) or a damaged file."""
+    missing keys, an object array (which would need unpickling), an array whose declared size does not
+    match the file or the memory left, or a damaged file."""
+    import zipfile
+
     path = _existing_file(path, hint)
     kind = ".npz" if archive else ".npy"
-
-    def unreadable(exc):
-        if isinstance(exc, ValueError):  # an object array: refused by allow_pickle=False
-            return DataError(f"{path} cannot be read without unpickling ({exc})",
-                             "save plain numeric (or string) arrays; deltaprop never unpickles data")
-        return DataError(f"{path} is not a readable {kind} file ({type(exc).__name__}: {exc})", hint)
-
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except Exception as exc:  # ValueError (pickle), BadZipFile, OSError, EOFError: damaged or foreign
-        raise unreadable(exc) from None
-    if isinstance(loaded, np.ndarray):
-        if archive:
-            raise DataError(f"{path} holds a single array, not an .npz archive", hint)
-        return loaded
-    with loaded as z:
-        if not archive:
-            raise DataError(f"{path} is an .npz archive ({', '.join(z.files)}), not a single array",
+    with open_regular(path, f"{kind} file", DataError, hint) as f:
+        size = os.fstat(f.fileno()).st_size
+        start = f.read(8)
+        f.seek(0)
+        if start.startswith(b"PK") and not archive:
+            raise DataError(f"{shown(path)} is an .npz archive, not a single array",
                             "name it .npz, or save one array with numpy.save(path, X)")
-        missing = [k for k in required if k not in z.files]
-        if missing:
-            raise DataError(f"{path} has no array(s) {', '.join(missing)}; it holds {', '.join(z.files) or 'nothing'}",
-                            hint)
+        if start.startswith(b"\x93NUMPY") and archive:
+            raise DataError(f"{shown(path)} holds a single array, not an .npz archive", hint)
+        if not start.startswith(b"PK" if archive else b"\x93NUMPY"):
+            raise DataError(f"{shown(path)} is not a NumPy {kind} file (it starts with {short(start)})", hint)
         try:
-            return {k: z[k] for k in z.files if k in _NPZ_KEYS}
-        except Exception as exc:
-            raise unreadable(exc) from None
+            if not archive:
+                shape, dtype, head = _npy_header(f, shown(path), hint)
+                _refuse_objects(path, dtype)
+                nbytes = math.prod(shape) * dtype.itemsize
+                if size - head != nbytes:
+                    raise DataError(f"{shown(path)} declares an array of shape {shape} of {dtype} ({nbytes:,} bytes) "
+                                    f"but holds {size - head:,} bytes of data", "the file is damaged; save it again")
+                check_memory(nbytes, f"reading {shown(path)} (shape {shape} of {dtype})",
+                             "use a smaller file, or a machine with more memory", DataError)
+                f.seek(0)
+                return np.load(f, allow_pickle=False)
+            with zipfile.ZipFile(f) as z:
+                names = {n[:-4]: n for n in z.namelist() if n.endswith(".npy")}
+                missing = [k for k in required if k not in names]
+                if missing:
+                    raise DataError(f"{shown(path)} has no array(s) {', '.join(missing)}; it holds "
+                                    f"{_listing(names) if names else 'nothing'}", hint)
+                total = 0
+                for key in (k for k in _NPZ_KEYS if k in names):
+                    info = z.getinfo(names[key])
+                    with z.open(info) as member:
+                        shape, dtype, _ = _npy_header(member, f"{shown(path)}: array {key}", hint)
+                    _refuse_objects(path, dtype, key)
+                    nbytes = math.prod(shape) * dtype.itemsize
+                    if nbytes > info.file_size:
+                        raise DataError(f"{shown(path)}: array {key} declares shape {shape} of {dtype} ({nbytes:,} "
+                                        f"bytes) but its member holds {info.file_size:,}", "the file is damaged")
+                    total += nbytes
+                check_memory(total, f"reading {shown(path)} ({total:,} bytes of arrays once decompressed)",
+                             "use a smaller file, or a machine with more memory", DataError)
+                return {key: _read_member(z, names[key]) for key in _NPZ_KEYS if key in names}
+        except DataError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:  # BadZipFile, OSError, EOFError, ValueError: damaged or foreign
+            raise DataError(f"{shown(path)} is not a readable {kind} file ({type(exc).__name__}: "
+                            f"{short(str(exc), 200)})", hint) from None
+
+
+def _listing(names) -> str:
+    text = safe_text(", ".join(names))
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _read_member(z, name):
+    with z.open(name) as member:
+        return np.lib.format.read_array(member, allow_pickle=False)
+
+
+def _refuse_objects(path, dtype, key=None):
+    if dtype.hasobject:
+        where = f"array {key} of " if key else ""
+        raise DataError(f"{where}{shown(path)} holds Python objects ({dtype}), which cannot be read without "
+                        "unpickling", "save plain numeric (or string) arrays; deltaprop never unpickles data")
 
 
 def load_npz(path) -> dict:
@@ -562,6 +674,9 @@ def load_npz(path) -> dict:
     for key in ("X", "X_test"):
         if key in arrays:
             X = arrays[key]
+            if X.ndim == 0 or X.shape[0] == 0:
+                raise DataError(f"{shown(path)}: {key} has shape {X.shape}, no rows of examples",
+                                "store X as (m examples, n features) with m ≥ 1")
             if X.ndim == 1:
                 raise DataError(f"{path}: {key} is 1-d with shape {X.shape}", "store X as (m examples, n features)")
             if X.dtype.kind not in "biuf":
@@ -638,10 +753,11 @@ def npy_dir_files(directory) -> list | None:
 
 # -- inputs to predict on -----------------------------------------------------------------------
 def load_inputs(path, drop=None, feature_names=None, target_name=None, delimiter=None,
-                notes=None) -> np.ndarray:
+                notes=None, dropped_in_training=None) -> np.ndarray:
     """X (m, n) to predict on, from a file: ``.csv`` (every column a feature, a header is detected;
     ``drop`` names or numbers columns to leave out; with the model's ``feature_names`` the columns are
-    matched by name and its ``target_name`` column left out: see :func:`match_columns`), ``.npy``
+    matched by name and its ``target_name`` column left out, and so are the columns the model left out
+    in training, ``dropped_in_training``: see :func:`match_columns`), ``.npy``
     (2-d; images (m, rows, cols) are flattened), ``.npz`` (its array ``X``) or anything else as an IDX
     file (``.gz`` or raw). What the reader decided on its own is appended to the list ``notes``."""
     path = Path(path)
@@ -649,7 +765,8 @@ def load_inputs(path, drop=None, feature_names=None, target_name=None, delimiter
     if low.endswith(".csv"):
         keep = [str(n) for n in feature_names or ()]
         table = read_csv(path, labelled=False, drop=drop, delimiter=delimiter,
-                         drop_if_present=[target_name] if target_name and target_name not in keep else [])
+                         drop_if_present=[target_name] if target_name and target_name not in keep else [],
+                         dropped_in_training=[d for d in _drop_list(dropped_in_training) if str(d) not in keep])
         X, matched = match_columns(table, feature_names, None, path)
         if notes is not None:
             notes.extend(table.notes + matched)
@@ -674,9 +791,12 @@ def _as_rows(X: np.ndarray, path: Path) -> np.ndarray:
     if X.dtype.kind not in "biuf":
         raise DataError(f"{path} holds {X.dtype} values, not numbers", "store numeric features")
     if X.ndim < 2:
-        raise DataError(f"{path} holds an array of shape {X.shape}; expected (m examples, n features)",
+        raise DataError(f"{shown(path)} holds an array of shape {X.shape}; expected (m examples, n features)",
                         "for one example, store it as shape (1, n)")
-    return X.reshape(X.shape[0], -1)
+    if X.shape[0] == 0 or math.prod(X.shape[1:]) == 0:
+        raise DataError(f"{shown(path)} holds an array of shape {X.shape}: no examples or no features",
+                        "pass at least one row of at least one number")
+    return X.reshape(X.shape[0], math.prod(X.shape[1:]))
 
 
 # -- labels and splits ----------------------------------------------------------------------------
@@ -705,7 +825,7 @@ def file_fingerprint(path) -> dict:
     file is still the same."""
     path = Path(path).expanduser().resolve()
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path, "data file", DataError) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return {"path": str(path), "size": path.stat().st_size, "sha256": h.hexdigest()}
@@ -725,8 +845,66 @@ def changed_file(source: dict) -> str | None:
 
 
 # -- --data specs -------------------------------------------------------------------------------
+_DIR_PREFIXES = ("fashion-mnist", "fashion_mnist", "mnist", "idx")
+
+
+def _spec_location(spec) -> tuple[str, str] | None:
+    """(prefix with its colon or "", path) of a spec that names a file or directory; None for the
+    data sets deltaprop knows by name (digits, the installed Fashion-MNIST)."""
+    s = (os.fspath(spec) if isinstance(spec, os.PathLike) else str(spec)).strip()
+    low = s.lower()
+    if low in ("digits", "fashion-mnist", "fashion_mnist"):
+        return None
+    for prefix in _DIR_PREFIXES:
+        if low.startswith(prefix + ":"):
+            return s[:len(prefix) + 1], s[len(prefix) + 1:]
+    return "", s
+
+
+def absolute_spec(spec) -> str:
+    """The spec with its file or directory as an absolute path (``~`` expanded), so that it names the
+    same data from any working directory: ``t.csv`` -> ``/home/me/t.csv``, ``mnist:d`` -> ``mnist:/home/me/d``."""
+    where = _spec_location(spec)
+    if where is None:
+        return str(spec).strip()
+    prefix, path = where
+    return prefix + os.path.abspath(os.path.expanduser(path))
+
+
+def fingerprint(spec) -> dict | None:
+    """{"bytes", "sha256"} of the data a spec names (a file, or the regular files directly inside a
+    directory, in name order); None for digits and the installed Fashion-MNIST. Reads regular files only."""
+    import hashlib
+
+    from deltaprop.io.files import check_regular, open_regular
+
+    where = _spec_location(spec)
+    if where is None:
+        return None
+    path = Path(os.path.expanduser(where[1]))
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file())
+    else:
+        files = [check_regular(path, "file", DataError, "check the --data path")]
+    h, total = hashlib.sha256(), 0
+    for f in files:
+        h.update(f.name.encode("utf-8", "surrogateescape") + b"\0")
+        with open_regular(f, "data file", DataError) as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                h.update(block)
+                total += len(block)
+    return {"bytes": total, "sha256": h.hexdigest()}
+
+
+def _max_classes(names, limit):
+    if limit is not None and names is not None and len(names) > limit:
+        raise DataError(f"the labels make {len(names):,} classes; at most {limit:,} are taken",
+                        "is the label column an ID or a number? choose it with --target, or pass --task regression")
+
+
 def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, task=None,
-            in_memory: bool = False, drop=None, delimiter=None) -> Dataset:
+            in_memory: bool = False, drop=None, delimiter=None, max_classes: int | None = None,
+            dropped_in_training=None) -> Dataset:
     """The Dataset a ``--data`` spec names.
 
     ``digits``; ``fashion-mnist`` (installed package) or ``fashion-mnist:DIR``; ``mnist:DIR`` or
@@ -760,9 +938,15 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
                 raise DataError(f"{prefix} needs a directory: {prefix}:DIR",
                                 "pass the directory holding train-images-idx3-ubyte.gz and the other three files")
             (X_tr, y_tr, X_te, y_te), shape = _load_idx_split(directory, np.uint8)
+            if X_tr.shape[0] == 0 or X_te.shape[0] == 0:
+                raise DataError(f"{shown(directory)}: the {'training' if X_tr.shape[0] == 0 else 'test'} IDX files "
+                                "hold no images", "pass a directory with images in both splits")
             names = [str(i) for i in range(int(max(y_tr.max(), y_te.max())) + 1)]
+            _max_classes(names, max_classes)
+            # Pixels 0..255 are divided by 255; images stored as other numbers keep their own scale.
+            scaling = "divide:255" if X_tr.dtype == np.uint8 else "standard"
             return Dataset(prefix if prefix == "mnist" else Path(directory).name or "idx", X_tr, y_tr, X_te, y_te,
-                           image_shape=tuple(shape), class_names=names, scaling="divide:255")
+                           image_shape=tuple(shape), class_names=names, scaling=scaling)
     if low.endswith((".csv", ".npz", ".npy")) or s.startswith("~"):
         s = os.path.expanduser(s)  # --data=~/t.csv reaches here unexpanded by the shell
     if low.endswith(".npy"):
@@ -776,8 +960,9 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
         return load_npy_dataset(*found, test_fraction=test_fraction, seed=seed, task=task, in_memory=in_memory,
                                 name=Path(s).resolve().name)
     if low.endswith(".csv"):
-        table = read_csv(s, target, delimiter=delimiter, drop=drop)
+        table = read_csv(s, target, delimiter=delimiter, drop=drop, dropped_in_training=dropped_in_training)
         y, names = encode_labels(table.y, task, name=table.target_name if table.has_header else None)
+        _max_classes(names, max_classes)
         parts = (table.X, y, table.X[:0], y[:0]) if test_fraction == 0 else split(
             table.X, y, test_fraction, seed, stratify=names is not None)
         notes = list(table.notes)
@@ -795,10 +980,12 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
         given = [str(c) for c in given.tolist()] if given is not None else None
         if "X_test" in arrays:
             y_all, names = encode_labels(np.concatenate([arrays["y"], arrays["y_test"]]), task, given)
+            _max_classes(names, max_classes)
             m = arrays["y"].shape[0]
             parts = (arrays["X"], y_all[:m], arrays["X_test"], y_all[m:])
         else:
             y, names = encode_labels(arrays["y"], task, given)
+            _max_classes(names, max_classes)
             parts = (arrays["X"], y, arrays["X"][:0], y[:0]) if test_fraction == 0 else split(
                 arrays["X"], y, test_fraction, seed, stratify=names is not None)
         return Dataset(Path(s).stem, *parts, class_names=names, source=file_fingerprint(s))

@@ -23,13 +23,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 import struct
 from pathlib import Path
 
 import numpy as np
 
-from deltaprop.errors import DeltapropError, ModelFileError
+from deltaprop.errors import ConfigError, DeltapropError, ModelFileError
+from deltaprop.io.files import atomic_write, check_memory, open_regular, short, shown
 
 __all__ = ["save", "load", "read_header", "write_tensors", "read_tensors", "atomic_write",
            "FORMAT_NAME", "FORMAT_VERSION", "MAX_HEADER_BYTES"]
@@ -73,65 +73,21 @@ def _encode(tensors: dict, metadata: dict | None) -> tuple[bytes, list]:
     return struct.pack("<Q", len(text)) + text, chunks
 
 
-def write_tensors(path, tensors: dict, metadata: dict | None = None) -> None:
+def write_tensors(path, tensors: dict, metadata: dict | None = None, what: str = "model file") -> None:
     """Write named arrays (and a str → str ``metadata`` map) as a safetensors file, atomically (see
     :func:`atomic_write`). Everything is encoded before any file is touched, so a failure leaves
-    ``path`` as it was."""
+    ``path`` as it was; ``what`` names the file in the error ("model file", "checkpoint")."""
     head, chunks = _encode(tensors, metadata)
     try:
         atomic_write(path, [head, *chunks])
     except OSError as exc:
-        raise ModelFileError(f"cannot write the model file {path}: {exc.strerror or exc}", _SAVE_HINT) from None
+        where = Path(os.fspath(path)).parent
+        from deltaprop.io.files import fmt_bytes, free_space
 
-
-def atomic_write(path, chunks) -> None:
-    """Write the byte strings ``chunks`` to ``path`` so that ``path`` is never half written: into a
-    temporary file in the same directory, flushed and fsynced, then renamed over ``path``. A failure
-    (raised as OSError) leaves any existing ``path`` untouched and no temporary file behind."""
-    if isinstance(chunks, (bytes, bytearray, memoryview)):
-        chunks = [chunks]
-    path = Path(os.fspath(path))
-    directory = path.parent
-    tmp = None
-    try:
-        # A name in the target's own directory, so that os.replace is a rename, never a copy.
-        for _ in range(100):
-            tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-                break
-            except FileExistsError:
-                continue
-        else:  # pragma: no cover - 100 collisions of 48 random bits
-            raise FileExistsError(f"no free temporary name in {directory}")
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_directory(directory)
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable; not possible everywhere (Windows), so best effort.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        free = free_space(where if str(where) else ".")
+        room = f" ({fmt_bytes(free)} free on its disk)" if free is not None else ""
+        raise ModelFileError(f"cannot write the {what} {shown(path)}: {exc.strerror or exc}{room}",
+                             _SAVE_HINT) from None
 
 
 _FOREIGN = [  # (leading bytes, what the file probably is)
@@ -158,17 +114,17 @@ _NOT_MODEL_HINT = "pass a file written by deltaprop.save(net, path) or `deltapro
 def _header_span(path: Path, f, size: int) -> int:
     """Check the first 8 bytes and return the header length n (2 ≤ n ≤ size − 8, ≤ MAX_HEADER_BYTES)."""
     if size == 0:
-        raise ModelFileError(f"{path} is empty", _NOT_MODEL_HINT)
+        raise ModelFileError(f"{shown(path)} is empty", _NOT_MODEL_HINT)
     start = f.read(8)
     if size < 8:
-        raise ModelFileError(f"{path} is too short for a model file: {size} bytes, and the length prefix alone "
+        raise ModelFileError(f"{shown(path)} is too short for a model file: {size} bytes, and the length prefix alone "
                              f"takes 8{_looks_like(start)}", _NOT_MODEL_HINT)
     # Only a failing file is compared with foreign formats: a valid length can start with the same byte.
     (n,) = struct.unpack("<Q", start)
     if n > MAX_HEADER_BYTES or n > size - 8 or n < 2:
         why = (f"over the {MAX_HEADER_BYTES:,}-byte limit" if n > MAX_HEADER_BYTES
                else f"but only {size - 8:,} bytes follow the prefix" if n > size - 8 else "too small for a header")
-        raise ModelFileError(f"{path} is not a readable model file: it declares a header of {n:,} bytes, "
+        raise ModelFileError(f"{shown(path)} is not a readable model file: it declares a header of {n:,} bytes, "
                              f"{why}{_looks_like(start)}", "the file is truncated, garbled or of another kind; "
                              + _NOT_MODEL_HINT)
     return n
@@ -193,14 +149,14 @@ def _parse_header(path: Path, raw: bytes, start: bytes = b"") -> dict:
             raise ValueError("it does not start with '{'")
         header = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ModelFileError(f"{path}: the header is not valid JSON ({exc}){_looks_like(start)}",
+        raise ModelFileError(f"{shown(path)}: the header is not valid JSON ({exc}){_looks_like(start)}",
                              "the file is garbled or of another kind; " + _NOT_MODEL_HINT) from None
     if not isinstance(header, dict):
-        raise ModelFileError(f"{path}: the header is a JSON {type(header).__name__}, not an object",
+        raise ModelFileError(f"{shown(path)}: the header is a JSON {type(header).__name__}, not an object",
                              "the file is garbled or not a model file")
     metadata = header.get("__metadata__", {})
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise ModelFileError(f"{path}: __metadata__ must map strings to strings", "the file is garbled")
+        raise ModelFileError(f"{shown(path)}: __metadata__ must map strings to strings", "the file is garbled")
     return header
 
 
@@ -211,19 +167,19 @@ def _tensor_table(path: Path, header: dict, data_size: int) -> dict:
     for name, entry in header.items():
         if name == "__metadata__":
             continue
-        where = f"{path}: tensor {name!r}"
+        where = f"{shown(path)}: tensor {short(name)}"
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
             raise ModelFileError(f"{where} must be described by exactly dtype, shape and data_offsets", "the file is garbled")
         code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
         if not isinstance(code, str) or code not in _DTYPES:
-            raise ModelFileError(f"{where} has unknown dtype {code!r}", f"known: {', '.join(_DTYPES)}")
+            raise ModelFileError(f"{where} has unknown dtype {short(code)}", f"known: {', '.join(_DTYPES)}")
         if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
                                                   for d in shape):
-            raise ModelFileError(f"{where} has shape {shape!r}; expected a list of whole numbers ≥ 0", "the file is garbled")
+            raise ModelFileError(f"{where} has shape {short(shape)}; expected a list of whole numbers ≥ 0", "the file is garbled")
         if (not isinstance(offsets, list) or len(offsets) != 2
                 or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
                 or not 0 <= offsets[0] <= offsets[1]):
-            raise ModelFileError(f"{where} has data_offsets {offsets!r}; expected [begin, end] with 0 ≤ begin ≤ end",
+            raise ModelFileError(f"{where} has data_offsets {short(offsets)}; expected [begin, end] with 0 ≤ begin ≤ end",
                                  "the file is garbled")
         dtype = np.dtype(_DTYPES[code])
         nbytes = math.prod(shape) * dtype.itemsize
@@ -238,45 +194,47 @@ def _tensor_table(path: Path, header: dict, data_size: int) -> dict:
     for name, (_, _, begin, end) in sorted(table.items(), key=lambda item: (item[1][2], item[1][3])):
         if begin != position:
             problem = "overlaps the tensor before it" if begin < position else f"leaves a gap of {begin - position} bytes"
-            raise ModelFileError(f"{path}: tensor {name!r} starts at byte {begin:,}, which {problem}",
+            raise ModelFileError(f"{shown(path)}: tensor {short(name)} starts at byte {begin:,}, which {problem}",
                                  "the file is garbled")
         position = end
     if position != data_size:
-        raise ModelFileError(f"{path}: the tensors cover {position:,} bytes, but {data_size:,} follow the header",
+        raise ModelFileError(f"{shown(path)}: the tensors cover {position:,} bytes, but {data_size:,} follow the header",
                              "the file is garbled or has data appended; save the model again")
     return table
 
 
-def _open_checked(path) -> tuple[Path, dict, bytes]:
-    """(path, header, data section) of a structurally valid safetensors file."""
+def _open_checked(path, what: str = "model file") -> tuple[Path, dict, dict, bytes]:
+    """(path, header, tensor table, data section) of a structurally valid safetensors file. Only a
+    regular file is opened (a FIFO or a device would block or never end); the header length and every
+    tensor's offsets are checked against the file's size, and the memory the data needs against the
+    memory left, before the data is read."""
     path = Path(os.fspath(path))
-    if path.is_dir():
-        raise ModelFileError(f"{path} is a directory, not a model file", "pass the path of a file written by net.save")
-    try:
-        with open(path, "rb") as f:
+    hint = ("check the path; models are written by deltaprop.save(net, path) or `deltaprop train` "
+            "(RUN_DIR/model.safetensors)")
+    with open_regular(path, what, ModelFileError, hint) as f:
+        try:
             size = os.fstat(f.fileno()).st_size
             n = _header_span(path, f, size)
             raw = f.read(n)
+            if len(raw) != n:
+                raise ModelFileError(f"{shown(path)} changed size while it was read", "read it again once it is written")
+            header = _parse_header(path, raw, struct.pack("<Q", n))
+            table = _tensor_table(path, header, size - 8 - n)
+            check_memory(size - 8 - n, f"reading the tensors of {shown(path)}",
+                         "free memory, or load the file on a machine with more", ModelFileError)
             data = f.read(size - 8 - n)
-            f.seek(0)
-            start = f.read(8)
-    except FileNotFoundError:
-        raise ModelFileError(f"no such model file: {path}",
-                             "check the path; models are written by deltaprop.save(net, path)") from None
-    except OSError as exc:
-        raise ModelFileError(f"cannot read the model file {path}: {exc.strerror or exc}",
-                             "check the path and its permissions") from None
-    if len(raw) != n or len(data) != size - 8 - n:
-        raise ModelFileError(f"{path} changed size while it was read", "read it again once it is written")
-    header = _parse_header(path, raw, start)
-    return path, header, data
+        except OSError as exc:
+            raise ModelFileError(f"cannot read the {what} {shown(path)}: {exc.strerror or exc}",
+                                 "check the path and its permissions") from None
+    if len(data) != size - 8 - n:
+        raise ModelFileError(f"{shown(path)} changed size while it was read", "read it again once it is written")
+    return path, header, table, data
 
 
 def read_tensors(path) -> tuple[dict, dict]:
     """({name: array (native byte order, a fresh copy)}, metadata) of a safetensors file, checked
     entry by entry before any bytes are interpreted."""
-    path, header, data = _open_checked(path)
-    table = _tensor_table(path, header, len(data))
+    path, header, table, data = _open_checked(path)
     tensors = {name: np.frombuffer(data, dtype=dt, count=math.prod(shape), offset=begin)
                .reshape(shape).astype(dt.newbyteorder("=") if dt.itemsize > 1 else dt, copy=True)
                for name, (dt, shape, begin, _) in table.items()}
@@ -339,8 +297,8 @@ def save(net, path) -> None:
                              "keep net.meta to dicts, lists, strings, numbers, booleans and None") from None
     if not isinstance(meta, dict):
         raise ModelFileError(f"net.meta must be a dict, not {type(meta).__name__}", "set net.meta = {...}")
-    architecture = {"sizes": [int(s) for s in net.sizes], "activations": list(net.activations),
-                    "loss": net.loss.name}
+    config = net.config()
+    architecture = {k: config[k] for k in ("sizes", "activations", "loss")}  # the dtype has its own entry
     metadata = {
         "format": FORMAT_NAME,
         "format_version": str(FORMAT_VERSION),
@@ -356,54 +314,144 @@ def read_header(path) -> dict:
     """What a model file says about itself, without building the network: ``format_version``,
     ``deltaprop_version``, ``dtype``, ``architecture`` (dict), ``meta`` (dict), ``tensors``
     ({name: (dtype, shape)}). Raises ModelFileError for anything that is not a deltaprop model."""
-    path, header, data = _open_checked(path)
-    table = _tensor_table(path, header, len(data))
+    path, header, table, data = _open_checked(path)
     info = _check_metadata(path, header.get("__metadata__", {}))
     _check_tensors(path, table, info)
+    check_meta(path, info["meta"], info["config"])
     info["tensors"] = {name: (dt.name, shape) for name, (dt, shape, _, _) in table.items()}
     return info
 
 
+def format_version(path, metadata: dict, kind: str, newest: int) -> int:
+    """The file's format_version as an int in 1..``newest``, or a ModelFileError: only ASCII digits
+    (``"²"`` is a digit to str.isdigit), at most 6 of them."""
+    version = metadata.get("format_version", "")
+    if not (isinstance(version, str) and version.isascii() and version.isdigit() and len(version) <= 6):
+        raise ModelFileError(f"{shown(path)}: format_version {short(version)} is not a whole number",
+                             "the file is garbled")
+    if int(version) > newest:
+        raise ModelFileError(f"{shown(path)} has {kind} format version {version}; this deltaprop reads up to {newest}",
+                             f"upgrade deltaprop (it was written by deltaprop "
+                             f"{short(metadata.get('deltaprop_version', '?'), 40)})")
+    if int(version) < 1:
+        raise ModelFileError(f"{shown(path)}: format_version {version} does not exist", "the file is garbled")
+    return int(version)
+
+
+def parse_json_entry(path, metadata: dict, key: str, hint: str = "the file is garbled") -> dict:
+    """The JSON object stored as the string ``metadata[key]``: unique keys, no NaN, a dict."""
+    text = metadata.get(key)
+    if not isinstance(text, str):
+        raise ModelFileError(f"{shown(path)} has no {key} entry", hint)
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{shown(path)}: the {key} entry is not valid JSON ({short(str(exc), 200)})",
+                             hint) from None
+    if not isinstance(value, dict):
+        raise ModelFileError(f"{shown(path)}: the {key} entry must be a JSON object", hint)
+    return value
+
+
+def check_architecture(path, arch: dict, dtype, hint: str = "the file is garbled") -> dict:
+    """The stored architecture record with the file's dtype, checked by :meth:`Network.check_config`."""
+    from deltaprop.model import Network
+
+    try:
+        return Network.check_config({**arch, "dtype": dtype})
+    except ConfigError as exc:
+        raise ModelFileError(f"{shown(path)}: {exc.message}", hint) from None
+
+
 def _check_metadata(path: Path, metadata: dict) -> dict:
     if metadata.get("format") != FORMAT_NAME:
-        found = f"format {metadata['format']!r}" if "format" in metadata else "no deltaprop header"
-        raise ModelFileError(f"{path} is a safetensors file but not a deltaprop model ({found})",
+        found = f"format {short(metadata['format'])}" if "format" in metadata else "no deltaprop header"
+        raise ModelFileError(f"{shown(path)} is a safetensors file but not a deltaprop model ({found})",
                              "deltaprop reads the files deltaprop.save(net, path) writes; convert other networks with "
                              "deltaprop import FILE.onnx, deltaprop.from_torch(module) or deltaprop.from_sklearn(est)")
-    version = metadata.get("format_version", "")
-    if not version.isdigit():
-        raise ModelFileError(f"{path}: format_version {version!r} is not a whole number", "the file is garbled")
-    if int(version) > FORMAT_VERSION:
-        raise ModelFileError(f"{path} has model format version {version}; this deltaprop reads up to {FORMAT_VERSION}",
-                             f"upgrade deltaprop (it was written by deltaprop {metadata.get('deltaprop_version', '?')})")
-    if int(version) < 1:
-        raise ModelFileError(f"{path}: format_version {version} does not exist", "the file is garbled")
+    version = format_version(path, metadata, "model", FORMAT_VERSION)
     dtype = metadata.get("dtype")
     if dtype not in _MODEL_DTYPES.values():
-        raise ModelFileError(f"{path}: dtype {dtype!r} is not float32 or float64", "the file is garbled")
-    parsed = {}
-    for key in ("architecture", "meta"):
-        try:
-            parsed[key] = json.loads(metadata.get(key, ""), object_pairs_hook=_no_duplicates,
-                                     parse_constant=_reject_constant)
-        except (ValueError, RecursionError) as exc:
-            raise ModelFileError(f"{path}: the {key} entry is not valid JSON ({exc})", "the file is garbled") from None
-        if not isinstance(parsed[key], dict):
-            raise ModelFileError(f"{path}: the {key} entry must be a JSON object", "the file is garbled")
-    arch = parsed["architecture"]
-    sizes, activations, loss = arch.get("sizes"), arch.get("activations"), arch.get("loss")
-    if (not isinstance(sizes, list) or len(sizes) < 2
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes)):
-        raise ModelFileError(f"{path}: architecture sizes {sizes!r} must list at least two whole numbers ≥ 1",
+        raise ModelFileError(f"{shown(path)}: dtype {short(dtype)} is not float32 or float64", "the file is garbled")
+    if "architecture" not in metadata:
+        raise ModelFileError(f"{shown(path)}: the architecture entry is not valid JSON (it is missing)",
                              "the file is garbled")
-    if not isinstance(activations, list) or len(activations) != len(sizes) - 1 \
-            or not all(isinstance(a, str) for a in activations):
-        raise ModelFileError(f"{path}: architecture activations {activations!r} must name one activation per layer "
-                             f"({len(sizes) - 1})", "the file is garbled")
-    if not isinstance(loss, str):
-        raise ModelFileError(f"{path}: architecture loss {loss!r} must be a name", "the file is garbled")
-    return {"format_version": int(version), "deltaprop_version": metadata.get("deltaprop_version", ""),
-            "dtype": dtype, "architecture": arch, "meta": parsed["meta"]}
+    arch = parse_json_entry(path, metadata, "architecture")
+    meta = parse_json_entry(path, {"meta": metadata.get("meta", "")}, "meta")
+    config = check_architecture(path, arch, dtype)
+    return {"format_version": version, "deltaprop_version": short(metadata.get("deltaprop_version", ""), 40).strip("'"),
+            "dtype": dtype, "architecture": {k: config[k] for k in ("sizes", "activations", "loss")},
+            "config": config, "meta": meta}
+
+
+def check_meta(path, meta: dict, config: dict) -> dict:
+    """``meta`` as the command writes it (classes, feature names, image shape, task, data, training),
+    each known field checked against the architecture; a ModelFileError names the field. Fields
+    deltaprop does not know (a user's own) are kept as they are."""
+    from deltaprop.validation import check_number
+
+    sizes, output = config["sizes"], config["activations"][-1]
+
+    def fail(what: str):
+        raise ModelFileError(f"{shown(path)}: meta {what}", "the file is garbled; save the model again")
+
+    def names(key, n):
+        value = meta.get(key)
+        if value is None:
+            return
+        if not isinstance(value, list) or not all(isinstance(v, str) and len(v) <= 1000 for v in value):
+            fail(f"{key} is {short(value)}; expected a list of names (text)")
+        if n is not None and len(value) != n:
+            fail(f"{key} lists {len(value)} names; the network has {n}")
+
+    classifier = config["loss"] in ("cross_entropy", "binary_cross_entropy")
+    k = sizes[-1]
+    n_classes = 2 if (output == "sigmoid" and k == 1) else k
+    names("classes", n_classes if classifier else None)
+    names("feature_names", sizes[0])
+    shape = meta.get("image_shape")
+    if shape is not None and (not isinstance(shape, list) or not 2 <= len(shape) <= 3
+                              or not all(type(d) is int and d >= 1 for d in shape) or math.prod(shape) != sizes[0]):
+        fail(f"image_shape {short(shape)} must be 2 or 3 whole numbers whose product is the {sizes[0]} inputs")
+    if meta.get("task") not in (None, "classification", "regression"):
+        fail(f"task {short(meta['task'])} is not classification or regression")
+    for key in ("data", "training"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            fail(f"{key} is {short(meta[key])}; expected a mapping")
+    data = meta.get("data") or {}
+    rules = {"test_fraction": dict(low=0, high=1, high_open=True), "seed": dict(low=0, integer=True)}
+    for key, rule in rules.items():
+        if key in data:
+            try:
+                check_number(data[key], f"data {key}", allow_none=True, error=ModelFileError, **rule)
+            except ModelFileError as exc:
+                fail(exc.message)
+    for key in ("spec", "name"):
+        if data.get(key) is not None and not (isinstance(data[key], str) and len(data[key]) <= 4096):
+            fail(f"data {key} is {short(data[key])}; expected text")
+    if data.get("target") is not None and not (type(data["target"]) is int or isinstance(data["target"], str)):
+        fail(f"data target is {short(data['target'])}; expected a column name or number")
+    if data.get("task") not in (None, "classification", "regression"):
+        fail(f"data task {short(data['task'])} is not classification or regression")
+    fp = data.get("fingerprint")
+    if fp is not None and not (isinstance(fp, dict) and type(fp.get("bytes")) is int and isinstance(fp.get("sha256"), str)):
+        fail(f"data fingerprint is {short(fp)}; expected bytes and sha256")
+    training = meta.get("training") or {}
+    for key, rule in {"epochs": dict(low=0, integer=True), "best_epoch": dict(low=1, integer=True),
+                      "batch_size": dict(low=1, integer=True), "l2": dict(low=0), "seconds": dict(low=0)}.items():
+        if key in training:
+            try:
+                check_number(training[key], f"training {key}", allow_none=True, error=ModelFileError, **rule)
+            except ModelFileError as exc:
+                fail(exc.message)
+    for key in ("status", "stop_reason", "optimizer", "finished", "run_id"):
+        if training.get(key) is not None and not (isinstance(training[key], str) and len(training[key]) <= 4096):
+            fail(f"training {key} is {short(training[key])}; expected text")
+    test = training.get("test")
+    if test is not None and (not isinstance(test, dict) or not all(
+            v is None or (type(v) in (int, float)) for v in test.values())):
+        fail(f"training test is {short(test)}; expected a mapping of names to numbers")
+    return meta
 
 
 def _check_tensors(path: Path, table: dict, info: dict) -> None:
@@ -414,16 +462,17 @@ def _check_tensors(path: Path, table: dict, info: dict) -> None:
         expected[f"b{l}"] = (sizes[l],)
     missing, extra = sorted(set(expected) - set(table)), sorted(set(table) - set(expected))
     if missing or extra:
-        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unexpected {', '.join(extra)}"] if extra else [])
-        raise ModelFileError(f"{path}: the tensors do not match the architecture {sizes} ({'; '.join(parts)})",
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unexpected {short(', '.join(extra), 200)[1:-1]}"] if extra else [])
+        raise ModelFileError(f"{shown(path)}: the tensors do not match the architecture {sizes} ({'; '.join(parts)})",
                              "the file is garbled or was not written by deltaprop")
     for name, shape in expected.items():
         dt, got, _, _ = table[name]
         if got != shape:
-            raise ModelFileError(f"{path}: {name} has shape {got}, but sizes {sizes} need {shape} "
+            raise ModelFileError(f"{shown(path)}: {name} has shape {got}, but sizes {sizes} need {shape} "
                                  "(W_l is (n_l, n_{l-1}), b_l is (n_l,))", "the file is garbled")
         if dt.name != info["dtype"]:
-            raise ModelFileError(f"{path}: {name} is {dt.name} in a {info['dtype']} model", "the file is garbled")
+            raise ModelFileError(f"{shown(path)}: {name} is {dt.name} in a {info['dtype']} model", "the file is garbled")
 
 
 def load(path):
@@ -438,8 +487,7 @@ def load(path):
     """
     from deltaprop.model import Network
 
-    path, header, data = _open_checked(path)
-    table = _tensor_table(path, header, len(data))
+    path, header, table, data = _open_checked(path)
     info = _check_metadata(path, header.get("__metadata__", {}))
     _check_tensors(path, table, info)
     arch = info["architecture"]
@@ -450,26 +498,26 @@ def load(path):
             dt, shape, begin, _ = table[name]
             arr = np.frombuffer(data, dtype=dt, count=math.prod(shape), offset=begin).reshape(shape)
             if not np.isfinite(arr).all():
-                raise ModelFileError(f"{path}: {name} holds NaN or infinite values",
+                raise ModelFileError(f"{shown(path)}: {name} holds NaN or infinite values",
                                      "the model diverged before it was saved, or the file is damaged; retrain it")
             pair.append(arr.astype(info["dtype"]))  # a native-order copy
         weights.append(tuple(pair))
     try:
-        net = Network.from_weights(weights, arch["activations"], arch["loss"], dtype=info["dtype"])
+        net = Network.from_config(info["config"], weights)
     except DeltapropError as exc:
-        raise ModelFileError(f"{path}: the architecture is not one deltaprop can build: {exc.message}",
+        raise ModelFileError(f"{shown(path)}: the architecture is not one deltaprop can build: {exc.message}",
                              exc.hint or "the file is garbled") from None
-    meta = info["meta"]
+    meta = check_meta(path, info["meta"], info["config"])
     if "scaler" in meta:
         from deltaprop.io.preprocessing import Scaler
 
         try:
             scaler = Scaler.from_dict(meta["scaler"])
         except DeltapropError as exc:
-            raise ModelFileError(f"{path}: the stored input scaling is invalid: {exc.message}",
+            raise ModelFileError(f"{shown(path)}: the stored input scaling is invalid: {exc.message}",
                                  "the file is garbled") from None
         if scaler.n_features is not None and scaler.n_features != net.sizes[0]:
-            raise ModelFileError(f"{path}: the input scaling is for {scaler.n_features} features, the network "
+            raise ModelFileError(f"{shown(path)}: the input scaling is for {scaler.n_features} features, the network "
                                  f"takes {net.sizes[0]}", "the file is garbled")
     net.meta = meta
     return net

@@ -80,16 +80,24 @@ class Scaler:
         if self.kind in ("none", "divide"):
             return self
         X64 = X.astype(np.float64, copy=False)
-        if self.kind == "standard":
-            shift, scale = X64.mean(axis=0), X64.std(axis=0)
-        else:
-            shift = X64.min(axis=0)
-            scale = X64.max(axis=0) - shift
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by column
+            if self.kind == "standard":
+                shift, scale = X64.mean(axis=0), X64.std(axis=0)
+            else:
+                shift = X64.min(axis=0)
+                scale = X64.max(axis=0) - shift
         # Constant columns: scale 1 keeps them at 0 rather than dividing by zero.
         scale = np.where(scale > 0, scale, 1.0)
         if not (np.isfinite(shift).all() and np.isfinite(scale).all()):
-            raise InputError("the training rows hold NaN or infinite values; the scaling cannot be fitted",
-                             "fill or drop missing values first")
+            if not np.isfinite(X64).all():
+                raise InputError("the training rows hold NaN or infinite values; the scaling cannot be fitted",
+                                 "fill or drop missing values first")
+            j = int(np.flatnonzero(~(np.isfinite(shift) & np.isfinite(scale)))[0])
+            biggest = float(np.max(np.abs(X64[:, j])))
+            raise InputError(f"column {j} holds values up to {biggest:.3g} in size: its {self.kind} scaling "
+                             "overflows float64 (the mean, spread or range is infinite)",
+                             "rescale that column (e.g. divide it by a large power of ten), or pass --scale none "
+                             "(scaling='none')")
         self.shift, self.scale = shift, scale
         return self
 

@@ -202,6 +202,9 @@ def read_history(source) -> tuple[list[dict], str]:
         raise DataError(f"{path} is a model or data file, not a training history",
                         "pass the run directory a `deltaprop train` run wrote (or its history.csv); a network "
                         "imported from elsewhere has no training history here: explain, trace or gradcheck it")
+    from deltaprop.io.files import check_regular  # a FIFO or a device would block or never end
+
+    check_regular(path, "history file", DataError, "pass a run directory, history.csv or a History")
     if path.suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

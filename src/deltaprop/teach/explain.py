@@ -24,6 +24,7 @@ implement (each one names its function). The command-line ``deltaprop explain`` 
 from __future__ import annotations
 
 import os
+import re
 
 from deltaprop.errors import ConfigError
 from deltaprop.model import Network
@@ -144,6 +145,11 @@ def as_network(net_or_spec, hidden="relu", output="softmax", loss=None, seed: in
 
 
 def parse_sizes(text: str) -> list[int]:
+    """'3,4,3,2', '3-4-3-2' or '3x4x3x2' -> [3, 4, 3, 2]; a negative or zero size is refused, never read
+    as its absolute value."""
+    if re.search(r"(^|[,x(\[])\s*-|--", text.strip()) or re.search(r"(^|\D)0+(\D|$)", text):
+        raise ConfigError(f"layer sizes must be whole numbers ≥ 1, got {text!r}",
+                          "write them as 3,4,3,2 (input first, output last)")
     parts = [p for p in text.replace("-", ",").replace("x", ",").split(",") if p.strip()]
     try:
         sizes = [int(p) for p in parts]
