@@ -260,6 +260,25 @@ def test_from_torch_says_what_it_cannot_read():
     assert torch is not None
 
 
+def test_from_torch_reads_an_image_classifier_that_starts_with_flatten():
+    """The usual PyTorch image MLP, nn.Flatten() first: deltaprop takes the images as flattened rows
+    and computes what the module computes on the images; a Flatten anywhere else is refused."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    from torch import nn
+
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)).eval()
+    images = np.random.default_rng(0).random((7, 8, 8), dtype=np.float32)
+    net = deltaprop.from_torch(module, output="softmax")
+    assert net.sizes == [64, 16, 10]
+    with torch.no_grad():
+        expected = torch.softmax(module(torch.from_numpy(images)), dim=-1).numpy()
+    np.testing.assert_allclose(net.forward(images.reshape(7, -1)), expected, rtol=0, atol=1e-6)
+    assert "Flatten" in net.meta["source"]["inputs"]
+    with pytest.raises(ConfigError, match="Flatten"):
+        deltaprop.from_torch(nn.Sequential(nn.Linear(4, 4), nn.Flatten(), nn.Linear(4, 2)), output="softmax")
+
+
 def _scaled_net(X, sizes, hidden, output, scaling="standard", dtype="float32", classes=None):
     net = deltaprop.Network.from_sizes(sizes, hidden=hidden, output=output, seed=5, dtype=dtype)
     net.meta["scaler"] = Scaler.from_spec(scaling).fit(X).to_dict()

@@ -477,8 +477,11 @@ def test_hints_reveal_step_by_step():
 def test_the_report_renders_as_html_and_json():
     report = exercises.check(functools.partial(learner_backprop, mistake="sign"), exercise="any_depth")
     html = report._repr_html_()
-    assert html.startswith('<div class="deltaprop-check">') and "<table>" in html and "sign flipped" in html
+    assert html.startswith('<div class="deltaprop deltaprop-check">') and "<table>" in html and "sign flipped" in html
+    assert "<style>.deltaprop{" in html  # its own scoped styles: a notebook and a page look the same
     assert "<script" not in html
+    page = report.to_html(standalone=True)  # what `deltaprop check --format html` writes
+    assert page.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in page and html in page
     d = json.loads(report.to_json())
     assert d["status"] == "wrong" and d["exit_code"] == 1 and d["mistakes"][0]["keys"] == ["sign"]
     assert repr(report) == "CheckReport('any_depth', wrong: sign flipped)"
@@ -586,6 +589,30 @@ def test_check_stops_a_learner_that_never_returns(tmp_path):
     assert proc.returncode == 0 and "RIGHT" in proc.stdout
     proc = run("check", tmp_path / "answers" / "any_depth.py", "--timeout", "0")
     assert proc.returncode == 2 and "--timeout" in proc.stderr
+
+
+def test_check_from_python_stops_a_function_that_never_returns(tmp_path):
+    # In a notebook, exercises.check(fn) must not hang on a loop that never ends: the time limit
+    # (60 s by default, timeout= to change) stops the learner's code and the report says so.
+    import signal
+    import time
+
+    namespace = {"EXERCISE": "any_depth"}
+    exec("def backprop(w, a, X, Y):\n    while True:\n        pass\n", namespace)
+    started = time.monotonic()
+    report = exercises.check(namespace["backprop"], timeout=1)
+    assert time.monotonic() - started < 10
+    assert report.exit_code == 2 and not report.ok
+    assert "did not finish in 1 s" in report.to_text() and "timeout=" in report.to_text()
+    assert signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)  # the timer is put back
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    (tmp_path / "loads.py").write_text('EXERCISE = "any_depth"\nwhile True:\n    pass\n')
+    report = exercises.check(tmp_path / "loads.py", timeout=1)
+    assert report.exit_code == 2 and "did not finish in 1 s" in report.to_text()
+    with pytest.raises(dp.ConfigError, match="timeout"):
+        exercises.check(namespace["backprop"], timeout=0)
+    exercises.start("any_depth", tmp_path / "answers", solutions=True)
+    assert exercises.check(tmp_path / "answers" / "any_depth.py", timeout=60).ok
 
 
 def test_check_reports_a_learner_that_ends_the_process(tmp_path):

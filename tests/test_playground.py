@@ -131,6 +131,27 @@ def test_backprop_view_of_a_preset_is_deltaprop_trace_of_that_preset():
     assert view["stages"][4]["value"] == cli["cost"]["J"]
 
 
+def test_backprop_view_in_the_notes_columns_is_the_transposed_trace_with_dz():
+    # Students of notes 001 and 003 see examples in columns and dZ = m δᵀ, with those notes' equations.
+    c = _client(network="note001", batch="2", seed="3")
+    view = c.get("/api/backprop?notation=columns").get_json()
+    assert view["notation"] == "columns"
+    cli = _cli_trace("--preset", "note001", "--examples", "2", "--seed", "3")
+    m = cli["m"]
+    dz = {mat["layer"]: mat for s in view["stages"] for mat in s["matrices"] if mat["role"] == "delta"}
+    for b in cli["backward"]:
+        expected = m * np.asarray(b["delta"]).T
+        assert dz[b["layer"]]["tex"] == f"dZ^{{[{b['layer']}]}}" and dz[b["layer"]]["shape"] == list(expected.shape)
+        np.testing.assert_allclose(dz[b["layer"]]["rows"], expected, rtol=1e-15, atol=0)
+    batch = view["stages"][0]["matrices"][0]
+    assert batch["shape"] == [len(cli["input"]["X"][0]), m]  # n × m: one example per column
+    eq_tex = {e["tex"] for s in view["stages"] for e in s["equations"]}
+    explained = {b["tex"] for b in dp.explain(dp.Network.from_sizes([3, 4, 3, 2], hidden="relu"), notation="columns")
+                 .to_dict()["blocks"] if b["type"] == "equation"}
+    assert eq_tex <= explained and any(t.startswith("dZ^{[3]}") for t in eq_tex)
+    assert c.get("/api/backprop?notation=sideways").status_code == 400
+
+
 def test_backprop_view_carries_explains_equations_and_the_finite_difference_check():
     c = _client(data="circles", network="3", l2="0.1")
     view = c.get("/api/backprop").get_json()

@@ -117,6 +117,36 @@ def test_the_backprop_views_deltas_are_deltaprop_traces(page, server):
                                                                          rel=1e-3)
 
 
+def test_the_backprop_view_switches_to_the_notes_columns(page, server, tmp_path):
+    # ?notation=columns (or the select) shows examples in columns and dZ = m δᵀ, as notes 001 and 003 write it.
+    _open(page, server, "?network=note001&seed=0&batch=2&notation=columns")
+    assert page.locator("#bp-notation").input_value() == "columns"
+    out = subprocess.run([sys.executable, "-m", "deltaprop", "trace", "--preset", "note001", "--examples", "2",
+                          "--seed", "0", "--format", "json"], capture_output=True, text=True, check=True)
+    expected = {b["layer"]: 2 * np.asarray(b["delta"]).T for b in json.loads(out.stdout)["backward"]}
+
+    def cells():
+        return page.locator("[data-testid=delta]").evaluate_all(
+            "els => els.map(e => [Number(e.dataset.layer), Number(e.dataset.row), Number(e.dataset.col), "
+            "Number(e.dataset.value)])")
+
+    found = cells()
+    assert len(found) == 2 * (4 + 3 + 2)
+    for layer, row, col, value in found:
+        assert value == pytest.approx(expected[layer][row - 1][col - 1], rel=1e-12, abs=1e-300)
+    page.get_by_role("tab").nth(5).click()  # the output error: dZ[3] = A[3] − Y, typeset
+    panel = page.locator("#bp-stages .stage:not([hidden])")
+    assert "dZ" in panel.inner_text() and panel.locator("math").count() >= 1
+    panel.screenshot(path=str(tmp_path / "columns.png"))
+    _not_blank(tmp_path / "columns.png")
+    page.select_option("#bp-notation", "bracket")  # back to deltaprop's rows: δ, m × n
+    page.wait_for_function("document.querySelector('#bp-stages .stage:not([hidden])').innerText.includes('δ')")
+    assert "notation" not in page.url
+    rows = {b["layer"]: b["delta"] for b in json.loads(out.stdout)["backward"]}
+    for layer, row, col, value in cells():
+        assert value == rows[layer][row - 1][col - 1]
+
+
 def test_every_view_is_drawn(page, server, tmp_path):
     _open(page, server, "?data=spiral&network=8,8&activation=tanh&seed=0")
     step = page.get_by_role("button", name="Step", exact=True)

@@ -80,16 +80,17 @@ def _cmd_check(args) -> int:
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
-    except ValueError:  # no fork (Windows): the check runs here, without a time limit
-        text, code = _check_here(args)
+    except ValueError:  # no fork (Windows): the check runs here (with a time limit where one can be set)
+        text, code = _check_here(args, timeout=args.timeout)
     else:
         text, code = _check_in_child(args, context)
     _write(text, args)
     return code
 
 
-def _check_here(args) -> tuple[str, int]:
-    """Run the learner's file in this process; (the rendered report, its exit code)."""
+def _check_here(args, timeout=None) -> tuple[str, int]:
+    """Run the learner's file in this process; (the rendered report, its exit code). In the forked
+    child the parent keeps the time (``timeout`` None)."""
     import contextlib
 
     from deltaprop.teach.exercises import check
@@ -97,9 +98,10 @@ def _check_here(args) -> tuple[str, int]:
     # What your code prints goes to standard error when standard output carries JSON or HTML (or nothing).
     quiet = args.format != "text" or bool(args.out)
     with contextlib.redirect_stdout(sys.stderr) if quiet else contextlib.nullcontext():
-        report = check(args.file, exercise=args.exercise)
+        report = check(args.file, exercise=args.exercise, timeout=timeout)
     report.from_command = True
-    return {"text": report.to_text, "html": report.to_html, "json": report.to_json}[args.format](), report.exit_code
+    text = {"text": report.to_text, "html": lambda: report.to_html(standalone=True), "json": report.to_json}[args.format]()
+    return text, report.exit_code
 
 
 def _check_in_child(args, context) -> tuple[str, int]:

@@ -6,6 +6,7 @@
     POST /api/step          n training steps (JSON {"n": 10}), then the state
     GET  /api/boundary      the decision boundary on a grid, and the points (2-D data)
     GET  /api/backprop      the next Step's batch traced stage by stage, with equations and finite differences
+                            (?notation=columns: as notes 001 and 003 write it, examples in columns and dZ)
     POST /api/model         upload a model file (the request body); it becomes the "model" data choice
 
 Errors come back as JSON ``{"error": message, "hint": hint}`` with status 400, and the page shows them.
@@ -100,7 +101,8 @@ def create_app(model_path: str | None = None, config=None):
 
     @app.get("/api/backprop")
     def backprop():
-        return answer(lambda: holder["session"].backprop())
+        notation = flask.request.args.get("notation", "bracket")
+        return answer(lambda: holder["session"].backprop(notation))
 
     @app.post("/api/model")
     def upload_model():

@@ -268,11 +268,15 @@ class Session:
                 "test": np.round(self.X_test, 4).tolist(), "test_y": self.y_test.astype(int).tolist(),
                 "n_classes": len(self.classes)}
 
-    def backprop(self) -> dict:
+    def backprop(self, notation: str = "bracket") -> dict:
         """The next Step's batch traced stage by stage (forward, cost, output error, backward with dW, db
-        and their finite-difference check), each stage with its equations from ``explain``."""
+        and their finite-difference check), each stage with its equations from ``explain``; ``notation``
+        'bracket' (deltaprop's rows) or 'columns' (notes 001 and 003: examples in columns, dZ)."""
         from deltaprop.playground.stages import backprop_view
 
+        if notation not in ("bracket", "columns"):
+            raise ConfigError(f"unknown notation {notation!r}", "use bracket (rows are examples) or columns "
+                              "(notes 001 and 003)")
         idx = self.batch_indices()
         return backprop_view(self.net, self.X[idx], self.Y[idx], self.config.l2, idx, self.steps,
-                             shown=SHOWN_EXAMPLES, about=self.about, preset=self.config.preset)
+                             shown=SHOWN_EXAMPLES, about=self.about, preset=self.config.preset, notation=notation)

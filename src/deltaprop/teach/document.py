@@ -26,7 +26,7 @@ import numpy as np
 
 from deltaprop.errors import unknown_name
 
-__all__ = ["Doc", "Renderable", "tex_to_text", "fmt_number", "number_tex", "shape_tex", "shape_text"]
+__all__ = ["Doc", "Renderable", "HTML_STYLE", "html_page", "tex_to_text", "fmt_number", "number_tex", "shape_tex", "shape_text"]
 
 # -- LaTeX (the subset the documents use) to Unicode ---------------------------------------------------
 
@@ -508,7 +508,7 @@ class Doc:
         show), or with ``standalone=True`` a whole UTF-8 page that renders offline in any current browser."""
         from deltaprop.teach.mathml import to_mathml
 
-        out = ['<div class="deltaprop">', f"<style>{_HTML_STYLE}</style>"]
+        out = ['<div class="deltaprop">', f"<style>{HTML_STYLE}</style>"]
         for b in self.blocks:
             kind = b[0]
             if kind == "h":
@@ -538,10 +538,7 @@ class Doc:
         if title is None:
             first = next((b[2] for b in self.blocks if b[0] == "h"), "deltaprop")
             title = prose_to_text(first)
-        return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-                f"<title>{html.escape(title)}</title>\n<style>body {{ margin: 2em auto; padding: 0 1.5em; "
-                "max-width: 62em; background: #fff; }</style>\n</head>\n<body>\n" + fragment + "\n</body>\n</html>\n")
+        return html_page(fragment, title)
 
     def blocks_as_dicts(self) -> list[dict]:
         """The blocks in JSON-able form (matrices as nested lists)."""
@@ -570,7 +567,7 @@ class Doc:
         return res
 
 
-_HTML_STYLE = (
+HTML_STYLE = (
     ".deltaprop{font-family:'DejaVu Serif',Georgia,'Times New Roman',serif;font-size:16px;line-height:1.5;color:#1d2733}"
     ".deltaprop h1,.deltaprop h2,.deltaprop h3,.deltaprop h4,.deltaprop h5{font-family:'DejaVu Sans',system-ui,"
     "Helvetica,Arial,sans-serif;line-height:1.25;margin:1.3em 0 .4em}"
@@ -637,6 +634,14 @@ def _wrap(text: str, width: int, indent: str = "") -> list[str]:
                                    break_long_words=False) or [""])
     return lines
 
+
+def html_page(fragment: str, title: str) -> str:
+    """A whole UTF-8 HTML page around ``fragment`` (which carries its own scoped styles): what
+    ``--format html`` writes, rendering offline in any current browser."""
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<title>{html.escape(title)}</title>\n<style>body {{ margin: 2em auto; padding: 0 1.5em; "
+            "max-width: 62em; background: #fff; }</style>\n</head>\n<body>\n" + fragment + "\n</body>\n</html>\n")
 
 class Renderable:
     """One document, five renderings. A subclass gives :meth:`document` (a :class:`Doc`) and

@@ -42,7 +42,8 @@ _MODULES = {
     "softmax": "nn.Softmax(dim=-1)",
     "identity": "nn.Identity()",
 }
-_SUPPORTED = "Linear, ReLU, Tanh, Sigmoid, LeakyReLU (slope 0.01), Identity, Dropout, Softmax (last, dim=-1)"
+_SUPPORTED = ("Linear, ReLU, Tanh, Sigmoid, LeakyReLU (slope 0.01), Identity, Dropout, Softmax (last, dim=-1), "
+              "Flatten (first)")
 
 
 def plan(net, logits: bool = False, scaling: bool = True) -> list[tuple]:
@@ -128,6 +129,7 @@ def from_torch(module, output: str | None = None, *, classes=None):
     children = list(_flatten(module, nn))
     weights, activations = [], []
     scaler = None
+    flattened = False
     pending = None  # [W, b, activation]
     for i, child in enumerate(children):
         name = type(child).__name__
@@ -160,6 +162,11 @@ def from_torch(module, output: str | None = None, *, classes=None):
             continue
         if isinstance(child, (nn.Identity, nn.Dropout)):
             continue  # no-ops at inference
+        if isinstance(child, nn.Flatten) and pending is None and scaler is None and child.start_dim == 1 \
+                and child.end_dim == -1:
+            # Images (m, 28, 28) flattened into rows (m, 784): deltaprop's inputs are those rows already.
+            flattened = True
+            continue
         act = _activation(child, nn, i)
         if pending is None or pending[2] is not None:
             where = "before any Linear layer" if pending is None else f"right after {pending[2]}"
@@ -191,6 +198,8 @@ def from_torch(module, output: str | None = None, *, classes=None):
     weights.append(pending[:2])
     activations.append(last)
     source = {"format": "pytorch", "module": type(module).__name__, "torch": torch.__version__}
+    if flattened:
+        source["inputs"] = "rows: the module's leading Flatten is done by passing X as (m, features)"
     return assemble(weights, activations, classes=classes, scaler=scaler, source=source, what="the module")
 
 

@@ -64,6 +64,7 @@ function setFormFrom(config) {
 function writeUrl(config) {
   const params = new URLSearchParams();
   for (const name of SETTINGS) params.set(name, config[name]);
+  if ($("bp-notation").value !== "bracket") params.set("notation", $("bp-notation").value);
   history.replaceState(null, "", "?" + params.toString());
 }
 
@@ -267,7 +268,7 @@ function showStage(k) {
 }
 
 async function loadBackprop() {
-  const view = await api("/api/backprop");
+  const view = await api("/api/backprop?notation=" + encodeURIComponent($("bp-notation").value));
   $("bp-sub").textContent = "the next Step: " + view.m + " example" + (view.m > 1 ? "s" : "") + ", after step " + view.step
     + "; largest relative error of backprop vs finite differences " + view.max_error.toExponential(1);
   $("bp-picture").innerHTML = view.picture;
@@ -336,6 +337,10 @@ $("reset").addEventListener("click", () => { setPlaying(false); reset(settingsFr
 $("play").addEventListener("click", () => { if (!playing) { setPlaying(true); playLoop(); } });
 $("pause").addEventListener("click", () => setPlaying(false));
 $("prev-stage").addEventListener("click", () => showStage(stageIndex - 1));
+$("bp-notation").addEventListener("change", () => {
+  if (lastState) writeUrl(lastState.config);
+  queue(loadBackprop).catch(() => {});
+});
 $("next-stage").addEventListener("click", () => showStage(stageIndex + 1));
 form.addEventListener("change", (event) => {
   if (event.target.id === "model-file") return;
@@ -366,4 +371,6 @@ document.addEventListener("keydown", (event) => {
 const query = Object.fromEntries(new URLSearchParams(location.search));
 if (query.layers && !query.network) query.network = query.layers;
 delete query.layers;
+if (query.notation === "columns" || query.notation === "bracket") $("bp-notation").value = query.notation;
+delete query.notation;  // the view's notation, not a training setting
 reset(query).catch(() => {});

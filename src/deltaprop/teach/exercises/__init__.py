@@ -124,31 +124,79 @@ def _exercise_for(namespace: dict, exercise, where: str) -> Exercise:
     return get_exercise(name)
 
 
-def check(fn, exercise=None, *, seeds=(0, 1, 2)) -> CheckReport:
+def check(fn, exercise=None, *, seeds=(0, 1, 2), timeout: float | None = 60.0) -> CheckReport:
     """Check a learner's function (or the Python file at path ``fn``, which is run) against an exercise.
 
     ``exercise``: its name; by default the ``EXERCISE`` of the function's module. Runs the function on the
     exercise's networks with each of ``seeds`` (one example for the first seed, then 4 and 7), compares
     every item with deltaprop's engine, and names the mistake when the zoo reproduces it. The report's
     ``ok`` and ``exit_code`` (0 right, 1 wrong, 2 cannot run) say the verdict; it prints as text and
-    renders as HTML in a notebook. Never raises for a fault of the function: that is the report's ``error``."""
-    source = ""
-    if isinstance(fn, (str, os.PathLike)):
-        source = os.fspath(fn)
-        try:
-            ex, fn = load_learner(fn, exercise)
-        except LearnerError as err:
+    renders as HTML in a notebook. Never raises for a fault of the function: that is the report's ``error``.
+
+    ``timeout``: seconds the whole check may take (running the file included) before the learner's code
+    is stopped and the report says so: a loop that never ends does not hang the notebook. It is applied
+    with a timer signal, so only in the main thread on Unix (where notebooks run their cells); None
+    runs without a limit."""
+    if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
+        raise ConfigError(f"timeout must be a positive number of seconds or None, got {timeout!r}",
+                          "e.g. timeout=60 (the default)")
+    source = os.fspath(fn) if isinstance(fn, (str, os.PathLike)) else ""
+    if not source and not callable(fn):
+        raise InputError(f"check needs your function, got a {type(fn).__name__}",
+                         "pass the function itself (check(backprop)) or the path of its file")
+    ex = None
+    try:
+        with _time_limit(timeout):
+            if source:
+                try:
+                    ex, fn = load_learner(fn, exercise)
+                except LearnerError as err:
+                    ex = get_exercise(exercise) if exercise is not None else _guess_from_text(source)
+                    return CheckReport(exercise=ex, cases=[], status="error", error=err, source=source)
+            else:
+                ex = _exercise_for(getattr(fn, "__globals__", {}), exercise,
+                                   f"the module of {getattr(fn, '__name__', 'fn')}")
+            report = run_check(ex, fn, cases=ex.make_cases(tuple(seeds)))
+    except _TimeUp:
+        if ex is None:
             ex = get_exercise(exercise) if exercise is not None else _guess_from_text(source)
-            report = CheckReport(exercise=ex, cases=[], status="error", error=err, source=source)
-            return report
-    else:
-        if not callable(fn):
-            raise InputError(f"check needs your function, got a {type(fn).__name__}",
-                             "pass the function itself (check(backprop)) or the path of its file")
-        ex = _exercise_for(getattr(fn, "__globals__", {}), exercise, f"the module of {getattr(fn, '__name__', 'fn')}")
-    report = run_check(ex, fn, cases=ex.make_cases(tuple(seeds)))
+        error = LearnerError(f"the check did not finish in {timeout:g} s; your code was stopped (it may loop "
+                             "forever, or wait for input): look for a loop that never ends, or give it longer "
+                             f"with timeout={max(2 * timeout, 120):g}")
+        return CheckReport(exercise=ex, cases=[], status="error", error=error, source=source)
     report.source = source
     return report
+
+
+class _TimeUp(BaseException):
+    """Raised inside the learner's code when the check's time is up (a BaseException, so that the
+    checker's `except Exception` around the learner's call lets it through)."""
+
+
+def _time_limit(seconds):
+    """A context that raises _TimeUp after ``seconds`` (a real-time timer and SIGALRM), where that
+    can be done: the main thread on Unix. Elsewhere, or with None, no limit."""
+    import contextlib
+    import signal
+    import threading
+
+    if seconds is None or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def limit():
+        def time_up(signum, frame):
+            raise _TimeUp
+
+        previous = signal.signal(signal.SIGALRM, time_up)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    return limit()
 
 
 def _guess_from_text(path: str) -> Exercise:

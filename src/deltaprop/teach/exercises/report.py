@@ -248,14 +248,22 @@ class CheckReport:
             out.append(f"hint: {self._hint_advice()} (then 2, 3, ...) reveals the hints one at a time")
         return "\n".join(out)
 
-    def to_html(self) -> str:
+    def to_html(self, standalone: bool = False) -> str:
+        """The report as HTML: a ``<div>`` with its own scoped styles (what a notebook shows), or with
+        ``standalone=True`` a whole page (what ``deltaprop check --format html`` writes)."""
+        from deltaprop.teach.document import HTML_STYLE, html_page
+
+        fragment = self._html_fragment(HTML_STYLE)
+        return html_page(fragment, f"deltaprop check: {self.exercise.name}") if standalone else fragment
+
+    def _html_fragment(self, style: str) -> str:
         ex = self.exercise
 
         def e(text) -> str:  # escaped, with W^[1] as W<sup>[1]</sup>
             return re.sub(r"\^(\[\d+\]|\(\d+\))", r"<sup>\1</sup>", html.escape(str(text)))
 
         color = {"right": "#1a7f37", "wrong": "#b35900", "error": "#c62828"}[self.status]
-        out = ['<div class="deltaprop-check">',
+        out = ['<div class="deltaprop deltaprop-check">', f"<style>{style}</style>",
                f"<p><b>deltaprop check</b>: <code>{e(ex.name)}</code> ({e(ex.title)}), <code>{e(ex.signature)}</code>"
                + (f", from <code>{e(self.source)}</code>" if self.source else "") + "</p>",
                f"<p><small>{e(self._cases_line())}</small></p>"]
