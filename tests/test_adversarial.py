@@ -396,7 +396,7 @@ def test_predict_writes_into_special_files_without_replacing_them(tmp_path, mode
     assert os.path.islink(tmp_path / "link.csv") and (tmp_path / "real.csv").read_text().startswith("label,")
     # A directory is named as itself, not as a temporary file inside it.
     proc = run("predict", model[1], tmp_path / "x.npy", "-o", tmp_path)
-    refused(proc, 1, str(tmp_path), "directory")
+    refused(proc, 2, str(tmp_path), "directory")  # a usage error, found before any work
     assert ".tmp" not in proc.stderr
 
 

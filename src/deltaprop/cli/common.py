@@ -252,6 +252,10 @@ def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimite
                                 "(its size or contents differ)", "pass --data SPEC to say which data to evaluate on")
         if source:
             why = changed_file(source)
+            if why and not Path(source["path"]).is_file():
+                raise DataError(f"the model's data file {source['path']} is gone (moved or deleted)",
+                                "if it moved, pass it: --data NEW_PATH --split test gives the rows held out in "
+                                "training (checked to be the same file); --data FILE alone scores every row")
             if why:
                 raise DataError(f"{why}: its test split would no longer be the rows held out in training",
                                 "evaluate the file as it is now on all its rows with "
@@ -269,7 +273,8 @@ def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimite
     whole = split == "all" and is_file
     data = resolve(spec, test_fraction=0 if whole else info.get("test_fraction", 0.3),
                    seed=info.get("seed", 0), target=target, task=task, drop=drop,
-                   delimiter=parse_delimiter(delimiter) if delimiter else None)
+                   delimiter=parse_delimiter(delimiter) if delimiter else None,
+                   dropped_in_training=None if own else info.get("drop"))
     if split == "test":
         X, y = data.X_test, data.y_test
     elif split == "train" or whole:
@@ -281,6 +286,11 @@ def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimite
             raise ConfigError("--split all joins the train and test rows in memory, but these rows are read "
                               "from disk", "evaluate --split train and --split test one after the other")
         X, y = np.concatenate([data.X_train, data.X_test]), np.concatenate([data.y_train, data.y_test])
+    source = info.get("source")
+    if not own and split in ("test", "train") and is_file and isinstance(source, dict):
+        if changed_file({**source, "path": str(Path(spec).expanduser())}):
+            data.notes.append(f"{spec} is not the file the model was trained on (other size or contents): its "
+                              f"{split} split is not the rows training used as its {split} rows")
     names = net.meta.get("feature_names")
     if names and data.feature_names and data.feature_names != names:
         order, notes = column_order(data.feature_names, names, None, spec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 
 import numpy as np
@@ -23,7 +24,7 @@ from deltaprop.cli.common import (
     print_class_table,
     target_name,
 )
-from deltaprop.errors import DataError, InputError
+from deltaprop.errors import ConfigError, DataError, InputError
 from deltaprop.io.files import atomic_write, csv_cell, shown
 
 EVALUATE_EXAMPLES = """\
@@ -125,12 +126,15 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from deltaprop.io.datasets import load_inputs, parse_delimiter
 
+    if args.output and os.path.isdir(args.output):  # before any work: a usage error, not a failed write
+        raise ConfigError(f"-o {shown(args.output)} is a directory", "name a file, such as "
+                          f"{shown(os.path.join(args.output, 'predictions.csv'))}")
     net = load_model(args.model)
     notes = []
     X = load_inputs(args.input, drop=args.drop, feature_names=net.meta.get("feature_names"),
                     target_name=target_name(net),
                     delimiter=parse_delimiter(args.delimiter) if args.delimiter else None,
-                    notes=notes)
+                    notes=notes, dropped_in_training=(net.meta.get("data") or {}).get("drop"))
     _notes(notes)
     if X.shape[0] == 0:
         raise InputError(f"{args.input} holds no rows", "pass at least one example")

@@ -171,7 +171,7 @@ def _architecture(args, data):
 
 
 # What a run directory holds; a directory with any of these belongs to a run.
-PLOT_FILES = ("curves.png", "gradient_flow.png", "confusion.png", "weights.png")
+PLOT_FILES = ("curves.png", "gradient_flow.png", "confusion.png", "roc.png", "residuals.png", "weights.png")
 RUN_OUTPUTS = (MODEL_FILE, CHECKPOINT_FILE, "history.csv", "metrics.json", RUN_FILE, *PLOT_FILES)
 LOCK_FILE = ".lock"
 _LOCKS: dict = {}  # {run directory: open lock file} of this process's runs: unlocked when it exits
@@ -248,9 +248,15 @@ def _claim(run_dir: Path, args) -> None:
     are removed."""
     present = [name for name in RUN_OUTPUTS if os.path.lexists(run_dir / name)]
     if present and not args.overwrite:
+        resume = f"deltaprop train --resume {shlex.quote(str(run_dir))}"
+        if not _outputs_complete(run_dir, ""):
+            again = f"continue it with {resume}, "
+        elif CHECKPOINT_FILE in present:
+            again = f"train it longer with {resume} --epochs N, "
+        else:  # a finished run without a checkpoint: --resume has nothing to continue
+            again = ""
         raise ConfigError(f"{shown(run_dir)} already holds a run ({', '.join(present)})",
-                          f"continue it with deltaprop train --resume {shlex.quote(str(run_dir))}, choose another "
-                          "--out, or pass --overwrite to replace it")
+                          f"{again}choose another --out, or pass --overwrite to replace it")
     for name in present:
         try:
             os.unlink(run_dir / name)
@@ -474,17 +480,24 @@ def _resumed_args(args):
         merged["checkpoint_every"] = args.checkpoint_every
     merged["run_id"] = (record or {}).get("run_id") or ckpt.run.get("run_id") or ""
     stored_print = saved.get("data_fingerprint")
+    source = (record or {}).get("data_source") or (ckpt.run.get("data_source") if ckpt is not None else None)
     if "data" in typed:
         merged["data"] = args.data
         found = fingerprint(args.data)
-        if isinstance(stored_print, dict) and found != stored_print:
+        if isinstance(stored_print, dict) and found != stored_print and not _same_bytes(args.data, source):
             raise DataError(f"--data {shown(args.data)} is not the data this run was trained on (its size or "
                             "contents differ)", "pass the same data file, or start a new run")
     elif isinstance(saved.get("data"), str) and fingerprint_needed(saved["data"]):
         if not isinstance(stored_print, dict):
             raise ConfigError(f"the run's data {shown(saved['data'])} is a file, and this run does not record a "
                               "fingerprint of it", "say which data to read: --resume RUN_DIR --data PATH")
-        if fingerprint(saved["data"]) != stored_print:
+        try:
+            now = fingerprint(saved["data"])
+        except DataError as exc:
+            raise DataError(f"the run's data cannot be read: {exc.message}",
+                            "if it moved, say where it is now: deltaprop train --resume "
+                            f"{shlex.quote(str(run_dir))} --data PATH; or start a new run") from None
+        if now != stored_print and not _same_bytes(saved["data"], source):
             raise DataError(f"the run's data {shown(saved['data'])} changed since the run started (its size or "
                             "contents differ)", "pass the data it was trained on with --data PATH, or start a new run")
     merged["finishing"] = False
@@ -496,6 +509,19 @@ def _resumed_args(args):
                               "done), or start a new run")
         merged["finishing"] = True  # stopped while saving: write the outputs from the checkpoint
     return argparse.Namespace(**merged), ckpt
+
+
+def _same_bytes(spec, source) -> bool:
+    """True when ``spec`` names one file with the size and SHA-256 the run recorded of its data file
+    (``source``): the same data, moved or renamed (the fingerprint of a spec also hashes the file's name)."""
+    from deltaprop.io.datasets import changed_file
+
+    if not isinstance(source, dict) or not isinstance(source.get("sha256"), str):
+        return False
+    try:
+        return changed_file({**source, "path": os.path.expanduser(str(spec))}) is None
+    except OSError:
+        return False
 
 
 def _outputs_complete(run_dir: Path, run_id: str) -> bool:
@@ -660,6 +686,35 @@ def _note(text: str) -> None:
 
 
 def cmd_train(args) -> int:
+    """``deltaprop train``; a run directory this call made is removed again when the run fails before it
+    stored its options (a mistyped --target, a data file that does not read): no empty run is left
+    behind, and runs/latest keeps pointing at the last run that started."""
+    fresh = not args.resume and (not args.out or not os.path.lexists(os.path.expanduser(args.out)))
+    try:
+        return _train(args, fresh)
+    finally:
+        while _UNSTARTED:
+            _drop_unstarted(_UNSTARTED.pop())
+
+
+_UNSTARTED: list = []  # run directories made by this process whose run has not stored run.json yet
+
+
+def _drop_unstarted(run_dir: Path) -> None:
+    """Remove ``run_dir`` if it holds nothing but this process's lock (its run never started)."""
+    if (run_dir / RUN_FILE).exists():
+        return
+    fd = _LOCKS.pop(os.path.realpath(run_dir), None)
+    try:
+        os.unlink(run_dir / LOCK_FILE)
+        os.rmdir(run_dir)  # refused, and left alone, when anything else is in it
+    except OSError:
+        pass
+    if fd is not None:
+        os.close(fd)
+
+
+def _train(args, fresh: bool) -> int:
     from deltaprop import __version__
     from deltaprop.io import checkpoint
     from deltaprop.io.datasets import parse_delimiter, resolve
@@ -674,11 +729,12 @@ def cmd_train(args) -> int:
         args.run_id, args.finishing = secrets.token_hex(8), False
     # 1. The run directory: writable, locked, this run's own.
     run_dir = _run_dir(args)
+    if fresh:
+        _UNSTARTED.append(run_dir)
     if not args.resume:
         _claim(run_dir, args)
     else:
         clean_stale_tmp(run_dir)
-    _point_latest(run_dir)  # from the start: an interrupted run is the newest one too
     # 2. The data; the run's options with the data's absolute path and fingerprint.
     try:
         data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target,
@@ -735,6 +791,7 @@ def cmd_train(args) -> int:
     # checkpoint starts again from them with --resume).
     write_json(run_dir / RUN_FILE, {"format": "deltaprop-run", "deltaprop_version": __version__, **run_info,
                                     "command": shlex.join(["deltaprop", *args.argv])})
+    _point_latest(run_dir)  # once the run starts: an interrupted run is the newest one too, a refused one is not
     if not args.quiet:
         sys.stderr.write(safe_lines(f"deltaprop {__version__}: {data!r}\n{net!r}, {trainer.optimizer!r}, "
                                     f"batch {trainer.batch_size}, {args.epochs} epochs -> {run_dir}") + "\n")
@@ -969,13 +1026,13 @@ def _print_train_summary(net, data, history, metrics, run_dir, seconds, plots) -
         out(history.stop_reason)
     if data.task == "classification":
         out(f"test accuracy {metrics['accuracy']:.4f}   test loss {metrics['loss']:.4f} (cross-entropy)   "
-            f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
+            f"({data.X_test.shape[0]} test rows, {seconds:.3g} s of training)")
         print_class_table(metrics)
     else:
         out("the loss above is ½·MSE of the standardised target (the target scaled to mean 0, std 1); "
             "the test figures are in its own units")
         out(report.regression_table(metrics, data.target_name).rstrip())
-        out(f"({data.X_test.shape[0]} test rows, {seconds:.1f} s of training)")
+        out(f"({data.X_test.shape[0]} test rows, {seconds:.3g} s of training)")
     out(f"saved: {run_dir / MODEL_FILE}")
     out(f"       {run_dir}/history.csv, metrics.json{''.join(', ' + p for p in plots)}")
     out(f"next:  deltaprop evaluate {shlex.quote(str(run_dir / MODEL_FILE))}   |   "

@@ -367,7 +367,7 @@ def _drop_list(drop) -> list:
 
 
 def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = True, drop=None,
-             index: bool | None = None, drop_if_present=()) -> CSVTable:
+             index: bool | None = None, drop_if_present=(), dropped_in_training=None) -> CSVTable:
     """Read a CSV file of numbers with one label column.
 
     The delimiter (comma, semicolon or tab) is detected from the first lines unless given. The first
@@ -379,7 +379,8 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
     drops the first column whatever it holds). Labels may be text; every other cell must be a finite
     number. With ``labelled=False`` every column is a feature (inputs to predict), ``y`` is empty and
     ``target_name`` is "". Columns named in ``drop_if_present`` are left out when the header has them
-    (a model's target column in a file of inputs), said in ``notes``.
+    (a model's target column in a file of inputs), said in ``notes``; so are the columns of
+    ``dropped_in_training`` (a model's ``drop``: names, a list or "a,b") that the header has.
     """
     path = _existing_file(path, "pass the path of a CSV file")
     notes = []
@@ -451,6 +452,13 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
             j for j in range(n_cols) if j not in skip)
         if t in skip:
             raise DataError(f"{path}: the target column {names[t]!r} is also left out", "drop other columns")
+    if has_header and dropped_in_training:
+        left = [j for j in dict.fromkeys(names.index(str(d)) for d in _drop_list(dropped_in_training)
+                                         if str(d) in names) if j != t and j not in skip]
+        if left:
+            skip.update(left)
+            notes.append(f"{path}: the column(s) {', '.join(repr(names[j]) for j in left)} were left out in "
+                         "training (--drop): left out here too")
     feature_cols = [j for j in range(n_cols) if j != t and j not in skip]
     X = np.empty((len(rows), len(feature_cols)), dtype=np.float64)
     labels = []
@@ -745,10 +753,11 @@ def npy_dir_files(directory) -> list | None:
 
 # -- inputs to predict on -----------------------------------------------------------------------
 def load_inputs(path, drop=None, feature_names=None, target_name=None, delimiter=None,
-                notes=None) -> np.ndarray:
+                notes=None, dropped_in_training=None) -> np.ndarray:
     """X (m, n) to predict on, from a file: ``.csv`` (every column a feature, a header is detected;
     ``drop`` names or numbers columns to leave out; with the model's ``feature_names`` the columns are
-    matched by name and its ``target_name`` column left out: see :func:`match_columns`), ``.npy``
+    matched by name and its ``target_name`` column left out, and so are the columns the model left out
+    in training, ``dropped_in_training``: see :func:`match_columns`), ``.npy``
     (2-d; images (m, rows, cols) are flattened), ``.npz`` (its array ``X``) or anything else as an IDX
     file (``.gz`` or raw). What the reader decided on its own is appended to the list ``notes``."""
     path = Path(path)
@@ -756,7 +765,8 @@ def load_inputs(path, drop=None, feature_names=None, target_name=None, delimiter
     if low.endswith(".csv"):
         keep = [str(n) for n in feature_names or ()]
         table = read_csv(path, labelled=False, drop=drop, delimiter=delimiter,
-                         drop_if_present=[target_name] if target_name and target_name not in keep else [])
+                         drop_if_present=[target_name] if target_name and target_name not in keep else [],
+                         dropped_in_training=[d for d in _drop_list(dropped_in_training) if str(d) not in keep])
         X, matched = match_columns(table, feature_names, None, path)
         if notes is not None:
             notes.extend(table.notes + matched)
@@ -893,7 +903,8 @@ def _max_classes(names, limit):
 
 
 def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, task=None,
-            in_memory: bool = False, drop=None, delimiter=None, max_classes: int | None = None) -> Dataset:
+            in_memory: bool = False, drop=None, delimiter=None, max_classes: int | None = None,
+            dropped_in_training=None) -> Dataset:
     """The Dataset a ``--data`` spec names.
 
     ``digits``; ``fashion-mnist`` (installed package) or ``fashion-mnist:DIR``; ``mnist:DIR`` or
@@ -949,7 +960,7 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
         return load_npy_dataset(*found, test_fraction=test_fraction, seed=seed, task=task, in_memory=in_memory,
                                 name=Path(s).resolve().name)
     if low.endswith(".csv"):
-        table = read_csv(s, target, delimiter=delimiter, drop=drop)
+        table = read_csv(s, target, delimiter=delimiter, drop=drop, dropped_in_training=dropped_in_training)
         y, names = encode_labels(table.y, task, name=table.target_name if table.has_header else None)
         _max_classes(names, max_classes)
         parts = (table.X, y, table.X[:0], y[:0]) if test_fraction == 0 else split(
