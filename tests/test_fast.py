@@ -207,3 +207,25 @@ def test_backward_with_sgd_step_leaves_the_gradients_alone_and_steps_every_layer
     for layer, before, (dW, db) in zip(net.layers, twin.layers, grads):
         np.testing.assert_allclose(layer.W, before.W - 0.5 * dW, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(layer.b, before.b - 0.5 * db, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("orders", [("C", "C"), ("F", "F"), ("C", "F"), ("F", "C")])
+def test_vdot_of_any_layouts_is_numpys(orders):
+    rng = np.random.default_rng(7)
+    a = np.asarray(rng.standard_normal((128, 10)), order=orders[0])
+    b = np.asarray(rng.standard_normal((128, 10)), order=orders[1])
+    assert fast.vdot(a, b) == pytest.approx(np.vdot(np.ascontiguousarray(a), np.ascontiguousarray(b)), rel=1e-12)
+    assert fast.vdot(a[:, 0], b[:, 0]) == pytest.approx(float(a[:, 0] @ b[:, 0]), rel=1e-12)
+
+
+def test_a_narrow_output_gathers_its_targets_column_major():
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((90, 6)).astype(np.float32), rng.integers(0, 3, 90)
+    tr = dp.Trainer(dp.Network.from_sizes([6, 5, 3], seed=0), X, y, batch_size=32)
+    idx = rng.permutation(90)[:32]
+    xb, yb = tr._gather(idx)
+    assert yb.flags.f_contiguous and tr.Y.flags.f_contiguous
+    np.testing.assert_array_equal(yb, np.eye(3, dtype=np.float32)[y[idx]])
+    np.testing.assert_array_equal(xb, X[idx])
+    wide = dp.Trainer(dp.Network.from_sizes([6, 40], seed=0), X, rng.integers(0, 40, 90), batch_size=32)
+    assert wide._gather(idx)[1].flags.c_contiguous  # a wide output keeps row-major targets

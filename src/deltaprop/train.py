@@ -405,6 +405,10 @@ class Trainer:
         if not net.is_classifier and (options.scale_targets or net.meta.get("target_scaling")):
             self.target_scaling = _target_scaling(net, y)
         self.Y = self._prepare(y)
+        if self.Y.shape[1] <= fast.NARROW:
+            # A narrow output layer keeps Z, A and δ_L column-major (fast.narrow_order): its targets too, so
+            # that δ_L = A − Y and the cost's sums run over contiguous columns (batches gathered by column).
+            self.Y = np.ascontiguousarray(self.Y.T).T
         # Accuracy: the right class for softmax and one sigmoid unit; every label right for several
         # sigmoid units (multi-label, "subset accuracy").
         self.multilabel = net.activations[-1] == "sigmoid" and net.sizes[-1] > 1
@@ -493,24 +497,26 @@ class Trainer:
         return cost
 
     def _gather(self, idx):
-        """Rows idx of X and Y into reused buffers (:func:`deltaprop.fast.take_rows`)."""
+        """Rows idx of X and Y into reused buffers (:func:`deltaprop.fast.take_rows`); Y's rows in Y's
+        layout (column-major for a narrow output, see ``__init__``)."""
         m = idx.shape[0]
-        if self._sparse:  # CSR rows: a small sparse batch, the whole matrix never densified
-            yb = self._ybuf.get(m)
-            if yb is None:
-                yb = self._ybuf[m] = np.empty((m, self.Y.shape[1]), dtype=self.Y.dtype)
+        yb = self._ybuf.get(m)
+        if yb is None:
+            yb = self._ybuf[m] = np.empty((m, self.Y.shape[1]), dtype=self.Y.dtype,
+                                          order="F" if self.Y.flags.f_contiguous else "C")
+        if yb.flags.c_contiguous:
             fast.take_rows(self.Y, idx, yb)
+        else:  # column-major: columns idx of the row-major Yᵀ
+            np.take(self.Y.T, idx, axis=1, out=yb.T, mode="clip")
+        if self._sparse:  # CSR rows: a small sparse batch, the whole matrix never densified
             return self.X[idx], yb
         xb = self._xbuf.get(m)
         if xb is None:
             xb = self._xbuf[m] = np.empty((m, self.X.shape[1]), dtype=self.X.dtype)
-            self._ybuf[m] = np.empty((m, self.Y.shape[1]), dtype=self.Y.dtype)
-        yb = self._ybuf[m]
         if self._blocks is not None:
             self._blocks.gather(idx, xb)
         else:
             fast.take_rows(self.X, idx, xb)
-        fast.take_rows(self.Y, idx, yb)
         return xb, yb
 
     def _correct(self, idx, Yb) -> int:
