@@ -520,3 +520,21 @@ def test_adaptive_schedule_divides_by_five_until_the_floor():
     while schedule.reduce(lr):
         lr = schedule(0.1, 0, 0)
     assert lr <= 1e-6 and lr > 1e-6 / 5
+
+
+def test_classifier_takes_class_weight_as_documented():
+    """class_weight is one of MLPClassifier's parameters (get_params, clone, set_params), and 'balanced'
+    raises the recall of a rare class, as in scikit-learn's linear models."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(600, 2))
+    y = ((X[:, 0] + 0.8 * rng.normal(size=600)) > 1.6).astype(int)  # about 8 % positives, overlapping
+    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=40, random_state=0, class_weight="balanced")
+    assert est.get_params()["class_weight"] == "balanced" and clone(est).class_weight == "balanced"
+    assert "class_weight" not in MLPRegressor().get_params()
+    recalls = []
+    for cw in (None, "balanced"):
+        fitted = clone(est).set_params(class_weight=cw).fit(X, y)
+        recalls.append(np.mean(fitted.predict(X)[y == 1] == 1))
+    assert recalls[1] > recalls[0] + 0.2, recalls
+    with pytest.raises(ConfigError, match="class_weight"):
+        MLPClassifier(max_iter=2, class_weight="even").fit(X, y)

@@ -37,6 +37,28 @@ def run(*args, cwd=None, timeout=600):
     return subprocess.run(command(*args), capture_output=True, text=True, cwd=cwd, env=env(), timeout=timeout)
 
 
+
+def test_search_takes_the_train_options_as_train_does():
+    """A searched or fixed option means what `deltaprop train --NAME` means (the best combination is
+    retrained by train): the same flag, type, default and choices, and a help text in search's --help."""
+    import argparse
+
+    from deltaprop.cli.main import build_parser
+    from deltaprop.cli.search import _FLAGS
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    actions = {cmd: {a.dest: a for a in sub.choices[cmd]._actions} for cmd in ("train", "search")}
+    for name in _FLAGS:
+        train, search = actions["train"][name], actions["search"][name]
+        same = (search.type, search.default, search.choices) == (train.type, train.default, train.choices)
+        assert same, name
+        assert search.option_strings == train.option_strings
+        assert search.help, f"--{name} has no help in deltaprop search"
+    parsed = build_parser().parse_args(["search", "--grid", "lr=0.1", "--layers", "8,4", "--batch-size", "16"])
+    assert parsed.layers == [8, 4] and parsed.batch_size == 16
+    assert parsed.epochs == 30 and parsed.optimizer == "adam"
+
+
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))

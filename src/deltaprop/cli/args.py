@@ -1,10 +1,11 @@
-"""Argument types and the help formatter shared by the subcommands."""
+"""Argument types, the help formatter and the training options shared by the subcommands."""
 
 from __future__ import annotations
 
 import argparse
 
-__all__ = ["Formatter", "sizes", "number", "positive_int", "positive_float", "nonnegative_float", "fraction", "nonnegative_int", "seed_int", "port_number"]
+__all__ = ["Formatter", "sizes", "number", "positive_int", "positive_float", "nonnegative_float", "fraction", "nonnegative_int", "seed_int", "port_number",
+           "train_option"]
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
@@ -70,3 +71,39 @@ fraction = number(float, 0, 1, high_open=True)
 seed_int = number(int, 0)
 
 port_number = number(int, 0, 65535)
+
+
+def _train_options() -> dict:
+    """The options of one training, as ``deltaprop train`` gives them: dest → add_argument's keywords.
+    The defaults are the library's (:class:`deltaprop.train.TrainOptions`, documented there)."""
+    from deltaprop.train import TrainOptions
+
+    defaults = TrainOptions()
+    return {
+        "scale": dict(help="input scaling fitted on the training rows: standard, minmax, none, divide:255 "
+                           "(default: what suits the data set)"),
+        "layers": dict(type=sizes, default="128,64", metavar="H1,H2,...",
+                       help="hidden layer sizes (input and output sizes come from the data)"),
+        "activation": dict(default="relu", help="hidden activation: relu, tanh, sigmoid, leaky_relu, identity"),
+        "init": dict(help="glorot, he or uniform (default: He for ReLU, Glorot otherwise)"),
+        "dtype": dict(default="float32", choices=("float32", "float64"),
+                      help="float type of weights and computation: float32 is fast, float64 for checking"),
+        "optimizer": dict(default=defaults.optimizer, help="sgd, momentum, nesterov or adam"),
+        "lr": dict(type=positive_float, help="learning rate α (default 0.1 for sgd/momentum, 0.001 for adam)"),
+        "momentum": dict(type=nonnegative_float,
+                         help="μ for momentum and nesterov (default 0.9); with sgd, turns plain SGD into momentum"),
+        "schedule": dict(default=defaults.schedule,
+                         help="learning-rate schedule: constant, step, exponential, adaptive (α/5 after 5 epochs "
+                              "without progress), invscaling"),
+        "epochs": dict(type=positive_int, default=defaults.epochs, help="passes over the training rows"),
+        "batch_size": dict(type=positive_int, default=defaults.batch_size, help="rows per mini-batch step"),
+        "l2": dict(type=nonnegative_float, default=defaults.l2, help="L2 strength λ in λ/(2m) Σ‖W‖²"),
+        "seed": dict(type=seed_int, default=0, help="seed of the split, the weights and the shuffling"),
+    }
+
+
+def train_option(group, name: str, **changes) -> None:
+    """Add the training option ``name`` (``"batch_size"`` → ``--batch-size``) to an argparse parser or
+    group with the type, default and help ``deltaprop train`` gives it, so that the commands that train
+    (train, search) take the same values; ``changes`` replace keywords (a command's own help)."""
+    group.add_argument("--" + name.replace("_", "-"), **{**_train_options()[name], **changes})

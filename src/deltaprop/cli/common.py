@@ -84,6 +84,25 @@ def console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False)
 
 
+def live_bar(console, unit: str, total: int, completed: int = 0):
+    """A started rich progress bar on ``console`` over ``total`` items named ``unit`` ("epoch", "fits"):
+    the count, the bar, the task's ``info`` field, the time spent and the time left. Returns the
+    ``rich.progress.Progress`` and its task id; ``update(task, completed=, info=)`` moves it, ``stop()`` ends it."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(TextColumn(unit), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"),
+                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console)
+    bar.start()
+    return bar, bar.add_task(unit, total=total, completed=completed, info="")
+
+
 def error(text: str) -> None:
     """``deltaprop: error: TEXT`` on standard error; control characters from names in files are escaped."""
     from deltaprop.io.files import safe_lines

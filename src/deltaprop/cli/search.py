@@ -12,16 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from deltaprop.cli.args import (
-    Formatter,
-    fraction,
-    nonnegative_float,
-    positive_float,
-    positive_int,
-    seed_int,
-    sizes,
-)
-from deltaprop.cli.common import console, error, out, seconds
+from deltaprop.cli.args import Formatter, fraction, positive_int, train_option
+from deltaprop.cli.common import console, error, live_bar, out, seconds
 from deltaprop.errors import ConfigError
 from deltaprop.io.files import shown
 
@@ -67,19 +59,12 @@ def register(sub) -> None:
     g.add_argument("--task", choices=("classification", "regression"))
     g.add_argument("--test-fraction", type=fraction, default=0.3, help="rows held out for the final test")
     g = s.add_argument_group("train options held fixed (unless in --grid)")
-    g.add_argument("--layers", type=sizes, default="128,64", metavar="H1,H2,...")
-    g.add_argument("--activation", default="relu")
-    g.add_argument("--init")
-    g.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    g.add_argument("--scale", help="input scaling, fitted on each fold's training rows (default: the data set's)")
-    g.add_argument("--optimizer", default="adam")
-    g.add_argument("--lr", type=positive_float)
-    g.add_argument("--momentum", type=nonnegative_float)
-    g.add_argument("--schedule", default="constant")
-    g.add_argument("--epochs", type=positive_int, default=30)
-    g.add_argument("--batch-size", type=positive_int, default=64)
-    g.add_argument("--l2", type=nonnegative_float, default=0.0)
-    g.add_argument("--seed", type=seed_int, default=0, help="seed of the split, the folds, the draws, the weights")
+    for name in ("layers", "activation", "init", "dtype"):
+        train_option(g, name)
+    train_option(g, "scale", help="input scaling, fitted on each fold's training rows (default: the data set's)")
+    for name in ("optimizer", "lr", "momentum", "schedule", "epochs", "batch_size", "l2"):
+        train_option(g, name)
+    train_option(g, "seed", help="seed of the split, the folds, the draws, the weights")
     g = s.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="directory (default: runs/<date>_<time>)")
     g.add_argument("--no-plots", action="store_true")
@@ -137,19 +122,7 @@ class _FitProgress:
             return
         sys.stderr.write(f"{total} fits on {where}\n")
         if self.console is not None and self.console.is_terminal:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.bar = Progress(TextColumn("fits"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"),
-                                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console)
-            self.bar.start()
-            self.task = self.bar.add_task("search", total=total, info="")
+            self.bar, self.task = live_bar(self.console, "fits", total)
 
     def fit_done(self, best: float | None) -> None:
         self.done += 1

@@ -14,15 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deltaprop.cli.args import (
-    Formatter,
-    fraction,
-    nonnegative_float,
-    positive_float,
-    positive_int,
-    seed_int,
-    sizes,
-)
+from deltaprop.cli.args import Formatter, fraction, positive_int, train_option
 from deltaprop.cli.common import (
     CHECKPOINT_FILE,
     MODEL_FILE,
@@ -30,6 +22,7 @@ from deltaprop.cli.common import (
     console,
     error,
     fingerprint_needed,
+    live_bar,
     metrics,
     out,
     print_class_table,
@@ -95,39 +88,27 @@ def register(sub) -> None:
     g.add_argument("--test-fraction", type=fraction, default=0.3,
                    help="share of rows held out for the test, for data without a test split")
     g.add_argument("--val-fraction", type=fraction, default=0.1, help="share of training rows for validation")
-    g.add_argument("--scale", help="input scaling fitted on the training rows: standard, minmax, none, divide:255 "
-                                   "(default: what suits the data set)")
+    train_option(g, "scale")
     g = t.add_argument_group("network")
-    g.add_argument("--layers", type=sizes, default="128,64", metavar="H1,H2,...",
-                   help="hidden layer sizes (input and output sizes come from the data)")
-    g.add_argument("--activation", default="relu", help="hidden activation: relu, tanh, sigmoid, leaky_relu, identity")
+    train_option(g, "layers")
+    train_option(g, "activation")
     g.add_argument("--output", help="output activation: softmax, sigmoid (two classes) or identity "
                                     "(default: softmax for classes, identity for regression)")
     g.add_argument("--loss", help="cross_entropy, binary_cross_entropy or squared_error (default: the one that "
                                   "pairs with the output)")
-    g.add_argument("--init", help="glorot, he or uniform (default: He for ReLU, Glorot otherwise)")
-    g.add_argument("--dtype", default="float32", choices=("float32", "float64"),
-                   help="float type of weights and computation: float32 is fast, float64 for checking")
+    train_option(g, "init")
+    train_option(g, "dtype")
     g = t.add_argument_group("training")
-    g.add_argument("--optimizer", default=DEFAULTS.optimizer, help="sgd, momentum, nesterov or adam")
-    g.add_argument("--lr", type=positive_float, help="learning rate α (default 0.1 for sgd/momentum, 0.001 for adam)")
-    g.add_argument("--momentum", type=nonnegative_float,
-                   help="μ for momentum and nesterov (default 0.9); with sgd, turns plain SGD into momentum")
-    g.add_argument("--schedule", default=DEFAULTS.schedule,
-                   help="learning-rate schedule: constant, step, exponential, adaptive (α/5 after 5 epochs "
-                        "without progress), invscaling")
-    g.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs,
-                   help="passes over the training rows")
-    g.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size,
-                   help="rows per mini-batch step")
+    for name in ("optimizer", "lr", "momentum", "schedule", "epochs", "batch_size"):
+        train_option(g, name)
     g.add_argument("--full-batch", action="store_true", help="full-batch gradient descent, as in the notes")
-    g.add_argument("--l2", type=nonnegative_float, default=DEFAULTS.l2, help="L2 strength λ in λ/(2m) Σ‖W‖²")
+    train_option(g, "l2")
     g.add_argument("--class-weight", choices=("balanced",),
                    help="weigh each row by its class: balanced gives class c the weight m / (K·m_c), as in "
                         "scikit-learn (default: every row weighs 1)")
     g.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a better validation loss; keep the best weights")
-    g.add_argument("--seed", type=seed_int, default=0, help="seed of the split, the weights and the shuffling")
+    train_option(g, "seed")
     g.add_argument("--shuffle", choices=("rows", "blocks"),
                    help="rows: a fresh order of all rows each epoch; blocks: blocks of --block-rows rows in a random "
                         "order, rows shuffled within each block (default: blocks for .npy data read from disk, rows "
@@ -353,21 +334,8 @@ class _Progress:
         return "  ".join(parts)
 
     def begin(self, trainer):
-        if not self.live:
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"),
-                            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console)
-        self.bar.start()
-        self.task = self.bar.add_task("train", total=self.epochs, completed=trainer.epoch, info="")
+        if self.live:
+            self.bar, self.task = live_bar(self.console, "epoch", self.epochs, trainer.epoch)
 
     def epoch_end(self, trainer, logs):
         if self.bar is not None:

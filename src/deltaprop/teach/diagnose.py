@@ -417,6 +417,13 @@ class _Run:
     def hidden(self) -> list[str]:
         return list(self.activations[:-1]) if self.activations else []
 
+    def gradient_norms(self) -> np.ndarray:
+        """‖dW_l‖ per epoch (rows) and layer (columns), as the history recorded them; the check that asks
+        is skipped when the history has no dW_norm_<layer> columns."""
+        if self.dW is None:
+            raise _Skip("no dW_norm_<layer> columns in the history")
+        return self.dW
+
     def act(self, layer: int) -> str:
         """The activation of layer ``layer`` (1-based), or '' when unknown."""
         if self.activations and 1 <= layer <= len(self.activations):
@@ -536,9 +543,8 @@ def check_loss_exploded(run: _Run, found: list) -> tuple[list, str]:
 
 def check_zero_gradients(run: _Run, found: list) -> tuple[list, str]:
     """‖dW_l‖ = 0 in a layer (any layer, the last included) at the last epoch."""
-    if run.dW is None:
-        raise _Skip("no dW_norm_<layer> columns in the history")
-    last = run.dW[-1]
+    dW = run.gradient_norms()
+    last = dW[-1]
     zero = [l for l in range(last.size) if np.isfinite(last[l]) and last[l] <= ZERO_NORM]
     if not zero:
         return [], ""
@@ -547,8 +553,8 @@ def check_zero_gradients(run: _Run, found: list) -> tuple[list, str]:
         return [], "dW is 0 because the loss is 0: a perfect fit"
     since = {}
     for l in zero:
-        e = run.dW.shape[0] - 1
-        while e > 0 and np.isfinite(run.dW[e - 1, l]) and run.dW[e - 1, l] <= ZERO_NORM:
+        e = dW.shape[0] - 1
+        while e > 0 and np.isfinite(dW[e - 1, l]) and dW[e - 1, l] <= ZERO_NORM:
             e -= 1
         since[l] = e + 1
     layers = _layers_text(run, [l + 1 for l in zero])
@@ -581,21 +587,30 @@ def check_zero_gradients(run: _Run, found: list) -> tuple[list, str]:
         + cause, fix, "error", layer=zero[0] + 1, epoch=first, value=0.0)], ""
 
 
+def _measured(dW: np.ndarray) -> np.ndarray:
+    """The epochs (a mask over the rows of dW) where every layer's ‖dW_l‖ is finite and above zero, so
+    that ratios between layers mean something."""
+    return np.all(np.isfinite(dW), axis=1) & np.all(dW > ZERO_NORM, axis=1)
+
+
+def _last_profile(dW: np.ndarray, good: np.ndarray) -> str:
+    """‖dW_1‖, ..., ‖dW_L‖ at the last measured epoch, as the findings print them."""
+    return ", ".join(_fmt(v) for v in dW[np.flatnonzero(good)[-1]])
+
+
 def check_vanishing_gradients(run: _Run, found: list) -> tuple[list, str]:
     """A layer's ‖dW_l‖ below VANISHING_RATIO × the largest layer's (median over epochs); or every layer's
     below VANISHING_ABS while the loss is far from its minimum."""
-    if run.dW is None:
-        raise _Skip("no dW_norm_<layer> columns in the history")
-    dW = run.dW
+    dW = run.gradient_norms()
     L = dW.shape[1]
-    good = np.all(np.isfinite(dW), axis=1) & np.all(dW > ZERO_NORM, axis=1)
+    good = _measured(dW)
     if L >= 2 and good.any():
         ratios = dW[good] / dW[good].max(axis=1, keepdims=True)
         med = np.median(ratios, axis=0)
         l = int(np.argmin(med))
         if med[l] < VANISHING_RATIO:
             top = int(np.argmax(dW[good][-1]))
-            profile = ", ".join(_fmt(v) for v in dW[np.flatnonzero(good)[-1]])
+            profile = _last_profile(dW, good)
             acts = sorted({run.act(k + 1) for k in range(l, L - 1) if run.act(k + 1)})
             why = {"sigmoid": "sigmoid's g'(z) = A(1 − A) is at most 1/4",
                    "tanh": "tanh's g'(z) = 1 − A² is at most 1 and near 0 where units saturate (|z| > 2)",
@@ -638,15 +653,13 @@ def check_vanishing_gradients(run: _Run, found: list) -> tuple[list, str]:
 
 def check_exploding_gradients(run: _Run, found: list) -> tuple[list, str]:
     """‖dW_1‖ / ‖dW_L‖ above EXPLODING_RATIO (median over epochs), or any ‖dW_l‖ above EXPLODING_NORM."""
-    if run.dW is None:
-        raise _Skip("no dW_norm_<layer> columns in the history")
-    dW = run.dW
+    dW = run.gradient_norms()
     L = dW.shape[1]
-    good = np.all(np.isfinite(dW), axis=1) & np.all(dW > ZERO_NORM, axis=1)
+    good = _measured(dW)
     if L >= 2 and good.any():
         ratio = float(np.median(dW[good, 0] / dW[good, -1]))
         if ratio > EXPLODING_RATIO:
-            profile = ", ".join(_fmt(v) for v in dW[np.flatnonzero(good)[-1]])
+            profile = _last_profile(dW, good)
             return [Finding(
                 "exploding_gradients", "Exploding gradients",
                 f"‖dW_1‖ is {ratio:.3g} times ‖dW_{L}‖ (median over epochs). Per layer, 1 to {L}, at the last "

@@ -185,7 +185,7 @@ def explain(net_or_spec, notation: str = "bracket", l2: float = 0.0, *, hidden="
 
 
 
-# -- bracket notation (note 001, rows as examples) -------------------------------------------------------
+# -- what the notations share ---------------------------------------------------------------------------
 
 def _sym(symbols, text, tex, shape, what, engine):
     symbols.append({"name": text, "tex": tex, "shape": tuple(shape), "what": what, "engine": engine})
@@ -220,17 +220,90 @@ def _network_line(net: Network, l2: float) -> str:
     return ", ".join(parts)
 
 
-def _bracket(net: Network, l2: float):
-    L = len(net.layers)
-    n = net.sizes
-    acts = net.activations
-    loss = net.loss.name
-    doc, sy = Doc(), []
-    title = "-".join(map(str, n))
-    doc.h(1, f"Backpropagation for the {title} network")
+def _opening(net: Network, l2: float, notation: str = ""):
+    """(a new document with the title and the network's line, an empty symbol list) for the bracket and
+    columns notations; ``notation`` ends the title."""
+    L, n = len(net.layers), net.sizes
+    doc = Doc()
+    doc.h(1, f"Backpropagation for the {'-'.join(map(str, n))} network{notation}")
     doc.p(f"This network: {_network_line(net, l2)}; {net.n_params:,} parameters. Layer 0 is the input "
           f"($n^{{[0]}} = {n[0]}$ features); layers 1 to $L = {L}$ have weights. $m$ is the number of examples in a batch.")
+    return doc, []
 
+
+def _symbol_row(symbols: list, rows: list, text, tex, shape, what, engine) -> None:
+    """One symbol in the document's data (``symbols``) and as a row of its table (``rows``)."""
+    _sym(symbols, text, tex, shape, what, engine)
+    rows.append([f"${tex}$", shape_text(shape), _tex_what(what), f"`{engine}`"])
+
+
+def _layer_symbols(doc: Doc, sy: list, net: Network, rows: list, columns: bool) -> None:
+    """Every layer's symbols after ``rows`` (the inputs and targets), then the table of them all: rows as
+    examples (deltaprop's arrays) or, with ``columns``, examples in columns (their transposes, and
+    dZ = m δᵀ for δ)."""
+    for l in range(1, len(net.layers) + 1):
+        W = net.layers[l - 1].W.shape
+        pre = f"net.layers[{l - 1}]"
+        batch, bias = ((W[0], "m"), (W[0], 1)) if columns else (("m", W[0]), (W[0],))
+        T, column = (".T", "[:, None]") if columns else ("", "")
+        error = ((f"dZ^[{l}]", f"dZ^{{[{l}]}}", batch, f"m ∂J/∂Z^[{l}]", f"m * {pre}.delta.T") if columns else
+                 (f"δ^[{l}]", f"\\delta^{{[{l}]}}", batch, f"error of layer {l}, ∂J/∂Z^[{l}]", f"{pre}.delta"))
+        for entry in (
+                (f"W^[{l}]", f"W^{{[{l}]}}", W, f"weights of layer {l}", f"{pre}.W"),
+                (f"b^[{l}]", f"b^{{[{l}]}}", bias, f"biases of layer {l}" + (", a column" if columns else ""),
+                 f"{pre}.b{column}"),
+                (f"Z^[{l}]", f"Z^{{[{l}]}}", batch, f"pre-activations of layer {l}", f"{pre}.Z{T}"),
+                (f"A^[{l}]", f"A^{{[{l}]}}", batch, f"activations of layer {l} ({net.activations[l - 1]})", f"{pre}.A{T}"),
+                error,
+                (f"dW^[{l}]", f"dW^{{[{l}]}}", W, f"∂J/∂W^[{l}]", f"grads[{l - 1}][0]"),
+                (f"db^[{l}]", f"db^{{[{l}]}}", bias, f"∂J/∂b^[{l}]", f"grads[{l - 1}][1]{column}")):
+            _symbol_row(sy, rows, *entry)
+    _symbol_table(doc, rows)
+
+
+def _symbol_table(doc: Doc, rows: list) -> None:
+    doc.h(3, "Every symbol and its shape")
+    doc.table(["symbol", "shape", "what it holds", "the array in deltaprop"], rows)
+
+
+def _cost_tex(L: int, l2: float) -> str:
+    """J as the mean of the examples' losses, with the L2 term over layers 1..L when λ > 0."""
+    return ("J = \\frac{1}{m} \\sum_{i=1}^{m} \\text{loss}_i"
+            + (f" + \\frac{{\\lambda}}{{2m}} \\sum_{{l=1}}^{{{L}}} \\|W^{{[l]}}\\|_F^2" if l2 else ""))
+
+
+def _l2_tex(l: int, l2: float) -> str:
+    """The L2 part of dW^[l], '' when λ = 0."""
+    return f" + \\frac{{\\lambda}}{{m}} W^{{[{l}]}}" if l2 else ""
+
+
+def _gprime_tex(act: str, k: int) -> str:
+    """g'(Z^[k]) of activation ``act`` written out in Z^[k] and A^[k]."""
+    gp = _DERIVATIVE[act][0]
+    return f"{ACT_TEX[act]}'(Z^{{[{k}]}}) = {gp.replace('Z', f'Z^{{[{k}]}}').replace('A', f'A^{{[{k}]}}')}"
+
+
+def _update_steps(doc: Doc, L: int) -> None:
+    """Plain gradient descent on every layer's W and b."""
+    for l in range(1, L + 1):
+        doc.eq(f"W^{{[{l}]}} \\leftarrow W^{{[{l}]}} - \\alpha\\, dW^{{[{l}]}}, \\quad "
+               f"b^{{[{l}]}} \\leftarrow b^{{[{l}]}} - \\alpha\\, db^{{[{l}]}}")
+
+
+# -- bracket notation (note 001, rows as examples) -------------------------------------------------------
+
+def _bracket(net: Network, l2: float):
+    """The derivation with rows as examples, deltaprop's own layout (note 002's; the transpose of notes 001 and 003)."""
+    doc, sy = _opening(net, l2)
+    _bracket_notation(doc, sy, net)
+    for step in (_bracket_forward, _bracket_cost, _bracket_backward, _bracket_update, _bracket_code):
+        step(doc, net, l2)
+    return doc, sy
+
+
+def _bracket_notation(doc: Doc, sy: list, net: Network) -> None:
+    """Rows are examples: the convention beside the notes', and every symbol with its shape."""
+    n, loss = net.sizes, net.loss.name
     doc.h(2, "Notation: rows are examples")
     doc.p("deltaprop stores one example per row, as NumPy and scikit-learn do (and note 002): a batch is "
           f"$X$ of shape $m \\times {n[0]}$, and every activation $A^{{[l]}}$ is $m \\times n^{{[l]}}$. Notes 001 and 003 "
@@ -247,23 +320,12 @@ def _bracket(net: Network, l2: float):
     rows.append(["$Y$", shape_text(("m", n[-1])), "the targets" + (" (one-hot rows)" if loss == "cross_entropy" else ""),
                  "`net.prepare_targets(y)`"])
     _sym(sy, "Y", "Y", ("m", n[-1]), "targets", "net.prepare_targets(y)")
-    for l in range(1, L + 1):
-        layer = net.layers[l - 1]
-        W, b = layer.W.shape, layer.b.shape
-        pre = f"net.layers[{l - 1}]"
-        for text, tex, shape, what, eng in (
-                (f"W^[{l}]", f"W^{{[{l}]}}", W, f"weights of layer {l}", f"{pre}.W"),
-                (f"b^[{l}]", f"b^{{[{l}]}}", b, f"biases of layer {l}", f"{pre}.b"),
-                (f"Z^[{l}]", f"Z^{{[{l}]}}", ("m", W[0]), f"pre-activations of layer {l}", f"{pre}.Z"),
-                (f"A^[{l}]", f"A^{{[{l}]}}", ("m", W[0]), f"activations of layer {l} ({acts[l - 1]})", f"{pre}.A"),
-                (f"δ^[{l}]", f"\\delta^{{[{l}]}}", ("m", W[0]), f"error of layer {l}, ∂J/∂Z^[{l}]", f"{pre}.delta"),
-                (f"dW^[{l}]", f"dW^{{[{l}]}}", W, f"∂J/∂W^[{l}]", f"grads[{l - 1}][0]"),
-                (f"db^[{l}]", f"db^{{[{l}]}}", b, f"∂J/∂b^[{l}]", f"grads[{l - 1}][1]")):
-            _sym(sy, text, tex, shape, what, eng)
-            rows.append([f"${tex}$", shape_text(shape), _tex_what(what), f"`{eng}`"])
-    doc.h(3, "Every symbol and its shape")
-    doc.table(["symbol", "shape", "what it holds", "the array in deltaprop"], rows)
+    _layer_symbols(doc, sy, net, rows, columns=False)
 
+
+def _bracket_forward(doc: Doc, net: Network, l2: float) -> None:
+    """Z = A_prev Wᵀ + b and A = g(Z), layer by layer, with the shapes."""
+    L, n, acts = len(net.layers), net.sizes, net.activations
     doc.h(2, "Forward propagation")
     doc.p("Each layer multiplies, adds its bias to every row, and applies its activation $g^{[l]}$ "
           "(`deltaprop.layers:Dense.forward`, which keeps $A^{[l-1]}$, $Z^{[l]}$ and $A^{[l]}$ for the backward pass):")
@@ -281,9 +343,12 @@ def _bracket(net: Network, l2: float):
         doc.p(f"The softmax works row by row: $A^{{[{L}]}}_{{ik}} = e^{{Z_{{ik}}}} / \\sum_j e^{{Z_{{ij}}}}$, so each row of "
               f"$A^{{[{L}]}}$ is a probability distribution over the {n[-1]} classes.")
 
+
+def _bracket_cost(doc: Doc, net: Network, l2: float) -> None:
+    """J, the loss of one example, the L2 term and how deltaprop keeps the loss finite."""
+    L, loss = len(net.layers), net.loss.name
     doc.h(2, "The cost")
-    doc.eq("J = \\frac{1}{m} \\sum_{i=1}^{m} \\text{loss}_i"
-           + (f" + \\frac{{\\lambda}}{{2m}} \\sum_{{l=1}}^{{{L}}} \\|W^{{[l]}}\\|_F^2" if l2 else ""))
+    doc.eq(_cost_tex(L, l2))
     doc.eq(_LOSS_I[loss].replace("[L]", f"[{L}]"))
     reg = (f"With $\\lambda = {l2:g}$ the L2 term $\\frac{{\\lambda}}{{2m}} \\sum_l \\|W^{{[l]}}\\|_F^2$ (the sum of every "
            "squared weight) pulls the weights toward 0; biases are not regularized. ") if l2 else (
@@ -296,6 +361,10 @@ def _bracket(net: Network, l2: float):
               f"deltaprop takes $\\log A^{{[{L}]}}$ as $Z^{{[{L}]}}$ itself, never as the log of a rounded rate")
     doc.p(reg + stable + f" (`deltaprop.losses:{_LOSS_CLASS[loss]}.value`, `deltaprop.losses:l2_cost`).")
 
+
+def _bracket_backward(doc: Doc, net: Network, l2: float) -> None:
+    """δ_L, then each layer's dW, db and the error of the layer below; the recursion for any depth."""
+    L, acts, loss = len(net.layers), net.activations, net.loss.name
     doc.h(2, "Backward pass")
     doc.p("Backpropagation is the chain rule applied layer by layer, from the output back to the input. "
           "It reads the values the forward pass cached and never recomputes them (`deltaprop.model:Network.backward`).")
@@ -310,7 +379,7 @@ def _bracket(net: Network, l2: float):
     for l in range(L, 0, -1):
         W = net.layers[l - 1].W.shape
         doc.h(3, f"{L - l + 2}. Layer {l}: gradients" + (f", then the error of layer {l - 1}" if l > 1 else ""))
-        term = f" + \\frac{{\\lambda}}{{m}} W^{{[{l}]}}" if l2 else ""
+        term = _l2_tex(l, l2)
         doc.eq(f"dW^{{[{l}]}} = \\delta^{{[{l}]\\top}} A^{{[{l - 1}]}}{term}",
                _annot((f"\\delta^{{[{l}]}}", ("m", W[0])), (f"A^{{[{l - 1}]}}", ("m", W[1])),
                       result=(f"dW^{{[{l}]}}", W)))
@@ -331,7 +400,7 @@ def _bracket(net: Network, l2: float):
                    f"{ACT_TEX[below]}'(Z^{{[{l - 1}]}})",
                    _annot((f"\\delta^{{[{l}]}}", ("m", W[0])), (f"W^{{[{l}]}}", W), (f"Z^{{[{l - 1}]}}", ("m", Wb[0])),
                           result=(f"\\delta^{{[{l - 1}]}}", ("m", Wb[0]))))
-            doc.eq(f"{ACT_TEX[below]}'(Z^{{[{l - 1}]}}) = {gp.replace('Z', f'Z^{{[{l - 1}]}}').replace('A', f'A^{{[{l - 1}]}}')}")
+            doc.eq(_gprime_tex(below, l - 1))
             if l == L:
                 doc.p(f"$\\delta^{{[{l}]}} W^{{[{l}]}}$ sends each unit's error back along the weights it used: unit $j$ of "
                       f"layer {l - 1} receives $\\sum_k \\delta_k W_{{kj}}$, the weighted sum of the errors of every unit "
@@ -352,15 +421,21 @@ def _bracket(net: Network, l2: float):
           "$dZ^{[l-1]} = W^{[l]\\top} dZ^{[l]} \\odot g'(Z^{[l-1]})$, $dW^{[l]} = \\frac{1}{m} dZ^{[l]} A^{[l-1]\\top}$, "
           "$db^{[l]} = \\frac{1}{m} \\sum dZ^{[l]}$ (note 003), with $dZ^{[l]} = m\\,\\delta^{[l]\\top}$.")
 
+
+def _bracket_update(doc: Doc, net: Network, l2: float) -> None:
+    """The gradient-descent step and deltaprop's optimizers."""
+    L = len(net.layers)
     doc.h(2, "The update rule")
     doc.p("Gradient descent with learning rate $\\alpha$ (`lr` in deltaprop) moves every parameter against its gradient:")
-    for l in range(1, L + 1):
-        doc.eq(f"W^{{[{l}]}} \\leftarrow W^{{[{l}]}} - \\alpha\\, dW^{{[{l}]}}, \\quad "
-               f"b^{{[{l}]}} \\leftarrow b^{{[{l}]}} - \\alpha\\, db^{{[{l}]}}")
+    _update_steps(doc, L)
     doc.p("This is `optimizer=\"sgd\"` (`deltaprop.optim:SGD.step`); momentum, Nesterov and Adam "
           "(`deltaprop.optim`) use the same $dW$ and $db$ and change only how the step is taken. "
           "One step on a mini-batch is `deltaprop.train:Trainer.train_step`.")
 
+
+def _bracket_code(doc: Doc, net: Network, l2: float) -> None:
+    """Which function of deltaprop computes each equation."""
+    L, acts = len(net.layers), net.activations
     doc.h(2, "Where the code is")
     doc.table(["equation", "implemented by"], [
         ["$Z^{[l]} = A^{[l-1]} W^{[l]\\top} + b^{[l]}$, $A^{[l]} = g(Z^{[l]})$", "`deltaprop.layers:Dense.forward`"],
@@ -373,21 +448,22 @@ def _bracket(net: Network, l2: float):
         ["$W \\leftarrow W - \\alpha\\, dW$", "`deltaprop.optim:SGD.step`"],
         ["check against finite differences", "`deltaprop.gradcheck:gradcheck`"],
     ])
-    return doc, sy
 
 
 # -- columns notation (notes 001 and 003: examples in columns, dZ) ----------------------------------------
 
 def _columns(net: Network, l2: float):
-    L = len(net.layers)
-    n = net.sizes
-    acts = net.activations
-    loss = net.loss.name
-    doc, sy = Doc(), []
-    doc.h(1, f"Backpropagation for the {'-'.join(map(str, n))} network, in notes 001 and 003's notation")
-    doc.p(f"This network: {_network_line(net, l2)}; {net.n_params:,} parameters. Layer 0 is the input "
-          f"($n^{{[0]}} = {n[0]}$ features); layers 1 to $L = {L}$ have weights. $m$ is the number of examples in a batch.")
+    """The derivation in notes 001 and 003's notation: examples in columns, dZ = m δᵀ."""
+    doc, sy = _opening(net, l2, ", in notes 001 and 003's notation")
+    _columns_notation(doc, sy, net)
+    for step in (_columns_forward, _columns_cost, _columns_backward, _columns_update):
+        step(doc, net, l2)
+    return doc, sy
 
+
+def _columns_notation(doc: Doc, sy: list, net: Network) -> None:
+    """Examples in columns: the convention beside deltaprop's, and every symbol with its shape."""
+    n, loss = net.sizes, net.loss.name
     doc.h(2, "Notation: examples in columns")
     doc.p("Notes 001 and 003 put one example in each column: a batch is $X$ of shape "
           f"$n^{{[0]}} \\times m$ = ${n[0]} \\times m$, and every $Z^{{[l]}}$, $A^{{[l]}}$ and $dZ^{{[l]}}$ is "
@@ -402,22 +478,12 @@ def _columns(net: Network, l2: float):
              "`net.prepare_targets(y).T`"]]
     _sym(sy, "X", "X", (n[0], "m"), "inputs", "X.T")
     _sym(sy, "Y", "Y", (n[-1], "m"), "targets", "net.prepare_targets(y).T")
-    for l in range(1, L + 1):
-        W = net.layers[l - 1].W.shape
-        pre = f"net.layers[{l - 1}]"
-        for text, tex, shape, what, eng in (
-                (f"W^[{l}]", f"W^{{[{l}]}}", W, f"weights of layer {l}", f"{pre}.W"),
-                (f"b^[{l}]", f"b^{{[{l}]}}", (W[0], 1), f"biases of layer {l}, a column", f"{pre}.b[:, None]"),
-                (f"Z^[{l}]", f"Z^{{[{l}]}}", (W[0], "m"), f"pre-activations of layer {l}", f"{pre}.Z.T"),
-                (f"A^[{l}]", f"A^{{[{l}]}}", (W[0], "m"), f"activations of layer {l} ({acts[l - 1]})", f"{pre}.A.T"),
-                (f"dZ^[{l}]", f"dZ^{{[{l}]}}", (W[0], "m"), f"m ∂J/∂Z^[{l}]", f"m * {pre}.delta.T"),
-                (f"dW^[{l}]", f"dW^{{[{l}]}}", W, f"∂J/∂W^[{l}]", f"grads[{l - 1}][0]"),
-                (f"db^[{l}]", f"db^{{[{l}]}}", (W[0], 1), f"∂J/∂b^[{l}]", f"grads[{l - 1}][1][:, None]")):
-            _sym(sy, text, tex, shape, what, eng)
-            rows.append([f"${tex}$", shape_text(shape), _tex_what(what).replace("m ∂J", "$m$ ∂J"), f"`{eng}`"])
-    doc.h(3, "Every symbol and its shape")
-    doc.table(["symbol", "shape", "what it holds", "the array in deltaprop"], rows)
+    _layer_symbols(doc, sy, net, rows, columns=True)
 
+
+def _columns_forward(doc: Doc, net: Network, l2: float) -> None:
+    """Z = W A_prev + b and A = g(Z), layer by layer, with the shapes."""
+    L, n, acts = len(net.layers), net.sizes, net.activations
     doc.h(2, "Forward propagation")
     doc.eq("A^{[0]} = X", _annot(("X", (n[0], "m"))))
     for l in range(1, L + 1):
@@ -430,12 +496,19 @@ def _columns(net: Network, l2: float):
           "$A^{[l-1]}$: unit $j$'s weighted sum for example $i$."
           + (" The softmax works column by column: each column of $A^{[L]}$ sums to 1." if acts[-1] == "softmax" else ""))
 
+
+def _columns_cost(doc: Doc, net: Network, l2: float) -> None:
+    """J and the L2 term."""
+    L = len(net.layers)
     doc.h(2, "The cost")
-    doc.eq("J = \\frac{1}{m} \\sum_{i=1}^{m} \\text{loss}_i"
-           + (f" + \\frac{{\\lambda}}{{2m}} \\sum_{{l=1}}^{{{L}}} \\|W^{{[l]}}\\|_F^2" if l2 else ""))
+    doc.eq(_cost_tex(L, l2))
     doc.p(("With $\\lambda = " + f"{l2:g}" + "$ the L2 term sums every squared weight; biases are not regularized.")
           if l2 else "With $\\lambda = 0$ there is no L2 term.")
 
+
+def _columns_backward(doc: Doc, net: Network, l2: float) -> None:
+    """dZ_L = A_L − Y, each layer's dW, db and dZ of the layer below, and the same pass in rows."""
+    L, acts, loss = len(net.layers), net.activations, net.loss.name
     doc.h(2, "Backward pass")
     WL = net.layers[-1].W.shape
     doc.eq(f"dZ^{{[{L}]}} = A^{{[{L}]}} - Y",
@@ -449,7 +522,7 @@ def _columns(net: Network, l2: float):
             "element by element); what holds is this fused result, which note 003 then uses.")
     for l in range(L, 0, -1):
         W = net.layers[l - 1].W.shape
-        term = f" + \\frac{{\\lambda}}{{m}} W^{{[{l}]}}" if l2 else ""
+        term = _l2_tex(l, l2)
         doc.eq(f"dW^{{[{l}]}} = \\frac{{1}}{{m}} dZ^{{[{l}]}} A^{{[{l - 1}]\\top}}{term}",
                _annot((f"dZ^{{[{l}]}}", (W[0], "m")), (f"A^{{[{l - 1}]}}", (W[1], "m")), result=(f"dW^{{[{l}]}}", W)))
         doc.eq(f"db^{{[{l}]}} = \\frac{{1}}{{m}} \\sum_{{\\text{{columns}}}} dZ^{{[{l}]}}",
@@ -461,8 +534,7 @@ def _columns(net: Network, l2: float):
             doc.eq(f"dZ^{{[{l - 1}]}} = W^{{[{l}]\\top}} dZ^{{[{l}]}} \\odot {ACT_TEX[below]}'(Z^{{[{l - 1}]}})",
                    _annot((f"W^{{[{l}]}}", W), (f"dZ^{{[{l}]}}", (W[0], "m")), (f"Z^{{[{l - 1}]}}", (Wb[0], "m")),
                           result=(f"dZ^{{[{l - 1}]}}", (Wb[0], "m"))))
-            doc.eq(f"{ACT_TEX[below]}'(Z^{{[{l - 1}]}}) = "
-                   f"{gp.replace('Z', f'Z^{{[{l - 1}]}}').replace('A', f'A^{{[{l - 1}]}}')}")
+            doc.eq(_gprime_tex(below, l - 1))
     doc.p("$W^{[l]\\top} dZ^{[l]}$ is a matrix product (note 001 writes $W^\\top \\odot \\delta$; the element-wise "
           "product would not even have the right shape). The sums are over columns, that is over examples: in NumPy "
           "`np.sum(dZ, axis=1, keepdims=True)`.")
@@ -474,11 +546,12 @@ def _columns(net: Network, l2: float):
           "\\delta^\\top A_{\\text{prev}}$, the array `deltaprop.layers:Dense.backward` computes "
           "(`explain --notation bracket` shows that form).")
 
+
+def _columns_update(doc: Doc, net: Network, l2: float) -> None:
+    """The gradient-descent step."""
+    L = len(net.layers)
     doc.h(2, "The update rule")
-    for l in range(1, L + 1):
-        doc.eq(f"W^{{[{l}]}} \\leftarrow W^{{[{l}]}} - \\alpha\\, dW^{{[{l}]}}, \\quad "
-               f"b^{{[{l}]}} \\leftarrow b^{{[{l}]}} - \\alpha\\, db^{{[{l}]}}")
-    return doc, sy
+    _update_steps(doc, L)
 
 
 # -- theta notation (note 000, one example at a time, bias folded in) -------------------------------------
@@ -517,8 +590,7 @@ def _theta(net: Network, l2: float):
             _sym(sy, f"δ^({l})", f"\\delta^{{({l})}}", (s[l - 1], 1), f"error of layer {l}", f"m × row of δ^[{l - 1}]")
             rows.append([f"$z^{{({l})}}$, $\\delta^{{({l})}}$", shape_text((s[l - 1], 1)), f"pre-activation and error of layer {l}",
                          f"a row of `net.layers[{l - 2}].Z`; $m$ × a row of `.delta`"])
-    doc.h(3, "Every symbol and its shape")
-    doc.table(["symbol", "shape", "what it holds", "the array in deltaprop"], rows)
+    _symbol_table(doc, rows)
 
     doc.h(2, "Forward propagation (one example $x$)")
     doc.eq("a^{(1)} = x", _annot(("a^{(1)}", (s[0], 1))))

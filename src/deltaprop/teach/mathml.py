@@ -147,15 +147,19 @@ class _Parser:
         tag = "mover" if big else "msup"
         return f"<{tag}>{base}{sup}</{tag}>"
 
+    def group(self) -> str:
+        """A braced group {...}, the parser at its "{", as one <mrow>."""
+        self.i += 1
+        nodes = self.sequence(stops=("}",))
+        self.i += 1
+        return _row(nodes)
+
     def argument(self) -> str:
         """One argument ({...} or a single token) as one MathML node."""
         self.skip_spaces()
         c = self.peek()
         if c == "{":
-            self.i += 1
-            nodes = self.sequence(stops=("}",))
-            self.i += 1
-            return _row(nodes)
+            return self.group()
         if c == "\\":
             node = self.atom()
             return node if node is not None else "<mrow></mrow>"
@@ -167,10 +171,7 @@ class _Parser:
     def atom(self) -> str | None:
         c = self.peek()
         if c == "{":
-            self.i += 1
-            nodes = self.sequence(stops=("}",))
-            self.i += 1
-            return _row(nodes)
+            return self.group()
         if c == "\\":
             return self.command()
         if c.isdigit() or (c == "." and self.s[self.i + 1:self.i + 2].isdigit()):

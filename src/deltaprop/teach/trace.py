@@ -199,11 +199,9 @@ def trace(net, X=None, Y=None, l2: float = 0.0, per_example: bool = False, h: fl
         pe = {"Delta": steps, "D_loop": D_loop, "D_vec": D_vec, "cost_loop": c_loop,
               "max_abs_difference": max(float(np.max(np.abs(a - b))) for a, b in zip(D_loop, D_vec)),
               "Theta": [to_theta(layer.W, layer.b) for layer in net64.layers]}
-    t = Trace(net64, X64, Y64, l2, float(cost), float(cost) - reg, reg, loss_i, layers, pe, h, digits,
-              original_dtype=str(net.dtype))
-    t.hint = failure_hint(net64, kinks, h=h)
-    t.notation = _check_notation(notation)
-    return t
+    return Trace(net64, X64, Y64, l2=l2, cost=float(cost), data_cost=float(cost) - reg, reg_cost=reg, loss_i=loss_i,
+                 layers=layers, per_example=pe, h=h, digits=digits, original_dtype=str(net.dtype),
+                 notation=_check_notation(notation), hint=failure_hint(net64, kinks, h=h))
 
 
 def _check_notation(notation: str) -> str:
@@ -218,15 +216,20 @@ class Trace(Renderable):
     ``A_prev``, ``Z``, ``A``, ``delta``, ``dW``, ``db``, ``g_prime`` (hidden layers), and the finite
     differences ``dW_numeric``, ``db_numeric`` with relative errors ``dW_error``, ``db_error``."""
 
-    def __init__(self, net, X, Y, l2, cost, data_cost, reg_cost, loss_i, layers, per_example, h, digits,
-                 original_dtype="float64"):
+    def __init__(self, net, X, Y, *, l2: float, cost: float, data_cost: float, reg_cost: float, loss_i: list,
+                 layers: list, per_example: dict | None, h: float, digits: int, original_dtype: str = "float64",
+                 notation: str = "bracket", hint: str = "", preset: str | None = None):
+        """The float64 network and batch (X, Y) that ran, and by name: ``l2``; ``cost`` J with its
+        ``data_cost`` and ``reg_cost`` parts and each example's loss ``loss_i``; the layer records
+        ``layers``; note 000's loop ``per_example`` (or None); the finite-difference step ``h``; the
+        ``digits`` printed; the caller's dtype, the notation, the hint of a failed check and the preset."""
         self.net, self.X, self.Y, self.l2 = net, X, Y, l2
         self.cost, self.data_cost, self.reg_cost, self.loss_i = cost, data_cost, reg_cost, loss_i
         self.layers, self.per_example, self.h, self.digits = layers, per_example, h, digits
         self.original_dtype = original_dtype
-        self.preset: str | None = None
-        self.notation = "bracket"
-        self.hint = ""
+        self.preset = preset
+        self.notation = notation
+        self.hint = hint
         self.tolerance = TOLERANCE
 
     @property
@@ -294,33 +297,63 @@ class Trace(Renderable):
     # -- the document ------------------------------------------------------------------------------------
     def document(self) -> Doc:
         """The trace as a document, in ``self.notation``: ``bracket`` (rows are examples, deltaprop's own
-        arrays) or ``columns`` (notes 001 and 003: every matrix transposed, ``dZ = m δᵀ``)."""
-        rows = self._rows_document()
-        return self._columns_document(rows) if self.notation == "columns" else rows
+        arrays) or ``columns`` (notes 001 and 003: every matrix transposed, ``dZ = m δᵀ``). The gradient
+        check and note 000's loop do not depend on how the matrices are laid out."""
+        steps = ((self._columns_opening, self._columns_batch, self._columns_forward, self._columns_cost,
+                  self._columns_output_error, self._columns_backward) if self.notation == "columns" else
+                 (self._rows_opening, self._rows_batch, self._rows_forward, self._rows_cost,
+                  self._rows_output_error, self._rows_backward))
+        doc = Doc(digits=self.digits)
+        for step in steps + (self._gradient_check, self._per_example_loop):
+            step(doc)
+        return doc
 
-    def _columns_document(self, rows: Doc) -> Doc:
-        net, L, m, dg = self.net, len(self.layers), self.m, self.digits
-        n = net.sizes
-        doc = Doc(digits=dg)
+    def _title(self, doc: Doc, layout: str = "") -> None:
+        """The heading (the preset's note or 'a', the sizes, ``layout``) and the preset's description."""
         name = f"note {self.preset[4:]}'s" if self.preset else "a"
-        doc.h(1, f"One step of backpropagation, traced: {name} {'-'.join(map(str, n))} network, examples in columns")
+        doc.h(1, f"One step of backpropagation, traced: {name} {'-'.join(map(str, self.net.sizes))} network{layout}")
         if self.preset:
             about = PRESETS[self.preset]["about"]
             doc.p(about[0].upper() + about[1:] + ".")
+
+    def _beside_numeric(self, doc: Doc, r: dict, p: str, tex: str, column: bool = False) -> None:
+        """Layer record ``r``'s gradient of ``p`` ("W" or "b") beside its finite differences (as columns
+        with ``column``), with the relative error between the two."""
+        analytic, numeric = r[f"d{p}"], r[f"d{p}_numeric"]
+        if column:
+            analytic, numeric = analytic[:, None], numeric[:, None]
+        doc.pair([(tex, analytic), ("\\text{finite differences}", numeric)],
+                 f"relative error between the two: {r[f'd{p}_error']:.1e}")
+
+    def _l2_term(self, l: int) -> str:
+        """The L2 part of dW^[l] in LaTeX, or '' without L2."""
+        return f" + \\frac{{\\lambda}}{{m}} W^{{[{l}]}}" if self.l2 else ""
+
+    def _cost_equation(self) -> str:
+        """J = (1/m) Σ_i loss_i (+ the L2 term) in LaTeX, without its value."""
+        return ("J = \\frac{1}{m} \\sum_i \\text{loss}_i"
+                + (" + \\frac{\\lambda}{2m} \\sum_l \\|W^{[l]}\\|_F^2" if self.l2 else ""))
+
+    # -- columns: notes 001 and 003 --------------------------------------------------------------------------
+    def _columns_opening(self, doc: Doc) -> None:
+        m, dg = self.m, self.digits
+        self._title(doc, ", examples in columns")
         doc.p(f"A batch of $m = {m}$ example{'s' if m > 1 else ''}, $\\lambda = {self.l2:g}$, in notes 001 and 003's "
               "notation: one example per column, so every $X$, $Y$, $Z$, $A$ and $dZ$ below is the transpose of the "
               "array deltaprop holds (it keeps one example per row), and $dZ^{[l]} = m\\,\\delta^{[l]\\top}$ "
               "(the notes divide by $m$ in $dW$ and $db$). $W$, $dW$ and $db$ are the same numbers in both notations. "
               f"Every number is read from deltaprop's arrays after one call of `Network.backprop` (float64), printed "
               f"to {dg} significant digits.")
-        add_picture(doc, net, self)
+        add_picture(doc, self.net, self)
 
+    def _columns_batch(self, doc: Doc) -> None:
         doc.h(2, "The batch and the weights")
         doc.mat("X", self.X.T, "one example per column")
-        doc.mat("Y", self.Y.T, "one-hot columns" if net.loss.name == "cross_entropy" else "")
+        doc.mat("Y", self.Y.T, "one-hot columns" if self.net.loss.name == "cross_entropy" else "")
         for r in self.layers:
             doc.pair([(f"W^{{[{r['l']}]}}", r["W"]), (f"b^{{[{r['l']}]}}", r["b"][:, None])])
 
+    def _columns_forward(self, doc: Doc) -> None:
         doc.h(2, "Forward propagation")
         for r in self.layers:
             l = r["l"]
@@ -331,27 +364,27 @@ class Trace(Renderable):
                     "each column sums to 1: the predicted probability of each class" if r["activation"] == "softmax"
                     else "")
 
+    def _columns_cost(self, doc: Doc) -> None:
         doc.h(2, "The cost")
-        doc.eq("J = \\frac{1}{m} \\sum_i \\text{loss}_i"
-               + (" + \\frac{\\lambda}{2m} \\sum_l \\|W^{[l]}\\|_F^2" if self.l2 else "")
-               + f" = {fmt_number(self.cost, dg).replace('−', '-')}")
+        doc.eq(self._cost_equation() + f" = {fmt_number(self.cost, self.digits).replace('−', '-')}")
 
+    def _columns_output_error(self, doc: Doc) -> None:
+        L, m = len(self.layers), self.m
         doc.h(2, "The output error")
-        last = self.layers[-1]
         doc.eq(f"dZ^{{[{L}]}} = A^{{[{L}]}} - Y")
-        doc.mat(f"dZ^{{[{L}]}}", m * last["delta"].T, "prediction minus target, column by column; no $1/m$ here")
+        doc.mat(f"dZ^{{[{L}]}}", m * self.layers[-1]["delta"].T,
+                "prediction minus target, column by column; no $1/m$ here")
 
+    def _columns_backward(self, doc: Doc) -> None:
+        m = self.m
         doc.h(2, "The backward pass")
         for r in reversed(self.layers):
             l = r["l"]
             doc.h(3, f"Layer {l}")
-            reg = f" + \\frac{{\\lambda}}{{m}} W^{{[{l}]}}" if self.l2 else ""
-            doc.eq(f"dW^{{[{l}]}} = \\frac{{1}}{{m}} dZ^{{[{l}]}} A^{{[{l - 1}]\\top}}{reg}")
-            doc.pair([(f"dW^{{[{l}]}}", r["dW"]), ("\\text{finite differences}", r["dW_numeric"])],
-                     f"relative error between the two: {r['dW_error']:.1e}")
+            doc.eq(f"dW^{{[{l}]}} = \\frac{{1}}{{m}} dZ^{{[{l}]}} A^{{[{l - 1}]\\top}}{self._l2_term(l)}")
+            self._beside_numeric(doc, r, "W", f"dW^{{[{l}]}}")
             doc.eq(f"db^{{[{l}]}} = \\frac{{1}}{{m}} \\sum_{{\\text{{columns}}}} dZ^{{[{l}]}}")
-            doc.pair([(f"db^{{[{l}]}}", r["db"][:, None]), ("\\text{finite differences}", r["db_numeric"][:, None])],
-                     f"relative error between the two: {r['db_error']:.1e}")
+            self._beside_numeric(doc, r, "b", f"db^{{[{l}]}}", column=True)
             if l > 1:
                 below = self.layers[l - 2]
                 act = below["activation"]
@@ -359,20 +392,10 @@ class Trace(Renderable):
                 doc.mat(f"{ACT_TEX[act]}'(Z^{{[{l - 1}]}})", below["g_prime"].T)
                 doc.mat(f"dZ^{{[{l - 1}]}}", m * below["delta"].T)
 
-        # The check (and note 000's loop) do not depend on how the matrices are laid out.
-        start = next(k for k, b in enumerate(rows.blocks) if b[0] == "h" and b[2] == "Gradient check")
-        doc.blocks.extend(rows.blocks[start:])
-        return doc
-
-    def _rows_document(self) -> Doc:
-        net, L, m, dg = self.net, len(self.layers), self.m, self.digits
-        n = net.sizes
-        doc = Doc(digits=dg)
-        name = f"note {self.preset[4:]}'s" if self.preset else "a"
-        doc.h(1, f"One step of backpropagation, traced: {name} {'-'.join(map(str, n))} network")
-        if self.preset:
-            about = PRESETS[self.preset]["about"]
-            doc.p(about[0].upper() + about[1:] + ".")
+    # -- rows: deltaprop's own arrays -------------------------------------------------------------------------
+    def _rows_opening(self, doc: Doc) -> None:
+        net, m, dg = self.net, self.m, self.digits
+        self._title(doc)
         hidden = sorted(set(net.activations[:-1]))
         doc.p(f"Hidden activation {', '.join(hidden) or 'none'}, output {net.activations[-1]} with "
               f"{net.loss.name.replace('_', ' ').replace('cross entropy', 'cross-entropy')}; a batch of $m = {m}$ example{'s' if m > 1 else ''}, $\\lambda = {self.l2:g}$. "
@@ -381,6 +404,8 @@ class Trace(Renderable):
               f"printed to {dg} significant digits.")
         add_picture(doc, net, self)
 
+    def _rows_batch(self, doc: Doc) -> None:
+        net, m, n = self.net, self.m, self.net.sizes
         doc.h(2, "The batch and the weights")
         zero_b = all(not np.any(r["b"]) for r in self.layers)
         doc.p(f"{m} example{'s' if m > 1 else ''} of {n[0]} feature{'s' if n[0] > 1 else ''} (one per row of $X$), their "
@@ -395,6 +420,8 @@ class Trace(Renderable):
         for r in self.layers:
             doc.pair([(f"W^{{[{r['l']}]}}", r["W"]), (f"b^{{[{r['l']}]}}", r["b"])])
 
+    def _rows_forward(self, doc: Doc) -> None:
+        dg = self.digits
         doc.h(2, "Forward propagation")
         for r in self.layers:
             l = r["l"]
@@ -414,17 +441,20 @@ class Trace(Renderable):
                 note = "negative entries of $Z$ became 0"
             doc.mat(f"A^{{[{l}]}}", r["A"], note)
 
+    def _rows_cost(self, doc: Doc) -> None:
+        net, dg = self.net, self.digits
         doc.h(2, "The cost")
         per = ", ".join(fmt_number(v, dg) for v in self.loss_i)
-        doc.eq("J = \\frac{1}{m} \\sum_i \\text{loss}_i"
-               + (" + \\frac{\\lambda}{2m} \\sum_l \\|W^{[l]}\\|_F^2" if self.l2 else "")
+        doc.eq(self._cost_equation()
                + f" = {fmt_number(self.data_cost, dg).replace('−', '-')}"
                + (f" + {fmt_number(self.reg_cost, dg)} = {fmt_number(self.cost, dg)}" if self.l2 else ""))
         doc.p(("The first term is the mean loss over the batch, the second the L2 term. " if self.l2 else "")
               + f"The loss of each example: {per}." + (
-            f" A network that knows nothing predicts $1/K$ for every class, with loss $\\ln K = {np.log(n[-1]):.4f}$."
+            f" A network that knows nothing predicts $1/K$ for every class, with loss $\\ln K = {np.log(net.sizes[-1]):.4f}$."
             if net.loss.name == "cross_entropy" else ""))
 
+    def _rows_output_error(self, doc: Doc) -> None:
+        L, m, dg = len(self.layers), self.m, self.digits
         doc.h(2, "The output error")
         last = self.layers[-1]
         doc.eq(f"\\delta^{{[{L}]}} = \\frac{{A^{{[{L}]}} - Y}}{{m}}")
@@ -435,44 +465,58 @@ class Trace(Renderable):
               "A correct, confident prediction gives an error near 0; a wrong one, an error near $\\pm 1/m$ "
               f"(here $\\pm {_val_tex(1 / m, dg)}$).")
 
+    def _rows_backward(self, doc: Doc) -> None:
+        L = len(self.layers)
         doc.h(2, "The backward pass")
         for r in reversed(self.layers):
             l = r["l"]
             doc.h(3, f"Layer {l}")
-            reg = f" + \\frac{{\\lambda}}{{m}} W^{{[{l}]}}" if self.l2 else ""
-            doc.eq(f"dW^{{[{l}]}} = \\delta^{{[{l}]\\top}} A^{{[{l - 1}]}}{reg}")
-            doc.pair([(f"dW^{{[{l}]}}", r["dW"]), ("\\text{finite differences}", r["dW_numeric"])],
-                     f"relative error between the two: {r['dW_error']:.1e}")
+            doc.eq(f"dW^{{[{l}]}} = \\delta^{{[{l}]\\top}} A^{{[{l - 1}]}}{self._l2_term(l)}")
+            self._beside_numeric(doc, r, "W", f"dW^{{[{l}]}}")
             if l == L:
-                a, c = _pick((np.abs(r["delta"]).sum(axis=0)[:, None] > 0) & (np.abs(r["A_prev"]).sum(axis=0)[None, :] > 0))
-                terms = _sum_tex([(r["delta"][i, a], r["A_prev"][i, c]) for i in range(m)], dg)
-                reg_part = (f" + \\frac{{{self.l2:g}}}{{{m}}} \\cdot {_tex_num(r['W'][a, c], dg)}" if self.l2 else "")
-                doc.p(f"By hand, one entry: $dW^{{[{l}]}}_{{{a + 1}{c + 1}}} = \\sum_i \\delta^{{[{l}]}}_{{i{a + 1}}} "
-                      f"A^{{[{l - 1}]}}_{{i{c + 1}}}" + (f" + \\frac{{\\lambda}}{{m}} W^{{[{l}]}}_{{{a + 1}{c + 1}}}" if self.l2 else "")
-                      + f" = {terms}{reg_part} = {_val_tex(r['dW'][a, c], dg)}$: the error of unit {a + 1} times the "
-                      f"activation of unit {c + 1} below it, summed over the examples.")
+                self._dW_by_hand(doc, r)
             doc.eq(f"db^{{[{l}]}} = \\sum_{{\\text{{rows}}}} \\delta^{{[{l}]}}")
-            doc.pair([(f"db^{{[{l}]}}", r["db"]), ("\\text{finite differences}", r["db_numeric"])],
-                     f"relative error between the two: {r['db_error']:.1e}")
+            self._beside_numeric(doc, r, "b", f"db^{{[{l}]}}")
             if l > 1:
-                below = self.layers[l - 2]
-                act = below["activation"]
-                doc.eq(f"\\delta^{{[{l - 1}]}} = \\left(\\delta^{{[{l}]}} W^{{[{l}]}}\\right) \\odot "
-                       f"{ACT_TEX[act]}'(Z^{{[{l - 1}]}})")
-                doc.mat(f"{ACT_TEX[act]}'(Z^{{[{l - 1}]}})", below["g_prime"],
-                        {"relu": "1 where the unit was active, 0 where it was not: inactive units pass no error back",
-                         "sigmoid": "$A(1 - A)$, never above 0.25: each sigmoid layer shrinks the error",
-                         "tanh": "$1 - A^2$"}.get(act, ""))
-                doc.mat(f"\\delta^{{[{l - 1}]}}", below["delta"])
-                if l == L:
-                    i, j = _pick((below["g_prime"] != 0) & (below["delta"] != 0))
-                    terms = _sum_tex([(r["delta"][i, k], r["W"][k, j]) for k in range(r["W"].shape[0])], dg)
-                    doc.p(f"By hand, one entry: $\\delta^{{[{l - 1}]}}_{{{i + 1}{j + 1}}} = \\left(\\sum_k "
-                          f"\\delta^{{[{l}]}}_{{{i + 1}k}} W^{{[{l}]}}_{{k{j + 1}}}\\right) g'(Z^{{[{l - 1}]}}_{{{i + 1}{j + 1}}}) = "
-                          f"\\left({terms}\\right) \\cdot {_tex_num(below['g_prime'][i, j], dg)} = "
-                          f"{_val_tex(below['delta'][i, j], dg)}$: unit {j + 1} of layer {l - 1} collects the errors of "
-                          f"every unit it feeds, weighted by the weights that connect them.")
+                self._rows_recursion(doc, r)
 
+    def _dW_by_hand(self, doc: Doc, r: dict) -> None:
+        """One entry of the last layer's dW worked out: the errors times the activations below, summed."""
+        l, m, dg = r["l"], self.m, self.digits
+        a, c = _pick((np.abs(r["delta"]).sum(axis=0)[:, None] > 0) & (np.abs(r["A_prev"]).sum(axis=0)[None, :] > 0))
+        terms = _sum_tex([(r["delta"][i, a], r["A_prev"][i, c]) for i in range(m)], dg)
+        reg_part = (f" + \\frac{{{self.l2:g}}}{{{m}}} \\cdot {_tex_num(r['W'][a, c], dg)}" if self.l2 else "")
+        doc.p(f"By hand, one entry: $dW^{{[{l}]}}_{{{a + 1}{c + 1}}} = \\sum_i \\delta^{{[{l}]}}_{{i{a + 1}}} "
+              f"A^{{[{l - 1}]}}_{{i{c + 1}}}" + (f" + \\frac{{\\lambda}}{{m}} W^{{[{l}]}}_{{{a + 1}{c + 1}}}" if self.l2 else "")
+              + f" = {terms}{reg_part} = {_val_tex(r['dW'][a, c], dg)}$: the error of unit {a + 1} times the "
+              f"activation of unit {c + 1} below it, summed over the examples.")
+
+    def _rows_recursion(self, doc: Doc, r: dict) -> None:
+        """δ of the layer below layer record ``r``: the equation, g', the result, and for the last layer one
+        entry worked out."""
+        l, L, dg = r["l"], len(self.layers), self.digits
+        below = self.layers[l - 2]
+        act = below["activation"]
+        doc.eq(f"\\delta^{{[{l - 1}]}} = \\left(\\delta^{{[{l}]}} W^{{[{l}]}}\\right) \\odot "
+               f"{ACT_TEX[act]}'(Z^{{[{l - 1}]}})")
+        doc.mat(f"{ACT_TEX[act]}'(Z^{{[{l - 1}]}})", below["g_prime"],
+                {"relu": "1 where the unit was active, 0 where it was not: inactive units pass no error back",
+                 "sigmoid": "$A(1 - A)$, never above 0.25: each sigmoid layer shrinks the error",
+                 "tanh": "$1 - A^2$"}.get(act, ""))
+        doc.mat(f"\\delta^{{[{l - 1}]}}", below["delta"])
+        if l == L:
+            i, j = _pick((below["g_prime"] != 0) & (below["delta"] != 0))
+            terms = _sum_tex([(r["delta"][i, k], r["W"][k, j]) for k in range(r["W"].shape[0])], dg)
+            doc.p(f"By hand, one entry: $\\delta^{{[{l - 1}]}}_{{{i + 1}{j + 1}}} = \\left(\\sum_k "
+                  f"\\delta^{{[{l}]}}_{{{i + 1}k}} W^{{[{l}]}}_{{k{j + 1}}}\\right) g'(Z^{{[{l - 1}]}}_{{{i + 1}{j + 1}}}) = "
+                  f"\\left({terms}\\right) \\cdot {_tex_num(below['g_prime'][i, j], dg)} = "
+                  f"{_val_tex(below['delta'][i, j], dg)}$: unit {j + 1} of layer {l - 1} collects the errors of "
+                  f"every unit it feeds, weighted by the weights that connect them.")
+
+    # -- both layouts ---------------------------------------------------------------------------------------------
+    def _gradient_check(self, doc: Doc) -> None:
+        """Every analytic gradient against its finite differences, by gradcheck's rule."""
+        dg = self.digits
         doc.h(2, "Gradient check")
         doc.p(f"Centered differences $(J(\\theta + h) - J(\\theta - h))/2h$ with $h = {_tex_num(self.h)}$, one parameter at a time "
               "(`deltaprop.gradcheck:numerical_gradient`), against backprop; relative error "
@@ -491,26 +535,29 @@ class Trace(Renderable):
                  f"gradients are too small to measure to a relative {self.tolerance:g}." if floor else "")
               + ("" if ok else " " + self.hint))
 
-        if self.per_example is not None:
-            pe = self.per_example
-            doc.h(2, "Note 000's loop, one example at a time")
-            doc.p("The same gradients computed as note 000 does, with the bias folded in: "
-                  "$\\Theta^{(l)} = [\\, b^{[l]} \\mid W^{[l]} \\,]$, $\\bar{a}^{(l)} = [1;\\, a^{(l)}]$, and for each example "
-                  "$\\Delta^{(l)} \\leftarrow \\Delta^{(l)} + \\delta^{(l+1)} \\bar{a}^{(l)\\top}$ "
-                  "(`deltaprop.reference:per_example_backprop`). Note 000 numbers the input as layer 1, so "
-                  "$\\Theta^{(l)}$ here is deltaprop's layer $l$.")
-            for i, step in enumerate(pe["Delta"]):
-                doc.h(3, f"After example {i + 1}")
-                for l, D in enumerate(step, 1):
-                    doc.mat(f"\\Delta^{{({l})}}", D)
-            doc.h(3, "The gradient")
-            doc.eq("D^{(l)} = \\frac{1}{m}\\left(\\Delta^{(l)} + \\lambda \\tilde{\\Theta}^{(l)}\\right)")
-            for l, (Dl, Dv) in enumerate(zip(pe["D_loop"], pe["D_vec"]), 1):
-                doc.pair([(f"D^{{({l})}}", Dl), (f"[\\, db^{{[{l}]}} \\mid dW^{{[{l}]}} \\,]", Dv)])
-            doc.p(f"The loop ends where the vectorized pass did: the largest difference is "
-                  f"{pe['max_abs_difference']:.1e} (rounding), and its cost {fmt_number(pe['cost_loop'], dg)} equals "
-                  f"$J$ = {fmt_number(self.cost, dg)}.")
-        return doc
+    def _per_example_loop(self, doc: Doc) -> None:
+        """Note 000's loop beside the vectorized pass, when the trace ran it (``per_example=True``)."""
+        if self.per_example is None:
+            return
+        dg = self.digits
+        pe = self.per_example
+        doc.h(2, "Note 000's loop, one example at a time")
+        doc.p("The same gradients computed as note 000 does, with the bias folded in: "
+              "$\\Theta^{(l)} = [\\, b^{[l]} \\mid W^{[l]} \\,]$, $\\bar{a}^{(l)} = [1;\\, a^{(l)}]$, and for each example "
+              "$\\Delta^{(l)} \\leftarrow \\Delta^{(l)} + \\delta^{(l+1)} \\bar{a}^{(l)\\top}$ "
+              "(`deltaprop.reference:per_example_backprop`). Note 000 numbers the input as layer 1, so "
+              "$\\Theta^{(l)}$ here is deltaprop's layer $l$.")
+        for i, step in enumerate(pe["Delta"]):
+            doc.h(3, f"After example {i + 1}")
+            for l, D in enumerate(step, 1):
+                doc.mat(f"\\Delta^{{({l})}}", D)
+        doc.h(3, "The gradient")
+        doc.eq("D^{(l)} = \\frac{1}{m}\\left(\\Delta^{(l)} + \\lambda \\tilde{\\Theta}^{(l)}\\right)")
+        for l, (Dl, Dv) in enumerate(zip(pe["D_loop"], pe["D_vec"]), 1):
+            doc.pair([(f"D^{{({l})}}", Dl), (f"[\\, db^{{[{l}]}} \\mid dW^{{[{l}]}} \\,]", Dv)])
+        doc.p(f"The loop ends where the vectorized pass did: the largest difference is "
+              f"{pe['max_abs_difference']:.1e} (rounding), and its cost {fmt_number(pe['cost_loop'], dg)} equals "
+              f"$J$ = {fmt_number(self.cost, dg)}.")
 
     def __repr__(self) -> str:
         return (f"Trace({'-'.join(map(str, self.net.sizes))}, m={self.m}, J={self.cost:.4g}, "

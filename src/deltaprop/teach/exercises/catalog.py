@@ -46,6 +46,10 @@ SCALE = ["no_m", "m_twice"]
 GPRIME = ["no_gprime", "gprime_wrong_layer", "gprime_of_A", "gprime_formula_on_Z"]
 L2 = ["no_l2", "l2_no_m", "l2_no_half", "bias_reg"]
 COST = ["cost_sum", "cost_sign", "cost_wrong_loss"]
+# What a whole backward pass can get wrong, without and with L2; the λ of the L2 exercises' cases.
+BACKPROP = tuple(OUTPUT + SCALE + GPRIME + COST + ["transposed"])
+BACKPROP_L2 = tuple(OUTPUT + SCALE + GPRIME + L2 + COST + ["transposed"])
+_L2_VALUES = (0.5, 0.9, 0.3)
 
 
 @dataclass
@@ -229,7 +233,7 @@ _LIST = [
          ("Send the error back through W2 (δ2 W2, shape (m, n_1)) and through the ReLU: multiply element-wise by "
          "relu'(Z1) = 1 where Z1 > 0, else 0."),
          "dW1 = δ1ᵀ X and db1 = δ1 summed over the rows. The 1/m entered once, in δ2: do not divide again."),
-        tuple(OUTPUT + SCALE + GPRIME + COST + ["transposed"]), "one_hidden",
+        BACKPROP, "one_hidden",
         (([4, 5, 3], "relu", "softmax"), ([6, 3, 4], "relu", "softmax"), ([2, 7, 3], "relu", "softmax"))),
     Exercise(
         "any_depth", "backprop through any number of layers", "note 001", "backprop",
@@ -243,7 +247,7 @@ _LIST = [
          "pre-activation Z (σ' = A(1 − A) and tanh' = 1 − A² read it off the cached A)."),
          "At every layer: dW_l = δ_lᵀ A_{l−1} (the shape of W_l) and db_l = δ_l summed over the rows.",
          "Loop l from L down to 1 and stop sending the error back at the first layer."),
-        tuple(OUTPUT + SCALE + GPRIME + COST + ["transposed"]), "backprop", _SHAPES_ANY),
+        BACKPROP, "backprop", _SHAPES_ANY),
     Exercise(
         "l2", "backprop with L2 regularization", "notes 000 and 001", "backprop",
         "backprop(weights, activations, X, Y, l2) -> (cost, [(dW_1, db_1), ...])",
@@ -254,7 +258,7 @@ _LIST = [
          "The data part of the gradient does not change: δ_L = (A_L − Y)/m and the recursion are those of any_depth.",
          ("Note 000 writes D = Δ/m + λΘ; with its own cost λ/(2m) Σ Θ² the λ term is divided by m too, and the "
          "bias column is left out.")),
-        tuple(OUTPUT + SCALE + GPRIME + L2 + COST + ["transposed"]), "backprop_l2", _SHAPES_ANY, (0.5, 0.9, 0.3)),
+        BACKPROP_L2, "backprop_l2", _SHAPES_ANY, _L2_VALUES),
     Exercise(
         "per_example", "note 000's loop, one example at a time", "note 000", "backprop",
         "backprop(Thetas, X, Y, lam) -> (J, [D_1, D_2, ...])",
@@ -270,7 +274,7 @@ _LIST = [
          "Δ^(l) += δ^(l+1) ā^(l)ᵀ: a column times a row, the shape of Θ^(l).",
          ("After the loop: D = (Δ + λΘ̃)/m, where Θ̃ is a copy of Θ with column 0 set to 0. The cost: the mean of "
          "the examples' losses plus λ/(2m) Σ of the squared entries of Θ̃.")),
-        tuple(OUTPUT + SCALE + GPRIME + L2 + COST + ["transposed"]), "theta", _SHAPES_000, (0.5, 0.9, 0.3)),
+        BACKPROP_L2, "theta", _SHAPES_000, _L2_VALUES),
     Exercise(
         "vectorized", "note 000's network, vectorized", "notes 000 and 002", "backprop",
         "backprop(weights, X, Y, l2) -> (cost, [(dW_1, db_1), ...])",
@@ -281,7 +285,7 @@ _LIST = [
          ("δ_{l−1} = (δ_l W_l) ⊙ A_{l−1}(1 − A_{l−1}); the matrix product sums each unit's error over every unit "
          "it feeds (note 002's question: yes, sum over j)."),
          "dW_l = δ_lᵀ A_{l−1} + (λ/m) W_l, db_l = Σ_rows δ_l; compare with per_example on the same numbers."),
-        tuple(OUTPUT + SCALE + GPRIME + L2 + COST + ["transposed"]), "sigmoid", _SHAPES_000, (0.5, 0.9, 0.3)),
+        BACKPROP_L2, "sigmoid", _SHAPES_000, _L2_VALUES),
     Exercise(
         "minibatch", "one epoch of mini-batch gradient descent", "notes 001 and 002", "sgd_epoch",
         "sgd_epoch(weights, activations, X, Y, lr, batch_size, l2) -> [(W_1, b_1), ...]",

@@ -188,14 +188,19 @@ def call_learner(fn, case: Case, *args):
         raise LearnerError(f"your function raised {text}{hint}, on the case {case.label}", where, line) from None
 
 
-def as_array(value, what: str, shape, case: Case, transposable: bool = False) -> np.ndarray:
-    """value as a finite float64 array of ``shape`` (or its transpose, if ``transposable``); else LearnerError."""
+def _float64(value, what: str, case: Case, expected: str) -> np.ndarray:
+    """value as a float64 array; LearnerError when it is None (a missing return) or not ``expected``."""
     if value is None:
         raise LearnerError(f"{what} is None, on the case {case.label}: is a `return` missing, or a TODO left?")
     try:
-        a = np.asarray(value, dtype=np.float64)
+        return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise LearnerError(f"{what} is a {type(value).__name__}, not an array of numbers, on the case {case.label}") from None
+        raise LearnerError(f"{what} is a {type(value).__name__}, not {expected}, on the case {case.label}") from None
+
+
+def as_array(value, what: str, shape, case: Case, transposable: bool = False) -> np.ndarray:
+    """value as a finite float64 array of ``shape`` (or its transpose, if ``transposable``); else LearnerError."""
+    a = _float64(value, what, case, "an array of numbers")
     shape = tuple(shape)
     if a.shape != shape and not (transposable and a.shape == shape[::-1]):
         raise LearnerError(f"{what} has shape {a.shape}; it must have shape {shape}, on the case {case.label}")
@@ -206,12 +211,8 @@ def as_array(value, what: str, shape, case: Case, transposable: bool = False) ->
 
 
 def as_cost(value, what: str, case: Case) -> float:
-    if value is None:
-        raise LearnerError(f"{what} is None, on the case {case.label}: is a `return` missing, or a TODO left?")
-    try:
-        a = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise LearnerError(f"{what} is a {type(value).__name__}, not a number, on the case {case.label}") from None
+    """value as one finite float (a cost); else LearnerError."""
+    a = _float64(value, what, case, "a number")
     if a.size != 1:
         raise LearnerError(f"{what} has shape {a.shape}; it must be one number, on the case {case.label}")
     c = float(a.reshape(-1)[0])

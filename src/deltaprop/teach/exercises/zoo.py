@@ -54,6 +54,8 @@ class Mistake:
     note: str = ""
 
 
+_ONE_M = "note 001 puts the 1/m in some lines and not in others; it belongs exactly once"
+
 _M = [
     # the output error δ_L
     Mistake("sign", "sign flipped", "the output error has the wrong sign: Y − A instead of A − Y",
@@ -80,10 +82,10 @@ _M = [
     # 1/m
     Mistake("no_m", "1/m missing", "the gradient of the data term is a sum over the examples, not their mean",
             "δ^[{L}] = A^[{L}] − Y", "output", "scale",
-            "note 001 puts the 1/m in some lines and not in others; it belongs exactly once"),
+            _ONE_M),
     Mistake("m_twice", "1/m applied twice", "the 1/m of the mean entered twice (in δ and again in dW and db)",
             "δ^[{L}] = (A^[{L}] − Y)/m²", "output", "scale",
-            "note 001 puts the 1/m in some lines and not in others; it belongs exactly once"),
+            _ONE_M),
     # the recursion δ_{l−1} = (δ_l W_l) ⊙ g'(Z_{l−1})
     Mistake("no_gprime", "g' missing", "the error sent back through W was not multiplied by the derivative of "
             "the activation", "δ^[{k}] = δ^[{l}] W^[{l}]", "recursion", "gprime"),
