@@ -226,3 +226,20 @@ def test_a_named_column_of_row_numbers_is_pointed_out_with_its_drop(tmp_path):
     df.rename_axis(None).to_csv(tmp_path / "plain.csv")
     proc = ok(run("train", "--data", "plain.csv", "--target", "target", "--out", "plain", *QUICK, cwd=tmp_path))
     assert "left out, not a feature" in proc.stderr and "taken as a feature" not in proc.stderr
+
+
+def test_runs_latest_on_a_stopped_run_says_so_and_resumes_by_its_own_name(tmp_path):
+    iris_csv(tmp_path / "iris.csv")
+    ok(run("train", "--data", "iris.csv", "--target", "species", "--out", "runs/first", "--checkpoint-every", "1",
+           *QUICK, "--no-plots", cwd=tmp_path))
+    os.unlink(tmp_path / "runs" / "first" / "model.safetensors")  # stopped before its model was saved
+    assert os.readlink(tmp_path / "runs" / "latest") == "first"
+    for command in ("evaluate", "info"):
+        proc = refused(run(command, "runs/latest/model.safetensors", cwd=tmp_path), 3,
+                       "runs/latest holds a run that was stopped before it saved its model",
+                       "deltaprop train --resume runs/latest")
+        assert "no such model file" not in proc.stderr
+    # Resumed through runs/latest, the run speaks of its own directory: runs/latest moves on with the next run.
+    proc = ok(run("train", "--resume", "runs/latest", "--epochs", "3", "--no-plots", cwd=tmp_path))
+    assert "saved: runs/first/model.safetensors" in proc.stdout and "runs/latest" not in proc.stdout
+    ok(run("evaluate", "runs/latest/model.safetensors", cwd=tmp_path))
