@@ -20,6 +20,8 @@ meaningful (in float32 they would carry rounding noise of about 1e-3).
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from deltaprop.errors import ConfigError, unknown_name
@@ -300,9 +302,10 @@ class Trace(Renderable):
         arrays) or ``columns`` (notes 001 and 003: every matrix transposed, ``dZ = m δᵀ``). The gradient
         check and note 000's loop do not depend on how the matrices are laid out."""
         steps = ((self._columns_opening, self._columns_batch, self._columns_forward, self._columns_cost,
-                  self._columns_output_error, self._columns_backward) if self.notation == "columns" else
+                  self._columns_output_error, partial(self._backward_pass, layer=self._columns_layer))
+                 if self.notation == "columns" else
                  (self._rows_opening, self._rows_batch, self._rows_forward, self._rows_cost,
-                  self._rows_output_error, self._rows_backward))
+                  self._rows_output_error, partial(self._backward_pass, layer=self._rows_layer)))
         doc = Doc(digits=self.digits)
         for step in steps + (self._gradient_check, self._per_example_loop):
             step(doc)
@@ -324,6 +327,13 @@ class Trace(Renderable):
             analytic, numeric = analytic[:, None], numeric[:, None]
         doc.pair([(tex, analytic), ("\\text{finite differences}", numeric)],
                  f"relative error between the two: {r[f'd{p}_error']:.1e}")
+
+    def _backward_pass(self, doc: Doc, layer) -> None:
+        """The backward pass from the last layer down: a heading per layer, then ``layer(doc, record)``."""
+        doc.h(2, "The backward pass")
+        for r in reversed(self.layers):
+            doc.h(3, f"Layer {r['l']}")
+            layer(doc, r)
 
     def _l2_term(self, l: int) -> str:
         """The L2 part of dW^[l] in LaTeX, or '' without L2."""
@@ -375,22 +385,19 @@ class Trace(Renderable):
         doc.mat(f"dZ^{{[{L}]}}", m * self.layers[-1]["delta"].T,
                 "prediction minus target, column by column; no $1/m$ here")
 
-    def _columns_backward(self, doc: Doc) -> None:
-        m = self.m
-        doc.h(2, "The backward pass")
-        for r in reversed(self.layers):
-            l = r["l"]
-            doc.h(3, f"Layer {l}")
-            doc.eq(f"dW^{{[{l}]}} = \\frac{{1}}{{m}} dZ^{{[{l}]}} A^{{[{l - 1}]\\top}}{self._l2_term(l)}")
-            self._beside_numeric(doc, r, "W", f"dW^{{[{l}]}}")
-            doc.eq(f"db^{{[{l}]}} = \\frac{{1}}{{m}} \\sum_{{\\text{{columns}}}} dZ^{{[{l}]}}")
-            self._beside_numeric(doc, r, "b", f"db^{{[{l}]}}", column=True)
-            if l > 1:
-                below = self.layers[l - 2]
-                act = below["activation"]
-                doc.eq(f"dZ^{{[{l - 1}]}} = W^{{[{l}]\\top}} dZ^{{[{l}]}} \\odot {ACT_TEX[act]}'(Z^{{[{l - 1}]}})")
-                doc.mat(f"{ACT_TEX[act]}'(Z^{{[{l - 1}]}})", below["g_prime"].T)
-                doc.mat(f"dZ^{{[{l - 1}]}}", m * below["delta"].T)
+    def _columns_layer(self, doc: Doc, r: dict) -> None:
+        """Layer record ``r``'s dW and db (the notes' 1/m here), then dZ of the layer below."""
+        l = r["l"]
+        doc.eq(f"dW^{{[{l}]}} = \\frac{{1}}{{m}} dZ^{{[{l}]}} A^{{[{l - 1}]\\top}}{self._l2_term(l)}")
+        self._beside_numeric(doc, r, "W", f"dW^{{[{l}]}}")
+        doc.eq(f"db^{{[{l}]}} = \\frac{{1}}{{m}} \\sum_{{\\text{{columns}}}} dZ^{{[{l}]}}")
+        self._beside_numeric(doc, r, "b", f"db^{{[{l}]}}", column=True)
+        if l > 1:
+            below = self.layers[l - 2]
+            act = below["activation"]
+            doc.eq(f"dZ^{{[{l - 1}]}} = W^{{[{l}]\\top}} dZ^{{[{l}]}} \\odot {ACT_TEX[act]}'(Z^{{[{l - 1}]}})")
+            doc.mat(f"{ACT_TEX[act]}'(Z^{{[{l - 1}]}})", below["g_prime"].T)
+            doc.mat(f"dZ^{{[{l - 1}]}}", self.m * below["delta"].T)
 
     # -- rows: deltaprop's own arrays -------------------------------------------------------------------------
     def _rows_opening(self, doc: Doc) -> None:
@@ -465,20 +472,17 @@ class Trace(Renderable):
               "A correct, confident prediction gives an error near 0; a wrong one, an error near $\\pm 1/m$ "
               f"(here $\\pm {_val_tex(1 / m, dg)}$).")
 
-    def _rows_backward(self, doc: Doc) -> None:
-        L = len(self.layers)
-        doc.h(2, "The backward pass")
-        for r in reversed(self.layers):
-            l = r["l"]
-            doc.h(3, f"Layer {l}")
-            doc.eq(f"dW^{{[{l}]}} = \\delta^{{[{l}]\\top}} A^{{[{l - 1}]}}{self._l2_term(l)}")
-            self._beside_numeric(doc, r, "W", f"dW^{{[{l}]}}")
-            if l == L:
-                self._dW_by_hand(doc, r)
-            doc.eq(f"db^{{[{l}]}} = \\sum_{{\\text{{rows}}}} \\delta^{{[{l}]}}")
-            self._beside_numeric(doc, r, "b", f"db^{{[{l}]}}")
-            if l > 1:
-                self._rows_recursion(doc, r)
+    def _rows_layer(self, doc: Doc, r: dict) -> None:
+        """Layer record ``r``'s dW (worked out by hand for the last layer) and db, then δ of the layer below."""
+        l = r["l"]
+        doc.eq(f"dW^{{[{l}]}} = \\delta^{{[{l}]\\top}} A^{{[{l - 1}]}}{self._l2_term(l)}")
+        self._beside_numeric(doc, r, "W", f"dW^{{[{l}]}}")
+        if l == len(self.layers):
+            self._dW_by_hand(doc, r)
+        doc.eq(f"db^{{[{l}]}} = \\sum_{{\\text{{rows}}}} \\delta^{{[{l}]}}")
+        self._beside_numeric(doc, r, "b", f"db^{{[{l}]}}")
+        if l > 1:
+            self._rows_recursion(doc, r)
 
     def _dW_by_hand(self, doc: Doc, r: dict) -> None:
         """One entry of the last layer's dW worked out: the errors times the activations below, summed."""
