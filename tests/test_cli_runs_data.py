@@ -189,3 +189,57 @@ def test_the_training_time_of_a_small_data_set_is_not_printed_as_zero(tmp_path):
     shown_seconds = float(line.split("test rows, ")[1].split(" s of training")[0])
     measured = json.loads((tmp_path / "run" / "metrics.json").read_text())["train_seconds"]
     assert shown_seconds > 0 and abs(shown_seconds - measured) <= 0.01 * measured, (line, measured)
+
+
+def test_a_second_search_into_one_directory_is_refused_before_any_fit(tmp_path):
+    iris_csv(tmp_path / "iris.csv")
+    datasets.load_wine(as_frame=True).frame.to_csv(tmp_path / "wine.csv")
+    search = ("search", "--grid", "layers=4|8", "--cv", "2", "--epochs", "2", "--workers", "1", "-q", "--no-plots")
+    ok(run(*search, "--data", "wine.csv", "--target", "target", "--out", "s", cwd=tmp_path))
+    table = (tmp_path / "s" / "search.csv").read_text()
+    model = (tmp_path / "s" / "model.safetensors").read_bytes()
+    # Another data set into the same --out: refused at once, the first search and its model untouched
+    # (it used to search, overwrite search.csv, and only then refuse the retraining).
+    refused(run(*search, "--data", "iris.csv", "--target", "species", "--out", "s", cwd=tmp_path), 2,
+            "already holds a search", "--overwrite")
+    assert (tmp_path / "s" / "search.csv").read_text() == table
+    assert (tmp_path / "s" / "model.safetensors").read_bytes() == model
+    refused(run(*search, "--data", "iris.csv", "--target", "species", "--out", "s", "--no-retrain", cwd=tmp_path), 2,
+            "already holds a search")
+    ok(run(*search, "--data", "iris.csv", "--target", "species", "--out", "s", "--overwrite", cwd=tmp_path))
+    assert json.loads((tmp_path / "s" / "metrics.json").read_text())["data"]["classes"] == [
+        "setosa", "versicolor", "virginica"]
+    assert (tmp_path / "s" / "search.csv").read_text() != table
+
+
+def test_a_named_column_of_row_numbers_is_pointed_out_with_its_drop(tmp_path):
+    df = datasets.load_wine(as_frame=True).frame  # rows sorted by class: row numbers give the class away
+    df.index.name = "id"
+    df.to_csv(tmp_path / "wine.csv")
+    proc = ok(run("train", "--data", "wine.csv", "--target", "target", "--out", "with_id", *QUICK, cwd=tmp_path))
+    assert "the column 'id' holds the row numbers 0..177: taken as a feature" in proc.stderr
+    assert "--drop id" in proc.stderr
+    proc = ok(run("train", "--data", "wine.csv", "--target", "target", "--drop", "id", "--out", "without", *QUICK,
+                  cwd=tmp_path))
+    assert "row numbers" not in proc.stderr
+    # pandas' unnamed index is still left out on its own, with its own note.
+    df.rename_axis(None).to_csv(tmp_path / "plain.csv")
+    proc = ok(run("train", "--data", "plain.csv", "--target", "target", "--out", "plain", *QUICK, cwd=tmp_path))
+    assert "left out, not a feature" in proc.stderr and "taken as a feature" not in proc.stderr
+
+
+def test_runs_latest_on_a_stopped_run_says_so_and_resumes_by_its_own_name(tmp_path):
+    iris_csv(tmp_path / "iris.csv")
+    ok(run("train", "--data", "iris.csv", "--target", "species", "--out", "runs/first", "--checkpoint-every", "1",
+           *QUICK, "--no-plots", cwd=tmp_path))
+    os.unlink(tmp_path / "runs" / "first" / "model.safetensors")  # stopped before its model was saved
+    assert os.readlink(tmp_path / "runs" / "latest") == "first"
+    for command in ("evaluate", "info"):
+        proc = refused(run(command, "runs/latest/model.safetensors", cwd=tmp_path), 3,
+                       "runs/latest holds a run that was stopped before it saved its model",
+                       "deltaprop train --resume runs/latest")
+        assert "no such model file" not in proc.stderr
+    # Resumed through runs/latest, the run speaks of its own directory: runs/latest moves on with the next run.
+    proc = ok(run("train", "--resume", "runs/latest", "--epochs", "3", "--no-plots", cwd=tmp_path))
+    assert "saved: runs/first/model.safetensors" in proc.stdout and "runs/latest" not in proc.stdout
+    ok(run("evaluate", "runs/latest/model.safetensors", cwd=tmp_path))

@@ -23,6 +23,14 @@ def load_model(path):
     from deltaprop.errors import ModelFileError
 
     if not Path(path).exists():
+        run_dir = Path(path).parent
+        if Path(path).name == MODEL_FILE and (run_dir / CHECKPOINT_FILE).is_file():
+            from deltaprop.io.files import shown
+
+            raise ModelFileError(f"{shown(run_dir)} holds a run that was stopped before it saved its model "
+                                 f"(it has {CHECKPOINT_FILE}, no {MODEL_FILE})",
+                                 f"finish it with deltaprop train --resume {shown(run_dir)} (its model is saved "
+                                 "at the end), or pass another run's model")
         raise ModelFileError(f"no such model file: {path}",
                              f"check the path; `deltaprop train` writes RUN_DIR/{MODEL_FILE}, and "
                              f"runs/latest/{MODEL_FILE} is the newest run's")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import shlex
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from deltaprop.cli.args import Formatter, fraction, positive_int, train_option
 from deltaprop.cli.common import console, error, live_bar, out, seconds
 from deltaprop.errors import ConfigError
+from deltaprop.io.files import shown
 
 SEARCH_EXAMPLES = """\
 examples:
@@ -67,6 +69,8 @@ def register(sub) -> None:
     g.add_argument("--out", metavar="DIR", help="directory (default: runs/<date>_<time>)")
     g.add_argument("--no-plots", action="store_true")
     g.add_argument("--no-retrain", action="store_true", help="stop after search.csv")
+    g.add_argument("--overwrite", action="store_true",
+                   help="--out may hold an earlier search or run: its files are removed first")
     g.add_argument("--quiet", "-q", action="store_true")
     s.set_defaults(handler=cmd_search)
 
@@ -185,7 +189,7 @@ def plot_search(rows: list[dict], names: list[str], score_name: str, path) -> Pa
 
 
 def cmd_search(args) -> int:
-    from deltaprop.cli.train import _run_dir
+    from deltaprop.cli.train import _claim, _run_dir
     from deltaprop.io.datasets import resolve
     from deltaprop.scale import search as S
 
@@ -197,6 +201,14 @@ def cmd_search(args) -> int:
     folds = S.kfold(data.y_train, args.cv, seed=args.seed, stratify=classification)
     shared = S.SearchData(data.X_train, data.y_train, folds, data.class_names, data.scaling)
     run_dir = _run_dir(args)
+    # Before any fit: the directory is this search's own (no earlier search's table beside another model).
+    earlier = [name for name in (SEARCH_FILE, PLOT_FILE) if os.path.lexists(run_dir / name)]
+    if earlier and not args.overwrite:
+        raise ConfigError(f"{shown(run_dir)} already holds a search ({', '.join(earlier)})",
+                          "choose another --out, or pass --overwrite to replace it")
+    _claim(run_dir, args)  # a run's files: refused, or removed with --overwrite
+    for name in earlier:
+        os.unlink(run_dir / name)
     score_name = "accuracy" if classification else "R²"
     if not args.quiet:
         sys.stderr.write(f"deltaprop search: {data!r}\n{len(combos)} combination{'s' * (len(combos) != 1)} of "

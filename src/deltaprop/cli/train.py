@@ -441,6 +441,8 @@ def _resumed_args(args):
     from deltaprop.io import checkpoint
 
     run_dir = Path(os.path.expanduser(args.resume))
+    if run_dir.name == "latest" and run_dir.is_symlink():  # the run it names: hints stay right once it moves on
+        run_dir = run_dir.parent / os.readlink(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"--resume: no such run directory: {shown(run_dir)}",
                           "pass the directory of a `deltaprop train` run that was interrupted or stopped")

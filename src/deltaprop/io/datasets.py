@@ -18,6 +18,7 @@ import hashlib
 import io
 import math
 import os
+import shlex
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -482,6 +483,16 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
                 raise DataError(f"{shown(path)}, row {i + 1} (line {line}): the label is empty",
                                 "drop rows with missing labels")
             labels.append(row[t])
+    if labelled and has_header and len(rows) >= 10:
+        # A named column of row numbers (df.index.name = "id"; df.to_csv(path)) is a feature like any other,
+        # and on rows saved in order of their class it gives the label away: said, never silent.
+        steps = np.arange(len(rows), dtype=np.float64)
+        for k, j in enumerate(feature_cols):
+            if np.array_equal(X[:, k], steps) or np.array_equal(X[:, k], steps + 1):
+                notes.append(f"{shown(path)}: the column {names[j]!r} holds the row numbers {int(X[0, k])}.."
+                             f"{int(X[-1, k])}: taken as a feature; if it is an ID, leave it out with --drop "
+                             f"{safe_text(shlex.quote(names[j]))} (rows saved in order of their class would let it give the "
+                             "label away)")
     features = [names[j] for j in feature_cols]
     if not labelled:
         return CSVTable(X, np.empty(0), features, "", has_header, notes, delimiter)
