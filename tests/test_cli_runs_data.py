@@ -259,3 +259,22 @@ def test_tab_separated_files_named_tsv_train_evaluate_and_predict(tmp_path):
     proc = refused(run("predict", "run/model.safetensors", "iris.txt", cwd=tmp_path), 2, "iris.txt is text",
                    ".csv or .tsv name")
     assert "gzip" not in proc.stderr
+
+
+def test_names_with_dollar_signs_are_drawn_as_written(tmp_path):
+    # Price bands as class names: matplotlib read '$0-$50' as mathematics (drawn '0 − 50'), and a name
+    # that is not valid mathematics ('$5^$') broke confusion.png and roc.png.
+    bunch = datasets.load_breast_cancer(as_frame=True)
+    df = bunch.frame.drop(columns="target").assign(band=[["$0-$50", "$5^$ and up"][t] for t in bunch.target])
+    df.to_csv(tmp_path / "bands.csv", index=False)
+    out = tmp_path / "bands"
+    ok(run("train", "--data", "bands.csv", "--target", "band", "--out", out, *QUICK, cwd=tmp_path))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["problems"] == [] and {"confusion.png", "roc.png"} <= set(metrics["files"])
+    assert (out / "confusion.png").stat().st_size > 10000 and (out / "roc.png").stat().st_size > 10000
+    df = datasets.load_diabetes(as_frame=True, scaled=False).frame.rename(columns={"target": "cost in $^$"})
+    df.to_csv(tmp_path / "cost.csv", index=False)
+    out = tmp_path / "cost"
+    ok(run("train", "--data", "cost.csv", "--target", "cost in $^$", "--task", "regression", "--out", out, *QUICK,
+           cwd=tmp_path))
+    assert json.loads((out / "metrics.json").read_text())["problems"] == [] and (out / "residuals.png").is_file()
