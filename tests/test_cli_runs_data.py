@@ -243,3 +243,38 @@ def test_runs_latest_on_a_stopped_run_says_so_and_resumes_by_its_own_name(tmp_pa
     proc = ok(run("train", "--resume", "runs/latest", "--epochs", "3", "--no-plots", cwd=tmp_path))
     assert "saved: runs/first/model.safetensors" in proc.stdout and "runs/latest" not in proc.stdout
     ok(run("evaluate", "runs/latest/model.safetensors", cwd=tmp_path))
+
+
+def test_tab_separated_files_named_tsv_train_evaluate_and_predict(tmp_path):
+    iris_csv(tmp_path / "iris.tsv", sep="\t", index=False)
+    ok(run("train", "--data", "iris.tsv", "--target", "species", "--out", "run", "--epochs", "20", "--quiet",
+           "--no-plots", cwd=tmp_path))
+    test_accuracy = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["accuracy"]
+    proc = ok(run("evaluate", "run/model.safetensors", "--data", "iris.tsv", "--split", "test", "--json", cwd=tmp_path))
+    assert json.loads(proc.stdout)["accuracy"] == test_accuracy
+    proc = ok(run("predict", "run/model.safetensors", "iris.tsv", cwd=tmp_path))
+    assert proc.stdout.startswith("label,p_setosa") and len(proc.stdout.splitlines()) == 151
+    # Any other name is not guessed; text given where an IDX file is read says what it is.
+    shutil.copy(tmp_path / "iris.tsv", tmp_path / "iris.txt")
+    proc = refused(run("predict", "run/model.safetensors", "iris.txt", cwd=tmp_path), 2, "iris.txt is text",
+                   ".csv or .tsv name")
+    assert "gzip" not in proc.stderr
+
+
+def test_names_with_dollar_signs_are_drawn_as_written(tmp_path):
+    # Price bands as class names: matplotlib read '$0-$50' as mathematics (drawn '0 − 50'), and a name
+    # that is not valid mathematics ('$5^$') broke confusion.png and roc.png.
+    bunch = datasets.load_breast_cancer(as_frame=True)
+    df = bunch.frame.drop(columns="target").assign(band=[["$0-$50", "$5^$ and up"][t] for t in bunch.target])
+    df.to_csv(tmp_path / "bands.csv", index=False)
+    out = tmp_path / "bands"
+    ok(run("train", "--data", "bands.csv", "--target", "band", "--out", out, *QUICK, cwd=tmp_path))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["problems"] == [] and {"confusion.png", "roc.png"} <= set(metrics["files"])
+    assert (out / "confusion.png").stat().st_size > 10000 and (out / "roc.png").stat().st_size > 10000
+    df = datasets.load_diabetes(as_frame=True, scaled=False).frame.rename(columns={"target": "cost in $^$"})
+    df.to_csv(tmp_path / "cost.csv", index=False)
+    out = tmp_path / "cost"
+    ok(run("train", "--data", "cost.csv", "--target", "cost in $^$", "--task", "regression", "--out", out, *QUICK,
+           cwd=tmp_path))
+    assert json.loads((out / "metrics.json").read_text())["problems"] == [] and (out / "residuals.png").is_file()

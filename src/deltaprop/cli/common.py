@@ -231,7 +231,7 @@ def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimite
     absolute path it recorded, refused when the file changed since training) and, by default, its
     test split. With ``spec``: that data, all of it by default (``split`` 'test' or 'train' splits it
     as training did), its columns matched to the model's by name."""
-    from deltaprop.io.datasets import changed_file, column_order, parse_delimiter, resolve
+    from deltaprop.io.datasets import TABLE_SUFFIXES, changed_file, column_order, parse_delimiter, resolve
 
     info = net.meta.get("data") or {}
     own = not spec
@@ -277,7 +277,7 @@ def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimite
         target = target_name(net)
     split = split or ("test" if own else "all")
     task = net.meta.get("task") or ("classification" if net.is_classifier else "regression")
-    is_file = str(spec).lower().endswith((".csv", ".npz"))
+    is_file = str(spec).lower().endswith((*TABLE_SUFFIXES, ".npz"))
     whole = split == "all" and is_file
     data = resolve(spec, test_fraction=0 if whole else info.get("test_fraction", 0.3),
                    seed=info.get("seed", 0), target=target, task=task, drop=drop,

@@ -192,6 +192,12 @@ def _short(name: str, width: int = NAME_WIDTH) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
+def _literal(text: str) -> str:
+    """Text from a file as matplotlib must draw it: every $ literal ('$0-$50' is a class name, never
+    mathematics to typeset, and a stray '$\\frac' cannot break the plot)."""
+    return str(text).replace("$", r"\$")
+
+
 def _confusion_input(cm, class_names):
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
@@ -229,8 +235,10 @@ def plot_confusion(cm, class_names, path, normalize: bool = True) -> Path:
                 ax.text(k, j, str(cm[j, k]), ha="center", va="center", fontsize=size,
                         color="white" if dark else ("black" if cm[j, k] else "0.6"))
     labels = [_short(n, 14) for n in names]
-    ax.set_xticks(range(K), labels, rotation=45 if max(map(len, labels)) > 2 else 0, ha="right"
-                  if max(map(len, labels)) > 2 else "center", rotation_mode="anchor")
+    wide = max(map(len, labels)) > 2
+    labels = [_literal(n) for n in labels]
+    ax.set_xticks(range(K), labels, rotation=45 if wide else 0, ha="right" if wide else "center",
+                  rotation_mode="anchor")
     ax.set_yticks(range(K), labels)
     ax.set(xlabel="predicted class", ylabel="true class")
     total = int(cm.sum())
@@ -406,7 +414,7 @@ def plot_regression(y_true, y_pred, path, target: str | None = None) -> Path:
     y_pred = np.asarray(y_pred, dtype=float).reshape(-1)
     fig = _figure(10.0, 4.2)
     ax1, ax2 = fig.subplots(1, 2)
-    name = target or "target"
+    name = _literal(target or "target")
     ax1.scatter(y_true, y_pred, s=12, alpha=0.7)
     lo, hi = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
     ax1.plot([lo, hi], [lo, hi], color="black", linewidth=1, label="ŷ = y")
@@ -417,6 +425,11 @@ def plot_regression(y_true, y_pred, path, target: str | None = None) -> Path:
     ax2.axhline(0, color="black", linewidth=1)
     ax2.set(title="residuals", xlabel=f"predicted {name}", ylabel="y − ŷ")
     ax2.grid(True, alpha=0.3)
+    from deltaprop import metrics as M
+
+    fit = M.regression_summary(y_true, y_pred)  # the figures the summary prints, on the plotted rows
+    fig.suptitle(f"{name} on {y_true.shape[0]} test rows: R² {fit['r2']:.3g}, RMSE {fit['rmse']:.4g}, "
+                 f"MAE {fit['mae']:.4g}")
     return _save(fig, path)
 
 
@@ -433,7 +446,7 @@ def plot_roc(y_true, scores, path, positive: str = "1") -> Path:
     ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="chance")
     at = int(np.flatnonzero(thresholds >= 0.5)[-1]) if np.any(thresholds >= 0.5) else 0
     ax.plot([fpr[at]], [tpr[at]], marker="o", color="black", linestyle="none", label="threshold ½")
-    ax.set(title=f"ROC curve (positive class {positive!r})", xlabel="false-positive rate",
+    ax.set(title=_literal(f"ROC curve (positive class {positive!r})"), xlabel="false-positive rate",
            ylabel="true-positive rate (recall)", xlim=(-0.01, 1.01), ylim=(-0.01, 1.01))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right")

@@ -71,7 +71,7 @@ def register(sub) -> None:
                                    "in a run directory.", epilog=TRAIN_EXAMPLES)
     g = t.add_argument_group("data")
     g.add_argument("--data", default="digits",
-                   help="digits | fashion-mnist | fashion-mnist:DIR | mnist:DIR | idx:DIR | FILE.csv | FILE.npz | "
+                   help="digits | fashion-mnist | fashion-mnist:DIR | mnist:DIR | idx:DIR | FILE.csv | FILE.tsv | FILE.npz | "
                         "X.npy (with --target y.npy) | DIR holding X.npy, y.npy[, X_test.npy, y_test.npy]; .npy rows "
                         "stay on disk and are read by blocks")
     g.add_argument("--target", help="the label column of a CSV file (name or 0-based index; default: the last), "

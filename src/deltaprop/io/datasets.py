@@ -34,7 +34,7 @@ __all__ = [
     "Dataset", "resolve", "SPEC_FORMS", "absolute_spec", "fingerprint",
     "load_digits", "load_fashion_mnist", "load_idx_dataset", "read_idx", "write_idx",
     "load_csv", "read_csv", "CSVTable", "match_columns", "column_order", "detect_delimiter",
-    "parse_delimiter", "file_fingerprint",
+    "parse_delimiter", "file_fingerprint", "TABLE_SUFFIXES",
     "changed_file", "load_npz", "load_inputs", "encode_labels", "split",
     "FASHION_MNIST_DIR", "FASHION_MNIST_CLASSES",
 ]
@@ -45,7 +45,10 @@ FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 FASHION_MNIST_HINT = ("install it with `sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist` "
                       "or pass `fashion-mnist:DIR`")
 
-SPEC_FORMS = ("digits", "fashion-mnist", "fashion-mnist:DIR", "mnist:DIR", "idx:DIR", "PATH.csv", "PATH.npz",
+# Delimited text tables (comma, semicolon or tab, detected): read by read_csv whatever the name says.
+TABLE_SUFFIXES = (".csv", ".tsv")
+
+SPEC_FORMS = ("digits", "fashion-mnist", "fashion-mnist:DIR", "mnist:DIR", "idx:DIR", "PATH.csv (or .tsv)", "PATH.npz",
               "PATH.npy (with --target y.npy)", "DIR (holding X.npy, y.npy[, X_test.npy, y_test.npy])")
 
 
@@ -136,6 +139,10 @@ def read_idx(path) -> np.ndarray:
                 raise DataError(f"{shown(path)} is not an IDX file: {len(head)} bytes, too short for the 4-byte "
                                 "magic number", "IDX files start with 00 00, a type code and the number of dimensions")
             if head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+                if all(32 <= c < 127 or c in b"\t\r\n" for c in head) and not gz:
+                    raise DataError(f"{shown(path)} is text, not an IDX file (it starts with {head.decode()!r})",
+                                    "a table of numbers needs a .csv or .tsv name (comma, semicolon or tab); .npy, "
+                                    ".npz and IDX files are read by their names too")
                 raise DataError(f"{shown(path)} is not an IDX file: magic number {head.hex(' ')}",
                                 "expected 00 00 then a type code (08 uint8, 09 int8, 0B int16, 0C int32, 0D float32, "
                                 "0E float64) and the number of dimensions; is it still gzip-compressed without a "
@@ -773,7 +780,7 @@ def load_inputs(path, drop=None, feature_names=None, target_name=None, delimiter
     file (``.gz`` or raw). What the reader decided on its own is appended to the list ``notes``."""
     path = Path(path)
     low = path.name.lower()
-    if low.endswith(".csv"):
+    if low.endswith(TABLE_SUFFIXES):
         keep = [str(n) for n in feature_names or ()]
         table = read_csv(path, labelled=False, drop=drop, delimiter=delimiter,
                          drop_if_present=[target_name] if target_name and target_name not in keep else [],
@@ -958,7 +965,7 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
             scaling = "divide:255" if X_tr.dtype == np.uint8 else "standard"
             return Dataset(prefix if prefix == "mnist" else Path(directory).name or "idx", X_tr, y_tr, X_te, y_te,
                            image_shape=tuple(shape), class_names=names, scaling=scaling)
-    if low.endswith((".csv", ".npz", ".npy")) or s.startswith("~"):
+    if low.endswith((*TABLE_SUFFIXES, ".npz", ".npy")) or s.startswith("~"):
         s = os.path.expanduser(s)  # --data=~/t.csv reaches here unexpanded by the shell
     if low.endswith(".npy"):
         if target is None or not str(target).lower().endswith(".npy"):
@@ -970,7 +977,7 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
     if found is not None:
         return load_npy_dataset(*found, test_fraction=test_fraction, seed=seed, task=task, in_memory=in_memory,
                                 name=Path(s).resolve().name)
-    if low.endswith(".csv"):
+    if low.endswith(TABLE_SUFFIXES):
         table = read_csv(s, target, delimiter=delimiter, drop=drop, dropped_in_training=dropped_in_training)
         y, names = encode_labels(table.y, task, name=table.target_name if table.has_header else None)
         _max_classes(names, max_classes)
