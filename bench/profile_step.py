@@ -23,6 +23,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import deltaprop as dp
+from deltaprop import fast
+from deltaprop.optim import SGD
 from deltaprop.parallel import SplitStep
 
 
@@ -87,6 +89,9 @@ def profile(args, optimizer):
 
     stages["gather X, Y rows"] = best_of(lambda i: tr._gather(batches[i % nb]), C)
     fwd_mm = fwd_ew = bwd_mm = bwd_ew = 0.0
+    # Plain SGD's step inside the backward pass (Network.backward(sgd_step=True)): W ← W − δᵀA_prev is
+    # the dW product itself, timed on a copy of W; only b's update is left to the update stage.
+    sgd_step = opt.folds_lr and type(opt) is SGD
     A = Xb
     for layer in L:
         Z, Aout = layer._buffers_for(m)[:2]
@@ -107,7 +112,12 @@ def profile(args, optimizer):
     net.backward(Yb, 0.0, scale=scale)
     for i, layer in enumerate(L):
         dW, db = grads[i]
-        bwd_mm += best_of(lambda _, layer=layer, dW=dW: np.matmul(layer.delta.T, layer.A_prev, out=dW), C)
+        if sgd_step:
+            W_copy = layer.W.copy()
+            bwd_mm += best_of(lambda _, layer=layer, W=W_copy, dW=dW: fast.sub_product(W, layer.delta, layer.A_prev,
+                                                                                    scratch=dW), C)
+        else:
+            bwd_mm += best_of(lambda _, layer=layer, dW=dW: np.matmul(layer.delta.T, layer.A_prev, out=dW), C)
         bwd_ew += best_of(lambda _, layer=layer, db=db: np.add.reduce(layer.delta, axis=0, out=db), C)
         if i > 0:
             dA = layer._buffers_for(m)[2]
@@ -117,11 +127,15 @@ def profile(args, optimizer):
             bwd_ew += best_of(lambda _, below=below, dA=dA, tmp=tmp: below.activation.backward(
                 np.copyto(tmp, dA) or tmp, below.Z, below.A), C)
             bwd_ew -= best_of(lambda _, dA=dA, tmp=tmp: np.copyto(tmp, dA), C)  # the copy is not the engine's
-    stages["backward: matrix products (dW, dA)"] = bwd_mm
+    stages["backward: matrix products (dW, dA)" + (", W's update in dW's" if sgd_step else "")] = bwd_mm
     stages["backward: db, activation derivatives"] = bwd_ew
     flat_params = [net.flat_params()]
     flat_grads = [net.flat_grads()]
-    if opt.folds_lr:
+    if sgd_step:
+        bs_ = [layer.b.copy() for layer in L]
+        stages["update b −= α db (W's is in its product)"] = best_of(
+            lambda i: [np.subtract(b, db, out=b) for b, (_, db) in zip(bs_, grads)], C)
+    elif opt.folds_lr:
         stages["update θ −= αg"] = best_of(lambda i: opt.apply(flat_params, flat_grads), C)
     else:
         stages["update (Adam)"] = best_of(lambda i: opt.step(flat_params, flat_grads), C)
@@ -130,7 +144,7 @@ def profile(args, optimizer):
     def whole(i):
         idx = batches[i % nb]
         xb, yb = tr._gather(idx)
-        tr.train_step(xb, yb)
+        tr.train_step(xb, yb, keep_grads=False)  # as the trainer's loop steps (all but an epoch's last batch)
         tr._correct(idx, yb)
 
     total = best_of(whole, C)

@@ -103,3 +103,129 @@ def test_all_finite_agrees_with_isfinite(dtype):
     Z = X.copy()
     Z[0, 0], Z[1, 1] = np.inf, -np.inf  # inf − inf: NaN sum, still caught
     assert not fast.all_finite(Z)
+
+
+# -- plain SGD's step inside the backward pass (fast.sub_product) ---------------------------------
+@pytest.fixture(params=["blas", "numpy"])
+def gemm_path(request, monkeypatch):
+    """Both ways fast.sub_product works: NumPy's own BLAS called directly (where it is found), and the
+    NumPy fallback."""
+    if request.param == "numpy":
+        monkeypatch.setitem(fast._GEMM, "fns", {})
+    elif fast.numpy_gemm(np.float32) is None:
+        pytest.skip("NumPy's BLAS cannot be called directly here")
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("beta", [1.0, 0.97])
+def test_sub_product_is_beta_w_minus_the_product(gemm_path, dtype, order, beta):
+    rng = np.random.default_rng(2)
+    for m, n_out, n_in in ((1, 1, 1), (7, 3, 5), (128, 10, 128), (400, 33, 70)):
+        W = rng.standard_normal((n_out, n_in)).astype(dtype)
+        delta = np.asarray(rng.standard_normal((m, n_out)), dtype=dtype, order=order)
+        A = rng.standard_normal((m, n_in)).astype(dtype)
+        expected = beta * W.astype(np.float64) - delta.T.astype(np.float64) @ A.astype(np.float64)
+        out = fast.sub_product(W, delta, A, beta)
+        assert out is W
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(W, expected, rtol=tol, atol=tol * m)
+
+
+def test_sub_product_with_beta_one_gives_the_bits_of_the_two_numpy_steps(gemm_path):
+    rng = np.random.default_rng(4)
+    W = rng.standard_normal((64, 48)).astype(np.float32)
+    delta = rng.standard_normal((32, 64)).astype(np.float32)
+    A = rng.standard_normal((32, 48)).astype(np.float32)
+    expected = W - np.matmul(delta.T, A)
+    fast.sub_product(W, delta, A)
+    np.testing.assert_array_equal(W, expected)
+
+
+def test_sub_product_takes_views_sparse_input_and_other_layouts():
+    sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(5)
+    A = sparse.random(20, 12, density=0.3, format="csr", random_state=1)
+    W = rng.standard_normal((4, 12))
+    delta = rng.standard_normal((20, 4))
+    expected = 0.5 * W - delta.T @ A.toarray()
+    fast.sub_product(W, delta, A, 0.5)
+    np.testing.assert_allclose(W, expected, rtol=1e-12, atol=1e-12)
+    big = rng.standard_normal((4, 24))
+    view = big[:, ::2]  # not contiguous: the NumPy path, written through the view
+    expected = view - delta.T @ A.toarray()
+    fast.sub_product(view, delta, A.toarray())
+    np.testing.assert_allclose(big[:, ::2], expected, rtol=1e-12, atol=1e-12)
+
+
+def _sgd_training(keep_grads: bool, dtype="float32", l2=1e-3, batch_size=350, epochs=4):
+    """A whole plain-SGD training, its step taken inside the backward pass or (keep_grads) from kept
+    gradients by SGD.apply."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((900, 24)).astype(dtype)
+    y = rng.integers(0, 5, 900)
+    net = dp.Network.from_sizes([24, 40, 30, 5], seed=1, dtype=dtype)
+    with pytest.MonkeyPatch.context() as mp:
+        if keep_grads:
+            step = dp.Trainer.train_step
+            mp.setattr(dp.Trainer, "train_step",
+                       lambda self, Xb, Yb, sw=None, keep_grads=True: step(self, Xb, Yb, sw, keep_grads=True))
+        history = dp.fit(net, X, y, epochs=epochs, batch_size=batch_size,
+                         optimizer=dp.make_optimizer("sgd", lr=0.2), l2=l2, seed=3)
+    return net, history
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float32", 2e-4), ("float64", 1e-11)])
+def test_sgd_step_inside_backward_equals_the_step_from_gradients_over_a_whole_training(gemm_path, dtype, rtol):
+    fused, h1 = _sgd_training(keep_grads=False, dtype=dtype)
+    kept, h2 = _sgd_training(keep_grads=True, dtype=dtype)
+    for p, q in zip(fused.params(), kept.params()):
+        np.testing.assert_allclose(p, q, rtol=rtol, atol=rtol / 10)
+    np.testing.assert_allclose(h1.loss, h2.loss, rtol=rtol)
+    for e1, e2 in zip(h1.epochs, h2.epochs):  # the gradient-flow figures come from each epoch's last batch
+        np.testing.assert_allclose(e1["dW_norm"], e2["dW_norm"], rtol=rtol * 10)
+        np.testing.assert_allclose(e1["delta_norm"], e2["delta_norm"], rtol=rtol * 10)
+    assert fused.get_weights()[0][0].dtype == np.dtype(dtype)
+
+
+def test_sgd_step_inside_backward_gives_the_same_bits_run_to_run():
+    a, ha = _sgd_training(keep_grads=False)
+    b, hb = _sgd_training(keep_grads=False)
+    assert all(np.array_equal(p, q) for p, q in zip(a.params(), b.params()))
+    assert ha.loss == hb.loss
+
+
+def test_backward_with_sgd_step_leaves_the_gradients_alone_and_steps_every_layer():
+    rng = np.random.default_rng(9)
+    X, y = rng.standard_normal((30, 6)), rng.integers(0, 3, 30)
+    net = dp.Network.from_sizes([6, 5, 3], seed=0, dtype="float64")
+    twin = net.copy()
+    _, grads = twin.backprop(X, y, l2=0.1)
+    net.forward(X, cache=True)
+    assert net.backward(net.prepare_targets(y), 0.1, scale=0.5, sgd_step=True) is None
+    for layer, before, (dW, db) in zip(net.layers, twin.layers, grads):
+        np.testing.assert_allclose(layer.W, before.W - 0.5 * dW, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(layer.b, before.b - 0.5 * db, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("orders", [("C", "C"), ("F", "F"), ("C", "F"), ("F", "C")])
+def test_vdot_of_any_layouts_is_numpys(orders):
+    rng = np.random.default_rng(7)
+    a = np.asarray(rng.standard_normal((128, 10)), order=orders[0])
+    b = np.asarray(rng.standard_normal((128, 10)), order=orders[1])
+    assert fast.vdot(a, b) == pytest.approx(np.vdot(np.ascontiguousarray(a), np.ascontiguousarray(b)), rel=1e-12)
+    assert fast.vdot(a[:, 0], b[:, 0]) == pytest.approx(float(a[:, 0] @ b[:, 0]), rel=1e-12)
+
+
+def test_a_narrow_output_gathers_its_targets_column_major():
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((90, 6)).astype(np.float32), rng.integers(0, 3, 90)
+    tr = dp.Trainer(dp.Network.from_sizes([6, 5, 3], seed=0), X, y, batch_size=32)
+    idx = rng.permutation(90)[:32]
+    xb, yb = tr._gather(idx)
+    assert yb.flags.f_contiguous and tr.Y.flags.f_contiguous
+    np.testing.assert_array_equal(yb, np.eye(3, dtype=np.float32)[y[idx]])
+    np.testing.assert_array_equal(xb, X[idx])
+    wide = dp.Trainer(dp.Network.from_sizes([6, 40], seed=0), X, rng.integers(0, 40, 90), batch_size=32)
+    assert wide._gather(idx)[1].flags.c_contiguous  # a wide output keeps row-major targets

@@ -11,6 +11,8 @@ The rest of the engine calls these helpers instead of repeating the tricks:
 - no dA_prev for the first layer (``Dense.backward(need_dA_prev=False)``): saves the 784-wide
   product, 24 GFLOP an epoch (the epoch's products would be 84 instead of 60 GFLOP);
 - activations and their derivatives in place in those buffers (``Activation.backward``);
+- plain SGD's update written by the dW product itself, W ← βW − δᵀA_prev in one GEMM call on NumPy's
+  own OpenBLAS (:func:`sub_product`): no dW array and no separate pass over W;
 - the helpers below.
 
 Every helper falls back to the plain NumPy expression where its trick does not apply.
@@ -19,12 +21,15 @@ Every helper falls back to the plain NumPy expression where its trick does not a
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
+import os
+import sys
 
 import numpy as np
 
 __all__ = ["NARROW", "SMALL_STEP", "zeros_like", "relu", "narrow_order", "row_max", "row_sum", "take_rows",
-           "blas_threads_for", "all_finite"]
+           "blas_threads_for", "all_finite", "sub_product", "numpy_gemm", "vdot"]
 
 #: Layers at most this wide keep Z and A column-major (see :func:`narrow_order`).
 NARROW = 32
@@ -148,6 +153,20 @@ def blas_threads_for(step_macs: int):
         yield
 
 
+def vdot(a, b) -> float:
+    """Σ a ⊙ b over every entry of two arrays of one shape.
+
+    Saves: ``np.vdot`` reads its arguments in row-major order, so a column-major array (a narrow
+    layer's Z, its targets) is copied first; two column-major arrays are summed as their transposes,
+    which are row-major: no copy. With the targets of a narrow output column-major too (the trainer
+    gathers them so), the cost of a (128, 10) batch took 15 instead of 44–59 µs (bench/RESULTS.md).
+    """
+    if a.ndim == 2 and a.flags.f_contiguous and b.flags.f_contiguous and not (a.flags.c_contiguous
+                                                                            and b.flags.c_contiguous):
+        return np.vdot(a.T, b.T)
+    return np.vdot(a, b)
+
+
 def all_finite(X) -> bool:
     """True when every entry of the float array X is finite (no NaN, no ±inf).
 
@@ -158,3 +177,144 @@ def all_finite(X) -> bool:
     the trainer checks every epoch (0.4 against 1 µs).
     """
     return math.isfinite(np.vdot(X, X)) or bool(np.isfinite(X).all())
+
+
+# -- NumPy's own BLAS, for the one product NumPy cannot express: C ← αAB + βC ------------------------
+#: Set the environment variable DELTAPROP_NO_CBLAS=1 to never call BLAS directly (the NumPy
+#: fallbacks below give the same numbers up to float rounding).
+_GEMM: dict = {}
+_CBLAS_ROW, _CBLAS_NO, _CBLAS_T = 101, 111, 112
+#: (symbol of cblas_sgemm, of cblas_dgemm, integer type) in the builds NumPy ships: NumPy 2 wheels
+#: (scipy-openblas, 64-bit integers, suffixed symbols), NumPy 1.22–1.26 wheels (openblas64_), and
+#: scipy-openblas32 (32-bit integers).
+_SYMBOLS = (("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", ctypes.c_int64),
+            ("cblas_sgemm64_", "cblas_dgemm64_", ctypes.c_int64),
+            ("scipy_cblas_sgemm", "scipy_cblas_dgemm", ctypes.c_int))
+
+
+def _openblas_paths() -> list:
+    """Files of the OpenBLAS that NumPy loaded: the mapped libraries of this process under NumPy's
+    own directory (Linux), else the library NumPy's wheel bundles beside it."""
+    numpy_dir = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))  # site-packages
+    found = []
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.rstrip("\n").split(" ")[-1]
+                name = os.path.basename(path).lower()
+                if "openblas" in name and path.startswith(numpy_dir) and path not in found:
+                    found.append(path)
+    except OSError:
+        pass
+    if not found:
+        import glob
+
+        for folder in ("numpy.libs", os.path.join("numpy", ".dylibs")):
+            found += sorted(glob.glob(os.path.join(numpy_dir, folder, "*openblas*")))
+    return found
+
+
+def _load_gemm():
+    """{dtype: cblas ?gemm function} of NumPy's OpenBLAS, tested on small products against NumPy; empty
+    when it cannot be found, does not pass the test, or DELTAPROP_NO_CBLAS is set."""
+    if os.environ.get("DELTAPROP_NO_CBLAS") or not sys.platform.startswith(("linux", "darwin")):
+        return {}
+    for path in _openblas_paths():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for s_name, d_name, integer in _SYMBOLS:
+            fns = {}
+            for dtype, name, real in ((np.dtype(np.float32), s_name, ctypes.c_float),
+                                      (np.dtype(np.float64), d_name, ctypes.c_double)):
+                fn = getattr(lib, name, None)
+                if fn is None:
+                    break
+                fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer, integer, real,
+                               ctypes.c_void_p, integer, ctypes.c_void_p, integer, real, ctypes.c_void_p, integer]
+                fn.restype = None
+                fns[dtype] = fn
+            if len(fns) == 2 and _passes_test(fns):
+                return fns
+    return {}
+
+
+def _passes_test(fns) -> bool:
+    """The functions compute βW − δᵀA as NumPy does (both layouts of δ, both dtypes)."""
+    rng = np.random.default_rng(0)
+    for dtype, fn in fns.items():
+        for order in ("C", "F"):
+            W = rng.standard_normal((5, 7)).astype(dtype)
+            delta = np.asarray(rng.standard_normal((3, 5)), dtype=dtype, order=order)
+            A = rng.standard_normal((3, 7)).astype(dtype)
+            expected = 0.5 * W - delta.T @ A
+            _call(fn, W, delta.T, A, -1.0, 0.5)
+            if not np.allclose(W, expected, rtol=1e-5, atol=1e-5):
+                return False
+    return True
+
+
+def _call(fn, C, A, B, alpha, beta) -> None:
+    """C ← α A B + β C by ``fn`` (cblas ?gemm, row-major); A, B and C each C- or F-contiguous (C is
+    written in place: when it is column-major, Cᵀ = Bᵀ Aᵀ is computed instead)."""
+    if not C.flags.c_contiguous:
+        C, A, B = C.T, B.T, A.T
+    M, N = C.shape
+    trans_a, lda = (_CBLAS_NO, A.shape[1]) if A.flags.c_contiguous else (_CBLAS_T, A.shape[0])
+    trans_b, ldb = (_CBLAS_NO, B.shape[1]) if B.flags.c_contiguous else (_CBLAS_T, B.shape[0])
+    fn(_CBLAS_ROW, trans_a, trans_b, M, N, A.shape[1], alpha, A.ctypes.data, max(lda, 1), B.ctypes.data,
+       max(ldb, 1), beta, C.ctypes.data, max(N, 1))
+
+
+def _gemm_for(C, A, B):
+    """The cblas function for C ← αAB + βC when every operand suits it (one float dtype, 2-D, each C- or
+    F-contiguous, C writeable, shapes that chain, no empty dimension), else None."""
+    fn = numpy_gemm(C.dtype) if isinstance(A, np.ndarray) and isinstance(B, np.ndarray) else None
+    if (fn is None or not C.flags.writeable or C.ndim != 2 or A.ndim != 2 or B.ndim != 2
+            or not C.dtype == A.dtype == B.dtype or 0 in C.shape or A.shape[1] == 0
+            or C.shape != (A.shape[0], B.shape[1]) or A.shape[1] != B.shape[0]):
+        return None
+    for a in (C, A, B):
+        if not (a.flags.c_contiguous or a.flags.f_contiguous):
+            return None
+    return fn
+
+
+def numpy_gemm(dtype):
+    """The cblas ?gemm of NumPy's own OpenBLAS for this dtype, or None (other BLAS, other platforms,
+    DELTAPROP_NO_CBLAS set). Looked up and tested once."""
+    if "fns" not in _GEMM:
+        try:
+            _GEMM["fns"] = _load_gemm()
+        except Exception:  # anything unexpected from ctypes: use the NumPy path
+            _GEMM["fns"] = {}
+    return _GEMM["fns"].get(np.dtype(dtype))
+
+
+def sub_product(W, delta, A_prev, beta: float = 1.0, scratch=None):
+    """W ← β W − δᵀ A_prev in place: plain SGD's step on a layer's weights, with the step size already
+    in δ (δ = α ∂J/∂Z) and β = 1 − αλ/m for L2.
+
+    Saves: NumPy has no C ← αAB + βC, so the step was dW = δᵀA_prev (written to an array), then a pass
+    reading W and dW and writing W. One ``cblas_?gemm`` call with α = −1, β on NumPy's own OpenBLAS
+    writes the result straight into W: no dW array and no pass over W and dW, which after a
+    two-thread product sit in both cores' caches (bench/RESULTS.md has the figures). With β = 1 and
+    at most ~300 rows (OpenBLAS sums the rows in one block) the bits equal the two-step path's;
+    otherwise they agree to float rounding.
+
+    Falls back to the two NumPy steps (dW into ``scratch``, or a new array) where BLAS cannot be called
+    directly: another BLAS, a sparse A_prev, other dtypes or layouts.
+    """
+    fn = _gemm_for(W, delta.T, A_prev) if isinstance(A_prev, np.ndarray) and delta.ndim == 2 else None
+    if fn is not None:
+        _call(fn, W, delta.T, A_prev, -1.0, beta)
+        return W
+    if isinstance(A_prev, np.ndarray):
+        dW = np.matmul(delta.T, A_prev, out=scratch)
+    else:  # a SciPy sparse A_prev: (A_prevᵀ δ)ᵀ, sparse × dense
+        dW = (A_prev.T @ delta).T
+    if beta != 1.0:
+        W *= beta
+    W -= dW
+    return W

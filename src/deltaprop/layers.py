@@ -6,6 +6,9 @@ Backward:  given δ = ∂J/∂Z (m, n_out)
            db = Σ_rows δ                 (n_out,)
            dA_prev = δ W                 (m, n_in), skipped for the first layer
 
+Plain SGD may take its step inside the backward pass (:meth:`Dense.sgd_backward`): with δ = α ∂J/∂Z,
+W ← (1 − αλ/m) W − δᵀ A_prev and b ← b − Σ_rows δ, after dA_prev = δ W has used the old W.
+
 A SciPy sparse A_prev (the first layer of a network fed sparse X) takes SciPy's sparse × dense
 products instead of ``np.matmul``; the branch is taken only for sparse input.
 
@@ -117,6 +120,24 @@ class Dense:
             return None
         dA_prev = self._buffers_for(delta.shape[0])[2]
         np.matmul(delta, self.W, out=dA_prev)
+        return dA_prev
+
+    def sgd_backward(self, delta, db, beta: float = 1.0, need_dA_prev: bool = True, scratch=None):
+        """Backward and plain SGD's step on this layer in one: dA_prev = δ W (the W before the step), then
+        W ← β W − δᵀ A_prev and b ← b − Σ_rows δ.
+
+        ``delta`` is α ∂J/∂Z (the step size folded in), β = 1 − αλ/m (1 without L2). The product and the
+        update of W are one BLAS call where NumPy's BLAS is reachable (:func:`deltaprop.fast.sub_product`);
+        ``db`` receives Σ_rows δ, ``scratch`` (the shape of W) is used only by the NumPy fallback. Returns
+        dA_prev (m, n_in) in a reused buffer, or None when ``need_dA_prev`` is False.
+        """
+        dA_prev = None
+        if need_dA_prev:
+            dA_prev = self._buffers_for(delta.shape[0])[2]
+            np.matmul(delta, self.W, out=dA_prev)
+        fast.sub_product(self.W, delta, self.A_prev, beta, scratch)
+        np.add.reduce(delta, axis=0, out=db)
+        self.b -= db
         return dA_prev
 
 

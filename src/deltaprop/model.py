@@ -448,7 +448,8 @@ class Network:
                 self._grads = [(np.empty_like(layer.W), np.empty_like(layer.b)) for layer in self.layers]
         return self._grads
 
-    def backward(self, Y, l2: float = 0.0, scale: float = 1.0, sample_weight=None) -> list[tuple]:
+    def backward(self, Y, l2: float = 0.0, scale: float = 1.0, sample_weight=None,
+                 sgd_step: bool = False) -> list[tuple] | None:
         """Backpropagation after ``forward(X, cache=True)``: gradients of ``scale·J`` into reused buffers.
 
         δ_L = scale·(A_L − Y)/m;  for l = L..1: dW_l = δ_lᵀ A_{l−1} + scale·(λ/m) W_l, db_l = Σ δ_l,
@@ -458,6 +459,10 @@ class Network:
         Each layer keeps its ``delta`` for inspection (explain, trace, gradient-flow statistics).
         Y is prepared (:meth:`prepare_targets`); the returned (dW, db) arrays are reused by the next
         call: copy them to keep them.
+
+        ``sgd_step=True`` takes plain SGD's step θ ← θ − scale·g layer by layer inside the pass instead
+        (scale = α): W_l ← (1 − α λ/m) W_l − δ_lᵀ A_{l−1}, b_l ← b_l − Σ δ_l, each after δ_l W_l has used the
+        old W_l (:meth:`Dense.sgd_backward`). No dW is kept (the grads are not filled); returns None.
         """
         m = Y.shape[0]
         grads = self._grad_buffers()
@@ -474,11 +479,14 @@ class Network:
             layer = self.layers[i]
             layer.delta = delta
             dW, db = grads[i]
-            dA_prev = layer.backward(delta, dW, db, l2_over_m, need_dA_prev=i > 0)
+            if sgd_step:
+                dA_prev = layer.sgd_backward(delta, db, 1.0 - l2_over_m, need_dA_prev=i > 0, scratch=dW)
+            else:
+                dA_prev = layer.backward(delta, dW, db, l2_over_m, need_dA_prev=i > 0)
             if i > 0:
                 below = self.layers[i - 1]
                 delta = below.activation.backward(dA_prev, below.Z, below.A)
-        return grads
+        return None if sgd_step else grads
 
     def cached_cost(self, Y, l2: float = 0.0, sample_weight=None) -> float:
         """J for the batch whose forward pass is cached: (1/m) Σ loss_i + λ/(2m) Σ ‖W‖²

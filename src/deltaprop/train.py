@@ -33,7 +33,7 @@ import numpy as np
 from deltaprop import fast, ops
 from deltaprop.errors import ConfigError, DeltapropError, DivergenceError, InputError
 from deltaprop.model import Network
-from deltaprop.optim import Optimizer, make_optimizer, make_schedule
+from deltaprop.optim import SGD, Optimizer, make_optimizer, make_schedule
 from deltaprop.parallel import SplitStep
 from deltaprop.validation import (
     check_nonnegative_float,
@@ -405,6 +405,10 @@ class Trainer:
         if not net.is_classifier and (options.scale_targets or net.meta.get("target_scaling")):
             self.target_scaling = _target_scaling(net, y)
         self.Y = self._prepare(y)
+        if self.Y.shape[1] <= fast.NARROW:
+            # A narrow output layer keeps Z, A and δ_L column-major (fast.narrow_order): its targets too, so
+            # that δ_L = A − Y and the cost's sums run over contiguous columns (batches gathered by column).
+            self.Y = np.ascontiguousarray(self.Y.T).T
         # Accuracy: the right class for softmax and one sigmoid unit; every label right for several
         # sigmoid units (multi-label, "subset accuracy").
         self.multilabel = net.activations[-1] == "sigmoid" and net.sizes[-1] > 1
@@ -451,14 +455,27 @@ class Trainer:
         return Y
 
     # -- one step ----------------------------------------------------------------------------------
-    def train_step(self, Xb, Yb, sample_weight=None) -> float:
+    def train_step(self, Xb, Yb, sample_weight=None, keep_grads: bool = True) -> float:
         """Forward, cost, backward and update on one batch (rows weighted by ``sample_weight`` if
-        given); returns J of the batch before the update."""
+        given); returns J of the batch before the update.
+
+        ``keep_grads=False`` lets plain SGD take its step inside the backward pass
+        (``Network.backward(sgd_step=True)``: the same step, no gradient arrays written, so
+        ``net.grads`` is left as it was); the loop asks for the gradients on each epoch's last batch
+        only, for its gradient-flow figures."""
         net, opt = self.net, self.optimizer
         # θ −= α g with α folded into δ_L = α(A − Y)/m: the gradients come out already scaled.
         scale = opt.lr if opt.folds_lr else 1.0
         split = self._split
         self._split_last = split is not None and split.usable(net, Xb.shape[0], sample_weight, self._sparse)
+        if not keep_grads and not self._split_last and type(opt) is SGD:
+            net.forward(Xb, cache=True, check=False)
+            if sample_weight is not None and not sample_weight.any():
+                return 0.0  # as below: nothing to learn from rows that all weigh 0
+            cost = net.cached_cost(Yb, self.l2, sample_weight)
+            net.backward(Yb, self.l2, scale=scale, sample_weight=sample_weight, sgd_step=True)
+            opt.t += 1  # as SGD.apply counts its steps
+            return cost
         if self._split_last:
             cost = split.run(Xb, Yb, self.l2, scale)  # both halves' gradients summed into net.flat_grads()
             grads = net.grads
@@ -480,24 +497,26 @@ class Trainer:
         return cost
 
     def _gather(self, idx):
-        """Rows idx of X and Y into reused buffers (:func:`deltaprop.fast.take_rows`)."""
+        """Rows idx of X and Y into reused buffers (:func:`deltaprop.fast.take_rows`); Y's rows in Y's
+        layout (column-major for a narrow output, see ``__init__``)."""
         m = idx.shape[0]
-        if self._sparse:  # CSR rows: a small sparse batch, the whole matrix never densified
-            yb = self._ybuf.get(m)
-            if yb is None:
-                yb = self._ybuf[m] = np.empty((m, self.Y.shape[1]), dtype=self.Y.dtype)
+        yb = self._ybuf.get(m)
+        if yb is None:
+            yb = self._ybuf[m] = np.empty((m, self.Y.shape[1]), dtype=self.Y.dtype,
+                                          order="F" if self.Y.flags.f_contiguous else "C")
+        if yb.flags.c_contiguous:
             fast.take_rows(self.Y, idx, yb)
+        else:  # column-major: columns idx of the row-major Yᵀ
+            np.take(self.Y.T, idx, axis=1, out=yb.T, mode="clip")
+        if self._sparse:  # CSR rows: a small sparse batch, the whole matrix never densified
             return self.X[idx], yb
         xb = self._xbuf.get(m)
         if xb is None:
             xb = self._xbuf[m] = np.empty((m, self.X.shape[1]), dtype=self.X.dtype)
-            self._ybuf[m] = np.empty((m, self.Y.shape[1]), dtype=self.Y.dtype)
-        yb = self._ybuf[m]
         if self._blocks is not None:
             self._blocks.gather(idx, xb)
         else:
             fast.take_rows(self.X, idx, xb)
-        fast.take_rows(self.Y, idx, yb)
         return xb, yb
 
     def _correct(self, idx, Yb) -> int:
@@ -567,7 +586,7 @@ class Trainer:
             for b in range(self.batch, n_batches):
                 idx, Xb, Yb, sw = self._batch(b)
                 m = Xb.shape[0]
-                cost = self.train_step(Xb, Yb, sw)
+                cost = self.train_step(Xb, Yb, sw, keep_grads=b == n_batches - 1)
                 if not math.isfinite(cost):
                     self._diverged(good)
                 cost_sum += cost * m
@@ -657,7 +676,7 @@ class Trainer:
         self._roll_back(good)
         n_batches = -(-self.X.shape[0] // self.batch_size)
         for b in range(self.batch, n_batches):
-            cost = self.train_step(*self._batch(b)[1:])
+            cost = self.train_step(*self._batch(b)[1:], keep_grads=b == n_batches - 1)  # as _run steps
             if not math.isfinite(cost):
                 return b, f"the cost became {cost}"
             if not self._finite_weights():
