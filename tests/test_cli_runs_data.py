@@ -278,3 +278,16 @@ def test_names_with_dollar_signs_are_drawn_as_written(tmp_path):
     ok(run("train", "--data", "cost.csv", "--target", "cost in $^$", "--task", "regression", "--out", out, *QUICK,
            cwd=tmp_path))
     assert json.loads((out / "metrics.json").read_text())["problems"] == [] and (out / "residuals.png").is_file()
+
+
+def test_search_takes_drop_and_delimiter_as_train_does(tmp_path):
+    df = datasets.load_wine(as_frame=True).frame
+    df.insert(0, "sample", [f"W-{i:03d}" for i in range(len(df))])
+    df.to_csv(tmp_path / "wine.csv", sep=";")
+    proc = ok(run("search", "--data", "wine.csv", "--target", "target", "--drop", "sample", "--delimiter", "semicolon",
+                  "--grid", "layers=4|8", "--cv", "2", "--epochs", "2", "--workers", "1", "--no-plots", "--out", "s",
+                  cwd=tmp_path))
+    assert "the index pandas' to_csv writes" in proc.stderr  # the reader's notes are said, as train says them
+    metrics = json.loads((tmp_path / "s" / "metrics.json").read_text())
+    assert metrics["config"]["drop"] == "sample" and metrics["data"]["features"] == 13  # the retraining got them
+    ok(run("predict", "s/model.safetensors", "wine.csv", cwd=tmp_path))

@@ -80,6 +80,9 @@ def _train_options() -> dict:
 
     defaults = TrainOptions()
     return {
+        "drop": dict(metavar="COL[,COL]",
+                     help="CSV columns to leave out (names or 0-based indices), such as an ID column"),
+        "delimiter": dict(help="the CSV cell separator: comma, semicolon or tab (default: detected)"),
         "scale": dict(help="input scaling fitted on the training rows: standard, minmax, none, divide:255 "
                            "(default: what suits the data set)"),
         "layers": dict(type=sizes, default="128,64", metavar="H1,H2,...",

@@ -57,6 +57,8 @@ def register(sub) -> None:
     g.add_argument("--data", default="digits", help="a data spec, as for deltaprop train (rows are held in memory)")
     g.add_argument("--target", help="the label column of a CSV file, or with --data X.npy the .npy of targets")
     g.add_argument("--task", choices=("classification", "regression"))
+    train_option(g, "drop")
+    train_option(g, "delimiter")
     g.add_argument("--test-fraction", type=fraction, default=0.3, help="rows held out for the final test")
     g = s.add_argument_group("train options held fixed (unless in --grid)")
     for name in ("layers", "activation", "init", "dtype"):
@@ -93,7 +95,7 @@ def _train_argv(args, options: dict, run_dir) -> list[str]:
     """The ``deltaprop train`` command line that retrains ``options`` on all the training rows."""
     argv = ["train", "--data", str(args.data), "--test-fraction", repr(args.test_fraction), "--val-fraction", "0",
             "--out", str(run_dir)]
-    for name, flag in (("target", "--target"), ("task", "--task")):
+    for name, flag in (("target", "--target"), ("task", "--task"), ("drop", "--drop"), ("delimiter", "--delimiter")):
         if getattr(args, name) is not None:
             argv += [flag, str(getattr(args, name))]
     for name, flag in _FLAGS.items():
@@ -190,13 +192,16 @@ def plot_search(rows: list[dict], names: list[str], score_name: str, path) -> Pa
 
 def cmd_search(args) -> int:
     from deltaprop.cli.train import _claim, _run_dir
-    from deltaprop.io.datasets import resolve
+    from deltaprop.io.datasets import parse_delimiter, resolve
     from deltaprop.scale import search as S
 
     started = time.perf_counter()
     names, combos = _combinations(args)
     data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target, task=args.task,
-                   in_memory=True)
+                   in_memory=True, drop=args.drop,
+                   delimiter=parse_delimiter(args.delimiter) if args.delimiter else None)
+    for note in data.notes:  # what the reader decided on its own is never silent
+        sys.stderr.write(f"deltaprop: note: {note}\n")
     classification = data.task == "classification"
     folds = S.kfold(data.y_train, args.cv, seed=args.seed, stratify=classification)
     shared = S.SearchData(data.X_train, data.y_train, folds, data.class_names, data.scaling)

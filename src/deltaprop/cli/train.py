@@ -78,9 +78,8 @@ def register(sub) -> None:
                                     "or with --data X.npy the .npy file of targets")
     g.add_argument("--in-memory", action="store_true",
                    help=".npy data: load the rows whole instead of reading them by blocks")
-    g.add_argument("--drop", metavar="COL[,COL]",
-                   help="CSV columns to leave out (names or 0-based indices), such as an ID column")
-    g.add_argument("--delimiter", help="the CSV cell separator: comma, semicolon or tab (default: detected)")
+    train_option(g, "drop")
+    train_option(g, "delimiter")
     g.add_argument("--task", choices=("classification", "regression"),
                    help="what the target is (default: text is classes, fractions are regression, whole "
                         "numbers are classes when at most 20 distinct values or 5%% of the rows are "
