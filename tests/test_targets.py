@@ -220,3 +220,12 @@ def test_estimator_load_folds_the_commands_scalings(tmp_path):
     clf = dp.MLPClassifier.load(tmp_path / "two.safetensors")
     assert np.allclose(clf.predict_proba(X / 50), two.predict_proba(X / 50), atol=1e-6)
     assert list(clf.classes_) == ["no", "yes"]
+
+
+def test_text_targets_asked_for_regression_name_both_spellings():
+    with pytest.raises(DataError, match="labels are text") as err:
+        target_task(np.array(["setosa", "virginica"]), "regression")
+    assert "task='classification'" in err.value.hint and "--task classification" in err.value.hint
+    with pytest.raises(DataError) as err:
+        target_task(np.array([1.0, 2.0]), "regresion")
+    assert "--task regression" in err.value.hint

@@ -63,17 +63,19 @@ def target_task(y, task: str | None = None, *, name: str | None = None, ask: str
     when given (checked: text cannot be regressed). Raises :class:`TaskUnclearError` when the rule
     cannot tell; ``name`` (the target column) and ``ask`` (how the option is spelt) shape its message."""
     y = np.asarray(y)
+
+    def spelt(value: str) -> str:  # the library's spelling, and the command's beside it by default
+        return ask.format(value) + (f" (--task {value})" if ask == "task={!r}" else "")
+
     if task is not None and task not in TASKS:
-        raise DataError(
-            f"unknown task {task!r}", f"use {ask.format('classification')} or {ask.format('regression')}"
-        )
+        raise DataError(f"unknown task {task!r}", f"use {spelt('classification')} or {spelt('regression')}")
     text = _is_text(y)
     if task == "regression":
         if text:
             example = next((str(v) for v in y.reshape(-1)[:1000] if not _is_number(v)), str(y.reshape(-1)[0]))
             raise DataError(
                 f"regression needs numeric targets, but the labels are text (e.g. {example!r})",
-                f"use {ask.format('classification')}",
+                f"use {spelt('classification')}",
             )
         return task
     if task == "classification" or text:
