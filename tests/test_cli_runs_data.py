@@ -291,3 +291,21 @@ def test_search_takes_drop_and_delimiter_as_train_does(tmp_path):
     metrics = json.loads((tmp_path / "s" / "metrics.json").read_text())
     assert metrics["config"]["drop"] == "sample" and metrics["data"]["features"] == 13  # the retraining got them
     ok(run("predict", "s/model.safetensors", "wine.csv", cwd=tmp_path))
+
+
+def test_search_takes_class_weight_as_train_does(tmp_path):
+    # An imbalanced breast-cancer subset (357 benign, 25 malignant): --class-weight balanced reaches every
+    # fold's fit (they differ from the unweighted ones) and the retraining (its metrics.json records it).
+    df = datasets.load_breast_cancer(as_frame=True).frame
+    df = pd.concat([df[df.target == 1], df[df.target == 0].iloc[:25]])
+    df.to_csv(tmp_path / "bc.csv", index=False)
+    common = ("search", "--data", "bc.csv", "--target", "target", "--grid", "lr=0.003", "--cv", "2", "--epochs", "3",
+              "--workers", "1", "--no-plots")
+    ok(run(*common, "--out", "plain", "--no-retrain", cwd=tmp_path))
+    ok(run(*common, "--class-weight", "balanced", "--out", "weighted", cwd=tmp_path))
+    plain = (tmp_path / "plain" / "search.csv").read_text().splitlines()[1].split(",")
+    weighted = (tmp_path / "weighted" / "search.csv").read_text().splitlines()[1].split(",")
+    assert plain[1:4] != weighted[1:4]  # the weighted fits score differently
+    metrics = json.loads((tmp_path / "weighted" / "metrics.json").read_text())
+    assert metrics["config"]["class_weight"] == "balanced"
+    assert "--class-weight" in run("search", "--help", cwd=tmp_path).stdout

@@ -101,6 +101,9 @@ def _train_options() -> dict:
         "epochs": dict(type=positive_int, default=defaults.epochs, help="passes over the training rows"),
         "batch_size": dict(type=positive_int, default=defaults.batch_size, help="rows per mini-batch step"),
         "l2": dict(type=nonnegative_float, default=defaults.l2, help="L2 strength λ in λ/(2m) Σ‖W‖²"),
+        "class_weight": dict(choices=("balanced",),
+                             help="weigh each row by its class: balanced gives class c the weight m / (K·m_c), as "
+                                  "in scikit-learn (default: every row weighs 1)"),
         "seed": dict(type=seed_int, default=0, help="seed of the split, the weights and the shuffling"),
     }
 

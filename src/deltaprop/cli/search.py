@@ -28,7 +28,8 @@ examples:
 # Train options a search passes on, as (dest, flag).
 _FLAGS = {"layers": "--layers", "activation": "--activation", "optimizer": "--optimizer", "schedule": "--schedule",
           "init": "--init", "scale": "--scale", "dtype": "--dtype", "lr": "--lr", "momentum": "--momentum",
-          "l2": "--l2", "epochs": "--epochs", "batch_size": "--batch-size", "seed": "--seed"}
+          "l2": "--l2", "epochs": "--epochs", "batch_size": "--batch-size", "seed": "--seed",
+          "class_weight": "--class-weight"}
 
 SEARCH_FILE = "search.csv"
 PLOT_FILE = "search.png"
@@ -64,7 +65,7 @@ def register(sub) -> None:
     for name in ("layers", "activation", "init", "dtype"):
         train_option(g, name)
     train_option(g, "scale", help="input scaling, fitted on each fold's training rows (default: the data set's)")
-    for name in ("optimizer", "lr", "momentum", "schedule", "epochs", "batch_size", "l2"):
+    for name in ("optimizer", "lr", "momentum", "schedule", "epochs", "batch_size", "l2", "class_weight"):
         train_option(g, name)
     train_option(g, "seed", help="seed of the split, the folds, the draws, the weights")
     g = s.add_argument_group("output")

@@ -102,9 +102,7 @@ def register(sub) -> None:
         train_option(g, name)
     g.add_argument("--full-batch", action="store_true", help="full-batch gradient descent, as in the notes")
     train_option(g, "l2")
-    g.add_argument("--class-weight", choices=("balanced",),
-                   help="weigh each row by its class: balanced gives class c the weight m / (K·m_c), as in "
-                        "scikit-learn (default: every row weighs 1)")
+    train_option(g, "class_weight")
     g.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a better validation loss; keep the best weights")
     train_option(g, "seed")

@@ -215,7 +215,7 @@ _TRAIN = TrainOptions()
 DEFAULTS = {"layers": (128, 64), "activation": "relu", "optimizer": _TRAIN.optimizer, "schedule": _TRAIN.schedule,
             "init": None, "scale": None, "dtype": "float32", "lr": _TRAIN.lr, "momentum": _TRAIN.momentum,
             "l2": _TRAIN.l2, "epochs": _TRAIN.epochs, "batch_size": _TRAIN.batch_size, "seed": _TRAIN.seed,
-            "output": None, "loss": None, "full_batch": False}
+            "output": None, "loss": None, "full_batch": False, "class_weight": None}
 
 
 def _worker_name() -> str:
@@ -258,7 +258,8 @@ def fit_fold(data: SearchData, options: dict, fold: int, threads: int = 1) -> di
         try:
             Trainer(net, X_train, data.y[train], epochs=o["epochs"],
                     batch_size=None if o["full_batch"] else o["batch_size"], optimizer=o["optimizer"], lr=o["lr"],
-                    momentum=o["momentum"], schedule=o["schedule"], l2=o["l2"], seed=o["seed"]).run()
+                    momentum=o["momentum"], schedule=o["schedule"], l2=o["l2"], seed=o["seed"],
+                    class_weight=o["class_weight"]).run()
             predicted = net.predict(X_held)
             if data.class_names is not None:
                 score = metrics.accuracy(data.y[held], predicted)
