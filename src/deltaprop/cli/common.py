@@ -221,17 +221,20 @@ def dataset_for(net, spec=None, target=None):
     return evaluation_data(net, spec, target, split="test")[2]
 
 
-def fingerprint_needed(spec) -> bool:
-    """True for a --data spec that names a file or directory (not digits or the installed Fashion-MNIST)."""
-    return str(spec).strip().lower() not in ("digits", "fashion-mnist", "fashion_mnist")
-
-
 def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimiter=None):
     """(X, y, Dataset, split) to evaluate ``net`` on. Without ``spec``: the model's own data (from the
     absolute path it recorded, refused when the file changed since training) and, by default, its
     test split. With ``spec``: that data, all of it by default (``split`` 'test' or 'train' splits it
     as training did), its columns matched to the model's by name."""
-    from deltaprop.io.datasets import TABLE_SUFFIXES, changed_file, column_order, parse_delimiter, resolve
+    from deltaprop.io.datasets import (
+        TABLE_SUFFIXES,
+        changed_file,
+        column_order,
+        fingerprint,
+        names_a_path,
+        parse_delimiter,
+        resolve,
+    )
 
     info = net.meta.get("data") or {}
     own = not spec
@@ -240,10 +243,9 @@ def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimite
         if not spec:
             raise ConfigError("this model does not say which data it was trained on", "pass --data SPEC")
         source = info.get("source")
-        if not source and fingerprint_needed(spec):
+        if not source and names_a_path(spec):
             # A path stored in a model file is read only when its fingerprint is recorded and matches:
             # a crafted model cannot make the command open, and echo parts of, a file the user did not name.
-            from deltaprop.io.datasets import fingerprint
             from deltaprop.io.files import shown
 
             stored = info.get("fingerprint")

@@ -21,7 +21,6 @@ from deltaprop.cli.common import (
     RUN_FILE,
     console,
     error,
-    fingerprint_needed,
     live_bar,
     metrics,
     out,
@@ -37,7 +36,7 @@ from deltaprop.errors import (
     InputError,
     ModelFileError,
 )
-from deltaprop.io.datasets import absolute_spec, fingerprint
+from deltaprop.io.datasets import absolute_spec, fingerprint, names_a_path
 from deltaprop.io.files import (
     check_memory,
     clean_stale_tmp,
@@ -486,7 +485,7 @@ def _resumed_args(args):
         if isinstance(stored_print, dict) and found != stored_print and not _same_bytes(args.data, source):
             raise DataError(f"--data {shown(args.data)} is not the data this run was trained on (its size or "
                             "contents differ)", "pass the same data file, or start a new run")
-    elif isinstance(saved.get("data"), str) and fingerprint_needed(saved["data"]):
+    elif isinstance(saved.get("data"), str) and names_a_path(saved["data"]):
         if not isinstance(stored_print, dict):
             raise ConfigError(f"the run's data {shown(saved['data'])} is a file, and this run does not record a "
                               "fingerprint of it", "say which data to read: --resume RUN_DIR --data PATH")

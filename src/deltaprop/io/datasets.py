@@ -31,7 +31,7 @@ from deltaprop.targets import encode_targets
 from deltaprop.train import train_test_split
 
 __all__ = [
-    "Dataset", "resolve", "SPEC_FORMS", "absolute_spec", "fingerprint",
+    "Dataset", "resolve", "SPEC_FORMS", "absolute_spec", "fingerprint", "names_a_path",
     "load_digits", "load_fashion_mnist", "load_idx_dataset", "read_idx", "write_idx",
     "load_csv", "read_csv", "CSVTable", "match_columns", "column_order", "detect_delimiter",
     "parse_delimiter", "file_fingerprint", "TABLE_SUFFIXES",
@@ -877,6 +877,12 @@ def _spec_location(spec) -> tuple[str, str] | None:
         if low.startswith(prefix + ":"):
             return s[:len(prefix) + 1], s[len(prefix) + 1:]
     return "", s
+
+
+def names_a_path(spec) -> bool:
+    """True for a spec that names a file or directory (not digits or the installed Fashion-MNIST):
+    data whose fingerprint a model or a run must record before deltaprop reads it on their word."""
+    return _spec_location(spec) is not None
 
 
 def absolute_spec(spec) -> str:
