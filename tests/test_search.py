@@ -187,18 +187,25 @@ def test_search_refusals():
         assert proc.returncode == code and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
-def test_ctrl_c_keeps_the_finished_rows(tmp_path):
-    out = tmp_path / "stopped"
-    proc = subprocess.Popen(command("search", "--grid", "lr=0.001|0.002|0.003|0.004|0.005|0.006|0.007|0.008",
-                                    "--grid", "layers=32|64", "--cv", "2", "--epochs", "15", "--workers", "1",
-                                    "--out", out, "--no-retrain"), env=env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def _interrupted_after_the_first_row(out, *args):
+    """(the process, its stderr) of ``deltaprop search ARGS --out OUT --no-retrain`` sent Ctrl-C once its
+    first combination is in OUT/search.csv."""
+    proc = subprocess.Popen(command("search", *args, "--out", out, "--no-retrain"), env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not (out / "search.csv").exists():
         time.sleep(0.2)
     assert (out / "search.csv").exists(), "no combination finished in time"
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    _, stderr = proc.communicate(timeout=120)
+    return proc, stderr
+
+
+def test_ctrl_c_keeps_the_finished_rows(tmp_path):
+    out = tmp_path / "stopped"
+    proc, stderr = _interrupted_after_the_first_row(
+        out, "--grid", "lr=0.001|0.002|0.003|0.004|0.005|0.006|0.007|0.008", "--grid", "layers=32|64", "--cv", "2",
+        "--epochs", "15", "--workers", "1")
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     rows = read_csv(out / "search.csv")
@@ -243,16 +250,9 @@ def test_search_on_the_cluster_equals_the_local_search(cluster, local_search, tm
 def test_ctrl_c_on_the_cluster_keeps_the_rows_and_cancels_the_rest(cluster, tmp_path):
     c, client = cluster
     out = tmp_path / "stopped"
-    proc = subprocess.Popen(command("search", "--grid", "lr=0.001|0.002|0.003|0.004|0.005|0.006|0.007|0.008",
-                                    "--grid", "layers=32|64|128", "--cv", "2", "--epochs", "30",
-                                    "--scheduler", c.scheduler_address, "--out", out, "--no-retrain"),
-                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not (out / "search.csv").exists():
-        time.sleep(0.2)
-    assert (out / "search.csv").exists(), "no combination finished in time"
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
+    proc, stderr = _interrupted_after_the_first_row(
+        out, "--grid", "lr=0.001|0.002|0.003|0.004|0.005|0.006|0.007|0.008", "--grid", "layers=32|64|128", "--cv",
+        "2", "--epochs", "30", "--scheduler", c.scheduler_address)
     assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
     rows = read_csv(out / "search.csv")
     assert 1 <= len(rows) < 24 and all(r["worker"].startswith("tcp://") for r in rows)
