@@ -159,6 +159,65 @@ def test_sub_product_takes_views_sparse_input_and_other_layouts():
     np.testing.assert_allclose(big[:, ::2], expected, rtol=1e-12, atol=1e-12)
 
 
+# -- y ← αx + βy in one BLAS pass (fast.axpby): Adam's and momentum's state ------------------------
+@pytest.fixture(params=["blas", "numpy"])
+def axpby_path(request, monkeypatch):
+    """Both ways fast.axpby works: OpenBLAS's cblas_?axpby (where found and exact), and NumPy."""
+    if request.param == "numpy":
+        monkeypatch.setitem(fast._GEMM, "level1", {})
+    elif fast._vector_fn("axpby", np.zeros(3, np.float32), np.zeros(3, np.float32)) is None:
+        pytest.skip("NumPy's BLAS has no exact cblas_saxpby here")
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 63, 64, 1001, 70_001])
+def test_axpby_gives_the_bits_of_numpy_three_passes(axpby_path, dtype, n):
+    rng = np.random.default_rng(n)
+    x, y = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    expected = y * dtype(0.999) + x * dtype(1 - 0.999)
+    out = fast.axpby(1 - 0.999, x, 0.999, y, np.empty_like(y))
+    assert out is y
+    np.testing.assert_array_equal(y, expected)
+    # a view in the middle of a flat buffer (Adam's halves), and x given as its own scratch
+    buf, xb = rng.standard_normal(n + 10).astype(dtype), rng.standard_normal(n + 10).astype(dtype)
+    expected = buf[5:n + 5] * dtype(0.9) + xb[5:n + 5] * dtype(-0.25)
+    fast.axpby(-0.25, xb[5:n + 5], 0.9, buf[5:n + 5], xb[5:n + 5])
+    np.testing.assert_array_equal(buf[5:n + 5], expected)
+
+
+def test_axpby_falls_back_for_strided_and_mixed_arrays():
+    rng = np.random.default_rng(1)
+    y = rng.standard_normal((6, 8)).astype(np.float32)
+    x = rng.standard_normal((6, 8))[:, ::1].astype(np.float64)  # another dtype: NumPy's path
+    expected = y * np.float32(0.5) + (x * 2.0).astype(np.float32)
+    fast.axpby(2.0, x, 0.5, y, np.empty_like(y))
+    np.testing.assert_allclose(y, expected, rtol=1e-6)
+    big = rng.standard_normal(40).astype(np.float32)
+    view, xs = big[::2], rng.standard_normal(20).astype(np.float32)
+    expected = view * np.float32(0.9) + xs * np.float32(0.1)
+    fast.axpby(0.1, xs, 0.9, view, np.empty_like(xs))
+    np.testing.assert_array_equal(big[::2], expected)
+
+
+@pytest.mark.parametrize("name", ["adam", "momentum", "nesterov"])
+def test_optimizers_through_blas_give_the_bits_of_numpy(name, monkeypatch):
+    """A whole training with Adam or momentum: the same weights to the bit with OpenBLAS's axpby and
+    with NumPy's passes."""
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((600, 30)).astype(np.float32), rng.integers(0, 4, 600)
+    weights = []
+    for level1 in (None, {}):
+        if level1 is not None:
+            monkeypatch.setitem(fast._GEMM, "level1", level1)
+        net = dp.Network.from_sizes([30, 64, 4], seed=0)
+        dp.fit(net, X, y, epochs=3, batch_size=50, optimizer=name, lr=0.01, l2=1e-3, seed=1)
+        weights.append(net.get_weights())
+    for (W1, b1), (W2, b2) in zip(*weights):
+        np.testing.assert_array_equal(W1, W2)
+        np.testing.assert_array_equal(b1, b2)
+
+
 def _sgd_training(keep_grads: bool, dtype="float32", l2=1e-3, batch_size=350, epochs=4):
     """A whole plain-SGD training, its step taken inside the backward pass or (keep_grads) from kept
     gradients by SGD.apply."""

@@ -13,6 +13,7 @@ The rest of the engine calls these helpers instead of repeating the tricks:
 - activations and their derivatives in place in those buffers (``Activation.backward``);
 - plain SGD's update written by the dW product itself, W ← βW − δᵀA_prev in one GEMM call on NumPy's
   own OpenBLAS (:func:`sub_product`): no dW array and no separate pass over W;
+- Adam's and momentum's y ← αx + βy as one BLAS pass (:func:`axpby`) where NumPy needs three;
 - the helpers below.
 
 Every helper falls back to the plain NumPy expression where its trick does not apply.
@@ -29,7 +30,7 @@ import sys
 import numpy as np
 
 __all__ = ["NARROW", "SMALL_STEP", "zeros_like", "relu", "narrow_order", "row_max", "row_sum", "take_rows",
-           "blas_threads_for", "all_finite", "sub_product", "numpy_gemm", "vdot"]
+           "blas_threads_for", "all_finite", "sub_product", "numpy_gemm", "vdot", "axpby"]
 
 #: Layers at most this wide keep Z and A column-major (see :func:`narrow_order`).
 NARROW = 32
@@ -179,17 +180,11 @@ def all_finite(X) -> bool:
     return math.isfinite(np.vdot(X, X)) or bool(np.isfinite(X).all())
 
 
-# -- NumPy's own BLAS, for the one product NumPy cannot express: C ← αAB + βC ------------------------
+# -- NumPy's own BLAS, for what NumPy cannot express in one pass: C ← αAB + βC and y ← αx + βy --------
 #: Set the environment variable DELTAPROP_NO_CBLAS=1 to never call BLAS directly (the NumPy
-#: fallbacks below give the same numbers up to float rounding).
+#: fallbacks below give the same numbers up to float rounding; axpby's give the same bits).
 _GEMM: dict = {}
 _CBLAS_ROW, _CBLAS_NO, _CBLAS_T = 101, 111, 112
-#: (symbol of cblas_sgemm, of cblas_dgemm, integer type) in the builds NumPy ships: NumPy 2 wheels
-#: (scipy-openblas, 64-bit integers, suffixed symbols), NumPy 1.22–1.26 wheels (openblas64_), and
-#: scipy-openblas32 (32-bit integers).
-_SYMBOLS = (("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", ctypes.c_int64),
-            ("cblas_sgemm64_", "cblas_dgemm64_", ctypes.c_int64),
-            ("scipy_cblas_sgemm", "scipy_cblas_dgemm", ctypes.c_int))
 
 
 def _openblas_paths() -> list:
@@ -214,9 +209,26 @@ def _openblas_paths() -> list:
     return found
 
 
-def _load_gemm():
-    """{dtype: cblas ?gemm function} of NumPy's OpenBLAS, tested on small products against NumPy; empty
-    when it cannot be found, does not pass the test, or DELTAPROP_NO_CBLAS is set."""
+#: (prefix, suffix) of the cblas symbols in the builds NumPy ships, with their integer type: NumPy 2
+#: wheels (scipy-openblas, 64-bit integers), NumPy 1.22–1.26 wheels (openblas64_), scipy-openblas32.
+_NAMINGS = (("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64),
+            ("scipy_cblas_", "", ctypes.c_int))
+_REAL = {np.dtype(np.float32): ("s", ctypes.c_float), np.dtype(np.float64): ("d", ctypes.c_double)}
+
+
+def _signature(kind, integer, real) -> list:
+    """ctypes argument types of cblas ?gemm and ?axpby (OpenBLAS's extension)."""
+    vec = [ctypes.c_void_p, integer]
+    if kind == "gemm":
+        return [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer, integer, real, *vec, *vec, real,
+                ctypes.c_void_p, integer]
+    return [integer, real, *vec, real, *vec]  # axpby
+
+
+def _load_blas() -> dict:
+    """{kind: {dtype: function}} for kind in gemm and axpby: the cblas functions of NumPy's own
+    OpenBLAS, each tested on small arrays against NumPy; a kind is missing when it cannot be found or
+    does not pass, and everything when DELTAPROP_NO_CBLAS is set."""
     if os.environ.get("DELTAPROP_NO_CBLAS") or not sys.platform.startswith(("linux", "darwin")):
         return {}
     for path in _openblas_paths():
@@ -224,23 +236,26 @@ def _load_gemm():
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        for s_name, d_name, integer in _SYMBOLS:
-            fns = {}
-            for dtype, name, real in ((np.dtype(np.float32), s_name, ctypes.c_float),
-                                      (np.dtype(np.float64), d_name, ctypes.c_double)):
-                fn = getattr(lib, name, None)
-                if fn is None:
-                    break
-                fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer, integer, real,
-                               ctypes.c_void_p, integer, ctypes.c_void_p, integer, real, ctypes.c_void_p, integer]
-                fn.restype = None
-                fns[dtype] = fn
-            if len(fns) == 2 and _passes_test(fns):
-                return fns
+        for prefix, suffix, integer in _NAMINGS:
+            if getattr(lib, f"{prefix}sgemm{suffix}", None) is None:
+                continue
+            found = {}
+            for kind in ("gemm", "axpby"):
+                fns = {}
+                for dtype, (letter, real) in _REAL.items():
+                    fn = getattr(lib, f"{prefix}{letter}{kind}{suffix}", None)
+                    if fn is None:
+                        break
+                    fn.argtypes = _signature(kind, integer, real)
+                    fn.restype = None
+                    fns[dtype] = fn
+                if len(fns) == 2 and _PASSES[kind](fns):
+                    found[kind] = fns
+            return found
     return {}
 
 
-def _passes_test(fns) -> bool:
+def _gemm_passes(fns) -> bool:
     """The functions compute βW − δᵀA as NumPy does (both layouts of δ, both dtypes)."""
     rng = np.random.default_rng(0)
     for dtype, fn in fns.items():
@@ -253,6 +268,23 @@ def _passes_test(fns) -> bool:
             if not np.allclose(W, expected, rtol=1e-5, atol=1e-5):
                 return False
     return True
+
+
+def _axpby_passes(fns) -> bool:
+    """The functions compute y ← αx + βy with the bits of NumPy's y *= β; y += αx (no fused
+    multiply-add), over lengths that reach every vector kernel's main loop and its tail."""
+    rng = np.random.default_rng(0)
+    for dtype, fn in fns.items():
+        for n in (1, 37, 5003):
+            x, y = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+            expected = y * dtype.type(0.9) + x * dtype.type(-0.3)
+            fn(n, -0.3, x.ctypes.data, 1, 0.9, y.ctypes.data, 1)
+            if not np.array_equal(y, expected):
+                return False
+    return True
+
+
+_PASSES = {"gemm": _gemm_passes, "axpby": _axpby_passes}
 
 
 def _call(fn, C, A, B, alpha, beta) -> None:
@@ -281,15 +313,58 @@ def _gemm_for(C, A, B):
     return fn
 
 
+def _blas(kind: str) -> dict:
+    """{dtype: cblas function} of NumPy's own OpenBLAS for kind gemm or axpby; empty where it
+    cannot be called (other BLAS, other platforms, DELTAPROP_NO_CBLAS set). Looked up and tested once."""
+    if "all" not in _GEMM:
+        try:
+            _GEMM["all"] = _load_blas()
+        except Exception:  # anything unexpected from ctypes: use the NumPy paths
+            _GEMM["all"] = {}
+    # "fns" (gemm) and "level1" are the switches the tests set to {} to take the NumPy paths.
+    if kind == "gemm":
+        if "fns" not in _GEMM:
+            _GEMM["fns"] = _GEMM["all"].get("gemm", {})
+        return _GEMM["fns"]
+    if "level1" not in _GEMM:
+        _GEMM["level1"] = {k: v for k, v in _GEMM["all"].items() if k != "gemm"}
+    return _GEMM["level1"].get(kind, {})
+
+
 def numpy_gemm(dtype):
     """The cblas ?gemm of NumPy's own OpenBLAS for this dtype, or None (other BLAS, other platforms,
     DELTAPROP_NO_CBLAS set). Looked up and tested once."""
-    if "fns" not in _GEMM:
-        try:
-            _GEMM["fns"] = _load_gemm()
-        except Exception:  # anything unexpected from ctypes: use the NumPy path
-            _GEMM["fns"] = {}
-    return _GEMM["fns"].get(np.dtype(dtype))
+    return _blas("gemm").get(np.dtype(dtype))
+
+
+def _vector_fn(kind, x, y):
+    """The cblas function for y ← f(x, y) when x and y are contiguous, writeable y, one float dtype, same
+    size; else None."""
+    fn = _blas(kind).get(y.dtype) if isinstance(x, np.ndarray) and isinstance(y, np.ndarray) else None
+    if (fn is None or x.dtype != y.dtype or x.size != y.size or not y.flags.writeable
+            or not (x.flags.c_contiguous and y.flags.c_contiguous)):
+        return None
+    return fn
+
+
+def axpby(alpha: float, x, beta: float, y, scratch):
+    """y ← αx + βy in place (x and y of one shape): Adam's m ← β₁m + (1 − β₁)g and v ← β₂v + (1 − β₂)g²,
+    momentum's v ← μv − αg.
+
+    Saves: NumPy needs three passes (y *= β; s = αx; y += s); OpenBLAS's ``cblas_?axpby`` makes one,
+    with the same bits (β·y and α·x each rounded, then their sum: it is used only where a test at
+    load time finds exactly those bits). Falls back to the three NumPy passes, with ``scratch`` (an
+    array of y's shape; it may be x itself, which is then overwritten). In the training step of
+    bench/RESULTS.md each call took 40–50 µs where the three passes took about 90.
+    """
+    fn = _vector_fn("axpby", x, y)
+    if fn is not None:
+        fn(y.size, alpha, x.ctypes.data, 1, beta, y.ctypes.data, 1)
+        return y
+    y *= beta
+    np.multiply(x, alpha, out=scratch)
+    y += scratch
+    return y
 
 
 def sub_product(W, delta, A_prev, beta: float = 1.0, scratch=None):

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from deltaprop import fast
 from deltaprop.errors import ConfigError, unknown_name
 from deltaprop.validation import check_nonnegative_float, check_positive_float
 
@@ -118,10 +119,9 @@ class Momentum(Optimizer):
 
     @staticmethod
     def _update(p, g, v, s, mu, lr, nesterov) -> None:
-        np.multiply(g, lr, out=s)  # s = α g
-        v *= mu
-        v -= s  # v = μ v − α g
+        fast.axpby(-lr, g, mu, v, s)  # v = μ v − α g
         if nesterov:
+            np.multiply(g, lr, out=s)
             p -= s
             np.multiply(v, mu, out=s)
             p += s  # θ += μ v − α g
@@ -169,18 +169,15 @@ class Adam(Optimizer):
 
     @staticmethod
     def _update(p, g, m, v, s, b1, b2, epsilon, lr_t) -> None:
-        m *= b1
-        np.multiply(g, 1 - b1, out=s)
-        m += s
-        v *= b2
+        """Eight passes over the arrays, where m and v each take one BLAS call (:func:`deltaprop.fast.axpby`)."""
+        fast.axpby(1 - b1, g, b1, m, s)  # m = β₁m + (1 − β₁)g
         np.multiply(g, g, out=s)
-        s *= 1 - b2
-        v += s
+        fast.axpby(1 - b2, s, b2, v, s)  # v = β₂v + (1 − β₂)g²
         np.sqrt(v, out=s)
         s += epsilon
         np.divide(m, s, out=s)
         s *= lr_t
-        p -= s
+        p -= s  # θ −= α_t m/(√v + ε)
 
     def state_dict(self) -> dict:
         state = super().state_dict()
