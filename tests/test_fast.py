@@ -184,6 +184,11 @@ def test_axpby_gives_the_bits_of_numpy_three_passes(axpby_path, dtype, n):
     expected = buf[5:n + 5] * dtype(0.9) + xb[5:n + 5] * dtype(-0.25)
     fast.axpby(-0.25, xb[5:n + 5], 0.9, buf[5:n + 5], xb[5:n + 5])
     np.testing.assert_array_equal(buf[5:n + 5], expected)
+    # β = 1: a step θ ← θ − α·u, the bits of u *= α; θ -= u
+    theta, u = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    expected = theta - u * dtype(0.01)
+    fast.axpby(-0.01, u, 1.0, theta, u)
+    np.testing.assert_array_equal(theta, expected)
 
 
 def test_axpby_falls_back_for_strided_and_mixed_arrays():

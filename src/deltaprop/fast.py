@@ -275,10 +275,10 @@ def _axpby_passes(fns) -> bool:
     multiply-add), over lengths that reach every vector kernel's main loop and its tail."""
     rng = np.random.default_rng(0)
     for dtype, fn in fns.items():
-        for n in (1, 37, 5003):
+        for n, beta in ((1, 0.9), (37, 0.9), (5003, 0.9), (5003, 1.0)):
             x, y = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
-            expected = y * dtype.type(0.9) + x * dtype.type(-0.3)
-            fn(n, -0.3, x.ctypes.data, 1, 0.9, y.ctypes.data, 1)
+            expected = y * dtype.type(beta) + x * dtype.type(-0.3)
+            fn(n, -0.3, x.ctypes.data, 1, beta, y.ctypes.data, 1)
             if not np.array_equal(y, expected):
                 return False
     return True
@@ -349,7 +349,7 @@ def _vector_fn(kind, x, y):
 
 def axpby(alpha: float, x, beta: float, y, scratch):
     """y ← αx + βy in place (x and y of one shape): Adam's m ← β₁m + (1 − β₁)g and v ← β₂v + (1 − β₂)g²,
-    momentum's v ← μv − αg.
+    momentum's v ← μv − αg, and with β = 1 a step θ ← θ − α·u (the bits of NumPy's u *= α; θ -= u).
 
     Saves: NumPy needs three passes (y *= β; s = αx; y += s); OpenBLAS's ``cblas_?axpby`` makes one,
     with the same bits (β·y and α·x each rounded, then their sum: it is used only where a test at
@@ -361,7 +361,8 @@ def axpby(alpha: float, x, beta: float, y, scratch):
     if fn is not None:
         fn(y.size, alpha, x.ctypes.data, 1, beta, y.ctypes.data, 1)
         return y
-    y *= beta
+    if beta != 1:
+        y *= beta
     np.multiply(x, alpha, out=scratch)
     y += scratch
     return y

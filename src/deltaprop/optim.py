@@ -121,10 +121,8 @@ class Momentum(Optimizer):
     def _update(p, g, v, s, mu, lr, nesterov) -> None:
         fast.axpby(-lr, g, mu, v, s)  # v = μ v − α g
         if nesterov:
-            np.multiply(g, lr, out=s)
-            p -= s
-            np.multiply(v, mu, out=s)
-            p += s  # θ += μ v − α g
+            fast.axpby(-lr, g, 1.0, p, s)
+            fast.axpby(mu, v, 1.0, p, s)  # θ += μ v − α g
         else:
             p += v
 
@@ -169,15 +167,14 @@ class Adam(Optimizer):
 
     @staticmethod
     def _update(p, g, m, v, s, b1, b2, epsilon, lr_t) -> None:
-        """Eight passes over the arrays, where m and v each take one BLAS call (:func:`deltaprop.fast.axpby`)."""
+        """Seven passes over the arrays, where m, v and θ each take one BLAS call (:func:`deltaprop.fast.axpby`)."""
         fast.axpby(1 - b1, g, b1, m, s)  # m = β₁m + (1 − β₁)g
         np.multiply(g, g, out=s)
         fast.axpby(1 - b2, s, b2, v, s)  # v = β₂v + (1 − β₂)g²
         np.sqrt(v, out=s)
         s += epsilon
         np.divide(m, s, out=s)
-        s *= lr_t
-        p -= s  # θ −= α_t m/(√v + ε)
+        fast.axpby(-lr_t, s, 1.0, p, s)  # θ −= α_t m/(√v + ε)
 
     def state_dict(self) -> dict:
         state = super().state_dict()
