@@ -309,3 +309,14 @@ def test_search_takes_class_weight_as_train_does(tmp_path):
     metrics = json.loads((tmp_path / "weighted" / "metrics.json").read_text())
     assert metrics["config"]["class_weight"] == "balanced"
     assert "--class-weight" in run("search", "--help", cwd=tmp_path).stdout
+
+
+def test_search_says_the_readers_notes_once(tmp_path):
+    # The search reads the file, then retrains the best combination as `deltaprop train` would: what the
+    # reader decided (the delimiter, the pandas index column) is said once, not again by the retraining.
+    iris_csv(tmp_path / "iris.csv", sep=";")
+    proc = ok(run("search", "--data", "iris.csv", "--target", "species", "--grid", "layers=4|8", "--cv", "2",
+                  "--epochs", "2", "--workers", "1", "--no-plots", "--out", "s", cwd=tmp_path))
+    assert proc.stderr.count("separated by a semicolon") == 1, proc.stderr
+    assert proc.stderr.count("the index pandas' to_csv writes") == 1, proc.stderr
+    assert (tmp_path / "s" / "model.safetensors").is_file()  # the retraining ran

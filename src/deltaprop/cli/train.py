@@ -741,8 +741,9 @@ def _train(args, fresh: bool) -> int:
                        max_classes=MAX_CLASSES)
     except TaskUnclearError as unclear:
         raise unclear.spelt("--task {}") from None
-    for note in data.notes:  # what the reader decided on its own is never silent
-        _note(note)
+    if not getattr(args, "notes_said", False):  # deltaprop search said them before its retraining
+        for note in data.notes:  # what the reader decided on its own is never silent
+            _note(note)
     args.data = absolute_spec(args.data)
     if isinstance(args.target, str) and args.target.lower().endswith(".npy"):  # the targets of .npy inputs
         args.target = os.path.abspath(os.path.expanduser(args.target))
