@@ -361,3 +361,22 @@ def test_runs_latest_points_at_the_newest_run(tmp_path):
     missing = run("evaluate", "runs/nope/model.safetensors", cwd=tmp_path)
     assert missing.returncode == 3 and "runs/latest/model.safetensors" in missing.stderr
     assert "--save" not in missing.stderr
+
+
+def test_train_says_when_the_run_ended_still_learning(csvs, tmp_path):
+    # iris at the default 30 epochs: the validation accuracy is 1.0 on its 12 rows, yet the training loss
+    # still falls steadily (11 % in the last 6 epochs, still 17 % of ln 3) and the test accuracy is 0.80.
+    # The end of `deltaprop train` says so, with the flag to try, and `deltaprop diagnose` agrees.
+    line = "underfitting (the network can still learn): train longer (--epochs 60)"
+    short = run("train", "--data", csvs["iris"], "--target", "species", "--out", tmp_path / "short", "--no-plots",
+                check=0)
+    assert line in short.stdout, short.stdout
+    diagnosis = json.loads(run("diagnose", tmp_path / "short", "--format", "json", check=0).stdout)
+    (finding,) = [f for f in diagnosis["findings"] if f["code"] == "underfitting"]
+    assert "still falling at the last epoch" in finding["evidence"] and "--epochs 60" in finding["suggestion"]
+    # Healthy runs get no such line: iris trained long enough, the digits at the defaults.
+    for name, data in (("long", ("--data", csvs["iris"], "--target", "species", "--epochs", "200")),
+                       ("digits", ("--data", "digits"))):
+        proc = run("train", *data, "--out", tmp_path / name, "--no-plots", check=0)
+        assert "underfitting" not in proc.stdout and "test accuracy" in proc.stdout, proc.stdout
+        assert json.loads((tmp_path / name / "metrics.json").read_text())["test"]["accuracy"] > 0.9

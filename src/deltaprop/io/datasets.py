@@ -75,6 +75,7 @@ class Dataset:
     target_name: str | None = None
     notes: list = field(default_factory=list)  # what the reader decided on its own, to announce
     source: dict | None = None  # a file's absolute path, size and hash: see file_fingerprint
+    reading: dict | None = None  # how a CSV file was read (delimiter, header, columns left out): CSVTable
 
     @property
     def n_features(self) -> int:
@@ -303,7 +304,10 @@ class CSVTable:
     """A CSV file read as numbers: X (m, n) float64, y (m,) (float64, or str labels), column names.
 
     ``notes`` says what the reader decided on its own (an index column left out, the delimiter it
-    detected), for the caller to announce; ``delimiter`` is the one used."""
+    detected), for the caller to announce; ``delimiter`` is the one used, ``detected`` whether the
+    reader chose it; ``left_out`` lists the columns that are neither features nor the target, each as
+    ``{"column": name, "why": ...}`` (why: ``index`` for pandas' unnamed index column, ``drop``,
+    ``target`` for a model's target column in a file of inputs, ``drop in training``)."""
 
     X: np.ndarray
     y: np.ndarray
@@ -312,6 +316,15 @@ class CSVTable:
     has_header: bool
     notes: list = field(default_factory=list)
     delimiter: str = ","
+    detected: bool = False
+    left_out: list = field(default_factory=list)
+
+    def reading(self) -> dict:
+        """How the file was read, for a run to record: the delimiter (by name), whether it was detected,
+        whether the first row was a header, the columns left out and why."""
+        return {"format": "csv", "delimiter": delimiter_name(self.delimiter),
+                "delimiter_detected": self.detected, "header": self.has_header,
+                "left_out": list(self.left_out)}
 
 
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
@@ -392,6 +405,7 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
     """
     path = _existing_file(path, "pass the path of a CSV file")
     notes = []
+    detected = delimiter is None
     try:
         raw = open_regular(path, "CSV file", DataError)
         # Python's rows of strings take about ten times the file's size.
@@ -439,16 +453,21 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
             raise DataError(f"{path}, line {line}: {len(row)} cells, but the {first} "
                             f"has {n_cols}", hint)
     skip = set()
+    why = {}  # column → why it is left out (for CSVTable.left_out)
     if n_cols > 1 and index is not False and has_header and (
             index or _looks_like_index(names[0], [row[0] for _, row in rows])):
         skip.add(0)
+        why[0] = "index"
         notes.append(f"{path}: the first column has no name and holds the row numbers 0..{len(rows) - 1} "
                      "(the index pandas' to_csv writes): left out, not a feature")
     for d in _drop_list(drop):
-        skip.add(_column_index(d, names, has_header, path, what="--drop"))
+        j = _column_index(d, names, has_header, path, what="--drop")
+        skip.add(j)
+        why.setdefault(j, "drop")
     for name in drop_if_present if has_header else ():
         if name and name in names:
             skip.add(names.index(name))
+            why.setdefault(names.index(name), "target")
             notes.append(f"{path}: the column {name!r} is the model's target: left out of the inputs")
     if labelled and n_cols - len(skip) < 2:
         raise DataError(f"{path} has {n_cols - len(skip)} column(s) to use; expected feature columns and a "
@@ -465,9 +484,12 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
                                          if str(d) in names) if j != t and j not in skip]
         if left:
             skip.update(left)
+            why.update((j, "drop in training") for j in left)
             notes.append(f"{path}: the column(s) {', '.join(repr(names[j]) for j in left)} were left out in "
                          "training (--drop): left out here too")
     feature_cols = [j for j in range(n_cols) if j != t and j not in skip]
+    left_out = [{"column": names[j] if has_header else str(j), "why": why.get(j, "drop")}
+                for j in sorted(skip)]
     X = np.empty((len(rows), len(feature_cols)), dtype=np.float64)
     labels = []
     for i, (line, row) in enumerate(rows):
@@ -502,7 +524,7 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
                              "label away)")
     features = [names[j] for j in feature_cols]
     if not labelled:
-        return CSVTable(X, np.empty(0), features, "", has_header, notes, delimiter)
+        return CSVTable(X, np.empty(0), features, "", has_header, notes, delimiter, detected, left_out)
     if all(_is_number(v) for v in labels):
         y = np.array([float(v) for v in labels], dtype=np.float64)
         if not np.isfinite(y).all():
@@ -511,7 +533,7 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
                             "drop rows with missing labels")
     else:
         y = np.array(labels, dtype=str)
-    return CSVTable(X, y, features, names[t], has_header, notes, delimiter)
+    return CSVTable(X, y, features, names[t], has_header, notes, delimiter, detected, left_out)
 
 
 def _column_index(key, names, has_header, path, what: str) -> int:
@@ -997,7 +1019,7 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
                          "(--task regression predicts the numbers instead)")
         return Dataset(Path(s).stem, *parts, class_names=names, feature_names=table.feature_names,
                        target_name=table.target_name if table.has_header else None, notes=notes,
-                       source=file_fingerprint(s))
+                       source=file_fingerprint(s), reading=table.reading())
     if low.endswith(".npz"):
         arrays = load_npz(s)
         given = arrays.get("class_names")
