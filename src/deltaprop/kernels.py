@@ -74,24 +74,35 @@ def load(kind: str = "adam", dtype=np.float32) -> bool:
     if not available() and not loaded():
         return False
     try:
-        if not loaded():
-            import numba
-
-            jit = numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
-            loops = {"adam": jit(_adam_loop), "momentum": jit(_momentum_loop), "nesterov": jit(_nesterov_loop)}
-            _STATE.update(loops, version=numba.__version__)
-        # compile (or load) this kind and dtype now, not inside a training step
-        a, c = np.zeros(1, dtype), np.dtype(dtype).type(0.5)
-        if kind == "adam":
-            _STATE["adam"](a, a.copy(), a.copy(), a.copy(), c, c, c, c, c, c)
-        else:
-            _STATE["nesterov" if kind == "nesterov" else "momentum"](a, a.copy(), a.copy(), c, c)
+        try:
+            _prepare(kind, dtype, cache=True)
+        except Exception:  # no writable place for Numba's cache (a read-only install): compile each time
+            if not loaded() or _STATE.get("cache") is False:
+                raise
+            _STATE.pop("adam")
+            _prepare(kind, dtype, cache=False)
     except Exception as exc:  # a broken Numba install: the NumPy passes give the same numbers
         for key in ("adam", "momentum", "nesterov"):
             _STATE.pop(key, None)
         _STATE["error"] = f"{type(exc).__name__}: {exc}"[:200]
         return False
     return True
+
+
+def _prepare(kind, dtype, cache: bool) -> None:
+    """Build the dispatchers once, then compile (or load from the cache) ``kind`` for ``dtype`` now,
+    not inside a training step."""
+    if not loaded():
+        import numba
+
+        jit = numba.njit(cache=cache, nogil=True, error_model="numpy", boundscheck=False)
+        loops = {"adam": jit(_adam_loop), "momentum": jit(_momentum_loop), "nesterov": jit(_nesterov_loop)}
+        _STATE.update(loops, version=numba.__version__, cache=cache)
+    a, c = np.zeros(1, dtype), np.dtype(dtype).type(0.5)
+    if kind == "adam":
+        _STATE["adam"](a, a.copy(), a.copy(), a.copy(), c, c, c, c, c, c)
+    else:
+        _STATE["nesterov" if kind == "nesterov" else "momentum"](a, a.copy(), a.copy(), c, c)
 
 
 def _adam_loop(p, g, m, v, b1, c1, b2, c2, eps, lr):
