@@ -380,3 +380,28 @@ def test_train_says_when_the_run_ended_still_learning(csvs, tmp_path):
         proc = run("train", *data, "--out", tmp_path / name, "--no-plots", check=0)
         assert "underfitting" not in proc.stdout and "test accuracy" in proc.stdout, proc.stdout
         assert json.loads((tmp_path / name / "metrics.json").read_text())["test"]["accuracy"] > 0.9
+
+
+def test_a_file_without_a_header_is_said_to_be_taken_in_the_models_order(csvs, iris_run, tmp_path):
+    # Nothing can match a headerless file's columns to the model's by name: predict takes them in the
+    # model's order, and says so (a file saved with its columns reversed would be read wrongly, quietly).
+    out, _ = iris_run
+    df = pd.read_csv(csvs["iris"], index_col=0).drop(columns=["species"])
+    df.to_csv(tmp_path / "named.csv", index=False)
+    df.to_csv(tmp_path / "bare.csv", index=False, header=False)
+    named = run("predict", out / "model.safetensors", tmp_path / "named.csv", check=0)
+    bare = run("predict", out / "model.safetensors", tmp_path / "bare.csv", check=0)
+    assert bare.stdout == named.stdout and "no header row" not in named.stderr
+    assert "bare.csv has no header row: its columns are taken in the order of the model's ('sepal length (cm)'" \
+        in bare.stderr, bare.stderr
+
+
+def test_a_target_that_is_the_pandas_index_column_is_told_apart_from_drop(csvs, tmp_path):
+    # --target 0 on pandas' file names its unnamed index column: the error says that, and lists the columns,
+    # instead of "also left out; drop other columns" (nothing was dropped by the user).
+    proc = run("train", "--data", csvs["iris"], "--target", "0", "--out", tmp_path / "r", "-q")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "the target column 0 is the unnamed first column" in proc.stderr, proc.stderr
+    assert "--target NAME" in proc.stderr and "5: 'species'" in proc.stderr and "drop other" not in proc.stderr
+    both = run("train", "--data", csvs["iris"], "--target", "species", "--drop", "species", "--out", tmp_path / "s")
+    assert both.returncode == 2 and "'species' is also left out (--drop)" in both.stderr, both.stderr

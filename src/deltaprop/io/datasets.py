@@ -478,7 +478,13 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
         t = _target_index(target, names, has_header, path) if target is not None else max(
             j for j in range(n_cols) if j not in skip)
         if t in skip:
-            raise DataError(f"{path}: the target column {names[t]!r} is also left out", "drop other columns")
+            if why.get(t) == "index":
+                raise DataError(f"{shown(path)}: the target column {t} is the unnamed first column, which holds "
+                                "the row numbers pandas' to_csv writes (left out as the index)",
+                                f"name the label column (--target NAME; Python: target=); its columns are "
+                                f"{', '.join(f'{j}: {n!r}' for j, n in enumerate(names) if j != t)}")
+            raise DataError(f"{shown(path)}: the target column {names[t]!r} is also left out (--drop)",
+                            "take it out of --drop (Python: drop=), or choose another target")
     if has_header and dropped_in_training:
         left = [j for j in dict.fromkeys(names.index(str(d)) for d in _drop_list(dropped_in_training)
                                          if str(d) in names) if j != t and j not in skip]
@@ -552,9 +558,17 @@ def _column_index(key, names, has_header, path, what: str) -> int:
 def match_columns(table: CSVTable, feature_names, target_name=None, path="the file"):
     """X with its columns in the order of ``feature_names`` (the model's), matched by header name;
     ``(X, notes)``. The model's own target column is left out when present; a missing or an
-    unexpected column is a DataError that names it. A file without a header is taken in its order."""
-    if not feature_names or not table.has_header:
+    unexpected column is a DataError that names it. A file without a header is taken in its order, and
+    said in the notes when the model's columns have names (nothing checks that order)."""
+    if not feature_names:
         return table.X, []
+    if not table.has_header:
+        wanted = [str(n) for n in feature_names]
+        if wanted == [str(j) for j in range(len(wanted))]:  # the model's own file had no header either
+            return table.X, []
+        listing = ", ".join(map(repr, wanted[:6])) + (", ..." if len(wanted) > 6 else "")
+        return table.X, [f"{shown(path)} has no header row: its columns are taken in the order of the model's "
+                         f"({listing}); give the file a header row of those names to have them matched by name"]
     order, notes = column_order(table.feature_names, feature_names, target_name, path)
     return table.X[:, order], notes
 
