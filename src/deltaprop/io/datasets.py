@@ -479,8 +479,8 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
             j for j in range(n_cols) if j not in skip)
         if t in skip:
             if why.get(t) == "index":
-                raise DataError(f"{shown(path)}: the target column {t} is the unnamed first column, which holds "
-                                "the row numbers pandas' to_csv writes (left out as the index)",
+                raise DataError(f"{shown(path)}: the target column {t} is the unnamed first column, which "
+                                "holds the row numbers pandas' to_csv writes (left out as the index)",
                                 f"name the label column (--target NAME; Python: target=); its columns are "
                                 f"{', '.join(f'{j}: {n!r}' for j, n in enumerate(names) if j != t)}")
             raise DataError(f"{shown(path)}: the target column {names[t]!r} is also left out (--drop)",
@@ -567,8 +567,9 @@ def match_columns(table: CSVTable, feature_names, target_name=None, path="the fi
         if wanted == [str(j) for j in range(len(wanted))]:  # the model's own file had no header either
             return table.X, []
         listing = ", ".join(map(repr, wanted[:6])) + (", ..." if len(wanted) > 6 else "")
-        return table.X, [f"{shown(path)} has no header row: its columns are taken in the order of the model's "
-                         f"({listing}); give the file a header row of those names to have them matched by name"]
+        return table.X, [f"{shown(path)} has no header row: its columns are taken in the order of the "
+                         f"model's ({listing}); give the file a header row of those names to have them "
+                         "matched by name"]
     order, notes = column_order(table.feature_names, feature_names, target_name, path)
     return table.X[:, order], notes
 
