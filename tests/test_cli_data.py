@@ -368,8 +368,8 @@ def test_train_says_when_the_run_ended_still_learning(csvs, tmp_path):
     # still falls steadily (11 % in the last 6 epochs, still 17 % of ln 3) and the test accuracy is 0.80.
     # The end of `deltaprop train` says so, with the flag to try, and `deltaprop diagnose` agrees.
     line = "underfitting (the network can still learn): train longer (--epochs 60)"
-    short = run("train", "--data", csvs["iris"], "--target", "species", "--out", tmp_path / "short", "--no-plots",
-                check=0)
+    short = run("train", "--data", csvs["iris"], "--target", "species", "--out", tmp_path / "short",
+                "--no-plots", check=0)
     assert line in short.stdout, short.stdout
     diagnosis = json.loads(run("diagnose", tmp_path / "short", "--format", "json", check=0).stdout)
     (finding,) = [f for f in diagnosis["findings"] if f["code"] == "underfitting"]
