@@ -357,3 +357,19 @@ def test_underfitting_reads_a_slow_steady_fall_far_above_a_fitted_loss():
     # rose over the last epochs is no sign that more epochs help.
     assert "underfitting" not in dp.diagnose(rows(0.6), net=net)
     assert "underfitting" not in dp.diagnose(rows(1.3, val=lambda e: 0.3 + 0.002 * e), net=net)
+
+
+def test_a_network_that_misses_a_tenth_of_its_training_rows_is_not_called_memorizing():
+    # iris, seed 1, 30 epochs: the validation loss (12 rows) rose 6 % after epoch 10 while the training
+    # accuracy was 0.89; "overfitting" beside "underfitting" told the reader both to stop and to go on.
+    net = dp.Network.from_sizes([4, 8, 3], seed=0)
+
+    def rows(accuracy):
+        return [{"epoch": e, "loss": 1.3 * e ** -0.57, "accuracy": accuracy,
+                 "val_loss": 0.69 + (0.004 * (e - 10) if e > 10 else 0.05 * (10 - e))} for e in range(1, 31)]
+
+    low = dp.diagnose(rows(0.89), net=net)
+    assert "overfitting" not in low and "underfitting" in low
+    (check,) = [c for c in low.checks if c.name == "overfitting"]
+    assert check.ran and "training accuracy (89.0%) is below 90%" in check.note
+    assert "overfitting" in dp.diagnose(rows(0.99), net=net)

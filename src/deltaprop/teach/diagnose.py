@@ -840,7 +840,9 @@ def check_loss_rose(run: _Run, found: list) -> tuple[list, str]:
 def check_overfitting(run: _Run, found: list) -> tuple[list, str]:
     """The validation loss rose at least OVERFIT_EPOCHS epochs after its minimum, to OVERFIT_RISE × it,
     while the training loss kept falling to below OVERFIT_CHANCE × the chance loss (× the first
-    epoch's loss without a chance level)."""
+    epoch's loss without a chance level), and the training accuracy, where there is one, reached
+    UNDERFIT_ACCURACY (a network that still misses a tenth of its training rows is not memorizing them:
+    on a small validation split, its loss moves with a row or two)."""
     vmask = np.isfinite(run.val)
     if vmask.sum() < 5:
         raise _Skip("no validation loss (or fewer than 5 epochs of it)")
@@ -854,6 +856,10 @@ def check_overfitting(run: _Run, found: list) -> tuple[list, str]:
     if reference is None or not np.isfinite(t[-1]) or not (t[-1] < OVERFIT_CHANCE * reference and t[-1] < t[best]):
         return [], (f"the validation loss rose, but the training loss ({_fmt(float(t[-1]))}) is not well below {what}: "
                     "not memorization")
+    acc = run.acc[np.isfinite(run.acc)]
+    if acc.size and acc[-1] < UNDERFIT_ACCURACY:
+        return [], (f"the validation loss rose, but the training accuracy ({acc[-1]:.1%}) is below "
+                    f"{UNDERFIT_ACCURACY:.0%}: not memorization")
     if run.restored and run.best_epoch:
         return [], (f"the validation loss rose after epoch {epochs[best]}, and early stopping restored the weights "
                     f"of epoch {run.best_epoch}")
