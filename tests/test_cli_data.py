@@ -407,3 +407,20 @@ def test_a_target_that_is_the_pandas_index_column_is_told_apart_from_drop(csvs, 
     both = run("train", "--data", csvs["iris"], "--target", "species", "--drop", "species",
                "--out", tmp_path / "s")
     assert both.returncode == 2 and "'species' is also left out (--drop)" in both.stderr, both.stderr
+
+
+def test_numbers_with_a_decimal_comma_are_named_as_such(csvs, tmp_path):
+    # A semicolon file from a spreadsheet set to a comma-decimal locale (pandas: decimal=","): the error says
+    # what the cell is and how to convert the file, instead of "encode text columns as numbers".
+    df = pd.read_csv(csvs["iris"], index_col=0)
+    df.to_csv(tmp_path / "eu.csv", sep=";", decimal=",")
+    proc = run("train", "--data", tmp_path / "eu.csv", "--target", "species", "--out", tmp_path / "r", "-q")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "'5,1' is not a number (a decimal comma?)" in proc.stderr, proc.stderr
+    assert "decimal=','" in proc.stderr and "encode text" not in proc.stderr
+    # Whole-number features and a target with decimal commas: read as text, each value would be a class.
+    whole = (df.drop(columns="species") * 10).round().astype(int).assign(ratio=df["sepal length (cm)"] / 3)
+    whole.to_csv(tmp_path / "target.csv", sep=";", decimal=",", index=False)
+    proc = run("train", "--data", tmp_path / "target.csv", "--target", "ratio", "--out", tmp_path / "t", "-q")
+    assert proc.returncode == 2 and "is a number with a decimal comma" in proc.stderr, proc.stderr
+    assert not (tmp_path / "t" / "model.safetensors").exists()

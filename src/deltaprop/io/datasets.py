@@ -18,6 +18,7 @@ import hashlib
 import io
 import math
 import os
+import re
 import shlex
 import zlib
 from dataclasses import dataclass, field
@@ -338,6 +339,14 @@ def _is_number(text: str) -> bool:
         return False
 
 
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")  # 5,1: a number as spreadsheets in many locales write it
+
+
+def _decimal_comma_hint(delimiter: str) -> str:
+    return ("deltaprop reads numbers with a decimal point: save the file with decimal points (pandas: "
+            f"pd.read_csv(path, sep={delimiter!r}, decimal=',').to_csv(new_path, index=False))")
+
+
 def _ordinal(i: int) -> str:
     return f"{i}{'th' if 10 <= i % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(i % 10, 'th')}"
 
@@ -507,11 +516,14 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
             if v is None or not math.isfinite(v):
                 col = f"column {short(names[j])}" if has_header else f"column {j}"
                 problem = "is empty" if row[j] == "" else ("is not a number" if v is None else "is not finite")
-                raise DataError(f"{shown(path)}, row {i + 1} (line {line}), {col} ({_ordinal(j + 1)}): {short(row[j])} "
-                                f"{problem}",
-                                "feature cells must be finite numbers; fill or drop missing values, encode text "
-                                "columns as numbers, or leave the column out (the command: --drop NAME or "
-                                "--target NAME; Python: drop= or target=)")
+                hint = ("feature cells must be finite numbers; fill or drop missing values, encode text "
+                        "columns as numbers, or leave the column out (the command: --drop NAME or "
+                        "--target NAME; Python: drop= or target=)")
+                if v is None and _DECIMAL_COMMA.fullmatch(row[j]):
+                    problem += " (a decimal comma?)"
+                    hint = _decimal_comma_hint(delimiter)
+                raise DataError(f"{shown(path)}, row {i + 1} (line {line}), {col} ({_ordinal(j + 1)}): "
+                                f"{short(row[j])} {problem}", hint)
             X[i, k] = v
         if labelled:
             if row[t] == "":
@@ -538,6 +550,12 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
             raise DataError(f"{path}, row {i + 1} (line {rows[i][0]}): the label {labels[i]!r} is not finite",
                             "drop rows with missing labels")
     else:
+        if all(_is_number(v) or _DECIMAL_COMMA.fullmatch(v) for v in labels):
+            i = next(i for i, v in enumerate(labels) if not _is_number(v))
+            raise DataError(f"{shown(path)}, row {i + 1} (line {rows[i][0]}): the label {short(labels[i])} "
+                            "is a number with a decimal comma: read as text, every value would be a class of "
+                            "its own",
+                            _decimal_comma_hint(delimiter))
         y = np.array(labels, dtype=str)
     return CSVTable(X, y, features, names[t], has_header, notes, delimiter, detected, left_out)
 
