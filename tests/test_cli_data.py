@@ -394,6 +394,12 @@ def test_a_file_without_a_header_is_said_to_be_taken_in_the_models_order(csvs, i
     assert bare.stdout == named.stdout and "no header row" not in named.stderr
     said = "bare.csv has no header row: its columns are taken in the order of the model's ('sepal length"
     assert said in bare.stderr, bare.stderr
+    # evaluate takes such a file the same way, and says it, instead of refusing columns '0', '1', ...
+    pd.read_csv(csvs["iris"], index_col=0).to_csv(tmp_path / "labelled.csv", index=False, header=False)
+    scored = run("evaluate", out / "model.safetensors", "--data", tmp_path / "labelled.csv", "--target", "4",
+                 "--json", check=0)
+    assert "labelled.csv has no header row: its columns are taken in the order" in scored.stderr, scored.stderr
+    assert json.loads(scored.stdout)["accuracy"] > 0.9
 
 
 def test_a_target_that_is_the_pandas_index_column_is_told_apart_from_drop(csvs, tmp_path):

@@ -34,8 +34,8 @@ from deltaprop.train import train_test_split
 __all__ = [
     "Dataset", "resolve", "SPEC_FORMS", "absolute_spec", "fingerprint", "names_a_path",
     "load_digits", "load_fashion_mnist", "load_idx_dataset", "read_idx", "write_idx",
-    "load_csv", "read_csv", "CSVTable", "match_columns", "column_order", "detect_delimiter",
-    "parse_delimiter", "file_fingerprint", "TABLE_SUFFIXES",
+    "load_csv", "read_csv", "CSVTable", "match_columns", "column_order", "headerless_note",
+    "detect_delimiter", "parse_delimiter", "file_fingerprint", "TABLE_SUFFIXES",
     "changed_file", "load_npz", "load_inputs", "encode_labels", "split",
     "FASHION_MNIST_DIR", "FASHION_MNIST_CLASSES",
 ]
@@ -584,12 +584,17 @@ def match_columns(table: CSVTable, feature_names, target_name=None, path="the fi
         wanted = [str(n) for n in feature_names]
         if wanted == [str(j) for j in range(len(wanted))]:  # the model's own file had no header either
             return table.X, []
-        listing = ", ".join(map(repr, wanted[:6])) + (", ..." if len(wanted) > 6 else "")
-        return table.X, [f"{shown(path)} has no header row: its columns are taken in the order of the "
-                         f"model's ({listing}); give the file a header row of those names to have them "
-                         "matched by name"]
+        return table.X, [headerless_note(path, wanted)]
     order, notes = column_order(table.feature_names, feature_names, target_name, path)
     return table.X[:, order], notes
+
+
+def headerless_note(path, feature_names) -> str:
+    """What a file without a header row is taken as, for a model whose columns have names."""
+    wanted = [str(n) for n in feature_names]
+    listing = ", ".join(map(repr, wanted[:6])) + (", ..." if len(wanted) > 6 else "")
+    return (f"{shown(path)} has no header row: its columns are taken in the order of the model's "
+            f"({listing}); give the file a header row of those names to have them matched by name")
 
 
 def column_order(names, feature_names, target_name=None, path="the file"):
