@@ -320,6 +320,7 @@ def test_search_says_the_readers_notes_once(tmp_path):
     assert proc.stderr.count("separated by a semicolon") == 1, proc.stderr
     assert proc.stderr.count("the index pandas' to_csv writes") == 1, proc.stderr
     assert (tmp_path / "s" / "model.safetensors").is_file()  # the retraining ran
+    assert "notes_said" not in json.loads((tmp_path / "s" / "metrics.json").read_text())["config"]
 
 
 def test_info_says_how_the_runs_csv_was_read(tmp_path):

@@ -748,7 +748,7 @@ def _train(args, fresh: bool) -> int:
     if isinstance(args.target, str) and args.target.lower().endswith(".npy"):  # the targets of .npy inputs
         args.target = os.path.abspath(os.path.expanduser(args.target))
     config = {k: v for k, v in vars(args).items()
-              if k not in ("handler", "debug", "argv", "run_id", "finishing", "overwrite")}
+              if k not in ("handler", "debug", "argv", "run_id", "finishing", "overwrite", "notes_said")}
     if not isinstance(config.get("data_fingerprint"), dict):
         config["data_fingerprint"] = fingerprint(args.data)
     # The data file's absolute path, size and hash also travel with the checkpoint and the model.
