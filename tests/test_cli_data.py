@@ -430,3 +430,28 @@ def test_numbers_with_a_decimal_comma_are_named_as_such(csvs, tmp_path):
     proc = run("train", "--data", tmp_path / "target.csv", "--target", "ratio", "--out", tmp_path / "t", "-q")
     assert proc.returncode == 2 and "is a number with a decimal comma" in proc.stderr, proc.stderr
     assert not (tmp_path / "t" / "model.safetensors").exists()
+
+
+def test_pandas_numbers_for_column_names_are_a_header_not_a_row(tmp_path):
+    # pd.DataFrame(np.c_[X, y]).to_csv(path, index=False) writes the header 0,1,2,3,4: read as data it was a
+    # 151st row of iris and a fourth class '4' holding that one row, with nothing said.
+    X, y = datasets.load_iris(return_X_y=True)
+    pd.DataFrame(np.c_[X, y]).to_csv(tmp_path / "numbers.csv", index=False)
+    proc = run("train", "--data", tmp_path / "numbers.csv", "--epochs", "2", "--out", tmp_path / "r",
+               "--no-plots", "-q", check=0)
+    assert "the first row is 0, 1, ..., 4: taken as the header pandas writes" in proc.stderr, proc.stderr
+    net = dp.load(tmp_path / "r" / "model.safetensors")
+    assert net.meta["classes"] == ["0", "1", "2"] and net.meta["feature_names"] == ["0", "1", "2", "3"]
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["data"]["train_rows"] + metrics["data"]["test_rows"] == 150
+    # Inputs written the same way (with or without the index) go to a model with named columns in its order,
+    # said; their predictions are those of the named file, row for row.
+    named = pd.DataFrame(X, columns=[f"x{j}" for j in range(4)]).assign(y=y.astype(int))
+    named.to_csv(tmp_path / "named.csv", index=False)
+    run("train", "--data", tmp_path / "named.csv", "--epochs", "2", "--out", tmp_path / "n", "--no-plots",
+        "-q", check=0)
+    base = run("predict", tmp_path / "n" / "model.safetensors", tmp_path / "named.csv", check=0).stdout
+    for kw in ({"index": False}, {}):
+        pd.DataFrame(X).to_csv(tmp_path / "inputs.csv", **kw)
+        proc = run("predict", tmp_path / "n" / "model.safetensors", tmp_path / "inputs.csv", check=0)
+        assert proc.stdout == base and "no column names (its header is pandas' 0, 1, ...)" in proc.stderr

@@ -184,6 +184,8 @@ def reading_words(data: dict) -> str:
         parts.append(f"{safe_text(read.get('delimiter'))}-separated ({given})")
         if read.get("header") is False:
             parts.append("no header row (columns by number)")
+        elif read.get("numbered_header"):
+            parts.append("header 0, 1, ... (pandas' names for unnamed columns)")
         why_words = {"index": "pandas' index", "drop": "--drop", "target": "the model's target",
                      "drop in training": "--drop in training"}
         left = [item for item in read.get("left_out") or [] if isinstance(item, dict)]

@@ -319,13 +319,14 @@ class CSVTable:
     delimiter: str = ","
     detected: bool = False
     left_out: list = field(default_factory=list)
+    numbered: bool = False  # the header is pandas' 0, 1, ..., n−1 of a frame without column names
 
     def reading(self) -> dict:
         """How the file was read, for a run to record: the delimiter (by name), whether it was detected,
         whether the first row was a header, the columns left out and why."""
         return {"format": "csv", "delimiter": delimiter_name(self.delimiter),
                 "delimiter_detected": self.detected, "header": self.has_header,
-                "left_out": list(self.left_out)}
+                "numbered_header": self.numbered, "left_out": list(self.left_out)}
 
 
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
@@ -441,6 +442,18 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
     second = rows[1][1] if len(rows) > 1 else None
     has_header = all(not _is_number(c) for c in first if c) or (
         second is not None and any(not _is_number(a) and _is_number(b) for a, b in zip(first, second)))
+    # The column names pandas gives a frame without names are 0, 1, ..., n−1 (after an unnamed index column
+    # when the index is written too).
+    named = first[1:] if first and first[0] == "" else first
+    numbered = bool(named) and named == [str(j) for j in range(len(named))]
+    if numbered and not has_header and len(first) >= 3 and second is not None:  # (0,1 may well be data)
+        # pd.DataFrame(array).to_csv(path, index=False): the column names pandas gives a frame without
+        # names, 0, 1, ..., n−1. Read as data, they would be one more row (and, below a class column,
+        # one more class).
+        has_header = True
+        notes.append(f"{shown(path)}: the first row is 0, 1, ..., {len(first) - 1}: taken as the header "
+                     "pandas writes for a frame without column names, not as a row of data")
+    numbered = numbered and has_header
     if has_header:
         names = first
         if len(set(names)) != len(names):
@@ -542,7 +555,8 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
                              "label away)")
     features = [names[j] for j in feature_cols]
     if not labelled:
-        return CSVTable(X, np.empty(0), features, "", has_header, notes, delimiter, detected, left_out)
+        return CSVTable(X, np.empty(0), features, "", has_header, notes, delimiter, detected, left_out,
+                        numbered)
     if all(_is_number(v) for v in labels):
         y = np.array([float(v) for v in labels], dtype=np.float64)
         if not np.isfinite(y).all():
@@ -557,7 +571,7 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
                             "its own",
                             _decimal_comma_hint(delimiter))
         y = np.array(labels, dtype=str)
-    return CSVTable(X, y, features, names[t], has_header, notes, delimiter, detected, left_out)
+    return CSVTable(X, y, features, names[t], has_header, notes, delimiter, detected, left_out, numbered)
 
 
 def _column_index(key, names, has_header, path, what: str) -> int:
@@ -580,20 +594,23 @@ def match_columns(table: CSVTable, feature_names, target_name=None, path="the fi
     said in the notes when the model's columns have names (nothing checks that order)."""
     if not feature_names:
         return table.X, []
+    wanted = [str(n) for n in feature_names]
+    numbers = wanted == [str(j) for j in range(len(wanted))]  # the model's own file had no names either
     if not table.has_header:
-        wanted = [str(n) for n in feature_names]
-        if wanted == [str(j) for j in range(len(wanted))]:  # the model's own file had no header either
-            return table.X, []
-        return table.X, [headerless_note(path, wanted)]
+        return table.X, [] if numbers else [headerless_note(path, wanted)]
+    if table.numbered and not numbers:
+        return table.X, [headerless_note(path, wanted, numbered=True)]
     order, notes = column_order(table.feature_names, feature_names, target_name, path)
     return table.X[:, order], notes
 
 
-def headerless_note(path, feature_names) -> str:
-    """What a file without a header row is taken as, for a model whose columns have names."""
+def headerless_note(path, feature_names, numbered: bool = False) -> str:
+    """What a file without a header row (or with pandas' numbers 0, 1, ... for one) is taken as, for a
+    model whose columns have names."""
     wanted = [str(n) for n in feature_names]
     listing = ", ".join(map(repr, wanted[:6])) + (", ..." if len(wanted) > 6 else "")
-    return (f"{shown(path)} has no header row: its columns are taken in the order of the model's "
+    what = "no column names (its header is pandas' 0, 1, ...)" if numbered else "no header row"
+    return (f"{shown(path)} has {what}: its columns are taken in the order of the model's "
             f"({listing}); give the file a header row of those names to have them matched by name")
 
 
