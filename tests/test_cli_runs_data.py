@@ -337,8 +337,9 @@ def test_info_says_how_the_runs_csv_was_read(tmp_path):
     assert "the unnamed first column (pandas' index)" in line and "'sample' (--drop)" in line, text
     info = json.loads(ok(run("info", "w/model.safetensors", "--json", cwd=tmp_path)).stdout)
     assert info["data"]["read"] == {"format": "csv", "delimiter": "semicolon", "delimiter_detected": True,
-                                    "header": True, "left_out": [{"column": "", "why": "index"},
-                                                                 {"column": "sample", "why": "drop"}]}
+                                    "header": True, "numbered_header": False,
+                                    "left_out": [{"column": "", "why": "index"},
+                                                 {"column": "sample", "why": "drop"}]}
     assert json.loads((tmp_path / "w" / "metrics.json").read_text())["data"]["read"] == info["data"]["read"]
     # A delimiter given on the command line, and a file without an index column: said as such.
     df.drop(columns="sample").to_csv(tmp_path / "plain.csv", index=False, sep="\t")
