@@ -32,9 +32,12 @@ from deltaprop.reference import per_example_backprop, to_theta
 from deltaprop.teach.document import Doc, Renderable, fmt_number, number_tex, shape_text
 from deltaprop.teach.explain import ACT_TEX
 from deltaprop.teach.pictures import add_picture
-from deltaprop.validation import check_nonnegative_float, check_X
+from deltaprop.validation import check_nonnegative_float, check_number, check_X
 
-__all__ = ["trace", "trace_preset", "Trace", "PRESETS", "TRACE_NOTATIONS", "random_batch"]
+__all__ = ["trace", "trace_preset", "Trace", "PRESETS", "TRACE_NOTATIONS", "MAX_DIGITS", "random_batch"]
+
+# float64 carries 17 significant digits; a trace printed with more shows rounding noise as if it were data.
+MAX_DIGITS = 17
 
 TRACE_NOTATIONS = ("bracket", "columns")
 
@@ -163,6 +166,8 @@ def trace(net, X=None, Y=None, l2: float = 0.0, per_example: bool = False, h: fl
         raise ConfigError("trace needs a batch X, Y (or a preset name instead of a network)",
                           "for example deltaprop.trace(net, X[:2], y[:2]) or deltaprop.trace('note001')")
     l2 = check_nonnegative_float(l2, "l2")
+    digits = check_number(digits, "digits", 1, MAX_DIGITS, integer=True,
+                          hint=f"float64 holds {MAX_DIGITS} significant digits; more would print rounding noise")
     net64 = net.astype("float64")
     X64 = check_X(X, net64.sizes[0], np.float64)
     Y64 = net64.prepare_targets(Y)

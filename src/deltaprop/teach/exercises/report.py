@@ -143,6 +143,8 @@ class CheckReport:
 
     # -- renderings -----------------------------------------------------------------------------------
     def _cases_line(self) -> str:
+        if not self.cases:
+            return "no case ran: the function was never called"
         nets = []
         for c in self.cases:
             hidden = sorted(set(c.activations[:-1]))
