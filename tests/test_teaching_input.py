@@ -113,3 +113,75 @@ def test_a_check_that_never_called_the_function_says_so(tmp_path):
         code, out, err = _cli("check", path)
         assert code == 2 and "Traceback" not in out + err
         assert "no case ran" in out and "seeds ;" not in out and "0 cases" not in out, out
+
+
+# -- what a reader sees in the HTML hand-outs ---------------------------------------------------------------
+
+def test_a_pair_of_matrices_is_two_maths_that_can_wrap():
+    # dW beside its finite differences was one display, wider than the page: the differences were cut off
+    doc = dp.trace("note002", examples=2).document()
+    html = doc.to_html(standalone=True)
+    pairs = [chunk.split("</div></div>")[0] for chunk in html.split('<div class="pair">')[1:]]
+    checks = [chunk for chunk in pairs if "finite differences" in chunk]
+    assert len(checks) == 4, "dW and db of both layers beside their finite differences"
+    for chunk in pairs:
+        assert chunk.count("<math") == 2 and chunk.count('<div class="eq">') == 2, chunk[:200]
+    for chunk in checks:
+        first, second = chunk.split("</math>")[:2]
+        assert "finite differences" not in first and "finite differences" in second
+    assert ".deltaprop .pair{display:flex;flex-wrap:wrap" in html
+
+
+def test_mathml_keeps_the_spaces_of_text_and_after_operator_names():
+    from deltaprop.teach.mathml import to_mathml
+
+    # \text{for every } l rendered 'for everyl'; \ln K rendered 'lnK'
+    assert "<mtext>for every\u00a0</mtext><mi>l</mi>" in to_mathml(r"0 \quad \text{for every } l")
+    assert "<mtext>\u00a0if\u00a0</mtext>" in to_mathml(r"x \text{ if } y")
+    assert '<mi>ln</mi><mspace width="0.1667em"></mspace><mi>K</mi>' in to_mathml(r"\ln K")
+    assert "<mtext>plain</mtext>" in to_mathml(r"\text{plain}")
+
+
+def test_the_values_beside_each_unit_sit_on_a_card_above_the_weight_lines():
+    # lines up to 5 px wide ran through 'a 0.574' and 'x −1.3'
+    import re
+    from xml.etree import ElementTree
+
+    from deltaprop.teach.pictures import network_svg
+
+    tr = dp.trace("note002", examples=2)
+    root = ElementTree.fromstring(network_svg(tr.net, tr))
+    ns = "{http://www.w3.org/2000/svg}"
+    cards = [(float(r.get("x")), float(r.get("y")), float(r.get("width")), float(r.get("height")))
+             for r in root.iter(f"{ns}rect") if r.get("class") == "values"]
+    labels = [t for t in root.iter(f"{ns}text") if re.match(r"^[xzaδ] ", t.text or "")]
+    assert len(labels) == 4 + 3 * 5 + 3 * 3 and len(cards) == 4 + 5 + 3
+    for t in labels:
+        x, y = float(t.get("x")), float(t.get("y"))
+        width = 0.64 * 10.5 * len(t.text)
+        assert any(cx <= x and x + width <= cx + cw and cy <= y - 9 and y + 3 <= cy + ch
+                   for cx, cy, cw, ch in cards), t.text
+
+
+@pytest.mark.slow
+def test_no_matrix_of_a_handout_is_cut_off_at_the_width_of_a_laptop(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    chromium = os.environ.get("DELTAPROP_CHROMIUM", "/usr/bin/chromium")
+    if not os.path.exists(chromium):
+        pytest.skip(f"no Chromium at {chromium}: apt-get install -y chromium")
+    path = tmp_path / "note002.html"
+    out = subprocess.run([sys.executable, "-m", "deltaprop", "trace", "--preset", "note002", "--examples", "2",
+                          "--format", "html", "-o", str(path)], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1000, "height": 900})
+        page.goto(path.as_uri())
+        clipped = page.evaluate("""() => [...document.querySelectorAll('.deltaprop .eq')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.slice(0, 40))""")
+        browser.close()
+    assert clipped == []
