@@ -185,3 +185,43 @@ def test_no_matrix_of_a_handout_is_cut_off_at_the_width_of_a_laptop(tmp_path):
             .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.slice(0, 40))""")
         browser.close()
     assert clipped == []
+
+
+def test_the_playground_outlines_the_active_layers_units_not_their_value_cards():
+    from pathlib import Path
+
+    import deltaprop.playground as playground
+
+    css = (Path(playground.__file__).parent / "static" / "app.css").read_text(encoding="utf-8")
+    rule = next(line for line in css.splitlines() if ".layer.active circle" in line)
+    assert "rect:not(.values)" in rule, rule
+
+
+# -- what the exercises tell a learner -------------------------------------------------------------------
+
+def test_a_wrong_per_example_loop_is_sent_to_note_000s_notation(tmp_path):
+    # the report sent a learner of Θ, Δ and D to the rows-as-examples derivation of dW and db
+    from deltaprop.teach.exercises import catalog
+
+    answer = catalog.EXERCISES["per_example"].source(solution=True)
+    slip = answer.replace("Ds.append((Delta + lam * T_tilde) / m)", "Ds.append(Delta / m + lam * T_tilde)")
+    assert slip != answer
+    path = tmp_path / "per_example.py"
+    path.write_text(slip, encoding="utf-8")
+    code, out, _ = _cli("check", path)
+    assert code == 1 and "L2 without 1/m" in out
+    line = next(x for x in out.splitlines() if "the whole derivation:" in x)
+    command = line.split("the whole derivation:")[1].split()
+    assert command[:2] == ["deltaprop", "explain"] and "--notation" in command and "theta" in command, line
+    code, text, err = _cli(*command[1:])
+    assert code == 0, err
+    assert "D^(1) = 1/m (Δ^(1) + λ Θ̃^(1))" in text  # the line the learner's D contradicts, in their notation
+
+
+def test_the_minibatch_hint_says_in_which_order_gradient_and_update_come():
+    # 'compute its gradient after the update' read as: update first, then take the batch's gradient
+    code, out, _ = _cli("exercises", "hint", "minibatch", "4")
+    assert code == 0
+    out = " ".join(out.split())  # wrapped to the terminal
+    assert "after the update" not in out
+    assert "its gradient, then the update" in out and "not at the weights the epoch started from" in out

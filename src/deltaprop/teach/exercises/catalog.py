@@ -294,7 +294,8 @@ _LIST = [
         "(the mean over its |B| rows). Return the new weights. The starter gives you gradients(...).",
         ("Batches are X[start:start + batch_size] for start = 0, batch_size, 2·batch_size, ... up to m.",
          "The gradient of the batch's cost already carries 1/|B| (the batch's own size): take it as it comes.",
-         "Each batch starts from the weights the previous batch left: compute its gradient after the update.",
+         ("One batch at a time: its gradient, then the update, then the next batch, whose gradient is taken at the "
+          "weights that update left (not at the weights the epoch started from)."),
          "Do not modify the arrays you were given in place unless you copy them first; return a new list."),
         ("uphill", "batch_sum", "divide_by_m", "skip_last", "stale", "one_step"), "epoch",
         (([3, 4, 2], "relu", "softmax", 10, 4), ([4, 5, 3], "tanh", "sigmoid", 11, 3),
