@@ -225,3 +225,23 @@ def test_the_minibatch_hint_says_in_which_order_gradient_and_update_come():
     out = " ".join(out.split())  # wrapped to the terminal
     assert "after the update" not in out
     assert "its gradient, then the update" in out and "not at the weights the epoch started from" in out
+
+
+@pytest.mark.parametrize("body, says", [
+    # (cost, None): the function returned a tuple; it was told it 'returned None'
+    ("    return 0.0, None\n", "the list of gradients is None"),
+    ("    return None\n", "your function returned None"),
+    ("    return 0.0, [(np.zeros_like(W), np.zeros_like(b)) for W, b in weights][:1]\n",
+     "the list of gradients has 1 entry, 2 expected"),
+    ("    return 0.0, [(np.zeros_like(W), None) for W, b in weights]\n", "db of layer 1"),
+])
+def test_a_learner_result_of_the_wrong_form_is_described_as_it_is(tmp_path, body, says):
+    path = tmp_path / "any_depth.py"
+    path.write_text("import numpy as np\nEXERCISE = 'any_depth'\ndef backprop(weights, activations, X, Y):\n"
+                    + body, encoding="utf-8")
+    code, out, err = _cli("check", path)
+    assert code == 2 and "Traceback" not in out + err
+    line = next(x for x in out.splitlines() if x.startswith("CANNOT RUN"))
+    assert says in line and "return (cost, [(dW_1, db_1)" in line or "db" in says, line
+    if says != "your function returned None":
+        assert "returned None" not in line, line

@@ -96,18 +96,18 @@ class Exercise:
         c = case.inputs
         if self.kind == "forward":
             out = call_learner(fn, case, c["weights"], c["activations"], c["X"])
-            As = unpack(out, len(c["weights"]), "the list of activations", case, "[A_1, ..., A_L], one per layer")
+            As = unpack(out, len(c["weights"]), "the list of activations", case, "[A_1, ..., A_L], one per layer", returned=True)
             return {("A", l): as_array(A, f"A of layer {l}", (case.m, W.shape[0]), case)
                     for l, (A, (W, _)) in enumerate(zip(As, c["weights"]), 1)}
         if self.kind == "output":
             out = call_learner(fn, case, c["A"], c["Y"], c["loss"])
-            cost, delta = unpack(out, 2, "the result", case, "(cost, delta)")
+            cost, delta = unpack(out, 2, "the result", case, "(cost, delta)", returned=True)
             return {("cost", c["loss"]): as_cost(cost, f"the cost for {c['loss']}", case),
                     ("delta", c["loss"]): as_array(delta, f"δ for {c['loss']}", c["A"].shape, case)}
         if self.kind == "epoch":
             out = call_learner(fn, case, c["weights"], c["activations"], c["X"], c["Y"], case.extra["lr"],
                                case.extra["batch_size"], case.l2)
-            pairs = unpack(out, len(c["weights"]), "the list of weights", case, "[(W, b), ...], one pair per layer")
+            pairs = unpack(out, len(c["weights"]), "the list of weights", case, "[(W, b), ...], one pair per layer", returned=True)
             items = {}
             for l, (pair, (W, b)) in enumerate(zip(pairs, c["weights"]), 1):
                 W_new, b_new = unpack(pair, 2, f"entry {l} of the weights", case, "(W, b) for every layer")
@@ -118,12 +118,12 @@ class Exercise:
         if self.kind == "one_hidden":
             (W1, b1), (W2, b2) = c["weights"]
             out = call_learner(fn, case, W1, b1, W2, b2, c["X"], c["Y"])
-            cost, dW1, db1, dW2, db2 = unpack(out, 5, "the result", case, "(cost, dW1, db1, dW2, db2)")
+            cost, dW1, db1, dW2, db2 = unpack(out, 5, "the result", case, "(cost, dW1, db1, dW2, db2)", returned=True)
             return grads_items(cost, [(dW1, db1), (dW2, db2)], case, "(cost, dW1, db1, dW2, db2)")
         if self.kind == "theta":
             Thetas = [to_theta(W, b) for W, b in c["weights"]]
             out = call_learner(fn, case, Thetas, c["X"], c["Y"], case.l2)
-            cost, Ds = unpack(out, 2, "the result", case, "(J, [D_1, D_2, ...])")
+            cost, Ds = unpack(out, 2, "the result", case, "(J, [D_1, D_2, ...])", returned=True)
             Ds = unpack(Ds, len(Thetas), "the list of gradients", case, "(J, [D_1, D_2, ...]), one D per Θ")
             grads = []
             for l, (D, T) in enumerate(zip(Ds, Thetas), 1):
@@ -136,7 +136,7 @@ class Exercise:
             out = call_learner(fn, case, c["weights"], c["activations"], c["X"], c["Y"], case.l2)
         else:
             out = call_learner(fn, case, c["weights"], c["activations"], c["X"], c["Y"])
-        cost, grads = unpack(out, 2, "the result", case, form)
+        cost, grads = unpack(out, 2, "the result", case, form, returned=True)
         return grads_items(cost, grads, case, form)
 
     # -- the variants of the right answer --------------------------------------------------------------
