@@ -245,3 +245,12 @@ def test_a_learner_result_of_the_wrong_form_is_described_as_it_is(tmp_path, body
     assert says in line and "return (cost, [(dW_1, db_1)" in line or "db" in says, line
     if says != "your function returned None":
         assert "returned None" not in line, line
+
+
+def test_the_sign_mistake_states_notes_001_and_003s_slip_as_it_is():
+    # it said 'the derivative of the cost is A − Y': that is ∂J/∂Z (over m); ∂J/∂A is −Y/(mA)
+    from deltaprop.teach.exercises import zoo
+
+    note = zoo.MISTAKES["sign"].note
+    assert "the derivative of the cost is A − Y" not in note
+    assert "−Y/(mA)" in note and "∂J/∂Z^[L] = (A^[L] − Y)/m" in note and "notes 001 and 003" in note

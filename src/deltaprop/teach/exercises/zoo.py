@@ -60,8 +60,8 @@ _M = [
     # the output error δ_L
     Mistake("sign", "sign flipped", "the output error has the wrong sign: Y − A instead of A − Y",
             "δ^[{L}] = (Y − A^[{L}])/m", "output", "output",
-            "note 003 writes dA^[2] = Y − A^[2]; the derivative of the cost is A − Y, with a plus sign for the "
-            "predictions"),
+            "notes 001 and 003 write ∂J/∂A = Y − A (note 003's dA^[2]): that is not ∂J/∂A, which is −Y/(mA), "
+            "and its sign is wrong; what holds is ∂J/∂Z^[L] = (A^[L] − Y)/m, the formula note 003 then uses"),
     Mistake("zero_minus_y", "δ = 0 − y (note 000's slip)", "the output error leaves out the prediction: 0 − y "
             "instead of a − y", "δ^[{L}] = (0 − Y)/m", "output", "output",
             "note 000 writes δ^(L) = Δ = 0 − y once; its own first section says a^(L) − y"),
