@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 
+import numpy as np
 import pytest
 
 import deltaprop as dp
@@ -254,3 +255,26 @@ def test_the_sign_mistake_states_notes_001_and_003s_slip_as_it_is():
     note = zoo.MISTAKES["sign"].note
     assert "the derivative of the cost is A − Y" not in note
     assert "−Y/(mA)" in note and "∂J/∂Z^[L] = (A^[L] − Y)/m" in note and "notes 001 and 003" in note
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson", "cross_entropy", "binary_cross_entropy"])
+def test_the_output_error_by_hand_reads_right_for_every_loss(loss):
+    # squared error: '(0.4591 − −0.537)/2' and 'a wrong one, an error near ± 1/m' beside an entry of −0.72
+    output = {"squared_error": "identity", "poisson": "exp", "cross_entropy": "softmax",
+              "binary_cross_entropy": "sigmoid"}[loss]
+    code, out, err = _cli("trace", "--layers", "3,4,2", "--loss", loss, "--output", output, "-m", "2")
+    assert code == 0, err
+    text = " ".join(out.split())
+    line = text[text.index("By hand: δ^[2]_11"):]
+    line = line[:line.index("The backward pass")]
+    assert "− −" not in line and "- -" not in line, line
+    bounded = "an error near ± 1/m" in line
+    assert bounded == (loss in ("cross_entropy", "binary_cross_entropy")), line
+    if not bounded:
+        assert "residual" in line and "no bound" in line
+    if bounded:  # the bound the sentence states holds on the numbers printed above it
+        from deltaprop.teach.trace import random_batch
+
+        net = dp.Network.from_sizes([3, 4, 2], output=output, loss=loss, seed=0, dtype="float64")
+        tr = dp.trace(net, *random_batch(net, 2))
+        assert np.all(np.abs(tr.layers[-1]["delta"]) <= 1 / 2 + 1e-12)

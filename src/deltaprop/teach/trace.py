@@ -472,10 +472,16 @@ class Trace(Renderable):
         doc.eq(f"\\delta^{{[{L}]}} = \\frac{{A^{{[{L}]}} - Y}}{{m}}")
         doc.mat(f"\\delta^{{[{L}]}}", last["delta"],
                 f"compare with $A^{{[{L}]}}$ and $Y$ above: each entry is (prediction − target)/{m}")
+        if self.net.loss.name in ("cross_entropy", "binary_cross_entropy"):
+            # probabilities against 0/1 targets: |A − Y| ≤ 1
+            size = ("A correct, confident prediction gives an error near 0; a wrong one, an error near $\\pm 1/m$ "
+                    f"(here $\\pm {_val_tex(1 / m, dg)}$).")
+        else:  # values (squared error) or rates (Poisson) against any target: no bound
+            size = ("Each entry is the residual, prediction minus target, over $m$: near 0 where the prediction "
+                    "is close, growing with the miss where it is far (values, unlike probabilities, have no bound).")
         doc.p(f"By hand: $\\delta^{{[{L}]}}_{{11}} = (A^{{[{L}]}}_{{11}} - Y_{{11}})/m = "
-              f"({_val_tex(last['A'][0, 0], dg)} - {_val_tex(self.Y[0, 0], dg)})/{m} = {_val_tex(last['delta'][0, 0], dg)}$. "
-              "A correct, confident prediction gives an error near 0; a wrong one, an error near $\\pm 1/m$ "
-              f"(here $\\pm {_val_tex(1 / m, dg)}$).")
+              f"({_val_tex(last['A'][0, 0], dg)} - {_tex_num(self.Y[0, 0], dg)})/{m} = {_val_tex(last['delta'][0, 0], dg)}$. "
+              + size)
 
     def _rows_layer(self, doc: Doc, r: dict) -> None:
         """Layer record ``r``'s dW (worked out by hand for the last layer) and db, then δ of the layer below."""
