@@ -278,3 +278,19 @@ def test_the_output_error_by_hand_reads_right_for_every_loss(loss):
         net = dp.Network.from_sizes([3, 4, 2], output=output, loss=loss, seed=0, dtype="float64")
         tr = dp.trace(net, *random_batch(net, 2))
         assert np.all(np.abs(tr.layers[-1]["delta"]) <= 1 / 2 + 1e-12)
+
+
+def test_an_epoch_that_changes_nothing_is_named_not_unknown(tmp_path):
+    # the minibatch starter (weights returned as given) was 'wrong, not a known mistake' on every item
+    from deltaprop.teach import exercises
+
+    report = exercises.check(exercises.start("minibatch", tmp_path))
+    assert report.status == "wrong" and not report.unknown, report.to_text()
+    assert {k for r in report.items for k in r.mistakes} == {"no_step"}
+    assert "no step taken" in report.to_text()
+
+    def learner(weights, activations, X, Y, lr, batch_size, l2):
+        return list(weights)  # the very arrays it was given
+
+    report = exercises.check(learner, exercise="minibatch")
+    assert {k for r in report.items for k in r.mistakes} == {"no_step"} and not report.unknown

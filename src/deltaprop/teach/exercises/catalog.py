@@ -297,7 +297,7 @@ _LIST = [
          ("One batch at a time: its gradient, then the update, then the next batch, whose gradient is taken at the "
           "weights that update left (not at the weights the epoch started from)."),
          "Do not modify the arrays you were given in place unless you copy them first; return a new list."),
-        ("uphill", "batch_sum", "divide_by_m", "skip_last", "stale", "one_step"), "epoch",
+        ("uphill", "batch_sum", "divide_by_m", "skip_last", "stale", "one_step", "no_step"), "epoch",
         (([3, 4, 2], "relu", "softmax", 10, 4), ([4, 5, 3], "tanh", "sigmoid", 11, 3),
          ([2, 3, 1], "sigmoid", "identity", 7, 2))),
 ]

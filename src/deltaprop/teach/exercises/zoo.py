@@ -144,6 +144,8 @@ _M = [
             "W ← W − α Σ_B dW_B(W_start)", "update", "update"),
     Mistake("one_step", "one full-batch step", "the epoch took a single step with the gradient of all m examples",
             "W ← W − α dW(all rows)", "update", "update"),
+    Mistake("no_step", "no step taken (not written yet?)", "the weights came back as they went in: no batch "
+            "updated them", "W ← W (unchanged)", "update", "update"),
 ]
 MISTAKES: dict[str, Mistake] = {m.key: m for m in _M}
 
@@ -308,6 +310,8 @@ def variant_epoch(weights, activations, X, Y, lr: float, batch_size: int, l2: fl
     X = np.asarray(X, np.float64)
     Y = np.asarray(Y, np.float64)
     m = X.shape[0]
+    if "no_step" in flags:
+        return W0
     if "one_step" in flags:
         g = _batch_grads(W0, activations, X, Y, l2)
         return [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(W0, g)]
