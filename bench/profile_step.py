@@ -72,6 +72,11 @@ def profile(args, optimizer):
     y = rng.integers(0, sizes[-1], args.rows)
     net = dp.Network.from_sizes(sizes, hidden=args.hidden, output="softmax", seed=0)
     opt = dp.make_optimizer(optimizer, lr=0.01 if optimizer == "sgd" else 1e-3)
+    if optimizer != "sgd":  # the compiled update loop, as a long training loads it (Numba installed)
+        from deltaprop import kernels
+
+        kernels.load(optimizer, "float32")
+        print(f"Update: {kernels.status()}")
     tr = dp.Trainer(net, X, y, epochs=1, batch_size=args.batch, optimizer=opt, seed=0)
     bs = tr.batch_size
     order = rng.permutation(args.rows)

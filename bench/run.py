@@ -440,6 +440,7 @@ def machine(threads) -> str:
         f"threadpoolctl {ver('threadpoolctl')}",
         f"- NumPy BLAS: {'; '.join(blas)}; threads pinned to {threads} for every library",
         f"- environment: {', '.join(f'{k}={v}' for k, v in env.items())}",
+        f"- deltaprop's Adam and momentum updates: {info.get('update_loops', '?')}",
     ])
 
 

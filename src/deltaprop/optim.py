@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deltaprop import fast
+from deltaprop import fast, kernels
 from deltaprop.errors import ConfigError, unknown_name
 from deltaprop.validation import check_nonnegative_float, check_positive_float
 
@@ -120,6 +120,8 @@ class Momentum(Optimizer):
 
     @staticmethod
     def _update(p, g, v, s, mu, lr, nesterov) -> None:
+        if kernels.momentum(p, g, v, mu, lr, nesterov):  # one compiled loop, the same bits
+            return
         fast.axpby(-lr, g, mu, v, s)  # v = μ v − α g
         if nesterov:
             fast.axpby(-lr, g, 1.0, p, s)
@@ -168,7 +170,10 @@ class Adam(Optimizer):
 
     @staticmethod
     def _update(p, g, m, v, s, b1, b2, epsilon, lr_t) -> None:
-        """Seven passes over the arrays, where m, v and θ each take one BLAS call (:func:`deltaprop.fast.axpby`)."""
+        """One compiled loop where :mod:`deltaprop.kernels` is loaded; else seven NumPy passes, where m, v
+        and θ each take one BLAS call (:func:`deltaprop.fast.axpby`). The same bits either way."""
+        if kernels.adam(p, g, m, v, b1, b2, epsilon, lr_t):
+            return
         fast.axpby(1 - b1, g, b1, m, s)  # m = β₁m + (1 − β₁)g
         np.multiply(g, g, out=s)
         fast.axpby(1 - b2, s, b2, v, s)  # v = β₂v + (1 − β₂)g²

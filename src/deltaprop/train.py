@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deltaprop import fast, ops
+from deltaprop import fast, kernels, ops
 from deltaprop.errors import ConfigError, DeltapropError, DivergenceError, InputError
 from deltaprop.model import Network
 from deltaprop.optim import SGD, Optimizer, Schedule, make_optimizer, make_schedule
@@ -574,6 +574,11 @@ class Trainer:
             self._split = SplitStep(self.net)
             self.optimizer.halves = self._split  # element-wise updates over two halves, same bits
             step_macs = 0  # one BLAS thread in each of the two threads
+        if not self.optimizer.folds_lr:  # Adam, momentum: one compiled update loop when it pays (same bits)
+            steps = max(0, self.epochs - self.epoch) * -(-self.X.shape[0] // self.batch_size)
+            if kernels.worth_loading(steps * self.net.n_params):
+                kind = "nesterov" if getattr(self.optimizer, "nesterov", False) else self.optimizer.name
+                kernels.load(kind, self.net.dtype)
         try:
             with np.errstate(over="ignore", invalid="ignore"), fast.blas_threads_for(step_macs):
                 return self._run()
