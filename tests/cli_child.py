@@ -31,15 +31,18 @@ def child_env(**extra: str) -> dict[str, str]:
 def run_argv(argv, *, cwd=None, check: int | None = None, timeout: float = 300, env=None, **popen):
     """Run ``argv`` (text mode, output captured; ``env`` defaults to :func:`child_env`). With ``check``,
     assert that the exit code is ``check`` and show both streams when it is not."""
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=child_env() if env is None else env,
-                          timeout=timeout, check=False, **popen)
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd,
+                          env=child_env() if env is None else env, timeout=timeout, check=False, **popen)
     if check is not None:
-        assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        assert proc.returncode == check, (
+            f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc
 
 
 def run(*args, cwd=None, check: int | None = None, timeout: float = 300, env=None, **popen):
-    """``python -m deltaprop ARGS`` in a child process; returns the CompletedProcess (see :func:`run_argv`)."""
+    """``python -m deltaprop ARGS`` in a child process; returns the CompletedProcess (see
+    :func:`run_argv`)."""
     return run_argv(command(*args), cwd=cwd, check=check, timeout=timeout, env=env, **popen)
 
 

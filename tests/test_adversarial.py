@@ -47,7 +47,8 @@ def _limit():
 
 def run(*args, cwd=None, timeout=TIMEOUT):
     """``deltaprop ARGS`` in a child with bounded memory; a hang fails the test through the timeout."""
-    return cli_child.run(*args, cwd=cwd, timeout=timeout, env=ENV, preexec_fn=_limit, stdin=subprocess.DEVNULL)
+    return cli_child.run(*args, cwd=cwd, timeout=timeout, env=ENV, preexec_fn=_limit,
+                         stdin=subprocess.DEVNULL)
 
 
 def refused(proc, code, *words):
@@ -199,7 +200,8 @@ def test_one_run_per_directory(tmp_path, model):
 def test_two_trainings_never_share_a_directory(tmp_path):
     out = tmp_path / "run"
     first = subprocess.Popen(
-        command("train", "--layers", "64", "--epochs", "400", "--batch-size", "8", "-q", "--no-plots", "--out", out),
+        command("train", "--layers", "64", "--epochs", "400", "--batch-size", "8", "-q", "--no-plots",
+                "--out", out),
         env=ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -78,7 +78,8 @@ def test_the_survey_sees_the_api():
     names = {name for name, _, _ in public_functions()}
     # Functions, methods of the engine's classes, the estimators' inherited and conditional methods.
     for expected in ("fit", "load", "predict_proba", "from_onnx", "Network.forward", "Network.from_sizes",
-                     "Network.grads", "Dense.backward", "Trainer.run", "TrainOptions.__init__", "History.loss",
+                     "Network.grads", "Dense.backward", "Trainer.run", "TrainOptions.__init__",
+                     "History.loss",
                      "Adam.step", "StepDecay.__call__", "MLPClassifier.fit", "MLPClassifier.save",
                      "MLPClassifier.partial_fit", "MLPRegressor.load", "MLPClassifier.coefs_",
                      "DeadUnitMonitor.on_epoch_end"):

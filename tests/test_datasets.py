@@ -475,7 +475,8 @@ def test_the_two_records_of_a_data_file_keep_their_rules(tmp_path):
     csv_path = tmp_path / "t.csv"
     csv_path.write_bytes(body)
     source = file_fingerprint(csv_path)
-    assert source == {"path": str(csv_path.resolve()), "size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+    assert source == {"path": str(csv_path.resolve()), "size": len(body),
+                      "sha256": hashlib.sha256(body).hexdigest()}
     assert fingerprint(str(csv_path)) == {"bytes": len(body),
                                           "sha256": hashlib.sha256(b"t.csv\0" + body).hexdigest()}
     # Moved and renamed: the source's hash stays, the spec's fingerprint does not.

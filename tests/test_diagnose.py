@@ -323,8 +323,8 @@ def test_loss_rose_and_stalled_from_the_loss_curve():
 
 def test_a_run_that_diverged_in_its_first_epoch_is_read_from_what_the_command_left(tmp_path):
     out = tmp_path / "run"
-    proc = run("train", "--layers", "64,64", "--optimizer", "momentum", "--lr", "500", "--epochs", "2", "--out", out,
-               "--no-plots", "-q", timeout=600)
+    proc = run("train", "--layers", "64,64", "--optimizer", "momentum", "--lr", "500", "--epochs", "2",
+               "--out", out, "--no-plots", "-q", timeout=600)
     assert proc.returncode in (2, 4), proc.stderr  # 4: diverged; 2 while an empty history cannot be written
     d = _diagnose_json(out)
     codes = [f["code"] for f in d["findings"]]

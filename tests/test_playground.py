@@ -196,8 +196,8 @@ def test_the_command_prints_the_url_of_a_free_port_and_serves_the_page():
     import re
     import urllib.request
 
-    proc = subprocess.Popen(command("playground", "--port", "0", "--no-browser", "--data", "xor", "--layers", "4"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command("playground", "--port", "0", "--no-browser", "--data", "xor", "--layers",
+                                    "4"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)

@@ -186,9 +186,9 @@ class GradCheckReport:
         return self.to_text()
 
 
-def gradcheck(net: Network, X: ArrayLike, Y: ArrayLike, l2: float = 0.0, h: float = H, tolerance: float = TOLERANCE,
-              grads: Sequence[tuple[ArrayLike, ArrayLike]] | None = None, max_checks: int | None = None,
-              seed: int = 0) -> GradCheckReport:
+def gradcheck(net: Network, X: ArrayLike, Y: ArrayLike, l2: float = 0.0, h: float = H,
+              tolerance: float = TOLERANCE, grads: Sequence[tuple[ArrayLike, ArrayLike]] | None = None,
+              max_checks: int | None = None, seed: int = 0) -> GradCheckReport:
     """Compare the gradient of J with centered finite differences, on a float64 copy of ``net``.
 
     ``grads`` — a list of (dW, db) to check instead of the network's own backprop (check your own

@@ -458,7 +458,8 @@ class Network:
                 self._grads = [(np.empty_like(layer.W), np.empty_like(layer.b)) for layer in self.layers]
         return self._grads
 
-    def backward(self, Y: ArrayLike, l2: float = 0.0, scale: float = 1.0, sample_weight: ArrayLike | None = None,
+    def backward(self, Y: ArrayLike, l2: float = 0.0, scale: float = 1.0,
+                 sample_weight: ArrayLike | None = None,
                  sgd_step: bool = False) -> list[tuple[np.ndarray, np.ndarray]] | None:
         """Backpropagation after ``forward(X, cache=True)``: gradients of ``scale·J`` into reused buffers.
 

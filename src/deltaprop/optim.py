@@ -150,7 +150,8 @@ class Adam(Optimizer):
 
     name = "adam"
 
-    def __init__(self, lr: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8) -> None:
+    def __init__(self, lr: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8) -> None:
         super().__init__(lr)
         for value, label in ((beta_1, "beta_1"), (beta_2, "beta_2")):
             if not (0 <= float(value) < 1):
@@ -205,7 +206,8 @@ class Adam(Optimizer):
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Momentum, "adam": Adam}
 
 
-def make_optimizer(name: str | Optimizer = "sgd", lr: float | None = None, **options: float | bool) -> Optimizer:
+def make_optimizer(name: str | Optimizer = "sgd", lr: float | None = None,
+                   **options: float | bool) -> Optimizer:
     """An optimizer by name: ``sgd``, ``momentum``, ``nesterov`` (momentum with Nesterov's look-ahead), ``adam``.
 
     ``lr`` defaults to 0.1 for the SGD family and 0.001 for Adam. Options: ``momentum`` (default
@@ -297,7 +299,8 @@ class Adaptive(Schedule):
     name = "adaptive"
     state_keys = ("lr", "best", "stalls")
 
-    def __init__(self, factor: float = 5.0, min_lr: float = 1e-6, patience: int | None = 5, tol: float = 1e-4) -> None:
+    def __init__(self, factor: float = 5.0, min_lr: float = 1e-6, patience: int | None = 5,
+                 tol: float = 1e-4) -> None:
         self.factor = check_positive_float(factor, "factor")
         self.min_lr = check_nonnegative_float(min_lr, "min_lr")
         if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):

@@ -63,7 +63,8 @@ def _is_text(y: np.ndarray) -> bool:
     return y.dtype.kind in "USOb"
 
 
-def target_task(y: ArrayLike, task: str | None = None, *, name: str | None = None, ask: str = "task={!r}") -> str:
+def target_task(y: ArrayLike, task: str | None = None, *, name: str | None = None,
+                ask: str = "task={!r}") -> str:
     """'classification' or 'regression' for the 1-d targets ``y`` by the module's rule, or ``task``
     when given (checked: text cannot be regressed). Raises :class:`TaskUnclearError` when the rule
     cannot tell; ``name`` (the target column) and ``ask`` (how the option is spelt) shape its message."""

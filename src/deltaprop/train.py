@@ -362,10 +362,11 @@ class Trainer:
     the epoch and batch, after rolling weights and optimizer state back to the start of the epoch
     (or the point where the run resumed): the last state known to be finite."""
 
-    def __init__(self, net: Network, X: Rows | RowSource, y: ArrayLike, options: TrainOptions | None = None, *,
-                 validation_data: tuple[Rows, ArrayLike] | None = None, sample_weight: ArrayLike | None = None,
-                 callbacks: Iterable[Callback] = (), rng: np.random.Generator | None = None,
-                 track_accuracy: bool = True, **overrides: Any) -> None:
+    def __init__(self, net: Network, X: Rows | RowSource, y: ArrayLike, options: TrainOptions | None = None,
+                 *, validation_data: tuple[Rows, ArrayLike] | None = None,
+                 sample_weight: ArrayLike | None = None, callbacks: Iterable[Callback] = (),
+                 rng: np.random.Generator | None = None, track_accuracy: bool = True,
+                 **overrides: Any) -> None:
         options = TrainOptions.of(options, overrides)
         self.options = options
         self.net = net

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
     class SparseMatrix(Protocol):
-        """A SciPy sparse matrix or array, as :func:`is_sparse` recognizes it (the engine never imports SciPy)."""
+        """A SciPy sparse matrix or array, as :func:`is_sparse` recognizes it (the engine never
+        imports SciPy)."""
 
         nnz: int
         shape: tuple[int, ...]

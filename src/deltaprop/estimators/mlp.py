@@ -501,8 +501,8 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def coefs_(self) -> list[np.ndarray]:
-        """W_lᵀ for each layer, (n_{l−1}, n_l) as scikit-learn stores them: views of the network's weights;
-        assigning them (whole, or one item) changes the model."""
+        """W_lᵀ for each layer, (n_{l−1}, n_l) as scikit-learn stores them: views of the network's
+        weights; assigning them (whole, or one item) changes the model."""
         return self._get_params("coefs_")
 
     @coefs_.setter
@@ -702,14 +702,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     # An explicit signature of its own, as scikit-learn requires (get_params reads it), and so that an
     # unknown keyword is reported as MLPClassifier.__init__()'s, in Python's (and scikit-learn's) words.
-    def __init__(self, hidden_layer_sizes: int | Sequence[int] = (100,), activation: str = "relu", *, solver: str = "adam",
-                 alpha: float = 0.0001, batch_size: int | str = "auto", learning_rate: str = "constant",
-                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
-                 random_state: int | np.random.RandomState | np.random.Generator | None = None, tol: float = 1e-4,
-                 verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
-                 nesterovs_momentum: bool = True, early_stopping: bool = False, validation_fraction: float = 0.1,
-                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
-                 max_fun: int = 15000, dtype: DTypeLike = None, callbacks: Sequence[Callback] | None = None,
+    def __init__(self, hidden_layer_sizes: int | Sequence[int] = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001, power_t: float = 0.5,
+                 max_iter: int = 200, shuffle: bool = True,
+                 random_state: int | np.random.RandomState | np.random.Generator | None = None,
+                 tol: float = 1e-4, verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 dtype: DTypeLike = None, callbacks: Sequence[Callback] | None = None,
                  class_weight: str | dict | None = None) -> None:
         self._keep_params(locals())
 
@@ -832,14 +834,17 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
       Σ_k [y log(y/a) − y + a], predictions a = e^z > 0 (see :class:`deltaprop.losses.PoissonDeviance`).
     """
 
-    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: int | Sequence[int] = (100,), activation: str = "relu", *, solver: str = "adam",
-                 alpha: float = 0.0001, batch_size: int | str = "auto", learning_rate: str = "constant",
-                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
-                 random_state: int | np.random.RandomState | np.random.Generator | None = None, tol: float = 1e-4,
-                 verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
-                 nesterovs_momentum: bool = True, early_stopping: bool = False, validation_fraction: float = 0.1,
-                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
-                 max_fun: int = 15000, dtype: DTypeLike = None, callbacks: Sequence[Callback] | None = None) -> None:
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: int | Sequence[int] = (100,),
+                 activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001, power_t: float = 0.5,
+                 max_iter: int = 200, shuffle: bool = True,
+                 random_state: int | np.random.RandomState | np.random.Generator | None = None,
+                 tol: float = 1e-4, verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 dtype: DTypeLike = None, callbacks: Sequence[Callback] | None = None) -> None:
         self._keep_params(locals())
 
     _metric = staticmethod(r2_score)

@@ -1008,9 +1008,9 @@ class Diagnosis(Renderable):
         return f"Diagnosis({', '.join(self.codes) or 'no problems'})"
 
 
-def diagnose(run: History | Trainer | DivergenceError | str | PathLike[str] | Sequence[dict], net: Network | None = None,
-             X: ArrayLike | None = None, *, optimizer: str | None = None, syntax: str = "python",
-             about_X: str = "") -> Diagnosis:
+def diagnose(run: History | Trainer | DivergenceError | str | PathLike[str] | Sequence[dict],
+             net: Network | None = None, X: ArrayLike | None = None, *, optimizer: str | None = None,
+             syntax: str = "python", about_X: str = "") -> Diagnosis:
     """Name the problems a run shows, after running every check in ``CHECKS``.
 
     ``run``: a History, a Trainer, a DivergenceError (its ``.history``), a run directory

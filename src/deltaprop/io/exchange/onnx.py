@@ -99,7 +99,8 @@ _PURPOSE_IN = "reading ONNX files"
 
 
 # -- out ------------------------------------------------------------------------------------------------
-def to_onnx(net: Network, path: str | os.PathLike[str] | None = None, *, scaling: bool = True) -> onnx.ModelProto:
+def to_onnx(net: Network, path: str | os.PathLike[str] | None = None, *,
+            scaling: bool = True) -> onnx.ModelProto:
     """The ONNX graph of ``net`` (an ``onnx.ModelProto``), written atomically to ``path`` if given.
 
     With ``scaling=True`` (the default) the graph starts with the model's stored input scaling,
