@@ -459,7 +459,7 @@ def test_tampered_checkpoint_config(tmp_path, model, change, word):
         (["train", "--seed", "-1"], ["--seed", "≥ 0"]),
         (["trace", "--seed", "-1"], ["--seed", "≥ 0"]),
         (["gradcheck", "--seed", "-1"], ["--seed", "≥ 0"]),
-        (["trace", "--digits", "-5"], ["--digits", "≥ 1"]),
+        (["trace", "--digits", "-5"], ["--digits", "[1, 17]"]),
         (["explain", "--layers", "3,-4,2"], ["≥ 1", "3,-4,2"]),
         (["train", "--optimizer", "adam", "--momentum", "0.9", "--epochs", "1"], ["--momentum", "adam"]),
     ],

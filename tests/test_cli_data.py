@@ -345,3 +345,72 @@ def test_runs_latest_points_at_the_newest_run(tmp_path):
     missing = run("evaluate", "runs/nope/model.safetensors", cwd=tmp_path)
     assert missing.returncode == 3 and "runs/latest/model.safetensors" in missing.stderr
     assert "--save" not in missing.stderr
+
+
+def test_train_says_when_the_run_ended_still_learning(csvs, tmp_path):
+    # iris at the default 30 epochs: the validation accuracy is 1.0 on its 12 rows, yet the training loss
+    # still falls steadily (11 % in the last 6 epochs, still 17 % of ln 3) and the test accuracy is 0.80.
+    # The end of `deltaprop train` says so, with the flag to try, and `deltaprop diagnose` agrees.
+    line = "underfitting (the network can still learn): train longer (--epochs 60)"
+    short = run("train", "--data", csvs["iris"], "--target", "species", "--out", tmp_path / "short",
+                "--no-plots", check=0)
+    assert line in short.stdout, short.stdout
+    diagnosis = json.loads(run("diagnose", tmp_path / "short", "--format", "json", check=0).stdout)
+    (finding,) = [f for f in diagnosis["findings"] if f["code"] == "underfitting"]
+    assert "still falling at the last epoch" in finding["evidence"] and "--epochs 60" in finding["suggestion"]
+    # Healthy runs get no such line: iris trained long enough, the digits at the defaults.
+    for name, data in (("long", ("--data", csvs["iris"], "--target", "species", "--epochs", "200")),
+                       ("digits", ("--data", "digits"))):
+        proc = run("train", *data, "--out", tmp_path / name, "--no-plots", check=0)
+        assert "underfitting" not in proc.stdout and "test accuracy" in proc.stdout, proc.stdout
+        assert json.loads((tmp_path / name / "metrics.json").read_text())["test"]["accuracy"] > 0.9
+
+
+def test_a_file_without_a_header_is_said_to_be_taken_in_the_models_order(csvs, iris_run, tmp_path):
+    # Nothing can match a headerless file's columns to the model's by name: predict takes them in the
+    # model's order, and says so (a file saved with its columns reversed would be read wrongly, quietly).
+    out, _ = iris_run
+    df = pd.read_csv(csvs["iris"], index_col=0).drop(columns=["species"])
+    df.to_csv(tmp_path / "named.csv", index=False)
+    df.to_csv(tmp_path / "bare.csv", index=False, header=False)
+    named = run("predict", out / "model.safetensors", tmp_path / "named.csv", check=0)
+    bare = run("predict", out / "model.safetensors", tmp_path / "bare.csv", check=0)
+    assert bare.stdout == named.stdout and "no header row" not in named.stderr
+    said = "bare.csv has no header row: its columns are taken in the order of the model's ('sepal length"
+    assert said in bare.stderr, bare.stderr
+    # evaluate takes such a file the same way, and says it, instead of refusing columns '0', '1', ...
+    pd.read_csv(csvs["iris"], index_col=0).to_csv(tmp_path / "labelled.csv", index=False, header=False)
+    scored = run("evaluate", out / "model.safetensors", "--data", tmp_path / "labelled.csv", "--target", "4",
+                 "--json", check=0)
+    assert "labelled.csv has no header row: its columns are taken in the order" in scored.stderr, scored.stderr
+    assert json.loads(scored.stdout)["accuracy"] > 0.9
+
+
+def test_a_target_that_is_the_pandas_index_column_is_told_apart_from_drop(csvs, tmp_path):
+    # --target 0 on pandas' file names its unnamed index column: the error says that, and lists the columns,
+    # instead of "also left out; drop other columns" (nothing was dropped by the user).
+    proc = run("train", "--data", csvs["iris"], "--target", "0", "--out", tmp_path / "r", "-q")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "the target column 0 is the unnamed first column" in proc.stderr, proc.stderr
+    assert "--target NAME" in proc.stderr and "5: 'species'" in proc.stderr
+    assert "drop other" not in proc.stderr
+    both = run("train", "--data", csvs["iris"], "--target", "species", "--drop", "species",
+               "--out", tmp_path / "s")
+    assert both.returncode == 2 and "'species' is also left out (--drop)" in both.stderr, both.stderr
+
+
+def test_numbers_with_a_decimal_comma_are_named_as_such(csvs, tmp_path):
+    # A semicolon file from a spreadsheet set to a comma-decimal locale (pandas: decimal=","): the error says
+    # what the cell is and how to convert the file, instead of "encode text columns as numbers".
+    df = pd.read_csv(csvs["iris"], index_col=0)
+    df.to_csv(tmp_path / "eu.csv", sep=";", decimal=",")
+    proc = run("train", "--data", tmp_path / "eu.csv", "--target", "species", "--out", tmp_path / "r", "-q")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "'5,1' is not a number (a decimal comma?)" in proc.stderr, proc.stderr
+    assert "decimal=','" in proc.stderr and "encode text" not in proc.stderr
+    # Whole-number features and a target with decimal commas: read as text, each value would be a class.
+    whole = (df.drop(columns="species") * 10).round().astype(int).assign(ratio=df["sepal length (cm)"] / 3)
+    whole.to_csv(tmp_path / "target.csv", sep=";", decimal=",", index=False)
+    proc = run("train", "--data", tmp_path / "target.csv", "--target", "ratio", "--out", tmp_path / "t", "-q")
+    assert proc.returncode == 2 and "is a number with a decimal comma" in proc.stderr, proc.stderr
+    assert not (tmp_path / "t" / "model.safetensors").exists()

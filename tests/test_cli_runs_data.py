@@ -303,3 +303,40 @@ def test_search_takes_class_weight_as_train_does(tmp_path):
     metrics = json.loads((tmp_path / "weighted" / "metrics.json").read_text())
     assert metrics["config"]["class_weight"] == "balanced"
     assert "--class-weight" in run("search", "--help", cwd=tmp_path).stdout
+
+
+def test_search_says_the_readers_notes_once(tmp_path):
+    # The search reads the file, then retrains the best combination as `deltaprop train` would: what the
+    # reader decided (the delimiter, the pandas index column) is said once, not again by the retraining.
+    iris_csv(tmp_path / "iris.csv", sep=";")
+    proc = ok(run("search", "--data", "iris.csv", "--target", "species", "--grid", "layers=4|8", "--cv", "2",
+                  "--epochs", "2", "--workers", "1", "--no-plots", "--out", "s", cwd=tmp_path))
+    assert proc.stderr.count("separated by a semicolon") == 1, proc.stderr
+    assert proc.stderr.count("the index pandas' to_csv writes") == 1, proc.stderr
+    assert (tmp_path / "s" / "model.safetensors").is_file()  # the retraining ran
+    assert "notes_said" not in json.loads((tmp_path / "s" / "metrics.json").read_text())["config"]
+
+
+def test_info_says_how_the_runs_csv_was_read(tmp_path):
+    # Reopening a run: the delimiter the file was read with and every column left out (pandas' index, --drop)
+    # are in `deltaprop info`, as text and JSON, for the model file and for its run directory.
+    df = datasets.load_wine(as_frame=True).frame
+    df.insert(0, "sample", [f"W-{i:03d}" for i in range(len(df))])
+    df.to_csv(tmp_path / "wine.csv", sep=";")
+    ok(run("train", "--data", "wine.csv", "--target", "target", "--drop", "sample", *QUICK, "--no-plots",
+           "--out", "w", cwd=tmp_path))
+    text = ok(run("info", "w", cwd=tmp_path)).stdout
+    (line,) = [line for line in text.splitlines() if line.strip().startswith("read ")]
+    assert "semicolon-separated (detected)" in line, text
+    assert "the unnamed first column (pandas' index)" in line and "'sample' (--drop)" in line, text
+    info = json.loads(ok(run("info", "w/model.safetensors", "--json", cwd=tmp_path)).stdout)
+    assert info["data"]["read"] == {"format": "csv", "delimiter": "semicolon", "delimiter_detected": True,
+                                    "header": True, "left_out": [{"column": "", "why": "index"},
+                                                                 {"column": "sample", "why": "drop"}]}
+    assert json.loads((tmp_path / "w" / "metrics.json").read_text())["data"]["read"] == info["data"]["read"]
+    # A delimiter given on the command line, and a file without an index column: said as such.
+    df.drop(columns="sample").to_csv(tmp_path / "plain.csv", index=False, sep="\t")
+    ok(run("train", "--data", "plain.csv", "--delimiter", "tab", *QUICK, "--no-plots", "--out", "p",
+           cwd=tmp_path))
+    text = ok(run("info", "p/model.safetensors", cwd=tmp_path)).stdout
+    assert "read        tab-separated (given with --delimiter); no column left out" in text, text

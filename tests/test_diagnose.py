@@ -330,3 +330,39 @@ def test_a_run_that_diverged_in_its_first_epoch_is_read_from_what_the_command_le
     codes = [f["code"] for f in d["findings"]]
     assert "diverged" in codes and "lr_too_high" in codes, d
     assert any("--lr 50" in f["suggestion"] for f in d["findings"])
+
+
+def test_underfitting_reads_a_slow_steady_fall_far_above_a_fitted_loss():
+    # A loss that falls like iris's at Adam's default 30 epochs: the last 6 epochs bring only 2 % of its whole
+    # fall, yet 14 % of its value, and it ends at 17 % of the chance loss ln 3: still learning.
+    net = dp.Network.from_sizes([4, 8, 3], seed=0)
+
+    def rows(scale, val=None):
+        return [{"epoch": e, "loss": scale * e ** -0.57, "accuracy": 0.95,
+                 **({"val_loss": val(e)} if val else {})} for e in range(1, 31)]
+
+    d = dp.diagnose(rows(1.3), net=net, syntax="command")
+    (f,) = [f for f in d.findings if f.code == "underfitting"]
+    assert "fell by 14%" in f.evidence and "17% of the chance loss (ln 3" in f.evidence, f.evidence
+    assert f.suggestion == "train longer (`--epochs 60`)."
+    assert "underfitting" in dp.diagnose(rows(1.3, val=lambda e: 0.8 * e ** -0.57), net=net)
+    # The same fall ending below a tenth of the chance loss is a fitted network; a validation loss that
+    # rose over the last epochs is no sign that more epochs help.
+    assert "underfitting" not in dp.diagnose(rows(0.6), net=net)
+    assert "underfitting" not in dp.diagnose(rows(1.3, val=lambda e: 0.3 + 0.002 * e), net=net)
+
+
+def test_a_network_that_misses_a_tenth_of_its_training_rows_is_not_called_memorizing():
+    # iris, seed 1, 30 epochs: the validation loss (12 rows) rose 6 % after epoch 10 while the training
+    # accuracy was 0.89; "overfitting" beside "underfitting" told the reader both to stop and to go on.
+    net = dp.Network.from_sizes([4, 8, 3], seed=0)
+
+    def rows(accuracy):
+        return [{"epoch": e, "loss": 1.3 * e ** -0.57, "accuracy": accuracy,
+                 "val_loss": 0.69 + (0.004 * (e - 10) if e > 10 else 0.05 * (10 - e))} for e in range(1, 31)]
+
+    low = dp.diagnose(rows(0.89), net=net)
+    assert "overfitting" not in low and "underfitting" in low
+    (check,) = [c for c in low.checks if c.name == "overfitting"]
+    assert check.ran and "training accuracy (89.0%) is below 90%" in check.note
+    assert "overfitting" in dp.diagnose(rows(0.99), net=net)

@@ -281,7 +281,7 @@ def test_zero_arrays_are_pointed_out_as_not_written():
     (lambda w, a, X, Y, l2: (0.0, [(W, b[:, None]) for W, b in w]), ["db of layer 1 has shape", "must have shape"]),
     (lambda w, a, X, Y, l2: (float("nan"), [(W, b) for W, b in w]), ["nan"]),
     (lambda w, a, X, Y, l2: (0.0, [(W * np.nan, b) for W, b in w]), ["NaN or infinity"]),
-    (lambda w, a, X, Y, l2: (0.0, [(W, b) for W, b in w][:1]), ["entries", "expected"]),
+    (lambda w, a, X, Y, l2: (0.0, [(W, b) for W, b in w][:1]), ["has 1 entry, 2 expected"]),
     (lambda w, a, X, Y, l2: np.zeros(3), ["ndarray"]),
     (lambda w, a, X, Y, l2: (0.0, [(W, "b") for W, b in w]), ["not an array of numbers"]),
     (lambda w, a, X, Y, l2: X @ w[0][0], ["raised ValueError", "shapes"]),

@@ -113,6 +113,11 @@ class Network:
         names = [canonical_name(h) for h in hidden_names] + [canonical_name(output)]
         loss = get_loss(loss if loss is not None else loss_for_output(names[-1]))
         check_pairing(names[-1], loss)
+        if names[-1] == "softmax" and sizes[-1] == 1:
+            raise ConfigError("a softmax output of 1 unit is always 1: its cost and every gradient are 0 whatever "
+                              "the weights, so it cannot learn",
+                              "for two classes use 2 softmax outputs, or 1 sigmoid output with binary cross-entropy "
+                              "(output='sigmoid'; the command: --output sigmoid)")
         layers = []
         if isinstance(init, str) and init.lower() == "sklearn":
             rng = rng if rng is not None else np.random.RandomState(seed)

@@ -302,7 +302,12 @@ def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimite
             data.notes.append(f"{spec} is not the file the model was trained on (other size or contents): its "
                               f"{split} split is not the rows training used as its {split} rows")
     names = net.meta.get("feature_names")
-    if names and data.feature_names and data.feature_names != names:
+    headerless = isinstance(data.reading, dict) and data.reading.get("header") is False
+    if headerless and names and data.feature_names != names:  # nothing to match by name: said, as in predict
+        from deltaprop.io.datasets import headerless_note
+
+        data.notes.append(headerless_note(spec, names))
+    elif names and data.feature_names and data.feature_names != names:
         order, notes = column_order(data.feature_names, names, None, spec)
         X = X[:, order]
         data.notes.extend(notes)

@@ -12,6 +12,7 @@ import numpy as np
 
 from deltaprop.cli.args import Formatter
 from deltaprop.cli.common import (
+    MODEL_FILE,
     class_names,
     evaluation_data,
     finite_outputs,
@@ -74,8 +75,11 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_predict)
 
     i = sub.add_parser("info", help="architecture, parameters and training summary of a model file",
-                       formatter_class=Formatter)
-    i.add_argument("model")
+                       formatter_class=Formatter,
+                       description="What a model file holds: the network, its classes and input scaling, "
+                                   "the data it was trained on and how that file was read (delimiter, "
+                                   "columns left out), and how the training ended.")
+    i.add_argument("model", help="a model file, or the run directory `deltaprop train` wrote it in")
     i.add_argument("--json", action="store_true")
     i.set_defaults(handler=cmd_info)
 
@@ -168,7 +172,41 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def reading_words(data: dict) -> str:
+    """How a run read its CSV file, in words: the delimiter (detected or given), a missing header, the
+    columns left out and why; "" when the model records nothing of it (data that is not a CSV file)."""
+    from deltaprop.io.files import safe_text
+
+    read = data.get("read") if isinstance(data.get("read"), dict) else None
+    parts = []
+    if read is not None:
+        given = "detected" if read.get("delimiter_detected") else "given with --delimiter"
+        parts.append(f"{safe_text(read.get('delimiter'))}-separated ({given})")
+        if read.get("header") is False:
+            parts.append("no header row (columns by number)")
+        why_words = {"index": "pandas' index", "drop": "--drop", "target": "the model's target",
+                     "drop in training": "--drop in training"}
+        left = [item for item in read.get("left_out") or [] if isinstance(item, dict)]
+        words = []
+        for item in left:
+            why = item.get("why")
+            if why == "index" and not item.get("column"):
+                words.append("the unnamed first column (pandas' index)")
+            else:
+                column = safe_text(repr(item.get("column")))
+                words.append(f"{column} ({why_words.get(why) or safe_text(why)})")
+        parts.append("left out " + ", ".join(words) if words else "no column left out")
+    else:  # a model written before runs recorded how they read their file: what was typed
+        if data.get("delimiter"):
+            parts.append(f"--delimiter {safe_text(data['delimiter'])}")
+        if data.get("drop"):
+            parts.append(f"left out {safe_text(data['drop'])} (--drop)")
+    return "; ".join(parts)
+
+
 def cmd_info(args) -> int:
+    if os.path.isdir(args.model) and os.path.isfile(os.path.join(args.model, MODEL_FILE)):
+        args.model = os.path.join(args.model, MODEL_FILE)  # a run directory: its model
     net = load_model(args.model)
     meta = net.meta
     info = {
@@ -213,6 +251,9 @@ def cmd_info(args) -> int:
         if source:
             out(f"  file        {source.get('path')} ({source.get('size')} bytes, sha256 "
                 f"{str(source.get('sha256'))[:12]}…)")
+        read = reading_words(data)
+        if read:
+            out(f"  read        {read}")
         if data.get("target_name"):
             scaled = " (standardised in training, predictions in its units)" if info["target_scaling"] else ""
             out(f"  target      {data['target_name']}{scaled}")

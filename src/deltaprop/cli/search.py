@@ -271,6 +271,7 @@ def cmd_search(args) -> int:
     train_args = build_parser().parse_args(argv)
     train_args.argv = argv
     train_args.debug = args.debug
+    train_args.notes_said = True  # the search said the reader's notes on this file: once is enough
     return train_args.handler(train_args)
 
 

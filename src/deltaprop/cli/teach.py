@@ -7,7 +7,15 @@ import os
 import sys
 from pathlib import Path
 
-from deltaprop.cli.args import Formatter, nonnegative_float, positive_float, positive_int, seed_int, sizes
+from deltaprop.cli.args import (
+    Formatter,
+    nonnegative_float,
+    number,
+    positive_float,
+    positive_int,
+    seed_int,
+    sizes,
+)
 from deltaprop.cli.common import json_default, out
 from deltaprop.errors import ConfigError, ModelFileError, unknown_name
 from deltaprop.gradcheck import TOLERANCE, H, gradcheck
@@ -16,7 +24,15 @@ from deltaprop.model import Network
 from deltaprop.teach.diagnose import diagnose
 from deltaprop.teach.explain import NOTATIONS, as_network, explain, parse_sizes
 from deltaprop.teach.pictures import network_svg
-from deltaprop.teach.trace import PRESETS, TRACE_NOTATIONS, preset_network, random_batch, trace, trace_preset
+from deltaprop.teach.trace import (
+    MAX_DIGITS,
+    PRESETS,
+    TRACE_NOTATIONS,
+    preset_network,
+    random_batch,
+    trace,
+    trace_preset,
+)
 
 
 def register(sub) -> None:
@@ -70,7 +86,7 @@ def register_explain(subparsers) -> None:
                     "problems a training run shows.")
     p.add_argument("model", nargs="?", help="a model file written by deltaprop (instead of --layers)")
     p.add_argument("--layers", help="layer sizes, input first: 3,4,3,2")
-    p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+    p.add_argument("--activation", default=None, help="hidden activation (default relu)")
     p.add_argument("--output", default=None, help="output activation: softmax, sigmoid, identity or exp "
                                                    "(default: the one that pairs with --loss, else softmax)")
     p.add_argument("--loss", default=None, help="cross_entropy, binary_cross_entropy, squared_error or poisson")
@@ -97,9 +113,10 @@ def register_explain(subparsers) -> None:
     t.add_argument("--preset", help="note000 (2-2-2-1 sigmoid), note001 (3-4-3-2 relu + softmax), note002 "
                                     "(logistic hidden + softmax), note003 (64-10-10 digit classifier)")
     t.add_argument("--layers", help="layer sizes, input first: 3,4,3,2 (random inputs and labels)")
-    t.add_argument("--activation", default="relu")
-    t.add_argument("--output", default=None)
-    t.add_argument("--loss", default=None)
+    t.add_argument("--activation", default=None, help="hidden activation of a --layers network (default relu)")
+    t.add_argument("--output", default=None, help="output activation of a --layers network (default: the one that "
+                                                  "pairs with --loss, else softmax)")
+    t.add_argument("--loss", default=None, help="loss of a --layers network")
     t.add_argument("--l2", type=nonnegative_float, default=0.0)
     t.add_argument("--examples", "-m", type=positive_int, default=1, help="batch size m (default 1)")
     t.add_argument("--per-example", action="store_true", help="also show note 000's Δ += δ aᵀ, example by example")
@@ -109,7 +126,8 @@ def register_explain(subparsers) -> None:
     t.add_argument("--picture", metavar="FILE.svg",
                    help="also draw the network with z, a and δ of each unit (example 1; every example on hover)")
     t.add_argument("--seed", type=seed_int, default=0)
-    t.add_argument("--digits", type=positive_int, default=4, help="significant digits printed (default 4)")
+    t.add_argument("--digits", type=number(int, 1, MAX_DIGITS), default=4,
+                   help=f"significant digits printed, 1 to {MAX_DIGITS} (float64 holds {MAX_DIGITS}; default 4)")
     t.add_argument("--format", default="text", choices=("text", "markdown", "latex", "html", "json"))
     t.add_argument("-o", "--out", help="write to this file instead of standard output")
     t.set_defaults(handler=_cmd_trace)
@@ -192,6 +210,7 @@ def _cmd_explain(args, stdout=None) -> int:
         return _emit(_render(_diagnosis(args.diagnose, args.data), args, stdout), args, stdout)
     if sum(bool(x) for x in (args.model, args.layers, args.preset)) > 1:
         raise ConfigError("give one of a model file, --layers or --preset", "deltaprop explain --layers 3,4,3,2")
+    _refuse_kinds_for_fixed_network("explain", args)
     if args.preset:
         if args.preset not in PRESETS:
             raise unknown_name("preset", args.preset, list(PRESETS))
@@ -202,13 +221,35 @@ def _cmd_explain(args, stdout=None) -> int:
             raise ModelFileError(f"no model file at {args.model}", "pass the path of a file written by deltaprop "
                                                                    "train, or use --layers 3,4,3,2")
     elif args.layers:
-        net = Network.from_sizes(parse_sizes(args.layers), hidden=args.activation, output=_output_for(args),
-                                 loss=args.loss)
+        net = Network.from_sizes(parse_sizes(args.layers), hidden=args.activation or "relu",
+                                 output=_output_for(args), loss=args.loss)
     else:
         raise ConfigError("nothing to explain", "give --layers 3,4,3,2 (with --activation, --output, --loss), "
                                                 "--preset note001, a model file, or --diagnose RUN_DIR")
     _picture(args, net)
     return _emit(_render(explain(net, notation=args.notation, l2=args.l2), args, stdout), args, stdout)
+
+
+def _refuse_kinds_for_fixed_network(command: str, args) -> None:
+    """--activation, --output and --loss build a --layers network: a preset (trace's default, note001) or a
+    model file has its own, and a flag that would be ignored is refused instead."""
+    given = [f"--{name} {getattr(args, name)}" for name in ("activation", "output", "loss") if getattr(args, name)]
+    if not given or args.layers:
+        return
+    preset = args.preset or (None if args.model or command != "trace" else "note001")
+    if preset in PRESETS:
+        p = PRESETS[preset]
+        sizes = ",".join(map(str, p["sizes"]))
+        what = (f"{'the default preset ' if not args.preset else 'the preset '}{preset} is note {preset[4:]}'s own "
+                f"network ({sizes.replace(',', '-')}, {p['hidden']} hidden units, {p['output']} output)")
+    elif args.model:
+        what, sizes = f"the model file {args.model} has its own layers", "3,4,3,2"
+    else:
+        return  # an unknown preset is named by the caller
+    flags = " and ".join(g.split()[0] for g in given)
+    raise ConfigError(f"{' and '.join(given)} would be ignored: {what}",
+                      f"drop {flags}, or build the network you mean: deltaprop {command} --layers {sizes} "
+                      f"{' '.join(given)}")
 
 
 def _picture(args, net, tr=None) -> None:
@@ -250,11 +291,12 @@ def _cmd_trace(args, stdout=None) -> int:
     given = [x for x in (args.preset, args.layers, args.model) if x]
     if len(given) > 1:
         raise ConfigError("give one of --preset, --layers or a model file", "deltaprop trace --preset note001")
+    _refuse_kinds_for_fixed_network("trace", args)
     if args.layers or args.model:
         if args.layers:
             _check_cost("trace", parse_sizes(args.layers), args.examples)
-            net = Network.from_sizes(parse_sizes(args.layers), hidden=args.activation, output=_output_for(args),
-                                     loss=args.loss, seed=args.seed, dtype="float64")
+            net = Network.from_sizes(parse_sizes(args.layers), hidden=args.activation or "relu",
+                                     output=_output_for(args), loss=args.loss, seed=args.seed, dtype="float64")
         else:
             net = as_network(args.model)
             _check_cost("trace", net.sizes, args.examples)

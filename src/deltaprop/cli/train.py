@@ -741,13 +741,14 @@ def _train(args, fresh: bool) -> int:
                        max_classes=MAX_CLASSES)
     except TaskUnclearError as unclear:
         raise unclear.spelt("--task {}") from None
-    for note in data.notes:  # what the reader decided on its own is never silent
-        _note(note)
+    if not getattr(args, "notes_said", False):  # deltaprop search said them before its retraining
+        for note in data.notes:  # what the reader decided on its own is never silent
+            _note(note)
     args.data = absolute_spec(args.data)
     if isinstance(args.target, str) and args.target.lower().endswith(".npy"):  # the targets of .npy inputs
         args.target = os.path.abspath(os.path.expanduser(args.target))
     config = {k: v for k, v in vars(args).items()
-              if k not in ("handler", "debug", "argv", "run_id", "finishing", "overwrite")}
+              if k not in ("handler", "debug", "argv", "run_id", "finishing", "overwrite", "notes_said")}
     if not isinstance(config.get("data_fingerprint"), dict):
         config["data_fingerprint"] = fingerprint(args.data)
     # The data file's absolute path, size and hash also travel with the checkpoint and the model.
@@ -834,7 +835,7 @@ def _write_outputs(run_dir, args, config, net, data, trainer, history, status, s
         "data": {"spec": str(args.data), "name": data.name, "test_fraction": args.test_fraction, "seed": args.seed,
                  "target": args.target, "task": args.task, "target_name": data.target_name,
                  "drop": getattr(args, "drop", None), "delimiter": getattr(args, "delimiter", None),
-                 "source": data.source, "fingerprint": config.get("data_fingerprint")},
+                 "read": data.reading, "source": data.source, "fingerprint": config.get("data_fingerprint")},
         "training": {"epochs": len(history), "status": status, "stop_reason": history.stop_reason,
                      "best_epoch": history.best_epoch, "optimizer": repr(trainer.optimizer),
                      "batch_size": trainer.batch_size, "l2": args.l2, "seconds": round(train_seconds, 3),
@@ -879,7 +880,8 @@ def _write_outputs(run_dir, args, config, net, data, trainer, history, status, s
         "config": config,
         "data": {"name": data.name, "train_rows": int(data.X_train.shape[0]), "test_rows": int(data.X_test.shape[0]),
                  "features": data.n_features, "classes": data.class_names, "target": data.target_name,
-                 "source": data.source, "target_scaling": net.meta.get("target_scaling")},
+                 "source": data.source, "read": data.reading,
+                 "target_scaling": net.meta.get("target_scaling")},
         "network": {"sizes": net.sizes, "activations": net.activations, "loss": net.loss.name,
                     "dtype": net.dtype.name, "parameters": net.n_params},
         "status": status,
@@ -914,7 +916,8 @@ def _write_outputs(run_dir, args, config, net, data, trainer, history, status, s
         except OSError as exc:
             problems.append(f"metrics.json: {_what(exc)}")
     if not args.quiet and test_metrics is not None:
-        _print_train_summary(net, data, history, test_metrics, run_dir, train_seconds, made)
+        _print_train_summary(net, data, history, test_metrics, run_dir, train_seconds, made,
+                             _still_learning(run_dir, status, args.debug))
     else:
         out(str(run_dir / MODEL_FILE))
     for problem in problems:
@@ -1015,7 +1018,30 @@ def _point_latest(run_dir: Path) -> None:
         pass  # a convenience: the run itself is saved
 
 
-def _print_train_summary(net, data, history, metrics, run_dir, seconds, plots) -> None:
+def _still_learning(run_dir: Path, status: str, debug: bool) -> str:
+    """One line when the run ended still learning (diagnose's ``underfitting``: the loss still falling at
+    the last epoch, or a low training accuracy), with the flag to try; "" otherwise, and when the run
+    also shows ``overfitting`` (the two remedies would pull both ways: diagnose explains)."""
+    from deltaprop.teach.diagnose import diagnose
+
+    if status != "completed" or not (run_dir / "history.csv").is_file():
+        return ""
+    try:
+        found = diagnose(run_dir, syntax="command")
+    except Exception:  # noqa: BLE001 - a hint never costs the run; `deltaprop diagnose` reports the error
+        if debug:
+            raise
+        return ""
+    codes = found.codes
+    if "underfitting" not in codes or "overfitting" in codes:
+        return ""
+    finding = found.findings[codes.index("underfitting")]
+    remedy = finding.suggestion.replace("`", "").rstrip(".")
+    return (f"underfitting (the network can still learn): {remedy}; "
+            f"deltaprop diagnose {shlex.quote(str(run_dir))} gives the figures")
+
+
+def _print_train_summary(net, data, history, metrics, run_dir, seconds, plots, hint="") -> None:
     from deltaprop.cli import report
 
     out()
@@ -1031,6 +1057,8 @@ def _print_train_summary(net, data, history, metrics, run_dir, seconds, plots) -
             "the test figures are in its own units")
         out(report.regression_table(metrics, data.target_name).rstrip())
         out(f"({data.X_test.shape[0]} test rows, {seconds:.3g} s of training)")
+    if hint:
+        out(hint)
     out(f"saved: {run_dir / MODEL_FILE}")
     out(f"       {run_dir}/history.csv, metrics.json{''.join(', ' + p for p in plots)}")
     out(f"next:  deltaprop evaluate {shlex.quote(str(run_dir / MODEL_FILE))}   |   "

@@ -18,6 +18,7 @@ import hashlib
 import io
 import math
 import os
+import re
 import shlex
 import zlib
 from dataclasses import dataclass, field
@@ -33,8 +34,8 @@ from deltaprop.train import train_test_split
 __all__ = [
     "Dataset", "resolve", "SPEC_FORMS", "absolute_spec", "fingerprint", "names_a_path",
     "load_digits", "load_fashion_mnist", "load_idx_dataset", "read_idx", "write_idx",
-    "load_csv", "read_csv", "CSVTable", "match_columns", "column_order", "detect_delimiter",
-    "parse_delimiter", "file_fingerprint", "TABLE_SUFFIXES",
+    "load_csv", "read_csv", "CSVTable", "match_columns", "column_order", "headerless_note",
+    "detect_delimiter", "parse_delimiter", "file_fingerprint", "TABLE_SUFFIXES",
     "changed_file", "load_npz", "load_inputs", "encode_labels", "split",
     "FASHION_MNIST_DIR", "FASHION_MNIST_CLASSES",
 ]
@@ -75,6 +76,7 @@ class Dataset:
     target_name: str | None = None
     notes: list = field(default_factory=list)  # what the reader decided on its own, to announce
     source: dict | None = None  # a file's absolute path, size and hash: see file_fingerprint
+    reading: dict | None = None  # how a CSV file was read (delimiter, header, columns left out): CSVTable
 
     @property
     def n_features(self) -> int:
@@ -303,7 +305,10 @@ class CSVTable:
     """A CSV file read as numbers: X (m, n) float64, y (m,) (float64, or str labels), column names.
 
     ``notes`` says what the reader decided on its own (an index column left out, the delimiter it
-    detected), for the caller to announce; ``delimiter`` is the one used."""
+    detected), for the caller to announce; ``delimiter`` is the one used, ``detected`` whether the
+    reader chose it; ``left_out`` lists the columns that are neither features nor the target, each as
+    ``{"column": name, "why": ...}`` (why: ``index`` for pandas' unnamed index column, ``drop``,
+    ``target`` for a model's target column in a file of inputs, ``drop in training``)."""
 
     X: np.ndarray
     y: np.ndarray
@@ -312,6 +317,15 @@ class CSVTable:
     has_header: bool
     notes: list = field(default_factory=list)
     delimiter: str = ","
+    detected: bool = False
+    left_out: list = field(default_factory=list)
+
+    def reading(self) -> dict:
+        """How the file was read, for a run to record: the delimiter (by name), whether it was detected,
+        whether the first row was a header, the columns left out and why."""
+        return {"format": "csv", "delimiter": delimiter_name(self.delimiter),
+                "delimiter_detected": self.detected, "header": self.has_header,
+                "left_out": list(self.left_out)}
 
 
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
@@ -323,6 +337,14 @@ def _is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")  # 5,1: a number as spreadsheets in many locales write it
+
+
+def _decimal_comma_hint(delimiter: str) -> str:
+    return ("deltaprop reads numbers with a decimal point: save the file with decimal points (pandas: "
+            f"pd.read_csv(path, sep={delimiter!r}, decimal=',').to_csv(new_path, index=False))")
 
 
 def _ordinal(i: int) -> str:
@@ -392,6 +414,7 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
     """
     path = _existing_file(path, "pass the path of a CSV file")
     notes = []
+    detected = delimiter is None
     try:
         raw = open_regular(path, "CSV file", DataError)
         # Python's rows of strings take about ten times the file's size.
@@ -439,16 +462,21 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
             raise DataError(f"{path}, line {line}: {len(row)} cells, but the {first} "
                             f"has {n_cols}", hint)
     skip = set()
+    why = {}  # column → why it is left out (for CSVTable.left_out)
     if n_cols > 1 and index is not False and has_header and (
             index or _looks_like_index(names[0], [row[0] for _, row in rows])):
         skip.add(0)
+        why[0] = "index"
         notes.append(f"{path}: the first column has no name and holds the row numbers 0..{len(rows) - 1} "
                      "(the index pandas' to_csv writes): left out, not a feature")
     for d in _drop_list(drop):
-        skip.add(_column_index(d, names, has_header, path, what="--drop"))
+        j = _column_index(d, names, has_header, path, what="--drop")
+        skip.add(j)
+        why.setdefault(j, "drop")
     for name in drop_if_present if has_header else ():
         if name and name in names:
             skip.add(names.index(name))
+            why.setdefault(names.index(name), "target")
             notes.append(f"{path}: the column {name!r} is the model's target: left out of the inputs")
     if labelled and n_cols - len(skip) < 2:
         raise DataError(f"{path} has {n_cols - len(skip)} column(s) to use; expected feature columns and a "
@@ -459,15 +487,24 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
         t = _target_index(target, names, has_header, path) if target is not None else max(
             j for j in range(n_cols) if j not in skip)
         if t in skip:
-            raise DataError(f"{path}: the target column {names[t]!r} is also left out", "drop other columns")
+            if why.get(t) == "index":
+                raise DataError(f"{shown(path)}: the target column {t} is the unnamed first column, which "
+                                "holds the row numbers pandas' to_csv writes (left out as the index)",
+                                f"name the label column (--target NAME; Python: target=); its columns are "
+                                f"{', '.join(f'{j}: {n!r}' for j, n in enumerate(names) if j != t)}")
+            raise DataError(f"{shown(path)}: the target column {names[t]!r} is also left out (--drop)",
+                            "take it out of --drop (Python: drop=), or choose another target")
     if has_header and dropped_in_training:
         left = [j for j in dict.fromkeys(names.index(str(d)) for d in _drop_list(dropped_in_training)
                                          if str(d) in names) if j != t and j not in skip]
         if left:
             skip.update(left)
+            why.update((j, "drop in training") for j in left)
             notes.append(f"{path}: the column(s) {', '.join(repr(names[j]) for j in left)} were left out in "
                          "training (--drop): left out here too")
     feature_cols = [j for j in range(n_cols) if j != t and j not in skip]
+    left_out = [{"column": names[j] if has_header else str(j), "why": why.get(j, "drop")}
+                for j in sorted(skip)]
     X = np.empty((len(rows), len(feature_cols)), dtype=np.float64)
     labels = []
     for i, (line, row) in enumerate(rows):
@@ -479,11 +516,14 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
             if v is None or not math.isfinite(v):
                 col = f"column {short(names[j])}" if has_header else f"column {j}"
                 problem = "is empty" if row[j] == "" else ("is not a number" if v is None else "is not finite")
-                raise DataError(f"{shown(path)}, row {i + 1} (line {line}), {col} ({_ordinal(j + 1)}): {short(row[j])} "
-                                f"{problem}",
-                                "feature cells must be finite numbers; fill or drop missing values, encode text "
-                                "columns as numbers, or leave the column out (the command: --drop NAME or "
-                                "--target NAME; Python: drop= or target=)")
+                hint = ("feature cells must be finite numbers; fill or drop missing values, encode text "
+                        "columns as numbers, or leave the column out (the command: --drop NAME or "
+                        "--target NAME; Python: drop= or target=)")
+                if v is None and _DECIMAL_COMMA.fullmatch(row[j]):
+                    problem += " (a decimal comma?)"
+                    hint = _decimal_comma_hint(delimiter)
+                raise DataError(f"{shown(path)}, row {i + 1} (line {line}), {col} ({_ordinal(j + 1)}): "
+                                f"{short(row[j])} {problem}", hint)
             X[i, k] = v
         if labelled:
             if row[t] == "":
@@ -502,7 +542,7 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
                              "label away)")
     features = [names[j] for j in feature_cols]
     if not labelled:
-        return CSVTable(X, np.empty(0), features, "", has_header, notes, delimiter)
+        return CSVTable(X, np.empty(0), features, "", has_header, notes, delimiter, detected, left_out)
     if all(_is_number(v) for v in labels):
         y = np.array([float(v) for v in labels], dtype=np.float64)
         if not np.isfinite(y).all():
@@ -510,8 +550,14 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
             raise DataError(f"{path}, row {i + 1} (line {rows[i][0]}): the label {labels[i]!r} is not finite",
                             "drop rows with missing labels")
     else:
+        if all(_is_number(v) or _DECIMAL_COMMA.fullmatch(v) for v in labels):
+            i = next(i for i, v in enumerate(labels) if not _is_number(v))
+            raise DataError(f"{shown(path)}, row {i + 1} (line {rows[i][0]}): the label {short(labels[i])} "
+                            "is a number with a decimal comma: read as text, every value would be a class of "
+                            "its own",
+                            _decimal_comma_hint(delimiter))
         y = np.array(labels, dtype=str)
-    return CSVTable(X, y, features, names[t], has_header, notes, delimiter)
+    return CSVTable(X, y, features, names[t], has_header, notes, delimiter, detected, left_out)
 
 
 def _column_index(key, names, has_header, path, what: str) -> int:
@@ -530,11 +576,25 @@ def _column_index(key, names, has_header, path, what: str) -> int:
 def match_columns(table: CSVTable, feature_names, target_name=None, path="the file"):
     """X with its columns in the order of ``feature_names`` (the model's), matched by header name;
     ``(X, notes)``. The model's own target column is left out when present; a missing or an
-    unexpected column is a DataError that names it. A file without a header is taken in its order."""
-    if not feature_names or not table.has_header:
+    unexpected column is a DataError that names it. A file without a header is taken in its order, and
+    said in the notes when the model's columns have names (nothing checks that order)."""
+    if not feature_names:
         return table.X, []
+    if not table.has_header:
+        wanted = [str(n) for n in feature_names]
+        if wanted == [str(j) for j in range(len(wanted))]:  # the model's own file had no header either
+            return table.X, []
+        return table.X, [headerless_note(path, wanted)]
     order, notes = column_order(table.feature_names, feature_names, target_name, path)
     return table.X[:, order], notes
+
+
+def headerless_note(path, feature_names) -> str:
+    """What a file without a header row is taken as, for a model whose columns have names."""
+    wanted = [str(n) for n in feature_names]
+    listing = ", ".join(map(repr, wanted[:6])) + (", ..." if len(wanted) > 6 else "")
+    return (f"{shown(path)} has no header row: its columns are taken in the order of the model's "
+            f"({listing}); give the file a header row of those names to have them matched by name")
 
 
 def column_order(names, feature_names, target_name=None, path="the file"):
@@ -1003,7 +1063,7 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
                          "(--task regression predicts the numbers instead)")
         return Dataset(Path(s).stem, *parts, class_names=names, feature_names=table.feature_names,
                        target_name=table.target_name if table.has_header else None, notes=notes,
-                       source=file_fingerprint(s))
+                       source=file_fingerprint(s), reading=table.reading())
     if low.endswith(".npz"):
         arrays = load_npz(s)
         given = arrays.get("class_names")

@@ -63,6 +63,8 @@ OVERFIT_RISE = 1.05       # ... and the validation loss 5 % above its minimum
 OVERFIT_EPOCHS = 3        # ... for at least 3 epochs after it
 UNDERFIT_SHARE = 0.10     # the last fifth of the epochs brought ≥ 10 % of the loss's whole fall
 UNDERFIT_ACCURACY = 0.9   # training accuracy below this at the end
+UNDERFIT_FALL = 0.05      # ... or the training loss fell ≥ 5 % of its value over the last fifth of epochs
+UNDERFIT_LOSS = 0.1       # ... to its lowest, still above a tenth of the chance loss (validation not rising)
 STALLED_CHANGE = 0.01     # the loss moved by less than 1 % over ≥ 5 epochs
 # Learning rates above these, with a symptom of too large steps, are named as the cause. SGD's
 # default is 0.1; momentum multiplies the step by about 1/(1 − μ) = 10; Adam's default is 0.001.
@@ -846,7 +848,9 @@ def check_loss_rose(run: _Run, found: list) -> tuple[list, str]:
 def check_overfitting(run: _Run, found: list) -> tuple[list, str]:
     """The validation loss rose at least OVERFIT_EPOCHS epochs after its minimum, to OVERFIT_RISE × it,
     while the training loss kept falling to below OVERFIT_CHANCE × the chance loss (× the first
-    epoch's loss without a chance level)."""
+    epoch's loss without a chance level), and the training accuracy, where there is one, reached
+    UNDERFIT_ACCURACY (a network that still misses a tenth of its training rows is not memorizing them:
+    on a small validation split, its loss moves with a row or two)."""
     vmask = np.isfinite(run.val)
     if vmask.sum() < 5:
         raise _Skip("no validation loss (or fewer than 5 epochs of it)")
@@ -860,6 +864,10 @@ def check_overfitting(run: _Run, found: list) -> tuple[list, str]:
     if reference is None or not np.isfinite(t[-1]) or not (t[-1] < OVERFIT_CHANCE * reference and t[-1] < t[best]):
         return [], (f"the validation loss rose, but the training loss ({_fmt(float(t[-1]))}) is not well below {what}: "
                     "not memorization")
+    acc = run.acc[np.isfinite(run.acc)]
+    if acc.size and acc[-1] < UNDERFIT_ACCURACY:
+        return [], (f"the validation loss rose, but the training accuracy ({acc[-1]:.1%}) is below "
+                    f"{UNDERFIT_ACCURACY:.0%}: not memorization")
     if run.restored and run.best_epoch:
         return [], (f"the validation loss rose after epoch {epochs[best]}, and early stopping restored the weights "
                     f"of epoch {run.best_epoch}")
@@ -875,8 +883,11 @@ def check_overfitting(run: _Run, found: list) -> tuple[list, str]:
 
 def check_underfitting(run: _Run, found: list) -> tuple[list, str]:
     """Still improving at the last epoch: the last fifth of the epochs (at least one) brought at least
-    UNDERFIT_SHARE of the (validation, else training) loss's whole fall and ended at its lowest; or the
-    final training accuracy below UNDERFIT_ACCURACY."""
+    UNDERFIT_SHARE of the (validation, else training) loss's whole fall and ended at its lowest; or, for
+    a loss with a chance level, the training loss fell by at least UNDERFIT_FALL of its value over the
+    last fifth, to its lowest, while still above UNDERFIT_LOSS × the chance loss and the validation loss
+    did not rise over those epochs (a slow but steady fall far from a fitted network: iris at Adam's
+    default 30 epochs); or the final training accuracy below UNDERFIT_ACCURACY."""
     use_val = np.isfinite(run.val).sum() >= 2
     curve = run.val if use_val else run.loss
     epochs = np.flatnonzero(np.isfinite(curve)) + 1
@@ -896,6 +907,22 @@ def check_underfitting(run: _Run, found: list) -> tuple[list, str]:
             parts.append(f"The {which} loss was still falling at the last epoch: {_fmt(recent)} of its whole fall of "
                          f"{_fmt(total)} ({recent / total:.0%}) came in the last {_plural(k, 'epoch')} (to epoch "
                          f"{epochs[-1]}), which ended at its lowest.")
+    if not still and not run.restored and run.chance is not None:
+        loss = run.loss[np.isfinite(run.loss)]
+        k = max(1, round(loss.size / 5))
+        val = run.val[np.isfinite(run.val)]
+        if loss.size > k:
+            fall = float(loss[-1 - k] - loss[-1])
+            val_steady = val.size <= k or val[-1] <= val[-1 - k]
+            if (fall >= UNDERFIT_FALL * loss[-1] and loss[-1] <= loss.min() * 1.005
+                    and loss[-1] > UNDERFIT_LOSS * run.chance and val_steady):
+                still = True
+                parts.append(f"The training loss was still falling at the last epoch: it fell by "
+                             f"{fall / loss[-1]:.0%} ({_fmt(loss[-1 - k])} to {_fmt(loss[-1])}) in the last "
+                             f"{_plural(k, 'epoch')}"
+                             + (", the validation loss with it," if val.size > k else "")
+                             + f" and is still {loss[-1] / run.chance:.0%} of the chance loss "
+                             f"({run.chance_how}).")
     low = bool(acc.size) and acc[-1] < UNDERFIT_ACCURACY
     if low:
         parts.append(f"The training accuracy ended at {acc[-1]:.1%}, below {UNDERFIT_ACCURACY:.0%}.")

@@ -516,7 +516,15 @@ class Doc:
                 out.append(f"<h{lvl}>{prose_to_html(b[2])}</h{lvl}>")
             elif kind == "p":
                 out.append(f"<p>{prose_to_html(b[1])}</p>")
-            elif kind in ("eq", "mat", "pair"):
+            elif kind == "pair":
+                # Side by side where the page is wide enough, one under the other where it is not (a
+                # 5-column dW beside its finite differences is wider than the page): each its own math.
+                items = "".join(f'<div class="eq">{to_mathml(self._mat_tex(n, a), display=True)}</div>'
+                                for n, a in b[1])
+                out.append(f'<div class="pair">{items}</div>')
+                if b[2]:
+                    out.append(f'<p class="note">{prose_to_html(b[2])}</p>')
+            elif kind in ("eq", "mat"):
                 tex = b[1] if kind == "eq" else self._eq_tex(b)
                 out.append(f'<div class="eq">{to_mathml(tex, display=True)}</div>')
                 note = b[3] if kind == "mat" else b[2]
@@ -574,6 +582,8 @@ HTML_STYLE = (
     ".deltaprop h1{font-size:1.6em}.deltaprop h2{font-size:1.3em;border-bottom:1px solid #dde2e8;padding-bottom:.15em}"
     ".deltaprop h3{font-size:1.1em}"
     ".deltaprop .eq{margin:.5em 0;overflow-x:auto;overflow-y:hidden}"
+    ".deltaprop .pair{display:flex;flex-wrap:wrap;justify-content:center;align-items:center;column-gap:2em}"
+    ".deltaprop .pair>.eq{max-width:100%}"
     ".deltaprop math[display=block]{font-size:1.12em;margin:.2em 0}"
     ".deltaprop .note{color:#5b6673;font-size:.9em;margin:.1em 0 .8em}"
     ".deltaprop table{border-collapse:collapse;margin:.6em 0;font-size:.92em}"

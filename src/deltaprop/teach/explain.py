@@ -151,7 +151,10 @@ def parse_sizes(text: str) -> list[int]:
     if re.search(r"(^|[,x(\[])\s*-|--", text.strip()) or re.search(r"(^|\D)0+(\D|$)", text):
         raise ConfigError(f"layer sizes must be whole numbers ≥ 1, got {text!r}",
                           "write them as 3,4,3,2 (input first, output last)")
-    parts = [p for p in text.replace("-", ",").replace("x", ",").split(",") if p.strip()]
+    parts = text.replace("-", ",").replace("x", ",").split(",")
+    if len(parts) > 1 and not all(p.strip() for p in parts):
+        raise ConfigError(f"a layer size is missing in {text!r}: two separators in a row, or one at an end",
+                          "write one whole number between each pair of commas: 3,4,3,2 (input first, output last)")
     try:
         sizes = [int(p) for p in parts]
     except ValueError:

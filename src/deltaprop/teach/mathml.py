@@ -215,7 +215,12 @@ class _Parser:
             self.i += 1
             return f'<mo stretchy="true">{_e(c)}</mo>'
         if name in _TEXT:
-            return f"<mtext>{_e(self.group_text())}</mtext>"
+            # MathML trims the spaces at the edges of a token (\text{for every } l read 'for everyl'):
+            # keep them as no-break spaces, as TeX keeps them.
+            text = self.group_text()
+            core = text.strip(" ")
+            lead, trail = len(text) - len(text.lstrip(" ")), len(text) - len(text.rstrip(" "))
+            return f"<mtext>{chr(0xA0) * lead}{_e(core)}{chr(0xA0) * trail if core else ''}</mtext>"
         if name in _UPRIGHT:
             text = self.group_text()
             plain = text.replace("\\_", "_").replace("\\,", " ")
@@ -244,7 +249,9 @@ class _Parser:
         if name in _SYMBOLS:
             tag, text = _SYMBOLS[name]
             if tag == "mi" and len(text) > 1:
-                return f"<mi>{_e(text)}</mi>"
+                # An operator name (log, ln, exp, ...) is followed by TeX's thin space, so that \ln K reads
+                # 'ln K' and not 'lnK'.
+                return f'<mi>{_e(text)}</mi><mspace width="0.1667em"></mspace>'
             return f"<{tag}>{_e(text)}</{tag}>"
         if name == "\\":
             return None

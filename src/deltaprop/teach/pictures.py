@@ -156,6 +156,11 @@ def network_svg(net, trace=None, *, max_units: int = 12, width: int | None = Non
                     lines.append(("x " if l == 0 else "a ") + _num(A[0, k]))
                     if D is not None:
                         lines.append(f"δ {_num(D[0, k])}")
+                    # A white card under the values: the weight lines (up to 5 px wide) run under the labels
+                    # and struck through digits ('a 0.574' read as 'a 0:574'). DejaVu Sans' digits are 0.64 em.
+                    card_w = 4 + 0.66 * 10.5 * max(len(text) for text in lines)
+                    parts.append(f'<rect class="values" x="{x + 17:.1f}" y="{y - 18:.1f}" width="{card_w:.1f}" '
+                                 f'height="{12 * len(lines) + 3}" rx="2" fill="#fff" fill-opacity="0.9"/>')
                     for t, text in enumerate(lines):
                         color = "#b0400a" if text.startswith("δ") else "#222"
                         parts.append(f'<text x="{x + 19:.1f}" y="{y - 8 + 12 * t:.1f}" font-size="10.5" '

@@ -33,12 +33,15 @@ from deltaprop.reference import per_example_backprop, to_theta
 from deltaprop.teach.document import Doc, Renderable, fmt_number, number_tex, shape_text
 from deltaprop.teach.explain import ACT_TEX
 from deltaprop.teach.pictures import add_picture
-from deltaprop.validation import check_nonnegative_float, check_X
+from deltaprop.validation import check_nonnegative_float, check_number, check_X
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["trace", "trace_preset", "Trace", "PRESETS", "TRACE_NOTATIONS", "random_batch"]
+__all__ = ["trace", "trace_preset", "Trace", "PRESETS", "TRACE_NOTATIONS", "MAX_DIGITS", "random_batch"]
+
+# float64 carries 17 significant digits; a trace printed with more shows rounding noise as if it were data.
+MAX_DIGITS = 17
 
 TRACE_NOTATIONS = ("bracket", "columns")
 
@@ -168,6 +171,8 @@ def trace(net: Network | str, X: ArrayLike | None = None, Y: ArrayLike | None = 
         raise ConfigError("trace needs a batch X, Y (or a preset name instead of a network)",
                           "for example deltaprop.trace(net, X[:2], y[:2]) or deltaprop.trace('note001')")
     l2 = check_nonnegative_float(l2, "l2")
+    digits = check_number(digits, "digits", 1, MAX_DIGITS, integer=True,
+                          hint=f"float64 holds {MAX_DIGITS} significant digits; more would print rounding noise")
     net64 = net.astype("float64")
     X64 = check_X(X, net64.sizes[0], np.float64)
     Y64 = net64.prepare_targets(Y)
@@ -473,10 +478,16 @@ class Trace(Renderable):
         doc.eq(f"\\delta^{{[{L}]}} = \\frac{{A^{{[{L}]}} - Y}}{{m}}")
         doc.mat(f"\\delta^{{[{L}]}}", last["delta"],
                 f"compare with $A^{{[{L}]}}$ and $Y$ above: each entry is (prediction − target)/{m}")
+        if self.net.loss.name in ("cross_entropy", "binary_cross_entropy"):
+            # probabilities against 0/1 targets: |A − Y| ≤ 1
+            size = ("A correct, confident prediction gives an error near 0; a wrong one, an error near $\\pm 1/m$ "
+                    f"(here $\\pm {_val_tex(1 / m, dg)}$).")
+        else:  # values (squared error) or rates (Poisson) against any target: no bound
+            size = ("Each entry is the residual, prediction minus target, over $m$: near 0 where the prediction "
+                    "is close, growing with the miss where it is far (values, unlike probabilities, have no bound).")
         doc.p(f"By hand: $\\delta^{{[{L}]}}_{{11}} = (A^{{[{L}]}}_{{11}} - Y_{{11}})/m = "
-              f"({_val_tex(last['A'][0, 0], dg)} - {_val_tex(self.Y[0, 0], dg)})/{m} = {_val_tex(last['delta'][0, 0], dg)}$. "
-              "A correct, confident prediction gives an error near 0; a wrong one, an error near $\\pm 1/m$ "
-              f"(here $\\pm {_val_tex(1 / m, dg)}$).")
+              f"({_val_tex(last['A'][0, 0], dg)} - {_tex_num(self.Y[0, 0], dg)})/{m} = {_val_tex(last['delta'][0, 0], dg)}$. "
+              + size)
 
     def _rows_layer(self, doc: Doc, r: dict) -> None:
         """Layer record ``r``'s dW (worked out by hand for the last layer) and db, then δ of the layer below."""

@@ -96,18 +96,18 @@ class Exercise:
         c = case.inputs
         if self.kind == "forward":
             out = call_learner(fn, case, c["weights"], c["activations"], c["X"])
-            As = unpack(out, len(c["weights"]), "the list of activations", case, "[A_1, ..., A_L], one per layer")
+            As = unpack(out, len(c["weights"]), "the list of activations", case, "[A_1, ..., A_L], one per layer", returned=True)
             return {("A", l): as_array(A, f"A of layer {l}", (case.m, W.shape[0]), case)
                     for l, (A, (W, _)) in enumerate(zip(As, c["weights"]), 1)}
         if self.kind == "output":
             out = call_learner(fn, case, c["A"], c["Y"], c["loss"])
-            cost, delta = unpack(out, 2, "the result", case, "(cost, delta)")
+            cost, delta = unpack(out, 2, "the result", case, "(cost, delta)", returned=True)
             return {("cost", c["loss"]): as_cost(cost, f"the cost for {c['loss']}", case),
                     ("delta", c["loss"]): as_array(delta, f"δ for {c['loss']}", c["A"].shape, case)}
         if self.kind == "epoch":
             out = call_learner(fn, case, c["weights"], c["activations"], c["X"], c["Y"], case.extra["lr"],
                                case.extra["batch_size"], case.l2)
-            pairs = unpack(out, len(c["weights"]), "the list of weights", case, "[(W, b), ...], one pair per layer")
+            pairs = unpack(out, len(c["weights"]), "the list of weights", case, "[(W, b), ...], one pair per layer", returned=True)
             items = {}
             for l, (pair, (W, b)) in enumerate(zip(pairs, c["weights"]), 1):
                 W_new, b_new = unpack(pair, 2, f"entry {l} of the weights", case, "(W, b) for every layer")
@@ -118,12 +118,12 @@ class Exercise:
         if self.kind == "one_hidden":
             (W1, b1), (W2, b2) = c["weights"]
             out = call_learner(fn, case, W1, b1, W2, b2, c["X"], c["Y"])
-            cost, dW1, db1, dW2, db2 = unpack(out, 5, "the result", case, "(cost, dW1, db1, dW2, db2)")
+            cost, dW1, db1, dW2, db2 = unpack(out, 5, "the result", case, "(cost, dW1, db1, dW2, db2)", returned=True)
             return grads_items(cost, [(dW1, db1), (dW2, db2)], case, "(cost, dW1, db1, dW2, db2)")
         if self.kind == "theta":
             Thetas = [to_theta(W, b) for W, b in c["weights"]]
             out = call_learner(fn, case, Thetas, c["X"], c["Y"], case.l2)
-            cost, Ds = unpack(out, 2, "the result", case, "(J, [D_1, D_2, ...])")
+            cost, Ds = unpack(out, 2, "the result", case, "(J, [D_1, D_2, ...])", returned=True)
             Ds = unpack(Ds, len(Thetas), "the list of gradients", case, "(J, [D_1, D_2, ...]), one D per Θ")
             grads = []
             for l, (D, T) in enumerate(zip(Ds, Thetas), 1):
@@ -136,7 +136,7 @@ class Exercise:
             out = call_learner(fn, case, c["weights"], c["activations"], c["X"], c["Y"], case.l2)
         else:
             out = call_learner(fn, case, c["weights"], c["activations"], c["X"], c["Y"])
-        cost, grads = unpack(out, 2, "the result", case, form)
+        cost, grads = unpack(out, 2, "the result", case, form, returned=True)
         return grads_items(cost, grads, case, form)
 
     # -- the variants of the right answer --------------------------------------------------------------
@@ -294,9 +294,10 @@ _LIST = [
         "(the mean over its |B| rows). Return the new weights. The starter gives you gradients(...).",
         ("Batches are X[start:start + batch_size] for start = 0, batch_size, 2·batch_size, ... up to m.",
          "The gradient of the batch's cost already carries 1/|B| (the batch's own size): take it as it comes.",
-         "Each batch starts from the weights the previous batch left: compute its gradient after the update.",
+         ("One batch at a time: its gradient, then the update, then the next batch, whose gradient is taken at the "
+          "weights that update left (not at the weights the epoch started from)."),
          "Do not modify the arrays you were given in place unless you copy them first; return a new list."),
-        ("uphill", "batch_sum", "divide_by_m", "skip_last", "stale", "one_step"), "epoch",
+        ("uphill", "batch_sum", "divide_by_m", "skip_last", "stale", "one_step", "no_step"), "epoch",
         (([3, 4, 2], "relu", "softmax", 10, 4), ([4, 5, 3], "tanh", "sigmoid", 11, 3),
          ([2, 3, 1], "sigmoid", "identity", 7, 2))),
 ]

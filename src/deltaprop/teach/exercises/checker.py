@@ -221,14 +221,18 @@ def as_cost(value, what: str, case: Case) -> float:
     return c
 
 
-def unpack(value, n: int, what: str, case: Case, form: str) -> list:
-    """value as a sequence of n entries; else LearnerError naming the expected form."""
+def unpack(value, n: int, what: str, case: Case, form: str, returned: bool = False) -> list:
+    """value as a sequence of n entries; else LearnerError naming the expected form. ``returned``: value is
+    what the learner's function returned (not a part of it), so None means the function returned nothing."""
     if value is None:
-        raise LearnerError(f"your function returned None, on the case {case.label}: return {form}")
+        if returned:
+            raise LearnerError(f"your function returned None, on the case {case.label}: return {form}")
+        raise LearnerError(f"{what} is None, on the case {case.label}: return {form}")
     if isinstance(value, np.ndarray) or not isinstance(value, (tuple, list)):
         raise LearnerError(f"{what} is a {type(value).__name__}; return {form}, on the case {case.label}")
     if len(value) != n:
-        raise LearnerError(f"{what} has {len(value)} entries, {n} expected: return {form}, on the case {case.label}")
+        entries = "entry" if len(value) == 1 else "entries"
+        raise LearnerError(f"{what} has {len(value)} {entries}, {n} expected: return {form}, on the case {case.label}")
     return list(value)
 
 

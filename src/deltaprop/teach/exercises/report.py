@@ -130,12 +130,16 @@ class CheckReport:
                 lines.append(tex_to_text(hit))
         hidden = sorted(set(net.activations[:-1]))
         sizes = ",".join(map(str, net.sizes))
+        # note 000's loop (Θ = [b | W], Δ, D) reads best in note 000's own notation
+        theta = self.exercise.kind == "theta"
         if self.from_command:
             cmd = f"deltaprop explain --layers {sizes}" + (f" --activation {hidden[0]}" if len(hidden) == 1 else "") \
-                  + f" --output {net.activations[-1]}" + (f" --l2 {case.l2:g}" if case.l2 else "")
+                  + f" --output {net.activations[-1]}" + (f" --l2 {case.l2:g}" if case.l2 else "") \
+                  + (" --notation theta" if theta else "")
         else:
             cmd = f"deltaprop.explain({net.sizes}" + (f", hidden={hidden[0]!r}" if len(hidden) == 1 else "") \
-                  + f", output={net.activations[-1]!r}" + (f", l2={case.l2:g}" if case.l2 else "") + ")"
+                  + f", output={net.activations[-1]!r}" + (f", l2={case.l2:g}" if case.l2 else "") \
+                  + (", notation='theta'" if theta else "") + ")"
         computed = mistake.computed.format(L=L, l=l, k=k)
         if mistake.key == "bias_reg" and "l2_no_m" in keys:  # note 000's D = Δ/m + λΘ: λ b, without 1/m
             computed = computed.replace("(λ/m) b", "λ b")
@@ -143,6 +147,8 @@ class CheckReport:
 
     # -- renderings -----------------------------------------------------------------------------------
     def _cases_line(self) -> str:
+        if not self.cases:
+            return "no case ran: the function was never called"
         nets = []
         for c in self.cases:
             hidden = sorted(set(c.activations[:-1]))

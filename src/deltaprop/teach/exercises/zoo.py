@@ -60,8 +60,8 @@ _M = [
     # the output error δ_L
     Mistake("sign", "sign flipped", "the output error has the wrong sign: Y − A instead of A − Y",
             "δ^[{L}] = (Y − A^[{L}])/m", "output", "output",
-            "note 003 writes dA^[2] = Y − A^[2]; the derivative of the cost is A − Y, with a plus sign for the "
-            "predictions"),
+            "notes 001 and 003 write ∂J/∂A = Y − A (note 003's dA^[2]): that is not ∂J/∂A, which is −Y/(mA), "
+            "and its sign is wrong; what holds is ∂J/∂Z^[L] = (A^[L] − Y)/m, the formula note 003 then uses"),
     Mistake("zero_minus_y", "δ = 0 − y (note 000's slip)", "the output error leaves out the prediction: 0 − y "
             "instead of a − y", "δ^[{L}] = (0 − Y)/m", "output", "output",
             "note 000 writes δ^(L) = Δ = 0 − y once; its own first section says a^(L) − y"),
@@ -144,6 +144,8 @@ _M = [
             "W ← W − α Σ_B dW_B(W_start)", "update", "update"),
     Mistake("one_step", "one full-batch step", "the epoch took a single step with the gradient of all m examples",
             "W ← W − α dW(all rows)", "update", "update"),
+    Mistake("no_step", "no step taken (not written yet?)", "the weights came back as they went in: no batch "
+            "updated them", "W ← W (unchanged)", "update", "update"),
 ]
 MISTAKES: dict[str, Mistake] = {m.key: m for m in _M}
 
@@ -308,6 +310,8 @@ def variant_epoch(weights, activations, X, Y, lr: float, batch_size: int, l2: fl
     X = np.asarray(X, np.float64)
     Y = np.asarray(Y, np.float64)
     m = X.shape[0]
+    if "no_step" in flags:
+        return W0
     if "one_step" in flags:
         g = _batch_grads(W0, activations, X, Y, l2)
         return [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(W0, g)]
