@@ -294,3 +294,18 @@ def test_an_epoch_that_changes_nothing_is_named_not_unknown(tmp_path):
 
     report = exercises.check(learner, exercise="minibatch")
     assert {k for r in report.items for k in r.mistakes} == {"no_step"} and not report.unknown
+
+
+def test_the_playground_reads_hidden_sizes_as_typed_or_refuses_them():
+    # '-8' trained a hidden layer of 8 units; '8,,4' and '8,-4' were read as 8,4
+    from deltaprop.playground.session import Config
+
+    for text in ("-8", "8,-4", "8--4"):
+        with pytest.raises(dp.ConfigError, match="≥ 1"):
+            Config(network=text).hidden_sizes()
+    for text in ("8,,4", "8,4,", ",8"):
+        with pytest.raises(dp.ConfigError, match="missing"):
+            Config(network=text).hidden_sizes()
+    for text in ("8,4", "8 4", "8-4", " 8, 4 "):
+        assert Config(network=text).hidden_sizes() == [8, 4]
+    assert Config(network="").hidden_sizes() == []
