@@ -309,3 +309,16 @@ def test_the_playground_reads_hidden_sizes_as_typed_or_refuses_them():
     for text in ("8,4", "8 4", "8-4", " 8, 4 "):
         assert Config(network=text).hidden_sizes() == [8, 4]
     assert Config(network="").hidden_sizes() == []
+
+
+@pytest.mark.parametrize("notation", ["bracket", "columns"])
+def test_explain_names_note_001s_1_over_m_slip(notation):
+    # SEEDS: note 001's 1/m appears in some lines and not in others; explain said only where deltaprop puts it
+    from deltaprop.teach.trace import preset_network
+
+    code, out, _ = _cli("explain", "--preset", "note001", "--notation", notation)
+    text = " ".join(out.split()).lower()
+    assert code == 0 and "note 001 has the 1/m in some lines and not in others" in text
+    assert "exactly once" in text
+    doc = " ".join(dp.explain(preset_network("note001"), notation=notation).to_markdown().split())
+    assert "1/m$ in some lines and not in others" in doc
