@@ -322,3 +322,14 @@ def test_explain_names_note_001s_1_over_m_slip(notation):
     assert "exactly once" in text
     doc = " ".join(dp.explain(preset_network("note001"), notation=notation).to_markdown().split())
     assert "1/m$ in some lines and not in others" in doc
+
+
+def test_a_huge_check_timeout_is_refused_not_a_traceback(tmp_path):
+    # --timeout 1e9 ended in OverflowError from poll() (exit 1, a traceback); timeout=1e12 from setitimer
+    from deltaprop.teach import exercises
+
+    answer = exercises.start("one_hidden", tmp_path, solutions=True)
+    _refused("check", answer, "--timeout", "1e9", words=("--timeout", "a week"))
+    with pytest.raises(dp.ConfigError, match="a week"):
+        exercises.check(answer, timeout=1e12)
+    assert exercises.check(answer, timeout=exercises.MAX_TIMEOUT).ok
