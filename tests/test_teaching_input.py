@@ -333,3 +333,24 @@ def test_a_huge_check_timeout_is_refused_not_a_traceback(tmp_path):
     with pytest.raises(dp.ConfigError, match="a week"):
         exercises.check(answer, timeout=1e12)
     assert exercises.check(answer, timeout=exercises.MAX_TIMEOUT).ok
+
+
+def test_every_markdown_table_row_has_its_headers_cells():
+    # an unescaped | inside a cell ($\frac{\alpha}{|B|}$, `Σ_B |B| J_B`) split the row into extra cells
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    bad = []
+    for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        header = None
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.startswith("|"):
+                header = None
+                continue
+            cells = len(re.findall(r"(?<!\\)\|", line))
+            if header is None:
+                header = cells
+            elif cells != header:
+                bad.append(f"{path.name}:{number}: {cells - 1} cells, the header has {header - 1}")
+    assert bad == []
