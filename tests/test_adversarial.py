@@ -19,29 +19,22 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 import pytest
 
+import cli_child
 import deltaprop as dp
+from cli_child import child_env, command
 from deltaprop.errors import DataError, ModelFileError
 from deltaprop.io import checkpoint as ck
 from deltaprop.io.datasets import read_idx, resolve, write_idx
 from deltaprop.io.files import csv_cell, safe_text
 from deltaprop.io.modelfile import read_tensors, write_tensors
 
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
-ENV = dict(
-    os.environ,
-    PYTHONUNBUFFERED="1",
-    MPLBACKEND="Agg",
-    OPENBLAS_NUM_THREADS="1",
-    OMP_NUM_THREADS="1",
-    PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
-)
+ENV = child_env(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
 MEMORY_LIMIT = 1536 * 1024**2  # bytes of address space for each child: far below what any attack asked for
 TIMEOUT = 90
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -54,16 +47,8 @@ def _limit():
 
 def run(*args, cwd=None, timeout=TIMEOUT):
     """``deltaprop ARGS`` in a child with bounded memory; a hang fails the test through the timeout."""
-    return subprocess.run(
-        [sys.executable, "-m", "deltaprop", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        cwd=cwd,
-        timeout=timeout,
-        preexec_fn=_limit,
-        stdin=subprocess.DEVNULL,
-    )
+    return cli_child.run(*args, cwd=cwd, timeout=timeout, env=ENV, preexec_fn=_limit,
+                         stdin=subprocess.DEVNULL)
 
 
 def refused(proc, code, *words):
@@ -215,22 +200,8 @@ def test_one_run_per_directory(tmp_path, model):
 def test_two_trainings_never_share_a_directory(tmp_path):
     out = tmp_path / "run"
     first = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "deltaprop",
-            "train",
-            "--layers",
-            "64",
-            "--epochs",
-            "400",
-            "--batch-size",
-            "8",
-            "-q",
-            "--no-plots",
-            "--out",
-            str(out),
-        ],
+        command("train", "--layers", "64", "--epochs", "400", "--batch-size", "8", "-q", "--no-plots",
+                "--out", out),
         env=ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -559,18 +530,7 @@ def test_sigint_while_the_command_starts_is_not_a_traceback(tmp_path):
     # code): a quiet end or a clean "interrupted", never a traceback.
     for delay in (0.0, 0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 0.8):
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "deltaprop",
-                "train",
-                "--epochs",
-                "1",
-                "-q",
-                "--no-plots",
-                "--out",
-                str(tmp_path / f"r{delay}"),
-            ],
+            command("train", "--epochs", "1", "-q", "--no-plots", "--out", tmp_path / f"r{delay}"),
             env=ENV,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

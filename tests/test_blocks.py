@@ -5,32 +5,28 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cli_child import command, run_argv
 from deltaprop import Network, Trainer
 from deltaprop.errors import ConfigError, DataError, InputError
 from deltaprop.io.blocks import NpyRows
 from deltaprop.io.preprocessing import Scaler
 from deltaprop.train import block_order
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
-
 
 def run(*args, cwd=None, measure=False):
     """``python -m deltaprop ARGS`` in a subprocess; with ``measure``, through a parent that prints the
     child's peak resident memory (``getrusage(RUSAGE_CHILDREN)``) in KiB as its last line."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg",
-               PYTHONPATH=os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]))
-    cmd = [sys.executable, "-m", "deltaprop", *map(str, args)]
+    cmd = command(*args)
     if measure:
         cmd = [sys.executable, "-c", "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)", *cmd]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+    return run_argv(cmd, cwd=cwd, timeout=600)
 
 
 def weights(path):

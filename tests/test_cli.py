@@ -9,37 +9,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cli_child import assert_clean_error, run
 from deltaprop import load
 from deltaprop.io.datasets import resolve, write_idx
 from deltaprop.io.preprocessing import Scaler
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def run(*args, cwd=None, check=None):
-    """Run ``python -m deltaprop ARGS``; returns the CompletedProcess (text mode)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
-    proc = subprocess.run([sys.executable, "-m", "deltaprop", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
-    if check is not None:
-        assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    return proc
-
-
-def assert_clean_error(proc, code, *words):
-    assert proc.returncode == code, (proc.returncode, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    assert "error" in proc.stderr
-    for w in words:
-        assert w.lower() in proc.stderr.lower(), (w, proc.stderr)
 
 
 @pytest.fixture(scope="module")

@@ -17,25 +17,9 @@ pd = pytest.importorskip("pandas")
 datasets = pytest.importorskip("sklearn.datasets")
 
 import deltaprop as dp  # noqa: E402
+from cli_child import run  # noqa: E402
 from deltaprop.io.datasets import read_csv, split  # noqa: E402
 from deltaprop.io.preprocessing import Scaler  # noqa: E402
-
-
-def run(*args, cwd=None, check=None):
-    env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
-    proc = subprocess.run(
-        [sys.executable, "-m", "deltaprop", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
-    if check is not None:
-        assert proc.returncode == check, (
-            f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-        )
-    return proc
 
 
 def frame(name: str):

@@ -7,30 +7,21 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
 import deltaprop as dp
+from cli_child import child_env, command, run
 from deltaprop.io import checkpoint as ck
 from deltaprop.io.datasets import write_idx
 
-ENV = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
+ENV = child_env()
 # A short digits run with many small steps, so that a signal lands well inside an epoch.
 TRAIN = ["train", "--layers", "32", "--epochs", "5", "--batch-size", "1", "--seed", "4", "--no-plots"]
-
-
-def command(*args):
-    return [sys.executable, "-m", "deltaprop", *map(str, args)]
-
-
-def run(*args, cwd=None):
-    return subprocess.run(command(*args), capture_output=True, text=True, env=ENV, cwd=cwd, timeout=300)
 
 
 def start_and_signal(args, signum, after_line="epoch 1/", delay=0.03):

@@ -8,8 +8,6 @@ import csv
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,13 +15,9 @@ import pytest
 pd = pytest.importorskip("pandas")
 datasets = pytest.importorskip("sklearn.datasets")
 
+from cli_child import run  # noqa: E402
+
 QUICK = ("--epochs", "2", "--layers", "8", "--quiet")
-
-
-def run(*args, cwd=None):
-    env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-m", "deltaprop", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
 
 
 def ok(proc):

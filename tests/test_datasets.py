@@ -5,6 +5,7 @@ on the machine (Fashion-MNIST is exercised through a small IDX directory of the 
 """
 
 import gzip
+import hashlib
 import json
 
 import numpy as np
@@ -15,6 +16,8 @@ from deltaprop.io.datasets import (
     FASHION_MNIST_CLASSES,
     Dataset,
     encode_labels,
+    file_fingerprint,
+    fingerprint,
     load_csv,
     load_fashion_mnist,
     load_idx_dataset,
@@ -461,3 +464,32 @@ def test_npy_that_is_an_npz_and_a_home_relative_idx_directory(tmp_path, monkeypa
         write_idx(d / f"{part}-labels-idx1-ubyte", (np.arange(n) % 3).astype(np.uint8))
     data = resolve("mnist:~/mnist")
     assert data.X_train.shape == (12, 16) and data.X_test.shape == (6, 16)
+
+
+def test_the_two_records_of_a_data_file_keep_their_rules(tmp_path):
+    """Model files, run directories and checkpoints store both records, so both rules are fixed: the
+    ``source`` hashes a file's bytes alone (a moved file is recognised), the ``fingerprint`` of a spec
+    hashes each file's name and bytes (a directory of IDX files with a file renamed is other data).
+    Recomputed here with hashlib from the bytes the test wrote."""
+    body = b"a,b,label\n1,2,x\n3,4,y\n"
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_bytes(body)
+    source = file_fingerprint(csv_path)
+    assert source == {"path": str(csv_path.resolve()), "size": len(body),
+                      "sha256": hashlib.sha256(body).hexdigest()}
+    assert fingerprint(str(csv_path)) == {"bytes": len(body),
+                                          "sha256": hashlib.sha256(b"t.csv\0" + body).hexdigest()}
+    # Moved and renamed: the source's hash stays, the spec's fingerprint does not.
+    moved = tmp_path / "elsewhere.csv"
+    csv_path.rename(moved)
+    assert file_fingerprint(moved)["sha256"] == source["sha256"]
+    assert fingerprint(str(moved))["sha256"] != hashlib.sha256(b"t.csv\0" + body).hexdigest()
+    # A directory: its regular files in name order, each name before its bytes.
+    d = tmp_path / "idx"
+    d.mkdir()
+    (d / "b-labels").write_bytes(b"\x01\x02")
+    (d / "a-images").write_bytes(b"\x00\x00\x08\x01")
+    (d / "sub").mkdir()
+    expected = hashlib.sha256(b"a-images\0\x00\x00\x08\x01" + b"b-labels\0\x01\x02").hexdigest()
+    assert fingerprint(f"mnist:{d}") == {"bytes": 6, "sha256": expected}
+    assert fingerprint("digits") is None and fingerprint("fashion-mnist") is None

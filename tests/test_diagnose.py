@@ -7,21 +7,18 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import deltaprop as dp
+from cli_child import run
 from deltaprop.cli.main import main as deltaprop_main
 from deltaprop.teach.diagnose import CHECKS, DeadUnitMonitor
 from deltaprop.teach.trace import random_batch
 from deltaprop.train import Callback
 
-SRC = Path(__file__).resolve().parents[1] / "src"
 SEEDS = (0, 1, 2)
 
 # name: (train options, codes that must be found, codes that must not)
@@ -58,10 +55,7 @@ def cli_main(argv, stdout):
 
 def _train(args):
     name, seed, out = args
-    cmd = [sys.executable, "-m", "deltaprop", "train", *RUNS[name][0].split(), "--seed", str(seed), "--out", str(out),
-           "--no-plots", "-q"]
-    env = dict(os.environ, PYTHONPATH=str(SRC))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    proc = run("train", *RUNS[name][0].split(), "--seed", seed, "--out", out, "--no-plots", "-q", timeout=600)
     return name, seed, proc
 
 
@@ -329,9 +323,8 @@ def test_loss_rose_and_stalled_from_the_loss_curve():
 
 def test_a_run_that_diverged_in_its_first_epoch_is_read_from_what_the_command_left(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "deltaprop", "train", "--layers", "64,64", "--optimizer", "momentum", "--lr", "500",
-           "--epochs", "2", "--out", str(out), "--no-plots", "-q"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(SRC)), timeout=600)
+    proc = run("train", "--layers", "64,64", "--optimizer", "momentum", "--lr", "500", "--epochs", "2",
+               "--out", out, "--no-plots", "-q", timeout=600)
     assert proc.returncode in (2, 4), proc.stderr  # 4: diverged; 2 while an empty history cannot be written
     d = _diagnose_json(out)
     codes = [f["code"] for f in d["findings"]]

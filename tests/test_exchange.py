@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import deltaprop
+from cli_child import assert_clean_error, run
 from deltaprop.errors import ConfigError, InputTypeError, ModelFileError
 from deltaprop.io.preprocessing import Scaler
 
@@ -25,33 +26,6 @@ sklearn_datasets = pytest.importorskip(
     "sklearn.datasets", reason="scikit-learn is needed for the bundled data sets"
 )
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
-
-
-def run(*args, cwd=None, check=None):
-    """``python -m deltaprop ARGS`` in a subprocess (text mode)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
-    proc = subprocess.run(
-        [sys.executable, "-m", "deltaprop", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    if check is not None:
-        assert proc.returncode == check, (
-            f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-        )
-    return proc
-
-
-def assert_clean_error(proc, code, *words):
-    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    assert "error" in proc.stderr
-    for w in words:
-        assert w.lower() in proc.stderr.lower(), (w, proc.stderr)
 
 
 def fit_quietly(est, X, y):
@@ -738,8 +712,7 @@ def test_export_help_shows_examples_that_work_as_printed(iris_run, tmp_path):
     model = str(iris_run / "run/model.safetensors")
     for argv in examples:
         argv = [model if a == "runs/<stamp>/model.safetensors" else a for a in argv]
-        proc = subprocess.run([sys.executable, "-m", "deltaprop", *argv], cwd=tmp_path, capture_output=True,
-                              text=True, env=dict(os.environ), check=False)
+        proc = run(*argv, cwd=tmp_path)
         assert proc.returncode == 0, (argv, proc.stdout, proc.stderr)
         assert (tmp_path / argv[argv.index("-o") + 1]).exists()
 

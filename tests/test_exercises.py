@@ -8,13 +8,12 @@ three seeds, never another, and must call anything outside its zoo "not a known 
 import dataclasses
 import functools
 import json
-import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+import cli_child
 import deltaprop as dp
 from deltaprop.teach import exercises
 from deltaprop.teach.exercises import zoo
@@ -507,9 +506,7 @@ def test_start_keeps_existing_work(tmp_path):
 # -- the command ---------------------------------------------------------------------------------------------------
 
 def run(*args, cwd=None):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "deltaprop", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=120, check=False)
+    return cli_child.run(*args, cwd=cwd, timeout=120)
 
 
 def test_command_exit_codes(tmp_path):

@@ -6,13 +6,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from xml.etree import ElementTree
 
 import numpy as np
 import pytest
 
 import deltaprop as dp
+from cli_child import child_env, run
 from deltaprop.teach.mathml import to_mathml
 from deltaprop.teach.pictures import network_svg
 from deltaprop.teach.trace import random_batch
@@ -78,13 +78,9 @@ def test_text_fits_the_width_it_is_given(preset):
 
 
 def test_the_command_wraps_text_to_the_terminals_columns():
-    env = dict(os.environ, COLUMNS="70")
-    out = subprocess.run([sys.executable, "-m", "deltaprop", "trace", "--preset", "note003", "--examples", "2"],
-                         capture_output=True, text=True, check=True, env=env).stdout
+    out = run("trace", "--preset", "note003", "--examples", "2", check=0, env=child_env(COLUMNS="70")).stdout
     assert max(len(ln) for ln in out.splitlines()) <= 70
-    env["COLUMNS"] = "120"
-    wide = subprocess.run([sys.executable, "-m", "deltaprop", "explain", "--layers", "3,4,3,2"],
-                          capture_output=True, text=True, check=True, env=env).stdout
+    wide = run("explain", "--layers", "3,4,3,2", check=0, env=child_env(COLUMNS="120")).stdout
     assert 100 < max(len(ln) for ln in wide.splitlines()) <= 120
 
 
@@ -149,9 +145,7 @@ def test_the_html_handout_shows_typeset_math_in_chromium(tmp_path):
     if not os.path.exists(chromium):
         pytest.skip(f"no Chromium at {chromium}: apt-get install -y chromium")
     path = tmp_path / "note001.html"
-    out = subprocess.run([sys.executable, "-m", "deltaprop", "trace", "--preset", "note001", "--examples", "2",
-                          "--format", "html", "-o", str(path)], capture_output=True, text=True, check=False)
-    assert out.returncode == 0, out.stderr
+    run("trace", "--preset", "note001", "--examples", "2", "--format", "html", "-o", path, check=0)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--disable-gpu"])
         page = browser.new_page(viewport={"width": 1000, "height": 900})
@@ -220,26 +214,22 @@ def test_columns_trace_shows_dz_as_m_delta_transposed_and_its_equations_hold_on_
         dp.trace("note001", notation="colums")
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "deltaprop", *args], capture_output=True, text=True, check=False)
-
-
 def test_explain_preset_is_the_notes_network(tmp_path):
-    preset = _cli("explain", "--preset", "note001")
-    layers = _cli("explain", "--layers", "3,4,3,2")
+    preset = run("explain", "--preset", "note001")
+    layers = run("explain", "--layers", "3,4,3,2")
     assert preset.returncode == 0 and preset.stdout == layers.stdout
-    assert "2-2-2-1" in _cli("explain", "--preset", "note000", "--notation", "theta").stdout
-    bad = _cli("explain", "--preset", "note004")
+    assert "2-2-2-1" in run("explain", "--preset", "note000", "--notation", "theta").stdout
+    bad = run("explain", "--preset", "note004")
     assert bad.returncode == 2 and "note003" in bad.stderr
-    both = _cli("explain", "--preset", "note001", "--layers", "3,2")
+    both = run("explain", "--preset", "note001", "--layers", "3,2")
     assert both.returncode == 2 and "one of" in both.stderr
 
 
 def test_picture_option_writes_the_svg_of_explain_and_trace(tmp_path):
-    r = _cli("explain", "--preset", "note003", "--picture", str(tmp_path / "e.svg"))
+    r = run("explain", "--preset", "note003", "--picture", str(tmp_path / "e.svg"))
     assert r.returncode == 0, r.stderr
     ElementTree.parse(tmp_path / "e.svg")
-    r = _cli("trace", "--preset", "note001", "-m", "2", "--picture", str(tmp_path / "t.svg"), "--format", "json")
+    r = run("trace", "--preset", "note001", "-m", "2", "--picture", str(tmp_path / "t.svg"), "--format", "json")
     assert r.returncode == 0, r.stderr
     delta = json.loads(r.stdout)["output_error"]["delta"]
     svg = (tmp_path / "t.svg").read_text(encoding="utf-8")

@@ -14,22 +14,16 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
 import deltaprop as dp
+from cli_child import child_env, command, run
 from deltaprop.io.files import TMP_PATTERN
 
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
-ENV = dict(
-    os.environ,
-    MPLBACKEND="Agg",
-    OPENBLAS_NUM_THREADS="1",
-    PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
-)
+ENV = child_env(OPENBLAS_NUM_THREADS="1")
 TRAIN = [
     "train",
     "--layers",
@@ -48,19 +42,11 @@ TRAIN = [
 KILLS = int(os.environ.get("KILL_LOOP_N", "12"))
 
 
-def command(*args):
-    return [sys.executable, "-m", "deltaprop", *map(str, args)]
-
-
 def finish(out):
     """After a kill: --resume (or the first command again, when nothing was stored) until it succeeds."""
-    proc = subprocess.run(
-        command("train", "--resume", out, "-q"), env=ENV, capture_output=True, text=True, timeout=300
-    )
+    proc = run("train", "--resume", out, "-q", env=ENV)
     if proc.returncode == 2 and ("holds no run" in proc.stderr or "no such run directory" in proc.stderr):
-        proc = subprocess.run(
-            command(*TRAIN, "--out", out), env=ENV, capture_output=True, text=True, timeout=300
-        )
+        proc = run(*TRAIN, "--out", out, env=ENV)
     if proc.returncode == 2 and "nothing left to do" in proc.stderr:  # the kill came after the last write
         return proc
     assert proc.returncode == 0, proc.stderr

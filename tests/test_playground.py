@@ -4,7 +4,6 @@ The browser tests are in test_playground_browser.py (marked slow)."""
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ import deltaprop as dp
 
 flask = pytest.importorskip("flask", reason="the playground needs Flask: pip install 'deltaprop[playground]'")
 
+from cli_child import command, run  # noqa: E402
 from deltaprop.playground import create_app  # noqa: E402
 from deltaprop.playground.data import TWO_D, make_dataset  # noqa: E402
 from deltaprop.playground.session import Config, Session  # noqa: E402
@@ -111,9 +111,7 @@ def test_boundary_is_the_networks_prediction_on_the_grid():
 
 
 def _cli_trace(*args):
-    out = subprocess.run([sys.executable, "-m", "deltaprop", "trace", *args, "--format", "json"],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+    return json.loads(run("trace", *args, "--format", "json", check=0).stdout)
 
 
 def test_backprop_view_of_a_preset_is_deltaprop_trace_of_that_preset():
@@ -198,8 +196,8 @@ def test_the_command_prints_the_url_of_a_free_port_and_serves_the_page():
     import re
     import urllib.request
 
-    proc = subprocess.Popen([sys.executable, "-m", "deltaprop", "playground", "--port", "0", "--no-browser",
-                             "--data", "xor", "--layers", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command("playground", "--port", "0", "--no-browser", "--data", "xor", "--layers",
+                                    "4"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
@@ -214,9 +212,7 @@ def test_the_command_prints_the_url_of_a_free_port_and_serves_the_page():
 
 
 def test_the_command_refuses_a_missing_model_file_and_a_bad_port(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "deltaprop", "playground", str(tmp_path / "none.safetensors"),
-                        "--no-browser"], capture_output=True, text=True, check=False)
+    r = run("playground", tmp_path / "none.safetensors", "--no-browser")
     assert r.returncode == 3 and "no model file" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "deltaprop", "playground", "--port", "70000", "--no-browser"],
-                       capture_output=True, text=True, check=False)
+    r = run("playground", "--port", "70000", "--no-browser")
     assert r.returncode == 2 and "--port" in r.stderr

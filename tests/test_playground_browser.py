@@ -5,8 +5,6 @@ this process and fails on any console error of the page."""
 
 import json
 import os
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -21,6 +19,7 @@ CHROMIUM = os.environ.get("DELTAPROP_CHROMIUM", "/usr/bin/chromium")
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium", allow_module_level=True)
 
+from cli_child import run  # noqa: E402
 from deltaprop.playground import make_server  # noqa: E402
 
 
@@ -105,8 +104,7 @@ def test_the_backprop_views_deltas_are_deltaprop_traces(page, server):
     _open(page, server, "?network=note001&seed=0&batch=2")
     cells = page.locator("[data-testid=delta]").evaluate_all(
         "els => els.map(e => [Number(e.dataset.layer), Number(e.dataset.row), Number(e.dataset.col), e.dataset.value])")
-    out = subprocess.run([sys.executable, "-m", "deltaprop", "trace", "--preset", "note001", "--examples", "2",
-                          "--seed", "0", "--format", "json"], capture_output=True, text=True, check=True)
+    out = run("trace", "--preset", "note001", "--examples", "2", "--seed", "0", "--format", "json", check=0)
     expected = {b["layer"]: b["delta"] for b in json.loads(out.stdout)["backward"]}
     assert len(cells) == sum(np.size(d) for d in expected.values()) == 2 * (4 + 3 + 2)
     for layer, row, col, value in cells:
@@ -121,8 +119,7 @@ def test_the_backprop_view_switches_to_the_notes_columns(page, server, tmp_path)
     # ?notation=columns (or the select) shows examples in columns and dZ = m δᵀ, as notes 001 and 003 write it.
     _open(page, server, "?network=note001&seed=0&batch=2&notation=columns")
     assert page.locator("#bp-notation").input_value() == "columns"
-    out = subprocess.run([sys.executable, "-m", "deltaprop", "trace", "--preset", "note001", "--examples", "2",
-                          "--seed", "0", "--format", "json"], capture_output=True, text=True, check=True)
+    out = run("trace", "--preset", "note001", "--examples", "2", "--seed", "0", "--format", "json", check=0)
     expected = {b["layer"]: 2 * np.asarray(b["delta"]).T for b in json.loads(out.stdout)["backward"]}
 
     def cells():

@@ -2,13 +2,11 @@
 imported with from_sklearn, a model trained by the command) predicts from raw rows with
 deltaprop.predict / predict_proba exactly as its source does; Network.predict takes scaled rows."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 import deltaprop as dp
+from cli_child import run
 
 sklearn = pytest.importorskip("sklearn")
 
@@ -37,11 +35,9 @@ def test_a_model_trained_by_the_command_predicts_from_raw_rows_as_the_command_do
     rows = ["a,b,c,label"] + [f"{a},{b},{c},{'yes' if t else 'no'}" for (a, b, c), t in zip(X, y)]
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "in.csv").write_text("a,b,c\n" + "\n".join(",".join(map(str, r)) for r in X[:20]) + "\n")
-    run = [sys.executable, "-m", "deltaprop"]
-    subprocess.run(run + ["train", "--data", "t.csv", "--target", "label", "--epochs", "5", "--out", "r", "-q",
-                          "--no-plots"], cwd=tmp_path, check=True, capture_output=True)
-    out = subprocess.run(run + ["predict", "r/model.safetensors", "in.csv"], cwd=tmp_path, check=True,
-                         capture_output=True, text=True).stdout.splitlines()
+    run("train", "--data", "t.csv", "--target", "label", "--epochs", "5", "--out", "r", "-q", "--no-plots",
+        cwd=tmp_path, check=0)
+    out = run("predict", "r/model.safetensors", "in.csv", cwd=tmp_path, check=0).stdout.splitlines()
     net = dp.load(tmp_path / "r" / "model.safetensors")
     assert list(dp.predict(net, X[:20])) == [line.split(",")[0] for line in out[1:]]
     P = np.array([[float(v) for v in line.split(",")[1:]] for line in out[1:]])
@@ -53,6 +49,5 @@ def test_diagnose_says_a_model_file_is_not_a_history(tmp_path):
     dp.save(net, tmp_path / "m.safetensors")
     (tmp_path / "m.onnx").write_bytes(b"\x08\x07\x12\x03abc\xe9")
     for name in ("m.onnx", "m.safetensors"):
-        proc = subprocess.run([sys.executable, "-m", "deltaprop", "diagnose", str(tmp_path / name)],
-                              capture_output=True, text=True)
+        proc = run("diagnose", tmp_path / name)
         assert proc.returncode == 2 and "not a training history" in proc.stderr and "Traceback" not in proc.stderr

@@ -6,35 +6,24 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import pickle
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+import cli_child
+from cli_child import child_env, command
 from deltaprop.errors import ConfigError, DataError
 from deltaprop.scale.search import Range, Space, kfold, parse_option
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def command(*args):
-    return [sys.executable, "-m", "deltaprop", *map(str, args)]
-
-
-def env():
-    return dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg",
-                PYTHONPATH=os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]))
-
-
 def run(*args, cwd=None, timeout=600):
-    return subprocess.run(command(*args), capture_output=True, text=True, cwd=cwd, env=env(), timeout=timeout)
+    return cli_child.run(*args, cwd=cwd, timeout=timeout)
 
 
 
@@ -190,7 +179,7 @@ def test_search_refusals():
 def _interrupted_after_the_first_row(out, *args):
     """(the process, its stderr) of ``deltaprop search ARGS --out OUT --no-retrain`` sent Ctrl-C once its
     first combination is in OUT/search.csv."""
-    proc = subprocess.Popen(command("search", *args, "--out", out, "--no-retrain"), env=env(),
+    proc = subprocess.Popen(command("search", *args, "--out", out, "--no-retrain"), env=child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not (out / "search.csv").exists():

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+from cli_child import run
 from deltaprop.cli import main as deltaprop_main
 from deltaprop.io.modelfile import save as dp_save
 
@@ -167,17 +168,13 @@ def test_the_values_beside_each_unit_sit_on_a_card_above_the_weight_lines():
 @pytest.mark.slow
 def test_no_matrix_of_a_handout_is_cut_off_at_the_width_of_a_laptop(tmp_path):
     import os
-    import subprocess
-    import sys
 
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     chromium = os.environ.get("DELTAPROP_CHROMIUM", "/usr/bin/chromium")
     if not os.path.exists(chromium):
         pytest.skip(f"no Chromium at {chromium}: apt-get install -y chromium")
     path = tmp_path / "note002.html"
-    out = subprocess.run([sys.executable, "-m", "deltaprop", "trace", "--preset", "note002", "--examples", "2",
-                          "--format", "html", "-o", str(path)], capture_output=True, text=True, check=False)
-    assert out.returncode == 0, out.stderr
+    run("trace", "--preset", "note002", "--examples", "2", "--format", "html", "-o", path, check=0)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--disable-gpu"])
         page = browser.new_page(viewport={"width": 1000, "height": 900})

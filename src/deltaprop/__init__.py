@@ -11,8 +11,11 @@
 ``from_onnx``, ``to_torch``, ``to_onnx``, ``to_npz``: :mod:`deltaprop.io.exchange`) are imported on first use.
 """
 
+from __future__ import annotations
+
 import os as _os
 import sys as _sys
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "deltaprop" or \
         "".join(getattr(_sys, "orig_argv", [])[1:3]) == "-mdeltaprop":
@@ -46,6 +49,19 @@ from deltaprop.teach.trace import Trace, trace
 from deltaprop.train import Callback, History, Trainer, TrainOptions
 from deltaprop.train import fit as _fit
 
+if _TYPE_CHECKING:
+    from collections.abc import Iterable
+    from os import PathLike
+    from pathlib import Path
+    from typing import Any
+
+    import numpy as np
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
+
+    from deltaprop.train import RowSource
+    from deltaprop.validation import Rows
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -64,8 +80,8 @@ _EXCHANGE = {"from_sklearn": "sklearn", "from_torch": "torch", "to_torch": "torc
              "to_onnx": "onnx", "to_npz": "npz"}
 
 
-def fit(net: Network, X, y, options: TrainOptions | None = None, *, progress: bool = False,
-        **overrides) -> History:
+def fit(net: Network, X: Rows | RowSource, y: ArrayLike, options: TrainOptions | None = None, *,
+        progress: bool = False, **overrides: Any) -> History:
     """Train ``net`` on (X, y): :func:`deltaprop.train.fit` (see there, and :class:`TrainOptions` for
     the options and their defaults: Adam, batches of 64, 30 epochs), plus ``progress=True``: a bar
     over the epochs in a terminal or in Jupyter (tqdm's auto mode; ``pip install tqdm``), drawn by a
@@ -82,18 +98,19 @@ def fit(net: Network, X, y, options: TrainOptions | None = None, *, progress: bo
         bar.on_train_end(None)  # closes the bar when training raised, too
 
 
-def plot_history(history, path=None, log: bool | None = None):
+def plot_history(history: History | Iterable[dict], path: str | PathLike[str] | None = None,
+                 log: bool | None = None) -> Figure | Path:
     """The loss (and accuracy) curves of a :class:`History` (or its ``to_rows()``), drawn by the
-    command's plotting code (matplotlib; ``pip install matplotlib``): saved as a PNG when ``path`` is
-    given, and the matplotlib Figure returned. ``log`` None puts the loss on a log scale when it
-    spans more than a decade."""
+    command's plotting code (matplotlib; ``pip install matplotlib``): the matplotlib Figure, or, when
+    ``path`` is given, the image saved there (PNG unless the suffix names another format) and its
+    path returned. ``log`` None puts the loss on a log scale when it spans more than a decade."""
     from deltaprop.cli import report
 
     rows = history.to_rows() if hasattr(history, "to_rows") else list(history)
     return report.plot_history(rows, path, log=log)
 
 
-def save(net: Network, path) -> None:
+def save(net: Network, path: str | PathLike[str]) -> None:
     """Write ``net`` as a model file (safetensors weights + JSON header), atomically; never pickled.
     See docs/file-format.md."""
     from deltaprop.io.modelfile import save as save_model
@@ -101,7 +118,7 @@ def save(net: Network, path) -> None:
     save_model(net, path)
 
 
-def raw_inputs(net: Network, X):
+def raw_inputs(net: Network, X: ArrayLike) -> np.ndarray:
     """Raw inputs X (m, n_features) as ``net`` sees them: the input scaling stored in
     ``net.meta["scaler"]`` applied (models trained by ``deltaprop train``, networks imported from a
     scikit-learn Pipeline with a scaler), in the network's dtype. X unchanged (as an array) otherwise."""
@@ -116,19 +133,19 @@ def raw_inputs(net: Network, X):
     return scaler.transform(X, dtype=net.dtype)
 
 
-def predict(net: Network, X):
+def predict(net: Network, X: ArrayLike) -> np.ndarray:
     """What ``deltaprop predict`` gives for raw inputs X: the stored input scaling applied, then class
     names (or indices when the model has none), 0/1 indicators, or values in the targets' units.
     (``net.predict(X)`` takes inputs already scaled, as the network sees them.)"""
     return net.predict_labels(raw_inputs(net, X))
 
 
-def predict_proba(net: Network, X):
+def predict_proba(net: Network, X: ArrayLike) -> np.ndarray:
     """Class probabilities (m, K) for raw inputs X, the stored input scaling applied (see :func:`predict`)."""
     return net.predict_proba(raw_inputs(net, X))
 
 
-def load(path) -> Network:
+def load(path: str | PathLike[str]) -> Network:
     """Read a model file written by :func:`save`, or an MLP-shaped ``.onnx`` file (through
     :func:`from_onnx`); refuses anything else with ModelFileError."""
     import os
@@ -142,7 +159,7 @@ def load(path) -> Network:
     return load_model(path)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     # The estimators need scikit-learn: import it only when they are asked for.
     if name in ("MLPClassifier", "MLPRegressor"):
         from deltaprop import estimators

@@ -204,7 +204,7 @@ def canonical_name(name: str) -> str:
     return key
 
 
-def get_activation(name) -> Activation:
+def get_activation(name: str | Activation) -> Activation:
     """An activation object from its name (or the object itself)."""
     if isinstance(name, Activation):
         return name

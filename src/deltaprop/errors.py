@@ -33,7 +33,7 @@ class DeltapropError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str = "", *, exit_code: int | None = None):
+    def __init__(self, message: str, hint: str = "", *, exit_code: int | None = None) -> None:
         self.message = message
         self.hint = hint
         if exit_code is not None:
@@ -90,7 +90,8 @@ class DivergenceError(DeltapropError, ValueError, ArithmeticError):
     exit_code = 4
 
     def __init__(self, message: str, hint: str = "", *, exit_code: int | None = None,
-                 history=None, epoch: int | None = None, batch: int | None = None):
+                 history: object = None, epoch: int | None = None, batch: int | None = None) -> None:
+        # history: the run's deltaprop.train.History (typed as object: the error family imports nothing).
         super().__init__(message, hint, exit_code=exit_code)
         self.history, self.epoch, self.batch = history, epoch, batch
 

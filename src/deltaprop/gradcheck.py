@@ -24,10 +24,18 @@ and the check can fail although backprop is right: :func:`gradcheck` counts such
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deltaprop.validation import check_X
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike
+
+    from deltaprop.model import Network
 
 __all__ = ["gradcheck", "GradCheckReport", "GradCheckRow", "relative_error", "numerical_gradient", "passes",
            "noise_floor", "pass_rule", "failure_hint", "near_kink", "TOLERANCE", "H"]
@@ -178,8 +186,9 @@ class GradCheckReport:
         return self.to_text()
 
 
-def gradcheck(net, X, Y, l2: float = 0.0, h: float = H, tolerance: float = TOLERANCE,
-              grads=None, max_checks: int | None = None, seed: int = 0) -> GradCheckReport:
+def gradcheck(net: Network, X: ArrayLike, Y: ArrayLike, l2: float = 0.0, h: float = H,
+              tolerance: float = TOLERANCE, grads: Sequence[tuple[ArrayLike, ArrayLike]] | None = None,
+              max_checks: int | None = None, seed: int = 0) -> GradCheckReport:
     """Compare the gradient of J with centered finite differences, on a float64 copy of ``net``.
 
     ``grads`` — a list of (dW, db) to check instead of the network's own backprop (check your own

@@ -19,10 +19,15 @@ transposed and the shapes of W and b are the notes' own.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from deltaprop import fast
 from deltaprop.activations import Activation, get_activation
+
+if TYPE_CHECKING:
+    from deltaprop.validation import SparseMatrix
 
 __all__ = ["Dense"]
 
@@ -35,7 +40,7 @@ class Dense:
     a caller who wants to keep them copies them.
     """
 
-    def __init__(self, W, b, activation="relu"):
+    def __init__(self, W: np.ndarray, b: np.ndarray, activation: str | Activation = "relu") -> None:
         self.W = W
         self.b = b
         self.activation: Activation = get_activation(activation)
@@ -73,13 +78,13 @@ class Dense:
             self._buffers[m] = bufs
         return bufs
 
-    def linear(self, A_prev):
+    def linear(self, A_prev: np.ndarray | SparseMatrix) -> np.ndarray:
         """Z = A_prev Wᵀ + b, a fresh (m, n_out) array."""
         Z = A_prev @ self.W.T
         Z += self.b
         return Z
 
-    def forward(self, A_prev, cache: bool = True):
+    def forward(self, A_prev: np.ndarray | SparseMatrix, cache: bool = True) -> np.ndarray:
         """Z = A_prev Wᵀ + b; A = g(Z). A_prev (m, n_in) → A (m, n_out).
 
         With ``cache=True`` the results land in reused buffers and are kept for backward; with
@@ -102,7 +107,8 @@ class Dense:
         self.A_prev, self.Z, self.A = A_prev, Z, A
         return A
 
-    def backward(self, delta, dW, db, l2_over_m: float = 0.0, need_dA_prev: bool = True):
+    def backward(self, delta: np.ndarray, dW: np.ndarray, db: np.ndarray, l2_over_m: float = 0.0,
+                 need_dA_prev: bool = True) -> np.ndarray | None:
         """dW = δᵀ A_prev + (λ/m) W;  db = Σ_rows δ;  dA_prev = δ W.
 
         ``delta`` is ∂J/∂Z of this layer (m, n_out); ``dW`` and ``db`` are written in place.
@@ -122,7 +128,8 @@ class Dense:
         np.matmul(delta, self.W, out=dA_prev)
         return dA_prev
 
-    def sgd_backward(self, delta, db, beta: float = 1.0, need_dA_prev: bool = True, scratch=None):
+    def sgd_backward(self, delta: np.ndarray, db: np.ndarray, beta: float = 1.0, need_dA_prev: bool = True,
+                     scratch: np.ndarray | None = None) -> np.ndarray | None:
         """Backward and plain SGD's step on this layer in one: dA_prev = δ W (the W before the step), then
         W ← β W − δᵀ A_prev and b ← b − Σ_rows δ.
 

@@ -222,7 +222,7 @@ ALIASES = {
 _BY_OUTPUT = {cls.output: name for name, cls in LOSSES.items()}
 
 
-def get_loss(name) -> Loss:
+def get_loss(name: str | Loss) -> Loss:
     """A loss object from its name (or the object itself); unknown names list the valid ones."""
     if isinstance(name, Loss):
         return name

@@ -15,6 +15,9 @@ and the cost J = (1/m) Σ_i loss_i + λ/(2m) Σ_l ‖W_l‖².
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from deltaprop import fast
@@ -32,6 +35,11 @@ from deltaprop.validation import (
     is_sparse,
 )
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from deltaprop.validation import Rows
+
 __all__ = ["Network"]
 
 
@@ -47,7 +55,7 @@ class Network:
     ``meta`` is a JSON-able dict saved with the model (classes, input scaling, training summary).
     """
 
-    def __init__(self, layers: list[Dense], loss="cross_entropy"):
+    def __init__(self, layers: list[Dense], loss: str | Loss = "cross_entropy") -> None:
         if not layers:
             raise ConfigError("a network needs at least one layer", "pass sizes such as [64, 32, 10]")
         self.layers = list(layers)
@@ -74,8 +82,9 @@ class Network:
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
-    def from_sizes(cls, sizes, hidden="relu", output="softmax", loss=None, seed=0, dtype="float32",
-                   init=None, epsilon: float = 0.12,
+    def from_sizes(cls, sizes: Sequence[int], hidden: str | Sequence[str] = "relu", output: str = "softmax",
+                   loss: str | Loss | None = None, seed: int | None = 0, dtype: DTypeLike = "float32",
+                   init: str | None = None, epsilon: float = 0.12,
                    rng: np.random.Generator | np.random.RandomState | None = None) -> Network:
         """A network with layer sizes ``[n_x, n_1, ..., n_L]``, hidden activation ``hidden`` (a name,
         or a list of one name per hidden layer) and output activation ``output``.
@@ -125,7 +134,8 @@ class Network:
         return cls(layers, loss)
 
     @classmethod
-    def from_weights(cls, weights, activations, loss=None, dtype=None) -> Network:
+    def from_weights(cls, weights: Iterable[tuple[ArrayLike, ArrayLike]], activations: str | Sequence[str],
+                     loss: str | Loss | None = None, dtype: DTypeLike | None = None) -> Network:
         """A network from ``[(W_1, b_1), ...]`` with W_l (n_l, n_{l−1}) and one activation name per layer."""
         weights = list(weights)
         activations = [activations] * len(weights) if isinstance(activations, str) else list(activations)
@@ -154,7 +164,7 @@ class Network:
                 "loss": self.loss.name, "dtype": self.dtype.name}
 
     @staticmethod
-    def check_config(config) -> dict:
+    def check_config(config: object) -> dict:
         """``config`` (as :meth:`config` returns it) checked field by field, as a fresh dict; a
         ConfigError names the field that is wrong. Used on every record read from a file."""
         if not isinstance(config, dict):
@@ -179,7 +189,7 @@ class Network:
         return {"sizes": list(sizes), "activations": list(activations), "loss": loss, "dtype": dtype}
 
     @classmethod
-    def from_config(cls, config, weights) -> Network:
+    def from_config(cls, config: dict, weights: Iterable[tuple[ArrayLike, ArrayLike]]) -> Network:
         """The network of the record ``config`` (see :meth:`config`) with ``weights`` [(W_1, b_1), ...],
         W_l (n_l, n_{l−1}) and b_l (n_l,); shapes are checked against the sizes."""
         config = cls.check_config(config)
@@ -221,7 +231,7 @@ class Network:
                 f"output={self.activations[-1]}, loss={self.loss.name}, {self.dtype.name}, {self.n_params:,} params)")
 
     # -- parameters --------------------------------------------------------------------------------
-    def params(self) -> list:
+    def params(self) -> list[np.ndarray]:
         """The live parameter arrays [W_1, b_1, W_2, b_2, ...]; optimizers update them in place."""
         return [p for layer in self.layers for p in (layer.W, layer.b)]
 
@@ -274,11 +284,11 @@ class Network:
         :meth:`params`; None before a backward pass or for unpacked layers."""
         return self._flat_grads if self._grads is not None else None
 
-    def get_weights(self) -> list[tuple]:
+    def get_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Copies of [(W_1, b_1), ...]."""
         return [(layer.W.copy(), layer.b.copy()) for layer in self.layers]
 
-    def set_weights(self, weights) -> None:
+    def set_weights(self, weights: Iterable[tuple[ArrayLike, ArrayLike]]) -> None:
         """Copy [(W_1, b_1), ...] into the live arrays (shapes must match)."""
         weights = list(weights)
         if len(weights) != len(self.layers):
@@ -295,7 +305,7 @@ class Network:
         net.meta = dict(self.meta)
         return net
 
-    def astype(self, dtype) -> Network:
+    def astype(self, dtype: DTypeLike) -> Network:
         """A copy of the network in another float dtype (float64 for gradient checks, say)."""
         dtype = check_dtype(dtype)
         net = Network.from_weights([(W.astype(dtype), b.astype(dtype)) for W, b in self.get_weights()],
@@ -308,7 +318,7 @@ class Network:
     #: intermediate array is at most (infer_rows, width), however many rows X has.
     infer_rows = 2048
 
-    def forward(self, X, cache: bool = False, check: bool = True):
+    def forward(self, X: Rows, cache: bool = False, check: bool = True) -> np.ndarray:
         """A_L for X (m, n_x): Z_l = A_{l−1} W_lᵀ + b_l, A_l = g_l(Z_l) for l = 1..L.
 
         Probabilities for softmax and sigmoid outputs, values for identity. With ``cache=True`` every
@@ -373,7 +383,7 @@ class Network:
                 last.activation.forward(Z, out=A_out[start:stop])
         return (Z_out if logits or not activate else None), A_out
 
-    def predict(self, X):
+    def predict(self, X: Rows) -> np.ndarray:
         """Class indices (softmax: argmax; one sigmoid unit: A > ½), 0/1 indicators (several sigmoid
         units), or the regression values (identity; shape (m,) for a single output), in the targets'
         units when the network was trained on standardised targets (``meta["target_scaling"]``).
@@ -388,7 +398,7 @@ class Network:
             return np.argmax(self._infer(X, True, logits=True, activate=False)[0], axis=1)
         return self.decide(self.forward(X))
 
-    def predict_labels(self, X):
+    def predict_labels(self, X: Rows) -> np.ndarray:
         """The class names of :meth:`predict`'s indices, from ``meta["classes"]`` (an array of str);
         the indices themselves when the network has no class names; values for regression."""
         predicted = self.predict(X)
@@ -397,12 +407,12 @@ class Network:
             return predicted
         return np.asarray(names)[predicted]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: Rows) -> np.ndarray:
         """Class probabilities (m, K): softmax rows; [1 − p, p] for one sigmoid unit; each label's
         probability for several sigmoid units. For classifiers only."""
         return self.probabilities(self.forward(X))
 
-    def decide(self, A):
+    def decide(self, A: np.ndarray) -> np.ndarray:
         """What :meth:`predict` returns, from output activations A (m, n_L) already computed: the one
         rule that turns outputs (or one-hot / 0-1 targets) into labels. Softmax: argmax; one sigmoid
         unit: A > ½; several sigmoid units: A > ½ per label; identity: the values (scaled back to the
@@ -418,7 +428,7 @@ class Network:
             A = A * np.asarray(scaling["std"], dtype=A.dtype) + np.asarray(scaling["mean"], dtype=A.dtype)
         return A[:, 0] if A.shape[1] == 1 else A
 
-    def probabilities(self, A):
+    def probabilities(self, A: np.ndarray) -> np.ndarray:
         """What :meth:`predict_proba` returns, from output activations A (m, n_L) already computed."""
         if not self.is_classifier:
             raise ConfigError("a regression network has no class probabilities", "use predict(X) for its values")
@@ -427,12 +437,12 @@ class Network:
         return A
 
     # -- cost and gradient -------------------------------------------------------------------------
-    def prepare_targets(self, Y) -> np.ndarray:
+    def prepare_targets(self, Y: ArrayLike) -> np.ndarray:
         """Y as the float (m, n_L) matrix the loss works with (labels one-hot encoded)."""
         return self.loss.prepare_targets(Y, self.sizes[-1], self.dtype)
 
     @property
-    def grads(self):
+    def grads(self) -> list[tuple[np.ndarray, np.ndarray]] | None:
         """The (dW, db) of the last :meth:`backward`, per layer (None before one ran)."""
         return self._grads
 
@@ -453,8 +463,9 @@ class Network:
                 self._grads = [(np.empty_like(layer.W), np.empty_like(layer.b)) for layer in self.layers]
         return self._grads
 
-    def backward(self, Y, l2: float = 0.0, scale: float = 1.0, sample_weight=None,
-                 sgd_step: bool = False) -> list[tuple] | None:
+    def backward(self, Y: ArrayLike, l2: float = 0.0, scale: float = 1.0,
+                 sample_weight: ArrayLike | None = None,
+                 sgd_step: bool = False) -> list[tuple[np.ndarray, np.ndarray]] | None:
         """Backpropagation after ``forward(X, cache=True)``: gradients of ``scale·J`` into reused buffers.
 
         δ_L = scale·(A_L − Y)/m;  for l = L..1: dW_l = δ_lᵀ A_{l−1} + scale·(λ/m) W_l, db_l = Σ δ_l,
@@ -493,7 +504,7 @@ class Network:
                 delta = below.activation.backward(dA_prev, below.Z, below.A)
         return None if sgd_step else grads
 
-    def cached_cost(self, Y, l2: float = 0.0, sample_weight=None) -> float:
+    def cached_cost(self, Y: ArrayLike, l2: float = 0.0, sample_weight: ArrayLike | None = None) -> float:
         """J for the batch whose forward pass is cached: (1/m) Σ loss_i + λ/(2m) Σ ‖W‖²
         (with sample weights s: Σ s_i loss_i / Σ s_i + λ/(2 Σ s_i) Σ ‖W‖²)."""
         out = self.layers[-1]
@@ -517,7 +528,8 @@ class Network:
             sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         return X, Y, l2, sample_weight
 
-    def backprop(self, X, Y, l2: float = 0.0, sample_weight=None):
+    def backprop(self, X: Rows, Y: ArrayLike, l2: float = 0.0, sample_weight: ArrayLike | None = None
+                 ) -> tuple[float, list[tuple[np.ndarray, np.ndarray]]]:
         """(J, grads) for the batch (X, Y), with grads[l] = (dW_l, db_l) of the shapes of W_l, b_l.
 
         Y: integer labels (m,) or one-hot (m, K) for cross_entropy; 0/1 (m, K) for
@@ -531,11 +543,11 @@ class Network:
         grads = self.backward(Y, l2, sample_weight=sw)
         return cost, [(dW.copy(), db.copy()) for dW, db in grads]
 
-    def logits(self, X):
+    def logits(self, X: Rows) -> tuple[np.ndarray, np.ndarray]:
         """(Z_L, A_L) for checked X, without caching: the output's pre-activation and activation."""
         return self._infer(X, check=False, logits=True)
 
-    def cost(self, X, Y, l2: float = 0.0) -> float:
+    def cost(self, X: Rows, Y: ArrayLike, l2: float = 0.0) -> float:
         """J = (1/m) Σ_i loss_i + λ/(2m) Σ_l ‖W_l‖², without the gradient."""
         X, Y, l2, _ = self._checked_batch(X, Y, l2)
         Z, A = self.logits(X)

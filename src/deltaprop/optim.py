@@ -17,6 +17,7 @@ Learning-rate schedules give α for an epoch (``constant``, ``step``, ``exponent
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -42,7 +43,7 @@ class Optimizer:
     #: Arrays smaller than this are updated on one thread even when ``halves`` is set.
     SPLIT_MIN = 1 << 15
 
-    def __init__(self, lr: float = 0.01):
+    def __init__(self, lr: float = 0.01) -> None:
         self.lr = check_positive_float(lr, "lr")
         self.t = 0
         self.halves = None
@@ -58,7 +59,7 @@ class Optimizer:
         k = (flat[0].size // 2) & ~63  # a cache-line-aligned split
         halves.both(update, [a[:k] for a in flat] + list(args), [a[k:] for a in flat] + list(args))
 
-    def step(self, params, grads) -> None:
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -83,12 +84,12 @@ class SGD(Optimizer):
     name = "sgd"
     folds_lr = True
 
-    def step(self, params, grads) -> None:
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         self.t += 1
         for p, g in zip(params, grads):
             p -= self.lr * g
 
-    def apply(self, params, scaled_grads) -> None:
+    def apply(self, params: Sequence[np.ndarray], scaled_grads: Sequence[np.ndarray]) -> None:
         """θ ← θ − (α g) for gradients already scaled by α: one subtraction per array."""
         self.t += 1
         for p, g in zip(params, scaled_grads):
@@ -100,7 +101,7 @@ class Momentum(Optimizer):
 
     name = "momentum"
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9, nesterov: bool = False):
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9, nesterov: bool = False) -> None:
         super().__init__(lr)
         self.momentum = check_nonnegative_float(momentum, "momentum")
         if self.momentum >= 1:
@@ -109,7 +110,7 @@ class Momentum(Optimizer):
         self.velocities = None
         self._scratch = None
 
-    def step(self, params, grads) -> None:
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         if self.velocities is None:
             self.velocities = _zeros_like_all(params)
             self._scratch = _zeros_like_all(params)
@@ -149,7 +150,8 @@ class Adam(Optimizer):
 
     name = "adam"
 
-    def __init__(self, lr: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8):
+    def __init__(self, lr: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8) -> None:
         super().__init__(lr)
         for value, label in ((beta_1, "beta_1"), (beta_2, "beta_2")):
             if not (0 <= float(value) < 1):
@@ -158,7 +160,7 @@ class Adam(Optimizer):
         self.epsilon = check_positive_float(epsilon, "epsilon")
         self.ms = self.vs = self._scratch = None
 
-    def step(self, params, grads) -> None:
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         if self.ms is None:
             self.ms, self.vs, self._scratch = _zeros_like_all(params), _zeros_like_all(params), _zeros_like_all(params)
         self.t += 1
@@ -204,7 +206,8 @@ class Adam(Optimizer):
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Momentum, "adam": Adam}
 
 
-def make_optimizer(name="sgd", lr: float | None = None, **options) -> Optimizer:
+def make_optimizer(name: str | Optimizer = "sgd", lr: float | None = None,
+                   **options: float | bool) -> Optimizer:
     """An optimizer by name: ``sgd``, ``momentum``, ``nesterov`` (momentum with Nesterov's look-ahead), ``adam``.
 
     ``lr`` defaults to 0.1 for the SGD family and 0.001 for Adam. Options: ``momentum`` (default
@@ -249,12 +252,12 @@ class StepDecay(Schedule):
 
     name = "step"
 
-    def __init__(self, step: int = 10, gamma: float = 0.5):
+    def __init__(self, step: int = 10, gamma: float = 0.5) -> None:
         if isinstance(step, bool) or int(step) < 1:
             raise ConfigError(f"step must be ≥ 1 epoch, got {step!r}", "for example step=10")
         self.step, self.gamma = int(step), check_positive_float(gamma, "gamma")
 
-    def __call__(self, lr0, epoch, t):
+    def __call__(self, lr0: float, epoch: int, t: int) -> float:
         return lr0 * self.gamma ** (epoch // self.step)
 
 
@@ -263,10 +266,10 @@ class ExponentialDecay(Schedule):
 
     name = "exponential"
 
-    def __init__(self, gamma: float = 0.95):
+    def __init__(self, gamma: float = 0.95) -> None:
         self.gamma = check_positive_float(gamma, "gamma")
 
-    def __call__(self, lr0, epoch, t):
+    def __call__(self, lr0: float, epoch: int, t: int) -> float:
         return lr0 * self.gamma**epoch
 
 
@@ -275,10 +278,10 @@ class InverseScaling(Schedule):
 
     name = "invscaling"
 
-    def __init__(self, power_t: float = 0.5):
+    def __init__(self, power_t: float = 0.5) -> None:
         self.power_t = check_nonnegative_float(power_t, "power_t")
 
-    def __call__(self, lr0, epoch, t):
+    def __call__(self, lr0: float, epoch: int, t: int) -> float:
         return lr0 / (t + 1) ** self.power_t
 
 
@@ -296,7 +299,8 @@ class Adaptive(Schedule):
     name = "adaptive"
     state_keys = ("lr", "best", "stalls")
 
-    def __init__(self, factor: float = 5.0, min_lr: float = 1e-6, patience: int | None = 5, tol: float = 1e-4):
+    def __init__(self, factor: float = 5.0, min_lr: float = 1e-6, patience: int | None = 5,
+                 tol: float = 1e-4) -> None:
         self.factor = check_positive_float(factor, "factor")
         self.min_lr = check_nonnegative_float(min_lr, "min_lr")
         if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
@@ -307,7 +311,7 @@ class Adaptive(Schedule):
         self.best = None  # the lowest loss reported to end_epoch
         self.stalls = 0  # epochs in a row without an improvement of more than tol
 
-    def __call__(self, lr0, epoch, t):
+    def __call__(self, lr0: float, epoch: int, t: int) -> float:
         return lr0 if self.lr is None else self.lr
 
     def reduce(self, lr: float) -> bool:
@@ -335,7 +339,7 @@ SCHEDULES = {"constant": Schedule, "step": StepDecay, "exponential": Exponential
              "adaptive": Adaptive}
 
 
-def make_schedule(name="constant", **options) -> Schedule:
+def make_schedule(name: str | Schedule = "constant", **options: float | None) -> Schedule:
     """A schedule by name: constant, step (step, gamma), exponential (gamma), invscaling (power_t),
     adaptive (factor, min_lr)."""
     if isinstance(name, Schedule):

@@ -18,9 +18,16 @@ prove it equals the vectorized :meth:`deltaprop.Network.backprop` to rounding (r
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from deltaprop.losses import l2_cost
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from deltaprop.model import Network
 
 __all__ = ["to_theta", "from_theta", "per_example_backprop"]
 
@@ -35,7 +42,8 @@ def from_theta(Theta):
     return Theta[:, 1:].copy(), Theta[:, 0].copy()
 
 
-def per_example_backprop(net, X, Y, l2: float = 0.0, record: bool = False):
+def per_example_backprop(net: Network, X: ArrayLike, Y: ArrayLike, l2: float = 0.0, record: bool = False
+                         ) -> tuple[float, list[tuple[np.ndarray, np.ndarray]]] | tuple[float, list, list]:
     """(J, grads) computed one example at a time with note 000's accumulation Δ += δ aᵀ.
 
     ``grads[l] = (dW_l, db_l)`` as :meth:`Network.backprop` returns them. With ``record=True`` a

@@ -16,9 +16,14 @@ or a regression output), the rule only checks that the targets can be what was s
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from deltaprop.errors import DataError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["MAX_CLASSES", "MAX_CLASS_SHARE", "TASKS", "target_task", "encode_targets", "TaskUnclearError"]
 
@@ -58,7 +63,8 @@ def _is_text(y: np.ndarray) -> bool:
     return y.dtype.kind in "USOb"
 
 
-def target_task(y, task: str | None = None, *, name: str | None = None, ask: str = "task={!r}") -> str:
+def target_task(y: ArrayLike, task: str | None = None, *, name: str | None = None,
+                ask: str = "task={!r}") -> str:
     """'classification' or 'regression' for the 1-d targets ``y`` by the module's rule, or ``task``
     when given (checked: text cannot be regressed). Raises :class:`TaskUnclearError` when the rule
     cannot tell; ``name`` (the target column) and ``ask`` (how the option is spelt) shape its message."""

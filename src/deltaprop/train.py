@@ -26,14 +26,16 @@ import dataclasses
 import hashlib
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from deltaprop import fast, kernels, ops
 from deltaprop.errors import ConfigError, DeltapropError, DivergenceError, InputError
 from deltaprop.model import Network
-from deltaprop.optim import SGD, Optimizer, make_optimizer, make_schedule
+from deltaprop.optim import SGD, Optimizer, Schedule, make_optimizer, make_schedule
 from deltaprop.parallel import SplitStep
 from deltaprop.validation import (
     check_nonnegative_float,
@@ -42,6 +44,24 @@ from deltaprop.validation import (
     check_X,
     is_sparse,
 )
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    import pandas as pd
+    from numpy.typing import ArrayLike
+
+    from deltaprop.validation import Rows
+
+    class RowSource(Protocol):
+        """Rows kept elsewhere (on disk), read on demand; see the module's docstring."""
+
+        shape: tuple[int, int]
+        dtype: np.dtype
+
+        def read(self, start: int, stop: int) -> np.ndarray: ...
+
+        def subset(self, rows: np.ndarray) -> RowSource: ...
 
 __all__ = ["fit", "Trainer", "TrainOptions", "History", "Callback", "train_test_split", "block_order",
            "is_row_source", "BLOCK_ROWS"]
@@ -65,22 +85,22 @@ class History:
         return [e.get(key) for e in self.epochs]
 
     @property
-    def loss(self):
+    def loss(self) -> list[float]:
         return self._column("loss")
 
     @property
-    def val_loss(self):
+    def val_loss(self) -> list[float | None]:
         return self._column("val_loss")
 
     @property
-    def accuracy(self):
+    def accuracy(self) -> list[float | None]:
         return self._column("accuracy")
 
     @property
-    def val_accuracy(self):
+    def val_accuracy(self) -> list[float | None]:
         return self._column("val_accuracy")
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.epochs)
 
     def to_rows(self) -> list[dict]:
@@ -97,7 +117,7 @@ class History:
             rows.append(row)
         return rows
 
-    def to_pandas(self):
+    def to_pandas(self) -> pd.DataFrame:
         """The history as a pandas DataFrame, one row per epoch indexed by ``epoch`` (the columns of
         :meth:`to_rows`). pandas is optional: ``pip install pandas``."""
         try:
@@ -205,7 +225,7 @@ class TrainOptions:
     optimizer: str | Optimizer = "adam"
     lr: float | None = None
     momentum: float | None = None
-    schedule: object = "constant"
+    schedule: str | Schedule = "constant"
     schedule_options: dict | None = None
     l2: float = 0.0
     validation_fraction: float = 0.0
@@ -218,7 +238,7 @@ class TrainOptions:
     scale_targets: bool = True
     threads: int = 1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.epochs = check_positive_int(self.epochs, "epochs")
         if self.batch_size is not None:
             self.batch_size = check_positive_int(self.batch_size, "batch_size")
@@ -342,9 +362,11 @@ class Trainer:
     the epoch and batch, after rolling weights and optimizer state back to the start of the epoch
     (or the point where the run resumed): the last state known to be finite."""
 
-    def __init__(self, net: Network, X, y, options: TrainOptions | None = None, *, validation_data=None,
-                 sample_weight=None, callbacks=(), rng: np.random.Generator | None = None,
-                 track_accuracy: bool = True, **overrides):
+    def __init__(self, net: Network, X: Rows | RowSource, y: ArrayLike, options: TrainOptions | None = None,
+                 *, validation_data: tuple[Rows, ArrayLike] | None = None,
+                 sample_weight: ArrayLike | None = None, callbacks: Iterable[Callback] = (),
+                 rng: np.random.Generator | None = None, track_accuracy: bool = True,
+                 **overrides: Any) -> None:
         options = TrainOptions.of(options, overrides)
         self.options = options
         self.net = net
@@ -455,7 +477,8 @@ class Trainer:
         return Y
 
     # -- one step ----------------------------------------------------------------------------------
-    def train_step(self, Xb, Yb, sample_weight=None, keep_grads: bool = True) -> float:
+    def train_step(self, Xb: Rows, Yb: np.ndarray, sample_weight: np.ndarray | None = None,
+                   keep_grads: bool = True) -> float:
         """Forward, cost, backward and update on one batch (rows weighted by ``sample_weight`` if
         given); returns J of the batch before the update.
 
@@ -528,7 +551,7 @@ class Trainer:
         return _n_correct(self.net.layers[-1].A, Yb, labels, self.multilabel)
 
     # -- evaluation --------------------------------------------------------------------------------
-    def evaluate(self, X, Y) -> tuple[float, float | None]:
+    def evaluate(self, X: Rows | RowSource, Y: np.ndarray) -> tuple[float, float | None]:
         """(J without the L2 term, accuracy) on prepared data, in chunks to bound memory."""
         net = self.net
         total, correct, m = 0.0, 0, X.shape[0]
@@ -846,7 +869,8 @@ def _predicted_labels(A):
     return np.argmax(A, axis=1)
 
 
-def fit(net: Network, X, y, options: TrainOptions | None = None, **overrides) -> History:
+def fit(net: Network, X: Rows | RowSource, y: ArrayLike, options: TrainOptions | None = None,
+        **overrides: Any) -> History:
     """Train ``net`` on (X, y) and return the History.
 
     ``options`` is a :class:`TrainOptions` (its defaults are the command's: Adam, batches of 64, 30

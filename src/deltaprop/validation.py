@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deltaprop import fast
 from deltaprop.errors import ConfigError, InputError, InputTypeError
+
+if TYPE_CHECKING:
+    from typing import Protocol, TypeAlias
+
+    from numpy.typing import ArrayLike
+
+    class SparseMatrix(Protocol):
+        """A SciPy sparse matrix or array, as :func:`is_sparse` recognizes it (the engine never
+        imports SciPy)."""
+
+        nnz: int
+        shape: tuple[int, ...]
+        ndim: int
+
+        def tocsr(self) -> SparseMatrix: ...
+
+    #: Inputs X (m, n_features): anything NumPy reads as a 2-d array of numbers, or a SciPy sparse matrix.
+    Rows: TypeAlias = ArrayLike | SparseMatrix
 
 __all__ = ["check_X", "check_rows", "is_sparse", "check_sample_weight", "check_number", "number_rule", "check_positive_int",
            "check_positive_float", "check_nonnegative_float", "check_dtype"]

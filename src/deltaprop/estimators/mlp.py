@@ -55,6 +55,8 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -82,7 +84,18 @@ from deltaprop.optim import SGD, Adam, Adaptive, Momentum, make_schedule
 from deltaprop.train import Callback, History, Trainer, TrainOptions
 from deltaprop.validation import check_dtype, check_sample_weight, check_X
 
+if TYPE_CHECKING:
+    from os import PathLike
+
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from deltaprop.gradcheck import GradCheckReport
+    from deltaprop.teach.explain import Explanation
+    from deltaprop.validation import Rows
+
 __all__ = ["MLPClassifier", "MLPRegressor"]
+
+_Estimator = TypeVar("_Estimator", bound="_BaseMLP")
 
 _ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 _SOLVERS = ("lbfgs", "sgd", "adam")
@@ -486,14 +499,24 @@ class _BaseMLP(BaseEstimator):
         for i, v in enumerate(values):
             self._assign(kind, i, v)
 
-    coefs_ = property(lambda self: self._get_params("coefs_"),
-                      lambda self, values: self._set_params("coefs_", values, "(n_in, n_out)"),
-                      doc="W_lᵀ for each layer, (n_{l−1}, n_l) as scikit-learn stores them: views of the network's "
-                          "weights; assigning them (whole, or one item) changes the model.")
-    intercepts_ = property(lambda self: self._get_params("intercepts_"),
-                           lambda self, values: self._set_params("intercepts_", values, "(n_out,)"),
-                           doc="b_l for each layer, (n_l,): views of the network's biases; assigning them changes "
-                               "the model.")
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """W_lᵀ for each layer, (n_{l−1}, n_l) as scikit-learn stores them: views of the network's
+        weights; assigning them (whole, or one item) changes the model."""
+        return self._get_params("coefs_")
+
+    @coefs_.setter
+    def coefs_(self, values: Sequence[ArrayLike]) -> None:
+        self._set_params("coefs_", values, "(n_in, n_out)")
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """b_l for each layer, (n_l,): views of the network's biases; assigning them changes the model."""
+        return self._get_params("intercepts_")
+
+    @intercepts_.setter
+    def intercepts_(self, values: Sequence[ArrayLike]) -> None:
+        self._set_params("intercepts_", values, "(n_out,)")
 
     def __sklearn_is_fitted__(self):
         return "net_" in self.__dict__
@@ -509,14 +532,14 @@ class _BaseMLP(BaseEstimator):
             net.meta["feature_names"] = [str(n) for n in self.feature_names_in_]
         return net
 
-    def save(self, path) -> None:
+    def save(self, path: str | PathLike[str]) -> None:
         """Write the trained network as a deltaprop model file (safetensors + JSON header; never pickle)."""
         from deltaprop.io.modelfile import save
 
         save(self.to_network(), path)
 
     @classmethod
-    def load(cls, path, **params):
+    def load(cls: type[_Estimator], path: str | PathLike[str], **params: Any) -> _Estimator:
         """A fitted estimator from a deltaprop model file: one written by :meth:`save`, by
         ``deltaprop.save`` or by ``deltaprop train``. The class names stored in the file come back as
         ``classes_``; a command model's input scaling and standardised regression target are folded
@@ -569,7 +592,7 @@ class _BaseMLP(BaseEstimator):
             est.feature_names_in_ = np.asarray(net.meta["feature_names"], dtype=object)
         return est
 
-    def gradcheck(self, X, y, **options):
+    def gradcheck(self, X: Rows, y: ArrayLike, **options: Any) -> GradCheckReport:
         """Finite-difference check of the network's gradient on (X, y) with this estimator's L2
         (``alpha``); options go to :func:`deltaprop.gradcheck`. Returns the GradCheckReport."""
         from deltaprop.gradcheck import gradcheck
@@ -579,7 +602,7 @@ class _BaseMLP(BaseEstimator):
         Y = self._encode_targets(self._check_y_array(y, X.shape[0]), incremental=True, refit=False)
         return gradcheck(self.net_, X, Y, l2=float(self.alpha), **options)
 
-    def explain(self, notation: str = "bracket"):
+    def explain(self, notation: str = "bracket") -> Explanation:
         """The backprop derivation of this estimator's network with its shapes (:func:`deltaprop.teach.explain`)."""
         from deltaprop.teach.explain import explain
 
@@ -679,22 +702,28 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     # An explicit signature of its own, as scikit-learn requires (get_params reads it), and so that an
     # unknown keyword is reported as MLPClassifier.__init__()'s, in Python's (and scikit-learn's) words.
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
-                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
-                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dtype=None,
-                 callbacks=None, class_weight=None):
+    def __init__(self, hidden_layer_sizes: int | Sequence[int] = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001, power_t: float = 0.5,
+                 max_iter: int = 200, shuffle: bool = True,
+                 random_state: int | np.random.RandomState | np.random.Generator | None = None,
+                 tol: float = 1e-4, verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 dtype: DTypeLike = None, callbacks: Sequence[Callback] | None = None,
+                 class_weight: str | dict | None = None) -> None:
         self._keep_params(locals())
 
     _metric = staticmethod(accuracy_score)
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: Rows, y: ArrayLike, sample_weight: ArrayLike | None = None) -> MLPClassifier:
         """Train on X (m, n_features) and labels y (m,) or a 0/1 indicator matrix (m, K); returns self."""
         return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(_stochastic_solver)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X: Rows, y: ArrayLike, sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> MLPClassifier:
         """One epoch over (X, y), continuing from the current weights and optimizer state.
         ``classes`` (every label that will ever be seen) is required on the first call, except for a
         multi-label indicator y (its columns are the labels). Only for solver='sgd' or 'adam'."""
@@ -752,12 +781,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """Labels from outputs or one-hot/indicator rows (threshold ½, or the largest column)."""
         return self._label_binarizer.inverse_transform(A.ravel() if A.shape[1] == 1 else A)
 
-    def predict(self, X):
+    def predict(self, X: Rows) -> np.ndarray:
         """Class labels (m,), or a 0/1 indicator matrix (m, K) for multi-label targets."""
         _, A = self._outputs(X)
         return self._decode(A)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: Rows) -> np.ndarray:
         """Probabilities (m, n_classes), in the order of ``classes_`` (for two classes [1 − p, p])."""
         A = self._probability_outputs(*self._outputs(X))
         return self.net_.probabilities(A)
@@ -769,7 +798,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return np.exp(ops.log_sigmoid(Z))
         return A
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: Rows) -> np.ndarray:
         """log predict_proba: log P where P is a normal float (so its largest entry is the largest
         probability's, ties included, as scikit-learn's np.log(predict_proba) gives), and from the
         logits where P underflows, so that it stays finite for confident rows (scikit-learn: −inf)."""
@@ -805,12 +834,17 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
       Σ_k [y log(y/a) − y + a], predictions a = e^z > 0 (see :class:`deltaprop.losses.PoissonDeviance`).
     """
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
-                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dtype=None,
-                 callbacks=None):
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: int | Sequence[int] = (100,),
+                 activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001, power_t: float = 0.5,
+                 max_iter: int = 200, shuffle: bool = True,
+                 random_state: int | np.random.RandomState | np.random.Generator | None = None,
+                 tol: float = 1e-4, verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 dtype: DTypeLike = None, callbacks: Sequence[Callback] | None = None) -> None:
         self._keep_params(locals())
 
     _metric = staticmethod(r2_score)
@@ -819,12 +853,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         choice(self.loss, "loss", ("squared_error", "poisson"))
         super()._check_params()
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: Rows, y: ArrayLike, sample_weight: ArrayLike | None = None) -> MLPRegressor:
         """Train on X (m, n_features) and targets y (m,) or (m, n_outputs); returns self."""
         return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(_stochastic_solver)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: Rows, y: ArrayLike, sample_weight: ArrayLike | None = None) -> MLPRegressor:
         """One epoch over (X, y), continuing from the current weights and optimizer state. Only for
         solver='sgd' or 'adam'."""
         return self._fit(X, y, sample_weight, incremental=True)
@@ -848,7 +882,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _decode(self, A):
         return A.ravel() if A.shape[1] == 1 else A
 
-    def predict(self, X):
+    def predict(self, X: Rows) -> np.ndarray:
         """Predicted values (m,) for one output, (m, n_outputs) for several."""
         _, A = self._outputs(X)
         return self._decode(A)

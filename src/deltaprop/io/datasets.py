@@ -897,16 +897,30 @@ def split(X, y, test_fraction: float = 0.3, seed: int = 0, stratify: bool = True
         raise DataError(exc.message, exc.hint) from None
 
 
-def file_fingerprint(path) -> dict:
-    """{"path": absolute path, "size": bytes, "sha256": hash of the bytes}: what a model and a
-    checkpoint record of their data file, so that a later evaluation or resume can tell whether the
-    file is still the same."""
+def _sha256_of(files, *, named: bool) -> tuple[int, str]:
+    """(bytes read, SHA-256 in hex) of the regular ``files`` in turn; with ``named``, each file's name
+    and a NUL byte go in before its bytes. The one reader of both data records (see
+    docs/architecture.md, "Two records of a data file"): their hashes are stored in model files, run
+    directories and checkpoints, so neither rule may change."""
+    h, total = hashlib.sha256(), 0
+    for f in files:
+        if named:
+            h.update(f.name.encode("utf-8", "surrogateescape") + b"\0")
+        with open_regular(f, "data file", DataError) as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                h.update(block)
+                total += len(block)
+    return total, h.hexdigest()
+
+
+def file_fingerprint(path: str | os.PathLike[str]) -> dict:
+    """{"path": absolute path, "size": bytes, "sha256": hash of the bytes alone}: the ``source`` a model,
+    a run and a checkpoint record of a data file (CSV, NPZ), so that a later evaluation or resume can
+    tell whether the file at that path is still the same, and recognise it when it moved (the name is
+    not hashed). Compare with :func:`fingerprint`, which hashes the spec's data, names included."""
     path = Path(path).expanduser().resolve()
-    h = hashlib.sha256()
-    with open_regular(path, "data file", DataError) as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return {"path": str(path), "size": path.stat().st_size, "sha256": h.hexdigest()}
+    _, digest = _sha256_of([path], named=False)
+    return {"path": str(path), "size": path.stat().st_size, "sha256": digest}
 
 
 def changed_file(source: dict) -> str | None:
@@ -955,13 +969,11 @@ def absolute_spec(spec) -> str:
     return prefix + os.path.abspath(os.path.expanduser(path))
 
 
-def fingerprint(spec) -> dict | None:
+def fingerprint(spec: str | os.PathLike[str]) -> dict | None:
     """{"bytes", "sha256"} of the data a spec names (a file, or the regular files directly inside a
-    directory, in name order); None for digits and the installed Fashion-MNIST. Reads regular files only."""
-    import hashlib
-
-    from deltaprop.io.files import check_regular, open_regular
-
+    directory, in name order, each file's name hashed before its bytes); None for digits and the
+    installed Fashion-MNIST. Reads regular files only. What a run (``data_fingerprint``) and a model
+    (``meta["data"]["fingerprint"]``) record before deltaprop reads a stored spec on their word."""
     where = _spec_location(spec)
     if where is None:
         return None
@@ -970,14 +982,8 @@ def fingerprint(spec) -> dict | None:
         files = sorted(p for p in path.iterdir() if p.is_file())
     else:
         files = [check_regular(path, "file", DataError, "check the --data path")]
-    h, total = hashlib.sha256(), 0
-    for f in files:
-        h.update(f.name.encode("utf-8", "surrogateescape") + b"\0")
-        with open_regular(f, "data file", DataError) as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                h.update(block)
-                total += len(block)
-    return {"bytes": total, "sha256": h.hexdigest()}
+    total, digest = _sha256_of(files, named=True)
+    return {"bytes": total, "sha256": digest}
 
 
 def _max_classes(names, limit):

@@ -29,14 +29,22 @@ import csv
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deltaprop.errors import DataError, DivergenceError
 from deltaprop.teach.document import Doc, Renderable
-from deltaprop.train import Callback, History
+from deltaprop.train import Callback, History, Trainer
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from deltaprop.model import Network
 
 __all__ = ["diagnose", "Diagnosis", "Finding", "Check", "DeadUnitMonitor", "read_history", "column", "per_layer",
            "dead_units", "CHECKS"]
@@ -103,16 +111,16 @@ class DeadUnitMonitor(Callback):
     An epoch resumed after an interruption was not seen whole by this process: its fractions are None
     (unknown) rather than a figure from part of the epoch, which would overstate the dead units."""
 
-    def on_train_begin(self, trainer) -> None:
+    def on_train_begin(self, trainer: Trainer) -> None:
         layers = trainer.net.layers
         self.relu = [i for i, layer in enumerate(layers[:-1]) if layer.activation.name == "relu"]
         self.peak: dict[int, np.ndarray] = {}
 
-    def on_epoch_begin(self, trainer, epoch: int) -> None:
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
         self.peak = {}
         self.part_of_epoch = trainer.batch > 0  # resumed inside the epoch: its first batches are not seen
 
-    def on_batch_end(self, trainer, batch: int, cost: float) -> None:
+    def on_batch_end(self, trainer: Trainer, batch: int, cost: float) -> None:
         layers = trainer.net.layers
         for i in self.relu:
             A = layers[i].A
@@ -122,7 +130,7 @@ class DeadUnitMonitor(Callback):
             else:
                 np.maximum(peak, A.max(axis=0), out=peak)
 
-    def on_epoch_end(self, trainer, logs: dict) -> None:
+    def on_epoch_end(self, trainer: Trainer, logs: dict) -> None:
         if not getattr(self, "relu", None):
             return
         fractions = [None] * len(trainer.net.layers)
@@ -973,7 +981,8 @@ class Diagnosis(Renderable):
     """The findings for one run and the checks that produced them. ``codes`` lists the findings' codes;
     ``ok`` is True when there are none; ``complete`` when every check ran."""
 
-    def __init__(self, findings: list[Finding], n_epochs: int, source: str = "", checks: list[Check] | None = None):
+    def __init__(self, findings: list[Finding], n_epochs: int, source: str = "",
+                 checks: list[Check] | None = None) -> None:
         self.findings, self.n_epochs, self.source = findings, n_epochs, source
         self.checks = checks or []
 
@@ -1026,7 +1035,9 @@ class Diagnosis(Renderable):
         return f"Diagnosis({', '.join(self.codes) or 'no problems'})"
 
 
-def diagnose(run, net=None, X=None, *, optimizer=None, syntax: str = "python", about_X: str = "") -> Diagnosis:
+def diagnose(run: History | Trainer | DivergenceError | str | PathLike[str] | Sequence[dict],
+             net: Network | None = None, X: ArrayLike | None = None, *, optimizer: str | None = None,
+             syntax: str = "python", about_X: str = "") -> Diagnosis:
     """Name the problems a run shows, after running every check in ``CHECKS``.
 
     ``run``: a History, a Trainer, a DivergenceError (its ``.history``), a run directory

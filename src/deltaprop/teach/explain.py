@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 
 from deltaprop.errors import ConfigError
 from deltaprop.model import Network
@@ -100,7 +101,7 @@ class Explanation(Renderable):
     ``to_html``) plus data (``to_dict``/``to_json``): sizes, activations, loss, λ and every symbol
     with its shape (``m`` stands for the number of examples in a batch)."""
 
-    def __init__(self, net: Network, notation: str, l2: float, doc: Doc, symbols: list[dict]):
+    def __init__(self, net: Network, notation: str, l2: float, doc: Doc, symbols: list[dict]) -> None:
         self.net, self.notation, self.l2, self.doc, self.symbols = net, notation, l2, doc, symbols
 
     def document(self) -> Doc:
@@ -162,8 +163,9 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-def explain(net_or_spec, notation: str = "bracket", l2: float = 0.0, *, hidden="relu", output="softmax",
-            loss=None) -> Explanation:
+def explain(net_or_spec: Network | str | os.PathLike[str] | Sequence[int] | dict, notation: str = "bracket",
+            l2: float = 0.0, *, hidden: str | Sequence[str] = "relu", output: str = "softmax",
+            loss: str | None = None) -> Explanation:
     """The backprop derivation of a network with its shapes: forward pass, cost, output error (and why
     it is ``A − Y`` for this pairing), the δ recursion, dW and db with the L2 term, the update rule.
 

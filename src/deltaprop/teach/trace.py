@@ -21,6 +21,7 @@ meaningful (in float32 they would carry rounding noise of about 1e-3).
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from deltaprop.teach.document import Doc, Renderable, fmt_number, number_tex, sh
 from deltaprop.teach.explain import ACT_TEX
 from deltaprop.teach.pictures import add_picture
 from deltaprop.validation import check_nonnegative_float, check_number, check_X
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["trace", "trace_preset", "Trace", "PRESETS", "TRACE_NOTATIONS", "MAX_DIGITS", "random_batch"]
 
@@ -150,8 +154,9 @@ def trace_preset(name: str, examples: int = 1, l2: float = 0.0, per_example: boo
 
 # -- the trace -------------------------------------------------------------------------------------------
 
-def trace(net, X=None, Y=None, l2: float = 0.0, per_example: bool = False, h: float = H, digits: int = 4,
-          examples: int = 1, seed: int = 0, notation: str = "bracket") -> Trace:
+def trace(net: Network | str, X: ArrayLike | None = None, Y: ArrayLike | None = None, l2: float = 0.0,
+          per_example: bool = False, h: float = H, digits: int = 4, examples: int = 1, seed: int = 0,
+          notation: str = "bracket") -> Trace:
     """Run one batch (X, Y) through ``net`` and record every stage (see the module docstring).
 
     ``net`` may also be a preset name (``"note000"``, ``"note001"``, ``"note002"``, ``"note003"``);
@@ -223,9 +228,10 @@ class Trace(Renderable):
     ``A_prev``, ``Z``, ``A``, ``delta``, ``dW``, ``db``, ``g_prime`` (hidden layers), and the finite
     differences ``dW_numeric``, ``db_numeric`` with relative errors ``dW_error``, ``db_error``."""
 
-    def __init__(self, net, X, Y, *, l2: float, cost: float, data_cost: float, reg_cost: float, loss_i: list,
-                 layers: list, per_example: dict | None, h: float, digits: int, original_dtype: str = "float64",
-                 notation: str = "bracket", hint: str = "", preset: str | None = None):
+    def __init__(self, net: Network, X: np.ndarray, Y: np.ndarray, *, l2: float, cost: float,
+                 data_cost: float, reg_cost: float, loss_i: list, layers: list, per_example: dict | None,
+                 h: float, digits: int, original_dtype: str = "float64", notation: str = "bracket",
+                 hint: str = "", preset: str | None = None) -> None:
         """The float64 network and batch (X, Y) that ran, and by name: ``l2``; ``cost`` J with its
         ``data_cost`` and ``reg_cost`` parts and each example's loss ``loss_i``; the layer records
         ``layers``; note 000's loop ``per_example`` (or None); the finite-difference step ``h``; the

@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import io
 import json
+from os import PathLike
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deltaprop.errors import ModelFileError
 from deltaprop.io.exchange.common import class_names, jsonable, need_network, scaling_of
 
+if TYPE_CHECKING:
+    from deltaprop.model import Network
+
 __all__ = ["to_npz"]
 
 
-def to_npz(net, path, *, scaling: bool = True) -> None:
+def to_npz(net: Network, path: str | PathLike[str], *, scaling: bool = True) -> None:
     """Write the arrays listed above to ``path`` atomically (``scaling=False`` leaves out shift and scale)."""
     net = need_network(net, "to_npz")
     from deltaprop.io.modelfile import atomic_write

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,6 +39,11 @@ from deltaprop.io.exchange.common import (
     scaling_of,
 )
 from deltaprop.io.optional import need
+
+if TYPE_CHECKING:
+    import onnx
+
+    from deltaprop.model import Network
 
 __all__ = ["IR_VERSION", "OPSET", "SUPPORTED_OPS", "from_onnx", "to_onnx"]
 
@@ -93,7 +99,8 @@ _PURPOSE_IN = "reading ONNX files"
 
 
 # -- out ------------------------------------------------------------------------------------------------
-def to_onnx(net, path=None, *, scaling: bool = True):
+def to_onnx(net: Network, path: str | os.PathLike[str] | None = None, *,
+            scaling: bool = True) -> onnx.ModelProto:
     """The ONNX graph of ``net`` (an ``onnx.ModelProto``), written atomically to ``path`` if given.
 
     With ``scaling=True`` (the default) the graph starts with the model's stored input scaling,
@@ -213,7 +220,7 @@ def _doc(net, scaled: bool) -> str:
 
 
 # -- in -------------------------------------------------------------------------------------------------
-def from_onnx(source):
+def from_onnx(source: str | os.PathLike[str] | onnx.ModelProto) -> Network:
     """A Network from an MLP-shaped ONNX graph: a path, or an ``onnx.ModelProto``.
 
     Reads deltaprop's own export (the network, its input scaling and ``net.meta`` come back) and the

@@ -11,11 +11,18 @@ scaling as the model's input scaling, so ``deltaprop predict`` takes the pipelin
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from deltaprop.activations import canonical_name
 from deltaprop.errors import ConfigError
 from deltaprop.io.exchange.common import assemble, scaler_dict
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+
+    from deltaprop.model import Network
 
 __all__ = ["from_sklearn"]
 
@@ -25,7 +32,7 @@ _SUPPORTED = (
 )
 
 
-def from_sklearn(est):
+def from_sklearn(est: BaseEstimator) -> Network:
     """A Network with the weights, activations, output layer, loss and classes of a fitted estimator.
 
     ``net.meta`` gets ``task``, ``classes`` (classifiers), ``feature_names`` (when the estimator saw

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +33,11 @@ from deltaprop.io.exchange.common import (
     scaling_of,
 )
 from deltaprop.io.optional import need
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from deltaprop.model import Network
 
 __all__ = ["from_torch", "plan", "to_torch", "write_torch_dir"]
 
@@ -75,7 +82,7 @@ def plan(net, logits: bool = False, scaling: bool = True) -> list[tuple]:
     return steps
 
 
-def to_torch(net, logits: bool = False, *, scaling: bool = True):
+def to_torch(net: Network, logits: bool = False, *, scaling: bool = True) -> nn.Sequential:
     """An ``nn.Sequential`` that computes what ``net`` does, in its dtype.
 
     ``scaling=True`` (the default) puts the model's stored input scaling first, as :class:`InputScaling`,
@@ -115,7 +122,7 @@ def to_torch(net, logits: bool = False, *, scaling: bool = True):
     return nn.Sequential(*modules).eval()
 
 
-def from_torch(module, output: str | None = None, *, classes=None):
+def from_torch(module: nn.Module, output: str | None = None, *, classes: Sequence | None = None) -> Network:
     """A Network from an ``nn.Sequential`` of ``Linear`` layers and activations.
 
     A module that ends in ``Linear`` returns logits: ``output="softmax"`` makes it a classifier,

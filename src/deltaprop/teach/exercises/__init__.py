@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from deltaprop.errors import ConfigError, InputError
@@ -129,7 +130,8 @@ def _exercise_for(namespace: dict, exercise, where: str) -> Exercise:
     return get_exercise(name)
 
 
-def check(fn, exercise=None, *, seeds=(0, 1, 2), timeout: float | None = 60.0) -> CheckReport:
+def check(fn: Callable | str | os.PathLike[str], exercise: str | None = None, *,
+          seeds: Sequence[int] = (0, 1, 2), timeout: float | None = 60.0) -> CheckReport:
     """Check a learner's function (or the Python file at path ``fn``, which is run) against an exercise.
 
     ``exercise``: its name; by default the ``EXERCISE`` of the function's module. Runs the function on the
