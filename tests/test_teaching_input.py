@@ -291,3 +291,63 @@ def test_an_epoch_that_changes_nothing_is_named_not_unknown(tmp_path):
 
     report = exercises.check(learner, exercise="minibatch")
     assert {k for r in report.items for k in r.mistakes} == {"no_step"} and not report.unknown
+
+
+def test_the_playground_reads_hidden_sizes_as_typed_or_refuses_them():
+    # '-8' trained a hidden layer of 8 units; '8,,4' and '8,-4' were read as 8,4
+    from deltaprop.playground.session import Config
+
+    for text in ("-8", "8,-4", "8--4"):
+        with pytest.raises(dp.ConfigError, match="≥ 1"):
+            Config(network=text).hidden_sizes()
+    for text in ("8,,4", "8,4,", ",8"):
+        with pytest.raises(dp.ConfigError, match="missing"):
+            Config(network=text).hidden_sizes()
+    for text in ("8,4", "8 4", "8-4", " 8, 4 "):
+        assert Config(network=text).hidden_sizes() == [8, 4]
+    assert Config(network="").hidden_sizes() == []
+
+
+@pytest.mark.parametrize("notation", ["bracket", "columns"])
+def test_explain_names_note_001s_1_over_m_slip(notation):
+    # SEEDS: note 001's 1/m appears in some lines and not in others; explain said only where deltaprop puts it
+    from deltaprop.teach.trace import preset_network
+
+    code, out, _ = _cli("explain", "--preset", "note001", "--notation", notation)
+    text = " ".join(out.split()).lower()
+    assert code == 0 and "note 001 has the 1/m in some lines and not in others" in text
+    assert "exactly once" in text
+    doc = " ".join(dp.explain(preset_network("note001"), notation=notation).to_markdown().split())
+    assert "1/m$ in some lines and not in others" in doc
+
+
+def test_a_huge_check_timeout_is_refused_not_a_traceback(tmp_path):
+    # --timeout 1e9 ended in OverflowError from poll() (exit 1, a traceback); timeout=1e12 from setitimer
+    from deltaprop.teach import exercises
+
+    answer = exercises.start("one_hidden", tmp_path, solutions=True)
+    _refused("check", answer, "--timeout", "1e9", words=("--timeout", "a week"))
+    with pytest.raises(dp.ConfigError, match="a week"):
+        exercises.check(answer, timeout=1e12)
+    assert exercises.check(answer, timeout=exercises.MAX_TIMEOUT).ok
+
+
+def test_every_markdown_table_row_has_its_headers_cells():
+    # an unescaped | inside a cell ($\frac{\alpha}{|B|}$, `Σ_B |B| J_B`) split the row into extra cells
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    bad = []
+    for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        header = None
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.startswith("|"):
+                header = None
+                continue
+            cells = len(re.findall(r"(?<!\\)\|", line))
+            if header is None:
+                header = cells
+            elif cells != header:
+                bad.append(f"{path.name}:{number}: {cells - 1} cells, the header has {header - 1}")
+    assert bad == []

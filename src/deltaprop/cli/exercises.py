@@ -72,10 +72,14 @@ def _cmd_check(args) -> int:
     import math
 
     from deltaprop.errors import ConfigError
+    from deltaprop.teach.exercises import MAX_TIMEOUT
 
     if not (args.timeout > 0 and math.isfinite(args.timeout)):
         raise ConfigError(f"--timeout must be a positive number of seconds, got {args.timeout:g}",
                           "e.g. --timeout 60 (the default)")
+    if args.timeout > MAX_TIMEOUT:
+        raise ConfigError(f"--timeout {args.timeout:g} is longer than the system's timers can wait "
+                          f"(at most {MAX_TIMEOUT:g} s, a week)", "e.g. --timeout 600 for ten minutes")
     try:
         import multiprocessing
 

@@ -103,6 +103,14 @@ class Config:
         text = self.network.strip()
         if not text:
             return []
+        # '8-4' and '8 4' separate sizes; a minus that starts a number is a negative size, never read as its
+        # absolute value ('-8' was 8), and two commas in a row leave a size out ('8,,4' was 8,4)
+        if re.search(r"(^|[,\s])-|--", text):
+            raise ConfigError(f"hidden layer sizes must be whole numbers ≥ 1, got {self.network!r}",
+                              "write them as 8,8 (hidden layers only), or leave empty for none")
+        if re.search(r"^,|,\s*,|,$", text):
+            raise ConfigError(f"a layer size is missing in {self.network!r}: two commas in a row, or one at an end",
+                              "write one whole number between each pair of commas, as 8,8")
         parts = [p for p in re.split(r"[,\s-]+", text) if p]
         try:
             sizes = [int(p) for p in parts]

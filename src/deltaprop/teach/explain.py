@@ -379,7 +379,10 @@ def _bracket_backward(doc: Doc, net: Network, l2: float) -> None:
            _annot((f"A^{{[{L}]}}", ("m", WL[0])), ("Y", ("m", WL[0])), result=(f"\\delta^{{[{L}]}}", ("m", WL[0]))))
     for para in _reason(loss, L):
         doc.p(para)
-    doc.p("This is the one place $1/m$ enters; every later step inherits it through $\\delta$ (`deltaprop.losses:Loss.delta`).")
+    doc.p("This is the one place $1/m$ enters; every later step inherits it through $\\delta$ (`deltaprop.losses:Loss.delta`). "
+          "Note 001 has the $1/m$ in some lines and not in others (its $\\partial J/\\partial W^{[3]}$ has it; its "
+          "$\\partial J/\\partial W^{[2]}$ and $\\partial J/\\partial W^{[1]}$, built from a $\\delta^{[3]}$ without it, do not); "
+          "it belongs exactly once: here, or in $dW$ and $db$ as note 003 puts it, never both.")
 
     for l in range(L, 0, -1):
         W = net.layers[l - 1].W.shape
@@ -475,8 +478,9 @@ def _columns_notation(doc: Doc, sy: list, net: Network) -> None:
           "$n^{[l]} \\times m$. deltaprop stores one example per row (as NumPy and scikit-learn do), so each of these "
           "matrices is the transpose of deltaprop's array; $W^{[l]}$ ($n^{[l]} \\times n^{[l-1]}$) and the gradients "
           "$dW^{[l]}$, $db^{[l]}$ are the same numbers in both conventions.")
-    doc.p("$dZ^{[l]}$ is $m$ times the gradient of $J$ with respect to $Z^{[l]}$: the notes divide by $m$ in $dW$ and "
-          "$db$ instead of in the output error. deltaprop's $\\delta^{[l]} = \\partial J/\\partial Z^{[l]}$ carries the "
+    doc.p("$dZ^{[l]}$ is $m$ times the gradient of $J$ with respect to $Z^{[l]}$: note 003 divides by $m$ in $dW$ and "
+          "$db$ instead of in the output error (note 001 has the $1/m$ in some lines and not in others; it belongs "
+          "exactly once). deltaprop's $\\delta^{[l]} = \\partial J/\\partial Z^{[l]}$ carries the "
           "$1/m$, so $dZ^{[l]} = m\\,\\delta^{[l]\\top}$.")
     rows = [["$X = A^{[0]}$", shape_text((n[0], "m")), "the inputs, one example per column", "`X.T`"],
             ["$Y$", shape_text((n[-1], "m")), "the targets" + (" (one-hot columns)" if loss == "cross_entropy" else ""),

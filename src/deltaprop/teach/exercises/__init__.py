@@ -31,8 +31,13 @@ from .catalog import EXERCISES, Exercise, get_exercise
 from .checker import LearnerError, _frame_in_learner, run_check
 from .report import CheckReport
 
+# The longest time limit a check takes: the timers behind it (setitimer, poll) overflow past weeks, and
+# a week is no limit for a person at a keyboard.
+MAX_TIMEOUT = 7 * 24 * 3600.0
+
 __all__ = [
     "EXERCISES",
+    "MAX_TIMEOUT",
     "CheckReport",
     "Exercise",
     "check",
@@ -139,9 +144,9 @@ def check(fn: Callable | str | os.PathLike[str], exercise: str | None = None, *,
     is stopped and the report says so: a loop that never ends does not hang the notebook. It is applied
     with a timer signal, so only in the main thread on Unix (where notebooks run their cells); None
     runs without a limit."""
-    if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
-        raise ConfigError(f"timeout must be a positive number of seconds or None, got {timeout!r}",
-                          "e.g. timeout=60 (the default)")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout <= MAX_TIMEOUT):
+        raise ConfigError(f"timeout must be a positive number of seconds up to {MAX_TIMEOUT:g} (a week), or None; "
+                          f"got {timeout!r}", "e.g. timeout=60 (the default), or timeout=None for no limit")
     source = os.fspath(fn) if isinstance(fn, (str, os.PathLike)) else ""
     if not source and not callable(fn):
         raise InputError(f"check needs your function, got a {type(fn).__name__}",
