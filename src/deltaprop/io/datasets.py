@@ -547,8 +547,8 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
                     hint = _decimal_comma_hint(delimiter)
                 elif row[j] == "" or row[j].lower() == "nan":  # missing values (pandas writes NaN as "")
                     gaps = _missing_cells(rows, feature_cols)
-                    where = [f"{short(names[c]) if has_header else f'column {c}'} in {n} row{'s' * (n != 1)}"
-                             for c, n in gaps.items()]
+                    where = [f"{short(names[c]) if has_header else f'column {c}'} in {n} "
+                             f"row{'s' * (n != 1)}" for c, n in gaps.items()]
                     problem += f"; missing in all: {', '.join(where[:5])}" + (", ..." if len(where) > 5 else "")
                     hint = ("fill or drop the missing values first (pandas: df.dropna() or df.fillna(...)), "
                             "or leave such a column out (the command: --drop NAME; Python: drop=)")
