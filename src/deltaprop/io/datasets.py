@@ -549,7 +549,8 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
                     gaps = _missing_cells(rows, feature_cols)
                     where = [f"{short(names[c]) if has_header else f'column {c}'} in {n} "
                              f"row{'s' * (n != 1)}" for c, n in gaps.items()]
-                    problem += f"; missing in all: {', '.join(where[:5])}" + (", ..." if len(where) > 5 else "")
+                    more = ", ..." if len(where) > 5 else ""
+                    problem += f"; missing in all: {', '.join(where[:5])}{more}"
                     hint = ("fill or drop the missing values first (pandas: df.dropna() or df.fillna(...)), "
                             "or leave such a column out (the command: --drop NAME; Python: drop=)")
                 raise DataError(f"{shown(path)}, row {i + 1} (line {line}), {col} ({_ordinal(j + 1)}): "
