@@ -439,3 +439,18 @@ def test_pandas_numbers_for_column_names_are_a_header_not_a_row(tmp_path):
         pd.DataFrame(X).to_csv(tmp_path / "inputs.csv", **kw)
         proc = run("predict", tmp_path / "n" / "model.safetensors", tmp_path / "inputs.csv", check=0)
         assert proc.stdout == base and "no column names (its header is pandas' 0, 1, ...)" in proc.stderr
+
+
+def test_missing_values_are_counted_per_column(csvs, tmp_path):
+    # pandas writes NaN as an empty cell (or "NaN" with na_rep): the error counts what is missing in each
+    # column, so the reader can choose between dropping rows, filling, and --drop, with one run.
+    df = pd.read_csv(csvs["iris"], index_col=0)
+    df.loc[[3, 9, 40], "sepal width (cm)"] = np.nan
+    df.loc[7, "petal length (cm)"] = np.nan
+    for name, kw in (("empty.csv", {}), ("nan.csv", {"na_rep": "NaN"})):
+        df.to_csv(tmp_path / name, **kw)
+        proc = run("train", "--data", tmp_path / name, "--target", "species", "--out", tmp_path / "r", "-q")
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert "row 4 (line 5), column 'sepal width (cm)'" in proc.stderr, proc.stderr
+        assert "missing in all: 'sepal width (cm)' in 3 rows, 'petal length (cm)' in 1 row" in proc.stderr
+        assert "df.dropna()" in proc.stderr and "encode text" not in proc.stderr

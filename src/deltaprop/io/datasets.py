@@ -343,6 +343,16 @@ def _is_number(text: str) -> bool:
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")  # 5,1: a number as spreadsheets in many locales write it
 
 
+def _missing_cells(rows, columns) -> dict:
+    """{column: cells that are empty or NaN}, in column order, for the columns that have any."""
+    gaps = {}
+    for _, row in rows:
+        for j in columns:
+            if row[j] == "" or row[j].lower() == "nan":
+                gaps[j] = gaps.get(j, 0) + 1
+    return gaps
+
+
 def _decimal_comma_hint(delimiter: str) -> str:
     return ("deltaprop reads numbers with a decimal point: save the file with decimal points (pandas: "
             f"pd.read_csv(path, sep={delimiter!r}, decimal=',').to_csv(new_path, index=False))")
@@ -535,6 +545,14 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
                 if v is None and _DECIMAL_COMMA.fullmatch(row[j]):
                     problem += " (a decimal comma?)"
                     hint = _decimal_comma_hint(delimiter)
+                elif row[j] == "" or row[j].lower() == "nan":  # missing values (pandas writes NaN as "")
+                    gaps = _missing_cells(rows, feature_cols)
+                    where = [f"{short(names[c]) if has_header else f'column {c}'} in {n} "
+                             f"row{'s' * (n != 1)}" for c, n in gaps.items()]
+                    more = ", ..." if len(where) > 5 else ""
+                    problem += f"; missing in all: {', '.join(where[:5])}{more}"
+                    hint = ("fill or drop the missing values first (pandas: df.dropna() or df.fillna(...)), "
+                            "or leave such a column out (the command: --drop NAME; Python: drop=)")
                 raise DataError(f"{shown(path)}, row {i + 1} (line {line}), {col} ({_ordinal(j + 1)}): "
                                 f"{short(row[j])} {problem}", hint)
             X[i, k] = v
