@@ -175,3 +175,17 @@ def test_a_bad_setting_in_the_url_is_shown_not_thrown(page, server):
     assert "adamw" in alert.inner_text()
     # The refusal itself (status 400) is the one console message expected here.
     page.problems[:] = [p for p in page.problems if "status of 400" not in p]
+
+
+def test_a_refused_setting_from_the_url_stays_in_the_form_beside_its_error(browser, server):
+    # ?network=-8 showed the error about '-8' above a form that said 6,4 (the defaults)
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        pg.goto(server + "?data=xor&network=-8&seed=3")
+        pg.wait_for_selector("#error:not([hidden])", timeout=30000)
+        assert "'-8'" in pg.locator("#error").inner_text()
+        assert pg.locator("#settings [name=network]").input_value() == "-8"
+        assert pg.locator("#settings [name=data]").input_value() == "xor"
+        assert pg.locator("#settings [name=seed]").input_value() == "3"
+    finally:
+        pg.close()

@@ -351,3 +351,13 @@ def test_every_markdown_table_row_has_its_headers_cells():
             elif cells != header:
                 bad.append(f"{path.name}:{number}: {cells - 1} cells, the header has {header - 1}")
     assert bad == []
+
+
+def test_mathml_sets_capital_greek_upright_as_latex_does():
+    # the HTML hand-outs showed an italic Θ and Δ where the PDF of the same page has them upright
+    from deltaprop.teach.mathml import to_mathml
+
+    html = to_mathml(r"\Delta^{(1)} \leftarrow \Delta^{(1)} + \delta^{(2)} \bar{a}^{(1)\top}, \quad \Theta^{(1)}, \Sigma")
+    assert html.count('<mi mathvariant="normal">Δ</mi>') == 2
+    assert '<mi mathvariant="normal">Θ</mi>' in html and '<mi mathvariant="normal">Σ</mi>' in html
+    assert "<mi>δ</mi>" in html  # lower case stays italic

@@ -248,6 +248,8 @@ class _Parser:
             return None
         if name in _SYMBOLS:
             tag, text = _SYMBOLS[name]
+            if tag == "mi" and text in {"Δ", "Θ", "Σ"}:  # TeX sets capital Greek upright (a lone <mi> is italic)
+                return f'<mi mathvariant="normal">{text}</mi>'
             if tag == "mi" and len(text) > 1:
                 # An operator name (log, ln, exp, ...) is followed by TeX's thin space, so that \ln K reads
                 # 'ln K' and not 'lnK'.

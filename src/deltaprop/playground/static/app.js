@@ -373,4 +373,5 @@ if (query.layers && !query.network) query.network = query.layers;
 delete query.layers;
 if (query.notation === "columns" || query.notation === "bracket") $("bp-notation").value = query.notation;
 delete query.notation;  // the view's notation, not a training setting
-reset(query).catch(() => {});
+// A refused setting stays in the form beside its error, to be corrected (the form showed the defaults).
+reset(query).catch(() => setFormFrom(query));
