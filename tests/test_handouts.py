@@ -2,7 +2,6 @@
 pdflatex and fits the page, text that fits the terminal, and the network's picture."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+from browser import chromium_page
 from cli_child import child_env, run
 from deltaprop.teach.mathml import to_mathml
 from deltaprop.teach.pictures import network_svg
@@ -140,15 +140,9 @@ def test_picture_draws_small_layers_unit_by_unit_and_wide_ones_as_blocks():
 
 @pytest.mark.slow
 def test_the_html_handout_shows_typeset_math_in_chromium(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    chromium = os.environ.get("DELTAPROP_CHROMIUM", "/usr/bin/chromium")
-    if not os.path.exists(chromium):
-        pytest.skip(f"no Chromium at {chromium}: apt-get install -y chromium")
     path = tmp_path / "note001.html"
     run("trace", "--preset", "note001", "--examples", "2", "--format", "html", "-o", path, check=0)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1000, "height": 900})
+    with chromium_page() as page:
         requests = []
         page.on("request", lambda r: requests.append(r.url))
         page.goto(path.as_uri())
@@ -160,7 +154,6 @@ def test_the_html_handout_shows_typeset_math_in_chromium(tmp_path):
         assert num["y"] + num["height"] <= den["y"] + 1
         assert page.locator("math").count() > 20
         page.screenshot(path=str(tmp_path / "handout.png"), full_page=True)
-        browser.close()
     assert requests == [path.as_uri()]
     import numpy as np
     from PIL import Image

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow
 flask = pytest.importorskip("flask", reason="the playground needs Flask: pip install 'deltaprop[playground]'")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra has it)")
 
-CHROMIUM = os.environ.get("DELTAPROP_CHROMIUM", "/usr/bin/chromium")
+from browser import CHROMIUM, launch  # noqa: E402
+
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium", allow_module_level=True)
 
@@ -36,8 +37,7 @@ def server():
 @pytest.fixture(scope="module")
 def browser():
     with playwright_api.sync_playwright() as p:
-        # --disable-gpu: headless Chromium in a container without a GPU hangs on screenshots otherwise.
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--disable-gpu"])
+        b = launch(p)
         yield b
         b.close()
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+from browser import chromium_page
 from cli_child import run
 from deltaprop.cli import main as deltaprop_main
 from deltaprop.io.modelfile import save as dp_save
@@ -167,21 +168,12 @@ def test_the_values_beside_each_unit_sit_on_a_card_above_the_weight_lines():
 
 @pytest.mark.slow
 def test_no_matrix_of_a_handout_is_cut_off_at_the_width_of_a_laptop(tmp_path):
-    import os
-
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    chromium = os.environ.get("DELTAPROP_CHROMIUM", "/usr/bin/chromium")
-    if not os.path.exists(chromium):
-        pytest.skip(f"no Chromium at {chromium}: apt-get install -y chromium")
     path = tmp_path / "note002.html"
     run("trace", "--preset", "note002", "--examples", "2", "--format", "html", "-o", path, check=0)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1000, "height": 900})
+    with chromium_page() as page:
         page.goto(path.as_uri())
         clipped = page.evaluate("""() => [...document.querySelectorAll('.deltaprop .eq')]
             .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.slice(0, 40))""")
-        browser.close()
     assert clipped == []
 
 
