@@ -111,7 +111,7 @@ def gemm_path(request, monkeypatch):
     """Both ways fast.sub_product works: NumPy's own BLAS called directly (where it is found), and the
     NumPy fallback."""
     if request.param == "numpy":
-        monkeypatch.setitem(fast._GEMM, "fns", {})
+        monkeypatch.setitem(fast._GEMM, "gemm", {})
     elif fast.numpy_gemm(np.float32) is None:
         pytest.skip("NumPy's BLAS cannot be called directly here")
     return request.param
@@ -164,8 +164,8 @@ def test_sub_product_takes_views_sparse_input_and_other_layouts():
 def axpby_path(request, monkeypatch):
     """Both ways fast.axpby works: OpenBLAS's cblas_?axpby (where found and exact), and NumPy."""
     if request.param == "numpy":
-        monkeypatch.setitem(fast._GEMM, "level1", {})
-    elif fast._vector_fn("axpby", np.zeros(3, np.float32), np.zeros(3, np.float32)) is None:
+        monkeypatch.setitem(fast._GEMM, "axpby", {})
+    elif fast._axpby_for(np.zeros(3, np.float32), np.zeros(3, np.float32)) is None:
         pytest.skip("NumPy's BLAS has no exact cblas_saxpby here")
     return request.param
 
@@ -212,9 +212,9 @@ def test_optimizers_through_blas_give_the_bits_of_numpy(name, monkeypatch):
     rng = np.random.default_rng(2)
     X, y = rng.standard_normal((600, 30)).astype(np.float32), rng.integers(0, 4, 600)
     weights = []
-    for level1 in (None, {}):
-        if level1 is not None:
-            monkeypatch.setitem(fast._GEMM, "level1", level1)
+    for switch in (None, {}):
+        if switch is not None:
+            monkeypatch.setitem(fast._GEMM, "axpby", switch)
         net = dp.Network.from_sizes([30, 64, 4], seed=0)
         dp.fit(net, X, y, epochs=3, batch_size=50, optimizer=name, lr=0.01, l2=1e-3, seed=1)
         weights.append(net.get_weights())

@@ -315,20 +315,14 @@ def _gemm_for(C, A, B):
 
 def _blas(kind: str) -> dict:
     """{dtype: cblas function} of NumPy's own OpenBLAS for kind gemm or axpby; empty where it
-    cannot be called (other BLAS, other platforms, DELTAPROP_NO_CBLAS set). Looked up and tested once."""
+    cannot be called (other BLAS, other platforms, DELTAPROP_NO_CBLAS set). Looked up and tested once;
+    ``_GEMM[kind]``, where set (the tests set {} to take the NumPy paths), takes its place."""
     if "all" not in _GEMM:
         try:
             _GEMM["all"] = _load_blas()
         except Exception:  # anything unexpected from ctypes: use the NumPy paths
             _GEMM["all"] = {}
-    # "fns" (gemm) and "level1" are the switches the tests set to {} to take the NumPy paths.
-    if kind == "gemm":
-        if "fns" not in _GEMM:
-            _GEMM["fns"] = _GEMM["all"].get("gemm", {})
-        return _GEMM["fns"]
-    if "level1" not in _GEMM:
-        _GEMM["level1"] = {k: v for k, v in _GEMM["all"].items() if k != "gemm"}
-    return _GEMM["level1"].get(kind, {})
+    return _GEMM[kind] if kind in _GEMM else _GEMM["all"].get(kind, {})
 
 
 def numpy_gemm(dtype):
@@ -337,10 +331,10 @@ def numpy_gemm(dtype):
     return _blas("gemm").get(np.dtype(dtype))
 
 
-def _vector_fn(kind, x, y):
-    """The cblas function for y ← f(x, y) when x and y are contiguous, writeable y, one float dtype, same
+def _axpby_for(x, y):
+    """cblas ?axpby for y ← αx + βy when x and y are contiguous, y writeable, one float dtype, one
     size; else None."""
-    fn = _blas(kind).get(y.dtype) if isinstance(x, np.ndarray) and isinstance(y, np.ndarray) else None
+    fn = _blas("axpby").get(y.dtype) if isinstance(x, np.ndarray) and isinstance(y, np.ndarray) else None
     if (fn is None or x.dtype != y.dtype or x.size != y.size or not y.flags.writeable
             or not (x.flags.c_contiguous and y.flags.c_contiguous)):
         return None
@@ -357,7 +351,7 @@ def axpby(alpha: float, x, beta: float, y, scratch):
     array of y's shape; it may be x itself, which is then overwritten). In the training step of
     bench/RESULTS.md each call took 40–50 µs where the three passes took about 90.
     """
-    fn = _vector_fn("axpby", x, y)
+    fn = _axpby_for(x, y)
     if fn is not None:
         fn(y.size, alpha, x.ctypes.data, 1, beta, y.ctypes.data, 1)
         return y

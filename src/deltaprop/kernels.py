@@ -79,14 +79,19 @@ def load(kind: str = "adam", dtype=np.float32) -> bool:
         except Exception:  # no writable place for Numba's cache (a read-only install): compile each time
             if not loaded() or _STATE.get("cache") is False:
                 raise
-            _STATE.pop("adam")
+            _forget()
             _prepare(kind, dtype, cache=False)
     except Exception as exc:  # a broken Numba install: the NumPy passes give the same numbers
-        for key in ("adam", "momentum", "nesterov"):
-            _STATE.pop(key, None)
+        _forget()
         _STATE["error"] = f"{type(exc).__name__}: {exc}"[:200]
         return False
     return True
+
+
+def _forget() -> None:
+    """Drop the compiled loops (loaded() is False again)."""
+    for key in _LOOPS:
+        _STATE.pop(key, None)
 
 
 def _prepare(kind, dtype, cache: bool) -> None:
@@ -96,8 +101,7 @@ def _prepare(kind, dtype, cache: bool) -> None:
         import numba
 
         jit = numba.njit(cache=cache, nogil=True, error_model="numpy", boundscheck=False)
-        loops = {"adam": jit(_adam_loop), "momentum": jit(_momentum_loop), "nesterov": jit(_nesterov_loop)}
-        _STATE.update(loops, version=numba.__version__, cache=cache)
+        _STATE.update({key: jit(loop) for key, loop in _LOOPS.items()}, version=numba.__version__, cache=cache)
     a, c = np.zeros(1, dtype), np.dtype(dtype).type(0.5)
     if kind == "adam":
         _STATE["adam"](a, a.copy(), a.copy(), a.copy(), c, c, c, c, c, c)
@@ -129,6 +133,10 @@ def _nesterov_loop(p, g, v, mu, lr):
         p[i] = (p[i] - g[i] * lr) + vi * mu
 
 
+#: The compiled loops by optimizer kind (loaded() means the first one is there).
+_LOOPS = {"adam": _adam_loop, "momentum": _momentum_loop, "nesterov": _nesterov_loop}
+
+
 def _flat(arrays):
     """The arrays as 1-D views when all are contiguous, writeable, of one float dtype and size; else None."""
     first = arrays[0]
@@ -138,7 +146,7 @@ def _flat(arrays):
         if not isinstance(a, np.ndarray) or a.dtype != first.dtype or a.size != first.size \
                 or not a.flags.c_contiguous:
             return None
-    if not all(a.flags.writeable for a in arrays[1:]) or not first.flags.writeable:
+    if not all(a.flags.writeable for a in arrays):
         return None
     return [a.reshape(-1) for a in arrays]
 
