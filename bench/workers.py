@@ -142,12 +142,7 @@ class DeltapropImpl:
             # Adam's compiled update loop (deltaprop.kernels, with Numba installed) is loaded as in a run
             # of the benchmark's full 20 epochs, before the first epoch: ~0.4 s once per process,
             # outside the epochs, as PyTorch's own import is. --quick's one epoch would not load it.
-            try:
-                from deltaprop import kernels
-            except ImportError:  # versions before the compiled loops
-                pass
-            else:
-                kernels.load("adam", "float32")
+            load_update_loops()
         dp.fit(self.net, X, y, epochs=epochs, batch_size=batch_size, optimizer=opt, seed=self.seed,
                callbacks=[Clock()],
                **({"threads": self.threads} if self.threads != 1 else {}))  # older versions take no threads
@@ -478,16 +473,22 @@ def task_estimator(task):
     return {"runs": runs, "epochs": epochs}
 
 
-def task_info(task):
-    """What main() adds (the BLAS libraries, kernels and thread counts in use), and whether deltaprop's
-    compiled update loops load here."""
+def load_update_loops() -> str:
+    """Load deltaprop's compiled Adam update loop (deltaprop.kernels, with Numba installed) as a long run
+    does; returns what happened, for the report."""
     try:
         from deltaprop import kernels
     except ImportError:  # versions before the compiled loops
-        return {"update_loops": "none in this version"}
+        return "none in this version"
     started = time.perf_counter()
     kernels.load("adam", "float32")
-    return {"update_loops": f"{kernels.status()}; loading took {time.perf_counter() - started:.2f} s"}
+    return f"{kernels.status()}; loading took {time.perf_counter() - started:.2f} s"
+
+
+def task_info(task):
+    """What main() adds (the BLAS libraries, kernels and thread counts in use), and whether deltaprop's
+    compiled update loops load here."""
+    return {"update_loops": load_update_loops()}
 
 
 TASKS = {"train": task_train, "sweep": task_sweep, "infer": task_infer, "gemm": task_gemm, "info": task_info,
