@@ -200,7 +200,7 @@ class TrainOptions:
     lr                  None            α; None: 0.1 for sgd/momentum/nesterov, 0.001 for adam
     momentum            None            μ (0.9 for momentum/nesterov); with 'sgd' turns it into momentum
     schedule            'constant'      'constant', 'step', 'exponential', 'invscaling', 'adaptive'
-    schedule_options    None            the schedule's parameters, e.g. {'step': 10, 'factor': 0.5}
+    schedule_options    None            the schedule's parameters, e.g. {'step': 10, 'gamma': 0.5}
     l2                  0.0             λ in J = mean loss + λ/(2m) Σ‖W‖²
     validation_fraction 0.0             share of the rows held out for validation (the command: 0.1)
     early_stopping      None            patience in epochs; restores the best weights
@@ -464,6 +464,8 @@ class Trainer:
         self._best = None  # (score, epoch, weights)
         self._since_best = 0
         self._fingerprint = None
+        self._compiled = False  # plain SGD's steps by Network.compiled_sgd_step (set by run)
+        self._right = None  # right answers of the last batch, when its compiled step counted them
         self._xbuf: dict[int, np.ndarray] = {}
         self._ybuf: dict[int, np.ndarray] = {}
 
@@ -491,7 +493,14 @@ class Trainer:
         scale = opt.lr if opt.folds_lr else 1.0
         split = self._split
         self._split_last = split is not None and split.usable(net, Xb.shape[0], sample_weight, self._sparse)
+        self._right = None
         if not keep_grads and not self._split_last and type(opt) is SGD:
+            if self._compiled and sample_weight is None:
+                done = net.compiled_sgd_step(Xb, Yb, scale, self.l2)
+                if done is not None:  # the same step to the bit, in a few compiled calls
+                    opt.t += 1
+                    cost, self._right = done
+                    return cost
             net.forward(Xb, cache=True, check=False)
             if sample_weight is not None and not sample_weight.any():
                 return 0.0  # as below: nothing to learn from rows that all weigh 0
@@ -543,7 +552,10 @@ class Trainer:
         return xb, yb
 
     def _correct(self, idx, Yb) -> int:
-        """How many rows of the last batch the network got right (labels precomputed once)."""
+        """How many rows of the last batch the network got right (labels precomputed once; counted
+        already by a compiled step)."""
+        if self._right is not None:
+            return self._right
         labels = self.labels if idx is None else self.labels[idx]
         if self._split_last:
             return sum(_n_correct(A, Yb[s:s + A.shape[0]], labels[s:s + A.shape[0]], self.multilabel)
@@ -575,6 +587,14 @@ class Trainer:
             self._split = SplitStep(self.net)
             self.optimizer.halves = self._split  # element-wise updates over two halves, same bits
             step_macs = 0  # one BLAS thread in each of the two threads
+        self._compiled = False
+        if type(self.optimizer) is SGD and self._split is None and self.net.compiled_step_fits() \
+                and not self._sparse and self.sample_weight is None:
+            # Plain SGD: the whole step in a few compiled calls when the run is long enough to repay
+            # loading them (the same bits).
+            steps = max(0, self.epochs - self.epoch) * -(-self.X.shape[0] // self.batch_size)
+            if kernels.worth_loading_step(steps):
+                self._compiled = kernels.load_step(self.net.dtype)
         if not self.optimizer.folds_lr:  # Adam, momentum: one compiled update loop when it pays (same bits)
             steps = max(0, self.epochs - self.epoch) * -(-self.X.shape[0] // self.batch_size)
             if kernels.worth_loading(steps * self.net.n_params):
