@@ -127,7 +127,7 @@ def test_a_broken_numba_leaves_the_numpy_passes(without_kernels, monkeypatch):
     assert len(history) == 2 and np.isfinite(history.loss).all()
 
 
-# -- plain SGD's compiled step (Network.compiled_sgd_step) -------------------------------------------
+# -- the compiled training step (Network.compiled_step) -------------------------------------------------
 @pytest.fixture
 def step_loaded(monkeypatch):
     """The compiled step loaded, and every run long enough to take it."""
@@ -143,6 +143,8 @@ def _hide(monkeypatch):
 
 
 def _sgd_run(dtype="float32", sizes=(40, 70, 50, 6), rows=700, **options):
+    """A short training of a network the compiled step fits (plain SGD unless ``options`` says), with a
+    validation split and a last batch of another size."""
     rng = np.random.default_rng(5)
     X = rng.standard_normal((rows, sizes[0])).astype(dtype)
     y = rng.integers(0, sizes[-1], rows)
@@ -176,6 +178,26 @@ def test_a_plain_sgd_training_gives_the_same_bits_with_and_without_the_compiled_
     _same_training(compiled, plain)
 
 
+@pytest.mark.parametrize("options", [
+    {"optimizer": "adam", "lr": 1e-3},
+    {"optimizer": "momentum", "l2": 0.01},
+    {"optimizer": "nesterov", "dtype": "float64"},
+])
+@pytest.mark.parametrize("update_loops", [True, False])
+def test_other_optimizers_take_the_compiled_passes_with_the_same_bits(step_loaded, options, update_loops,
+                                                                       monkeypatch):
+    """Their gradients come from the compiled forward and backward passes; their update stays theirs
+    (the compiled update loops or NumPy's passes)."""
+    if not update_loops:
+        monkeypatch.setattr(kernels, "LOAD_AT", float("inf"))
+        for key in ("adam", "momentum", "nesterov"):
+            monkeypatch.delitem(kernels._STATE, key, raising=False)
+    compiled = _sgd_run(**options)
+    assert compiled[0]._step_plan is not None and kernels.loaded() == update_loops
+    _hide(monkeypatch)
+    _same_training(compiled, _sgd_run(**options))
+
+
 def test_a_deeper_network_and_two_classes_give_the_same_bits(step_loaded, monkeypatch):
     compiled = _sgd_run(sizes=(30, 64, 33, 40, 2), batch_size=50)
     assert compiled[0]._step_plan is not None
@@ -195,7 +217,7 @@ def test_one_compiled_step_equals_the_numpy_step_on_odd_values(step_loaded):
         a.forward(X, cache=True, check=False)
         cost = a.cached_cost(Y, 0.3)
         a.backward(Y, 0.3, scale=0.01, sgd_step=True)
-        got = b.compiled_sgd_step(X, Y, 0.01, 0.3)
+        got = b.compiled_step(X, Y, 0.01, 0.3)
         assert got is not None and got[0] == cost
         right = int(np.count_nonzero(a.layers[-1].A[np.arange(37), np.argmax(Y, axis=1)]
                                      >= a.layers[-1].A.max(axis=1)))
@@ -213,10 +235,10 @@ def test_batches_and_networks_that_do_not_fit_take_the_numpy_step(step_loaded):
     X = rng.standard_normal((10, 20)).astype(np.float32)
     Y = np.asfortranarray(net.prepare_targets(np.arange(10) % 5))
     before = [p.copy() for p in net.params()]
-    assert net.compiled_sgd_step(X[:1], Y[:1], 0.1) is None  # one row
-    assert net.compiled_sgd_step(X.astype(np.float64), Y, 0.1) is None  # another dtype
-    assert net.compiled_sgd_step(np.asfortranarray(X), Y, 0.1) is None  # column-major X
-    assert net.compiled_sgd_step(X, np.ascontiguousarray(Y), 0.1) is None  # row-major Y
+    assert net.compiled_step(X[:1], Y[:1], 0.1) is None  # one row
+    assert net.compiled_step(X.astype(np.float64), Y, 0.1) is None  # another dtype
+    assert net.compiled_step(np.asfortranarray(X), Y, 0.1) is None  # column-major X
+    assert net.compiled_step(X, np.ascontiguousarray(Y), 0.1) is None  # row-major Y
     for p, q in zip(before, net.params()):
         np.testing.assert_array_equal(p, q)  # nothing done
     for sizes, hidden in (([20, 36, 5], "sigmoid"), ([20, 16, 5], "relu"), ([20, 36, 40], "relu")):
@@ -225,7 +247,7 @@ def test_batches_and_networks_that_do_not_fit_take_the_numpy_step(step_loaded):
 
 
 @pytest.mark.parametrize("options", [{"sample_weight": np.linspace(0.5, 2, 700)}, {"threads": 2},
-                                     {"optimizer": "momentum"}, {"class_weight": "balanced"}])
+                                     {"class_weight": "balanced"}])
 def test_runs_the_compiled_step_does_not_serve_train_as_before(step_loaded, options):
     net, history = _sgd_run(**options)
     assert net._step_plan is None and np.isfinite(history.loss).all()
@@ -242,7 +264,7 @@ def test_a_divergence_is_found_at_the_same_batch_with_the_compiled_step(step_loa
     assert errors[0] == errors[1]
 
 
-def test_the_compiled_step_loads_for_long_sgd_runs_only(without_kernels, monkeypatch):
+def test_the_compiled_step_loads_for_long_runs_only(without_kernels, monkeypatch):
     assert not kernels.worth_loading_step(1e9)  # switched off by DELTAPROP_NO_JIT
     monkeypatch.delenv("DELTAPROP_NO_JIT")
     assert kernels.worth_loading_step(kernels.STEP_LOAD_AT) and not kernels.worth_loading_step(kernels.STEP_LOAD_AT - 1)
@@ -253,7 +275,7 @@ def test_the_compiled_step_loads_for_long_sgd_runs_only(without_kernels, monkeyp
             "from deltaprop import kernels; kernels.STEP_LOAD_AT = 20\n"
             "net = dp.Network.from_sizes([8, 40, 3])\n"
             "dp.fit(net, X, y, epochs=3, optimizer='sgd')\n"
-            "print('numba' in sys.modules, net._step_plan is not None, kernels.status().startswith('compiled SGD step'))\n")
+            "print('numba' in sys.modules, net._step_plan is not None, kernels.status().startswith('compiled training step'))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**__import__("os").environ, "PYTHONPATH": SRC})
     assert out.stdout.split() == ["False", "True", "True", "True"]

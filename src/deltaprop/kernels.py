@@ -36,7 +36,7 @@ __all__ = ["available", "load", "loaded", "worth_loading", "adam", "momentum", "
 #: ~1.2 ns saved per parameter and step in a training, about what the loading costs.
 LOAD_AT = 3e8
 
-#: Plain-SGD runs of at least this many steps load the compiled step (:func:`load_step`).
+#: Runs of at least this many steps load the compiled training step (:func:`load_step`).
 STEP_LOAD_AT = 3000
 
 _STATE: dict = {}
@@ -56,7 +56,7 @@ def loaded() -> bool:
 
 def status() -> str:
     """One line for reports: whether the kernels are in use, and why not."""
-    parts = (["compiled update loops"] if loaded() else []) + (["compiled SGD step"] if _STATE.get("step_dtypes") else [])
+    parts = (["compiled update loops"] if loaded() else []) + (["compiled training step"] if _STATE.get("step_dtypes") else [])
     if parts:
         return f"{' and '.join(parts)} in use (Numba {_STATE['version']})"
     if "error" in _STATE:
@@ -64,7 +64,7 @@ def status() -> str:
     if os.environ.get("DELTAPROP_NO_JIT"):
         return "DELTAPROP_NO_JIT is set: NumPy passes"
     if importlib.util.find_spec("numba") is None:
-        return "NumPy passes (pip install 'deltaprop[fast]' for compiled update loops and SGD step)"
+        return "NumPy passes (pip install 'deltaprop[fast]' for a compiled training step and update loops)"
     return "NumPy passes (Numba installed; loaded for longer runs)"
 
 
@@ -75,8 +75,8 @@ def worth_loading(param_steps: float) -> bool:
 
 
 def worth_loading_step(steps: float) -> bool:
-    """True when a plain-SGD run of ``steps`` steps should take its steps by the compiled pieces
-    (:func:`load_step`): loaded already, or the run long enough to repay loading them."""
+    """True when a run of ``steps`` steps should take them by the compiled pieces (:func:`load_step`):
+    loaded already, or the run long enough to repay loading them."""
     return "step" in _STATE or (steps >= STEP_LOAD_AT and available())
 
 
@@ -146,14 +146,15 @@ def _nesterov_loop(p, g, v, mu, lr):
         p[i] = (p[i] - g[i] * lr) + vi * mu
 
 
-# -- plain SGD's step in a few compiled pieces --------------------------------------------------------
+# -- the training step in a few compiled pieces --------------------------------------------------------
 # The training step of a ReLU network with a softmax output makes about forty NumPy and BLAS calls from
 # Python, each costing a few microseconds however small its array: ~190 µs a step of overhead alone, a
 # sixth of the Fashion-MNIST step. These pieces make the same calls to NumPy's own OpenBLAS (its
 # function addresses, passed in: nothing machine-specific is compiled in, so Numba's cache stays valid)
 # and the same IEEE operations element by element, so the weights are the bits of the NumPy path. The
 # exponentials and logarithms stay NumPy's (its vectorized exp and log are not libm's), so a step is
-# five compiled calls and two NumPy calls (Network.compiled_sgd_step).
+# five compiled calls and two NumPy calls (Network.compiled_step); plain SGD's update is written by
+# the dW product itself (as fast.sub_product), other optimizers get the gradients.
 
 _ROW, _NO, _T = 101, 111, 112  # CblasRowMajor, CblasNoTrans, CblasTrans
 _gemm_at = _dot_at = None  # the intrinsics calling cblas ?gemm and ?dot by address (_intrinsics)
@@ -244,10 +245,15 @@ def _cost_delta(dot, ZT, AT, YT, c, log_amax, lse, ysum, DT, scale):
     return first - second
 
 
-def _backward(gemm, delta, column_major, W, A_prev, dA, db, b, Z_below, beta, sum_db, need_dA):
-    """dA = δ W (with the W before the step), W ← βW − δᵀA_prev, db = Σ_rows δ (unless given),
-    b ← b − db, then δ of the layer below = dA ⊙ (Z_below > 0). δ is (m, n_out), C-contiguous, or
-    column-major when ``column_major`` (then ``delta`` is passed as its C-contiguous transpose)."""
+def _backward(gemm, delta, column_major, W, A_prev, dA, dW, db, b, Z_below, c, sum_db, need_dA, step, add_l2):
+    """One layer of the backward pass: dA = δ W (with the W before any step), then
+
+    - ``step`` (plain SGD, the step size in δ): W ← cW − δᵀA_prev (c = 1 − αλ/m), b ← b − db;
+    - else the gradients: dW = δᵀA_prev (+ c·W when ``add_l2``, c = λ/m), for the optimizer;
+
+    db = Σ_rows δ (unless given), and δ of the layer below = dA ⊙ [Z_below > 0]. δ is (m, n_out),
+    C-contiguous, or column-major when ``column_major`` (then ``delta`` is its C-contiguous transpose).
+    The cblas calls are those of np.matmul and fast.sub_product for these layouts."""
     if column_major:
         n, m = delta.shape
         lead, ta = m, _T
@@ -255,36 +261,44 @@ def _backward(gemm, delta, column_major, W, A_prev, dA, db, b, Z_below, beta, su
         m, n = delta.shape
         lead, ta = n, _NO
     k = W.shape[1]
-    one = W.dtype.type(1)
+    one, zero = W.dtype.type(1), W.dtype.type(0)
     if need_dA:
         _gemm_at(gemm, np.int32(_ROW), np.int32(ta), np.int32(_NO), np.int64(m), np.int64(k), np.int64(n), one,
-                 delta.ctypes.data, np.int64(lead), W.ctypes.data, np.int64(k), W.dtype.type(0),
-                 dA.ctypes.data, np.int64(k))
-    _gemm_at(gemm, np.int32(_ROW), np.int32(_NO if column_major else _T), np.int32(_NO), np.int64(n),
-             np.int64(k), np.int64(m), -one, delta.ctypes.data, np.int64(lead), A_prev.ctypes.data, np.int64(k),
-             beta, W.ctypes.data, np.int64(k))
+                 delta.ctypes.data, np.int64(lead), W.ctypes.data, np.int64(k), zero, dA.ctypes.data, np.int64(k))
+    if step:
+        _gemm_at(gemm, np.int32(_ROW), np.int32(_NO if column_major else _T), np.int32(_NO), np.int64(n),
+                 np.int64(k), np.int64(m), -one, delta.ctypes.data, np.int64(lead), A_prev.ctypes.data,
+                 np.int64(k), c, W.ctypes.data, np.int64(k))
+    else:
+        _gemm_at(gemm, np.int32(_ROW), np.int32(_NO if column_major else _T), np.int32(_NO), np.int64(n),
+                 np.int64(k), np.int64(m), one, delta.ctypes.data, np.int64(lead), A_prev.ctypes.data,
+                 np.int64(k), zero, dW.ctypes.data, np.int64(k))
+        if add_l2:
+            for i in range(n):
+                for j in range(k):
+                    dW[i, j] = dW[i, j] + c * W[i, j]
     if sum_db:
         for j in range(n):
             db[j] = delta[0, j]
         for i in range(1, m):
             for j in range(n):
                 db[j] = db[j] + delta[i, j]
-    for j in range(n):
-        b[j] = b[j] - db[j]
+    if step:
+        for j in range(n):
+            b[j] = b[j] - db[j]
     if need_dA:
-        zero = W.dtype.type(0)
         for i in range(m):
             for j in range(k):
                 dA[i, j] = dA[i, j] * (one if Z_below[i, j] > 0 else zero)
 
 
-#: The compiled pieces of plain SGD's step (Network.compiled_sgd_step).
+#: The compiled pieces of the training step (Network.compiled_step).
 _STEP = {"relu_forward": _relu_forward, "logits": _logits, "normalize": _normalize, "cost_delta": _cost_delta,
          "backward": _backward}
 
 
 def load_step(dtype=np.float32) -> bool:
-    """Import Numba and compile (or load from its cache) the pieces of plain SGD's step for ``dtype``;
+    """Import Numba and compile (or load from its cache) the pieces of the training step for ``dtype``;
     True when they can be used (NumPy's OpenBLAS reachable, see :func:`deltaprop.fast.blas_address`).
     A failure is kept in :func:`status` and the NumPy step is used."""
     dtype = np.dtype(dtype)
@@ -309,7 +323,7 @@ def load_step(dtype=np.float32) -> bool:
 
 
 def step_pieces(dtype):
-    """(pieces, gemm address, dot address) for plain SGD's compiled step in ``dtype``, or None when
+    """(pieces, gemm address, dot address) for the compiled training step in ``dtype``, or None when
     :func:`load_step` has not made them ready."""
     dtype = np.dtype(dtype)
     if dtype not in _STATE.get("step_dtypes", ()):
@@ -338,8 +352,10 @@ def _prepare_step(dtype, cache: bool) -> None:
     p["normalize"](AT, YT, v[1], v[2])
     p["cost_delta"](dot, ZT, AT, YT, v[0], v[3], v[4], v[5], DT, t(0.5))
     for column_major, delta in ((True, DT), (False, Z1)):
-        p["backward"](gemm, delta, column_major, W2 if column_major else W1, A1 if column_major else X, dA,
-                      b2, b2.copy(), Z1, t(1), not column_major, column_major)
+        W, A_prev = (W2, A1) if column_major else (W1, X)
+        for step in (True, False):
+            p["backward"](gemm, delta, column_major, W, A_prev, dA, np.zeros_like(W), b2, b2.copy(), Z1, t(1),
+                          not column_major, column_major, step, not step)
     _STATE["step_dtypes"].add(dtype)
     _STATE.setdefault("step_blas", {})[dtype] = (gemm, dot)
 

@@ -75,7 +75,7 @@ class Network:
                 )
         self.meta: dict = {}
         self._delta_out: dict[int, np.ndarray] = {}
-        self._step_plan: dict | None = None  # compiled_sgd_step's calls for the last batch buffers
+        self._step_plan: dict | None = None  # compiled_step's calls for the last batch buffers
         self._grads = None
         self._flat = None  # every W_l and b_l as views of one array (see flat_params)
         self._flat_grads = None
@@ -506,7 +506,7 @@ class Network:
         return None if sgd_step else grads
 
     def compiled_step_fits(self) -> bool:
-        """True when :meth:`compiled_sgd_step` can take this network's steps: ReLU hidden layers wider than
+        """True when :meth:`compiled_step` can take this network's steps: ReLU hidden layers wider than
         ``fast.NARROW`` (their Z and A row-major), a softmax cross-entropy output of 2..``fast.NARROW``
         classes (its Z, A and δ column-major), one float dtype."""
         layers = self.layers
@@ -515,15 +515,17 @@ class Network:
                 and all(layer.n_in >= 2 and layer.n_out >= 2 and layer.W.dtype == self.dtype for layer in layers)
                 and self.dtype in (np.float32, np.float64))
 
-    def compiled_sgd_step(self, X: np.ndarray, Y: np.ndarray, scale: float, l2: float = 0.0
-                          ) -> tuple[float, int] | None:
-        """Plain SGD's whole step on a batch by the compiled pieces of :mod:`deltaprop.kernels`:
-        the arithmetic of ``forward(X, cache=True)``, ``cached_cost(Y, l2)`` and
-        ``backward(Y, l2, scale, sgd_step=True)`` to the bit, in five compiled calls and two NumPy ones
+    def compiled_step(self, X: np.ndarray, Y: np.ndarray, scale: float, l2: float = 0.0, sgd_step: bool = True
+                      ) -> tuple[float, int] | None:
+        """The training step's forward and backward passes on a batch by the compiled pieces of
+        :mod:`deltaprop.kernels`: the arithmetic of ``forward(X, cache=True)``, ``cached_cost(Y, l2)`` and
+        ``backward(Y, l2, scale, sgd_step=sgd_step)`` to the bit, in five compiled calls and two NumPy ones
         (softmax's exponentials, the cost's logarithms) instead of about forty.
 
         Z_l = A_{l−1} W_lᵀ + b_l, A_l = max(Z_l, 0), A_L = softmax(Z_L); δ_L = scale·(A_L − Y)/m; then
-        for l = L..1: δ_l W_l (the old W_l), W_l ← (1 − scale·λ/m) W_l − δ_lᵀ A_{l−1}, b_l ← b_l − Σ_rows δ_l,
+        for l = L..1, with δ_l W_l taken first (the old W_l): plain SGD's step (``sgd_step``, the step size
+        in ``scale``) W_l ← (1 − scale·λ/m) W_l − δ_lᵀ A_{l−1}, b_l ← b_l − Σ_rows δ_l; or the gradients
+        dW_l = δ_lᵀ A_{l−1} + scale·(λ/m) W_l, db_l = Σ_rows δ_l into :attr:`grads` for an optimizer; and
         δ_{l−1} = (δ_l W_l) ⊙ [Z_{l−1} > 0].
 
         Returns (J of the batch before the step, rows whose target class holds the row maximum of A_L),
@@ -554,16 +556,16 @@ class Network:
         cost = float(pieces["cost_delta"](*plan["cost_delta"], t(scale / m))) / m
         if l2:
             cost += l2_cost([layer.W for layer in layers], l2, m)
-        beta = t(1.0 - scale * l2 / m)
-        delta_L, db_L = plan["delta_L"], plan["db_L"]
-        np.add.reduce(delta_L, axis=0, out=db_L)  # db_L, summed as NumPy sums a column-major δ
+        l2_over_m = scale * l2 / m
+        c = t(1.0 - l2_over_m) if sgd_step else t(l2_over_m)
+        np.add.reduce(plan["delta_L"], axis=0, out=plan["db_L"])  # db_L, summed as NumPy sums a column-major δ
         for layer, (args, flags, delta) in zip(reversed(layers), plan["backward"]):
-            backward(*args, beta, *flags)
+            backward(*args, c, *flags, sgd_step, bool(l2_over_m) and not sgd_step)
             layer.delta = delta
         return cost, int(right)
 
     def _plan_step(self, X, Y) -> dict | None:
-        """The arguments of each compiled call of :meth:`compiled_sgd_step` for batches in X and Y (their
+        """The arguments of each compiled call of :meth:`compiled_step` for batches in X and Y (their
         buffers and the layers' arrays), or None when the step does not fit."""
         got = kernels.step_pieces(self.dtype)
         m, layers = X.shape[0], self.layers
@@ -599,8 +601,8 @@ class Network:
             below = layers[i - 1] if i > 0 else None
             dA = layer._buffers_for(m)[2] if below is not None else unused
             column_major = layer is out
-            args = (gemm, delta.T if column_major else delta, column_major, layer.W, inputs[i], dA, grads[i][1],
-                    layer.b, below._buffers_for(m)[0] if below is not None else unused)
+            args = (gemm, delta.T if column_major else delta, column_major, layer.W, inputs[i], dA, grads[i][0],
+                    grads[i][1], layer.b, below._buffers_for(m)[0] if below is not None else unused)
             plan["backward"].append((args, (not column_major, below is not None), delta))
             delta = dA
         return plan

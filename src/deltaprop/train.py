@@ -464,7 +464,7 @@ class Trainer:
         self._best = None  # (score, epoch, weights)
         self._since_best = 0
         self._fingerprint = None
-        self._compiled = False  # plain SGD's steps by Network.compiled_sgd_step (set by run)
+        self._compiled = False  # steps by Network.compiled_step (set by run)
         self._right = None  # right answers of the last batch, when its compiled step counted them
         self._xbuf: dict[int, np.ndarray] = {}
         self._ybuf: dict[int, np.ndarray] = {}
@@ -494,13 +494,17 @@ class Trainer:
         split = self._split
         self._split_last = split is not None and split.usable(net, Xb.shape[0], sample_weight, self._sparse)
         self._right = None
-        if not keep_grads and not self._split_last and type(opt) is SGD:
-            if self._compiled and sample_weight is None:
-                done = net.compiled_sgd_step(Xb, Yb, scale, self.l2)
-                if done is not None:  # the same step to the bit, in a few compiled calls
-                    opt.t += 1
-                    cost, self._right = done
-                    return cost
+        sgd_step = not keep_grads and type(opt) is SGD
+        done = None
+        if self._compiled and sample_weight is None and not self._split_last:
+            done = net.compiled_step(Xb, Yb, scale, self.l2, sgd_step=sgd_step)
+        if done is not None:  # the same arithmetic to the bit, in a few compiled calls
+            cost, self._right = done
+            if sgd_step:
+                opt.t += 1  # as SGD.apply counts its steps
+                return cost
+            grads = net.grads
+        elif sgd_step and not self._split_last:
             net.forward(Xb, cache=True, check=False)
             if sample_weight is not None and not sample_weight.any():
                 return 0.0  # as below: nothing to learn from rows that all weigh 0
@@ -508,7 +512,7 @@ class Trainer:
             net.backward(Yb, self.l2, scale=scale, sample_weight=sample_weight, sgd_step=True)
             opt.t += 1  # as SGD.apply counts its steps
             return cost
-        if self._split_last:
+        elif self._split_last:
             cost = split.run(Xb, Yb, self.l2, scale)  # both halves' gradients summed into net.flat_grads()
             grads = net.grads
         else:
@@ -588,10 +592,9 @@ class Trainer:
             self.optimizer.halves = self._split  # element-wise updates over two halves, same bits
             step_macs = 0  # one BLAS thread in each of the two threads
         self._compiled = False
-        if type(self.optimizer) is SGD and self._split is None and self.net.compiled_step_fits() \
-                and not self._sparse and self.sample_weight is None:
-            # Plain SGD: the whole step in a few compiled calls when the run is long enough to repay
-            # loading them (the same bits).
+        if self._split is None and not self._sparse and self.sample_weight is None and self.net.compiled_step_fits():
+            # The step's forward and backward passes in a few compiled calls when the run is long enough
+            # to repay loading them (the same bits).
             steps = max(0, self.epochs - self.epoch) * -(-self.X.shape[0] // self.batch_size)
             if kernels.worth_loading_step(steps):
                 self._compiled = kernels.load_step(self.net.dtype)
