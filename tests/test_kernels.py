@@ -130,10 +130,15 @@ def test_a_broken_numba_leaves_the_numpy_passes(without_kernels, monkeypatch):
 # -- the compiled training step (Network.compiled_step) -------------------------------------------------
 @pytest.fixture
 def step_loaded(monkeypatch):
-    """The compiled step loaded, and every run long enough to take it."""
+    """The compiled step loaded, and every run long enough to take it; unloaded afterwards, so that the
+    other test files' short runs take the NumPy step they test."""
     for dtype in ("float32", "float64"):
         assert kernels.load_step(dtype), kernels.status()
     monkeypatch.setattr(kernels, "STEP_LOAD_AT", 0)
+    state = kernels._STATE  # a test may hide it (_hide); this one is put back after the test
+    yield
+    for key in ("step", "step_dtypes", "step_blas"):
+        state.pop(key, None)
 
 
 def _hide(monkeypatch):
@@ -262,6 +267,14 @@ def test_a_divergence_is_found_at_the_same_batch_with_the_compiled_step(step_loa
             _sgd_run(lr=1e4, epochs=2)
         errors.append(str(info.value))
     assert errors[0] == errors[1]
+
+
+def test_without_numpys_blas_the_step_is_numpys(step_loaded, monkeypatch):
+    from deltaprop import fast
+
+    monkeypatch.setitem(fast._GEMM, "gemm", {})  # as DELTAPROP_NO_CBLAS=1, or another BLAS
+    net, history = _sgd_run()
+    assert net._step_plan is None and np.isfinite(history.loss).all()
 
 
 def test_the_compiled_step_loads_for_long_runs_only(without_kernels, monkeypatch):

@@ -1,22 +1,33 @@
-"""Fused update loops for Adam and momentum, compiled by Numba when it is installed (``pip install
-'deltaprop[fast]'``); without Numba the optimizers make their NumPy passes and nothing else changes.
+"""Compiled loops, by Numba when it is installed (``pip install 'deltaprop[fast]'``): fused update loops
+for Adam and momentum, and the training step's forward and backward passes in a few compiled calls.
+Without Numba the engine makes its NumPy passes and nothing else changes: the weights are the same to
+the bit either way (tests/test_kernels.py).
 
-NumPy makes one pass over memory per operation, so Adam's update is seven passes over every parameter
-(:mod:`deltaprop.optim`, with :func:`deltaprop.fast.axpby`). One compiled loop reads g, m, v and θ once and
-writes m, v and θ once, element by element:
+**The update loops.** NumPy makes one pass over memory per operation, so Adam's update is seven passes
+over every parameter (:mod:`deltaprop.optim`, with :func:`deltaprop.fast.axpby`). One compiled loop reads
+g, m, v and θ once and writes m, v and θ once, element by element:
 
     m ← β₁m + (1 − β₁)g;   v ← β₂v + (1 − β₂)g²;   θ ← θ − α_t · m/(√v + ε)        (Adam)
     v ← μv − αg;   θ ← θ + v   or, Nesterov,   θ ← θ − αg + μv                   (momentum)
 
+On the Fashion-MNIST network (235,146 float32 parameters) Adam's update took 86 µs against 362 µs for
+NumPy's twelve passes, hot in cache (bench/RESULTS.md has the epoch figures).
+
+**The compiled step** (:func:`load_step`, used by ``Network.compiled_step``). A step of a ReLU network
+with a softmax output makes about forty NumPy and BLAS calls from Python, each costing microseconds
+however small its array. Five compiled pieces make the same cblas calls into NumPy's own OpenBLAS (by
+the addresses :func:`deltaprop.fast.blas_address` gives, passed in at run time, so Numba's cache holds
+nothing specific to one process) with the element-wise work between them: Z + b and ReLU, softmax's
+shift and normalisation, the cost's sums, δ_L, db, the ReLU derivative, plain SGD's update of b.
+
 Each element gets the IEEE operations of the NumPy passes in their order, every product and sum
 rounded on its own (no fast-math, so no fused multiply-adds, and the constants cast to the array's
-dtype as NumPy casts them), so the weights are the same to the bit with and without Numba
-(tests/test_kernels.py). On the Fashion-MNIST network (235,146 float32 parameters) Adam's update took
-86 µs against 362 µs for NumPy's twelve passes, hot in cache (bench/RESULTS.md has the epoch figures).
+dtype as NumPy casts them); exponentials and logarithms stay NumPy's own (its vectorized exp and log
+are not libm's), and so does the sum of a column-major δ_L (NumPy's pairwise order).
 
-Loading costs a few tenths of a second once per process (importing Numba, then one loop from Numba's
-cache, or compiled the first time on a machine), so the trainer loads them only for runs whose updates
-are long enough to repay it (:func:`worth_loading`). Set ``DELTAPROP_NO_JIT=1`` to never
+Loading costs about half a second once per process (importing Numba, then the loops from Numba's
+cache, or compiled the first time on a machine), so the trainer loads them only for runs long enough
+to repay it (:func:`worth_loading`, :func:`worth_loading_step`). Set ``DELTAPROP_NO_JIT=1`` to never
 use them.
 """
 
@@ -326,8 +337,8 @@ def step_pieces(dtype):
     """(pieces, gemm address, dot address) for the compiled training step in ``dtype``, or None when
     :func:`load_step` has not made them ready."""
     dtype = np.dtype(dtype)
-    if dtype not in _STATE.get("step_dtypes", ()):
-        return None
+    if dtype not in _STATE.get("step_dtypes", ()) or fast.blas_address("gemm", dtype) is None:
+        return None  # not loaded, or NumPy's BLAS switched off since (DELTAPROP_NO_CBLAS, the tests' switch)
     return _STATE["step"], *_STATE["step_blas"][dtype]
 
 

@@ -543,7 +543,7 @@ class Trainer:
         if yb.flags.c_contiguous:
             fast.take_rows(self.Y, idx, yb)
         else:  # column-major: columns idx of the row-major Yᵀ
-            np.take(self.Y.T, idx, axis=1, out=yb.T, mode="clip")
+            self.Y.T.take(idx, axis=1, out=yb.T, mode="clip")  # the method: no np.take wrapper in Python
         if self._sparse:  # CSR rows: a small sparse batch, the whole matrix never densified
             return self.X[idx], yb
         xb = self._xbuf.get(m)
