@@ -211,7 +211,8 @@ class TrainOptions:
     block_rows          1024            rows per block of shuffle='blocks'
     seed                0               the random generator of shuffling and the validation split
     class_weight        None            'balanced' (m / (K·m_c), scikit-learn's meaning) or {class: w}
-    scale_targets       True            regression: train on standardised targets, undone on predict
+    scale_targets       True            regression (identity output): train on standardised targets,
+                                        undone on predict; an exp (Poisson) output learns the counts
     threads             1               2: each batch split over two threads, one BLAS thread each
                                         (:mod:`deltaprop.parallel`); the same training up to rounding
     ==================  ==============  ==========================================================
@@ -424,7 +425,10 @@ class Trainer:
         self.X = X if (source or self._sparse) else np.ascontiguousarray(X)  # sparse X stays CSR (check_X)
         self._blocks = _BlockCache(X, self.block_rows) if source else None
         self.target_scaling = None
-        if not net.is_classifier and (options.scale_targets or net.meta.get("target_scaling")):
+        # Only an identity output learns standardised targets: counts of an exp (Poisson) output would go
+        # below 0, and its predictions A·std + mean, with A = e^z > 0, could never fall below the mean.
+        if not net.is_classifier and (net.meta.get("target_scaling")
+                                      or (options.scale_targets and net.activations[-1] == "identity")):
             self.target_scaling = _target_scaling(net, y)
         self.Y = self._prepare(y)
         if self.Y.shape[1] <= fast.NARROW:

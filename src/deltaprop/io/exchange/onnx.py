@@ -4,8 +4,10 @@ Out (:func:`to_onnx`): one graph that does what ``deltaprop predict`` does, on t
 
     X' = (X − shift) / scale                  Sub, Div (only when the model stores an input scaling)
     Z_l = A_{l−1} W_lᵀ + b_l                  Gemm(A_{l−1}, W_l, b_l, transB=1): W_l stays (n_l, n_{l−1})
-    A_l = g_l(Z_l)                            Relu | Tanh | Sigmoid | LeakyRelu(0.01) | Softmax(axis=−1)
+    A_l = g_l(Z_l)                            Relu | Tanh | Sigmoid | LeakyRelu(0.01) | Softmax(−1) | Exp
 
+(a float64 network's leaky ReLU is PRelu with the slope 0.01 as a float64 tensor: LeakyRelu's alpha is a
+float32 attribute.)
 The output is ``probabilities`` (m, K) for a classifier (one sigmoid unit p becomes the pair [1 − p, p],
 as ``deltaprop predict`` writes it) or ``values`` (m, n_L) for a regression. The class names, the task
 and the whole ``net.meta`` ride in the model's ``metadata_props``. Opset 17, IR version 8: what
@@ -13,10 +15,10 @@ ONNX Runtime has run since 1.13.
 
 In (:func:`from_onnx`): an MLP-shaped graph, read along the path from its input: Cast/Identity pass
 through; Sub/Div (or Mul) before the first layer are the input scaling; MatMul (+ Add) or Gemm make a
-layer; Relu, Tanh, Sigmoid, LeakyRelu (slope 0.01), Softmax give its activation. What classifiers add
-after the probabilities (ArgMax, ZipMap, ArrayFeatureExtractor, the [1 − p, p] pair, label Casts and
-Reshapes: what skl2onnx writes for scikit-learn's MLP) is read for the class names and skipped. Any
-other operator on the path is refused with its name and the list above.
+layer; Relu, Tanh, Sigmoid, LeakyRelu or PRelu (one slope, 0.01), Softmax, Exp give its activation.
+What classifiers add after the probabilities (ArgMax, ZipMap, ArrayFeatureExtractor, the [1 − p, p]
+pair, label Casts and Reshapes: what skl2onnx writes for scikit-learn's MLP) is read for the class names
+and skipped. Any other operator on the path is refused with its name and the list above.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ SUPPORTED_OPS = (
     "Tanh",
     "Sigmoid",
     "LeakyRelu",
+    "PRelu",
     "Softmax",
     "Exp",
     "Sub",
@@ -156,7 +159,12 @@ def to_onnx(net: Network, path: str | os.PathLike[str] | None = None, *,
             a = out_name
         op = {v: k for k, v in _ACTIVATIONS.items()}[act]
         attrs = {"alpha": LEAKY_SLOPE} if act == "leaky_relu" else {"axis": -1} if act == "softmax" else {}
-        nodes.append(helper.make_node(op, [cur], [a], name=f"layer{l}_{act}", **attrs))
+        ins = [cur]
+        if act == "leaky_relu" and net.dtype == np.float64:
+            # LeakyRelu's alpha is a float32 attribute: 0.01 would become 0.009999999776, 2e-10 off in every
+            # negative unit of a float64 network. PRelu takes its slope as a tensor of the graph's dtype.
+            op, attrs, ins = "PRelu", {}, [cur, const(f"slope{l}", [LEAKY_SLOPE])]
+        nodes.append(helper.make_node(op, ins, [a], name=f"layer{l}_{act}", **attrs))
         cur = a
     n_out = net.sizes[-1]
     if net.activations[-1] == "sigmoid" and n_out == 1:
@@ -568,6 +576,14 @@ class _Walk:
                 raise self.unsupported(node, f"adds a bias of shape {b.shape} to a layer of {n_out} units")
             self.pending[1] = np.broadcast_to(b.reshape(-1), (n_out,)).astype(self.pending[0].dtype)
             return out
+        if op == "PRelu":
+            slope = self.const(node, ins[1]) if len(ins) > 1 else np.zeros(0)
+            if slope.size != 1 or abs(float(slope.reshape(-1)[0]) - LEAKY_SLOPE) > 1e-7:
+                what = f"slope {float(slope.reshape(-1)[0]):g}" if slope.size == 1 else f"{slope.size} slopes"
+                raise self.unsupported(
+                    node, f"has {what}; deltaprop's leaky_relu has one slope, {LEAKY_SLOPE}"
+                )
+            op = "LeakyRelu"
         if op in _ACTIVATIONS:
             if self.pending is None or self.pending[2] is not None:
                 raise self.unsupported(node, "is not right after a layer's MatMul/Gemm (+ Add)")

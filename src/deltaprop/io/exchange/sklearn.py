@@ -40,14 +40,20 @@ def from_sklearn(est: BaseEstimator) -> Network:
     the L2 strength λ scikit-learn trained with).
     """
     scaler = None
+    # A Pipeline saw the DataFrame's column names, its MLP step only the scaler's array: the names are
+    # the pipeline's (without them, a CSV with its columns in another order would be read silently).
+    names = getattr(est, "feature_names_in_", None)
     steps = getattr(est, "steps", None)
     if steps is not None and isinstance(steps, list):
         *before, (_, est) = steps
         scaler = _pipeline_scaling(before, _n_features(est))
+        names = names if names is not None else getattr(est, "feature_names_in_", None)
     kind = type(est).__name__
     if type(est).__module__.startswith("deltaprop") and hasattr(est, "to_network"):
         net = est.to_network()
         source = {"format": "deltaprop estimator", "estimator": kind, "alpha": float(est.alpha)}
+        if names is not None:
+            net.meta["feature_names"] = [str(n) for n in names]
         return assemble(
             net.get_weights(),
             net.activations,
@@ -76,7 +82,6 @@ def from_sklearn(est: BaseEstimator) -> Network:
     weights = [(np.array(c).T.copy(), np.array(b).copy()) for c, b in zip(est.coefs_, est.intercepts_)]
     activations = [hidden] * (len(weights) - 1) + [output]
     meta = {}
-    names = getattr(est, "feature_names_in_", None)
     if names is not None:
         meta["feature_names"] = [str(n) for n in names]
     classes = getattr(est, "classes_", None)
