@@ -236,3 +236,17 @@ def test_latex_of_the_columns_notation_compiles_and_fits(tmp_path):
     assert re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log) == []
     log = _compile(dp.trace("note003", examples=3, notation="columns").to_latex(), tmp_path, "tr")
     assert re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log) == []
+
+
+def test_the_pictures_error_is_named_as_its_document_names_it():
+    # A columns trace (notes 001 and 003) showed dZ = m δᵀ in its matrices and δ in its picture.
+    t = dp.trace("note001", examples=2, notation="columns")
+    html_page = t.to_html()
+    svg = html_page[html_page.index("<svg"):html_page.index("</svg>")]
+    assert "δ" not in svg and "dZ" in svg and "A[3]: 2×m" in svg
+    tip = ElementTree.fromstring(network_svg(t.net, t)).find(
+        ".//{http://www.w3.org/2000/svg}g[@data-layer='3'][@data-unit='1']/{http://www.w3.org/2000/svg}title").text
+    assert f"dZ = {2 * t.layers[-1]['delta'][1, 0]:.4g}".replace("-", "−") in tip
+    rows = dp.trace("note001", examples=2)
+    assert "δ" in network_svg(rows.net, rows) and "A[3]: m×2" in network_svg(rows.net, rows)
+    assert "A[1]: 4×m" in dp.explain([3, 4, 3, 2], notation="columns").to_html()

@@ -216,3 +216,36 @@ def test_the_command_refuses_a_missing_model_file_and_a_bad_port(tmp_path):
     assert r.returncode == 3 and "no model file" in r.stderr
     r = run("playground", "--port", "70000", "--no-browser")
     assert r.returncode == 2 and "--port" in r.stderr
+
+
+def _unit_tips(svg: str) -> dict:
+    """{(layer, unit): tooltip text} of a network picture."""
+    from xml.etree import ElementTree
+
+    ns = "{http://www.w3.org/2000/svg}"
+    root = ElementTree.fromstring(svg)
+    return {(int(g.get("data-layer")), int(g.get("data-unit"))): g.find(f"{ns}title").text
+            for g in root.iter(f"{ns}g") if g.get("class") == "unit"}
+
+
+def _shown(x: float) -> str:
+    """x as the picture writes it: 4 significant digits, a true minus sign, 0 for ±0."""
+    return "0" if x == 0 else f"{x:.4g}".replace("-", "−")
+
+
+def test_the_columns_views_picture_names_the_error_dz_as_its_panels_do():
+    # The picture beside the notes' columns said δ (deltaprop's rows) while its panels said dZ = m δᵀ.
+    c = _client(network="note001", batch="2", seed="3")
+    cli = _cli_trace("--preset", "note001", "--examples", "2", "--seed", "3")
+    m = cli["m"]
+    cols = c.get("/api/backprop?notation=columns").get_json()
+    rows = c.get("/api/backprop").get_json()
+    assert "δ" not in cols["picture"] and "dZ" in cols["picture"]
+    assert "A[1]: 4×m" in cols["picture"] and "A[1]: m×4" in rows["picture"]
+    tips_cols, tips_rows = _unit_tips(cols["picture"]), _unit_tips(rows["picture"])
+    for b in cli["backward"]:
+        for unit in range(len(b["delta"][0])):
+            tip_c, tip_r = tips_cols[(b["layer"], unit + 1)], tips_rows[(b["layer"], unit + 1)]
+            for i in range(m):
+                dz, delta = "dZ = " + _shown(m * b["delta"][i][unit]), "δ = " + _shown(b["delta"][i][unit])
+                assert dz in tip_c and delta in tip_r, (b["layer"], unit, i)
