@@ -249,3 +249,42 @@ def test_the_columns_views_picture_names_the_error_dz_as_its_panels_do():
             for i in range(m):
                 dz, delta = "dZ = " + _shown(m * b["delta"][i][unit]), "δ = " + _shown(b["delta"][i][unit])
                 assert dz in tip_c and delta in tip_r, (b["layer"], unit, i)
+
+
+def test_settings_and_requests_the_server_failed_on_get_a_message_not_a_server_error():
+    # ?seed=-1 and a JSON list as the body were 500 pages (a traceback in the log, a blank page in the browser);
+    # test_fraction=0.99 of 10 points said 'X has no rows (shape (0, 2))'
+    app = create_app()
+    app.testing = False  # as the command serves it: an unexpected exception becomes a 500, not a test failure
+    c = app.test_client()
+    for settings, words in (({"seed": "-1"}, "seed"), ({"network": "note001", "seed": "-3"}, "seed"),
+                            ({"points": "10", "test_fraction": "0.99"}, "no training rows")):
+        r = c.post("/api/reset", json=settings)
+        assert r.status_code == 400 and words in r.get_json()["error"] and r.get_json()["hint"], settings
+    for path in ("/api/reset", "/api/step"):
+        for body in (["x"], "x", 5):
+            r = c.post(path, json=body)
+            assert r.status_code == 400 and "JSON object" in r.get_json()["error"], (path, body)
+    assert c.post("/api/step", json={"n": 2}).get_json()["step"] == 2  # the session is still there
+    r = c.get("/api/nothing")
+    assert r.status_code == 404 and r.get_json()["hint"]
+    assert c.get("/api/model").status_code == 405 and c.get("/api/model").get_json()["error"]
+
+
+def test_a_model_file_too_large_is_refused_in_words(monkeypatch):
+    from deltaprop.playground import server
+
+    monkeypatch.setattr(server, "MAX_UPLOAD", 1000)
+    r = create_app().test_client().post("/api/model", data=b"x" * 2000)
+    assert r.status_code == 413 and "MiB" in r.get_json()["hint"]
+
+
+def test_a_failure_of_the_playground_itself_is_named_in_json(monkeypatch):
+    def broken(self):
+        raise RuntimeError("the grid broke")
+
+    monkeypatch.setattr(Session, "boundary", broken)
+    app = create_app()
+    app.testing = False
+    r = app.test_client().get("/api/boundary")
+    assert r.status_code == 500 and "RuntimeError: the grid broke" in r.get_json()["error"]

@@ -189,3 +189,15 @@ def test_a_refused_setting_from_the_url_stays_in_the_form_beside_its_error(brows
         assert pg.locator("#settings [name=seed]").input_value() == "3"
     finally:
         pg.close()
+
+
+def test_a_setting_the_server_could_not_use_is_shown_not_a_blank_page(browser, server):
+    # ?seed=-1 was a 500 from the server: the page stayed blank with only a console error
+    pg = browser.new_page(viewport={"width": 1280, "height": 800})
+    try:
+        pg.goto(server + "?data=xor&seed=-1")
+        pg.wait_for_selector("#error:not([hidden])", timeout=30000)
+        assert "seed" in pg.locator("#error").inner_text()
+        assert pg.locator("#settings [name=seed]").input_value() == "-1"
+    finally:
+        pg.close()

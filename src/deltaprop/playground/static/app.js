@@ -17,12 +17,29 @@ function queue(task) {
   return busy;
 }
 
-async function api(path, body) {
-  const options = body === undefined ? {} : {
-    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
-  const response = await fetch(path, options);
-  const data = await response.json();
-  if (!response.ok) {
+// The server's answer, or {error, hint} said in words: a page that cannot be read as JSON (a proxy's, an old
+// server's) or no answer at all (the server stopped) is shown, never a blank page and a console error.
+async function request(path, options) {
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (err) {
+    return {ok: false, data: {error: "no answer from the playground's server",
+      hint: "is deltaprop playground still running? Start it again and reload this page"}};
+  }
+  try {
+    return {ok: response.ok, data: await response.json()};
+  } catch (err) {
+    return {ok: false, data: {error: "the server answered " + response.status + " " + response.statusText
+      + " without a message", hint: ""}};
+  }
+}
+
+async function api(path, body, options) {
+  options = options || (body === undefined ? {} : {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+  const {ok, data} = await request(path, options);
+  if (!ok) {
     showError(data.error + (data.hint ? " — " + data.hint : ""));
     throw new Error(data.error);
   }
@@ -353,13 +370,9 @@ $("model-file").addEventListener("change", async (event) => {
   if (!file) return;
   setPlaying(false);
   queue(async () => {
-    const response = await fetch("/api/model", {method: "POST", body: await file.arrayBuffer()});
-    const data = await response.json();
-    if (!response.ok) { showError(data.error + (data.hint ? " — " + data.hint : "")); return; }
-    showError("");
-    renderState(data);
+    renderState(await api("/api/model", undefined, {method: "POST", body: await file.arrayBuffer()}));
     await refreshViews();
-  });
+  }).catch(() => {});
 });
 document.addEventListener("keydown", (event) => {
   if (event.target.closest("input, select")) return;
