@@ -252,7 +252,7 @@ def test_the_columns_views_picture_names_the_error_dz_as_its_panels_do():
 
 
 def test_settings_and_requests_the_server_failed_on_get_a_message_not_a_server_error():
-    # ?seed=-1 and a JSON list as the body were 500 pages (a traceback in the log, a blank page in the browser);
+    # ?seed=-1 and a JSON list as the body were 500 pages (a traceback in the log, a blank page in a browser),
     # test_fraction=0.99 of 10 points said 'X has no rows (shape (0, 2))'
     app = create_app()
     app.testing = False  # as the command serves it: an unexpected exception becomes a 500, not a test failure

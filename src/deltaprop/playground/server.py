@@ -80,10 +80,11 @@ def create_app(model_path: str | None = None, config=None):
 
     @app.errorhandler(500)
     def failure(err):
-        # A bug, not the user's doing: the page says what failed instead of going blank; the log keeps the traceback.
+        # A bug, not the user's doing: the page says what failed instead of going blank; the log keeps the
+        # traceback.
         cause = getattr(err, "original_exception", None) or err
         return flask.jsonify({"error": f"the playground failed: {type(cause).__name__}: {cause}",
-                              "hint": "this is a bug in deltaprop: please report it with the page's address"}), 500
+                              "hint": "a bug in deltaprop: please report it with the page's address"}), 500
 
     @app.get("/")
     def index():

@@ -177,8 +177,8 @@ class Session:
             n_test = max(1, round(cfg.test_fraction * len(X)))
             te, tr = order[:n_test], order[n_test:]
             if not len(tr):
-                raise ConfigError(f"test_fraction={cfg.test_fraction:g} of {len(X)} points leaves no training rows",
-                                  "lower test_fraction (for example 0.3) or raise points")
+                raise ConfigError(f"test_fraction={cfg.test_fraction:g} of {len(X)} points leaves no "
+                                  "training rows", "lower test_fraction (for example 0.3) or raise points")
             Xtr, ytr, Xte, yte = X[tr], y[tr], X[te], y[te]
             if cfg.data != "model":
                 sizes = [X.shape[1], *cfg.hidden_sizes(), len(self.classes)]

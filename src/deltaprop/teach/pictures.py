@@ -218,6 +218,6 @@ def add_picture(doc, net, trace=None, notation: str | None = None) -> None:
     err = "dZ" if notation == "columns" else "\\delta"
     at = next((k for k, b in enumerate(doc.blocks) if k > 0 and b[0] == "h"), len(doc.blocks))
     caption = ("The network: units as circles, weights as lines (blue positive, orange negative, thicker is larger)"
-               + (f", with $z$, $a$ and ${err}$ of example 1 beside each unit; hover a unit for every example."
+               + (f", with $z$, $a$ and ${err}$ of example 1 beside each unit; hover a unit for each example."
                   if trace is not None else "; hover a line for its weight."))
     doc.blocks.insert(at, ("picture", network_svg(net, trace, notation=notation), caption))
