@@ -61,8 +61,34 @@ function fmt(x) {
 
 function settingsFromForm() {
   const out = {};
-  for (const name of SETTINGS) out[name] = form.elements[name].value;
+  for (const name of SETTINGS) {
+    const el = form.elements[name];
+    // A choice a preset made for itself keeps the session's own value underneath (for when the preset goes).
+    out[name] = el.disabled && lastState ? lastState.config[name] : el.value;
+  }
   return out;
+}
+
+// A preset of the notes brings its own data and activations: those two selects said 'circles' and 'tanh'
+// beside a network of ReLU units on the note's data, and changing them did nothing. They show what the
+// preset uses, greyed, until hidden layer sizes replace the preset.
+const PRESET_OWNS = {data: (state) => state.preset + "'s data", activation: (state) => state.activations[0]};
+
+function markPreset(state) {
+  for (const [name, shown] of Object.entries(PRESET_OWNS)) {
+    const el = form.elements[name];
+    el.querySelectorAll("option.preset").forEach((o) => o.remove());
+    el.disabled = Boolean(state.preset);
+    el.title = state.preset ? state.preset + " sets the " + name + " itself: write hidden layer sizes such as 6,4 "
+      + "to choose " + (name === "data" ? "a data set" : "an activation") : "";
+    if (state.preset) {
+      const option = new Option(shown(state), "", true, true);
+      option.className = "preset";
+      el.add(option);
+    } else {
+      el.value = String(state.config[name]);
+    }
+  }
 }
 
 function setFormFrom(config) {
@@ -70,7 +96,7 @@ function setFormFrom(config) {
     const el = form.elements[name];
     if (!(name in config)) continue;
     const value = String(config[name]);
-    if (el.tagName === "SELECT" && ![...el.options].some((o) => o.value === value)) {
+    if (el.tagName === "SELECT" && ![...el.options].some((o) => o.value === value && !o.classList.contains("preset"))) {
       el.add(new Option(value, value));
     }
     el.value = value;
@@ -89,6 +115,7 @@ function writeUrl(config) {
 function renderState(state) {
   lastState = state;
   setFormFrom(state.config);
+  markPreset(state);
   writeUrl(state.config);
   $("step-count").textContent = state.step;
   $("epoch").textContent = state.epoch;
@@ -190,10 +217,19 @@ function matrixElement(m) {
   shape.textContent = "(" + m.shape.join("×") + ")";
   name.appendChild(shape);
   box.appendChild(name);
+  box.matrix = m;
+  fillMatrix(box, m.rows.length ? m.rows[0].length : 0);
+  return box;
+}
+
+// The table of the first `columns` columns of the box's matrix, and the note of what is left out.
+function fillMatrix(box, columns) {
+  const m = box.matrix;
+  box.querySelectorAll("table, .more").forEach((el) => el.remove());
   const table = document.createElement("table");
   m.rows.forEach((row, i) => {
     const tr = table.insertRow();
-    row.forEach((v, j) => {
+    row.slice(0, columns).forEach((v, j) => {
       const td = tr.insertCell();
       td.textContent = fmt(v);
       td.dataset.value = String(v);
@@ -208,7 +244,7 @@ function matrixElement(m) {
     });
   });
   box.appendChild(table);
-  const shownCols = m.rows.length ? m.rows[0].length : 0;
+  const shownCols = Math.min(columns, m.rows.length ? m.rows[0].length : 0);
   const allCols = m.shape.at(-1);
   const notes = [];
   if (m.shape.length === 2 && m.rows.length < m.shape[0]) notes.push("first " + m.rows.length + " of " + m.shape[0] + " rows");
@@ -219,7 +255,16 @@ function matrixElement(m) {
     more.textContent = notes.join(", ");
     box.appendChild(more);
   }
-  return box;
+}
+
+// A matrix wider than the panel was cut off at its edge (digits' dW showed half a number and no bracket):
+// it shows as many whole columns as fit, and says how many there are.
+function fitMatrices(panel) {
+  panel.querySelectorAll(".matrix").forEach((box) => {
+    let columns = box.matrix.rows.length ? box.matrix.rows[0].length : 0;
+    fillMatrix(box, columns);
+    while (columns > 1 && box.scrollWidth > box.clientWidth + 1) fillMatrix(box, --columns);
+  });
 }
 
 function stageElement(stage, view) {
@@ -267,6 +312,7 @@ function showStage(k) {
   if (!stages.length) return;
   stageIndex = Math.max(0, Math.min(k, stages.length - 1));
   stages.forEach((s, i) => { s.hidden = i !== stageIndex; });
+  fitMatrices(stages[stageIndex]);
   document.querySelectorAll("#stage-list button").forEach((b, i) => b.setAttribute("aria-selected", String(i === stageIndex)));
   const chip = document.querySelectorAll("#stage-list button")[stageIndex];
   const layer = Number(chip.dataset.layer), kind = chip.dataset.kind;
@@ -373,6 +419,14 @@ $("model-file").addEventListener("change", async (event) => {
     renderState(await api("/api/model", undefined, {method: "POST", body: await file.arrayBuffer()}));
     await refreshViews();
   }).catch(() => {});
+});
+let refit = null;
+window.addEventListener("resize", () => {
+  clearTimeout(refit);
+  refit = setTimeout(() => {
+    const shown = document.querySelector("#bp-stages .stage:not([hidden])");
+    if (shown) fitMatrices(shown);
+  }, 100);
 });
 document.addEventListener("keydown", (event) => {
   if (event.target.closest("input, select")) return;
