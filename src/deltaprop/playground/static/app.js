@@ -156,10 +156,17 @@ function drawCurves(history) {
     ctx.beginPath(); ctx.moveTo(left, y(v)); ctx.lineTo(W - right, y(v)); ctx.stroke();
     ctx.fillText(v.toFixed(2), 4, y(v) + 4);
   }
-  ctx.fillText("step " + xmax, W - right - 60, H - 8);
+  ctx.textAlign = "right";
+  ctx.fillText("step " + steps.at(-1), W - right, H - 8);  // it said 'step 1' before the first Step
+  ctx.textAlign = "left";
   ctx.fillText("0", left, H - 8);
   const line = (key, colour, dash) => {
-    ctx.strokeStyle = colour; ctx.lineWidth = 2; ctx.setLineDash(dash);
+    ctx.strokeStyle = colour; ctx.fillStyle = colour; ctx.lineWidth = 2; ctx.setLineDash(dash);
+    if (history.length === 1) {  // one point is no line: a dot, so the losses before training show
+      ctx.setLineDash([]);
+      ctx.beginPath(); ctx.arc(x(history[0].step), y(history[0][key]), 3.5, 0, 2 * Math.PI); ctx.fill();
+      return;
+    }
     ctx.beginPath();
     history.forEach((h, i) => { if (i === 0) ctx.moveTo(x(h.step), y(h[key])); else ctx.lineTo(x(h.step), y(h[key])); });
     ctx.stroke();
