@@ -90,6 +90,13 @@ def test_arrays_that_do_not_suit_the_loops_take_the_numpy_passes():
     assert kernels.momentum(W, W.copy(), np.zeros_like(W), 0.9, 0.1, False)
 
 
+def _printed_by(code: str) -> list[str]:
+    """The words ``code`` prints, run in a fresh Python (nothing loaded) on this checkout's deltaprop."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "PYTHONPATH": SRC})
+    return out.stdout.split()
+
+
 def test_a_short_run_does_not_import_numba_a_long_one_does():
     code = ("import sys, numpy as np, deltaprop as dp\n"
             "X = np.random.default_rng(0).standard_normal((300, 8)); y = np.arange(300) % 3\n"
@@ -98,9 +105,7 @@ def test_a_short_run_does_not_import_numba_a_long_one_does():
             "from deltaprop import kernels; kernels.LOAD_AT = 1000\n"
             "dp.fit(dp.Network.from_sizes([8, 16, 3]), X, y, epochs=3, optimizer='adam')\n"
             "print('numba' in sys.modules, kernels.loaded())\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "PYTHONPATH": SRC})
-    assert out.stdout.split() == ["False", "True", "True"]
+    assert _printed_by(code) == ["False", "True", "True"]
 
 
 def test_worth_loading_follows_the_run_length(without_kernels, monkeypatch):
@@ -308,6 +313,4 @@ def test_the_compiled_step_loads_for_long_runs_only(without_kernels, monkeypatch
             "net = dp.Network.from_sizes([8, 40, 3])\n"
             "dp.fit(net, X, y, epochs=3, optimizer='sgd')\n"
             "print('numba' in sys.modules, net._step_plan is not None, kernels.status().startswith('compiled training step'))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "PYTHONPATH": SRC})
-    assert out.stdout.split() == ["False", "True", "True", "True"]
+    assert _printed_by(code) == ["False", "True", "True", "True"]

@@ -207,16 +207,22 @@ def _linear(gemm, Ap, ap_t, W, b, Zc, z_t, relu, Ac):
                     Ac[i, j] = zero if z <= 0 else z
 
 
+def _column_max(XT, out):
+    """out = the maximum of each row of X (``XT`` is its transpose), as np.maximum.reduce keeps a NaN."""
+    n, m = XT.shape
+    for i in range(m):
+        out[i] = XT[0, i]
+    for j in range(1, n):
+        for i in range(m):
+            x, o = XT[j, i], out[i]
+            out[i] = o if (o != o or not (x > o or x != x)) else x
+
+
 def _shift(ZT, AT, c):
     """Softmax's first pass on the output layer's Z (column-major: ``ZT`` and ``AT`` are its transposes):
     c = max over each row of Z, A = Z − c (exponentiated next by NumPy)."""
     n, m = ZT.shape
-    for i in range(m):
-        c[i] = ZT[0, i]
-    for j in range(1, n):
-        for i in range(m):
-            z, ci = ZT[j, i], c[i]
-            c[i] = ci if (ci != ci or not (z > ci or z != z)) else z
+    _column_max(ZT, c)
     for j in range(n):
         for i in range(m):
             AT[j, i] = ZT[j, i] - c[i]
@@ -234,12 +240,7 @@ def _normalize(AT, YT, s, amax):
     for j in range(n):
         for i in range(m):
             AT[j, i] = AT[j, i] / s[i]
-    for i in range(m):
-        amax[i] = AT[0, i]
-    for j in range(1, n):
-        for i in range(m):
-            a, ai = AT[j, i], amax[i]
-            amax[i] = ai if (ai != ai or not (a > ai or a != a)) else a
+    _column_max(AT, amax)
     right = 0
     for i in range(m):
         best, label = YT[0, i], 0
@@ -336,6 +337,9 @@ def _backward(gemm, Dc, d_t, W, Ap, ap_t, dA, dW, db, b, Zb, Ab, b_t, c, sum_db,
                 dA[i, j] = d
 
 
+#: Compiled helpers the pieces call (compiled first, under these module names).
+_HELPERS = {"_column_max": _column_max}
+
 #: The compiled pieces of the training step (Network.compiled_step).
 _STEP = {"linear": _linear, "shift": _shift, "normalize": _normalize, "cost_delta": _cost_delta,
          "backward": _backward}
@@ -383,6 +387,7 @@ def _prepare_step(dtype, cache: bool) -> None:
 
         _gemm_at, _dot_at = _intrinsics()
         jit = numba.njit(cache=cache, nogil=True, error_model="numpy", boundscheck=False)
+        globals().update({name: jit(helper) for name, helper in _HELPERS.items()})
         _STATE["step"] = {key: jit(piece) for key, piece in _STEP.items()}
         _STATE.setdefault("version", numba.__version__)
         _STATE["step_dtypes"] = set()
