@@ -81,9 +81,10 @@ def register(subparsers) -> None:
     e.add_argument(
         "--check-data",
         metavar="INPUT",
-        help="check the export on these inputs (.csv, .npy, .npz), as for predict (default: 64 random rows)",
+        help="check the export on these inputs (.csv, .npy, .npz), read as predict reads them (default: 64 "
+        "random rows)",
     )
-    e.add_argument("--drop", help="a label column of the --check-data CSV to leave out")
+    e.add_argument("--drop", help="columns of the --check-data CSV to leave out (as for predict)")
     e.add_argument(
         "--no-check", action="store_true", help="do not run the export to compare it with deltaprop"
     )
@@ -99,6 +100,9 @@ def _describe(net) -> list[str]:
     scaler = net.meta.get("scaler")
     if scaler:
         lines.append(f"  scaling   {scaler['kind']} ({scaler.get('n_features')} features)")
+    target = net.meta.get("target_scaling")
+    if target and not net.is_classifier:
+        lines.append("  targets   learnt standardised; values come out in their units (A·std + mean)")
     return lines
 
 
@@ -186,9 +190,17 @@ def _check_inputs(net, args, scaling: bool) -> tuple[np.ndarray, str]:
 
     affine = scaling_of(net)
     if args.check_data:
+        from deltaprop.cli.common import target_name
         from deltaprop.io.datasets import load_inputs
 
-        X = load_inputs(args.check_data, drop=args.drop)
+        # Read as deltaprop predict reads it: columns matched by name, the target, pandas' index and the
+        # columns training left out skipped (each said in a note).
+        notes = []
+        X = load_inputs(args.check_data, drop=args.drop, feature_names=net.meta.get("feature_names"),
+                        target_name=target_name(net), notes=notes,
+                        dropped_in_training=(net.meta.get("data") or {}).get("drop"))
+        for note in notes:
+            sys.stderr.write(f"deltaprop: note: {note}\n")
         if X.ndim != 2 or X.shape[1] != net.sizes[0] or X.shape[0] == 0:
             raise InputError(
                 f"{args.check_data} holds {X.shape} inputs; the model takes (m, {net.sizes[0]})",
@@ -213,7 +225,9 @@ def _expected(net, X, scaling: bool, logits: bool) -> np.ndarray:
     if logits:
         return net.logits(X)[0]
     A = net.forward(X)
-    return net.probabilities(A) if net.is_classifier else A
+    if net.is_classifier:
+        return net.probabilities(A)
+    return net.decide(A).reshape(len(A), -1)  # in the targets' units, as deltaprop predict writes them
 
 
 def _check(net, to, written, args, scaling: bool) -> int:
@@ -243,11 +257,21 @@ def _check(net, to, written, args, scaling: bool) -> int:
     else:
         got = _run_npz(written[0], X, scaling and net.meta.get("scaler") is not None)
         runner = "NumPy on the saved arrays"
-    diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
+    # A regression's values are compared relative to their size: the network's outputs A (about 1) carry
+    # rounding of the dtype's size, and y = A·std + mean carries it times std and |y|.
+    size = np.ones(1)
+    regression = not net.is_classifier and not args.logits
+    if regression:
+        from deltaprop.io.exchange.common import target_scaling_of
+
+        target = target_scaling_of(net)
+        size = np.maximum(np.abs(want), 1.0 if target is None else np.maximum(target[1], 1.0))
+    diff = float(np.max(np.abs(got - want) / size)) if got.shape == want.shape else float("inf")
     tol = _TOLERANCE[net.dtype]
     verdict = "ok" if diff <= tol else "FAILED"
+    relative = " (relative to max(1, |y|, target std))" if regression else ""
     out(
-        f"checked with {runner} on {where}: largest difference from deltaprop {diff:.1e} "
+        f"checked with {runner} on {where}: largest difference from deltaprop {diff:.1e}{relative} "
         f"(tolerance {tol:g}) {verdict}"
     )
     return 0 if diff <= tol else 1
@@ -274,6 +298,8 @@ def _run_npz(path: Path, X, scaled: bool) -> np.ndarray:
         acts = [str(a) for a in f["activations"]]
         for l, name in enumerate(acts, 1):
             A = get_activation(name).forward(A @ f[f"W{l}"].T + f[f"b{l}"])
+        if "target_std" in f.files:
+            A = A * f["target_std"] + f["target_mean"]
     if acts[-1] == "sigmoid" and A.shape[1] == 1:
         A = np.column_stack([1 - A[:, 0], A[:, 0]])
     return A

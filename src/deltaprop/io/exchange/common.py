@@ -5,9 +5,12 @@ A deltaprop model that ``deltaprop predict`` runs is
     X' = (X − shift) / scale                       the stored input scaling (``net.meta["scaler"]``)
     Z_l = A_{l−1} W_lᵀ + b_l,  A_l = g_l(Z_l)      l = 1..L, A_0 = X'
 
+    y = A_L · std + mean                           a regression's target scaling, ``meta["target_scaling"]``
+
 with W_l (n_l, n_{l−1}). :func:`scaling_of` gives (shift, scale) in the network's dtype, so that an
 exported graph computes the scaling in the same arithmetic as :meth:`Scaler.transform`;
-:func:`assemble` builds a Network (and its ``meta``) from what an importer read.
+:func:`target_scaling_of` gives (mean, std) in the network's dtype, the arithmetic of
+:meth:`Network.decide`; :func:`assemble` builds a Network (and its ``meta``) from what an importer read.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ __all__ = [
     "jsonable",
     "scaler_dict",
     "scaling_of",
+    "target_scaling_dict",
+    "target_scaling_of",
 ]
 
 #: The output activations deltaprop pairs with a loss, and the hidden activations it supports.
@@ -63,6 +68,42 @@ def scaling_of(net: Network):
             "the model's meta is inconsistent; retrain or drop net.meta['scaler']",
         )
     return np.asarray(scaler.shift, dtype=net.dtype), np.asarray(scaler.scale, dtype=net.dtype)
+
+
+def target_scaling_of(net: Network):
+    """(mean, std) (n_L,) of a regression network trained on standardised targets, in the network's
+    dtype, or None: its predictions are A_L · std + mean, in the targets' units (:meth:`Network.decide`)."""
+    spec = net.meta.get("target_scaling") if isinstance(net.meta, dict) else None
+    if not spec or net.is_classifier:
+        return None
+    n = net.sizes[-1]
+    try:
+        mean, std = (np.broadcast_to(np.asarray(spec[k], dtype=net.dtype).reshape(-1), (n,)).copy()
+                     for k in ("mean", "std"))
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(
+            f"the model's target scaling {spec!r} is not a mean and a std for its {n} output(s)",
+            "the model's meta is inconsistent; retrain it",
+        ) from None
+    return mean, std
+
+
+def target_scaling_dict(mean, std, n_out: int, stored=None, dtype=None) -> dict:
+    """``meta["target_scaling"]`` from the numbers another format holds (y = A·std + mean), one entry per
+    output. ``stored`` (what the model's meta said) is kept when it rounds to the same numbers in
+    ``dtype``: the float64 values then survive a float32 graph."""
+    def column(values, default, dtype=np.float64):
+        return np.broadcast_to(np.asarray(default if values is None else values, dtype).reshape(-1), (n_out,))
+
+    read = {"mean": column(mean, 0.0), "std": column(std, 1.0)}
+    if isinstance(stored, dict) and dtype is not None:
+        try:
+            kept = {k: column(stored[k], None) for k in read}
+            if all(np.array_equal(kept[k].astype(dtype), read[k].astype(dtype)) for k in read):
+                read = kept
+        except (KeyError, TypeError, ValueError):
+            pass
+    return {k: [float(v) for v in values] for k, values in read.items()}
 
 
 def scaler_dict(shift, scale, n_features: int, kind: str | None = None) -> dict:
@@ -109,10 +150,13 @@ def assemble(
     scaler: dict | None = None,
     meta: dict | None = None,
     source: dict | None = None,
+    target_scaling: dict | None = None,
     what: str = "the model",
 ) -> Network:
     """A Network from ``[(W_l, b_l)]`` (W_l (n_l, n_{l−1})) and one activation per layer, with ``meta``
-    holding the task, the class names, the input scaling and where it came from (``source``).
+    holding the task, the class names, the input scaling, the target scaling a regression's outputs are
+    scaled back with (``target_scaling``: what the other format computes after the network, never what
+    ``meta`` merely says) and where it came from (``source``).
 
     The loss is the one that pairs with the output activation; anything else is refused with an error
     that names what ``what`` ended in and what deltaprop supports."""
@@ -147,6 +191,13 @@ def assemble(
         net.meta["scaler"] = Scaler.from_dict(scaler).to_dict()
     else:
         net.meta.pop("scaler", None)
+    net.meta.pop("target_scaling", None)
+    if target_scaling is not None:
+        if net.is_classifier:
+            raise ConfigError(
+                f"{what} scales the outputs of a classifier", "only a regression's values are scaled back"
+            )
+        net.meta["target_scaling"] = target_scaling
     if source:
         net.meta["source"] = source
     return net

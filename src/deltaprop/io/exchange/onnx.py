@@ -5,17 +5,18 @@ Out (:func:`to_onnx`): one graph that does what ``deltaprop predict`` does, on t
     X' = (X − shift) / scale                  Sub, Div (only when the model stores an input scaling)
     Z_l = A_{l−1} W_lᵀ + b_l                  Gemm(A_{l−1}, W_l, b_l, transB=1): W_l stays (n_l, n_{l−1})
     A_l = g_l(Z_l)                            Relu | Tanh | Sigmoid | LeakyRelu(0.01) | Softmax(−1) | Exp
+    y = A_L · std + mean                      Mul, Add (a regression trained on standardised targets)
 
 (a float64 network's leaky ReLU is PRelu with the slope 0.01 as a float64 tensor: LeakyRelu's alpha is a
-float32 attribute.)
-The output is ``probabilities`` (m, K) for a classifier (one sigmoid unit p becomes the pair [1 − p, p],
-as ``deltaprop predict`` writes it) or ``values`` (m, n_L) for a regression. The class names, the task
-and the whole ``net.meta`` ride in the model's ``metadata_props``. Opset 17, IR version 8: what
-ONNX Runtime has run since 1.13.
+float32 attribute.) The output is ``probabilities`` (m, K) for a classifier (one sigmoid unit p becomes
+the pair [1 − p, p], as ``deltaprop predict`` writes it) or ``values`` (m, n_L) for a regression, in the
+targets' units. The class names, the task and the whole ``net.meta`` ride in the model's
+``metadata_props``. Opset 17, IR version 8: what ONNX Runtime has run since 1.13.
 
 In (:func:`from_onnx`): an MLP-shaped graph, read along the path from its input: Cast/Identity pass
 through; Sub/Div (or Mul) before the first layer are the input scaling; MatMul (+ Add) or Gemm make a
-layer; Relu, Tanh, Sigmoid, LeakyRelu or PRelu (one slope, 0.01), Softmax, Exp give its activation.
+layer; Relu, Tanh, Sigmoid, LeakyRelu or PRelu (one slope, 0.01), Softmax, Exp give its activation;
+Mul (+ Add) by constants after a regression's last layer are its target scaling, ``meta["target_scaling"]``.
 What classifiers add after the probabilities (ArgMax, ZipMap, ArrayFeatureExtractor, the [1 − p, p]
 pair, label Casts and Reshapes: what skl2onnx writes for scikit-learn's MLP) is read for the class names
 and skipped. Any other operator on the path is refused with its name and the list above.
@@ -39,6 +40,8 @@ from deltaprop.io.exchange.common import (
     need_network,
     scaler_dict,
     scaling_of,
+    target_scaling_dict,
+    target_scaling_of,
 )
 from deltaprop.io.optional import need
 
@@ -138,10 +141,12 @@ def to_onnx(net: Network, path: str | os.PathLike[str] | None = None, *,
         cur = "X_scaled"
     L = len(net.layers)
     out_name = "probabilities" if net.is_classifier else "values"
+    target = target_scaling_of(net)
+    final = "values_standardised" if target is not None else out_name
     for l, layer in enumerate(net.layers, 1):
         act = layer.activation.name
         last = l == L
-        z = f"Z{l}" if (act != "identity" or not last) else out_name
+        z = f"Z{l}" if (act != "identity" or not last) else final
         nodes.append(
             helper.make_node(
                 "Gemm",
@@ -156,7 +161,7 @@ def to_onnx(net: Network, path: str | os.PathLike[str] | None = None, *,
             continue
         a = f"A{l}"
         if last and not (act == "sigmoid" and layer.n_out == 1):
-            a = out_name
+            a = final
         op = {v: k for k, v in _ACTIVATIONS.items()}[act]
         attrs = {"alpha": LEAKY_SLOPE} if act == "leaky_relu" else {"axis": -1} if act == "softmax" else {}
         ins = [cur]
@@ -174,6 +179,13 @@ def to_onnx(net: Network, path: str | os.PathLike[str] | None = None, *,
         )
         nodes.append(helper.make_node("Concat", ["one_minus_p", cur], [out_name], axis=1, name="class_pair"))
         n_out = 2
+    if target is not None:
+        # Trained on standardised targets: y = A·std + mean, the two steps of Network.decide in its dtype.
+        mean, std = target
+        nodes.append(helper.make_node("Mul", [cur, const("target_std", std)], ["values_times_std"],
+                                      name="target_scale"))
+        nodes.append(helper.make_node("Add", ["values_times_std", const("target_mean", mean)], [out_name],
+                                      name="target_shift"))
     graph = helper.make_graph(
         nodes,
         "deltaprop_mlp",
@@ -198,6 +210,7 @@ def to_onnx(net: Network, path: str | os.PathLike[str] | None = None, *,
             {"sizes": net.sizes, "activations": net.activations, "loss": net.loss.name}
         ),
         "input_scaling": "applied by the graph" if affine is not None else "none",
+        "target_scaling": "applied by the graph" if target is not None else "none",
     }
     classes = class_names(net)
     if classes is not None:
@@ -224,7 +237,8 @@ def _doc(net, scaled: bool) -> str:
         if scaled
         else "inputs as the network sees them"
     )
-    return f"deltaprop {net!r}: {inputs} -> {what}; Z = A_prev W^T + b per layer (Gemm, transB=1)."
+    units = "; values in the targets' units (y = A std + mean)" if target_scaling_of(net) is not None else ""
+    return (f"deltaprop {net!r}: {inputs} -> {what}; Z = A_prev W^T + b per layer (Gemm, transB=1){units}.")
 
 
 # -- in -------------------------------------------------------------------------------------------------
@@ -289,6 +303,10 @@ def from_onnx(source: str | os.PathLike[str] | onnx.ModelProto) -> Network:
     if walk.shift is not None or walk.scale is not None:
         scaler = scaler_dict(walk.shift, walk.scale, n_x, (meta.get("scaler") or {}).get("kind"))
         scaler = _keep_exact(meta.get("scaler"), scaler, weights[0][0].dtype)
+    target = None
+    if walk.target_std is not None or walk.target_mean is not None:
+        target = target_scaling_dict(walk.target_mean, walk.target_std, weights[-1][0].shape[0],
+                                     meta.get("target_scaling"), weights[-1][0].dtype)
     producer = " ".join(x for x in (model.producer_name, model.producer_version) if x) or "unknown"
     source_info = {"format": "onnx", "producer": producer, "opset": _opset(model)}
     if label != "the ONNX model":
@@ -300,6 +318,7 @@ def from_onnx(source: str | os.PathLike[str] | onnx.ModelProto) -> Network:
         scaler=scaler,
         meta=meta,
         source=source_info,
+        target_scaling=target,
         what=label,
     )
     return net
@@ -392,6 +411,7 @@ class _Walk:
         self.classes = None
         self.done = False  # past the output activation: only what classifiers add may follow
         self.reshaped = False
+        self.target_std = self.target_mean = None  # y = A·std + mean after a regression's last layer
 
     def unsupported(self, node, why: str = ""):
         what = f"operator {node.op_type}" + (f" (node {node.name!r})" if node.name else "")
@@ -524,6 +544,32 @@ class _Walk:
             return out
         if op in ("Sub", "Div", "Mul", "Add") and not self.layers and self.pending is None:
             return self.scaling(node, cur, ins, out)
+        if self.target_std is not None or self.target_mean is not None:
+            if op == "Add" and self.target_mean is None:
+                mean = self.const(node, ins[1] if ins[0] == cur else ins[0]).astype(np.float64)
+                if mean.size not in (1, self.pending[0].shape[0]):
+                    raise self.unsupported(
+                        node, f"shifts {self.pending[0].shape[0]} outputs by {mean.size} numbers"
+                    )
+                self.target_mean = mean
+                return out
+            raise self.unsupported(
+                node, "follows the scaling of the outputs (Mul, Add), which ends the network"
+            )
+        if (
+            op == "Mul"
+            and self.pending is not None
+            and self.pending[1] is not None
+            and self.pending[2] in (None, "identity", "exp")
+        ):
+            # A regression trained on standardised targets: y = A·std + mean (Mul, then Add).
+            std = self.const(node, ins[1] if ins[0] == cur else ins[0]).astype(np.float64)
+            if std.size not in (1, self.pending[0].shape[0]):
+                raise self.unsupported(
+                    node, f"scales {self.pending[0].shape[0]} outputs by {std.size} numbers"
+                )
+            self.target_std = std
+            return out
         if op == "Scaler" and not self.layers and self.pending is None:
             return self.scaler_op(node, attrs, out)
         if (

@@ -4,8 +4,9 @@
 Z = A_prev W_lᵀ + b_l, number for number. The activations map one to one (ReLU, Tanh, Sigmoid,
 LeakyReLU with slope 0.01, Identity; Softmax(dim=−1) only at the output).
 
-- :func:`to_torch`: the network (and, first, its stored input scaling as :class:`InputScaling`),
-  with or without the output activation (``logits=True`` gives Z_L, for ``CrossEntropyLoss`` and
+- :func:`to_torch`: the network (and, first, its stored input scaling as :class:`InputScaling`; last, a
+  regression's target scaling y = A·std + mean as :class:`TargetScaling`), with or without the output
+  activation (``logits=True`` gives Z_L, for ``CrossEntropyLoss`` and
   ``BCEWithLogitsLoss``).
 - :func:`from_torch`: a Sequential back to a Network; a module that ends in ``Linear`` gives logits,
   so ``output=`` says what they are.
@@ -31,6 +32,8 @@ from deltaprop.io.exchange.common import (
     need_network,
     scaler_dict,
     scaling_of,
+    target_scaling_dict,
+    target_scaling_of,
 )
 from deltaprop.io.optional import need
 
@@ -54,10 +57,13 @@ _SUPPORTED = ("Linear, ReLU, Tanh, Sigmoid, LeakyReLU (slope 0.01), Identity, Dr
 
 
 def plan(net, logits: bool = False, scaling: bool = True) -> list[tuple]:
-    """The Sequential as data: ("scaling", shift (n,), scale (n,), kind), ("linear", W, b), ("act", name).
+    """The Sequential as data: ("scaling", shift (n,), scale (n,), kind), ("linear", W, b), ("act", name),
+    ("target", mean (n_L,), std (n_L,)).
 
     Hidden identity layers get no module; an identity output gets ``nn.Identity()`` (values, not
-    logits); ``logits=True`` drops the output activation."""
+    logits); a regression trained on standardised targets ends in its target scaling, so that the module
+    gives values in the targets' units; ``logits=True`` drops the output activation and the target
+    scaling (the module returns Z_L)."""
     if net.activations[-1] not in _MODULES and not logits:
         raise ConfigError(
             f"the network ends in {net.activations[-1]} (the {net.loss.name} loss's output), which the "
@@ -79,6 +85,9 @@ def plan(net, logits: bool = False, scaling: bool = True) -> list[tuple]:
             continue
         if act != "identity" or l == L:
             steps.append(("act", act))  # a last Identity says "values, not logits" to from_torch
+    target = None if logits else target_scaling_of(net)
+    if target is not None:
+        steps.append(("target", *target))
     return steps
 
 
@@ -93,7 +102,7 @@ def to_torch(net: Network, logits: bool = False, *, scaling: bool = True) -> nn.
     torch = need("torch", "converting to PyTorch")
     from torch import nn
 
-    from deltaprop.io.exchange.torch_layers import InputScaling
+    from deltaprop.io.exchange.torch_layers import InputScaling, TargetScaling
 
     dtype = {np.dtype("float32"): torch.float32, np.dtype("float64"): torch.float64}[net.dtype]
     modules = []
@@ -103,6 +112,11 @@ def to_torch(net: Network, logits: bool = False, *, scaling: bool = True) -> nn.
             m = InputScaling(len(shift), kind, dtype)
             m.shift.copy_(torch.from_numpy(np.array(shift)))
             m.scale.copy_(torch.from_numpy(np.array(scale)))
+        elif step[0] == "target":
+            _, mean, std = step
+            m = TargetScaling(len(mean), dtype)
+            m.mean.copy_(torch.from_numpy(np.array(mean)))
+            m.std.copy_(torch.from_numpy(np.array(std)))
         elif step[0] == "linear":
             _, W, b = step
             m = nn.Linear(W.shape[1], W.shape[0], dtype=dtype)
@@ -128,12 +142,18 @@ def from_torch(module: nn.Module, output: str | None = None, *, classes: Sequenc
     A module that ends in ``Linear`` returns logits: ``output="softmax"`` makes it a classifier,
     ``"sigmoid"`` a binary (one unit) or multi-label one, ``"identity"`` a regression. A module that
     ends in Softmax or Sigmoid says so itself (``output``, if given, must agree). A leading
-    :class:`InputScaling` becomes the model's input scaling. ``classes`` names the classes.
+    :class:`InputScaling` becomes the model's input scaling, a trailing :class:`TargetScaling` its target
+    scaling. ``classes`` names the classes.
     """
     torch = need("torch", "reading a PyTorch module")
     from torch import nn
 
     children = list(_flatten(module, nn))
+    target = None
+    if children and type(children[-1]).__name__ == "TargetScaling" and hasattr(children[-1], "mean"):
+        last_module = children.pop()
+        mean, std = (t.detach().cpu().numpy() for t in (last_module.mean, last_module.std))
+        target = target_scaling_dict(mean, std, int(mean.shape[0]))
     weights, activations = [], []
     scaler = None
     flattened = False
@@ -207,7 +227,14 @@ def from_torch(module: nn.Module, output: str | None = None, *, classes: Sequenc
     source = {"format": "pytorch", "module": type(module).__name__, "torch": torch.__version__}
     if flattened:
         source["inputs"] = "rows: the module's leading Flatten is done by passing X as (m, features)"
-    return assemble(weights, activations, classes=classes, scaler=scaler, source=source, what="the module")
+    if target is not None and len(target["mean"]) != weights[-1][0].shape[0]:
+        raise ConfigError(
+            f"the module's TargetScaling is for {len(target['mean'])} outputs but its last layer gives "
+            f"{weights[-1][0].shape[0]}",
+            "the module is inconsistent; export it again",
+        )
+    return assemble(weights, activations, classes=classes, scaler=scaler, source=source,
+                    target_scaling=target, what="the module")
 
 
 def _flatten(module, nn):
@@ -287,6 +314,9 @@ def write_torch_dir(net, directory, logits: bool = False, scaling: bool = True) 
         if step[0] == "scaling":
             tensors[f"{k}.shift"], tensors[f"{k}.scale"] = step[1], step[2]
             lines.append(f"InputScaling({len(step[1])}, {step[3]!r})")
+        elif step[0] == "target":
+            tensors[f"{k}.mean"], tensors[f"{k}.std"] = step[1], step[2]
+            lines.append(f"TargetScaling({len(step[1])})")
         elif step[0] == "linear":
             tensors[f"{k}.weight"], tensors[f"{k}.bias"] = step[1], step[2]
             lines.append(f"nn.Linear({step[1].shape[1]}, {step[1].shape[0]})")
@@ -295,11 +325,13 @@ def write_torch_dir(net, directory, logits: bool = False, scaling: bool = True) 
     weights = directory / "model.safetensors"
     code = directory / "model.py"
     write_tensors(weights, tensors, {"format": "pt", "producer": "deltaprop"})
-    atomic_write(code, _model_py(net, lines, logits, scaling and scaling_of(net) is not None).encode("utf-8"))
+    scaled = scaling and scaling_of(net) is not None
+    target = not logits and target_scaling_of(net) is not None
+    atomic_write(code, _model_py(net, lines, logits, scaled, target).encode("utf-8"))
     return [weights, code]
 
 
-def _model_py(net, lines, logits, scaled) -> str:
+def _model_py(net, lines, logits, scaled, target=False) -> str:
     from deltaprop import __version__
 
     dtype = "torch.float64" if net.dtype == np.float64 else "torch.float32"
@@ -331,6 +363,21 @@ class InputScaling(nn.Module):
         if scaled
         else ""
     )
+    if target:
+        out += " in the targets' units (the network learnt them standardised: y = A * std + mean)"
+        scaling_class += '''
+
+class TargetScaling(nn.Module):
+    """y = a * std + mean, column by column: the network learnt standardised targets."""
+
+    def __init__(self, n_outputs):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_outputs))
+        self.register_buffer("std", torch.ones(n_outputs))
+
+    def forward(self, a):
+        return a * self.std + self.mean
+'''
     return f'''"""{net!r}, exported by deltaprop {__version__}.
 
     model = load()            # nn.Sequential, in eval mode
