@@ -312,6 +312,11 @@ def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimite
         order, notes = column_order(data.feature_names, names, None, spec)
         X = X[:, order]
         data.notes.extend(notes)
+    elif not names and not own and data.feature_names and read.get("header") is True and not read.get(
+            "numbered_header"):
+        from deltaprop.io.datasets import unnamed_model_note
+
+        data.notes.append(unnamed_model_note(spec, data.feature_names))
     return X, y, data, split
 
 

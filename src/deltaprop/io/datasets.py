@@ -35,6 +35,7 @@ __all__ = [
     "Dataset", "resolve", "SPEC_FORMS", "absolute_spec", "fingerprint", "names_a_path",
     "load_digits", "load_fashion_mnist", "load_idx_dataset", "read_idx", "write_idx",
     "load_csv", "read_csv", "CSVTable", "match_columns", "column_order", "headerless_note",
+    "unnamed_model_note",
     "detect_delimiter", "parse_delimiter", "file_fingerprint", "TABLE_SUFFIXES",
     "changed_file", "load_npz", "load_inputs", "encode_labels", "split",
     "FASHION_MNIST_DIR", "FASHION_MNIST_CLASSES",
@@ -408,7 +409,7 @@ def _drop_list(drop) -> list:
 
 
 def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = True, drop=None,
-             index: bool | None = None, drop_if_present=(), dropped_in_training=None) -> CSVTable:
+             index: bool | None = None, drop_if_present=(), dropped_in_training=None, known=None) -> CSVTable:
     """Read a CSV file of numbers with one label column.
 
     The delimiter (comma, semicolon or tab) is detected from the first lines unless given. The first
@@ -421,7 +422,8 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
     number. With ``labelled=False`` every column is a feature (inputs to predict), ``y`` is empty and
     ``target_name`` is "". Columns named in ``drop_if_present`` are left out when the header has them
     (a model's target column in a file of inputs), said in ``notes``; so are the columns of
-    ``dropped_in_training`` (a model's ``drop``: names, a list or "a,b") that the header has.
+    ``dropped_in_training`` (a model's ``drop``: names, a list or "a,b") that the header has. ``known``
+    (a model's ``feature_names``): a column of text outside it is named as a column the model does not know.
     """
     path = _existing_file(path, "pass the path of a CSV file")
     notes = []
@@ -537,6 +539,11 @@ def read_csv(path, target=None, delimiter: str | None = None, labelled: bool = T
             except ValueError:
                 v = None
             if v is None or not math.isfinite(v):
+                if v is None and known and has_header and not numbered and names[j] not in known:
+                    raise DataError(f"{shown(path)} has the column {short(names[j])} the model does not know "
+                                    f"(row {i + 1} holds {short(row[j])})",
+                                    "pass the model's columns (their order does not matter); leave the others "
+                                    f"out with --drop {safe_text(shlex.quote(names[j]))}")
                 col = f"column {short(names[j])}" if has_header else f"column {j}"
                 problem = "is empty" if row[j] == "" else ("is not a number" if v is None else "is not finite")
                 hint = ("feature cells must be finite numbers; fill or drop missing values, encode text "
@@ -609,9 +616,12 @@ def match_columns(table: CSVTable, feature_names, target_name=None, path="the fi
     """X with its columns in the order of ``feature_names`` (the model's), matched by header name;
     ``(X, notes)``. The model's own target column is left out when present; a missing or an
     unexpected column is a DataError that names it. A file without a header is taken in its order, and
-    said in the notes when the model's columns have names (nothing checks that order)."""
+    said in the notes when the model's columns have names (nothing checks that order); so is a file with
+    a header given to a model that stores no column names (imported from PyTorch or ONNX, or trained on
+    arrays)."""
     if not feature_names:
-        return table.X, []
+        named = table.has_header and not table.numbered
+        return table.X, [unnamed_model_note(path, table.feature_names)] if named else []
     wanted = [str(n) for n in feature_names]
     numbers = wanted == [str(j) for j in range(len(wanted))]  # the model's own file had no names either
     if not table.has_header:
@@ -620,6 +630,13 @@ def match_columns(table: CSVTable, feature_names, target_name=None, path="the fi
         return table.X, [headerless_note(path, wanted, numbered=True)]
     order, notes = column_order(table.feature_names, feature_names, target_name, path)
     return table.X[:, order], notes
+
+
+def unnamed_model_note(path, names) -> str:
+    """What a file with a header is taken as, for a model that stores no column names: its own order."""
+    listing = ", ".join(map(repr, [str(n) for n in names][:6])) + (", ..." if len(names) > 6 else "")
+    return (f"{shown(path)}: the model stores no column names, so nothing matches them: the columns are taken "
+            f"in the file's order ({listing}), which must be the order the model was trained on")
 
 
 def headerless_note(path, feature_names, numbered: bool = False) -> str:
@@ -879,7 +896,8 @@ def load_inputs(path, drop=None, feature_names=None, target_name=None, delimiter
         keep = [str(n) for n in feature_names or ()]
         table = read_csv(path, labelled=False, drop=drop, delimiter=delimiter,
                          drop_if_present=[target_name] if target_name and target_name not in keep else [],
-                         dropped_in_training=[d for d in _drop_list(dropped_in_training) if str(d) not in keep])
+                         dropped_in_training=[d for d in _drop_list(dropped_in_training) if str(d) not in keep],
+                         known=keep or None)
         X, matched = match_columns(table, feature_names, None, path)
         if notes is not None:
             notes.extend(table.notes + matched)

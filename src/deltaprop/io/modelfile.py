@@ -105,6 +105,11 @@ def _looks_like(start: bytes) -> str:
     for magic, what in _FOREIGN:
         if start.startswith(magic):
             return f"; it looks like {what}"
+    if len(start) >= 4 and all(32 <= c < 127 or c in b"\t\r\n" for c in start):
+        # A CSV of inputs where the model was expected (deltaprop predict INPUT MODEL: the order swapped?).
+        return "; it looks like a text file (a CSV of inputs? the model file is the first argument)"
+    if start[:1] == b"\x08" and start[2:3] in (b"\x12", b"\x1a", b"\x3a"):
+        return "; it looks like an ONNX model (deltaprop reads one when its name ends in .onnx)"
     return ""
 
 
