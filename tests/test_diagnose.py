@@ -438,6 +438,8 @@ def test_overfitting_on_12_validation_rows_is_weak_evidence_not_a_finding(small_
     text = " ".join(run("diagnose", root / "iris_s1_e200", check=0).stdout.split())
     assert "Weak evidence, too little to report: overfitting" in text and "66.7% → 91.7%" in text
     assert "overfitting" not in procs["iris_s1_e200"].stdout  # the end of `train` says nothing of it either
+    latex = dp.diagnose(root / "iris_s1_e200").to_latex()
+    assert "s/$\\surd$n" in latex and "?" not in latex  # no character the LaTeX rendering cannot spell
 
 
 def test_the_textbook_overfitting_run_stays_flagged_with_its_figures(small_runs):
@@ -527,6 +529,7 @@ def test_regression_runs_are_read_against_the_loss_of_predicting_the_mean(small_
     assert r2 < 0.2 and f"R² {r2:.2f}, below 0.2" in f["evidence"]
     assert f"{r2:.2f} on the training rows, {r2v:.2f} on the validation rows" in f["evidence"]
     assert "still falling" in f["evidence"] and "--epochs" in f["suggestion"]
+    assert "?" not in dp.diagnose(root / "diabetes_e3").to_latex()  # ½·Var, R²
     assert procs["diabetes_e3"].stdout.count("underfitting (the network can still learn): train longer") == 1
     # 30 epochs: no finding; the check says how much of the variance the network explains.
     d = _diagnose_json(root / "diabetes_e30")
