@@ -153,6 +153,13 @@ def profile(args, optimizer):
         tr._correct(idx, yb)
 
     total = best_of(whole, C)
+    compiled_total = None  # the whole step by the compiled pieces, as a long run takes it (Numba installed)
+    from deltaprop import kernels
+
+    if kernels.load_step("float32") and net.compiled_step_fits():
+        tr._compiled = True
+        compiled_total = best_of(whole, C)
+        tr._compiled = False
 
     def products(i):  # the step's matrix products alone, back to back, on the engine's buffers
         for layer in L:
@@ -194,6 +201,9 @@ def profile(args, optimizer):
     non_product = total - in_step
     print(f"Non-product time of the step (whole step − its products back to back): {non_product:.1f} µs "
           f"({non_product / total:.0%}); the non-product stages timed alone: {parts - fwd_mm - bwd_mm:.1f} µs.")
+    if compiled_total is not None:
+        print(f"Whole step by the compiled pieces (Network.compiled_step, the same bits): {compiled_total:.1f} µs "
+              f"({compiled_total / total:.2f} × the step above); its non-product time {compiled_total - in_step:.1f} µs.")
     if split_total is not None:
         print(f"Whole step split over two threads (Trainer(threads=2), one BLAS thread each): {split_total:.1f} µs "
               f"({split_total / total:.2f} × the step above).")

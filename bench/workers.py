@@ -474,14 +474,16 @@ def task_estimator(task):
 
 
 def load_update_loops() -> str:
-    """Load deltaprop's compiled Adam update loop (deltaprop.kernels, with Numba installed) as a long run
-    does; returns what happened, for the report."""
+    """Load deltaprop's compiled Adam update loop and SGD step (deltaprop.kernels, with Numba installed) as a
+    long run does; returns what happened, for the report."""
     try:
         from deltaprop import kernels
     except ImportError:  # versions before the compiled loops
         return "none in this version"
     started = time.perf_counter()
     kernels.load("adam", "float32")
+    if hasattr(kernels, "load_step"):  # versions before the compiled SGD step
+        kernels.load_step("float32")
     return f"{kernels.status()}; loading took {time.perf_counter() - started:.2f} s"
 
 

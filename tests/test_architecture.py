@@ -20,11 +20,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "deltaprop"
 LEVEL = {"engine": 0, "teach": 1, "io": 1, "estimators": 1, "scale": 2, "cli": 3, "playground": 3}
 # Third-party libraries the engine must never import (the core needs NumPy alone).
 ENGINE_FORBIDDEN = ("sklearn", "matplotlib", "rich", "safetensors", "scipy", "pandas", "torch", "onnx",
-                    "onnxruntime", "dask", "distributed", "flask", "tqdm", "numba")
+                    "onnxruntime", "dask", "distributed", "flask", "tqdm", "numba", "llvmlite")
 # The allowances, by name: History.to_pandas() imports pandas inside the method, for the caller who
-# asked for a DataFrame (import deltaprop and training never touch pandas); kernels.load() imports Numba
-# inside the function, for runs long enough to repay it, and everything works without it (same bits).
-ENGINE_OPTIONAL = {("deltaprop.train", "pandas"), ("deltaprop.kernels", "numba")}
+# asked for a DataFrame (import deltaprop and training never touch pandas); kernels.load() and
+# kernels.load_step() import Numba (and its llvmlite, for the calls into BLAS) inside the function, for runs
+# long enough to repay it, and everything works without it (same bits).
+ENGINE_OPTIONAL = {("deltaprop.train", "pandas"), ("deltaprop.kernels", "numba"), ("deltaprop.kernels", "llvmlite")}
 
 
 def module_name(path: Path) -> str:
@@ -176,7 +177,7 @@ def test_import_deltaprop_needs_numpy_alone():
     import sys
 
     code = ("import sys, deltaprop; heavy = {'sklearn', 'matplotlib', 'rich', 'scipy', 'pandas', 'torch', 'onnx', "
-            "'dask', 'flask', 'safetensors', 'numba'}; print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
+            "'dask', 'flask', 'safetensors', 'numba', 'llvmlite'}; print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**__import__("os").environ, "PYTHONPATH": str(PACKAGE.parent)})
     assert out.stdout.strip() == "[]"

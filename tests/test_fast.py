@@ -293,3 +293,21 @@ def test_a_narrow_output_gathers_its_targets_column_major():
     np.testing.assert_array_equal(xb, X[idx])
     wide = dp.Trainer(dp.Network.from_sizes([6, 40], seed=0), X, rng.integers(0, 40, 90), batch_size=32)
     assert wide._gather(idx)[1].flags.c_contiguous  # a wide output keeps row-major targets
+
+
+def test_numpys_own_openblas_is_called_when_scipy_has_mapped_its_own():
+    """SciPy's wheel maps a second OpenBLAS (scikit-learn and Numba import SciPy); deltaprop's direct BLAS
+    calls must still go to NumPy's, whose thread pool the products use."""
+    pytest.importorskip("scipy")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import scipy.linalg, os, numpy as np\n"
+            "from deltaprop import fast\n"
+            "paths = fast._openblas_paths()\n"
+            "print(all(os.path.dirname(p).endswith(('numpy.libs', '.dylibs', 'numpy')) for p in paths),\n"
+            "      fast.numpy_gemm(np.float32) is None or fast.blas_address('gemm', np.float32) is not None)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    assert out.stdout.split() == ["True", "True"]

@@ -125,3 +125,170 @@ def test_a_broken_numba_leaves_the_numpy_passes(without_kernels, monkeypatch):
     net = dp.Network.from_sizes([6, 8, 2], seed=0)
     history = dp.fit(net, rng.standard_normal((50, 6)), np.arange(50) % 2, epochs=2, optimizer="adam")
     assert len(history) == 2 and np.isfinite(history.loss).all()
+
+
+# -- the compiled training step (Network.compiled_step) -------------------------------------------------
+@pytest.fixture
+def step_loaded(monkeypatch):
+    """The compiled step loaded, and every run long enough to take it; unloaded afterwards, so that the
+    other test files' short runs take the NumPy step they test."""
+    for dtype in ("float32", "float64"):
+        assert kernels.load_step(dtype), kernels.status()
+    monkeypatch.setattr(kernels, "STEP_LOAD_AT", 0)
+    state = kernels._STATE  # a test may hide it (_hide); this one is put back after the test
+    yield
+    for key in ("step", "step_dtypes", "step_blas"):
+        state.pop(key, None)
+
+
+def _hide(monkeypatch):
+    """The NumPy step from here on: nothing loaded, and nothing to load."""
+    monkeypatch.setattr(kernels, "_STATE", {})
+    monkeypatch.setenv("DELTAPROP_NO_JIT", "1")
+
+
+def _sgd_run(dtype="float32", sizes=(40, 70, 50, 6), rows=700, **options):
+    """A short training of a network the compiled step fits (plain SGD unless ``options`` says), with a
+    validation split and a last batch of another size."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((rows, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], rows)
+    net = dp.Network.from_sizes(list(sizes), seed=4, dtype=dtype)
+    settings = dict(epochs=3, batch_size=64, optimizer="sgd", lr=0.05, seed=2, validation_fraction=0.1)
+    history = dp.fit(net, X, y, **{**settings, **options})
+    return net, history
+
+
+def _same_training(a, b):
+    (net_a, hist_a), (net_b, hist_b) = a, b
+    for p, q in zip(net_a.params(), net_b.params()):
+        np.testing.assert_array_equal(p, q)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert [e[key] for e in hist_a.epochs] == [e[key] for e in hist_b.epochs], key
+
+
+@pytest.mark.parametrize("dtype,options", [
+    ("float32", {}),
+    ("float64", {}),
+    ("float32", {"l2": 0.01, "schedule": "step", "schedule_options": {"step": 1, "gamma": 0.5}}),
+    ("float32", {"batch_size": 128}),  # 630 rows: batches of 128 and a last one of 118
+])
+def test_a_plain_sgd_training_gives_the_same_bits_with_and_without_the_compiled_step(step_loaded, dtype,
+                                                                                   options, monkeypatch):
+    compiled = _sgd_run(dtype, **options)
+    assert compiled[0]._step_plan is not None  # the compiled pieces took the steps
+    _hide(monkeypatch)
+    plain = _sgd_run(dtype, **options)
+    assert plain[0]._step_plan is None
+    _same_training(compiled, plain)
+
+
+@pytest.mark.parametrize("options", [
+    {"optimizer": "adam", "lr": 1e-3},
+    {"optimizer": "momentum", "l2": 0.01},
+    {"optimizer": "nesterov", "dtype": "float64"},
+])
+@pytest.mark.parametrize("update_loops", [True, False])
+def test_other_optimizers_take_the_compiled_passes_with_the_same_bits(step_loaded, options, update_loops,
+                                                                       monkeypatch):
+    """Their gradients come from the compiled forward and backward passes; their update stays theirs
+    (the compiled update loops or NumPy's passes)."""
+    if not update_loops:
+        monkeypatch.setattr(kernels, "LOAD_AT", float("inf"))
+        for key in ("adam", "momentum", "nesterov"):
+            monkeypatch.delitem(kernels._STATE, key, raising=False)
+    compiled = _sgd_run(**options)
+    assert compiled[0]._step_plan is not None and kernels.loaded() == update_loops
+    _hide(monkeypatch)
+    _same_training(compiled, _sgd_run(**options))
+
+
+def test_a_deeper_network_and_two_classes_give_the_same_bits(step_loaded, monkeypatch):
+    compiled = _sgd_run(sizes=(30, 64, 33, 40, 2), batch_size=50)
+    assert compiled[0]._step_plan is not None
+    _hide(monkeypatch)
+    _same_training(compiled, _sgd_run(sizes=(30, 64, 33, 40, 2), batch_size=50))
+
+
+def test_one_compiled_step_equals_the_numpy_step_on_odd_values(step_loaded):
+    rng = np.random.default_rng(0)
+    a = dp.Network.from_sizes([20, 36, 48, 5], seed=1)
+    b = dp.Network.from_sizes([20, 36, 48, 5], seed=1)
+    X = (rng.standard_normal((37, 20)) * rng.choice([1e-20, 1.0, 1e3], (37, 20))).astype(np.float32)
+    X[3, :] = 0.0  # a row of zeros: every ReLU at its kink, Z = b
+    Y = np.asfortranarray(a.prepare_targets(rng.integers(0, 5, 37)))
+    Y[5] = [0.1, 0.2, 0.3, 0.4, 0.0]  # soft targets sum in order
+    for _ in range(5):
+        a.forward(X, cache=True, check=False)
+        cost = a.cached_cost(Y, 0.3)
+        a.backward(Y, 0.3, scale=0.01, sgd_step=True)
+        got = b.compiled_step(X, Y, 0.01, 0.3)
+        assert got is not None and got[0] == cost
+        right = int(np.count_nonzero(a.layers[-1].A[np.arange(37), np.argmax(Y, axis=1)]
+                                     >= a.layers[-1].A.max(axis=1)))
+        assert got[1] == right
+    for p, q in zip(a.params(), b.params()):
+        np.testing.assert_array_equal(p, q)
+    for la, lb in zip(a.layers, b.layers):  # the cache that explain and the gradient figures read
+        for name in ("A_prev", "Z", "A", "delta"):
+            np.testing.assert_array_equal(getattr(la, name), getattr(lb, name))
+
+
+def test_batches_and_networks_that_do_not_fit_take_the_numpy_step(step_loaded):
+    rng = np.random.default_rng(0)
+    net = dp.Network.from_sizes([20, 36, 5], seed=1)
+    X = rng.standard_normal((10, 20)).astype(np.float32)
+    Y = np.asfortranarray(net.prepare_targets(np.arange(10) % 5))
+    before = [p.copy() for p in net.params()]
+    assert net.compiled_step(X[:1], Y[:1], 0.1) is None  # one row
+    assert net.compiled_step(X.astype(np.float64), Y, 0.1) is None  # another dtype
+    assert net.compiled_step(np.asfortranarray(X), Y, 0.1) is None  # column-major X
+    assert net.compiled_step(X, np.ascontiguousarray(Y), 0.1) is None  # row-major Y
+    for p, q in zip(before, net.params()):
+        np.testing.assert_array_equal(p, q)  # nothing done
+    for sizes, hidden in (([20, 36, 5], "sigmoid"), ([20, 16, 5], "relu"), ([20, 36, 40], "relu")):
+        assert not dp.Network.from_sizes(sizes, hidden=hidden).compiled_step_fits()  # narrow hidden; 40 classes
+    assert not dp.Network.from_sizes([20, 36, 1], output="identity").compiled_step_fits()
+
+
+@pytest.mark.parametrize("options", [{"sample_weight": np.linspace(0.5, 2, 700)}, {"threads": 2},
+                                     {"class_weight": "balanced"}])
+def test_runs_the_compiled_step_does_not_serve_train_as_before(step_loaded, options):
+    net, history = _sgd_run(**options)
+    assert net._step_plan is None and np.isfinite(history.loss).all()
+
+
+def test_a_divergence_is_found_at_the_same_batch_with_the_compiled_step(step_loaded, monkeypatch):
+    errors = []
+    for hide in (False, True):
+        if hide:
+            _hide(monkeypatch)
+        with pytest.raises(dp.DivergenceError) as info:
+            _sgd_run(lr=1e4, epochs=2)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
+
+
+def test_without_numpys_blas_the_step_is_numpys(step_loaded, monkeypatch):
+    from deltaprop import fast
+
+    monkeypatch.setitem(fast._GEMM, "gemm", {})  # as DELTAPROP_NO_CBLAS=1, or another BLAS
+    net, history = _sgd_run()
+    assert net._step_plan is None and np.isfinite(history.loss).all()
+
+
+def test_the_compiled_step_loads_for_long_runs_only(without_kernels, monkeypatch):
+    assert not kernels.worth_loading_step(1e9)  # switched off by DELTAPROP_NO_JIT
+    monkeypatch.delenv("DELTAPROP_NO_JIT")
+    assert kernels.worth_loading_step(kernels.STEP_LOAD_AT) and not kernels.worth_loading_step(kernels.STEP_LOAD_AT - 1)
+    code = ("import sys, numpy as np, deltaprop as dp\n"
+            "X = np.random.default_rng(0).standard_normal((640, 8)).astype('float32'); y = np.arange(640) % 3\n"
+            "dp.fit(dp.Network.from_sizes([8, 40, 3]), X, y, epochs=3, optimizer='sgd')\n"
+            "print('numba' in sys.modules)\n"
+            "from deltaprop import kernels; kernels.STEP_LOAD_AT = 20\n"
+            "net = dp.Network.from_sizes([8, 40, 3])\n"
+            "dp.fit(net, X, y, epochs=3, optimizer='sgd')\n"
+            "print('numba' in sys.modules, net._step_plan is not None, kernels.status().startswith('compiled training step'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "PYTHONPATH": SRC})
+    assert out.stdout.split() == ["False", "True", "True", "True"]

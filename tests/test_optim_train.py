@@ -241,6 +241,15 @@ def test_a_batch_whose_weights_are_all_zero_is_skipped():
         assert np.array_equal(W, W2) and np.array_equal(b, b2)
 
 
+def test_a_schedule_option_it_does_not_have_is_a_clear_error():
+    with pytest.raises(dp.ConfigError, match="no option 'factor'") as info:
+        make_schedule("step", step=10, factor=0.5)
+    assert "step, gamma" in info.value.hint
+    with pytest.raises(dp.ConfigError, match="no option 'factor'"):  # a ConfigError, not a TypeError
+        dp.fit(dp.Network.from_sizes([2, 3, 2]), np.zeros((4, 2)), [0, 1, 0, 1], epochs=1, schedule="step",
+               schedule_options={"step": 10, "factor": 0.5})
+
+
 def test_adaptive_schedule_divides_the_rate_when_the_loss_stalls():
     from deltaprop.optim import make_schedule
 

@@ -30,7 +30,7 @@ import sys
 import numpy as np
 
 __all__ = ["NARROW", "SMALL_STEP", "zeros_like", "relu", "narrow_order", "row_max", "row_sum", "take_rows",
-           "blas_threads_for", "all_finite", "sub_product", "numpy_gemm", "vdot", "axpby"]
+           "blas_threads_for", "all_finite", "sub_product", "numpy_gemm", "blas_address", "vdot", "axpby"]
 
 #: Layers at most this wide keep Z and A column-major (see :func:`narrow_order`).
 NARROW = 32
@@ -118,7 +118,7 @@ def take_rows(src, idx, out):
     from a permutation of range(n)): 6.3 instead of 17.7 µs for 128 rows of 784 float32 (rows in
     cache), and the reused buffer saves an allocation of 400 KB per step.
     """
-    return np.take(src, idx, axis=0, out=out, mode="clip")
+    return src.take(idx, axis=0, out=out, mode="clip")  # the method: no np.take wrapper in Python
 
 
 _CONTROLLER = []
@@ -188,24 +188,30 @@ _CBLAS_ROW, _CBLAS_NO, _CBLAS_T = 101, 111, 112
 
 
 def _openblas_paths() -> list:
-    """Files of the OpenBLAS that NumPy loaded: the mapped libraries of this process under NumPy's
-    own directory (Linux), else the library NumPy's wheel bundles beside it."""
-    numpy_dir = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))  # site-packages
+    """Files of the OpenBLAS that NumPy loaded: the mapped libraries of this process in NumPy's own
+    folders (Linux), else the library NumPy's wheel bundles beside it.
+
+    Only NumPy's folders (``numpy.libs``, ``numpy/.dylibs``, the package itself): SciPy's wheel maps its own
+    OpenBLAS (``scipy.libs``) once SciPy is imported (scikit-learn and Numba import it), with its own
+    thread pool and 32-bit integers; calling that one would run a second pool beside NumPy's."""
+    site = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))  # site-packages
+    folders = [os.path.join(site, "numpy.libs"), os.path.join(site, "numpy", ".dylibs"),
+               os.path.dirname(os.path.abspath(np.__file__))]
     found = []
     try:
         with open("/proc/self/maps") as f:
             for line in f:
                 path = line.rstrip("\n").split(" ")[-1]
                 name = os.path.basename(path).lower()
-                if "openblas" in name and path.startswith(numpy_dir) and path not in found:
+                if "openblas" in name and os.path.dirname(path) in folders and path not in found:
                     found.append(path)
     except OSError:
         pass
     if not found:
         import glob
 
-        for folder in ("numpy.libs", os.path.join("numpy", ".dylibs")):
-            found += sorted(glob.glob(os.path.join(numpy_dir, folder, "*openblas*")))
+        for folder in folders[:2]:
+            found += sorted(glob.glob(os.path.join(folder, "*openblas*")))
     return found
 
 
@@ -217,18 +223,21 @@ _REAL = {np.dtype(np.float32): ("s", ctypes.c_float), np.dtype(np.float64): ("d"
 
 
 def _signature(kind, integer, real) -> list:
-    """ctypes argument types of cblas ?gemm and ?axpby (OpenBLAS's extension)."""
+    """ctypes argument types of cblas ?gemm, ?dot and ?axpby (OpenBLAS's extension)."""
     vec = [ctypes.c_void_p, integer]
     if kind == "gemm":
         return [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer, integer, real, *vec, *vec, real,
                 ctypes.c_void_p, integer]
+    if kind == "dot":
+        return [integer, *vec, *vec]
     return [integer, real, *vec, real, *vec]  # axpby
 
 
 def _load_blas() -> dict:
-    """{kind: {dtype: function}} for kind in gemm and axpby: the cblas functions of NumPy's own
+    """{kind: {dtype: function}} for kind in gemm, dot and axpby: the cblas functions of NumPy's own
     OpenBLAS, each tested on small arrays against NumPy; a kind is missing when it cannot be found or
-    does not pass, and everything when DELTAPROP_NO_CBLAS is set."""
+    does not pass, and everything when DELTAPROP_NO_CBLAS is set. ``found["int_bits"]`` is the width of
+    their integer arguments."""
     if os.environ.get("DELTAPROP_NO_CBLAS") or not sys.platform.startswith(("linux", "darwin")):
         return {}
     for path in _openblas_paths():
@@ -239,15 +248,15 @@ def _load_blas() -> dict:
         for prefix, suffix, integer in _NAMINGS:
             if getattr(lib, f"{prefix}sgemm{suffix}", None) is None:
                 continue
-            found = {}
-            for kind in ("gemm", "axpby"):
+            found = {"int_bits": 8 * ctypes.sizeof(integer)}
+            for kind in ("gemm", "dot", "axpby"):
                 fns = {}
                 for dtype, (letter, real) in _REAL.items():
                     fn = getattr(lib, f"{prefix}{letter}{kind}{suffix}", None)
                     if fn is None:
                         break
                     fn.argtypes = _signature(kind, integer, real)
-                    fn.restype = None
+                    fn.restype = real if kind == "dot" else None
                     fns[dtype] = fn
                 if len(fns) == 2 and _PASSES[kind](fns):
                     found[kind] = fns
@@ -284,7 +293,18 @@ def _axpby_passes(fns) -> bool:
     return True
 
 
-_PASSES = {"gemm": _gemm_passes, "axpby": _axpby_passes}
+def _dot_passes(fns) -> bool:
+    """The functions give np.vdot's result to the bit (NumPy's own dot of contiguous floats calls them)."""
+    rng = np.random.default_rng(0)
+    for dtype, fn in fns.items():
+        for n in (1, 37, 1280, 5003):
+            x, y = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+            if fn(n, x.ctypes.data, 1, y.ctypes.data, 1) != np.vdot(x, y):
+                return False
+    return True
+
+
+_PASSES = {"gemm": _gemm_passes, "dot": _dot_passes, "axpby": _axpby_passes}
 
 
 def _call(fn, C, A, B, alpha, beta) -> None:
@@ -323,6 +343,16 @@ def _blas(kind: str) -> dict:
         except Exception:  # anything unexpected from ctypes: use the NumPy paths
             _GEMM["all"] = {}
     return _GEMM[kind] if kind in _GEMM else _GEMM["all"].get(kind, {})
+
+
+def blas_address(kind: str, dtype) -> int | None:
+    """The address of NumPy's own OpenBLAS's cblas ?gemm or ?dot for ``dtype``, for compiled code that
+    calls it directly (:mod:`deltaprop.kernels`), or None: not found or not passing its test, other
+    BLAS, or integer arguments other than 64-bit (the compiled calls pass int64)."""
+    fn = _blas(kind).get(np.dtype(dtype))
+    if fn is None or _GEMM.get("all", {}).get("int_bits") != 64:
+        return None
+    return ctypes.cast(fn, ctypes.c_void_p).value
 
 
 def numpy_gemm(dtype):

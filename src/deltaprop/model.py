@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deltaprop import fast
-from deltaprop.activations import canonical_name
+from deltaprop import fast, kernels
+from deltaprop.activations import ReLU, canonical_name
 from deltaprop.errors import ConfigError, InputError
 from deltaprop.initializers import default_initializer, initialize, sklearn_uniform
 from deltaprop.layers import Dense
-from deltaprop.losses import Loss, check_pairing, get_loss, l2_cost, loss_for_output
+from deltaprop.losses import CrossEntropy, Loss, check_pairing, get_loss, l2_cost, loss_for_output
 from deltaprop.validation import (
     check_dtype,
     check_nonnegative_float,
@@ -75,6 +75,7 @@ class Network:
                 )
         self.meta: dict = {}
         self._delta_out: dict[int, np.ndarray] = {}
+        self._step_plan: dict | None = None  # compiled_step's calls for the last batch buffers
         self._grads = None
         self._flat = None  # every W_l and b_l as views of one array (see flat_params)
         self._flat_grads = None
@@ -503,6 +504,108 @@ class Network:
                 below = self.layers[i - 1]
                 delta = below.activation.backward(dA_prev, below.Z, below.A)
         return None if sgd_step else grads
+
+    def compiled_step_fits(self) -> bool:
+        """True when :meth:`compiled_step` can take this network's steps: ReLU hidden layers wider than
+        ``fast.NARROW`` (their Z and A row-major), a softmax cross-entropy output of 2..``fast.NARROW``
+        classes (its Z, A and δ column-major), one float dtype."""
+        layers = self.layers
+        return (type(self.loss) is CrossEntropy and 2 <= layers[-1].n_out <= fast.NARROW
+                and all(type(layer.activation) is ReLU and layer.n_out > fast.NARROW for layer in layers[:-1])
+                and all(layer.n_in >= 2 and layer.n_out >= 2 and layer.W.dtype == self.dtype for layer in layers)
+                and self.dtype in (np.float32, np.float64))
+
+    def compiled_step(self, X: np.ndarray, Y: np.ndarray, scale: float, l2: float = 0.0, sgd_step: bool = True
+                      ) -> tuple[float, int] | None:
+        """The training step's forward and backward passes on a batch by the compiled pieces of
+        :mod:`deltaprop.kernels`: the arithmetic of ``forward(X, cache=True)``, ``cached_cost(Y, l2)`` and
+        ``backward(Y, l2, scale, sgd_step=sgd_step)`` to the bit, in five compiled calls and two NumPy ones
+        (softmax's exponentials, the cost's logarithms) instead of about forty.
+
+        Z_l = A_{l−1} W_lᵀ + b_l, A_l = max(Z_l, 0), A_L = softmax(Z_L); δ_L = scale·(A_L − Y)/m; then
+        for l = L..1, with δ_l W_l taken first (the old W_l): plain SGD's step (``sgd_step``, the step size
+        in ``scale``) W_l ← (1 − scale·λ/m) W_l − δ_lᵀ A_{l−1}, b_l ← b_l − Σ_rows δ_l; or the gradients
+        dW_l = δ_lᵀ A_{l−1} + scale·(λ/m) W_l, db_l = Σ_rows δ_l into :attr:`grads` for an optimizer; and
+        δ_{l−1} = (δ_l W_l) ⊙ [Z_{l−1} > 0].
+
+        Returns (J of the batch before the step, rows whose target class holds the row maximum of A_L),
+        or None, with nothing done, when the pieces are not loaded (:func:`deltaprop.kernels.load_step`)
+        or the batch does not fit: :meth:`compiled_step_fits`, at least 2 rows, X C-contiguous and Y
+        column-major (as the trainer gathers them) in the network's dtype, every W_l and b_l contiguous
+        and writeable. The calls' arguments are kept from step to step while X, Y and every W_l and b_l
+        are the same arrays (the trainer's reused batch buffers).
+        """
+        plan = self._step_plan
+        if plan is None or plan["X"] is not X or plan["Y"] is not Y or any(
+                a is not b for a, b in zip(plan["params"], self.params())):
+            plan = self._step_plan = self._plan_step(X, Y)
+            if plan is None:
+                return None
+        pieces, layers, A_L, a_max, log_a_max = plan["pieces"], self.layers, plan["A_L"], plan["a_max"], plan["log"]
+        relu_forward, backward = pieces["relu_forward"], pieces["backward"]
+        for layer, (args, A_prev, Z, A) in zip(layers, plan["forward"]):
+            relu_forward(*args)
+            layer.A_prev, layer.Z, layer.A = A_prev, Z, A
+        out = layers[-1]
+        pieces["logits"](*plan["logits"])
+        out.A_prev, out.Z, out.A = plan["cache_L"]
+        np.exp(A_L, out=A_L)
+        right = pieces["normalize"](*plan["normalize"])
+        np.log(a_max, out=log_a_max)
+        m, t = X.shape[0], self.dtype.type
+        cost = float(pieces["cost_delta"](*plan["cost_delta"], t(scale / m))) / m
+        if l2:
+            cost += l2_cost([layer.W for layer in layers], l2, m)
+        l2_over_m = scale * l2 / m
+        c = t(1.0 - l2_over_m) if sgd_step else t(l2_over_m)
+        np.add.reduce(plan["delta_L"], axis=0, out=plan["db_L"])  # db_L, summed as NumPy sums a column-major δ
+        for layer, (args, flags, delta) in zip(reversed(layers), plan["backward"]):
+            backward(*args, c, *flags, sgd_step, bool(l2_over_m) and not sgd_step)
+            layer.delta = delta
+        return cost, int(right)
+
+    def _plan_step(self, X, Y) -> dict | None:
+        """The arguments of each compiled call of :meth:`compiled_step` for batches in X and Y (their
+        buffers and the layers' arrays), or None when the step does not fit."""
+        got = kernels.step_pieces(self.dtype)
+        m, layers = X.shape[0], self.layers
+        out = layers[-1]
+        if got is None or m < 2 or not self.compiled_step_fits() or not (
+                X.dtype == self.dtype and X.flags.c_contiguous and X.shape[1] == self.sizes[0]
+                and Y.dtype == self.dtype and Y.flags.f_contiguous and Y.shape == (m, out.n_out)):
+            return None
+        params = self.params()
+        if not all(p.flags.c_contiguous and p.flags.writeable for p in params):
+            return None
+        pieces, gemm, dot = got
+        plan: dict = {"X": X, "Y": Y, "params": params, "pieces": pieces, "forward": []}
+        A = X
+        for layer in layers[:-1]:
+            Z, A_next, _, _ = layer._buffers_for(m)
+            plan["forward"].append(((gemm, A, layer.W, layer.b, Z, A_next), A, Z, A_next))
+            A = A_next
+        Z, A_L, _, _ = out._buffers_for(m)
+        scratch = np.empty((6, m), self.dtype)
+        row_max, row_sum, a_max, log_a_max, lse, y_sum = scratch
+        delta = self._delta_out.get(m)
+        if delta is None or delta.dtype != self.dtype or delta.shape[1] != out.n_out:
+            delta = self._delta_out[m] = np.empty((m, out.n_out), self.dtype, "F")
+        grads = self._grad_buffers()
+        plan.update(A_L=A_L, a_max=a_max, log=log_a_max, cache_L=(A, Z, A_L), delta_L=delta, db_L=grads[-1][1],
+                    logits=(gemm, A, out.W, out.b, Z.T, A_L.T, row_max), normalize=(A_L.T, Y.T, row_sum, a_max),
+                    cost_delta=(dot, Z.T, A_L.T, Y.T, row_max, log_a_max, lse, y_sum, delta.T), backward=[])
+        unused = scratch[:1, :1]
+        inputs = [X] + [A for _, _, _, A in plan["forward"]]
+        for i in range(len(layers) - 1, -1, -1):
+            layer = layers[i]
+            below = layers[i - 1] if i > 0 else None
+            dA = layer._buffers_for(m)[2] if below is not None else unused
+            column_major = layer is out
+            args = (gemm, delta.T if column_major else delta, column_major, layer.W, inputs[i], dA, grads[i][0],
+                    grads[i][1], layer.b, below._buffers_for(m)[0] if below is not None else unused)
+            plan["backward"].append((args, (not column_major, below is not None), delta))
+            delta = dA
+        return plan
 
     def cached_cost(self, Y: ArrayLike, l2: float = 0.0, sample_weight: ArrayLike | None = None) -> float:
         """J for the batch whose forward pass is cached: (1/m) Σ loss_i + λ/(2m) Σ ‖W‖²

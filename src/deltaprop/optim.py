@@ -347,4 +347,11 @@ def make_schedule(name: str | Schedule = "constant", **options: float | None) ->
     key = str(name).strip().lower()
     if key not in SCHEDULES:
         raise unknown_name("learning-rate schedule", name, list(SCHEDULES))
+    import inspect
+
+    accepted = [p for p in inspect.signature(SCHEDULES[key]).parameters if p != "self"]
+    wrong = [k for k in options if k not in accepted]
+    if wrong:
+        raise ConfigError(f"the {key} schedule has no option {', '.join(map(repr, wrong))}",
+                          f"its options are {', '.join(accepted)}" if accepted else "it takes no options")
     return SCHEDULES[key](**options)

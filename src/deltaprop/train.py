@@ -202,7 +202,7 @@ class TrainOptions:
     lr                  None            α; None: 0.1 for sgd/momentum/nesterov, 0.001 for adam
     momentum            None            μ (0.9 for momentum/nesterov); with 'sgd' turns it into momentum
     schedule            'constant'      'constant', 'step', 'exponential', 'invscaling', 'adaptive'
-    schedule_options    None            the schedule's parameters, e.g. {'step': 10, 'factor': 0.5}
+    schedule_options    None            the schedule's parameters, e.g. {'step': 10, 'gamma': 0.5}
     l2                  0.0             λ in J = mean loss + λ/(2m) Σ‖W‖²
     validation_fraction 0.0             share of the rows held out for validation (the command: 0.1)
     early_stopping      None            patience in epochs; restores the best weights
@@ -466,6 +466,8 @@ class Trainer:
         self._best = None  # (score, epoch, weights)
         self._since_best = 0
         self._fingerprint = None
+        self._compiled = False  # steps by Network.compiled_step (set by run)
+        self._right = None  # right answers of the last batch, when its compiled step counted them
         self._xbuf: dict[int, np.ndarray] = {}
         self._ybuf: dict[int, np.ndarray] = {}
 
@@ -493,7 +495,18 @@ class Trainer:
         scale = opt.lr if opt.folds_lr else 1.0
         split = self._split
         self._split_last = split is not None and split.usable(net, Xb.shape[0], sample_weight, self._sparse)
-        if not keep_grads and not self._split_last and type(opt) is SGD:
+        self._right = None
+        sgd_step = not keep_grads and type(opt) is SGD
+        done = None
+        if self._compiled and sample_weight is None and not self._split_last:
+            done = net.compiled_step(Xb, Yb, scale, self.l2, sgd_step=sgd_step)
+        if done is not None:  # the same arithmetic to the bit, in a few compiled calls
+            cost, self._right = done
+            if sgd_step:
+                opt.t += 1  # as SGD.apply counts its steps
+                return cost
+            grads = net.grads
+        elif sgd_step and not self._split_last:
             net.forward(Xb, cache=True, check=False)
             if sample_weight is not None and not sample_weight.any():
                 return 0.0  # as below: nothing to learn from rows that all weigh 0
@@ -501,7 +514,7 @@ class Trainer:
             net.backward(Yb, self.l2, scale=scale, sample_weight=sample_weight, sgd_step=True)
             opt.t += 1  # as SGD.apply counts its steps
             return cost
-        if self._split_last:
+        elif self._split_last:
             cost = split.run(Xb, Yb, self.l2, scale)  # both halves' gradients summed into net.flat_grads()
             grads = net.grads
         else:
@@ -532,7 +545,7 @@ class Trainer:
         if yb.flags.c_contiguous:
             fast.take_rows(self.Y, idx, yb)
         else:  # column-major: columns idx of the row-major Yᵀ
-            np.take(self.Y.T, idx, axis=1, out=yb.T, mode="clip")
+            self.Y.T.take(idx, axis=1, out=yb.T, mode="clip")  # the method: no np.take wrapper in Python
         if self._sparse:  # CSR rows: a small sparse batch, the whole matrix never densified
             return self.X[idx], yb
         xb = self._xbuf.get(m)
@@ -545,7 +558,10 @@ class Trainer:
         return xb, yb
 
     def _correct(self, idx, Yb) -> int:
-        """How many rows of the last batch the network got right (labels precomputed once)."""
+        """How many rows of the last batch the network got right (labels precomputed once; counted
+        already by a compiled step)."""
+        if self._right is not None:
+            return self._right
         labels = self.labels if idx is None else self.labels[idx]
         if self._split_last:
             return sum(_n_correct(A, Yb[s:s + A.shape[0]], labels[s:s + A.shape[0]], self.multilabel)
@@ -595,6 +611,13 @@ class Trainer:
             self._split = SplitStep(self.net)
             self.optimizer.halves = self._split  # element-wise updates over two halves, same bits
             step_macs = 0  # one BLAS thread in each of the two threads
+        self._compiled = False
+        if self._split is None and not self._sparse and self.sample_weight is None and self.net.compiled_step_fits():
+            # The step's forward and backward passes in a few compiled calls when the run is long enough
+            # to repay loading them (the same bits).
+            steps = max(0, self.epochs - self.epoch) * -(-self.X.shape[0] // self.batch_size)
+            if kernels.worth_loading_step(steps):
+                self._compiled = kernels.load_step(self.net.dtype)
         if not self.optimizer.folds_lr:  # Adam, momentum: one compiled update loop when it pays (same bits)
             steps = max(0, self.epochs - self.epoch) * -(-self.X.shape[0] // self.batch_size)
             if kernels.worth_loading(steps * self.net.n_params):
