@@ -236,3 +236,27 @@ def test_latex_of_the_columns_notation_compiles_and_fits(tmp_path):
     assert re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log) == []
     log = _compile(dp.trace("note003", examples=3, notation="columns").to_latex(), tmp_path, "tr")
     assert re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log) == []
+
+
+def test_the_pictures_error_is_named_as_its_document_names_it():
+    # A columns trace (notes 001 and 003) showed dZ = m δᵀ in its matrices and δ in its picture.
+    t = dp.trace("note001", examples=2, notation="columns")
+    html_page = t.to_html()
+    svg = html_page[html_page.index("<svg"):html_page.index("</svg>")]
+    assert "δ" not in svg and "dZ" in svg and "A[3]: 2×m" in svg
+    ns = "{http://www.w3.org/2000/svg}"
+    unit = f".//{ns}g[@data-layer='3'][@data-unit='1']/{ns}title"
+    tip = ElementTree.fromstring(network_svg(t.net, t)).find(unit).text
+    assert f"dZ = {2 * t.layers[-1]['delta'][1, 0]:.4g}".replace("-", "−") in tip
+    rows = dp.trace("note001", examples=2)
+    assert "δ" in network_svg(rows.net, rows) and "A[3]: m×2" in network_svg(rows.net, rows)
+    assert "A[1]: 4×m" in dp.explain([3, 4, 3, 2], notation="columns").to_html()
+
+
+def test_the_commands_picture_follows_its_notation(tmp_path):
+    run("explain", "--layers", "3,4,2", "--notation", "columns", "--picture", tmp_path / "e.svg", check=0)
+    assert "A[1]: 4×m" in (tmp_path / "e.svg").read_text(encoding="utf-8")
+    run("trace", "--preset", "note001", "--examples", "2", "--notation", "columns", "--picture", tmp_path / "t.svg",
+        check=0)
+    svg = (tmp_path / "t.svg").read_text(encoding="utf-8")
+    assert "dZ" in svg and "δ" not in svg

@@ -90,6 +90,13 @@ def test_arrays_that_do_not_suit_the_loops_take_the_numpy_passes():
     assert kernels.momentum(W, W.copy(), np.zeros_like(W), 0.9, 0.1, False)
 
 
+def _printed_by(code: str) -> list[str]:
+    """The words ``code`` prints, run in a fresh Python (nothing loaded) on this checkout's deltaprop."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "PYTHONPATH": SRC})
+    return out.stdout.split()
+
+
 def test_a_short_run_does_not_import_numba_a_long_one_does():
     code = ("import sys, numpy as np, deltaprop as dp\n"
             "X = np.random.default_rng(0).standard_normal((300, 8)); y = np.arange(300) % 3\n"
@@ -98,9 +105,7 @@ def test_a_short_run_does_not_import_numba_a_long_one_does():
             "from deltaprop import kernels; kernels.LOAD_AT = 1000\n"
             "dp.fit(dp.Network.from_sizes([8, 16, 3]), X, y, epochs=3, optimizer='adam')\n"
             "print('numba' in sys.modules, kernels.loaded())\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "PYTHONPATH": SRC})
-    assert out.stdout.split() == ["False", "True", "True"]
+    assert _printed_by(code) == ["False", "True", "True"]
 
 
 def test_worth_loading_follows_the_run_length(without_kernels, monkeypatch):
@@ -147,13 +152,13 @@ def _hide(monkeypatch):
     monkeypatch.setenv("DELTAPROP_NO_JIT", "1")
 
 
-def _sgd_run(dtype="float32", sizes=(40, 70, 50, 6), rows=700, **options):
+def _sgd_run(dtype="float32", sizes=(40, 70, 50, 6), rows=700, hidden="relu", **options):
     """A short training of a network the compiled step fits (plain SGD unless ``options`` says), with a
     validation split and a last batch of another size."""
     rng = np.random.default_rng(5)
     X = rng.standard_normal((rows, sizes[0])).astype(dtype)
     y = rng.integers(0, sizes[-1], rows)
-    net = dp.Network.from_sizes(list(sizes), seed=4, dtype=dtype)
+    net = dp.Network.from_sizes(list(sizes), hidden=hidden, seed=4, dtype=dtype)
     settings = dict(epochs=3, batch_size=64, optimizer="sgd", lr=0.05, seed=2, validation_fraction=0.1)
     history = dp.fit(net, X, y, **{**settings, **options})
     return net, history
@@ -203,6 +208,17 @@ def test_other_optimizers_take_the_compiled_passes_with_the_same_bits(step_loade
     _same_training(compiled, _sgd_run(**options))
 
 
+@pytest.mark.parametrize("hidden", ["relu", "sigmoid", "tanh", "identity", "leaky_relu"])
+@pytest.mark.parametrize("sizes", [(40, 70, 16, 6), (40, 20, 50, 6)])  # narrow (column-major) hidden layers
+def test_every_hidden_activation_and_layout_gives_the_same_bits(step_loaded, hidden, sizes, monkeypatch):
+    for options in ({"optimizer": "sgd", "l2": 0.01}, {"optimizer": "adam", "lr": 1e-3, "dtype": "float64"}):
+        compiled = _sgd_run(sizes=sizes, hidden=hidden, **options)
+        assert compiled[0]._step_plan is not None
+        with monkeypatch.context() as hidden_kernels:
+            _hide(hidden_kernels)
+            _same_training(compiled, _sgd_run(sizes=sizes, hidden=hidden, **options))
+
+
 def test_a_deeper_network_and_two_classes_give_the_same_bits(step_loaded, monkeypatch):
     compiled = _sgd_run(sizes=(30, 64, 33, 40, 2), batch_size=50)
     assert compiled[0]._step_plan is not None
@@ -246,9 +262,17 @@ def test_batches_and_networks_that_do_not_fit_take_the_numpy_step(step_loaded):
     assert net.compiled_step(X, np.ascontiguousarray(Y), 0.1) is None  # row-major Y
     for p, q in zip(before, net.params()):
         np.testing.assert_array_equal(p, q)  # nothing done
-    for sizes, hidden in (([20, 36, 5], "sigmoid"), ([20, 16, 5], "relu"), ([20, 36, 40], "relu")):
-        assert not dp.Network.from_sizes(sizes, hidden=hidden).compiled_step_fits()  # narrow hidden; 40 classes
-    assert not dp.Network.from_sizes([20, 36, 1], output="identity").compiled_step_fits()
+    assert not dp.Network.from_sizes([20, 36, 40]).compiled_step_fits()  # 40 classes: a row-major output
+    assert not dp.Network.from_sizes([20, 1, 5]).compiled_step_fits()  # a layer one unit wide
+    assert not dp.Network.from_sizes([20, 36, 1], output="identity").compiled_step_fits()  # regression
+    assert not dp.Network.from_sizes([20, 36, 3], output="sigmoid").compiled_step_fits()  # multi-label
+
+    class Softplusish(dp.activations.ReLU):  # a subclass may compute otherwise: not the piece's ReLU
+        pass
+
+    net = dp.Network.from_sizes([20, 36, 5])
+    net.layers[0].activation = Softplusish()
+    assert not net.compiled_step_fits()
 
 
 @pytest.mark.parametrize("options", [{"sample_weight": np.linspace(0.5, 2, 700)}, {"threads": 2},
@@ -289,6 +313,4 @@ def test_the_compiled_step_loads_for_long_runs_only(without_kernels, monkeypatch
             "net = dp.Network.from_sizes([8, 40, 3])\n"
             "dp.fit(net, X, y, epochs=3, optimizer='sgd')\n"
             "print('numba' in sys.modules, net._step_plan is not None, kernels.status().startswith('compiled training step'))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "PYTHONPATH": SRC})
-    assert out.stdout.split() == ["False", "True", "True", "True"]
+    assert _printed_by(code) == ["False", "True", "True", "True"]

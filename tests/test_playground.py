@@ -216,3 +216,75 @@ def test_the_command_refuses_a_missing_model_file_and_a_bad_port(tmp_path):
     assert r.returncode == 3 and "no model file" in r.stderr
     r = run("playground", "--port", "70000", "--no-browser")
     assert r.returncode == 2 and "--port" in r.stderr
+
+
+def _unit_tips(svg: str) -> dict:
+    """{(layer, unit): tooltip text} of a network picture."""
+    from xml.etree import ElementTree
+
+    ns = "{http://www.w3.org/2000/svg}"
+    root = ElementTree.fromstring(svg)
+    return {(int(g.get("data-layer")), int(g.get("data-unit"))): g.find(f"{ns}title").text
+            for g in root.iter(f"{ns}g") if g.get("class") == "unit"}
+
+
+def _shown(x: float) -> str:
+    """x as the picture writes it: 4 significant digits, a true minus sign, 0 for ±0."""
+    return "0" if x == 0 else f"{x:.4g}".replace("-", "−")
+
+
+def test_the_columns_views_picture_names_the_error_dz_as_its_panels_do():
+    # The picture beside the notes' columns said δ (deltaprop's rows) while its panels said dZ = m δᵀ.
+    c = _client(network="note001", batch="2", seed="3")
+    cli = _cli_trace("--preset", "note001", "--examples", "2", "--seed", "3")
+    m = cli["m"]
+    cols = c.get("/api/backprop?notation=columns").get_json()
+    rows = c.get("/api/backprop").get_json()
+    assert "δ" not in cols["picture"] and "dZ" in cols["picture"]
+    assert "A[1]: 4×m" in cols["picture"] and "A[1]: m×4" in rows["picture"]
+    tips_cols, tips_rows = _unit_tips(cols["picture"]), _unit_tips(rows["picture"])
+    for b in cli["backward"]:
+        for unit in range(len(b["delta"][0])):
+            tip_c, tip_r = tips_cols[(b["layer"], unit + 1)], tips_rows[(b["layer"], unit + 1)]
+            for i in range(m):
+                dz, delta = "dZ = " + _shown(m * b["delta"][i][unit]), "δ = " + _shown(b["delta"][i][unit])
+                assert dz in tip_c and delta in tip_r, (b["layer"], unit, i)
+
+
+def test_settings_and_requests_the_server_failed_on_get_a_message_not_a_server_error():
+    # ?seed=-1 and a JSON list as the body were 500 pages (a traceback in the log, a blank page in a browser),
+    # test_fraction=0.99 of 10 points said 'X has no rows (shape (0, 2))'
+    app = create_app()
+    app.testing = False  # as the command serves it: an unexpected exception becomes a 500, not a test failure
+    c = app.test_client()
+    for settings, words in (({"seed": "-1"}, "seed"), ({"network": "note001", "seed": "-3"}, "seed"),
+                            ({"points": "10", "test_fraction": "0.99"}, "no training rows")):
+        r = c.post("/api/reset", json=settings)
+        assert r.status_code == 400 and words in r.get_json()["error"] and r.get_json()["hint"], settings
+    for path in ("/api/reset", "/api/step"):
+        for body in (["x"], "x", 5):
+            r = c.post(path, json=body)
+            assert r.status_code == 400 and "JSON object" in r.get_json()["error"], (path, body)
+    assert c.post("/api/step", json={"n": 2}).get_json()["step"] == 2  # the session is still there
+    r = c.get("/api/nothing")
+    assert r.status_code == 404 and r.get_json()["hint"]
+    assert c.get("/api/model").status_code == 405 and c.get("/api/model").get_json()["error"]
+
+
+def test_a_model_file_too_large_is_refused_in_words(monkeypatch):
+    from deltaprop.playground import server
+
+    monkeypatch.setattr(server, "MAX_UPLOAD", 1000)
+    r = create_app().test_client().post("/api/model", data=b"x" * 2000)
+    assert r.status_code == 413 and "MiB" in r.get_json()["hint"]
+
+
+def test_a_failure_of_the_playground_itself_is_named_in_json(monkeypatch):
+    def broken(self):
+        raise RuntimeError("the grid broke")
+
+    monkeypatch.setattr(Session, "boundary", broken)
+    app = create_app()
+    app.testing = False
+    r = app.test_client().get("/api/boundary")
+    assert r.status_code == 500 and "RuntimeError: the grid broke" in r.get_json()["error"]

@@ -189,3 +189,82 @@ def test_a_refused_setting_from_the_url_stays_in_the_form_beside_its_error(brows
         assert pg.locator("#settings [name=seed]").input_value() == "3"
     finally:
         pg.close()
+
+
+def test_a_setting_the_server_could_not_use_is_shown_not_a_blank_page(browser, server):
+    # ?seed=-1 was a 500 from the server: the page stayed blank with only a console error
+    pg = browser.new_page(viewport={"width": 1280, "height": 800})
+    try:
+        pg.goto(server + "?data=xor&seed=-1")
+        pg.wait_for_selector("#error:not([hidden])", timeout=30000)
+        assert "seed" in pg.locator("#error").inner_text()
+        assert pg.locator("#settings [name=seed]").input_value() == "-1"
+    finally:
+        pg.close()
+
+
+def test_a_preset_shows_its_own_data_and_activation_and_gives_them_back(browser, server):
+    # With network=note001 the Data and Activation selects said 'xor' and 'tanh' beside the note's ReLU
+    # network on its own data, and changing them did nothing.
+    pg = browser.new_page(viewport={"width": 1280, "height": 800})
+    try:
+        pg.goto(server + "?data=xor&network=note001&batch=2")
+        pg.wait_for_selector("[data-testid=delta]", state="attached", timeout=30000)
+        data, activation = pg.locator("#settings [name=data]"), pg.locator("#settings [name=activation]")
+        assert data.is_disabled() and activation.is_disabled()
+        assert data.evaluate("el => el.selectedOptions[0].text") == "note001's data"
+        assert activation.evaluate("el => el.selectedOptions[0].text") == "relu"
+        assert "data=xor" in pg.url and "activation=tanh" in pg.url  # the session's choices, kept underneath
+        pg.fill("#settings [name=network]", "5")
+        pg.press("#settings [name=network]", "Enter")
+        pg.wait_for_function("document.getElementById('network-caption').textContent.startsWith('2-5-2 ')")
+        assert data.is_enabled() and data.input_value() == "xor"
+        assert activation.is_enabled() and activation.input_value() == "tanh"
+        assert pg.locator("#error").is_hidden()
+    finally:
+        pg.close()
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_a_wide_matrix_shows_whole_columns_within_its_panel(browser, server, width):
+    # digits' dW (16×64, 12 columns sent) ran past the panel: half a number at the edge and no closing bracket
+    pg = browser.new_page(viewport={"width": width, "height": 800})
+    try:
+        pg.goto(server + "?data=digits&network=16&notation=columns")
+        pg.wait_for_selector("[data-testid=delta]", state="attached", timeout=30000)
+        for name in ("Backward 1", "Batch", "Forward 1"):
+            pg.get_by_role("tab", name=name).click()
+            boxes = pg.locator("#bp-stages .stage:not([hidden]) .matrix")
+            sizes = boxes.evaluate_all("els => els.map(e => [e.scrollWidth, e.clientWidth, e.innerText])")
+            assert sizes, name
+            for scroll, client, text in sizes:
+                assert scroll <= client + 1, (name, text[:40])
+        notes = pg.locator("#bp-stages .stage:not([hidden]) .matrix .more").all_inner_texts()
+        assert any(" of 64 columns" in n for n in notes)
+        first = pg.locator("#bp-stages .stage:not([hidden]) .matrix table").first
+        narrow = first.evaluate("t => t.rows[0].cells.length")
+        pg.set_viewport_size({"width": 2400, "height": 800})  # wider: the columns left out come back
+        pg.wait_for_function(f"document.querySelector('#bp-stages .stage:not([hidden]) .matrix table')"
+                             f".rows[0].cells.length > {narrow}")
+    finally:
+        pg.close()
+
+
+def test_the_loss_chart_shows_the_losses_before_the_first_step(browser, server):
+    # At step 0 the chart was empty (one point drawn as a line of no length) and its axis said 'step 1'
+    pg = browser.new_page(viewport={"width": 1280, "height": 800})
+    try:
+        pg.goto(server + "?data=moons&seed=4")
+        pg.wait_for_selector("[data-testid=delta]", state="attached", timeout=30000)
+        orange = pg.evaluate("""() => {
+            const c = document.getElementById('curves');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let k = 0; k < d.length; k += 4) {
+                if (d[k] > 200 && d[k + 1] > 90 && d[k + 1] < 140 && d[k + 2] < 60) n++;
+            }
+            return n;
+        }""")
+        assert orange >= 10  # the test loss's dot, in the test curve's orange
+    finally:
+        pg.close()

@@ -164,46 +164,65 @@ def _nesterov_loop(p, g, v, mu, lr):
 # function addresses, passed in: nothing machine-specific is compiled in, so Numba's cache stays valid)
 # and the same IEEE operations element by element, so the weights are the bits of the NumPy path. The
 # exponentials and logarithms stay NumPy's (its vectorized exp and log are not libm's), so a step is
-# five compiled calls and two NumPy calls (Network.compiled_step); plain SGD's update is written by
+# a few compiled calls and two NumPy calls (Network.compiled_step); plain SGD's update is written by
 # the dW product itself (as fast.sub_product), other optimizers get the gradients.
 
 _ROW, _NO, _T = 101, 111, 112  # CblasRowMajor, CblasNoTrans, CblasTrans
 _gemm_at = _dot_at = None  # the intrinsics calling cblas ?gemm and ?dot by address (_intrinsics)
 
 
-def _relu_forward(gemm, A_prev, W, b, Z, A):
-    """Z = A_prev Wᵀ + b; A = max(Z, 0) (NaN stays NaN, as np.maximum keeps it). All C-contiguous."""
-    m, k = A_prev.shape
-    n = W.shape[0]
-    zero = W.dtype.type(0)
-    _gemm_at(gemm, np.int32(_ROW), np.int32(_NO), np.int32(_T), np.int64(m), np.int64(n), np.int64(k),
-             W.dtype.type(1), A_prev.ctypes.data, np.int64(k), W.ctypes.data, np.int64(k), W.dtype.type(0),
-             Z.ctypes.data, np.int64(n))
-    for i in range(m):
+# Every array reaches a piece C-contiguous: a column-major one (a narrow layer's Z, A and δ, see
+# fast.narrow_order) as its transpose, with a flag saying so, so that each piece compiles once per dtype.
+# A C-contiguous operand goes to cblas as it is (CblasNoTrans, its row length as leading dimension), a
+# column-major one transposed (CblasTrans, its column length): the calls np.matmul and fast.sub_product make.
+
+
+def _linear(gemm, Ap, ap_t, W, b, Zc, z_t, relu, Ac):
+    """Z = A_prev Wᵀ + b, and A = max(Z, 0) when ``relu`` (NaN stays NaN, as np.maximum keeps it). A_prev
+    is ``Ap`` (or Apᵀ when ``ap_t``); Z and A are ``Zc``, ``Ac`` (or their transposes when ``z_t``: then
+    Zᵀ = W A_prevᵀ is computed, as Dense.forward does for a column-major Z)."""
+    n, k = W.shape
+    m = Zc.shape[1] if z_t else Zc.shape[0]
+    one, zero = W.dtype.type(1), W.dtype.type(0)
+    if z_t:  # Zᵀ (n, m) = W (n, k) · A_prevᵀ (k, m)
+        _gemm_at(gemm, np.int32(_ROW), np.int32(_NO), np.int32(_NO if ap_t else _T), np.int64(n), np.int64(m),
+                 np.int64(k), one, W.ctypes.data, np.int64(k), Ap.ctypes.data, np.int64(m if ap_t else k), zero,
+                 Zc.ctypes.data, np.int64(m))
         for j in range(n):
-            z = Z[i, j] + b[j]
-            Z[i, j] = z
-            A[i, j] = zero if z <= 0 else z
-
-
-def _logits(gemm, A_prev, W, b, ZT, AT, c):
-    """Zᵀ = W A_prevᵀ (the output layer's Z is column-major: ZT and AT are its C-contiguous
-    transposes), Z += b, c = max over each row of Z, A = Z − c (exponentiated next by NumPy)."""
-    m, k = A_prev.shape
-    n = W.shape[0]
-    _gemm_at(gemm, np.int32(_ROW), np.int32(_NO), np.int32(_T), np.int64(n), np.int64(m), np.int64(k),
-             W.dtype.type(1), W.ctypes.data, np.int64(k), A_prev.ctypes.data, np.int64(k), W.dtype.type(0),
-             ZT.ctypes.data, np.int64(m))
-    for j in range(n):
-        bj = b[j]
+            bj = b[j]
+            for i in range(m):
+                z = Zc[j, i] + bj
+                Zc[j, i] = z
+                if relu:
+                    Ac[j, i] = zero if z <= 0 else z
+    else:  # Z (m, n) = A_prev (m, k) · Wᵀ (k, n)
+        _gemm_at(gemm, np.int32(_ROW), np.int32(_T if ap_t else _NO), np.int32(_T), np.int64(m), np.int64(n),
+                 np.int64(k), one, Ap.ctypes.data, np.int64(m if ap_t else k), W.ctypes.data, np.int64(k), zero,
+                 Zc.ctypes.data, np.int64(n))
         for i in range(m):
-            ZT[j, i] = ZT[j, i] + bj
+            for j in range(n):
+                z = Zc[i, j] + b[j]
+                Zc[i, j] = z
+                if relu:
+                    Ac[i, j] = zero if z <= 0 else z
+
+
+def _column_max(XT, out):
+    """out = the maximum of each row of X (``XT`` is its transpose), as np.maximum.reduce keeps a NaN."""
+    n, m = XT.shape
     for i in range(m):
-        c[i] = ZT[0, i]
+        out[i] = XT[0, i]
     for j in range(1, n):
         for i in range(m):
-            z, ci = ZT[j, i], c[i]
-            c[i] = ci if (ci != ci or not (z > ci or z != z)) else z
+            x, o = XT[j, i], out[i]
+            out[i] = o if (o != o or not (x > o or x != x)) else x
+
+
+def _shift(ZT, AT, c):
+    """Softmax's first pass on the output layer's Z (column-major: ``ZT`` and ``AT`` are its transposes):
+    c = max over each row of Z, A = Z − c (exponentiated next by NumPy)."""
+    n, m = ZT.shape
+    _column_max(ZT, c)
     for j in range(n):
         for i in range(m):
             AT[j, i] = ZT[j, i] - c[i]
@@ -221,12 +240,7 @@ def _normalize(AT, YT, s, amax):
     for j in range(n):
         for i in range(m):
             AT[j, i] = AT[j, i] / s[i]
-    for i in range(m):
-        amax[i] = AT[0, i]
-    for j in range(1, n):
-        for i in range(m):
-            a, ai = AT[j, i], amax[i]
-            amax[i] = ai if (ai != ai or not (a > ai or a != a)) else a
+    _column_max(AT, amax)
     right = 0
     for i in range(m):
         best, label = YT[0, i], 0
@@ -256,55 +270,78 @@ def _cost_delta(dot, ZT, AT, YT, c, log_amax, lse, ysum, DT, scale):
     return first - second
 
 
-def _backward(gemm, delta, column_major, W, A_prev, dA, dW, db, b, Z_below, c, sum_db, need_dA, step, add_l2):
+#: Hidden activations the compiled step serves, by the code its backward piece takes: each
+#: derivative as the activation's own ``backward`` computes it.
+ACTIVATION_CODES = {"relu": 0, "sigmoid": 1, "tanh": 2, "identity": 3, "leaky_relu": 4}
+
+
+def _backward(gemm, Dc, d_t, W, Ap, ap_t, dA, dW, db, b, Zb, Ab, b_t, c, sum_db, need_dA, step, add_l2, kind,
+              slope):
     """One layer of the backward pass: dA = δ W (with the W before any step), then
 
     - ``step`` (plain SGD, the step size in δ): W ← cW − δᵀA_prev (c = 1 − αλ/m), b ← b − db;
     - else the gradients: dW = δᵀA_prev (+ c·W when ``add_l2``, c = λ/m), for the optimizer;
 
-    db = Σ_rows δ (unless given), and δ of the layer below = dA ⊙ [Z_below > 0]. δ is (m, n_out),
-    C-contiguous, or column-major when ``column_major`` (then ``delta`` is its C-contiguous transpose).
-    The cblas calls are those of np.matmul and fast.sub_product for these layouts."""
-    if column_major:
-        n, m = delta.shape
-        lead, ta = m, _T
+    db = Σ_rows δ when ``sum_db`` (a row-major δ; a column-major one's is summed by NumPy before), and δ
+    of the layer below = dA ⊙ g'(Z_below) by ``kind`` (ACTIVATION_CODES): [Z > 0]; A(1 − A) as
+    (dA·A) − (dA·A)·A; 1 − A² as dA − (dA·A)·A; 1; 1 or ``slope``. δ is ``Dc`` (or Dcᵀ when ``d_t``),
+    A_prev ``Ap`` (or Apᵀ), Z and A of the layer below ``Zb``, ``Ab`` (or their transposes when ``b_t``);
+    dA, dW, W are row-major."""
+    if d_t:
+        n, m = Dc.shape
     else:
-        m, n = delta.shape
-        lead, ta = n, _NO
+        m, n = Dc.shape
     k = W.shape[1]
     one, zero = W.dtype.type(1), W.dtype.type(0)
-    if need_dA:
-        _gemm_at(gemm, np.int32(_ROW), np.int32(ta), np.int32(_NO), np.int64(m), np.int64(k), np.int64(n), one,
-                 delta.ctypes.data, np.int64(lead), W.ctypes.data, np.int64(k), zero, dA.ctypes.data, np.int64(k))
+    d_lead = m if d_t else n
+    a_lead = m if ap_t else k
+    if need_dA:  # dA (m, k) = δ (m, n) · W (n, k)
+        _gemm_at(gemm, np.int32(_ROW), np.int32(_T if d_t else _NO), np.int32(_NO), np.int64(m), np.int64(k),
+                 np.int64(n), one, Dc.ctypes.data, np.int64(d_lead), W.ctypes.data, np.int64(k), zero,
+                 dA.ctypes.data, np.int64(k))
+    # W or dW (n, k) = δᵀ (n, m) · A_prev (m, k)
+    ta, tb = np.int32(_NO if d_t else _T), np.int32(_T if ap_t else _NO)
     if step:
-        _gemm_at(gemm, np.int32(_ROW), np.int32(_NO if column_major else _T), np.int32(_NO), np.int64(n),
-                 np.int64(k), np.int64(m), -one, delta.ctypes.data, np.int64(lead), A_prev.ctypes.data,
-                 np.int64(k), c, W.ctypes.data, np.int64(k))
+        _gemm_at(gemm, np.int32(_ROW), ta, tb, np.int64(n), np.int64(k), np.int64(m), -one, Dc.ctypes.data,
+                 np.int64(d_lead), Ap.ctypes.data, np.int64(a_lead), c, W.ctypes.data, np.int64(k))
     else:
-        _gemm_at(gemm, np.int32(_ROW), np.int32(_NO if column_major else _T), np.int32(_NO), np.int64(n),
-                 np.int64(k), np.int64(m), one, delta.ctypes.data, np.int64(lead), A_prev.ctypes.data,
-                 np.int64(k), zero, dW.ctypes.data, np.int64(k))
+        _gemm_at(gemm, np.int32(_ROW), ta, tb, np.int64(n), np.int64(k), np.int64(m), one, Dc.ctypes.data,
+                 np.int64(d_lead), Ap.ctypes.data, np.int64(a_lead), zero, dW.ctypes.data, np.int64(k))
         if add_l2:
             for i in range(n):
                 for j in range(k):
                     dW[i, j] = dW[i, j] + c * W[i, j]
     if sum_db:
         for j in range(n):
-            db[j] = delta[0, j]
+            db[j] = Dc[0, j]
         for i in range(1, m):
             for j in range(n):
-                db[j] = db[j] + delta[i, j]
+                db[j] = db[j] + Dc[i, j]
     if step:
         for j in range(n):
             b[j] = b[j] - db[j]
-    if need_dA:
+    if need_dA and kind != 3:
         for i in range(m):
             for j in range(k):
-                dA[i, j] = dA[i, j] * (one if Z_below[i, j] > 0 else zero)
+                d = dA[i, j]
+                if kind == 0:
+                    z = Zb[j, i] if b_t else Zb[i, j]
+                    d = d * (one if z > 0 else zero)
+                elif kind == 4:
+                    z = Zb[j, i] if b_t else Zb[i, j]
+                    d = d * (one if z > 0 else slope)
+                else:
+                    a = Ab[j, i] if b_t else Ab[i, j]
+                    t = d * a
+                    d = t - t * a if kind == 1 else d - t * a
+                dA[i, j] = d
 
+
+#: Compiled helpers the pieces call (compiled first, under these module names).
+_HELPERS = {"_column_max": _column_max}
 
 #: The compiled pieces of the training step (Network.compiled_step).
-_STEP = {"relu_forward": _relu_forward, "logits": _logits, "normalize": _normalize, "cost_delta": _cost_delta,
+_STEP = {"linear": _linear, "shift": _shift, "normalize": _normalize, "cost_delta": _cost_delta,
          "backward": _backward}
 
 
@@ -350,6 +387,7 @@ def _prepare_step(dtype, cache: bool) -> None:
 
         _gemm_at, _dot_at = _intrinsics()
         jit = numba.njit(cache=cache, nogil=True, error_model="numpy", boundscheck=False)
+        globals().update({name: jit(helper) for name, helper in _HELPERS.items()})
         _STATE["step"] = {key: jit(piece) for key, piece in _STEP.items()}
         _STATE.setdefault("version", numba.__version__)
         _STATE["step_dtypes"] = set()
@@ -358,15 +396,14 @@ def _prepare_step(dtype, cache: bool) -> None:
     X, W1, b1, W2, b2 = (np.ones(s, dtype) for s in ((3, 4), (2, 4), (2,), (2, 2), (2,)))
     Z1, A1, ZT, AT, YT, DT, dA = (np.zeros(s, dtype) for s in ((3, 2), (3, 2), (2, 3), (2, 3), (2, 3), (2, 3), (3, 2)))
     v = [np.zeros(3, dtype) for _ in range(6)]
-    p["relu_forward"](gemm, X, W1, b1, Z1, A1)
-    p["logits"](gemm, A1, W2, b2, ZT, AT, v[0])
+    p["linear"](gemm, X, False, W1, b1, Z1, False, True, A1)
+    p["linear"](gemm, A1, False, W2, b2, ZT, True, False, AT)
+    p["shift"](ZT, AT, v[0])
     p["normalize"](AT, YT, v[1], v[2])
     p["cost_delta"](dot, ZT, AT, YT, v[0], v[3], v[4], v[5], DT, t(0.5))
-    for column_major, delta in ((True, DT), (False, Z1)):
-        W, A_prev = (W2, A1) if column_major else (W1, X)
-        for step in (True, False):
-            p["backward"](gemm, delta, column_major, W, A_prev, dA, np.zeros_like(W), b2, b2.copy(), Z1, t(1),
-                          not column_major, column_major, step, not step)
+    for step in (True, False):
+        p["backward"](gemm, DT, True, W2, A1, False, dA, np.zeros_like(W2), b2, b2.copy(), Z1, A1, False, t(1),
+                      False, True, step, not step, 0, t(0.01))
     _STATE["step_dtypes"].add(dtype)
     _STATE.setdefault("step_blas", {})[dtype] = (gemm, dot)
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deltaprop import fast, kernels
-from deltaprop.activations import ReLU, canonical_name
+from deltaprop.activations import ACTIVATIONS, canonical_name
 from deltaprop.errors import ConfigError, InputError
 from deltaprop.initializers import default_initializer, initialize, sklearn_uniform
 from deltaprop.layers import Dense
@@ -41,6 +41,13 @@ if TYPE_CHECKING:
     from deltaprop.validation import Rows
 
 __all__ = ["Network"]
+
+
+def _activation_code(activation) -> int | None:
+    """The code of a hidden activation in the compiled step's backward piece (kernels.ACTIVATION_CODES),
+    or None when the compiled step does not serve it (a subclass, say, which may compute otherwise)."""
+    code = kernels.ACTIVATION_CODES.get(activation.name)
+    return code if code is not None and type(activation) is ACTIVATIONS[activation.name] else None
 
 
 def _short(value) -> str:
@@ -506,12 +513,13 @@ class Network:
         return None if sgd_step else grads
 
     def compiled_step_fits(self) -> bool:
-        """True when :meth:`compiled_step` can take this network's steps: ReLU hidden layers wider than
-        ``fast.NARROW`` (their Z and A row-major), a softmax cross-entropy output of 2..``fast.NARROW``
-        classes (its Z, A and δ column-major), one float dtype."""
+        """True when :meth:`compiled_step` can take this network's steps: hidden layers with relu, sigmoid,
+        tanh, identity or leaky_relu (kernels.ACTIVATION_CODES), a softmax cross-entropy output of
+        2..``fast.NARROW`` classes (its Z, A and δ column-major), every layer at least 2 wide, one float
+        dtype."""
         layers = self.layers
         return (type(self.loss) is CrossEntropy and 2 <= layers[-1].n_out <= fast.NARROW
-                and all(type(layer.activation) is ReLU and layer.n_out > fast.NARROW for layer in layers[:-1])
+                and all(_activation_code(layer.activation) is not None for layer in layers[:-1])
                 and all(layer.n_in >= 2 and layer.n_out >= 2 and layer.W.dtype == self.dtype for layer in layers)
                 and self.dtype in (np.float32, np.float64))
 
@@ -519,14 +527,15 @@ class Network:
                       ) -> tuple[float, int] | None:
         """The training step's forward and backward passes on a batch by the compiled pieces of
         :mod:`deltaprop.kernels`: the arithmetic of ``forward(X, cache=True)``, ``cached_cost(Y, l2)`` and
-        ``backward(Y, l2, scale, sgd_step=sgd_step)`` to the bit, in five compiled calls and two NumPy ones
-        (softmax's exponentials, the cost's logarithms) instead of about forty.
+        ``backward(Y, l2, scale, sgd_step=sgd_step)`` to the bit, in about two compiled calls a layer and
+        a few NumPy ones (softmax's exponentials, the cost's logarithms, tanh and sigmoid) instead of about
+        a dozen calls a layer.
 
-        Z_l = A_{l−1} W_lᵀ + b_l, A_l = max(Z_l, 0), A_L = softmax(Z_L); δ_L = scale·(A_L − Y)/m; then
+        Z_l = A_{l−1} W_lᵀ + b_l, A_l = g_l(Z_l), A_L = softmax(Z_L); δ_L = scale·(A_L − Y)/m; then
         for l = L..1, with δ_l W_l taken first (the old W_l): plain SGD's step (``sgd_step``, the step size
         in ``scale``) W_l ← (1 − scale·λ/m) W_l − δ_lᵀ A_{l−1}, b_l ← b_l − Σ_rows δ_l; or the gradients
         dW_l = δ_lᵀ A_{l−1} + scale·(λ/m) W_l, db_l = Σ_rows δ_l into :attr:`grads` for an optimizer; and
-        δ_{l−1} = (δ_l W_l) ⊙ [Z_{l−1} > 0].
+        δ_{l−1} = (δ_l W_l) ⊙ g'_{l−1}(Z_{l−1}).
 
         Returns (J of the batch before the step, rows whose target class holds the row maximum of A_L),
         or None, with nothing done, when the pieces are not loaded (:func:`deltaprop.kernels.load_step`)
@@ -542,13 +551,13 @@ class Network:
             if plan is None:
                 return None
         pieces, layers, A_L, a_max, log_a_max = plan["pieces"], self.layers, plan["A_L"], plan["a_max"], plan["log"]
-        relu_forward, backward = pieces["relu_forward"], pieces["backward"]
-        for layer, (args, A_prev, Z, A) in zip(layers, plan["forward"]):
-            relu_forward(*args)
-            layer.A_prev, layer.Z, layer.A = A_prev, Z, A
-        out = layers[-1]
-        pieces["logits"](*plan["logits"])
-        out.A_prev, out.Z, out.A = plan["cache_L"]
+        linear, backward = pieces["linear"], pieces["backward"]
+        for layer, (args, activate, cache) in zip(layers, plan["forward"]):
+            linear(*args)
+            if activate is not None:  # tanh, sigmoid, identity: NumPy's own (its tanh is not libm's)
+                activate(cache[1], out=cache[2])
+            layer.A_prev, layer.Z, layer.A = cache
+        pieces["shift"](*plan["shift"])
         np.exp(A_L, out=A_L)
         right = pieces["normalize"](*plan["normalize"])
         np.log(a_max, out=log_a_max)
@@ -557,10 +566,11 @@ class Network:
         if l2:
             cost += l2_cost([layer.W for layer in layers], l2, m)
         l2_over_m = scale * l2 / m
-        c = t(1.0 - l2_over_m) if sgd_step else t(l2_over_m)
-        np.add.reduce(plan["delta_L"], axis=0, out=plan["db_L"])  # db_L, summed as NumPy sums a column-major δ
-        for layer, (args, flags, delta) in zip(reversed(layers), plan["backward"]):
-            backward(*args, c, *flags, sgd_step, bool(l2_over_m) and not sgd_step)
+        c, add_l2 = (t(1.0 - l2_over_m), False) if sgd_step else (t(l2_over_m), bool(l2_over_m))
+        for layer, (args, numpy_db, flags, delta) in zip(reversed(layers), plan["backward"]):
+            if numpy_db is not None:  # a column-major δ: its db summed as NumPy sums it (pairwise)
+                np.add.reduce(numpy_db[0], axis=0, out=numpy_db[1])
+            backward(*args, c, *flags[:2], sgd_step, add_l2, *flags[2:])
             layer.delta = delta
         return cost, int(right)
 
@@ -578,32 +588,46 @@ class Network:
         if not all(p.flags.c_contiguous and p.flags.writeable for p in params):
             return None
         pieces, gemm, dot = got
-        plan: dict = {"X": X, "Y": Y, "params": params, "pieces": pieces, "forward": []}
-        A = X
-        for layer in layers[:-1]:
+
+        def c_view(a):  # (the array as the pieces take it: C-contiguous, or its transpose; transposed?)
+            return (a, False) if a.flags.c_contiguous else (a.T, True)
+
+        plan: dict = {"X": X, "Y": Y, "params": params, "pieces": pieces, "forward": [], "backward": []}
+        A, inputs, caches = X, [], []
+        for layer in layers:
             Z, A_next, _, _ = layer._buffers_for(m)
-            plan["forward"].append(((gemm, A, layer.W, layer.b, Z, A_next), A, Z, A_next))
+            relu = _activation_code(layer.activation) == 0
+            activate = None if relu or layer is out else layer.activation.forward
+            plan["forward"].append(((gemm, *c_view(A), layer.W, layer.b, *c_view(Z), relu, c_view(A_next)[0]),
+                                    activate, (A, Z, A_next)))
+            inputs.append(A)
+            caches.append((Z, A_next))
             A = A_next
-        Z, A_L, _, _ = out._buffers_for(m)
+        Z, A_L = caches[-1]
         scratch = np.empty((6, m), self.dtype)
         row_max, row_sum, a_max, log_a_max, lse, y_sum = scratch
         delta = self._delta_out.get(m)
         if delta is None or delta.dtype != self.dtype or delta.shape[1] != out.n_out:
             delta = self._delta_out[m] = np.empty((m, out.n_out), self.dtype, "F")
         grads = self._grad_buffers()
-        plan.update(A_L=A_L, a_max=a_max, log=log_a_max, cache_L=(A, Z, A_L), delta_L=delta, db_L=grads[-1][1],
-                    logits=(gemm, A, out.W, out.b, Z.T, A_L.T, row_max), normalize=(A_L.T, Y.T, row_sum, a_max),
-                    cost_delta=(dot, Z.T, A_L.T, Y.T, row_max, log_a_max, lse, y_sum, delta.T), backward=[])
+        plan.update(A_L=A_L, a_max=a_max, log=log_a_max, shift=(Z.T, A_L.T, row_max),
+                    normalize=(A_L.T, Y.T, row_sum, a_max),
+                    cost_delta=(dot, Z.T, A_L.T, Y.T, row_max, log_a_max, lse, y_sum, delta.T))
         unused = scratch[:1, :1]
-        inputs = [X] + [A for _, _, _, A in plan["forward"]]
         for i in range(len(layers) - 1, -1, -1):
             layer = layers[i]
-            below = layers[i - 1] if i > 0 else None
-            dA = layer._buffers_for(m)[2] if below is not None else unused
-            column_major = layer is out
-            args = (gemm, delta.T if column_major else delta, column_major, layer.W, inputs[i], dA, grads[i][0],
-                    grads[i][1], layer.b, below._buffers_for(m)[0] if below is not None else unused)
-            plan["backward"].append((args, (not column_major, below is not None), delta))
+            dW, db = grads[i]
+            if i > 0:
+                dA, (Z_below, A_below) = layer._buffers_for(m)[2], caches[i - 1]
+                below = layers[i - 1].activation
+                code, slope = _activation_code(below), getattr(below, "slope", 0.0)
+            else:
+                dA, Z_below, A_below, code, slope = unused, unused, unused, 3, 0.0
+            Dc, d_t = c_view(delta)
+            Zb, b_t = c_view(Z_below)
+            args = (gemm, Dc, d_t, layer.W, *c_view(inputs[i]), dA, dW, db, layer.b, Zb, c_view(A_below)[0], b_t)
+            plan["backward"].append((args, (delta, db) if d_t else None,
+                                     (not d_t, i > 0, code, self.dtype.type(slope)), delta))
             delta = dA
         return plan
 

@@ -124,7 +124,8 @@ def register_explain(subparsers) -> None:
                    help="bracket: rows are examples, deltaprop's own arrays; columns: notes 001 and 003 (examples in "
                         "columns, dZ = m δᵀ)")
     t.add_argument("--picture", metavar="FILE.svg",
-                   help="also draw the network with z, a and δ of each unit (example 1; every example on hover)")
+                   help="also draw the network with z, a and δ of each unit (dZ = m δᵀ with --notation "
+                        "columns; example 1, every example on hover)")
     t.add_argument("--seed", type=seed_int, default=0)
     t.add_argument("--digits", type=number(int, 1, MAX_DIGITS), default=4,
                    help=f"significant digits printed, 1 to {MAX_DIGITS} (float64 holds {MAX_DIGITS}; default 4)")
@@ -258,7 +259,7 @@ def _picture(args, net, tr=None) -> None:
         return
     from deltaprop.io.modelfile import atomic_write
 
-    atomic_write(args.picture, network_svg(net, tr).encode("utf-8"))
+    atomic_write(args.picture, network_svg(net, tr, notation=getattr(args, "notation", None)).encode("utf-8"))
 
 
 def _diagnosis(run, data_spec):

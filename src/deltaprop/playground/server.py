@@ -9,7 +9,9 @@
                             (?notation=columns: as notes 001 and 003 write it, examples in columns and dZ)
     POST /api/model         upload a model file (the request body); it becomes the "model" data choice
 
-Errors come back as JSON ``{"error": message, "hint": hint}`` with status 400, and the page shows them.
+Errors come back as JSON ``{"error": message, "hint": hint}`` with status 400 (a setting or request the
+playground refuses), 404, 405 or 413 (an unknown address, a wrong method, a model file too large), or 500
+(a failure of the playground itself, named, its traceback left in the server's log), and the page shows them.
 """
 
 from __future__ import annotations
@@ -58,6 +60,32 @@ def create_app(model_path: str | None = None, config=None):
         except DeltapropError as err:
             return flask.jsonify({"error": err.message, "hint": err.hint}), 400
 
+    def body_object() -> dict:
+        """The request's JSON object ({} when there is none); a list, string or number is refused by name."""
+        body = flask.request.get_json(silent=True)
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise ConfigError(f"the request must be a JSON object of settings, got {type(body).__name__}",
+                              'for example {"data": "xor", "network": "8,8"}')
+        return body
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    @app.errorhandler(413)
+    def http_error(err):
+        hint = {404: "the playground's page is at /", 405: "see the routes in deltaprop.playground.server",
+                413: f"the playground takes model files up to {MAX_UPLOAD // 2**20} MiB"}[err.code]
+        return flask.jsonify({"error": f"{err.code} {err.name}: {err.description}", "hint": hint}), err.code
+
+    @app.errorhandler(500)
+    def failure(err):
+        # A bug, not the user's doing: the page says what failed instead of going blank; the log keeps the
+        # traceback.
+        cause = getattr(err, "original_exception", None) or err
+        return flask.jsonify({"error": f"the playground failed: {type(cause).__name__}: {cause}",
+                              "hint": "a bug in deltaprop: please report it with the page's address"}), 500
+
     @app.get("/")
     def index():
         return flask.send_from_directory(STATIC, "index.html")
@@ -72,9 +100,8 @@ def create_app(model_path: str | None = None, config=None):
 
     @app.post("/api/reset")
     def reset():
-        body = flask.request.get_json(silent=True) or {}
-
         def run():
+            body = body_object()
             session = holder["session"]
             cfg = Config.from_query({k: v for k, v in body.items() if v is not None})
             session.model_path = holder["model"]
@@ -84,9 +111,8 @@ def create_app(model_path: str | None = None, config=None):
 
     @app.post("/api/step")
     def step():
-        body = flask.request.get_json(silent=True) or {}
-
         def run():
+            body = body_object()
             try:
                 n = int(body.get("n", 1))
             except (TypeError, ValueError):

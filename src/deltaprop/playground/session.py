@@ -81,6 +81,8 @@ class Config:
             raise unknown_name("optimizer", self.optimizer, list(OPTIMIZERS))
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"the learning rate must be above 0, got {self.lr}", "for example lr=0.1")
+        if self.seed < 0:  # numpy.random.default_rng takes any whole number ≥ 0 (seed=-1 was a server error)
+            raise ConfigError(f"the seed must be a whole number ≥ 0, got {self.seed}", "for example seed=0")
         if self.batch < 1:
             raise ConfigError(f"the batch size must be at least 1, got {self.batch}", "for example batch=10")
         if not (self.l2 >= 0 and math.isfinite(self.l2)):
@@ -174,6 +176,9 @@ class Session:
             order = rng.permutation(len(X))
             n_test = max(1, round(cfg.test_fraction * len(X)))
             te, tr = order[:n_test], order[n_test:]
+            if not len(tr):
+                raise ConfigError(f"test_fraction={cfg.test_fraction:g} of {len(X)} points leaves no "
+                                  "training rows", "lower test_fraction (for example 0.3) or raise points")
             Xtr, ytr, Xte, yte = X[tr], y[tr], X[te], y[te]
             if cfg.data != "model":
                 sizes = [X.shape[1], *cfg.hidden_sizes(), len(self.classes)]
@@ -246,7 +251,7 @@ class Session:
             hist = [hist[k] for k in keep]
         return {
             "config": self.config.query(),
-            "data": self.data_name, "about": self.about, "classes": self.classes,
+            "data": self.data_name, "about": self.about, "classes": self.classes, "preset": self.config.preset,
             "sizes": self.net.sizes, "activations": self.net.activations, "loss_name": self.net.loss.name,
             "n_params": self.net.n_params,
             "step": self.steps, "epoch": self.epoch, "batch_size": len(self.batch_indices()),

@@ -13,7 +13,7 @@ import numpy as np
 
 import deltaprop
 from deltaprop.teach.mathml import prose_to_html, to_mathml
-from deltaprop.teach.pictures import network_svg
+from deltaprop.teach.pictures import error_name, network_svg
 
 __all__ = ["backprop_view"]
 
@@ -153,5 +153,7 @@ def backprop_view(net, X, Y, l2: float, rows, step: int, shown: int = 8, about: 
         "step": step, "m": m, "l2": l2, "preset": preset, "about": about, "notation": notation,
         "max_error": tr.max_error, "check_ok": check_ok, "h": tr.h,
         "stages": stages,
-        "picture": network_svg(tr.net, tr, max_units=12, title="this batch: z, a and δ per unit (example 1)"),
+        # The picture names the error as the panels beside it do: δ in rows, dZ = m δᵀ in the notes' columns.
+        "picture": network_svg(tr.net, tr, max_units=12, notation=notation,
+                               title=f"this batch: z, a and {error_name(notation)} per unit (example 1)"),
     }

@@ -185,7 +185,7 @@ def explain(net_or_spec: Network | str | os.PathLike[str] | Sequence[int] | dict
         raise unknown_name("notation", notation, list(NOTATIONS))
     build = {"bracket": _bracket, "columns": _columns, "theta": _theta}[key]
     doc, symbols = build(net, l2)
-    add_picture(doc, net)
+    add_picture(doc, net, notation=key)
     return Explanation(net, key, l2, doc, symbols)
 
 

@@ -2,6 +2,7 @@
 
     >>> svg = network_svg(net)                 # the architecture with its shapes
     >>> svg = network_svg(net, trace=t)        # and, per unit, z, a and δ of a traced batch
+    >>> svg = network_svg(net, t, notation="columns")  # as notes 001 and 003: dZ = m δᵀ, A^[l] n × m
 
 Small layers are drawn unit by unit; a layer wider than ``max_units`` becomes one block labelled
 with its size, and the weights into or out of it one band labelled with the shape of ``W``. Blue
@@ -9,6 +10,11 @@ edges are positive weights, orange ones negative; the thicker and darker, the la
 relative to the largest weight of the picture. With a trace, each unit's z, a and δ of the first
 example are written beside it (when the layers are small enough to leave room) and every unit
 carries a tooltip (``<title>``) with its values for each example of the batch.
+
+The error is named as the document beside the picture names it: ``notation="bracket"`` (rows are
+examples) writes deltaprop's ``δ = ∂J/∂Z`` and ``A[l]: m×n``; ``"columns"`` (notes 001 and 003)
+writes their ``dZ = m δᵀ`` (the same error times the batch size m: ``dZ^[L] = A^[L] − Y``) and
+``A[l]: n×m``. By default the notation is the trace's own.
 
 The same SVG goes into ``explain --picture``, ``trace --picture``, the HTML hand-outs and the
 playground, which styles the hooks it leaves (``class="unit"``, ``data-layer``, ``data-unit``).
@@ -20,7 +26,7 @@ import html
 
 import numpy as np
 
-__all__ = ["NEGATIVE", "POSITIVE", "add_picture", "network_svg"]
+__all__ = ["NEGATIVE", "POSITIVE", "add_picture", "error_name", "network_svg"]
 
 POSITIVE = "#1f6fb4"   # blue: positive weights and values
 NEGATIVE = "#e0731c"   # orange: negative ones
@@ -49,17 +55,30 @@ def _layer_values(trace):
     return out
 
 
+def error_name(notation: str) -> str:
+    """The name of a unit's backward error in ``notation``: δ (rows, deltaprop's) or dZ (columns, notes 001
+    and 003)."""
+    return "dZ" if notation == "columns" else "δ"
+
+
 def network_svg(net, trace=None, *, max_units: int = 12, width: int | None = None, height: int | None = None,
-                title: str | None = None, labels: bool = True) -> str:
-    """An SVG picture of ``net`` (a Network); with ``trace`` (a Trace of that network), z, a and δ per unit.
+                title: str | None = None, labels: bool = True, notation: str | None = None) -> str:
+    """An SVG picture of ``net`` (a Network); with ``trace`` (a Trace of that network), z, a and the
+    error per unit: δ (``notation="bracket"``) or dZ = m δᵀ (``"columns"``; default: the trace's notation).
 
     ``max_units``: layers wider than this are drawn as one block. ``width``/``height`` default to a
     size that fits the layers; the drawing scales with the ``viewBox``.
     """
+    notation = notation or getattr(trace, "notation", None) or "bracket"
+    in_columns = notation == "columns"
+    err = error_name(notation)
     sizes = list(net.sizes)
     acts = ["input"] + list(net.activations)
     L = len(sizes) - 1
     values = _layer_values(trace)
+    if values is not None and in_columns:
+        # Notes 001 and 003 leave 1/m out of dZ (they divide in dW and db): dZ = m δᵀ, one example a column.
+        values = [(Z, A, None if D is None else D * D.shape[0]) for Z, A, D in values]
     full = [n <= max_units for n in sizes]
     tallest = max(n if f else 1 for n, f in zip(sizes, full))
     show_values = values is not None and max(n for n, f in zip(sizes, full) if f) <= 8
@@ -136,7 +155,7 @@ def network_svg(net, trace=None, *, max_units: int = 12, width: int | None = Non
                                 row.append(f"z = {_num(Z[i, k], 4)}")
                             row.append(("x = " if l == 0 else "a = ") + _num(A[i, k], 4))
                             if D is not None:
-                                row.append(f"δ = {_num(D[i, k], 4)}")
+                                row.append(f"{err} = {_num(D[i, k], 4)}")
                             tip.append(f"example {i + 1}: " + ", ".join(row))
                         a = float(A[0, k])
                         s = min(abs(a), 1.0)
@@ -155,14 +174,14 @@ def network_svg(net, trace=None, *, max_units: int = 12, width: int | None = Non
                         lines.append(f"z {_num(Z[0, k])}")
                     lines.append(("x " if l == 0 else "a ") + _num(A[0, k]))
                     if D is not None:
-                        lines.append(f"δ {_num(D[0, k])}")
+                        lines.append(f"{err} {_num(D[0, k])}")
                     # A white card under the values: the weight lines (up to 5 px wide) run under the labels
                     # and struck through digits ('a 0.574' read as 'a 0:574'). DejaVu Sans' digits are 0.64 em.
                     card_w = 4 + 0.66 * 10.5 * max(len(text) for text in lines)
                     parts.append(f'<rect class="values" x="{x + 17:.1f}" y="{y - 18:.1f}" width="{card_w:.1f}" '
                                  f'height="{12 * len(lines) + 3}" rx="2" fill="#fff" fill-opacity="0.9"/>')
                     for t, text in enumerate(lines):
-                        color = "#b0400a" if text.startswith("δ") else "#222"
+                        color = "#b0400a" if text.startswith(err) else "#222"
                         parts.append(f'<text x="{x + 19:.1f}" y="{y - 8 + 12 * t:.1f}" font-size="10.5" '
                                      f'fill="{color}" stroke="#fff" stroke-width="3" paint-order="stroke">{_esc(text)}</text>')
         else:
@@ -173,7 +192,7 @@ def network_svg(net, trace=None, *, max_units: int = 12, width: int | None = Non
             if values is not None and A is not None:
                 extra = [("‖x‖ " if l == 0 else "‖a‖ ") + _num(np.linalg.norm(A[0]))]
                 if D is not None:
-                    extra.append(f"‖δ‖ {_num(np.linalg.norm(D[0]))}")
+                    extra.append(f"‖{err}‖ {_num(np.linalg.norm(D[0]))}")
                 for t, text in enumerate(extra):
                     parts.append(f'<text x="{x:.1f}" y="{mid + 54 + 12 * t:.1f}" text-anchor="middle" '
                                  f'font-size="10.5">{_esc(text)}</text>')
@@ -181,7 +200,7 @@ def network_svg(net, trace=None, *, max_units: int = 12, width: int | None = Non
         if labels:
             name = "input" if l == 0 else ("output" if l == L else f"layer {l}")
             act = "" if l == 0 else acts[l]
-            shape = f"A[{l}]: m×{n}"
+            shape = f"A[{l}]: {n}×m" if in_columns else f"A[{l}]: m×{n}"
             for t, text in enumerate((name, act, shape)):
                 if text:
                     parts.append(f'<text x="{x:.1f}" y="{h - bottom + 30 + 14 * t:.1f}" text-anchor="middle" '
@@ -191,11 +210,14 @@ def network_svg(net, trace=None, *, max_units: int = 12, width: int | None = Non
     return "\n".join(parts)
 
 
-def add_picture(doc, net, trace=None) -> None:
-    """Put the network's picture into a teaching document (a ``Doc``) after its opening paragraphs:
-    HTML shows it; the text, Markdown and LaTeX renderings leave it out."""
+def add_picture(doc, net, trace=None, notation: str | None = None) -> None:
+    """Put the network's picture into a teaching document (a ``Doc``) after its opening paragraphs, in the
+    document's ``notation`` (default: the trace's): HTML shows it; the text, Markdown and LaTeX renderings
+    leave it out."""
+    notation = notation or getattr(trace, "notation", None) or "bracket"
+    err = "dZ" if notation == "columns" else "\\delta"
     at = next((k for k, b in enumerate(doc.blocks) if k > 0 and b[0] == "h"), len(doc.blocks))
     caption = ("The network: units as circles, weights as lines (blue positive, orange negative, thicker is larger)"
-               + (", with $z$, $a$ and $\\delta$ of example 1 beside each unit; hover a unit for every example."
+               + (f", with $z$, $a$ and ${err}$ of example 1 beside each unit; hover a unit for each example."
                   if trace is not None else "; hover a line for its weight."))
-    doc.blocks.insert(at, ("picture", network_svg(net, trace), caption))
+    doc.blocks.insert(at, ("picture", network_svg(net, trace, notation=notation), caption))

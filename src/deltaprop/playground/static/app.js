@@ -17,12 +17,29 @@ function queue(task) {
   return busy;
 }
 
-async function api(path, body) {
-  const options = body === undefined ? {} : {
-    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
-  const response = await fetch(path, options);
-  const data = await response.json();
-  if (!response.ok) {
+// The server's answer, or {error, hint} said in words: a page that cannot be read as JSON (a proxy's, an old
+// server's) or no answer at all (the server stopped) is shown, never a blank page and a console error.
+async function request(path, options) {
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (err) {
+    return {ok: false, data: {error: "no answer from the playground's server",
+      hint: "is deltaprop playground still running? Start it again and reload this page"}};
+  }
+  try {
+    return {ok: response.ok, data: await response.json()};
+  } catch (err) {
+    return {ok: false, data: {error: "the server answered " + response.status + " " + response.statusText
+      + " without a message", hint: ""}};
+  }
+}
+
+async function api(path, body, options) {
+  options = options || (body === undefined ? {} : {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+  const {ok, data} = await request(path, options);
+  if (!ok) {
     showError(data.error + (data.hint ? " — " + data.hint : ""));
     throw new Error(data.error);
   }
@@ -44,8 +61,34 @@ function fmt(x) {
 
 function settingsFromForm() {
   const out = {};
-  for (const name of SETTINGS) out[name] = form.elements[name].value;
+  for (const name of SETTINGS) {
+    const el = form.elements[name];
+    // A choice a preset made for itself keeps the session's own value underneath (for when the preset goes).
+    out[name] = el.disabled && lastState ? lastState.config[name] : el.value;
+  }
   return out;
+}
+
+// A preset of the notes brings its own data and activations: those two selects said 'circles' and 'tanh'
+// beside a network of ReLU units on the note's data, and changing them did nothing. They show what the
+// preset uses, greyed, until hidden layer sizes replace the preset.
+const PRESET_OWNS = {data: (state) => state.preset + "'s data", activation: (state) => state.activations[0]};
+
+function markPreset(state) {
+  for (const [name, shown] of Object.entries(PRESET_OWNS)) {
+    const el = form.elements[name];
+    el.querySelectorAll("option.preset").forEach((o) => o.remove());
+    el.disabled = Boolean(state.preset);
+    el.title = state.preset ? state.preset + " sets the " + name + " itself: write hidden layer sizes such as 6,4 "
+      + "to choose " + (name === "data" ? "a data set" : "an activation") : "";
+    if (state.preset) {
+      const option = new Option(shown(state), "", true, true);
+      option.className = "preset";
+      el.add(option);
+    } else {
+      el.value = String(state.config[name]);
+    }
+  }
 }
 
 function setFormFrom(config) {
@@ -53,7 +96,7 @@ function setFormFrom(config) {
     const el = form.elements[name];
     if (!(name in config)) continue;
     const value = String(config[name]);
-    if (el.tagName === "SELECT" && ![...el.options].some((o) => o.value === value)) {
+    if (el.tagName === "SELECT" && ![...el.options].some((o) => o.value === value && !o.classList.contains("preset"))) {
       el.add(new Option(value, value));
     }
     el.value = value;
@@ -72,6 +115,7 @@ function writeUrl(config) {
 function renderState(state) {
   lastState = state;
   setFormFrom(state.config);
+  markPreset(state);
   writeUrl(state.config);
   $("step-count").textContent = state.step;
   $("epoch").textContent = state.epoch;
@@ -112,10 +156,17 @@ function drawCurves(history) {
     ctx.beginPath(); ctx.moveTo(left, y(v)); ctx.lineTo(W - right, y(v)); ctx.stroke();
     ctx.fillText(v.toFixed(2), 4, y(v) + 4);
   }
-  ctx.fillText("step " + xmax, W - right - 60, H - 8);
+  ctx.textAlign = "right";
+  ctx.fillText("step " + steps.at(-1), W - right, H - 8);  // it said 'step 1' before the first Step
+  ctx.textAlign = "left";
   ctx.fillText("0", left, H - 8);
   const line = (key, colour, dash) => {
-    ctx.strokeStyle = colour; ctx.lineWidth = 2; ctx.setLineDash(dash);
+    ctx.strokeStyle = colour; ctx.fillStyle = colour; ctx.lineWidth = 2; ctx.setLineDash(dash);
+    if (history.length === 1) {  // one point is no line: a dot, so the losses before training show
+      ctx.setLineDash([]);
+      ctx.beginPath(); ctx.arc(x(history[0].step), y(history[0][key]), 3.5, 0, 2 * Math.PI); ctx.fill();
+      return;
+    }
     ctx.beginPath();
     history.forEach((h, i) => { if (i === 0) ctx.moveTo(x(h.step), y(h[key])); else ctx.lineTo(x(h.step), y(h[key])); });
     ctx.stroke();
@@ -173,10 +224,19 @@ function matrixElement(m) {
   shape.textContent = "(" + m.shape.join("×") + ")";
   name.appendChild(shape);
   box.appendChild(name);
+  box.matrix = m;
+  fillMatrix(box, m.rows.length ? m.rows[0].length : 0);
+  return box;
+}
+
+// The table of the first `columns` columns of the box's matrix, and the note of what is left out.
+function fillMatrix(box, columns) {
+  const m = box.matrix;
+  box.querySelectorAll("table, .more").forEach((el) => el.remove());
   const table = document.createElement("table");
   m.rows.forEach((row, i) => {
     const tr = table.insertRow();
-    row.forEach((v, j) => {
+    row.slice(0, columns).forEach((v, j) => {
       const td = tr.insertCell();
       td.textContent = fmt(v);
       td.dataset.value = String(v);
@@ -191,7 +251,7 @@ function matrixElement(m) {
     });
   });
   box.appendChild(table);
-  const shownCols = m.rows.length ? m.rows[0].length : 0;
+  const shownCols = Math.min(columns, m.rows.length ? m.rows[0].length : 0);
   const allCols = m.shape.at(-1);
   const notes = [];
   if (m.shape.length === 2 && m.rows.length < m.shape[0]) notes.push("first " + m.rows.length + " of " + m.shape[0] + " rows");
@@ -202,7 +262,16 @@ function matrixElement(m) {
     more.textContent = notes.join(", ");
     box.appendChild(more);
   }
-  return box;
+}
+
+// A matrix wider than the panel was cut off at its edge (digits' dW showed half a number and no bracket):
+// it shows as many whole columns as fit, and says how many there are.
+function fitMatrices(panel) {
+  panel.querySelectorAll(".matrix").forEach((box) => {
+    let columns = box.matrix.rows.length ? box.matrix.rows[0].length : 0;
+    fillMatrix(box, columns);
+    while (columns > 1 && box.scrollWidth > box.clientWidth + 1) fillMatrix(box, --columns);
+  });
 }
 
 function stageElement(stage, view) {
@@ -250,6 +319,7 @@ function showStage(k) {
   if (!stages.length) return;
   stageIndex = Math.max(0, Math.min(k, stages.length - 1));
   stages.forEach((s, i) => { s.hidden = i !== stageIndex; });
+  fitMatrices(stages[stageIndex]);
   document.querySelectorAll("#stage-list button").forEach((b, i) => b.setAttribute("aria-selected", String(i === stageIndex)));
   const chip = document.querySelectorAll("#stage-list button")[stageIndex];
   const layer = Number(chip.dataset.layer), kind = chip.dataset.kind;
@@ -353,13 +423,17 @@ $("model-file").addEventListener("change", async (event) => {
   if (!file) return;
   setPlaying(false);
   queue(async () => {
-    const response = await fetch("/api/model", {method: "POST", body: await file.arrayBuffer()});
-    const data = await response.json();
-    if (!response.ok) { showError(data.error + (data.hint ? " — " + data.hint : "")); return; }
-    showError("");
-    renderState(data);
+    renderState(await api("/api/model", undefined, {method: "POST", body: await file.arrayBuffer()}));
     await refreshViews();
-  });
+  }).catch(() => {});
+});
+let refit = null;
+window.addEventListener("resize", () => {
+  clearTimeout(refit);
+  refit = setTimeout(() => {
+    const shown = document.querySelector("#bp-stages .stage:not([hidden])");
+    if (shown) fitMatrices(shown);
+  }, 100);
 });
 document.addEventListener("keydown", (event) => {
   if (event.target.closest("input, select")) return;
