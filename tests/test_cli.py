@@ -69,6 +69,7 @@ def test_train_writes_a_complete_run_directory(digits_run):
     assert cm.shape == (10, 10) and cm.sum() == metrics["data"]["test_rows"]
     assert metrics["command"].startswith("deltaprop train")
     assert metrics["config"]["layers"] == [32]
+    assert metrics["environment"]["compiled"].startswith("NumPy passes")  # a short run: no compiled step
     # The summary a person reads.
     assert "test accuracy" in proc.stdout and "saved:" in proc.stdout
     assert "epoch" in proc.stderr  # progress (plain lines when not on a terminal)

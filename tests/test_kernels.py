@@ -250,6 +250,25 @@ def test_one_compiled_step_equals_the_numpy_step_on_odd_values(step_loaded):
             np.testing.assert_array_equal(getattr(la, name), getattr(lb, name))
 
 
+def test_a_layer_given_new_weights_or_activation_between_steps_is_followed(step_loaded):
+    rng = np.random.default_rng(2)
+    a, b = dp.Network.from_sizes([20, 36, 48, 5], seed=1), dp.Network.from_sizes([20, 36, 48, 5], seed=1)
+    X = rng.standard_normal((30, 20)).astype(np.float32)
+    Y = np.asfortranarray(a.prepare_targets(rng.integers(0, 5, 30)))
+    for step in range(5):
+        for net in (a, b):  # a callback rebinds a weight array, then swaps an activation
+            if step == 2:
+                net.layers[1].W = net.layers[1].W * 0.5
+            if step == 3:
+                net.layers[0].activation = dp.activations.Tanh()
+        a.forward(X, cache=True, check=False)
+        cost = a.cached_cost(Y)
+        a.backward(Y, scale=0.05, sgd_step=True)
+        assert b.compiled_step(X, Y, 0.05)[0] == cost
+    for p, q in zip(a.params(), b.params()):
+        np.testing.assert_array_equal(p, q)
+
+
 def test_batches_and_networks_that_do_not_fit_take_the_numpy_step(step_loaded):
     rng = np.random.default_rng(0)
     net = dp.Network.from_sizes([20, 36, 5], seed=1)

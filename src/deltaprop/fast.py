@@ -14,6 +14,9 @@ The rest of the engine calls these helpers instead of repeating the tricks:
 - plain SGD's update written by the dW product itself, W ← βW − δᵀA_prev in one GEMM call on NumPy's
   own OpenBLAS (:func:`sub_product`): no dW array and no separate pass over W;
 - Adam's and momentum's y ← αx + βy as one BLAS pass (:func:`axpby`) where NumPy needs three;
+- with the ``fast`` extra (Numba), long runs take each step's forward and backward passes in a few
+  compiled calls that call the same cblas functions by address (:func:`blas_address`,
+  ``Network.compiled_step``, :mod:`deltaprop.kernels`): the same bits, without Python's per-call cost;
 - the helpers below.
 
 Every helper falls back to the plain NumPy expression where its trick does not apply.

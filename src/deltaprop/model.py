@@ -541,12 +541,13 @@ class Network:
         or None, with nothing done, when the pieces are not loaded (:func:`deltaprop.kernels.load_step`)
         or the batch does not fit: :meth:`compiled_step_fits`, at least 2 rows, X C-contiguous and Y
         column-major (as the trainer gathers them) in the network's dtype, every W_l and b_l contiguous
-        and writeable. The calls' arguments are kept from step to step while X, Y and every W_l and b_l
-        are the same arrays (the trainer's reused batch buffers).
+        and writeable. The calls' arguments are kept from step to step while X, Y, every W_l and b_l and
+        every activation are the same objects (the trainer's reused batch buffers).
         """
         plan = self._step_plan
         if plan is None or plan["X"] is not X or plan["Y"] is not Y or any(
-                a is not b for a, b in zip(plan["params"], self.params())):
+                a is not b for a, b in zip(plan["params"], self.params())) or any(
+                a is not layer.activation for a, layer in zip(plan["activations"], self.layers)):
             plan = self._step_plan = self._plan_step(X, Y)
             if plan is None:
                 return None
@@ -592,7 +593,8 @@ class Network:
         def c_view(a):  # (the array as the pieces take it: C-contiguous, or its transpose; transposed?)
             return (a, False) if a.flags.c_contiguous else (a.T, True)
 
-        plan: dict = {"X": X, "Y": Y, "params": params, "pieces": pieces, "forward": [], "backward": []}
+        plan: dict = {"X": X, "Y": Y, "params": params, "activations": [layer.activation for layer in layers],
+                      "pieces": pieces, "forward": [], "backward": []}
         A, inputs, caches = X, [], []
         for layer in layers:
             Z, A_next, _, _ = layer._buffers_for(m)

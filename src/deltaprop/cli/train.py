@@ -986,7 +986,8 @@ def _plot(name: str, run_dir: Path, net, data, rows, metrics, X_test) -> None:
 
 
 def environment() -> dict:
-    """Python, NumPy and BLAS versions and the platform: what a figure in metrics.json was measured on."""
+    """Python, NumPy and BLAS versions, the platform, and whether the compiled step and update loops ran
+    (:func:`deltaprop.kernels.status`): what a figure in metrics.json was measured on."""
     import platform
 
     blas = None
@@ -998,8 +999,10 @@ def environment() -> dict:
             blas = {k: libs[0].get(k) for k in ("internal_api", "version", "num_threads")}
     except Exception:  # threadpoolctl missing or unable to inspect: the versions still say much
         blas = None
+    from deltaprop import kernels
+
     return {"python": platform.python_version(), "numpy": np.__version__, "blas": blas,
-            "platform": platform.platform(), "machine": platform.machine()}
+            "platform": platform.platform(), "machine": platform.machine(), "compiled": kernels.status()}
 
 
 def _point_latest(run_dir: Path) -> None:
