@@ -256,7 +256,7 @@ def test_the_pictures_error_is_named_as_its_document_names_it():
 def test_the_commands_picture_follows_its_notation(tmp_path):
     run("explain", "--layers", "3,4,2", "--notation", "columns", "--picture", tmp_path / "e.svg", check=0)
     assert "A[1]: 4×m" in (tmp_path / "e.svg").read_text(encoding="utf-8")
-    run("trace", "--preset", "note001", "--examples", "2", "--notation", "columns", "--picture", tmp_path / "t.svg",
-        check=0)
+    run("trace", "--preset", "note001", "--examples", "2", "--notation", "columns", "--picture",
+        tmp_path / "t.svg", check=0)
     svg = (tmp_path / "t.svg").read_text(encoding="utf-8")
     assert "dZ" in svg and "δ" not in svg

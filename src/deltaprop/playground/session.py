@@ -251,7 +251,8 @@ class Session:
             hist = [hist[k] for k in keep]
         return {
             "config": self.config.query(),
-            "data": self.data_name, "about": self.about, "classes": self.classes, "preset": self.config.preset,
+            "data": self.data_name, "about": self.about, "classes": self.classes,
+            "preset": self.config.preset,
             "sizes": self.net.sizes, "activations": self.net.activations, "loss_name": self.net.loss.name,
             "n_params": self.net.n_params,
             "step": self.steps, "epoch": self.epoch, "batch_size": len(self.batch_indices()),

@@ -79,8 +79,9 @@ function markPreset(state) {
     const el = form.elements[name];
     el.querySelectorAll("option.preset").forEach((o) => o.remove());
     el.disabled = Boolean(state.preset);
-    el.title = state.preset ? state.preset + " sets the " + name + " itself: write hidden layer sizes such as 6,4 "
-      + "to choose " + (name === "data" ? "a data set" : "an activation") : "";
+    const what = name === "data" ? "a data set" : "an activation";
+    el.title = state.preset ? state.preset + " sets the " + name + " itself: write hidden layer sizes such "
+      + "as 6,4 to choose " + what : "";
     if (state.preset) {
       const option = new Option(shown(state), "", true, true);
       option.className = "preset";
@@ -96,7 +97,8 @@ function setFormFrom(config) {
     const el = form.elements[name];
     if (!(name in config)) continue;
     const value = String(config[name]);
-    if (el.tagName === "SELECT" && ![...el.options].some((o) => o.value === value && !o.classList.contains("preset"))) {
+    const listed = (o) => o.value === value && !o.classList.contains("preset");
+    if (el.tagName === "SELECT" && ![...el.options].some(listed)) {
       el.add(new Option(value, value));
     }
     el.value = value;
