@@ -73,8 +73,10 @@ BLOCK_ROWS = 1024
 @dataclass
 class History:
     """What happened, epoch by epoch: one dict per epoch with ``epoch``, ``loss``, ``accuracy``
-    (classifiers), ``val_loss``, ``val_accuracy`` (with validation data), ``lr``, ``time`` (seconds),
-    and per-layer gradient-flow figures ``delta_norm`` and ``dW_norm`` (lists, layer 1 first, from the
+    (classifiers), ``val_loss``, ``val_accuracy`` (with validation data), ``val_loss_se`` (the standard
+    error of the validation loss as a mean over its n rows, s/√n with s the standard deviation of the
+    rows' losses: how far the figure moves with the rows drawn), ``lr``, ``time`` (seconds), and
+    per-layer gradient-flow figures ``delta_norm`` and ``dW_norm`` (lists, layer 1 first, from the
     epoch's last batch, for the unscaled gradient of J)."""
 
     epochs: list = field(default_factory=list)
@@ -569,15 +571,33 @@ class Trainer:
     # -- evaluation --------------------------------------------------------------------------------
     def evaluate(self, X: Rows | RowSource, Y: np.ndarray) -> tuple[float, float | None]:
         """(J without the L2 term, accuracy) on prepared data, in chunks to bound memory."""
+        loss, accuracy, _ = self._evaluate(X, Y)
+        return loss, accuracy
+
+    def _evaluate(self, X, Y, spread: bool = False) -> tuple[float, float | None, float | None]:
+        """:meth:`evaluate`, and with ``spread`` the standard error of the loss as a mean over the m rows,
+        s/√m (s: the sample standard deviation of loss_i; None below 2 rows or for a loss without
+        ``rows``). The loss itself is the same sum as without it, bit for bit."""
         net = self.net
         total, correct, m = 0.0, 0, X.shape[0]
+        per_row: list | None = [] if spread and m >= 2 else None
         for start in range(0, m, 4096):
             xb, yb = _rows(X, start, min(start + 4096, m)), Y[start:start + 4096]
             Z, A = net.logits(xb)
             total += net.loss.value(Z, A, yb)
+            if per_row is not None:
+                try:
+                    per_row.append(np.asarray(net.loss.rows(Z, A, yb), dtype=np.float64).reshape(-1))
+                except NotImplementedError:  # a loss of the caller's own with no per-row form
+                    per_row = None
             if self.track_accuracy:
                 correct += _n_correct(A, yb, _predicted_labels(yb), self.multilabel)
-        return total / m, (correct / m if self.track_accuracy else None)
+        se = None
+        if per_row:
+            with np.errstate(over="ignore", invalid="ignore"):
+                s = float(np.std(np.concatenate(per_row), ddof=1))
+            se = s / math.sqrt(m) if math.isfinite(s) else None
+        return total / m, (correct / m if self.track_accuracy else None), se
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> History:
@@ -661,9 +681,11 @@ class Trainer:
             if self.track_accuracy:
                 logs["accuracy"] = correct / n
             if self.val is not None:
-                logs["val_loss"], logs["val_accuracy"] = self.evaluate(*self.val)
-                if logs["val_accuracy"] is None:
-                    del logs["val_accuracy"]
+                val = self._evaluate(*self.val, spread=True)
+                logs["val_loss"], logs["val_accuracy"], logs["val_loss_se"] = val
+                for key in ("val_accuracy", "val_loss_se"):
+                    if logs[key] is None:
+                        del logs[key]
             logs["lr"] = self.optimizer.lr
             logs["time"] = seconds + time.perf_counter() - started
             logs.update(self._gradient_flow())

@@ -824,6 +824,7 @@ def _write_outputs(run_dir, args, config, net, data, trainer, history, status, s
     from deltaprop import __version__
     from deltaprop.cli import report
     from deltaprop.io.modelfile import save
+    from deltaprop.teach.diagnose import mean_baseline
 
     train_seconds = sum(e["time"] for e in history.epochs)
     net.meta.update({
@@ -881,7 +882,9 @@ def _write_outputs(run_dir, args, config, net, data, trainer, history, status, s
         "data": {"name": data.name, "train_rows": int(data.X_train.shape[0]), "test_rows": int(data.X_test.shape[0]),
                  "features": data.n_features, "classes": data.class_names, "target": data.target_name,
                  "source": data.source, "read": data.reading,
-                 "target_scaling": net.meta.get("target_scaling")},
+                 "target_scaling": net.meta.get("target_scaling"),
+                 # diagnose weighs the validation loss against the noise of a mean over this many rows
+                 "validation_rows": int(trainer.val[0].shape[0]) if trainer.val is not None else 0},
         "network": {"sizes": net.sizes, "activations": net.activations, "loss": net.loss.name,
                     "dtype": net.dtype.name, "parameters": net.n_params},
         "status": status,
@@ -893,6 +896,7 @@ def _write_outputs(run_dir, args, config, net, data, trainer, history, status, s
         "final": {k: history.epochs[-1].get(k) for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
         if history.epochs else {},
         "test": _compact(test_metrics),
+        "baseline": mean_baseline(trainer),
         "problems": problems,
         "files": [*files, "metrics.json", *planned],
     }
@@ -1022,9 +1026,10 @@ def _point_latest(run_dir: Path) -> None:
 
 
 def _still_learning(run_dir: Path, status: str, debug: bool) -> str:
-    """One line when the run ended still learning (diagnose's ``underfitting``: the loss still falling at
-    the last epoch, or a low training accuracy), with the flag to try; "" otherwise, and when the run
-    also shows ``overfitting`` (the two remedies would pull both ways: diagnose explains)."""
+    """One line naming diagnose's verdict on the run's curves, with what to try: ``underfitting`` (the loss
+    still falling at the last epoch, a low training accuracy or R²) or ``overfitting`` (the validation loss
+    turned up while the training loss fell far below chance, by more than the noise of the validation rows);
+    "" otherwise, and when both show (the two remedies would pull both ways: diagnose explains)."""
     from deltaprop.teach.diagnose import diagnose
 
     if status != "completed" or not (run_dir / "history.csv").is_file():
@@ -1036,12 +1041,17 @@ def _still_learning(run_dir: Path, status: str, debug: bool) -> str:
             raise
         return ""
     codes = found.codes
-    if "underfitting" not in codes or "overfitting" in codes:
-        return ""
-    finding = found.findings[codes.index("underfitting")]
-    remedy = finding.suggestion.replace("`", "").rstrip(".")
-    return (f"underfitting (the network can still learn): {remedy}; "
-            f"deltaprop diagnose {shlex.quote(str(run_dir))} gives the figures")
+    figures = f"deltaprop diagnose {shlex.quote(str(run_dir))} gives the figures"
+    if "underfitting" in codes and "overfitting" not in codes:
+        finding = found.findings[codes.index("underfitting")]
+        remedy = finding.suggestion.replace("`", "").rstrip(".")
+        return f"underfitting (the network can still learn): {remedy}; {figures}"
+    if "overfitting" in codes and "underfitting" not in codes:
+        finding = found.findings[codes.index("overfitting")]
+        remedy = finding.suggestion.replace("`", "").split(". ")[0].rstrip(".")
+        return (f"overfitting (the validation loss was lowest at epoch {finding.epoch} and rose to "
+                f"{finding.value:.3g}, beyond the noise of the validation rows): {remedy}; {figures}")
+    return ""
 
 
 def _print_train_summary(net, data, history, metrics, run_dir, seconds, plots, hint="") -> None:
