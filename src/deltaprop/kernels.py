@@ -441,6 +441,10 @@ _LOOPS = {"adam": _adam_loop, "momentum": _momentum_loop, "nesterov": _nesterov_
 def _flat(arrays):
     """The arrays as 1-D views when all are contiguous, writeable, of one float dtype and size; else None."""
     first = arrays[0]
+    if first.ndim == 1 and all(type(a) is np.ndarray and a.ndim == 1 and a.dtype == first.dtype
+                               and a.size == first.size and a.flags.c_contiguous and a.flags.writeable
+                               for a in arrays) and first.dtype in (np.float32, np.float64):
+        return arrays  # the trainer's flat parameter, gradient and state arrays: already 1-D
     if first.dtype not in (np.float32, np.float64):
         return None
     for a in arrays:

@@ -266,19 +266,14 @@ class Network:
                 setattr(layer, name, view)
                 offset += a.size
         self._flat = flat
+        self._packed = self.params()  # the views, for _is_packed
         self._flat_grads = None
 
     def _is_packed(self) -> bool:
-        """True while every W_l and b_l is still its view of the flat array (nobody rebound one)."""
-        flat = self._flat
-        if flat is None:
-            return False
-        address, offset = flat.ctypes.data, 0
-        for p in self.params():
-            if p.base is not flat or p.ctypes.data != address + offset * flat.itemsize:
-                return False
-            offset += p.size
-        return True
+        """True while every W_l and b_l is still its view of the flat array (nobody rebound one): the
+        same array objects that :meth:`_pack` made (a view cannot move, so identity is enough)."""
+        params, packed = self.params(), getattr(self, "_packed", ())
+        return self._flat is not None and len(params) == len(packed) and all(p is q for p, q in zip(params, packed))
 
     def flat_params(self) -> np.ndarray | None:
         """The one array that every W_l and b_l is a view of, in the order of :meth:`params` (packed
