@@ -3,6 +3,7 @@
 Marked slow; `.ci/run` installs Chromium and runs them. Each test starts the server on a free port in
 this process and fails on any console error of the page."""
 
+import contextlib
 import json
 import os
 import threading
@@ -64,6 +65,17 @@ def _open(page, server, query=""):
 
 def _count(page) -> int:
     return int(page.get_by_test_id("step-count").inner_text())
+
+
+@contextlib.contextmanager
+def _opened(browser, url, width=1280, height=800):
+    """A page of its own size at ``url``, closed afterwards (the tests that need no console check)."""
+    pg = browser.new_page(viewport={"width": width, "height": height})
+    try:
+        pg.goto(url)
+        yield pg
+    finally:
+        pg.close()
 
 
 def _not_blank(path):
@@ -179,36 +191,26 @@ def test_a_bad_setting_in_the_url_is_shown_not_thrown(page, server):
 
 def test_a_refused_setting_from_the_url_stays_in_the_form_beside_its_error(browser, server):
     # ?network=-8 showed the error about '-8' above a form that said 6,4 (the defaults)
-    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-    try:
-        pg.goto(server + "?data=xor&network=-8&seed=3")
+    with _opened(browser, server + "?data=xor&network=-8&seed=3", 1400, height=1000) as pg:
         pg.wait_for_selector("#error:not([hidden])", timeout=30000)
         assert "'-8'" in pg.locator("#error").inner_text()
         assert pg.locator("#settings [name=network]").input_value() == "-8"
         assert pg.locator("#settings [name=data]").input_value() == "xor"
         assert pg.locator("#settings [name=seed]").input_value() == "3"
-    finally:
-        pg.close()
 
 
 def test_a_setting_the_server_could_not_use_is_shown_not_a_blank_page(browser, server):
     # ?seed=-1 was a 500 from the server: the page stayed blank with only a console error
-    pg = browser.new_page(viewport={"width": 1280, "height": 800})
-    try:
-        pg.goto(server + "?data=xor&seed=-1")
+    with _opened(browser, server + "?data=xor&seed=-1") as pg:
         pg.wait_for_selector("#error:not([hidden])", timeout=30000)
         assert "seed" in pg.locator("#error").inner_text()
         assert pg.locator("#settings [name=seed]").input_value() == "-1"
-    finally:
-        pg.close()
 
 
 def test_a_preset_shows_its_own_data_and_activation_and_gives_them_back(browser, server):
     # With network=note001 the Data and Activation selects said 'xor' and 'tanh' beside the note's ReLU
     # network on its own data, and changing them did nothing.
-    pg = browser.new_page(viewport={"width": 1280, "height": 800})
-    try:
-        pg.goto(server + "?data=xor&network=note001&batch=2")
+    with _opened(browser, server + "?data=xor&network=note001&batch=2") as pg:
         pg.wait_for_selector("[data-testid=delta]", state="attached", timeout=30000)
         data, activation = pg.locator("#settings [name=data]"), pg.locator("#settings [name=activation]")
         assert data.is_disabled() and activation.is_disabled()
@@ -221,16 +223,12 @@ def test_a_preset_shows_its_own_data_and_activation_and_gives_them_back(browser,
         assert data.is_enabled() and data.input_value() == "xor"
         assert activation.is_enabled() and activation.input_value() == "tanh"
         assert pg.locator("#error").is_hidden()
-    finally:
-        pg.close()
 
 
 @pytest.mark.parametrize("width", [1280, 800])
 def test_a_wide_matrix_shows_whole_columns_within_its_panel(browser, server, width):
     # digits' dW (16×64, 12 columns sent) ran past the panel: half a number at the edge and no closing bracket
-    pg = browser.new_page(viewport={"width": width, "height": 800})
-    try:
-        pg.goto(server + "?data=digits&network=16&notation=columns")
+    with _opened(browser, server + "?data=digits&network=16&notation=columns", width) as pg:
         pg.wait_for_selector("[data-testid=delta]", state="attached", timeout=30000)
         for name in ("Backward 1", "Batch", "Forward 1"):
             pg.get_by_role("tab", name=name).click()
@@ -249,15 +247,11 @@ def test_a_wide_matrix_shows_whole_columns_within_its_panel(browser, server, wid
         pg.set_viewport_size({"width": 1600, "height": 800})  # wider: the columns left out come back
         pg.wait_for_function(f"document.querySelector('#bp-stages .stage:not([hidden]) .matrix table')"
                              f".rows[0].cells.length > {narrow}")
-    finally:
-        pg.close()
 
 
 def test_the_loss_chart_shows_the_losses_before_the_first_step(browser, server):
     # At step 0 the chart was empty (one point drawn as a line of no length) and its axis said 'step 1'
-    pg = browser.new_page(viewport={"width": 1280, "height": 800})
-    try:
-        pg.goto(server + "?data=moons&seed=4")
+    with _opened(browser, server + "?data=moons&seed=4") as pg:
         pg.wait_for_selector("[data-testid=delta]", state="attached", timeout=30000)
         orange = pg.evaluate("""() => {
             const c = document.getElementById('curves');
@@ -269,17 +263,13 @@ def test_the_loss_chart_shows_the_losses_before_the_first_step(browser, server):
             return n;
         }""")
         assert orange >= 10  # the test loss's dot, in the test curve's orange
-    finally:
-        pg.close()
 
 
 @pytest.mark.parametrize("width", [1280, 1024])
 def test_the_backprop_pictures_values_are_drawn_large_enough_to_read(browser, server, width):
     # Beside the stage the picture was drawn at 0.64 (1280 px) and 0.5 (1024 px) of its size: its z, a and δ
     # came out as 5-7 px text
-    pg = browser.new_page(viewport={"width": width, "height": 800})
-    try:
-        pg.goto(server + "?data=spiral&network=8,8")
+    with _opened(browser, server + "?data=spiral&network=8,8", width) as pg:
         pg.wait_for_selector("[data-testid=delta]", state="attached", timeout=30000)
         font = pg.evaluate("""() => {
             const svg = document.querySelector('#bp-picture svg');
@@ -294,5 +284,3 @@ def test_the_backprop_pictures_values_are_drawn_large_enough_to_read(browser, se
         assert 0 <= top < 800
         pg.get_by_role("tab", name="Backward 1").click()
         assert pg.locator("#bp-stages .stage:not([hidden]) h3").inner_text() == "Backward: layer 1"
-    finally:
-        pg.close()

@@ -427,6 +427,15 @@ class _Walk:
             raise self.unsupported(node, f"reads {name!r}, which is neither the data path nor a constant")
         return np.asarray(self.consts[name])
 
+    def output_numbers(self, node, ins, cur, verb: str) -> np.ndarray:
+        """The constant a Mul or Add applies to the network's outputs (the target scaling's std or mean),
+        in float64: one number, or one per output unit."""
+        numbers = self.const(node, ins[1] if ins[0] == cur else ins[0]).astype(np.float64)
+        outputs = self.pending[0].shape[0]
+        if numbers.size not in (1, outputs):
+            raise self.unsupported(node, f"{verb} {outputs} outputs by {numbers.size} numbers")
+        return numbers
+
     def finish_layer(self):
         if self.pending is not None:
             W, b, act = self.pending
@@ -546,12 +555,7 @@ class _Walk:
             return self.scaling(node, cur, ins, out)
         if self.target_std is not None or self.target_mean is not None:
             if op == "Add" and self.target_mean is None:
-                mean = self.const(node, ins[1] if ins[0] == cur else ins[0]).astype(np.float64)
-                if mean.size not in (1, self.pending[0].shape[0]):
-                    raise self.unsupported(
-                        node, f"shifts {self.pending[0].shape[0]} outputs by {mean.size} numbers"
-                    )
-                self.target_mean = mean
+                self.target_mean = self.output_numbers(node, ins, cur, "shifts")
                 return out
             raise self.unsupported(
                 node, "follows the scaling of the outputs (Mul, Add), which ends the network"
@@ -563,12 +567,7 @@ class _Walk:
             and self.pending[2] in (None, "identity", "exp")
         ):
             # A regression trained on standardised targets: y = A·std + mean (Mul, then Add).
-            std = self.const(node, ins[1] if ins[0] == cur else ins[0]).astype(np.float64)
-            if std.size not in (1, self.pending[0].shape[0]):
-                raise self.unsupported(
-                    node, f"scales {self.pending[0].shape[0]} outputs by {std.size} numbers"
-                )
-            self.target_std = std
+            self.target_std = self.output_numbers(node, ins, cur, "scales")
             return out
         if op == "Scaler" and not self.layers and self.pending is None:
             return self.scaler_op(node, attrs, out)
