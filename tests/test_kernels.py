@@ -142,7 +142,7 @@ def step_loaded(monkeypatch):
     monkeypatch.setattr(kernels, "STEP_LOAD_AT", 0)
     state = kernels._STATE  # a test may hide it (_hide); this one is put back after the test
     yield
-    for key in ("step", "step_dtypes", "step_blas"):
+    for key in ("step", "step_dtypes"):
         state.pop(key, None)
 
 

@@ -337,7 +337,7 @@ def _gemm_for(C, A, B):
 
 
 def _blas(kind: str) -> dict:
-    """{dtype: cblas function} of NumPy's own OpenBLAS for kind gemm or axpby; empty where it
+    """{dtype: cblas function} of NumPy's own OpenBLAS for kind gemm, dot or axpby; empty where it
     cannot be called (other BLAS, other platforms, DELTAPROP_NO_CBLAS set). Looked up and tested once;
     ``_GEMM[kind]``, where set (the tests set {} to take the NumPy paths), takes its place."""
     if "all" not in _GEMM:

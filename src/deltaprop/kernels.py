@@ -374,9 +374,12 @@ def step_pieces(dtype):
     """(pieces, gemm address, dot address) for the compiled training step in ``dtype``, or None when
     :func:`load_step` has not made them ready."""
     dtype = np.dtype(dtype)
-    if dtype not in _STATE.get("step_dtypes", ()) or fast.blas_address("gemm", dtype) is None:
-        return None  # not loaded, or NumPy's BLAS switched off since (DELTAPROP_NO_CBLAS, the tests' switch)
-    return _STATE["step"], *_STATE["step_blas"][dtype]
+    if dtype not in _STATE.get("step_dtypes", ()):
+        return None
+    gemm, dot = fast.blas_address("gemm", dtype), fast.blas_address("dot", dtype)
+    if gemm is None or dot is None:
+        return None  # NumPy's BLAS switched off since loading (DELTAPROP_NO_CBLAS, the tests' switch)
+    return _STATE["step"], gemm, dot
 
 
 def _prepare_step(dtype, cache: bool) -> None:
@@ -405,7 +408,6 @@ def _prepare_step(dtype, cache: bool) -> None:
         p["backward"](gemm, DT, True, W2, A1, False, dA, np.zeros_like(W2), b2, b2.copy(), Z1, A1, False, t(1),
                       False, True, step, not step, 0, t(0.01))
     _STATE["step_dtypes"].add(dtype)
-    _STATE.setdefault("step_blas", {})[dtype] = (gemm, dot)
 
 
 def _intrinsics():
@@ -441,19 +443,13 @@ _LOOPS = {"adam": _adam_loop, "momentum": _momentum_loop, "nesterov": _nesterov_
 def _flat(arrays):
     """The arrays as 1-D views when all are contiguous, writeable, of one float dtype and size; else None."""
     first = arrays[0]
-    if first.ndim == 1 and all(type(a) is np.ndarray and a.ndim == 1 and a.dtype == first.dtype
-                               and a.size == first.size and a.flags.c_contiguous and a.flags.writeable
-                               for a in arrays) and first.dtype in (np.float32, np.float64):
-        return arrays  # the trainer's flat parameter, gradient and state arrays: already 1-D
     if first.dtype not in (np.float32, np.float64):
         return None
     for a in arrays:
         if not isinstance(a, np.ndarray) or a.dtype != first.dtype or a.size != first.size \
-                or not a.flags.c_contiguous:
+                or not a.flags.c_contiguous or not a.flags.writeable:
             return None
-    if not all(a.flags.writeable for a in arrays):
-        return None
-    return [a.reshape(-1) for a in arrays]
+    return [a if a.ndim == 1 else a.reshape(-1) for a in arrays]  # the trainer's flat arrays pass as they are
 
 
 def adam(p, g, m, v, b1: float, b2: float, eps: float, lr_t: float) -> bool:

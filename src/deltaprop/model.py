@@ -466,6 +466,14 @@ class Network:
                 self._grads = [(np.empty_like(layer.W), np.empty_like(layer.b)) for layer in self.layers]
         return self._grads
 
+    def _delta_buffer(self, m: int) -> np.ndarray:
+        """The reused (m, n_L) work array of δ_L, in the output layer's memory order (fast.narrow_order)."""
+        out = self.layers[-1]
+        delta = self._delta_out.get(m)
+        if delta is None or delta.dtype != self.dtype or delta.shape[1] != out.n_out:
+            delta = self._delta_out[m] = np.empty((m, out.n_out), self.dtype, fast.narrow_order(out.n_out))
+        return delta
+
     def backward(self, Y: ArrayLike, l2: float = 0.0, scale: float = 1.0,
                  sample_weight: ArrayLike | None = None,
                  sgd_step: bool = False) -> list[tuple[np.ndarray, np.ndarray]] | None:
@@ -486,9 +494,7 @@ class Network:
         m = Y.shape[0]
         grads = self._grad_buffers()
         out = self.layers[-1]
-        delta = self._delta_out.get(m)
-        if delta is None or delta.dtype != self.dtype or delta.shape[1] != out.n_out:
-            delta = self._delta_out[m] = np.empty((m, out.n_out), self.dtype, fast.narrow_order(out.n_out))
+        delta = self._delta_buffer(m)
         total = m if sample_weight is None else float(sample_weight.sum())
         self.loss.delta(out.A, Y, scale / total, out=delta)
         if sample_weight is not None:
@@ -603,9 +609,7 @@ class Network:
         Z, A_L = caches[-1]
         scratch = np.empty((6, m), self.dtype)
         row_max, row_sum, a_max, log_a_max, lse, y_sum = scratch
-        delta = self._delta_out.get(m)
-        if delta is None or delta.dtype != self.dtype or delta.shape[1] != out.n_out:
-            delta = self._delta_out[m] = np.empty((m, out.n_out), self.dtype, "F")
+        delta = self._delta_buffer(m)
         grads = self._grad_buffers()
         plan.update(A_L=A_L, a_max=a_max, log=log_a_max, shift=(Z.T, A_L.T, row_max),
                     normalize=(A_L.T, Y.T, row_sum, a_max),
@@ -619,7 +623,8 @@ class Network:
                 below = layers[i - 1].activation
                 code, slope = _activation_code(below), getattr(below, "slope", 0.0)
             else:
-                dA, Z_below, A_below, code, slope = unused, unused, unused, 3, 0.0
+                dA, Z_below, A_below, slope = unused, unused, unused, 0.0
+                code = kernels.ACTIVATION_CODES["identity"]  # no layer below: no derivative to apply
             Dc, d_t = c_view(delta)
             Zb, b_t = c_view(Z_below)
             args = (gemm, Dc, d_t, layer.W, *c_view(inputs[i]), dA, dW, db, layer.b, Zb, c_view(A_below)[0], b_t)

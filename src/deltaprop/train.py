@@ -616,14 +616,13 @@ class Trainer:
             self.optimizer.halves = self._split  # element-wise updates over two halves, same bits
             step_macs = 0  # one BLAS thread in each of the two threads
         self._compiled = False
+        steps = max(0, self.epochs - self.epoch) * -(-self.X.shape[0] // self.batch_size)  # left in this run
         if self._split is None and not self._sparse and self.sample_weight is None and self.net.compiled_step_fits():
             # The step's forward and backward passes in a few compiled calls when the run is long enough
             # to repay loading them (the same bits).
-            steps = max(0, self.epochs - self.epoch) * -(-self.X.shape[0] // self.batch_size)
             if kernels.worth_loading_step(steps):
                 self._compiled = kernels.load_step(self.net.dtype)
         if not self.optimizer.folds_lr:  # Adam, momentum: one compiled update loop when it pays (same bits)
-            steps = max(0, self.epochs - self.epoch) * -(-self.X.shape[0] // self.batch_size)
             if kernels.worth_loading(steps * self.net.n_params):
                 kind = "nesterov" if getattr(self.optimizer, "nesterov", False) else self.optimizer.name
                 kernels.load(kind, self.net.dtype)
