@@ -176,6 +176,46 @@ def test_search_refusals():
         assert proc.returncode == code and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize("grid, words", [
+    ("seed=-1|2", "seed must be a whole number"), ("activation=relu|bogus", "unknown activation"),
+    ("lr=-1|0.1", "lr must be"), ("epochs=0|2", "epochs must be"), ("momentum=0.5|2", "momentum must be below 1"),
+    ("schedule=constant|bogus", "unknown learning-rate schedule"), ("dtype=float32|float16", "dtype"),
+])
+def test_a_value_no_fit_can_train_with_is_refused_before_any_fit(tmp_path, grid, words):
+    """A searched value that cannot train (seed=-1 was a traceback from a worker; a bad activation ended the
+    search half-way; a negative lr filled a column with NaN after every fit ran) is a usage error that
+    names the combination, before the run directory is made."""
+    out = tmp_path / "s"
+    proc = run("search", "--grid", grid, "--grid", "optimizer=sgd", "--epochs", "1", "--layers", "4", "--workers",
+               "1", "--no-retrain", "--out", out)
+    cli_child.assert_clean_error(proc, 2, words, "the combination " + grid.split("=")[0] + "=")
+    assert "fits on" not in proc.stderr and not out.exists()
+
+
+def test_check_combinations_names_the_combination():
+    from deltaprop.scale.search import SearchData, check_combinations
+
+    y = np.arange(30) % 3
+    data = SearchData(np.zeros((30, 2)), y, kfold(y, 3), ["a", "b", "c"])
+    check_combinations(data, [{"layers": (4,), "optimizer": "momentum", "momentum": 0.5}])
+    with pytest.raises(ConfigError, match="optimizer=adam, momentum=0.5 cannot train: momentum is for"):
+        check_combinations(data, [{"layers": (4,), "optimizer": "adam", "momentum": 0.5}], ["optimizer", "momentum"])
+
+
+def test_a_momentum_adam_does_not_use_is_left_out_and_the_best_retrains(tmp_path):
+    """--momentum held fixed while Adam is searched: Adam's combinations train without it (said in a note),
+    the combinations that differed only in it train once, and the best (Adam) is retrained; the retraining
+    used to be refused by `deltaprop train` (--momentum with Adam) after the whole search."""
+    out = tmp_path / "s"
+    proc = run("search", "--grid", "optimizer=adam", "--grid", "momentum=0.5|0.9", "--epochs", "1", "--layers", "8",
+               "--workers", "1", "--cv", "2", "--no-plots", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "adam does not use a momentum" in proc.stderr and "trained once" in proc.stderr
+    rows = read_csv(out / "search.csv")
+    assert [(r["param_optimizer"], r["param_momentum"]) for r in rows] == [("adam", "")]
+    assert "--momentum" not in proc.stdout and (out / "model.safetensors").is_file()
+
+
 def _interrupted_after_the_first_row(out, *args):
     """(the process, its stderr) of ``deltaprop search ARGS --out OUT --no-retrain`` sent Ctrl-C once its
     first combination is in OUT/search.csv."""

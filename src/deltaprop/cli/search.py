@@ -89,7 +89,31 @@ def _combinations(args):
     combos = space.sample(args.random, seed=args.seed) if args.random else space.grid()
     base = {name: getattr(args, name) for name in _FLAGS}
     base["layers"] = tuple(base["layers"])
-    return list(space.options), [{**base, **c} for c in combos]
+    return list(space.options), _without_unused_momentum([{**base, **c} for c in combos])
+
+
+def _without_unused_momentum(combos: list[dict]) -> list[dict]:
+    """The combinations with the momentum left out where their optimizer does not use it (Adam): the
+    fits would not differ, and `deltaprop train` refuses --momentum with Adam when the best is retrained.
+    Combinations that then coincide are trained once; both are said."""
+    from deltaprop.scale.search import MOMENTUM_OPTIMIZERS
+
+    kept, seen, dropped = [], set(), set()
+    for combo in combos:
+        optimizer = str(combo.get("optimizer")).strip().lower()
+        if combo.get("momentum") is not None and optimizer not in MOMENTUM_OPTIMIZERS:
+            combo = {**combo, "momentum": None}
+            dropped.add(optimizer)
+        key = tuple(sorted((k, repr(v)) for k, v in combo.items()))
+        if key not in seen:
+            seen.add(key)
+            kept.append(combo)
+    if dropped:
+        merged = len(combos) - len(kept)
+        sys.stderr.write(f"deltaprop: note: {', '.join(sorted(dropped))} does not use a momentum: its combinations "
+                         "train without one" + (f" ({merged} combination{'s' * (merged != 1)} that differed only in "
+                                                "it trained once)" if merged else "") + "\n")
+    return kept
 
 
 def _train_argv(args, options: dict, run_dir) -> list[str]:
@@ -206,6 +230,7 @@ def cmd_search(args) -> int:
     classification = data.task == "classification"
     folds = S.kfold(data.y_train, args.cv, seed=args.seed, stratify=classification)
     shared = S.SearchData(data.X_train, data.y_train, folds, data.class_names, data.scaling)
+    S.check_combinations(shared, combos, names)  # a value no fit can train with: refused before any fit
     run_dir = _run_dir(args)
     # Before any fit: the directory is this search's own (no earlier search's table beside another model).
     earlier = [name for name in (SEARCH_FILE, PLOT_FILE) if os.path.lexists(run_dir / name)]

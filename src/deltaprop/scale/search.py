@@ -35,7 +35,8 @@ import numpy as np
 from deltaprop.errors import ConfigError, DataError, DeltapropError
 from deltaprop.train import TrainOptions
 
-__all__ = ["Space", "SearchData", "parse_option", "kfold", "fit_fold", "run", "OPTION_KINDS", "result_rows"]
+__all__ = ["Space", "SearchData", "parse_option", "kfold", "fit_fold", "run", "OPTION_KINDS", "result_rows",
+           "check_combinations", "MOMENTUM_OPTIMIZERS"]
 
 # The train options a search may vary, with the kind of value each takes.
 OPTION_KINDS = {
@@ -216,6 +217,52 @@ DEFAULTS = {"layers": (128, 64), "activation": "relu", "optimizer": _TRAIN.optim
             "init": None, "scale": None, "dtype": "float32", "lr": _TRAIN.lr, "momentum": _TRAIN.momentum,
             "l2": _TRAIN.l2, "epochs": _TRAIN.epochs, "batch_size": _TRAIN.batch_size, "seed": _TRAIN.seed,
             "output": None, "loss": None, "full_batch": False, "class_weight": None}
+
+
+# The optimizers that use a momentum μ (Adam has β₁ instead, and ignores it).
+MOMENTUM_OPTIMIZERS = ("sgd", "momentum", "nesterov")
+
+
+def _described(options: dict, names) -> str:
+    return ", ".join(f"{n}={_cell(options.get(n))}" for n in names) or "the fixed options"
+
+
+def check_combinations(data: SearchData, combinations: list[dict], names=()) -> None:
+    """Every combination builds its network, scaling, optimizer, schedule and training options as
+    :func:`fit_fold` will, before any fit runs: a value no fit can train with (an unknown activation, a
+    negative learning rate, ``seed=-1``, a momentum of 1 or more) is a ConfigError naming the
+    combination (by its searched options ``names``) instead of a column of NaN, or a failure half-way.
+
+    A momentum given to an optimizer that does not use it (Adam) is refused too: the fits would not
+    differ, and ``deltaprop train`` refuses that retraining."""
+    from deltaprop.io.preprocessing import Scaler
+    from deltaprop.model import Network
+    from deltaprop.optim import make_optimizer, make_schedule
+    from deltaprop.validation import check_number
+
+    n_out = 1 if data.class_names is None and data.y.ndim == 1 else (
+        data.y.shape[1] if data.class_names is None else len(data.class_names))
+    for options in combinations:
+        o = {**DEFAULTS, **options}
+        try:
+            check_number(o["seed"], "seed", 0, integer=True, hint="pass a whole number ≥ 0")
+            if o["momentum"] is not None and str(o["optimizer"]).strip().lower() not in MOMENTUM_OPTIMIZERS:
+                raise ConfigError(f"momentum is for {', '.join(MOMENTUM_OPTIMIZERS)}; {o['optimizer']} does not use it",
+                                  "search momentum with --grid 'optimizer=momentum|nesterov', or leave it out")
+            Scaler.from_spec(o["scale"] or data.scaling)
+            output = ("sigmoid" if o["output"] == "sigmoid" else o["output"] or "softmax") \
+                if data.class_names is not None else "identity"
+            # The sizes do not change what is checked (names, pairing, dtype); one unit per layer costs nothing.
+            Network.from_sizes([1] * (1 + len(o["layers"])) + [1 if output == "sigmoid" else n_out],
+                               hidden=o["activation"], output=output, loss=o["loss"], seed=o["seed"], dtype=o["dtype"],
+                               init=o["init"])
+            make_optimizer(o["optimizer"], o["lr"], **({} if o["momentum"] is None else {"momentum": o["momentum"]}))
+            make_schedule(o["schedule"])
+            TrainOptions(epochs=o["epochs"], batch_size=None if o["full_batch"] else o["batch_size"], l2=o["l2"],
+                         seed=o["seed"], class_weight=o["class_weight"])
+        except DeltapropError as exc:
+            raise ConfigError(f"the combination {_described(options, names)} cannot train: {exc.message}",
+                              exc.hint or "change or drop that value") from None
 
 
 def _worker_name() -> str:
