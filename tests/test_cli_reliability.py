@@ -86,6 +86,28 @@ def test_sigint_mid_epoch_then_resume_is_bit_identical(tmp_path):
     assert again.returncode == 2 and "nothing left to do" in again.stderr
 
 
+def test_resume_with_fewer_epochs_than_trained_is_refused(tmp_path):
+    """Ctrl-C in epoch 3, then --resume --epochs 1: refused, naming where the run stopped, the checkpoint
+    untouched. It used to say 'the run was stopped while saving its outputs' and save the model of 2 epochs
+    and a part as a finished run of 1 epoch. --epochs 3 finishes the epoch in flight and ends there."""
+    out = tmp_path / "run"
+    code, err = start_and_signal([*TRAIN, "--out", out], signal.SIGINT, after_line="epoch 2/")
+    assert code == 130, err
+    state = ck.load(out / "checkpoint.safetensors")
+    assert state.epoch == 2 and state.batch > 0, "the signal must land inside epoch 3"
+    before = (out / "checkpoint.safetensors").read_bytes()
+    for epochs in ("1", "2"):
+        proc = run("train", "--resume", out, "--epochs", epochs)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"stopped after batch {state.batch} of epoch 3 of 5" in proc.stderr and "--epochs 3" in proc.stderr
+        assert "stopped while saving" not in proc.stderr
+    assert (out / "checkpoint.safetensors").read_bytes() == before and not (out / "model.safetensors").exists()
+    proc = run("train", "--resume", out, "--epochs", "3")
+    assert proc.returncode == 0 and f"resuming after batch {state.batch} of epoch 3" in proc.stderr, proc.stderr
+    assert len(history_without_time(out / "history.csv")) == 3
+    assert dp.load(out / "model.safetensors").meta["training"]["epochs"] == 3
+
+
 def test_sigterm_stops_cleanly_with_a_checkpoint(tmp_path):
     out = tmp_path / "run"
     code, err = start_and_signal([*TRAIN, "--out", out], signal.SIGTERM)

@@ -499,13 +499,23 @@ def _resumed_args(args):
             raise DataError(f"the run's data {shown(saved['data'])} changed since the run started (its size or "
                             "contents differ)", "pass the data it was trained on with --data PATH, or start a new run")
     merged["finishing"] = False
+    if ckpt is not None and "epochs" in typed and not ckpt.state["stop"]:
+        # --epochs may extend a run, or end it where it stopped; never cut the epochs it already trained.
+        reached = ckpt.epoch + (1 if ckpt.batch else 0)
+        if args.epochs < reached:
+            where = (f"after batch {ckpt.batch} of epoch {reached}" if ckpt.batch else f"after epoch {reached}")
+            raise ConfigError(f"--resume --epochs {args.epochs}: the run in {shown(run_dir)} has trained past that "
+                              f"(it stopped {where} of {saved['epochs']})",
+                              f"pass --epochs {reached} or more (--epochs {reached} finishes that epoch and ends), or leave "
+                              f"--epochs out to train the {saved['epochs']} it was started with")
     if ckpt is not None and (ckpt.state["stop"] or ckpt.epoch >= merged["epochs"]):
         if _outputs_complete(run_dir, merged["run_id"]):
             why = "it stopped early" if ckpt.state["stop"] else f"all {merged['epochs']} epochs are done"
             raise ConfigError(f"--resume: the run in {shown(run_dir)} has nothing left to do ({why}, its outputs "
                               "are written)", "train longer with --resume RUN_DIR --epochs N (more than the epochs "
                               "done), or start a new run")
-        merged["finishing"] = True  # stopped while saving: write the outputs from the checkpoint
+        # Stopped while saving, or --epochs ends the run at the epoch it reached: the outputs from the checkpoint.
+        merged["finishing"] = "ended" if ckpt.epoch < saved["epochs"] and not ckpt.state["stop"] else True
     return argparse.Namespace(**merged), ckpt
 
 
@@ -794,7 +804,10 @@ def _train(args, fresh: bool) -> int:
     if not args.quiet:
         sys.stderr.write(safe_lines(f"deltaprop {__version__}: {data!r}\n{net!r}, {trainer.optimizer!r}, "
                                     f"batch {trainer.batch_size}, {args.epochs} epochs -> {run_dir}") + "\n")
-        if args.finishing:
+        if args.finishing == "ended":
+            sys.stderr.write(f"--epochs {args.epochs} ends the run at the epoch it reached: writing its outputs from "
+                             "its checkpoint\n")
+        elif args.finishing:
             sys.stderr.write("the run was stopped while saving its outputs: writing them from its checkpoint\n")
         elif ckpt is not None:
             where = (f"after batch {ckpt.batch} of epoch {ckpt.epoch + 1}" if ckpt.batch else f"after epoch {ckpt.epoch}")
