@@ -8,7 +8,10 @@ import csv
 import json
 import pickle
 import signal
+import socket
 import subprocess
+import sys
+import threading
 import time
 
 import numpy as np
@@ -301,6 +304,154 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     proc = run("search", "--grid", "lr=0.1|0.01", "--scheduler", f"tcp://127.0.0.1:{port}", "--out", tmp_path / "x")
     assert proc.returncode == 2 and "cannot reach the Dask scheduler" in proc.stderr and "dask scheduler" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("address, words", [("http://127.0.0.1:80", "unknown address scheme"),
+                                            ("127.0.0.1", "missing port")])
+def test_a_malformed_scheduler_address_is_a_usage_error(tmp_path, address, words):
+    pytest.importorskip("distributed")
+    out = tmp_path / "x"
+    proc = run("search", "--grid", "lr=0.1|0.01", "--scheduler", address, "--out", out)
+    cli_child.assert_clean_error(proc, 2, "is not an address of a Dask scheduler", words, "tcp://HOST:PORT")
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_server_that_is_not_a_dask_scheduler_is_named_not_waited_for(tmp_path):
+    """A port where something accepts connections and never answers (a web server waiting for its request):
+    distributed's Client waited there for ever; the search says what it found within seconds."""
+    pytest.importorskip("distributed")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted = []
+
+    def accept():
+        try:
+            while True:
+                accepted.append(server.accept()[0])  # holds the connection open, says nothing
+        except OSError:
+            pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        out = tmp_path / "x"
+        started = time.monotonic()
+        proc = run("search", "--grid", "lr=0.1|0.01", "--scheduler", f"tcp://127.0.0.1:{server.getsockname()[1]}",
+                   "--out", out, timeout=120)
+        cli_child.assert_clean_error(proc, 2, "does not answer as a Dask scheduler")
+        assert time.monotonic() - started < 60 and accepted and not out.exists()
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+
+
+class _Cluster:
+    """A Dask scheduler and worker processes started as a person starts them (`dask scheduler`, `dask
+    worker`), so that a test may kill workers; ``preload`` (a Python file) runs in each worker first."""
+
+    def __init__(self, tmp_path, n_workers=2, preload=None):
+        self.dir, self.procs = tmp_path, []
+        self.file = tmp_path / "scheduler.json"
+        dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+        self.scheduler = self._start(*dask, "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                     "--scheduler-file", self.file)
+        deadline = time.monotonic() + 60
+        while not self.file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.address = json.loads(self.file.read_text())["address"]
+        self.workers = [self._start(sys.executable, "-m", "distributed.cli.dask_worker", self.address, "--nthreads",
+                                    "1", "--no-nanny", "--no-dashboard", *(["--preload", preload] if preload else []))
+                        for _ in range(n_workers)]
+        from distributed import Client
+
+        with Client(self.address, timeout="30s") as client:
+            client.wait_for_workers(n_workers, timeout=60)
+
+    def _start(self, *argv):
+        log = open(self.dir / f"dask-{len(self.procs)}.log", "w")
+        proc = subprocess.Popen([str(a) for a in argv], stdout=log, stderr=subprocess.STDOUT, env=child_env())
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def close(self):
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
+
+
+@pytest.fixture
+def own_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    clusters = []
+
+    def start(**kwargs):
+        clusters.append(_Cluster(tmp_path, **kwargs))
+        return clusters[-1]
+
+    yield start
+    for c in clusters:
+        c.close()
+
+
+@pytest.mark.slow
+def test_workers_that_cannot_import_deltaprop_are_named(own_cluster, tmp_path):
+    """Workers started where deltaprop is not installed: a traceback from distributed's unpickling
+    ('No module named deltaprop') before; now exit 2 naming the workers and the pip command."""
+    block = tmp_path / "no_deltaprop.py"
+    block.write_text("import sys\nsys.modules['deltaprop'] = None  # as if it were not installed\n")
+    c = own_cluster(n_workers=1, preload=block)
+    out = tmp_path / "x"
+    proc = run("search", "--grid", "lr=0.1|0.01", "--epochs", "1", "--scheduler", c.address, "--out", out)
+    cli_child.assert_clean_error(proc, 2, "deltaprop is not installed on tcp://", "pip install 'deltaprop[scale]'")
+    assert not out.exists()
+
+
+def _kill_workers_after_the_first_row(c, out, *workers):
+    proc = subprocess.Popen(command("search", "--grid", "lr=0.001|0.002|0.003|0.004|0.005|0.006", "--grid",
+                                    "layers=32|64", "--cv", "2", "--epochs", "40", "--scheduler", c.address, "--out",
+                                    out, "--no-retrain", "--no-plots"),
+                            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (out / "search.csv").exists():
+        time.sleep(0.1)
+    assert (out / "search.csv").exists(), "no combination finished in time"
+    for w in workers:
+        w.kill()
+    stdout, stderr = proc.communicate(timeout=300)
+    return proc.returncode, stderr
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_search_changes_no_score(own_cluster, tmp_path):
+    """kill -9 of one of two workers mid-search: Dask runs its fits again on the other, and every score is
+    the one a local search gives."""
+    c = own_cluster(n_workers=2)
+    out = tmp_path / "cluster"
+    code, stderr = _kill_workers_after_the_first_row(c, out, c.workers[0])
+    assert code == 0 and "Traceback" not in stderr, stderr
+    local = tmp_path / "local"
+    cli_child.run("search", "--grid", "lr=0.001|0.002|0.003|0.004|0.005|0.006", "--grid", "layers=32|64", "--cv", "2",
+                  "--epochs", "40", "--workers", "2", "--out", local, "--no-retrain", "--no-plots", check=0)
+    keys = ("param_lr", "param_layers", "mean_score", "std_score", "score_fold1", "score_fold2", "rank")
+    assert [[r[k] for k in keys] for r in read_csv(out / "search.csv")] == \
+        [[r[k] for k in keys] for r in read_csv(local / "search.csv")]
+
+
+@pytest.mark.slow
+def test_every_worker_killed_mid_search_keeps_the_rows_done(own_cluster, tmp_path):
+    """kill -9 of every worker mid-search (the training rows lived on them): a traceback of distributed's
+    FutureCancelledError before; now exit 1 saying the cluster lost its fits, the rows done kept."""
+    c = own_cluster(n_workers=2)
+    out = tmp_path / "cluster"
+    code, stderr = _kill_workers_after_the_first_row(c, out, *c.workers)
+    assert code == 1 and "Traceback" not in stderr, stderr
+    assert "lost fits it was running" in stderr and "kept in" in stderr
+    rows = read_csv(out / "search.csv")
+    assert 1 <= len(rows) < 12 and all(r["score_fold1"] and r["score_fold2"] for r in rows)
 
 
 def _digits():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from deltaprop.cli.args import Formatter, fraction, positive_int, train_option
 from deltaprop.cli.common import console, error, live_bar, out, seconds
-from deltaprop.errors import ConfigError
+from deltaprop.errors import ConfigError, DeltapropError
 from deltaprop.io.files import shown
 
 SEARCH_EXAMPLES = """\
@@ -216,7 +216,7 @@ def plot_search(rows: list[dict], names: list[str], score_name: str, path) -> Pa
 
 
 def cmd_search(args) -> int:
-    from deltaprop.cli.train import _claim, _run_dir
+    from deltaprop.cli.train import _claim, _drop_unstarted, _run_dir
     from deltaprop.io.datasets import parse_delimiter, resolve
     from deltaprop.scale import search as S
 
@@ -231,6 +231,9 @@ def cmd_search(args) -> int:
     folds = S.kfold(data.y_train, args.cv, seed=args.seed, stratify=classification)
     shared = S.SearchData(data.X_train, data.y_train, folds, data.class_names, data.scaling)
     S.check_combinations(shared, combos, names)  # a value no fit can train with: refused before any fit
+    if args.scheduler:  # a cluster that cannot run the fits is found before the run directory is made
+        S.check_scheduler(args.scheduler)
+    fresh = not args.out or not os.path.lexists(os.path.expanduser(args.out))
     run_dir = _run_dir(args)
     # Before any fit: the directory is this search's own (no earlier search's table beside another model).
     earlier = [name for name in (SEARCH_FILE, PLOT_FILE) if os.path.lexists(run_dir / name)]
@@ -266,6 +269,15 @@ def cmd_search(args) -> int:
         write_search_csv(rows, names, args.cv, run_dir / SEARCH_FILE)
         error(f"interrupted: {len(rows)} of {len(combos)} combinations finished, kept in {run_dir / SEARCH_FILE}")
         return 130
+    except DeltapropError as exc:  # the cluster failed: the fits done are kept, as after Ctrl-C
+        progress.end()
+        rows = S.result_rows(combos, results, names)
+        if rows:
+            write_search_csv(rows, names, args.cv, run_dir / SEARCH_FILE)
+            exc.message += f"; {len(rows)} of {len(combos)} combinations finished, kept in {run_dir / SEARCH_FILE}"
+        elif fresh:
+            _drop_unstarted(run_dir)  # nothing done: no empty directory left behind
+        raise
     finally:
         progress.end()
     rows = S.result_rows(combos, results, names)

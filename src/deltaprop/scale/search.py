@@ -36,7 +36,7 @@ from deltaprop.errors import ConfigError, DataError, DeltapropError
 from deltaprop.train import TrainOptions
 
 __all__ = ["Space", "SearchData", "parse_option", "kfold", "fit_fold", "run", "OPTION_KINDS", "result_rows",
-           "check_combinations", "MOMENTUM_OPTIMIZERS"]
+           "check_combinations", "check_scheduler", "ClusterError", "MOMENTUM_OPTIMIZERS"]
 
 # The train options a search may vary, with the kind of value each takes.
 OPTION_KINDS = {
@@ -393,28 +393,100 @@ def _run_local(data, combinations, tasks, results, *, workers, threads, on_resul
             _collect(result, i, results, on_result)
 
 
-def _run_dask(data, combinations, tasks, results, *, scheduler, threads, on_result, on_start, **_):
+class ClusterError(DeltapropError):
+    """The Dask cluster could not run the fits: it lost the workers holding the data, a fit kept killing
+    its worker, or the scheduler or workers cannot import deltaprop."""
+
+
+_START_ONE = ("start one with `dask scheduler` and workers with `dask worker ADDRESS`, then pass the address it "
+              "prints (tcp://HOST:8786)")
+
+
+def check_scheduler(address: str, timeout: float = 10.0) -> dict:
+    """The identity of the Dask scheduler at ``address`` (``{"type": "Scheduler", "workers": ...}``), asked
+    with Dask's own protocol within ``timeout`` seconds; ConfigError when nothing listens there, the address
+    is not one Dask can reach, or what answers is not a Dask scheduler (a web server, a worker: Dask's own
+    client waits for ever on a server that accepts a connection and never answers its greeting)."""
+    import asyncio
+
     try:
-        from distributed import Client
+        from distributed.comm import connect
     except ImportError:
         raise ConfigError("--scheduler runs the fits on a Dask cluster, which needs the distributed package",
                           "pip install 'deltaprop[scale]'") from None
+
+    async def identity():
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout + 1)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await asyncio.wait_for(comm.read(), timeout)
+        finally:
+            comm.abort()
+
+    try:
+        reply = asyncio.run(identity())
+    except ValueError as exc:  # distributed's words for a malformed address: no port, an unknown scheme
+        raise ConfigError(f"--scheduler {address!r} is not an address of a Dask scheduler ({exc})",
+                          "write tcp://HOST:PORT, the address `dask scheduler` prints (port 8786 by default)") from None
+    except (asyncio.TimeoutError, TimeoutError):
+        raise ConfigError(f"something at {address} accepts connections but does not answer as a Dask scheduler "
+                          f"(no reply to Dask's greeting in {timeout:g} s)",
+                          "check the host and port: pass the address `dask scheduler` prints (tcp://HOST:8786)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address} ({exc})", _START_ONE) from None
+    except Exception as exc:  # noqa: BLE001  bytes that are not Dask's protocol, whatever the reader made of them
+        raise ConfigError(f"what answers at {address} is not a Dask scheduler (its reply could not be read: "
+                          f"{type(exc).__name__})", "check the host and port: pass the address `dask scheduler` "
+                          "prints (tcp://HOST:8786)") from None
+    kind = reply.get("type") if isinstance(reply, dict) else None
+    if kind != "Scheduler":
+        raise ConfigError(f"{address} answers as a Dask {kind or 'peer'}, not a scheduler",
+                          "pass the scheduler's address (the one every `dask worker` was given)")
+    if reply.get("n_workers") == 0:
+        raise ConfigError(f"the Dask scheduler at {address} has no workers", f"start some: dask worker {address}")
+    return reply
+
+
+def _cluster_error(exc: BaseException, scheduler: str) -> DeltapropError:
+    """What the user can do about an exception the Dask cluster raised while running the fits."""
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = " ".join(f"{type(e).__name__}: {e}" for e in chain)
+    if "No module named 'deltaprop" in text:
+        return ClusterError(f"the Dask scheduler or workers at {scheduler} cannot import deltaprop",
+                            "install the same deltaprop (and NumPy) on the scheduler's machine and every worker's: "
+                            "pip install 'deltaprop[scale]', then restart them", exit_code=2)
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    if type(exc).__name__ in ("FutureCancelledError", "CancelledError", "KilledWorker") or "forgotten" in text:
+        return ClusterError(f"the Dask cluster at {scheduler} lost fits it was running ({type(exc).__name__}: "
+                            f"{first[:300]})", "its workers were stopped or died (the training rows are kept on "
+                            "them): check the workers (`dask worker` logs, their memory), then search again")
+    return ClusterError(f"the Dask cluster at {scheduler} failed to run a fit ({type(exc).__name__}: {first[:300]})",
+                        "see the scheduler's and workers' logs")
+
+
+def _run_dask(data, combinations, tasks, results, *, scheduler, threads, on_result, on_start, **_):
+    check_scheduler(scheduler)
+    from distributed import Client
+
     try:
         client = Client(scheduler, timeout="10s")
     except (OSError, TimeoutError) as exc:
-        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler} ({exc})",
-                          "start one with `dask scheduler` and workers with `dask worker ADDRESS`, then pass the "
-                          "address it prints (tcp://HOST:8786)") from None
+        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler} ({exc})", _START_ONE) from None
     futures = []
     stop = threading.Event()
     try:
         with _sigint_sets(stop):
             _submit_and_collect(client, data, combinations, tasks, results, futures, stop, scheduler=scheduler,
                                 threads=threads, on_result=on_result, on_start=on_start)
-    except BaseException:
+    except BaseException as exc:
         with _sigint_sets(stop):  # a second Ctrl-C must not break the cancelling either
             client.cancel(futures)
-        raise
+        if isinstance(exc, (KeyboardInterrupt, DeltapropError)) or not isinstance(exc, Exception):
+            raise
+        raise _cluster_error(exc, scheduler) from None
     finally:
         with _sigint_sets(stop):
             client.close()
@@ -439,12 +511,23 @@ def _sigint_sets(stop: threading.Event):
 
 def _submit_and_collect(client, data, combinations, tasks, results, futures, stop, *, scheduler, threads,
                         on_result, on_start):
+    import importlib.util
+
     from distributed import as_completed
 
     n_workers = len(client.scheduler_info().get("workers", {}))
     if n_workers == 0:
         raise ConfigError(f"the Dask scheduler at {scheduler} has no workers", "start some: dask worker "
                           f"{scheduler}")
+    # Every fit is deltaprop's function: the scheduler and each worker must import it (else the data and the
+    # tasks cannot be unpickled there, and distributed reports it in its own words, deep in a traceback).
+    where = {"the scheduler": client.run_on_scheduler(importlib.util.find_spec, "deltaprop")}
+    where.update(client.run(importlib.util.find_spec, "deltaprop"))
+    missing = [name for name, spec in where.items() if spec is None]
+    if missing:
+        raise ClusterError(f"deltaprop is not installed on {', '.join(missing)} of the Dask cluster at {scheduler}",
+                           "install the same deltaprop (and NumPy) on the scheduler's machine and every worker's: "
+                           "pip install 'deltaprop[scale]', then restart them", exit_code=2)
     shared = client.scatter(data, broadcast=True)
     keys = {}
     for i, f in tasks:
