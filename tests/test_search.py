@@ -219,6 +219,33 @@ def test_a_momentum_adam_does_not_use_is_left_out_and_the_best_retrains(tmp_path
     assert "--momentum" not in proc.stdout and (out / "model.safetensors").is_file()
 
 
+def test_a_searched_seed_keeps_the_search_s_test_rows_in_the_retraining(tmp_path):
+    """--grid 'seed=...': the best seed is retrained with its weights, on the training rows the search split
+    off with --seed; the retraining split the data again with the best seed before (another test split,
+    holding rows the search had scored on)."""
+    from deltaprop.io.datasets import resolve
+
+    out = tmp_path / "s"
+    proc = run("search", "--grid", "seed=5|6", "--seed", "2", "--epochs", "1", "--layers", "8", "--cv", "2",
+               "--workers", "1", "--no-plots", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    best = int(read_csv(out / "search.csv")[0]["param_seed"])
+    assert f"--seed {best} --split-seed 2" in proc.stdout
+    net = dp_load(out / "model.safetensors")
+    assert net.meta["data"]["seed"] == 2  # what evaluate splits the data with again
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["seed"] == best and metrics["config"]["split_seed"] == 2
+    assert metrics["data"]["train_rows"] == resolve("digits", seed=2).X_train.shape[0]
+    evaluated = run("evaluate", out / "model.safetensors")
+    assert evaluated.returncode == 0 and f"accuracy {metrics['test']['accuracy']:.4f}" in evaluated.stdout
+
+
+def dp_load(path):
+    import deltaprop as dp
+
+    return dp.load(path)
+
+
 def _interrupted_after_the_first_row(out, *args):
     """(the process, its stderr) of ``deltaprop search ARGS --out OUT --no-retrain`` sent Ctrl-C once its
     first combination is in OUT/search.csv."""

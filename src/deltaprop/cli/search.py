@@ -128,6 +128,8 @@ def _train_argv(args, options: dict, run_dir) -> list[str]:
         if value is None:
             continue
         argv += [flag, ",".join(map(str, value)) if name == "layers" else str(value)]
+    if options.get("seed") != args.seed:  # a searched --seed: the test rows stay the search's (split by its seed)
+        argv += ["--split-seed", str(args.seed)]
     if args.no_plots:
         argv.append("--no-plots")
     if args.quiet:

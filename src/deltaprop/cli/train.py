@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deltaprop.cli.args import Formatter, fraction, positive_int, train_option
+from deltaprop.cli.args import Formatter, fraction, positive_int, seed_int, train_option
 from deltaprop.cli.common import (
     CHECKPOINT_FILE,
     MODEL_FILE,
@@ -86,6 +86,10 @@ def register(sub) -> None:
     g.add_argument("--test-fraction", type=fraction, default=0.3,
                    help="share of rows held out for the test, for data without a test split")
     g.add_argument("--val-fraction", type=fraction, default=0.1, help="share of training rows for validation")
+    g.add_argument("--split-seed", type=seed_int, metavar="N",
+                   help="seed of the test split alone (default: --seed); deltaprop search passes its own when it "
+                        "retrains a combination with another --seed, so that the test rows stay the ones the "
+                        "search never saw")
     train_option(g, "scale")
     g = t.add_argument_group("network")
     train_option(g, "layers")
@@ -382,7 +386,7 @@ def _saved_rules():
         raise ModelFileError(f"{k} must be a column name or number; got {short(v)}", _DAMAGED_RUN)
 
     return {"epochs": num(low=1, integer=True), "batch_size": num(low=1, integer=True), "seed": num(low=0, integer=True),
-            "layers": layers, "data": text(none=False), "dtype": text(("float32", "float64"), none=False),
+            "split_seed": num(low=0, integer=True, allow_none=True), "layers": layers, "data": text(none=False), "dtype": text(("float32", "float64"), none=False),
             "optimizer": text(none=False), "activation": text(none=False), "output": text(), "loss": text(),
             "init": text(), "scale": text(), "schedule": text(none=False), "task": text(("classification", "regression")),
             "target": target, "lr": num(low=0, low_open=True, allow_none=True),
@@ -722,6 +726,12 @@ def _drop_unstarted(run_dir: Path) -> None:
         os.close(fd)
 
 
+def _split_seed(args) -> int:
+    """The seed of the test split: --split-seed, else --seed (a run stored before --split-seed has none)."""
+    split = getattr(args, "split_seed", None)
+    return args.seed if split is None else split
+
+
 def _train(args, fresh: bool) -> int:
     from deltaprop import __version__
     from deltaprop.io import checkpoint
@@ -745,7 +755,7 @@ def _train(args, fresh: bool) -> int:
         clean_stale_tmp(run_dir)
     # 2. The data; the run's options with the data's absolute path and fingerprint.
     try:
-        data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target,
+        data = resolve(args.data, test_fraction=args.test_fraction, seed=_split_seed(args), target=args.target,
                        task=args.task, in_memory=getattr(args, "in_memory", False), drop=getattr(args, "drop", None),
                        delimiter=parse_delimiter(args.delimiter) if getattr(args, "delimiter", None) else None,
                        max_classes=MAX_CLASSES)
@@ -846,7 +856,7 @@ def _write_outputs(run_dir, args, config, net, data, trainer, history, status, s
         "feature_names": data.feature_names,
         "image_shape": list(data.image_shape) if data.image_shape else None,
         "scaler": scaler.to_dict(),
-        "data": {"spec": str(args.data), "name": data.name, "test_fraction": args.test_fraction, "seed": args.seed,
+        "data": {"spec": str(args.data), "name": data.name, "test_fraction": args.test_fraction, "seed": _split_seed(args),
                  "target": args.target, "task": args.task, "target_name": data.target_name,
                  "drop": getattr(args, "drop", None), "delimiter": getattr(args, "delimiter", None),
                  "read": data.reading, "source": data.source, "fingerprint": config.get("data_fingerprint")},
