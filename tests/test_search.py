@@ -271,6 +271,69 @@ def test_ctrl_c_keeps_the_finished_rows(tmp_path):
     assert 1 <= len(rows) < 16
     assert all(r["score_fold1"] and r["score_fold2"] for r in rows)
     assert not (out / "model.safetensors").exists()
+    assert f"continue with: deltaprop search --resume {out}" in stderr
+
+
+def test_ctrl_c_then_resume_fits_only_what_is_missing(tmp_path):
+    """Ctrl-C kept the rows done, but nothing could continue the search (the same --out was refused, and
+    --overwrite threw the rows away). search --resume DIR fits the rest with the stored options, from any
+    directory: the rows done stay as they were, the new ones are the fits a search gives them."""
+    from deltaprop.io.datasets import resolve
+    from deltaprop.scale.search import SearchData, fit_fold
+
+    out = tmp_path / "stopped"
+    grid = ["--grid", "lr=0.001|0.002|0.003|0.004|0.005|0.006", "--grid", "layers=16|32", "--cv", "2",
+            "--epochs", "12", "--seed", "3"]
+    proc, stderr = _interrupted_after_the_first_row(out, *grid, "--workers", "1")
+    assert proc.returncode == 130, stderr
+    before = {(r["param_lr"], r["param_layers"]): r for r in read_csv(out / "search.csv")}
+    assert 1 <= len(before) < 12
+    record = json.loads((out / "search.json").read_text())
+    done = sum(r is not None for folds in record["results"] for r in folds)
+    refused = run("search", "--resume", out, "--epochs", "3")
+    cli_child.assert_clean_error(refused, 2, "cannot change --epochs")
+    resumed = run("search", "--resume", out, "--workers", "2", "--no-retrain", cwd=tmp_path.parent)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming: {done} of 24 fits were done" in resumed.stderr and f"{24 - done} fits in" in resumed.stdout
+    rows = read_csv(out / "search.csv")
+    assert len(rows) == 12 and [r["rank"] for r in rows] == [str(i) for i in range(1, 13)]
+    for r in rows:
+        if (r["param_lr"], r["param_layers"]) in before:
+            assert r == {**before[(r["param_lr"], r["param_layers"])], "rank": r["rank"]}
+    data = resolve("digits", seed=3)
+    shared = SearchData(data.X_train, data.y_train, kfold(data.y_train, 2, seed=3), data.class_names, data.scaling)
+    new = next(r for r in rows if (r["param_lr"], r["param_layers"]) not in before)
+    options = {"lr": float(new["param_lr"]), "layers": (int(new["param_layers"]),), "epochs": 12, "seed": 3}
+    assert [repr(fit_fold(shared, options, f)["score"]) for f in (0, 1)] == [new["score_fold1"], new["score_fold2"]]
+    # Every fit done: nothing runs again (the search was started with --no-retrain, which it keeps).
+    finished = run("search", "--resume", out, "--no-plots")
+    assert finished.returncode == 0 and "0 fits in" in finished.stdout, finished.stderr
+    assert read_csv(out / "search.csv") == rows and not (out / "model.safetensors").exists()
+
+
+def test_resume_refuses_a_changed_data_file_and_a_damaged_record(tmp_path):
+    rng = np.random.default_rng(0)
+    table = tmp_path / "t.csv"
+    X = rng.normal(size=(60, 3))
+    lines = ["a,b,c,label"] + [f"{a:.6f},{b:.6f},{c:.6f},{int(a + b > 0)}" for a, b, c in X]
+    table.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "s"
+    proc = run("search", "--data", table, "--target", "label", "--grid", "lr=0.01|0.1", "--epochs", "2",
+               "--layers", "4", "--cv", "2", "--workers", "1", "--no-plots", "--out", out)
+    assert proc.returncode == 0 and (out / "model.safetensors").is_file(), proc.stderr
+    again = run("search", "--data", table, "--target", "label", "--grid", "lr=0.01", "--out", out)
+    cli_child.assert_clean_error(again, 2, "already holds a search", f"deltaprop search --resume {out}")
+    done = run("search", "--resume", out)
+    cli_child.assert_clean_error(done, 2, "is done", f"deltaprop train --resume {out}")
+    (out / "model.safetensors").unlink()
+    table.write_text("\n".join(lines[:-1]) + "\n")
+    changed = run("search", "--resume", out)
+    cli_child.assert_clean_error(changed, 2, "changed since the search started")
+    (out / "run.json").unlink()
+    (out / "search.json").write_text('{"format": "deltaprop-search", "argv": []')
+    damaged = run("search", "--resume", out)
+    cli_child.assert_clean_error(damaged, 3, "search.json is damaged")
+    assert not (out / "model.safetensors").exists()
 
 
 # -- on a real Dask cluster ---------------------------------------------------------------------------

@@ -33,6 +33,10 @@ _FLAGS = {"layers": "--layers", "activation": "--activation", "optimizer": "--op
 
 SEARCH_FILE = "search.csv"
 PLOT_FILE = "search.png"
+RECORD_FILE = "search.json"  # the search's options, combinations and every fit done: what --resume reads
+_MAX_RECORD = 50_000_000
+# What --resume may change: where and how the fits run, and what is printed or written after them.
+_RESUME_OPTIONS = ("resume", "workers", "scheduler", "threads", "quiet", "no_plots", "no_retrain", "debug")
 
 
 def register(sub) -> None:
@@ -74,6 +78,11 @@ def register(sub) -> None:
     g.add_argument("--no-retrain", action="store_true", help="stop after search.csv")
     g.add_argument("--overwrite", action="store_true",
                    help="--out may hold an earlier search or run: its files are removed first")
+    g.add_argument("--resume", metavar="DIR",
+                   help="continue the search stopped in DIR (Ctrl-C, a lost cluster) with the options it was "
+                        "started with: the combinations done are kept, the others are fitted, then the best is "
+                        "retrained (--workers, --scheduler, --threads, --quiet, --no-plots and --no-retrain may "
+                        "change)")
     g.add_argument("--quiet", "-q", action="store_true")
     s.set_defaults(handler=cmd_search)
 
@@ -217,13 +226,151 @@ def plot_search(rows: list[dict], names: list[str], score_name: str, path) -> Pa
     return _save(fig, path)
 
 
+def _jsonable(value):
+    """Combinations and results as JSON keeps them (tuples as lists, NaN as null)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _write_record(run_dir: Path, record: dict, results: list) -> None:
+    from deltaprop.cli.common import write_json
+
+    write_json(run_dir / RECORD_FILE, {**record, "results": _jsonable(results)})
+
+
+def _read_record(run_dir: Path) -> dict:
+    """RUN_DIR/search.json, checked: the search's command line, combinations and fits done."""
+    import json
+
+    from deltaprop.errors import ModelFileError
+    from deltaprop.io.files import open_regular
+
+    path = run_dir / RECORD_FILE
+    if not os.path.lexists(path):
+        what = "a training run" if os.path.lexists(run_dir / "run.json") else "no search to continue"
+        raise ConfigError(f"--resume: {shown(run_dir)} has no {RECORD_FILE}: it holds {what}",
+                          "pass the --out directory of a `deltaprop search` that was stopped (a search started "
+                          "before search.json existed cannot be continued)")
+    with open_regular(path, "search record", ModelFileError) as f:
+        raw = f.read(_MAX_RECORD + 1)
+    damaged = f"{shown(path)} is damaged"
+    try:
+        if len(raw) > _MAX_RECORD:
+            raise ValueError(f"over {_MAX_RECORD:,} bytes")
+        record = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ModelFileError(f"{damaged}: {str(exc)[:120]}", "start the search again (--overwrite)") from None
+    ok = (isinstance(record, dict) and record.get("format") == "deltaprop-search"
+          and isinstance(record.get("argv"), list) and all(isinstance(a, str) for a in record["argv"])
+          and isinstance(record.get("combinations"), list) and isinstance(record.get("results"), list)
+          and len(record["results"]) == len(record["combinations"]))
+    if not ok:
+        raise ModelFileError(f"{damaged}: it must hold the search's argv, combinations and results",
+                             "start the search again (--overwrite)")
+    return record
+
+
+def _stored_results(record: dict, k: int, path) -> list:
+    """The fits the record holds, each checked, as :func:`deltaprop.scale.search.fit_fold` returns them."""
+    from deltaprop.errors import ModelFileError
+
+    results = []
+    for folds in record["results"]:
+        if not isinstance(folds, list) or len(folds) != k:
+            raise ModelFileError(f"{shown(path)} is damaged: a combination's results are not {k} folds",
+                                 "start the search again (--overwrite)")
+        row = []
+        for f, r in enumerate(folds):
+            if r is None:
+                row.append(None)
+                continue
+            good = (isinstance(r, dict) and r.get("fold") == f and isinstance(r.get("worker"), str)
+                    and isinstance(r.get("error"), str)
+                    and all(r.get(key) is None or (isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool))
+                            for key in ("score", "seconds")))
+            if not good:
+                raise ModelFileError(f"{shown(path)} is damaged: fold {f + 1} of a combination is not a fit's result",
+                                     "start the search again (--overwrite)")
+            row.append({"fold": f, "worker": r["worker"][:200], "error": r["error"][:2000],
+                        "score": float("nan") if r.get("score") is None else float(r["score"]),
+                        "seconds": float(r.get("seconds") or 0.0)})
+        results.append(row)
+    return results
+
+
+def _given_search_options(argv) -> set:
+    """The ``search`` options written on the command line ``argv`` (dest names), whatever their values."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="deltaprop")
+    parser.add_argument("--debug", action="store_true")
+    sub = parser.add_subparsers(dest="command")
+    register(sub)
+    search = sub.choices["search"]
+    for action in search._actions:
+        action.default = argparse.SUPPRESS
+    search._defaults.clear()
+    return set(vars(parser.parse_args(argv))) - {"command", "debug"}
+
+
+def _resumed_search(args):
+    """(the stopped search's arguments with --workers, --scheduler, --threads, --quiet, --no-plots and
+    --no-retrain applied, its record) for ``search --resume DIR``."""
+    from deltaprop.cli.main import build_parser
+
+    run_dir = Path(os.path.expanduser(args.resume))
+    if not run_dir.is_dir():
+        raise ConfigError(f"--resume: no such directory: {shown(run_dir)}",
+                          "pass the --out directory of a `deltaprop search` that was stopped")
+    record = _read_record(run_dir)
+    given = _given_search_options(args.argv) - set(_RESUME_OPTIONS)
+    if given:
+        raise ConfigError(f"--resume continues the search with the options it was started with; it cannot change "
+                          f"{', '.join('--' + k.replace('_', '-') for k in sorted(given))}",
+                          "drop them (only --workers, --scheduler, --threads, --quiet, --no-plots and --no-retrain "
+                          "go with --resume), or start a new search")
+    try:
+        stored = build_parser().parse_args(record["argv"])
+    except SystemExit:
+        raise ConfigError(f"--resume: the command line stored in {shown(run_dir / RECORD_FILE)} no longer parses",
+                          "start the search again (--overwrite)") from None
+    typed = _given_search_options(args.argv)
+    for name in _RESUME_OPTIONS:
+        if name in typed:
+            setattr(stored, name, getattr(args, name))
+    if isinstance(record.get("data"), str):  # the data as an absolute path: any working directory resumes
+        stored.data = record["data"]
+    stored.out, stored.overwrite, stored.resume = str(run_dir), False, str(run_dir)
+    stored.argv, stored.debug = args.argv, args.debug
+    return stored, record
+
+
 def cmd_search(args) -> int:
     from deltaprop.cli.train import _claim, _drop_unstarted, _run_dir
-    from deltaprop.io.datasets import parse_delimiter, resolve
+    from deltaprop.io.datasets import absolute_spec, fingerprint, parse_delimiter, resolve
     from deltaprop.scale import search as S
 
     started = time.perf_counter()
+    record = None
+    if args.resume:
+        args, record = _resumed_search(args)
     names, combos = _combinations(args)
+    if record is not None and _jsonable(combos) != record["combinations"]:
+        raise ConfigError(f"--resume: the combinations of {shown(Path(args.out) / RECORD_FILE)} are not the ones "
+                          "its command line gives now (another deltaprop version?)", "start the search again "
+                          "(--overwrite)")
+    data_print = fingerprint(args.data)
+    if record is not None and record.get("fingerprint") != _jsonable(data_print):
+        from deltaprop.errors import DataError
+
+        raise DataError(f"--resume: the data {shown(args.data)} changed since the search started (its size or "
+                        "contents differ): the fits done were scored on other rows", "start the search again "
+                        "(--overwrite)")
     data = resolve(args.data, test_fraction=args.test_fraction, seed=args.seed, target=args.target, task=args.task,
                    in_memory=True, drop=args.drop,
                    delimiter=parse_delimiter(args.delimiter) if args.delimiter else None)
@@ -237,21 +384,37 @@ def cmd_search(args) -> int:
         S.check_scheduler(args.scheduler)
     fresh = not args.out or not os.path.lexists(os.path.expanduser(args.out))
     run_dir = _run_dir(args)
-    # Before any fit: the directory is this search's own (no earlier search's table beside another model).
-    earlier = [name for name in (SEARCH_FILE, PLOT_FILE) if os.path.lexists(run_dir / name)]
-    if earlier and not args.overwrite:
-        raise ConfigError(f"{shown(run_dir)} already holds a search ({', '.join(earlier)})",
-                          "choose another --out, or pass --overwrite to replace it")
-    _claim(run_dir, args)  # a run's files: refused, or removed with --overwrite
-    for name in earlier:
-        os.unlink(run_dir / name)
+    resume = f"deltaprop search --resume {shlex.quote(str(run_dir))}"
+    if record is not None:
+        results = _stored_results(record, args.cv, run_dir / RECORD_FILE)
+        if os.path.lexists(run_dir / "run.json"):  # the fits were all done: the retraining was stopped
+            raise ConfigError(f"--resume: the search in {shown(run_dir)} is done, and its best combination's "
+                              "retraining started", f"continue that with deltaprop train --resume {shlex.quote(str(run_dir))}")
+    else:
+        # Before any fit: the directory is this search's own (no earlier search's table beside another model).
+        earlier = [name for name in (SEARCH_FILE, PLOT_FILE, RECORD_FILE) if os.path.lexists(run_dir / name)]
+        if earlier and not args.overwrite:
+            again = f"continue it with {resume}, " if RECORD_FILE in earlier else ""
+            raise ConfigError(f"{shown(run_dir)} already holds a search ({', '.join(earlier)})",
+                              f"{again}choose another --out, or pass --overwrite to replace it")
+        _claim(run_dir, args)  # a run's files: refused, or removed with --overwrite
+        for name in earlier:
+            os.unlink(run_dir / name)
+        results = [[None] * args.cv for _ in combos]
+    record = {"format": "deltaprop-search", "argv": [str(a) for a in (record or {}).get("argv", args.argv)],
+              "data": absolute_spec(args.data) if data_print is not None else None,
+              "fingerprint": _jsonable(data_print), "names": names, "cv": args.cv,
+              "combinations": _jsonable(combos)}
+    _write_record(run_dir, record, results)  # from the start: a search stopped before its first row continues
     score_name = "accuracy" if classification else "R²"
+    done = sum(r is not None for folds in results for r in folds)
     if not args.quiet:
         sys.stderr.write(f"deltaprop search: {data!r}\n{len(combos)} combination{'s' * (len(combos) != 1)} of "
                          f"{', '.join(names)} × {args.cv} folds, scored by {score_name} -> {run_dir}\n")
+        if done:
+            sys.stderr.write(f"resuming: {done} of {len(combos) * args.cv} fits were done\n")
 
     progress = _FitProgress(args.quiet)
-    results = [[None] * args.cv for _ in combos]
     best = [None]
 
     def collect(i, result):
@@ -259,25 +422,33 @@ def cmd_search(args) -> int:
         if all(r is not None for r in results[i]):  # a combination is complete: search.csv keeps it
             rows = S.result_rows(combos, results, names)
             write_search_csv(rows, names, args.cv, run_dir / SEARCH_FILE)
+            _write_record(run_dir, record, results)
             best[0] = rows[0]["mean_score"]
         progress.fit_done(best[0])
 
-    try:
-        S.run(shared, combos, scheduler=args.scheduler, workers=args.workers, threads=args.threads,
-              on_result=collect, on_start=progress.start)
-    except KeyboardInterrupt:
-        progress.end()
+    def keep() -> list:
         rows = S.result_rows(combos, results, names)
         write_search_csv(rows, names, args.cv, run_dir / SEARCH_FILE)
-        error(f"interrupted: {len(rows)} of {len(combos)} combinations finished, kept in {run_dir / SEARCH_FILE}")
+        _write_record(run_dir, record, results)
+        return rows
+
+    try:
+        S.run(shared, combos, scheduler=args.scheduler, workers=args.workers, threads=args.threads,
+              on_result=collect, on_start=progress.start, done=results)
+    except KeyboardInterrupt:
+        progress.end()
+        rows = keep()
+        error(f"interrupted: {len(rows)} of {len(combos)} combinations finished, kept in {run_dir / SEARCH_FILE}"
+              f"\n  hint: continue with: {resume}")
         return 130
     except DeltapropError as exc:  # the cluster failed: the fits done are kept, as after Ctrl-C
         progress.end()
-        rows = S.result_rows(combos, results, names)
-        if rows:
-            write_search_csv(rows, names, args.cv, run_dir / SEARCH_FILE)
+        if any(r is not None for folds in results for r in folds):
+            rows = keep()
             exc.message += f"; {len(rows)} of {len(combos)} combinations finished, kept in {run_dir / SEARCH_FILE}"
+            exc.hint += f"; then continue with: {resume}"
         elif fresh:
+            os.unlink(run_dir / RECORD_FILE)
             _drop_unstarted(run_dir)  # nothing done: no empty directory left behind
         raise
     finally:
@@ -291,7 +462,9 @@ def cmd_search(args) -> int:
     search_seconds = time.perf_counter() - started
     if not args.quiet:
         _print_table(rows, names, args.cv, score_name)
-        out(f"{len(combos) * args.cv} fits in {seconds(search_seconds)}; wrote {run_dir}/{', '.join(files)}")
+        ran = len(combos) * args.cv - done
+        out(f"{ran} fits in {seconds(search_seconds)}{f' ({done} done before)' if done else ''}; wrote "
+            f"{run_dir}/{', '.join(files)}")
     top = rows[0]
     if math.isnan(top["mean_score"]):
         error("every combination failed; the first error: " + top["error"])

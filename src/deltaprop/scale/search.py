@@ -355,21 +355,25 @@ def _local_fit(task) -> tuple[int, dict]:
 
 # -- the run --------------------------------------------------------------------------------------
 def run(data: SearchData, combinations: list[dict], *, scheduler: str | None = None, workers: int | None = None,
-        threads: int = 1, on_result=None, on_start=None) -> list[list[dict | None]]:
+        threads: int = 1, on_result=None, on_start=None, done: list[list[dict | None]] | None = None
+        ) -> list[list[dict | None]]:
     """Every (combination, fold) fit, on local processes or the Dask cluster at ``scheduler``.
 
     Returns, per combination, its fold results (:func:`fit_fold`'s dicts; None where a fit did not
     run because the search was interrupted). ``on_start(n_fits, where)`` is called once the workers
     are up; ``on_result(i, result)`` after each fit, in the order they finish (combination i). Ctrl-C
     (KeyboardInterrupt) cancels the fits not yet done and re-raises with the partial results in
-    ``err.results``."""
+    ``err.results``. ``done`` (results of an earlier, stopped run of the same search) holds fits that are
+    kept as they are and not run again."""
     k = len(data.folds)
-    tasks = [(i, f) for i in range(len(combinations)) for f in range(k)]
-    results: list[list] = [[None] * k for _ in combinations]
+    results: list[list] = [[None] * k for _ in combinations] if done is None else [list(r) for r in done]
+    tasks = [(i, f) for i in range(len(combinations)) for f in range(k) if results[i][f] is None]
     if scheduler:
         runner = _run_dask
     else:
         runner = _run_local
+    if not tasks:  # every fit was done before: nothing to start
+        return results
     try:
         runner(data, combinations, tasks, results, scheduler=scheduler, workers=workers, threads=threads,
                on_result=on_result, on_start=on_start)
