@@ -133,6 +133,34 @@ def test_checkpoint_every_and_extending_a_finished_run(tmp_path):
     assert refused.returncode == 2 and "--layers" in refused.stderr and "Traceback" not in refused.stderr
 
 
+def test_a_checkpoint_damaged_after_it_was_written_is_refused(tmp_path):
+    """A bit flipped in a weight, or a digit changed in the state's JSON (lr0 0.001 → 0.002), passed every
+    layout check and resumed silently with other weights or another learning rate; the checksum written
+    with the checkpoint refuses both (exit 3), and the intact file resumes."""
+    import struct
+
+    out = tmp_path / "run"
+    assert run("train", "--layers", "8", "--epochs", "2", "--checkpoint-every", "1", "--no-plots", "-q",
+               "--out", out).returncode == 0
+    path = out / "checkpoint.safetensors"
+    good = path.read_bytes()
+    (n,) = struct.unpack("<Q", good[:8])
+    weight = bytearray(good)
+    weight[-7] ^= 0x01  # the low bits of a float in the last tensor
+    header = good[8:8 + n].decode("utf-8")
+    assert header.count('\\"lr0\\":0.001,') == 1
+    lr = good[:8] + header.replace('\\"lr0\\":0.001,', '\\"lr0\\":0.002,').encode("utf-8") + good[8 + n:]
+    for damaged in (bytes(weight), lr):
+        path.write_bytes(damaged)
+        proc = run("train", "--resume", out, "--epochs", "3", "-q")
+        assert proc.returncode == 3 and "do not match the checksum" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+        with pytest.raises(dp.ModelFileError, match="checksum"):
+            ck.load(path)
+    path.write_bytes(good)
+    assert run("train", "--resume", out, "--epochs", "3", "-q").returncode == 0
+
+
 def test_resume_refuses_a_checkpoint_with_damaged_settings(tmp_path):
     out = tmp_path / "run"
     assert run("train", "--layers", "8", "--epochs", "2", "--checkpoint-every", "1", "--no-plots", "-q",
