@@ -265,8 +265,9 @@ class _BaseMLP(BaseEstimator):
         first = not self._has_parameters() or (not self.warm_start and not incremental)
         X = self._check_X(X, reset=first)
         m = X.shape[0]
-        Y = self._encode_targets(self._check_y_array(y, m), incremental)
-        sw = self._sample_weight(sample_weight, m)
+        y = self._check_y_array(y, m)
+        Y = self._encode_targets(y, incremental)
+        sw = self._row_weights(Y, self._sample_weight(sample_weight, m), incremental)
         # scikit-learn draws everything of one call from check_random_state(random_state), in this order:
         # initial weights, validation split, each epoch's shuffle (see sklearn_ways).
         self._random_state = sklearn_ways.random_state(self.random_state)
@@ -309,8 +310,7 @@ class _BaseMLP(BaseEstimator):
         # scikit-learn's own defaults, not deltaprop's TrainOptions defaults; targets trained as given.
         options = TrainOptions(epochs=1 if incremental else int(self.max_iter), batch_size=batch_size,
                                optimizer=self._optimizer.engine, schedule=self._schedule_for(incremental),
-                               l2=float(self.alpha), shuffle=bool(self.shuffle), scale_targets=False,
-                               class_weight=self._class_weight_indices())
+                               l2=float(self.alpha), shuffle=bool(self.shuffle), scale_targets=False)
         trainer = Trainer(self.net_, X, Y, options,
                           rng=sklearn_ways.ShuffledOrder(self._random_state, X.shape[0]), track_accuracy=False,
                           sample_weight=sw, callbacks=[progress, *(self.callbacks or [])])
@@ -352,24 +352,10 @@ class _BaseMLP(BaseEstimator):
         sw = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], dtype)
         return packing.loss_grad(np.asarray(packed_coef_inter), X, Y, sw, float(self.alpha))
 
-    def _class_weight_indices(self):
-        """``class_weight`` for the Trainer: 'balanced', None, or {column of Y: weight} from a dict keyed
-        by the labels in ``classes_`` (scikit-learn's meaning)."""
-        cw = getattr(self, "class_weight", None)
-        if cw is None or isinstance(cw, str):
-            if cw is not None and cw != "balanced":
-                raise ConfigError(f"class_weight must be 'balanced', a dict or None, got {cw!r}",
-                                  "for example class_weight='balanced'")
-            return cw
-        if not isinstance(cw, dict):
-            raise ConfigError(f"class_weight must be 'balanced', a dict or None, got {type(cw).__name__}",
-                              "for example class_weight={0: 1.0, 1: 5.0}")
-        classes = list(np.asarray(self.classes_).tolist())
-        unknown = [k for k in cw if k not in classes]
-        if unknown:
-            raise ConfigError(f"class_weight names {unknown!r}, which are not among the classes {classes}",
-                              "key class_weight by the labels in y")
-        return {classes.index(k): w for k, w in cw.items()}
+    def _row_weights(self, Y, sw, incremental):
+        """The weight of each row in J: ``sample_weight`` (None: all 1). MLPClassifier multiplies in its
+        ``class_weight``."""
+        return sw
 
     def _initialize(self, n_features, hidden, n_outputs, dtype):
         """A fresh network with scikit-learn's initial weights, and the fitted attributes that go with it."""
@@ -688,7 +674,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Hooks into each fit's Trainer (epoch and batch ends; set ``trainer.stop = True`` to stop).
     class_weight : None, 'balanced' or dict {label: weight}, default None
         Weighs each row by its class, scikit-learn's meaning: 'balanced' gives class c the weight
-        m / (K · m_c); multiplied with ``sample_weight``.
+        Σ s / (K · Σ_{i ∈ c} s_i) (m / (K · m_c) without ``sample_weight``); multiplied with
+        ``sample_weight``, for every solver, and in the early-stopping score. partial_fit takes a dict only.
 
     Fitted attributes
     -----------------
@@ -751,6 +738,52 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
             raise InputError("Input y contains NaN or infinity", "drop the rows without a label")
         return y
+
+    def _row_weights(self, Y, sw, incremental):
+        """s_i · w_{c(i)}: ``sample_weight`` times the weight of each row's class, for every solver (L-BFGS
+        too) and for the early-stopping score of the held-out rows. 'balanced' gives class c the weight
+        Σ s / (K · Σ_{i ∈ c} s_i), counted over the rows given to ``fit`` (scikit-learn's
+        ``compute_class_weight`` with ``sample_weight``); a dict maps labels of ``classes_`` to weights,
+        1 for the classes it leaves out."""
+        cw = self.class_weight
+        if cw is None:
+            return sw
+        if isinstance(cw, str):
+            if cw != "balanced":
+                raise ConfigError(f"class_weight must be 'balanced', a dict or None, got {cw!r}",
+                                  "for example class_weight='balanced'")
+            if incremental:
+                raise ConfigError("class_weight='balanced' is not defined for partial_fit: one batch's class "
+                                  "frequencies are not those of the data",
+                                  "pass class_weight=dict(zip(classes, compute_class_weight('balanced', "
+                                  "classes=classes, y=y_all))) (sklearn.utils.class_weight), or use fit")
+        elif not isinstance(cw, dict):
+            raise ConfigError(f"class_weight must be 'balanced', a dict or None, got {type(cw).__name__}",
+                              "for example class_weight={0: 1.0, 1: 5.0}")
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            raise ConfigError("class_weight is not defined for several sigmoid outputs (multi-label)",
+                              "pass sample_weight instead")
+        classes = np.asarray(self.classes_).tolist()
+        column = (Y[:, 0] > 0.5).astype(np.intp) if Y.shape[1] == 1 else np.argmax(Y, axis=1)
+        s = np.ones(Y.shape[0]) if sw is None else np.asarray(sw, dtype=np.float64)
+        if isinstance(cw, str):
+            mass = np.bincount(column, weights=s, minlength=len(classes))
+            present = np.count_nonzero(np.bincount(column, minlength=len(classes)))
+            with np.errstate(divide="ignore"):
+                per_class = np.where(mass > 0, s.sum() / (present * mass), 0.0)
+        else:
+            unknown = [k for k in cw if k not in classes]
+            if unknown:
+                raise ConfigError(f"class_weight names {unknown!r}, which are not among the classes "
+                                  f"{classes}", "key class_weight by the labels in y")
+            per_class = np.ones(len(classes))
+            for key, weight in cw.items():
+                per_class[classes.index(key)] = number(weight, f"class_weight[{key!r}]", 0)
+        weights = s * per_class[column]
+        if not np.any(weights > 0):
+            raise ConfigError(f"class_weight {cw!r} gives every row a weight of 0",
+                              "give some class a weight > 0")
+        return weights
 
     def _encode_targets(self, y, incremental, refit=True):
         """Y (m, K) as scikit-learn's LabelBinarizer gives it (a single column for two classes)."""
