@@ -124,3 +124,79 @@ def test_partial_fit_takes_class_weight_as_a_dict_and_refuses_balanced():
     np.testing.assert_allclose(est.predict_proba(X), reference.predict_proba(X), rtol=1e-10)
     with pytest.raises(dp.ConfigError, match="every row a weight of 0"):
         clone(est).set_params(class_weight={0: 0, 1: 0}).fit(X, y)
+
+
+# -- labels as people have them --------------------------------------------------------------------------
+def _labels_with_a_gap():
+    """Iris' species as a CSV column where one label is missing (pandas reads it as NaN)."""
+    X, y = _iris()
+    species = np.array(["setosa", "versicolor", "virginica"], dtype=object)[y]
+    species[57] = None
+    return X, species
+
+
+@pytest.mark.parametrize("make", [
+    lambda s: s,                                        # object array with None
+    lambda s: pd.Series(s, dtype="str"),                # pandas' text column (NaN where missing)
+    lambda s: pd.Categorical(s),                        # a categorical column
+    lambda s: pd.array([None if v is None else len(v) for v in s], dtype="Int64"),  # nullable integers
+    lambda s: np.array([np.nan if v is None else len(v) for v in s]),               # floats with NaN
+])
+def test_a_missing_label_is_named_with_its_row(make):
+    """A label missing from a CSV raised "TypeError: '<' not supported between instances of 'float' and
+    'str'" from deep inside scikit-learn (pandas' text column), or a bare "Input y contains NaN"."""
+    X, species = _labels_with_a_gap()
+    with pytest.raises(dp.InputError, match=r"y has 1 missing label\(s\) .*first at row 57") as err:
+        MLPClassifier(max_iter=2).fit(X, make(species))
+    assert "dropna" in err.value.hint
+
+
+def test_labels_of_mixed_kinds_and_object_numbers_are_named():
+    X, y = _iris()
+    mixed = np.array(["setosa", 1, "virginica"], dtype=object)[y]
+    with pytest.raises(dp.InputError, match=r"mixes labels of different kinds: text \('setosa'\), numbers"):
+        MLPClassifier(max_iter=2).fit(X, mixed)
+    with pytest.raises(dp.InputError, match="numbers in an array of Python objects") as err:
+        MLPClassifier(max_iter=2).fit(X, y.astype(object))
+    assert err.value.hint == "pass y.astype(int)"
+
+
+def test_one_class_gives_probabilities_that_match_classes_():
+    """fit on rows of one class gave classes_ of one label and predict_proba of two columns (the second
+    one the probability of no class). scikit-learn's own tests fit one class, so it is not refused: the
+    one class has probability 1, in one column as classes_ says."""
+    X, y = _iris()
+    est = MLPClassifier(max_iter=5, random_state=0).fit(X[:50], np.array(["setosa"] * 50))
+    assert est.classes_.tolist() == ["setosa"]
+    np.testing.assert_array_equal(est.predict_proba(X), np.ones((150, 1)))
+    np.testing.assert_array_equal(est.predict_log_proba(X), np.zeros((150, 1)))
+    assert (est.predict(X) == "setosa").all() and est.score(X[:50], ["setosa"] * 50) == 1.0
+    est = MLPClassifier(random_state=0).partial_fit(X[:50], y[:50], classes=[0, 1, 2])
+    assert est.predict_proba(X).shape == (150, 3)
+
+
+# -- X as people have it ---------------------------------------------------------------------------------
+def test_dataframe_text_columns_are_named():
+    X, y = _iris()
+    X = X.assign(colour=pd.Categorical(["red", "green", "blue"] * 50), site=["kew"] * 150)
+    words = r"column\(s\) that are not numbers: 'colour' \(category\), 'site' \(str"
+    with pytest.raises(dp.InputError, match=words) as err:
+        MLPClassifier(max_iter=2).fit(X, y)
+    assert "OneHotEncoder" in err.value.hint
+    numbers_as_text = X.drop(columns=["colour", "site"]).assign(extra=["1.5"] * 150)  # read as numbers
+    assert MLPClassifier(max_iter=2).fit(numbers_as_text, y).n_features_in_ == 5
+
+
+def test_nullable_dataframe_columns_and_pandas_na():
+    """A DataFrame of pandas' nullable dtypes (Float64, Int64: df.convert_dtypes()) with a pd.NA was
+    refused as 'values that are not numbers (... NAType ...)': it is a missing value, and is called one."""
+    X, y = _iris()
+    nullable = X.convert_dtypes()
+    est = MLPClassifier(max_iter=5, random_state=0).fit(nullable, y)
+    plain = MLPClassifier(max_iter=5, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(est.predict_proba(nullable), plain.predict_proba(X))
+    nullable.iloc[3, 1] = pd.NA
+    for call in (lambda: clone(est).fit(nullable, y), lambda: est.predict(nullable)):
+        with pytest.raises(dp.InputError, match=r"NaN or infinity \(first at row 3, column 1\)") as err:
+            call()
+        assert "missing values" in err.value.hint

@@ -619,6 +619,42 @@ class _BaseMLP(BaseEstimator):
 
 
 # -- the classifier --------------------------------------------------------------------------------
+def _is_missing(v) -> bool:
+    """None, NaN (a float or NumPy float) or pandas' NA (without importing pandas)."""
+    return v is None or (isinstance(v, float) and v != v) or type(v).__name__ in ("NAType", "NaTType")
+
+
+def _label_values(y, what):
+    """Labels a person can get from a CSV or a DataFrame, refused by name before scikit-learn's
+    ``type_of_target`` sorts them (where a missing label or a mix of text and numbers raised
+    "TypeError: '<' not supported between instances of 'float' and 'str'")."""
+    if y.dtype.kind == "f":
+        missing = np.isnan(y)
+    elif y.dtype.kind == "O":
+        missing = np.frompyfunc(_is_missing, 1, 1)(y).astype(bool)
+    else:
+        return
+    if missing.any():
+        rows = np.flatnonzero(missing.reshape(missing.shape[0], -1).any(axis=1))
+        raise InputError(f"{what} has {rows.shape[0]} missing label(s) (NaN, None or pandas' NA; first "
+                         f"at row {int(rows[0])})", "drop the rows without a label "
+                         "(df.dropna(subset=[target])) or fill them in, before the split into X and y")
+    if y.dtype.kind == "O":
+        kinds = {}
+        for v in y.ravel():
+            kind = ("text" if isinstance(v, str) else "booleans" if isinstance(v, (bool, np.bool_))
+                    else "numbers" if isinstance(v, numbers.Number) else type(v).__name__)
+            kinds.setdefault(kind, v.item() if isinstance(v, np.generic) else v)
+        if len(kinds) > 1:
+            shown = ", ".join(f"{k} ({v!r})" for k, v in kinds.items())
+            raise InputError(f"{what} mixes labels of different kinds: {shown}",
+                             "give every label one kind, for example y.astype(str)")
+        if set(kinds) <= {"numbers", "booleans"}:
+            raise InputError(f"Unknown label type: {what} holds numbers in an array of Python objects "
+                             "(dtype object), which scikit-learn does not read as class labels",
+                             "pass y.astype(int)")
+
+
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multilayer perceptron classifier trained by backpropagation with L-BFGS, SGD or Adam;
     scikit-learn's ``MLPClassifier`` on deltaprop's engine (same random_state, same model).
@@ -721,7 +757,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                  "pass classes=np.unique(y_all), every label that will ever be seen")
             # An indicator matrix names its labels by its columns: the binarizer learns them from y.
             target = np.asarray(y) if multilabel else np.asarray(classes)
-            self._label_binarizer = LabelBinarizer().fit(self._checked_labels(target))
+            what = "y" if multilabel else "classes"
+            self._label_binarizer = LabelBinarizer().fit(self._checked_labels(target, what))
             self.classes_ = self._label_binarizer.classes_
         elif (classes is not None and self._label_binarizer.y_type_ != "multilabel-indicator"
               and not np.array_equal(np.unique(np.asarray(classes)), self.classes_)):
@@ -729,7 +766,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"{np.asarray(self.classes_).tolist()}", "pass the same classes every time, or leave classes out")
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def _checked_labels(self, y):
+    def _checked_labels(self, y, what="y"):
+        _label_values(y, what)
         kind = type_of_target(y, input_name="y")
         if kind not in ("binary", "multiclass", "multilabel-indicator"):
             raise InputError(f"Unknown label type: {kind}. MLPClassifier needs class labels "
@@ -820,9 +858,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._decode(A)
 
     def predict_proba(self, X: Rows) -> np.ndarray:
-        """Probabilities (m, n_classes), in the order of ``classes_`` (for two classes [1 − p, p])."""
+        """Probabilities (m, n_classes), in the order of ``classes_`` (for two classes [1 − p, p]; a
+        classifier fitted on one class gives that class probability 1, one column as ``classes_``)."""
         A = self._probability_outputs(*self._outputs(X))
+        if self._one_class():
+            return np.ones((A.shape[0], 1), dtype=A.dtype)
         return self.net_.probabilities(A)
+
+    def _one_class(self) -> bool:
+        # scikit-learn fits y of one class (its own tests do); its predict_proba then gave two columns for
+        # the one label of classes_, the second one the probability of no class at all.
+        return self._label_binarizer.y_type_ != "multilabel-indicator" and len(self.classes_) == 1
 
     def _probability_outputs(self, Z, A):
         """A_L with logistic units as e^{log σ(z)}: σ(z) to full relative precision where it is tiny
@@ -836,6 +882,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         probability's, ties included, as scikit-learn's np.log(predict_proba) gives), and from the
         logits where P underflows, so that it stays finite for confident rows (scikit-learn: −inf)."""
         Z, A = self._outputs(X)
+        if self._one_class():
+            return np.zeros((A.shape[0], 1), dtype=A.dtype)
         P = self.net_.probabilities(self._probability_outputs(Z, A))
         if self.out_activation_ == "softmax":
             from_logits = ops.log_softmax(Z)
