@@ -15,7 +15,7 @@ from sklearn.base import clone  # noqa: E402
 
 import deltaprop as dp  # noqa: E402
 from cli_child import run  # noqa: E402
-from deltaprop.estimators import MLPClassifier  # noqa: E402
+from deltaprop.estimators import MLPClassifier, MLPRegressor  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -200,3 +200,52 @@ def test_nullable_dataframe_columns_and_pandas_na():
         with pytest.raises(dp.InputError, match=r"NaN or infinity \(first at row 3, column 1\)") as err:
             call()
         assert "missing values" in err.value.hint
+
+
+# -- regression targets and CSVs, where a fit goes quietly wrong --------------------------------------------
+def _diabetes():
+    X, y = datasets.load_diabetes(return_X_y=True, as_frame=True)
+    return X, y.to_numpy()
+
+
+def _warnings_of(fit):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        fit()
+    return [str(w.message) for w in caught if w.category is UserWarning]
+
+
+def test_a_regression_worse_than_the_mean_says_why():
+    """diabetes' target + 10⁶: MLPRegressor (as scikit-learn's) ended at R² = −1.6·10⁸, predicting about
+    22,600 for targets near 10⁶, with a ConvergenceWarning only. It now says that the fit is worse than
+    the mean, that the targets sit far from 0, and how to scale them."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = _diabetes()
+    est = MLPRegressor(max_iter=60, learning_rate_init=0.01, random_state=0)
+    said = _warnings_of(lambda: est.fit(X, y + 1e6))
+    assert est.score(X, y + 1e6) < 0
+    assert len(said) == 1 and "worse than their mean" in said[0] and "mean 1e+06" in said[0], said
+    assert "TransformedTargetRegressor" in said[0]
+    scaled = TransformedTargetRegressor(regressor=clone(est), transformer=StandardScaler())
+    assert _warnings_of(lambda: scaled.fit(X, y + 1e6)) == []
+    assert scaled.score(X, y + 1e6) > 0.4
+    assert abs(np.mean(scaled.predict(X)) - np.mean(y + 1e6)) < 20  # in the target's units
+    assert _warnings_of(lambda: clone(est).fit(X, (y - y.mean()) / y.std())) == []
+
+
+def test_a_csv_index_read_back_as_a_feature_is_pointed_out(tmp_path):
+    """iris written with pandas' defaults (to_csv keeps the index) and read back with read_csv: the
+    column 'Unnamed: 0' of row numbers became a feature, without a word (iris is sorted by species, so the
+    row number gives the label away, and new rows numbered from 0 are misread)."""
+    X, y = _iris()
+    X.to_csv(tmp_path / "iris.csv")
+    back = pd.read_csv(tmp_path / "iris.csv")
+    assert back.columns[0] == "Unnamed: 0"
+    said = _warnings_of(lambda: MLPClassifier(max_iter=5, random_state=0).fit(back, y))
+    assert len(said) == 1 and "'Unnamed: 0' holds increasing row numbers" in said[0]
+    assert "index_col=0" in said[0]
+    right = pd.read_csv(tmp_path / "iris.csv", index_col=0)
+    assert _warnings_of(lambda: MLPClassifier(max_iter=5, random_state=0).fit(right, y)) == []

@@ -82,7 +82,7 @@ from deltaprop.losses import SquaredError
 from deltaprop.model import Network
 from deltaprop.optim import SGD, Adam, Adaptive, Momentum, make_schedule
 from deltaprop.train import Callback, History, Trainer, TrainOptions
-from deltaprop.validation import check_dtype, check_sample_weight, check_X
+from deltaprop.validation import check_dtype, check_sample_weight, check_X, is_sparse
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -145,6 +145,44 @@ def _one_logistic_unit(net: Network) -> Network:
     out = Network(layers, "binary_cross_entropy")
     out.meta = dict(net.meta)
     return out
+
+
+def _warn_of_a_csv_index(X, arr) -> None:
+    """A DataFrame read from a CSV that pandas' to_csv wrote with its index (the default) starts with a
+    column 'Unnamed: 0' of row numbers: a feature that tells the rows' order, not the examples (and
+    leaks the label where the file is sorted by it). deltaprop's command leaves it out and says so; an
+    estimator takes the columns it is given, and says what it sees."""
+    columns = getattr(X, "columns", None)
+    if columns is None or len(columns) < 2 or str(columns[0]) != "Unnamed: 0" or is_sparse(arr):
+        return
+    first = arr[:, 0]
+    if first.shape[0] > 1 and np.all(first == np.round(first)) and np.all(np.diff(first) > 0):
+        warnings.warn("X's first column 'Unnamed: 0' holds increasing row numbers: the index that pandas' "
+                      "to_csv writes, read back as a feature, from which the network would learn the rows' "
+                      "order. Read the file with pd.read_csv(path, index_col=0), or drop the column "
+                      "(X.drop(columns='Unnamed: 0')).", UserWarning, stacklevel=4)
+
+
+def _worse_than_the_mean(est, Y, sw) -> None:
+    """Warn when a regression ends with a training loss above half the targets' variance, the loss of
+    predicting their mean (R² < 0 on the training rows): most often targets far from 0, which a network
+    whose outputs start near 0 reaches slowly (y + 10⁶: R² = −1.6·10⁸ after 200 epochs)."""
+    if est.loss != "squared_error" or not np.isfinite(est.loss_):
+        return
+    w = np.ones(Y.shape[0]) if sw is None else np.asarray(sw, dtype=np.float64)
+    mean = w @ Y / w.sum()
+    variance = float(np.mean(w @ (Y - mean) ** 2 / w.sum()))
+    if variance <= 0 or est.loss_ <= variance / 2:
+        return
+    spread = float(np.sqrt(variance))
+    far = float(np.max(np.abs(mean)))
+    why = (f" The targets sit far from 0 (mean {far:.4g}, standard deviation {spread:.4g}) and the network's "
+           "outputs start near 0." if far > 10 * spread else "")
+    warnings.warn(f"MLPRegressor fits the training rows worse than their mean would: training loss "
+                  f"{est.loss_:.4g} > {variance / 2:.4g}, half the targets' variance (R² < 0).{why} Scale "
+                  "the targets: TransformedTargetRegressor(regressor=MLPRegressor(...), "
+                  "transformer=StandardScaler()) from sklearn.compose; or train longer (max_iter, "
+                  "learning_rate_init).", UserWarning, stacklevel=4)
 
 
 # -- the shared base -----------------------------------------------------------------------------
@@ -229,6 +267,8 @@ class _BaseMLP(BaseEstimator):
                              "pass the same columns (and preprocessing) as when the estimator was fitted")
         arr = check_X(arr)  # 2-d, rows ≥ 1, finite: deltaprop's messages
         validate_data(self, X, skip_check_array=True, reset=reset)  # n_features_in_, feature_names_in_
+        if reset:
+            _warn_of_a_csv_index(X, arr)
         return arr
 
     def _check_y_array(self, y, m: int) -> np.ndarray:
@@ -289,6 +329,8 @@ class _BaseMLP(BaseEstimator):
         if not all(np.all(np.isfinite(p)) for p in self.net_.params()):
             raise DivergenceError(sklearn_ways.NON_FINITE_WEIGHTS,
                                   "scale the inputs (StandardScaler), lower learning_rate_init or raise alpha")
+        if not self._is_classifier and not incremental:
+            _worse_than_the_mean(self, Y, sw)
         return self
 
     def _fit_stochastic(self, X, Y, sw, incremental):
