@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import pickle
 import signal
 import socket
@@ -334,6 +335,35 @@ def test_resume_refuses_a_changed_data_file_and_a_damaged_record(tmp_path):
     damaged = run("search", "--resume", out)
     cli_child.assert_clean_error(damaged, 3, "search.json is damaged")
     assert not (out / "model.safetensors").exists()
+
+
+@pytest.mark.skipif(not (hasattr(os, "geteuid") and os.geteuid() == 0), reason="mounting a small tmpfs needs root")
+def test_a_full_disk_after_the_fits_costs_neither_the_table_nor_the_fits(tmp_path):
+    """A disk with room for search.csv but not the plot: the plot's failure stopped the search before its
+    table was printed, and nothing said how to go on. Now the table is printed, the failure named, the
+    retraining refused for want of room says that --resume retrains the best once there is room; moved to
+    a disk with room, the directory resumes and retrains."""
+    import shutil
+
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24k", "tmpfs", str(small)], capture_output=True).returncode:
+        pytest.skip("mount is not permitted here")
+    try:
+        out = small / "s"
+        proc = run("search", "--grid", "lr=0.01|0.1", "--grid", "layers=4|8", "--epochs", "1", "--cv", "2",
+                   "--workers", "1", "--out", out)
+        cli_child.assert_clean_error(proc, 2, "search.png", "no space left", "need",
+                                     f"deltaprop search --resume {out} retrains its best")
+        assert "rank  lr" in proc.stdout and "best: " in proc.stdout
+        assert len(read_csv(out / "search.csv")) == 4
+        moved = tmp_path / "moved"
+        shutil.copytree(out, moved)
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+    resumed = run("search", "--resume", moved, "--no-plots")
+    assert resumed.returncode == 0 and "0 fits in" in resumed.stdout, resumed.stderr
+    assert (moved / "model.safetensors").is_file()
 
 
 # -- on a real Dask cluster ---------------------------------------------------------------------------

@@ -455,22 +455,27 @@ def cmd_search(args) -> int:
         progress.end()
     rows = S.result_rows(combos, results, names)
     write_search_csv(rows, names, args.cv, run_dir / SEARCH_FILE)
-    files = [SEARCH_FILE]
+    files, problem = [SEARCH_FILE], None
     if not args.no_plots and rows and not math.isnan(rows[0]["mean_score"]):
-        plot_search([r for r in rows if not math.isnan(r["mean_score"])], names, score_name, run_dir / PLOT_FILE)
-        files.append(PLOT_FILE)
+        try:  # a plot that cannot be written (a full disk) costs neither the table nor the retraining
+            plot_search([r for r in rows if not math.isnan(r["mean_score"])], names, score_name, run_dir / PLOT_FILE)
+            files.append(PLOT_FILE)
+        except (DeltapropError, OSError) as exc:
+            problem = str(exc) if isinstance(exc, DeltapropError) else f"{PLOT_FILE}: {exc.strerror or exc}"
     search_seconds = time.perf_counter() - started
     if not args.quiet:
         _print_table(rows, names, args.cv, score_name)
         ran = len(combos) * args.cv - done
         out(f"{ran} fits in {seconds(search_seconds)}{f' ({done} done before)' if done else ''}; wrote "
             f"{run_dir}/{', '.join(files)}")
+    if problem:
+        error(problem)
     top = rows[0]
     if math.isnan(top["mean_score"]):
         error("every combination failed; the first error: " + top["error"])
         return 4
     if args.no_retrain:
-        return 0
+        return 1 if problem else 0
     best_options = combos[top["combination"]]
     argv = _train_argv(args, best_options, run_dir)
     if not args.quiet:
@@ -484,7 +489,14 @@ def cmd_search(args) -> int:
     train_args.argv = argv
     train_args.debug = args.debug
     train_args.notes_said = True  # the search said the reader's notes on this file: once is enough
-    return train_args.handler(train_args)
+    try:
+        code = train_args.handler(train_args)
+    except DeltapropError as exc:
+        if not os.path.lexists(run_dir / "run.json"):  # refused before it started (a full disk, say)
+            exc.hint = (exc.hint + "; " if exc.hint else "") + f"the search's results are kept: then {resume} " \
+                "retrains its best"
+        raise
+    return code or (1 if problem else 0)
 
 
 def _print_table(rows, names, k, score_name) -> None:
