@@ -173,6 +173,14 @@ def test_local_search_writes_the_table_the_plot_and_the_best_model(local_search)
     assert "best: layers=" in proc.stdout and "deltaprop train --data digits" in proc.stdout
 
 
+def test_random_beyond_a_small_space_says_so(tmp_path):
+    proc = run("search", "--random", "20", "--grid", "lr=0.1|0.01", "--epochs", "1", "--layers", "4", "--cv", "2",
+               "--workers", "1", "--no-retrain", "--no-plots", "--out", tmp_path / "s")
+    assert proc.returncode == 0, proc.stderr
+    assert "--random 20: the search space holds only 2 distinct combinations" in proc.stderr
+    assert len(read_csv(tmp_path / "s" / "search.csv")) == 2
+
+
 def test_search_refusals():
     for args, code, words in ((["--epochs", "1"], 2, "--grid"), (["--grid", "colour=red"], 2, "choose among"),
                               (["--grid", "lr=1e-3..1e-1"], 2, "--random")):

@@ -96,6 +96,9 @@ def _combinations(args):
                           "--grid 'layers=32|64,32'")
     space = Space.parse(args.grid)
     combos = space.sample(args.random, seed=args.seed) if args.random else space.grid()
+    if args.random and len(combos) < args.random:  # a small space: every draw beyond it repeats one
+        sys.stderr.write(f"deltaprop: note: --random {args.random}: the search space holds only {len(combos)} "
+                         f"distinct combination{'s' * (len(combos) != 1)}; each is trained once\n")
     base = {name: getattr(args, name) for name in _FLAGS}
     base["layers"] = tuple(base["layers"])
     return list(space.options), _without_unused_momentum([{**base, **c} for c in combos])
