@@ -173,6 +173,29 @@ def test_local_search_writes_the_table_the_plot_and_the_best_model(local_search)
     assert "best: layers=" in proc.stdout and "deltaprop train --data digits" in proc.stdout
 
 
+def test_npy_data_is_retrained_as_the_fits_trained(tmp_path):
+    """The fits hold .npy rows in memory and shuffle them row by row; the retraining read them from disk
+    by blocks (--shuffle blocks, the scaling fitted in a streaming pass): another training than the one the
+    search scored. It is now told --in-memory, and gives the weights `deltaprop train --in-memory` gives."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    data = tmp_path / "d"
+    data.mkdir()
+    np.save(data / "X.npy", X.astype(np.float32))
+    np.save(data / "y.npy", y)
+    out = tmp_path / "s"
+    proc = run("search", "--data", data, "--grid", "lr=0.01", "--epochs", "2", "--layers", "8", "--cv", "2",
+               "--batch-size", "32", "--workers", "1", "--no-plots", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "--in-memory" in proc.stdout
+    same = tmp_path / "t"
+    cli_child.run("train", "--data", data, "--in-memory", "--val-fraction", "0", "--epochs", "2", "--layers", "8",
+                  "--batch-size", "32", "--lr", "0.01", "--no-plots", "-q", "--out", same, check=0)
+    a, b = model_weights(out / "model.safetensors"), model_weights(same / "model.safetensors")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
 def test_random_beyond_a_small_space_says_so(tmp_path):
     proc = run("search", "--random", "20", "--grid", "lr=0.1|0.01", "--epochs", "1", "--layers", "4", "--cv", "2",
                "--workers", "1", "--no-retrain", "--no-plots", "--out", tmp_path / "s")

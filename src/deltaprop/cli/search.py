@@ -140,6 +140,8 @@ def _train_argv(args, options: dict, run_dir) -> list[str]:
         if value is None:
             continue
         argv += [flag, ",".join(map(str, value)) if name == "layers" else str(value)]
+    if _on_disk(args.data):  # the fits held the rows in memory and shuffled them one by one: so does this
+        argv.append("--in-memory")
     if options.get("seed") != args.seed:  # a searched --seed: the test rows stay the search's (split by its seed)
         argv += ["--split-seed", str(args.seed)]
     if args.no_plots:
@@ -147,6 +149,19 @@ def _train_argv(args, options: dict, run_dir) -> list[str]:
     if args.quiet:
         argv.append("--quiet")
     return argv
+
+
+def _on_disk(spec) -> bool:
+    """True for .npy data, which `deltaprop train` reads by blocks from disk unless --in-memory."""
+    from deltaprop.io.datasets import npy_dir_files
+
+    path = Path(os.path.expanduser(str(spec)))
+    if path.suffix.lower() == ".npy":
+        return True
+    try:
+        return path.is_dir() and npy_dir_files(path) is not None
+    except (DeltapropError, OSError):
+        return False
 
 
 class _FitProgress:
