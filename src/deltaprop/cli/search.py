@@ -81,8 +81,8 @@ def register(sub) -> None:
     g.add_argument("--resume", metavar="DIR",
                    help="continue the search stopped in DIR (Ctrl-C, a lost cluster) with the options it was "
                         "started with: the combinations done are kept, the others are fitted, then the best is "
-                        "retrained (--workers, --scheduler, --threads, --quiet, --no-plots and --no-retrain may "
-                        "change)")
+                        "retrained; the fits run where this command says (--workers, --scheduler, --threads), and "
+                        "--quiet, --no-plots and --no-retrain may be added")
     g.add_argument("--quiet", "-q", action="store_true")
     s.set_defaults(handler=cmd_search)
 
@@ -359,10 +359,14 @@ def _resumed_search(args):
                           "start the search again (--overwrite)") from None
     typed = _given_search_options(args.argv)
     for name in _RESUME_OPTIONS:
-        if name in typed:
+        # Where the fits run is this command's to say, never the file's (a search.json from elsewhere must
+        # not send the rows to its own --scheduler); what it prints and writes is kept unless said again.
+        if name in typed or name in ("scheduler", "workers", "threads"):
             setattr(stored, name, getattr(args, name))
     if isinstance(record.get("data"), str):  # the data as an absolute path: any working directory resumes
         stored.data = record["data"]
+    if isinstance(record.get("target"), str):
+        stored.target = record["target"]
     stored.out, stored.overwrite, stored.resume = str(run_dir), False, str(run_dir)
     stored.argv, stored.debug = args.argv, args.debug
     return stored, record
@@ -421,6 +425,8 @@ def cmd_search(args) -> int:
         results = [[None] * args.cv for _ in combos]
     record = {"format": "deltaprop-search", "argv": [str(a) for a in (record or {}).get("argv", args.argv)],
               "data": absolute_spec(args.data) if data_print is not None else None,
+              "target": (os.path.abspath(os.path.expanduser(args.target))
+                         if args.target and _on_disk(args.data) else None),  # --target y.npy: a path too
               "fingerprint": _jsonable(data_print), "names": names, "cv": args.cv,
               "combinations": _jsonable(combos)}
     _write_record(run_dir, record, results)  # from the start: a search stopped before its first row continues
