@@ -3,6 +3,7 @@ is long enough, and a training that works the same without them."""
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ import pytest
 import deltaprop as dp
 from deltaprop import kernels
 from deltaprop.optim import Optimizer
+from deltaprop.teach.diagnose import DeadUnitMonitor
+from deltaprop.train import Trainer, TrainOptions
 
 pytest.importorskip("numba")
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -208,6 +211,41 @@ def test_other_optimizers_take_the_compiled_passes_with_the_same_bits(step_loade
     _same_training(compiled, _sgd_run(**options))
 
 
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_a_batch_callback_sees_each_batchs_own_gradients(step_loaded, name, monkeypatch):
+    """on_batch_end reads net.grads as the batch left them, with the compiled step and without; plain
+    SGD then writes them (before, it stepped inside backward and left the last epoch's), and the weights
+    are the bits of a run without the callback. The diagnosis's dead-unit monitor reads activations
+    only: plain SGD still steps inside backward beside it."""
+    class GradNorms(dp.Callback):
+        def __init__(self):
+            self.norms = []
+
+        def on_batch_end(self, trainer, batch, cost):
+            self.norms.append([float(np.linalg.norm(g)) for pair in trainer.net.grads for g in pair])
+
+    seen, step = [], dp.Network.compiled_step
+
+    def spy(self, *args, sgd_step=True, **kwargs):
+        seen.append(sgd_step)
+        return step(self, *args, sgd_step=sgd_step, **kwargs)
+    monkeypatch.setattr(dp.Network, "compiled_step", spy)
+    lr = 0.05 if name == "sgd" else 1e-3
+    compiled = GradNorms()
+    watched = _sgd_run(optimizer=name, lr=lr, callbacks=[compiled])
+    assert seen and not any(seen)
+    seen.clear()
+    _same_training(watched, _sgd_run(optimizer=name, lr=lr, callbacks=[DeadUnitMonitor()]))
+    assert seen.count(True) == (27 if name == "sgd" else 0)  # all but each epoch's last of 10 batches
+    monkeypatch.undo()
+    _hide(monkeypatch)
+    plain = GradNorms()
+    _sgd_run(optimizer=name, lr=lr, callbacks=[plain])
+    assert compiled.norms == plain.norms and len(compiled.norms) == 30
+    assert all(n > 0 for norms in compiled.norms for n in norms[0::2])
+    assert len({tuple(n) for n in compiled.norms}) == 30  # fresh every batch
+
+
 @pytest.mark.parametrize("hidden", ["relu", "sigmoid", "tanh", "identity", "leaky_relu"])
 @pytest.mark.parametrize("sizes", [(40, 70, 16, 6), (40, 20, 50, 6)])  # narrow (column-major) hidden layers
 def test_every_hidden_activation_and_layout_gives_the_same_bits(step_loaded, hidden, sizes, monkeypatch):
@@ -333,3 +371,31 @@ def test_the_compiled_step_loads_for_long_runs_only(without_kernels, monkeypatch
             "dp.fit(net, X, y, epochs=3, optimizer='sgd')\n"
             "print('numba' in sys.modules, net._step_plan is not None, kernels.status().startswith('compiled training step'))\n")
     assert _printed_by(code) == ["False", "True", "True", "True"]
+
+
+def test_the_pause_of_loading_the_kernels_is_measured_and_explained(step_loaded, monkeypatch, capsys):
+    """A first long run on a machine waits for Numba to compile the kernels before its first epoch:
+    the trainer measures the wait (load_seconds) and the command's progress output says what it was."""
+    from deltaprop.cli.train import _Progress
+
+    loaded = kernels.load_step
+
+    def slow_load(dtype):  # as Numba compiling the pieces on a machine's first run
+        time.sleep(1.1)
+        return loaded(dtype)
+    monkeypatch.setattr(kernels, "load_step", slow_load)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((200, 5)).astype(np.float32), rng.integers(0, 3, 200)
+    trainer = Trainer(dp.Network.from_sizes([5, 8, 3], seed=0), X, y, TrainOptions(epochs=1, optimizer="sgd"),
+                      callbacks=[_Progress(1, quiet=False).callback])
+    trainer.run()
+    assert trainer._compiled and 1.1 <= trainer.load_seconds < 10
+    assert "loading deltaprop's compiled kernels took 1." in capsys.readouterr().err
+    for seconds, quiet in ((0.3, False), (5.0, True)):  # a load from Numba's cache; --quiet
+        trainer.load_seconds = seconds
+        _Progress(1, quiet=quiet).begin(trainer)
+        assert "compiled kernels" not in capsys.readouterr().err
+    _hide(monkeypatch)
+    trainer = Trainer(dp.Network.from_sizes([5, 8, 3], seed=0), X, y, TrainOptions(epochs=1, optimizer="sgd"))
+    trainer.run()
+    assert not trainer._compiled and trainer.load_seconds < 0.5

@@ -151,7 +151,15 @@ class History:
 
 class Callback:
     """Hooks into the training loop. Set ``trainer.stop = True`` to end training after this epoch,
-    ``trainer.halt = True`` to end it after this batch (resumable: see :class:`Trainer`)."""
+    ``trainer.halt = True`` to end it after this batch (resumable: see :class:`Trainer`).
+
+    ``net.grads`` holds the batch's gradients in ``on_batch_end`` (and in ``on_epoch_end``, those of the
+    epoch's last batch). A callback whose ``on_batch_end`` does not read them sets ``uses_grads = False``:
+    when no batch hook uses them, plain SGD takes its step inside the backward pass without writing
+    them (``Trainer.train_step(keep_grads=False)``)."""
+
+    #: Whether on_batch_end reads net.grads (True unless a callback says otherwise).
+    uses_grads = True
 
     def on_train_begin(self, trainer: Trainer) -> None: ...
 
@@ -363,7 +371,11 @@ class Trainer:
 
     A non-finite cost, or weights that turn non-finite during an epoch, raise DivergenceError naming
     the epoch and batch, after rolling weights and optimizer state back to the start of the epoch
-    (or the point where the run resumed): the last state known to be finite."""
+    (or the point where the run resumed): the last state known to be finite.
+
+    A run long enough to repay it loads the compiled kernels first (:mod:`deltaprop.kernels`, with the
+    ``fast`` extra); ``load_seconds`` says how long that took (Numba compiles them on a machine's first
+    such run, and loads them from its cache after)."""
 
     def __init__(self, net: Network, X: Rows | RowSource, y: ArrayLike, options: TrainOptions | None = None,
                  *, validation_data: tuple[Rows, ArrayLike] | None = None,
@@ -472,6 +484,7 @@ class Trainer:
         self._fingerprint = None
         self._compiled = False  # steps by Network.compiled_step (set by run)
         self._right = None  # right answers of the last batch, when its compiled step counted them
+        self.load_seconds = 0.0  # what run() spent loading the compiled kernels before the first batch
         self._xbuf: dict[int, np.ndarray] = {}
         self._ybuf: dict[int, np.ndarray] = {}
 
@@ -492,8 +505,9 @@ class Trainer:
 
         ``keep_grads=False`` lets plain SGD take its step inside the backward pass
         (``Network.backward(sgd_step=True)``: the same step, no gradient arrays written, so
-        ``net.grads`` is left as it was); the loop asks for the gradients on each epoch's last batch
-        only, for its gradient-flow figures."""
+        ``net.grads`` is left as it was). The loop asks for the gradients on each epoch's last batch, for
+        its gradient-flow figures, and on every batch when a batch callback uses them
+        (:attr:`Callback.uses_grads`)."""
         net, opt = self.net, self.optimizer
         # θ −= α g with α folded into δ_L = α(A − Y)/m: the gradients come out already scaled.
         scale = opt.lr if opt.folds_lr else 1.0
@@ -616,6 +630,7 @@ class Trainer:
             self.optimizer.halves = self._split  # element-wise updates over two halves, same bits
             step_macs = 0  # one BLAS thread in each of the two threads
         self._compiled = False
+        loading = time.perf_counter()
         steps = max(0, self.epochs - self.epoch) * -(-self.X.shape[0] // self.batch_size)  # left in this run
         if self._split is None and not self._sparse and self.sample_weight is None and self.net.compiled_step_fits():
             # The step's forward and backward passes in a few compiled calls when the run is long enough
@@ -626,6 +641,7 @@ class Trainer:
             if kernels.worth_loading(steps * self.net.n_params):
                 kind = "nesterov" if getattr(self.optimizer, "nesterov", False) else self.optimizer.name
                 kernels.load(kind, self.net.dtype)
+        self.load_seconds = time.perf_counter() - loading
         try:
             with np.errstate(over="ignore", invalid="ignore"), fast.blas_threads_for(step_macs):
                 return self._run()
@@ -638,6 +654,7 @@ class Trainer:
     def _run(self) -> History:
         cbs = self.callbacks
         batch_cbs = [cb for cb in cbs if type(cb).on_batch_end is not Callback.on_batch_end]
+        grads_used = any(getattr(cb, "uses_grads", True) for cb in batch_cbs)
         for cb in cbs:
             cb.on_train_begin(self)
         n, bs = self.X.shape[0], self.batch_size
@@ -660,7 +677,7 @@ class Trainer:
             for b in range(self.batch, n_batches):
                 idx, Xb, Yb, sw = self._batch(b)
                 m = Xb.shape[0]
-                cost = self.train_step(Xb, Yb, sw, keep_grads=b == n_batches - 1)
+                cost = self.train_step(Xb, Yb, sw, keep_grads=grads_used or b == n_batches - 1)
                 if not math.isfinite(cost):
                     self._diverged(good)
                 cost_sum += cost * m

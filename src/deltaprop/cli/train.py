@@ -330,6 +330,10 @@ class _Progress:
         return "  ".join(parts)
 
     def begin(self, trainer):
+        if not self.quiet and trainer.load_seconds >= 1.0:  # the pause before the first epoch, explained
+            sys.stderr.write(f"loading deltaprop's compiled kernels took {seconds(trainer.load_seconds)}: Numba compiles "
+                             "them on a machine's first long run and keeps them in its cache for later runs\n")
+            sys.stderr.flush()
         if self.live:
             self.bar, self.task = live_bar(self.console, "epoch", self.epochs, trainer.epoch)
 

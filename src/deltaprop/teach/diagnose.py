@@ -113,6 +113,8 @@ class DeadUnitMonitor(Callback):
     An epoch resumed after an interruption was not seen whole by this process: its fractions are None
     (unknown) rather than a figure from part of the epoch, which would overstate the dead units."""
 
+    uses_grads = False  # it reads the activations only
+
     def on_train_begin(self, trainer: Trainer) -> None:
         layers = trainer.net.layers
         self.relu = [i for i, layer in enumerate(layers[:-1]) if layer.activation.name == "relu"]
