@@ -237,7 +237,7 @@ def cmd_info(args) -> int:
     for row in info["layers"]:
         out(f"  layer {row['layer']}     W {row['W'][0]}×{row['W'][1]}, b {row['b'][0]}, {row['activation']}")
     if info["classes"]:
-        names = info["classes"]
+        names = [str(c) for c in info["classes"]]
         out(f"  classes     {len(names)}: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}")
     if info["scaling"]:
         out(f"  scaling     {info['scaling']} (fitted on the training rows, applied by evaluate and predict)")

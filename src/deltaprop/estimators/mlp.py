@@ -82,7 +82,7 @@ from deltaprop.losses import SquaredError
 from deltaprop.model import Network
 from deltaprop.optim import SGD, Adam, Adaptive, Momentum, make_schedule
 from deltaprop.train import Callback, History, Trainer, TrainOptions
-from deltaprop.validation import check_dtype, check_sample_weight, check_X
+from deltaprop.validation import check_dtype, check_sample_weight, check_X, is_sparse
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -145,6 +145,44 @@ def _one_logistic_unit(net: Network) -> Network:
     out = Network(layers, "binary_cross_entropy")
     out.meta = dict(net.meta)
     return out
+
+
+def _warn_of_a_csv_index(X, arr) -> None:
+    """A DataFrame read from a CSV that pandas' to_csv wrote with its index (the default) starts with a
+    column 'Unnamed: 0' of row numbers: a feature that tells the rows' order, not the examples (and
+    leaks the label where the file is sorted by it). deltaprop's command leaves it out and says so; an
+    estimator takes the columns it is given, and says what it sees."""
+    columns = getattr(X, "columns", None)
+    if columns is None or len(columns) < 2 or str(columns[0]) != "Unnamed: 0" or is_sparse(arr):
+        return
+    first = arr[:, 0]
+    if first.shape[0] > 1 and np.all(first == np.round(first)) and np.all(np.diff(first) > 0):
+        warnings.warn("X's first column 'Unnamed: 0' holds increasing row numbers: the index that pandas' "
+                      "to_csv writes, read back as a feature, from which the network would learn the rows' "
+                      "order. Read the file with pd.read_csv(path, index_col=0), or drop the column "
+                      "(X.drop(columns='Unnamed: 0')).", UserWarning, stacklevel=4)
+
+
+def _worse_than_the_mean(est, Y, sw) -> None:
+    """Warn when a regression ends with a training loss above half the targets' variance, the loss of
+    predicting their mean (R² < 0 on the training rows): most often targets far from 0, which a network
+    whose outputs start near 0 reaches slowly (y + 10⁶: R² = −1.6·10⁸ after 200 epochs)."""
+    if est.loss != "squared_error" or not np.isfinite(est.loss_):
+        return
+    w = np.ones(Y.shape[0]) if sw is None else np.asarray(sw, dtype=np.float64)
+    mean = w @ Y / w.sum()
+    variance = float(np.mean(w @ (Y - mean) ** 2 / w.sum()))
+    if variance <= 0 or est.loss_ <= variance / 2:
+        return
+    spread = float(np.sqrt(variance))
+    far = float(np.max(np.abs(mean)))
+    why = (f" The targets sit far from 0 (mean {far:.4g}, standard deviation {spread:.4g}) and the network's "
+           "outputs start near 0." if far > 10 * spread else "")
+    warnings.warn(f"MLPRegressor fits the training rows worse than their mean would: training loss "
+                  f"{est.loss_:.4g} > {variance / 2:.4g}, half the targets' variance (R² < 0).{why} Scale "
+                  "the targets: TransformedTargetRegressor(regressor=MLPRegressor(...), "
+                  "transformer=StandardScaler()) from sklearn.compose; or train longer (max_iter, "
+                  "learning_rate_init).", UserWarning, stacklevel=4)
 
 
 # -- the shared base -----------------------------------------------------------------------------
@@ -229,6 +267,8 @@ class _BaseMLP(BaseEstimator):
                              "pass the same columns (and preprocessing) as when the estimator was fitted")
         arr = check_X(arr)  # 2-d, rows ≥ 1, finite: deltaprop's messages
         validate_data(self, X, skip_check_array=True, reset=reset)  # n_features_in_, feature_names_in_
+        if reset:
+            _warn_of_a_csv_index(X, arr)
         return arr
 
     def _check_y_array(self, y, m: int) -> np.ndarray:
@@ -265,8 +305,9 @@ class _BaseMLP(BaseEstimator):
         first = not self._has_parameters() or (not self.warm_start and not incremental)
         X = self._check_X(X, reset=first)
         m = X.shape[0]
-        Y = self._encode_targets(self._check_y_array(y, m), incremental)
-        sw = self._sample_weight(sample_weight, m)
+        y = self._check_y_array(y, m)
+        Y = self._encode_targets(y, incremental)
+        sw = self._row_weights(Y, self._sample_weight(sample_weight, m), incremental)
         # scikit-learn draws everything of one call from check_random_state(random_state), in this order:
         # initial weights, validation split, each epoch's shuffle (see sklearn_ways).
         self._random_state = sklearn_ways.random_state(self.random_state)
@@ -288,6 +329,8 @@ class _BaseMLP(BaseEstimator):
         if not all(np.all(np.isfinite(p)) for p in self.net_.params()):
             raise DivergenceError(sklearn_ways.NON_FINITE_WEIGHTS,
                                   "scale the inputs (StandardScaler), lower learning_rate_init or raise alpha")
+        if not self._is_classifier and not incremental:
+            _worse_than_the_mean(self, Y, sw)
         return self
 
     def _fit_stochastic(self, X, Y, sw, incremental):
@@ -309,8 +352,7 @@ class _BaseMLP(BaseEstimator):
         # scikit-learn's own defaults, not deltaprop's TrainOptions defaults; targets trained as given.
         options = TrainOptions(epochs=1 if incremental else int(self.max_iter), batch_size=batch_size,
                                optimizer=self._optimizer.engine, schedule=self._schedule_for(incremental),
-                               l2=float(self.alpha), shuffle=bool(self.shuffle), scale_targets=False,
-                               class_weight=self._class_weight_indices())
+                               l2=float(self.alpha), shuffle=bool(self.shuffle), scale_targets=False)
         trainer = Trainer(self.net_, X, Y, options,
                           rng=sklearn_ways.ShuffledOrder(self._random_state, X.shape[0]), track_accuracy=False,
                           sample_weight=sw, callbacks=[progress, *(self.callbacks or [])])
@@ -352,24 +394,10 @@ class _BaseMLP(BaseEstimator):
         sw = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], dtype)
         return packing.loss_grad(np.asarray(packed_coef_inter), X, Y, sw, float(self.alpha))
 
-    def _class_weight_indices(self):
-        """``class_weight`` for the Trainer: 'balanced', None, or {column of Y: weight} from a dict keyed
-        by the labels in ``classes_`` (scikit-learn's meaning)."""
-        cw = getattr(self, "class_weight", None)
-        if cw is None or isinstance(cw, str):
-            if cw is not None and cw != "balanced":
-                raise ConfigError(f"class_weight must be 'balanced', a dict or None, got {cw!r}",
-                                  "for example class_weight='balanced'")
-            return cw
-        if not isinstance(cw, dict):
-            raise ConfigError(f"class_weight must be 'balanced', a dict or None, got {type(cw).__name__}",
-                              "for example class_weight={0: 1.0, 1: 5.0}")
-        classes = list(np.asarray(self.classes_).tolist())
-        unknown = [k for k in cw if k not in classes]
-        if unknown:
-            raise ConfigError(f"class_weight names {unknown!r}, which are not among the classes {classes}",
-                              "key class_weight by the labels in y")
-        return {classes.index(k): w for k, w in cw.items()}
+    def _row_weights(self, Y, sw, incremental):
+        """The weight of each row in J: ``sample_weight`` (None: all 1). MLPClassifier multiplies in its
+        ``class_weight``."""
+        return sw
 
     def _initialize(self, n_features, hidden, n_outputs, dtype):
         """A fresh network with scikit-learn's initial weights, and the fitted attributes that go with it."""
@@ -633,6 +661,42 @@ class _BaseMLP(BaseEstimator):
 
 
 # -- the classifier --------------------------------------------------------------------------------
+def _is_missing(v) -> bool:
+    """None, NaN (a float or NumPy float) or pandas' NA (without importing pandas)."""
+    return v is None or (isinstance(v, float) and v != v) or type(v).__name__ in ("NAType", "NaTType")
+
+
+def _label_values(y, what):
+    """Labels a person can get from a CSV or a DataFrame, refused by name before scikit-learn's
+    ``type_of_target`` sorts them (where a missing label or a mix of text and numbers raised
+    "TypeError: '<' not supported between instances of 'float' and 'str'")."""
+    if y.dtype.kind == "f":
+        missing = np.isnan(y)
+    elif y.dtype.kind == "O":
+        missing = np.frompyfunc(_is_missing, 1, 1)(y).astype(bool)
+    else:
+        return
+    if missing.any():
+        rows = np.flatnonzero(missing.reshape(missing.shape[0], -1).any(axis=1))
+        raise InputError(f"{what} has {rows.shape[0]} missing label(s) (NaN, None or pandas' NA; first "
+                         f"at row {int(rows[0])})", "drop the rows without a label "
+                         "(df.dropna(subset=[target])) or fill them in, before the split into X and y")
+    if y.dtype.kind == "O":
+        kinds = {}
+        for v in y.ravel():
+            kind = ("text" if isinstance(v, str) else "booleans" if isinstance(v, (bool, np.bool_))
+                    else "numbers" if isinstance(v, numbers.Number) else type(v).__name__)
+            kinds.setdefault(kind, v.item() if isinstance(v, np.generic) else v)
+        if len(kinds) > 1:
+            shown = ", ".join(f"{k} ({v!r})" for k, v in kinds.items())
+            raise InputError(f"{what} mixes labels of different kinds: {shown}",
+                             "give every label one kind, for example y.astype(str)")
+        if set(kinds) <= {"numbers", "booleans"}:
+            raise InputError(f"Unknown label type: {what} holds numbers in an array of Python objects "
+                             "(dtype object), which scikit-learn does not read as class labels",
+                             "pass y.astype(int)")
+
+
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multilayer perceptron classifier trained by backpropagation with L-BFGS, SGD or Adam;
     scikit-learn's ``MLPClassifier`` on deltaprop's engine (same random_state, same model).
@@ -688,7 +752,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Hooks into each fit's Trainer (epoch and batch ends; set ``trainer.stop = True`` to stop).
     class_weight : None, 'balanced' or dict {label: weight}, default None
         Weighs each row by its class, scikit-learn's meaning: 'balanced' gives class c the weight
-        m / (K · m_c); multiplied with ``sample_weight``.
+        Σ s / (K · Σ_{i ∈ c} s_i) (m / (K · m_c) without ``sample_weight``); multiplied with
+        ``sample_weight``, for every solver, and in the early-stopping score. partial_fit takes a dict only.
 
     Fitted attributes
     -----------------
@@ -734,7 +799,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                  "pass classes=np.unique(y_all), every label that will ever be seen")
             # An indicator matrix names its labels by its columns: the binarizer learns them from y.
             target = np.asarray(y) if multilabel else np.asarray(classes)
-            self._label_binarizer = LabelBinarizer().fit(self._checked_labels(target))
+            what = "y" if multilabel else "classes"
+            self._label_binarizer = LabelBinarizer().fit(self._checked_labels(target, what))
             self.classes_ = self._label_binarizer.classes_
         elif (classes is not None and self._label_binarizer.y_type_ != "multilabel-indicator"
               and not np.array_equal(np.unique(np.asarray(classes)), self.classes_)):
@@ -742,7 +808,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"{np.asarray(self.classes_).tolist()}", "pass the same classes every time, or leave classes out")
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def _checked_labels(self, y):
+    def _checked_labels(self, y, what="y"):
+        _label_values(y, what)
         kind = type_of_target(y, input_name="y")
         if kind not in ("binary", "multiclass", "multilabel-indicator"):
             raise InputError(f"Unknown label type: {kind}. MLPClassifier needs class labels "
@@ -751,6 +818,52 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
             raise InputError("Input y contains NaN or infinity", "drop the rows without a label")
         return y
+
+    def _row_weights(self, Y, sw, incremental):
+        """s_i · w_{c(i)}: ``sample_weight`` times the weight of each row's class, for every solver (L-BFGS
+        too) and for the early-stopping score of the held-out rows. 'balanced' gives class c the weight
+        Σ s / (K · Σ_{i ∈ c} s_i), counted over the rows given to ``fit`` (scikit-learn's
+        ``compute_class_weight`` with ``sample_weight``); a dict maps labels of ``classes_`` to weights,
+        1 for the classes it leaves out."""
+        cw = self.class_weight
+        if cw is None:
+            return sw
+        if isinstance(cw, str):
+            if cw != "balanced":
+                raise ConfigError(f"class_weight must be 'balanced', a dict or None, got {cw!r}",
+                                  "for example class_weight='balanced'")
+            if incremental:
+                raise ConfigError("class_weight='balanced' is not defined for partial_fit: one batch's class "
+                                  "frequencies are not those of the data",
+                                  "pass class_weight=dict(zip(classes, compute_class_weight('balanced', "
+                                  "classes=classes, y=y_all))) (sklearn.utils.class_weight), or use fit")
+        elif not isinstance(cw, dict):
+            raise ConfigError(f"class_weight must be 'balanced', a dict or None, got {type(cw).__name__}",
+                              "for example class_weight={0: 1.0, 1: 5.0}")
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            raise ConfigError("class_weight is not defined for several sigmoid outputs (multi-label)",
+                              "pass sample_weight instead")
+        classes = np.asarray(self.classes_).tolist()
+        column = (Y[:, 0] > 0.5).astype(np.intp) if Y.shape[1] == 1 else np.argmax(Y, axis=1)
+        s = np.ones(Y.shape[0]) if sw is None else np.asarray(sw, dtype=np.float64)
+        if isinstance(cw, str):
+            mass = np.bincount(column, weights=s, minlength=len(classes))
+            present = np.count_nonzero(np.bincount(column, minlength=len(classes)))
+            with np.errstate(divide="ignore"):
+                per_class = np.where(mass > 0, s.sum() / (present * mass), 0.0)
+        else:
+            unknown = [k for k in cw if k not in classes]
+            if unknown:
+                raise ConfigError(f"class_weight names {unknown!r}, which are not among the classes "
+                                  f"{classes}", "key class_weight by the labels in y")
+            per_class = np.ones(len(classes))
+            for key, weight in cw.items():
+                per_class[classes.index(key)] = number(weight, f"class_weight[{key!r}]", 0)
+        weights = s * per_class[column]
+        if not np.any(weights > 0):
+            raise ConfigError(f"class_weight {cw!r} gives every row a weight of 0",
+                              "give some class a weight > 0")
+        return weights
 
     def _encode_targets(self, y, incremental, refit=True):
         """Y (m, K) as scikit-learn's LabelBinarizer gives it (a single column for two classes)."""
@@ -787,9 +900,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._decode(A)
 
     def predict_proba(self, X: Rows) -> np.ndarray:
-        """Probabilities (m, n_classes), in the order of ``classes_`` (for two classes [1 − p, p])."""
+        """Probabilities (m, n_classes), in the order of ``classes_`` (for two classes [1 − p, p]; a
+        classifier fitted on one class gives that class probability 1, one column as ``classes_``)."""
         A = self._probability_outputs(*self._outputs(X))
+        if self._one_class():
+            return np.ones((A.shape[0], 1), dtype=A.dtype)
         return self.net_.probabilities(A)
+
+    def _one_class(self) -> bool:
+        # scikit-learn fits y of one class (its own tests do); its predict_proba then gave two columns for
+        # the one label of classes_, the second one the probability of no class at all.
+        return self._label_binarizer.y_type_ != "multilabel-indicator" and len(self.classes_) == 1
 
     def _probability_outputs(self, Z, A):
         """A_L with logistic units as e^{log σ(z)}: σ(z) to full relative precision where it is tiny
@@ -803,6 +924,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         probability's, ties included, as scikit-learn's np.log(predict_proba) gives), and from the
         logits where P underflows, so that it stays finite for confident rows (scikit-learn: −inf)."""
         Z, A = self._outputs(X)
+        if self._one_class():
+            return np.zeros((A.shape[0], 1), dtype=A.dtype)
         P = self.net_.probabilities(self._probability_outputs(Z, A))
         if self.out_activation_ == "softmax":
             from_logits = ops.log_softmax(Z)

@@ -400,12 +400,21 @@ def check_meta(path, meta: dict, config: dict) -> dict:
     def fail(what: str):
         raise ModelFileError(f"{shown(path)}: meta {what}", "the file is garbled; save the model again")
 
+    def label(v) -> bool:
+        # Class labels are kept as the model held them: text, or the integers, booleans and finite numbers
+        # of a scikit-learn-style classifier's classes_ (an estimator saved with y = 0..9 must load again).
+        return (isinstance(v, str) and len(v) <= 1000) or type(v) in (int, bool) or (
+            type(v) is float and math.isfinite(v))
+
     def names(key, n):
         value = meta.get(key)
         if value is None:
             return
-        if not isinstance(value, list) or not all(isinstance(v, str) and len(v) <= 1000 for v in value):
-            fail(f"{key} is {short(value)}; expected a list of names (text)")
+        text_only = key != "classes"
+        if not isinstance(value, list) or not all(
+                (isinstance(v, str) and len(v) <= 1000) if text_only else label(v) for v in value):
+            fail(f"{key} is {short(value)}; expected a list of names (text)"
+                 + ("" if text_only else ", whole numbers or booleans"))
         if n is not None and len(value) != n:
             fail(f"{key} lists {len(value)} names; the network has {n}")
 
