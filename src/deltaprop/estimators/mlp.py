@@ -260,6 +260,13 @@ class _BaseMLP(BaseEstimator):
     # -- inputs ------------------------------------------------------------------------------------
     def _check_X(self, X, reset: bool) -> np.ndarray:
         arr = as_float_array(X)
+        if not reset and hasattr(X, "columns") and getattr(self, "feature_names_in_", None) is not None:
+            # Columns by name first, in scikit-learn's words (which name the new and the missing ones).
+            try:
+                validate_data(self, X, skip_check_array=True, reset=False)
+            except ValueError as exc:
+                raise InputError(str(exc).rstrip(), "select the columns by name, in the order of fit: "
+                                 "X[est.feature_names_in_]") from None
         expected = getattr(self, "n_features_in_", None)
         if not reset and expected is not None and arr.ndim == 2 and arr.shape[1] != expected:
             raise InputError(f"X has {arr.shape[1]} features, but {type(self).__name__} is expecting "
@@ -270,6 +277,24 @@ class _BaseMLP(BaseEstimator):
         if reset:
             _warn_of_a_csv_index(X, arr)
         return arr
+
+    def _check_same_architecture(self, hidden, how):
+        """A fit that continues the fitted network (warm_start, partial_fit) after set_params changed
+        hidden_layer_sizes or activation trained the old network without a word."""
+        fitted_hidden = list(self.net_.sizes[1:-1])
+        names = {"sigmoid": "logistic"}
+        fitted_act = sorted({names.get(a, a) for a in self.net_.activations[:-1]})
+        changed = []
+        if hidden != fitted_hidden:
+            changed.append(f"hidden_layer_sizes={tuple(hidden)} (the network has {tuple(fitted_hidden)})")
+        if hidden and fitted_act and fitted_act != [self.activation]:
+            had = ", ".join(map(repr, fitted_act))
+            changed.append(f"activation={self.activation!r} (the network has {had})")
+        if changed:
+            raise ConfigError(f"{how} continues the fitted network, but the estimator now says "
+                              f"{' and '.join(changed)}",
+                              "to train the new architecture, set warm_start=False or fit a clone(est); "
+                              "to continue, set the parameters back")
 
     def _check_y_array(self, y, m: int) -> np.ndarray:
         if y is None:
@@ -303,6 +328,8 @@ class _BaseMLP(BaseEstimator):
             raise ConfigError("partial_fit does not support early_stopping=True",
                               "hold out validation data yourself, or use fit with early_stopping=True")
         first = not self._has_parameters() or (not self.warm_start and not incremental)
+        if not first and "net_" in self.__dict__:
+            self._check_same_architecture(hidden, "partial_fit" if incremental else "warm_start=True")
         X = self._check_X(X, reset=first)
         m = X.shape[0]
         y = self._check_y_array(y, m)
