@@ -292,3 +292,19 @@ def test_early_stopping_with_a_class_too_rare_to_stratify_says_what_to_do():
     with pytest.raises(dp.InputError, match="holds out a stratified validation_fraction=0.1") as err:
         MLPClassifier(max_iter=3, early_stopping=True).fit(X[:100], y)
     assert "early_stopping=False" in err.value.hint
+
+
+def test_an_estimator_loaded_by_joblib_with_mmap_mode_trains_on(tmp_path):
+    """joblib.load(path, mmap_mode='r') (how joblib shares large arrays) gave read-only optimizer state:
+    partial_fit raised 'ValueError: output array is read-only' from deep inside the update loop."""
+    import joblib
+
+    X, y = datasets.load_digits(return_X_y=True)
+    X = X / 16.0
+    est = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0).fit(X, y)
+    joblib.dump(est, tmp_path / "est.joblib")
+    mapped, plain = joblib.load(tmp_path / "est.joblib", mmap_mode="r"), joblib.load(tmp_path / "est.joblib")
+    np.testing.assert_array_equal(mapped.predict_proba(X), est.predict_proba(X))
+    mapped.partial_fit(X, y)
+    plain.partial_fit(X, y)
+    np.testing.assert_array_equal(mapped.predict_proba(X), plain.predict_proba(X))

@@ -185,6 +185,23 @@ def _worse_than_the_mean(est, Y, sw) -> None:
                   "learning_rate_init).", UserWarning, stacklevel=4)
 
 
+def _writable(value, memo: dict):
+    """``value`` with every read-only NumPy array in it (in lists, tuples, dicts and deltaprop objects'
+    attributes) replaced by a writable copy; an array met twice gets one copy."""
+    if isinstance(value, np.ndarray):
+        if value.flags.writeable:
+            return value
+        return memo.setdefault(id(value), np.array(value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_writable(v, memo) for v in value)
+    if isinstance(value, dict):
+        return {k: _writable(v, memo) for k, v in value.items()}
+    if type(value).__module__.startswith("deltaprop") and hasattr(value, "__dict__"):
+        for name, item in list(vars(value).items()):
+            vars(value)[name] = _writable(item, memo)
+    return value
+
+
 # -- the shared base -----------------------------------------------------------------------------
 def _stochastic_solver(est) -> bool:
     """``partial_fit`` exists for the stochastic solvers only (``hasattr`` says False for lbfgs), as in scikit-learn."""
@@ -679,6 +696,11 @@ class _BaseMLP(BaseEstimator):
             net = Network.from_weights(spec["weights"], spec["activations"], spec["loss"])
             net.meta = spec["meta"]
             state = dict(state, net_=net)
+        # joblib.load(path, mmap_mode="r") gives read-only arrays: the optimizer state that partial_fit
+        # updates in place, and the best weights early stopping writes, become copies of their own.
+        memo = {}
+        state = {k: _writable(v, memo) if k in ("_optimizer", "_best_weights") else v
+                 for k, v in state.items()}
         super().__setstate__(state)
 
     def __sklearn_tags__(self):
