@@ -52,6 +52,19 @@ def test_saved_estimator_loads_back_with_its_labels(tmp_path, labels):
     assert f"classes     {len(est.classes_)}: {', '.join(str(c) for c in est.classes_)}" in info.stdout
 
 
+def test_load_names_the_parameters_the_file_decides(tmp_path):
+    """MLPClassifier.load(path, hidden_layer_sizes=...) raised "TypeError: ... got multiple values for
+    keyword argument 'hidden_layer_sizes'"."""
+    X, y = _iris()
+    est = MLPClassifier(hidden_layer_sizes=(6,), max_iter=3, random_state=0).fit(X, y)
+    est.save(tmp_path / "m.safetensors")
+    words = r"takes hidden_layer_sizes from the file \(hidden_layer_sizes=\(6,\)"
+    with pytest.raises(dp.ConfigError, match=words):
+        MLPClassifier.load(tmp_path / "m.safetensors", hidden_layer_sizes=(3,))
+    back = MLPClassifier.load(tmp_path / "m.safetensors", warm_start=True, max_iter=2)
+    assert back.warm_start and back.fit(X, y).coefs_[0].shape == (4, 6)
+
+
 def test_network_from_a_sklearn_mlp_with_integer_labels_saves_and_loads(tmp_path):
     from sklearn.neural_network import MLPClassifier as SkMLP
 

@@ -635,6 +635,11 @@ class _BaseMLP(BaseEstimator):
             kind = "a classifier" if net.is_classifier else "a regression network"
             other = "MLPClassifier" if net.is_classifier else "MLPRegressor"
             raise ConfigError(f"{path} holds {kind}", f"load it with {other}.load")
+        fixed = sorted({"hidden_layer_sizes", "activation"} & set(params))
+        if fixed:
+            raise ConfigError(f"{cls.__name__}.load takes {' and '.join(fixed)} from the file "
+                              f"(hidden_layer_sizes={tuple(net.sizes[1:-1])}, activation={sk_hidden!r})",
+                              "leave them out; to train another architecture, fit a new estimator")
         est = cls(hidden_layer_sizes=tuple(net.sizes[1:-1]), activation=sk_hidden, **params)
         n_out = net.sizes[-1]
         if cls._is_classifier:
