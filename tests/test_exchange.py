@@ -234,6 +234,27 @@ def test_from_torch_says_what_it_cannot_read():
     assert torch is not None
 
 
+def test_from_torch_reads_a_module_that_ends_in_log_softmax_as_a_classifier(iris):
+    """nn.LogSoftmax last (the NLLLoss habit): the same classifier, its probabilities exp(outputs), said."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    from torch import nn
+
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.LogSoftmax(dim=1)).eval()
+    X = iris[0].astype(np.float32)
+    with pytest.warns(UserWarning, match="ends in LogSoftmax.*exponentials"):
+        net = deltaprop.from_torch(module, classes=["a", "b", "c"])
+    with torch.no_grad():
+        log_p = module(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(net.forward(X), np.exp(log_p), rtol=0, atol=1e-6)
+    assert (net.forward(X).argmax(axis=1) == log_p.argmax(axis=1)).all()
+    assert "LogSoftmax read as softmax" in net.meta["source"]["output"]
+    with pytest.raises(ConfigError, match=r"LogSoftmax\(dim=0\).*row by row"):
+        deltaprop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.LogSoftmax(dim=0)))
+    with pytest.raises(ConfigError):  # not at the output
+        deltaprop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.LogSoftmax(dim=1), nn.Linear(3, 2)), output="softmax")
+
+
 def test_from_torch_reads_an_image_classifier_that_starts_with_flatten():
     """The usual PyTorch image MLP, nn.Flatten() first: deltaprop takes the images as flattened rows
     and computes what the module computes on the images; a Flatten anywhere else is refused."""
@@ -554,6 +575,16 @@ def test_export_torch_directory_rebuilds_the_model(iris_run, tmp_path):
     np.testing.assert_allclose(
         got, _predict_csv(d / "run/model.safetensors", d / "inputs.csv")[2], rtol=0, atol=1e-5
     )
+    # The two files are one export: weights from another export beside this model.py are refused (an
+    # export cut short between its files); weights a user saved without deltaprop's id are loaded.
+    from safetensors.torch import load_file, save_file
+
+    state = {k: v + 1 for k, v in load_file(str(out / "model.safetensors")).items()}
+    save_file(state, str(out / "model.safetensors"), metadata={"export_id": "0" * 32})
+    with pytest.raises(RuntimeError, match="another export than this model.py"):
+        module.load()
+    save_file(state, str(out / "model.safetensors"))
+    assert torch.equal(module.load()[1].bias, state["1.bias"])
     # A file where a directory is expected is refused.
     assert_clean_error(
         run("export", d / "run/model.safetensors", "--to", "torch", "-o", d / "inputs.csv"), 2, "is a file"

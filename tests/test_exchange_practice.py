@@ -208,6 +208,11 @@ def test_a_text_column_the_model_does_not_know_is_named_with_the_drop_that_leave
     proc = run("predict", d / "m.safetensors", d / "extra.csv", "--drop", "target")
     assert_clean_error(proc, 2, "'vineyard' the model does not know", "--drop vineyard")
     run("predict", d / "m.safetensors", d / "extra.csv", "--drop", "target,vineyard", check=0)
+    # evaluate on that file names it the same way (it said "'v0' is not a number")
+    proc = run("evaluate", d / "m.safetensors", "--data", d / "extra.csv", "--target", "target")
+    assert_clean_error(proc, 2, "'vineyard' the model does not know", "--drop vineyard")
+    run("evaluate", d / "m.safetensors", "--data", d / "extra.csv", "--target", "target", "--drop", "vineyard",
+        check=0)
     # A missing column, a numeric extra one: named as before.
     df.drop(columns="ash").to_csv(d / "missing.csv")
     assert_clean_error(run("predict", d / "m.safetensors", d / "missing.csv", "--drop", "target"), 2,

@@ -284,7 +284,8 @@ def evaluation_data(net, spec=None, target=None, split=None, drop=None, delimite
     data = resolve(spec, test_fraction=0 if whole else info.get("test_fraction", 0.3),
                    seed=info.get("seed", 0), target=target, task=task, drop=drop,
                    delimiter=parse_delimiter(delimiter) if delimiter else None,
-                   dropped_in_training=None if own else info.get("drop"))
+                   dropped_in_training=None if own else info.get("drop"),
+                   known=None if own else net.meta.get("feature_names"))
     if split == "test":
         X, y = data.X_test, data.y_test
     elif split == "train" or whole:

@@ -1047,13 +1047,14 @@ def _max_classes(names, limit):
 
 def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, task=None,
             in_memory: bool = False, drop=None, delimiter=None, max_classes: int | None = None,
-            dropped_in_training=None) -> Dataset:
+            dropped_in_training=None, known=None) -> Dataset:
     """The Dataset a ``--data`` spec names.
 
     ``digits``; ``fashion-mnist`` (installed package) or ``fashion-mnist:DIR``; ``mnist:DIR`` or
     ``idx:DIR`` (MNIST-layout IDX files); ``PATH.csv`` (``target`` picks the label column, ``drop``
     leaves columns out, ``delimiter`` is detected unless given: see :func:`read_csv`); ``PATH.npz``
-    (keys X, y; optional X_test, y_test, class_names). Data without a test split is split
+    (keys X, y; optional X_test, y_test, class_names); a CSV's ``dropped_in_training`` and ``known`` (a
+    model's ``drop`` and ``feature_names``) are :func:`read_csv`'s. Data without a test split is split
     ``1 − test_fraction`` / ``test_fraction`` per class with ``seed``; a ``test_fraction`` of 0 puts a
     CSV's or NPZ's rows all on the training side (evaluating a whole file). CSV and NPZ data sets carry
     ``source``: :func:`file_fingerprint`.
@@ -1103,7 +1104,8 @@ def resolve(spec, *, test_fraction: float = 0.3, seed: int = 0, target=None, tas
         return load_npy_dataset(*found, test_fraction=test_fraction, seed=seed, task=task, in_memory=in_memory,
                                 name=Path(s).resolve().name)
     if low.endswith(TABLE_SUFFIXES):
-        table = read_csv(s, target, delimiter=delimiter, drop=drop, dropped_in_training=dropped_in_training)
+        table = read_csv(s, target, delimiter=delimiter, drop=drop, dropped_in_training=dropped_in_training,
+                         known=known)
         y, names = encode_labels(table.y, task, name=table.target_name if table.has_header else None)
         _max_classes(names, max_classes)
         parts = (table.X, y, table.X[:0], y[:0]) if test_fraction == 0 else split(

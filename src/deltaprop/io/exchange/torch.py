@@ -2,7 +2,8 @@
 
 ``nn.Linear`` stores ``weight`` as (n_out, n_in) and computes x Wᵀ + b: deltaprop's W_l and
 Z = A_prev W_lᵀ + b_l, number for number. The activations map one to one (ReLU, Tanh, Sigmoid,
-LeakyReLU with slope 0.01, Identity; Softmax(dim=−1) only at the output).
+LeakyReLU with slope 0.01, Identity; Softmax(dim=−1) only at the output, and LogSoftmax there read as
+softmax).
 
 - :func:`to_torch`: the network (and, first, its stored input scaling as :class:`InputScaling`; last, a
   regression's target scaling y = A·std + mean as :class:`TargetScaling`), with or without the output
@@ -16,8 +17,10 @@ LeakyReLU with slope 0.01, Identity; Softmax(dim=−1) only at the output).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,7 +55,7 @@ _MODULES = {
     "softmax": "nn.Softmax(dim=-1)",
     "identity": "nn.Identity()",
 }
-_SUPPORTED = ("Linear, ReLU, Tanh, Sigmoid, LeakyReLU (slope 0.01), Identity, Dropout, Softmax (last, dim=-1), "
+_SUPPORTED = ("Linear, ReLU, Tanh, Sigmoid, LeakyReLU (slope 0.01), Identity, Dropout, Softmax or LogSoftmax (last, dim=-1), "
               "Flatten (first)")
 
 
@@ -141,7 +144,9 @@ def from_torch(module: nn.Module, output: str | None = None, *, classes: Sequenc
 
     A module that ends in ``Linear`` returns logits: ``output="softmax"`` makes it a classifier,
     ``"sigmoid"`` a binary (one unit) or multi-label one, ``"identity"`` a regression. A module that
-    ends in Softmax or Sigmoid says so itself (``output``, if given, must agree). A leading
+    ends in Softmax or Sigmoid says so itself (``output``, if given, must agree); one that ends in
+    LogSoftmax (as with ``nn.NLLLoss``) becomes a softmax classifier, whose probabilities are the
+    exponentials of the module's outputs (a warning says so, and the model's source records it). A leading
     :class:`InputScaling` becomes the model's input scaling, a trailing :class:`TargetScaling` its target
     scaling. ``classes`` names the classes.
     """
@@ -225,6 +230,10 @@ def from_torch(module: nn.Module, output: str | None = None, *, classes: Sequenc
     weights.append(pending[:2])
     activations.append(last)
     source = {"format": "pytorch", "module": type(module).__name__, "torch": torch.__version__}
+    if isinstance(children[-1], nn.LogSoftmax):
+        source["output"] = "the module's LogSoftmax read as softmax: probabilities = exp(the module's outputs)"
+        warnings.warn("the module ends in LogSoftmax: the deltaprop model gives the class probabilities, the "
+                      "exponentials of the module's log-probabilities (the same predicted classes)", stacklevel=2)
     if flattened:
         source["inputs"] = "rows: the module's leading Flatten is done by passing X as (m, features)"
     if target is not None and len(target["mean"]) != weights[-1][0].shape[0]:
@@ -265,11 +274,11 @@ def _activation(child, nn, i) -> str:
                 "use nn.LeakyReLU(0.01)",
             )
         return "leaky_relu"
-    if isinstance(child, nn.Softmax):
+    if isinstance(child, (nn.Softmax, nn.LogSoftmax)):  # log-probabilities: the same classifier
         if child.dim not in (None, -1, 1):
             raise ConfigError(
-                f"layer {i} is Softmax(dim={child.dim}); deltaprop's softmax is row by row",
-                "use nn.Softmax(dim=-1)",
+                f"layer {i} is {type(child).__name__}(dim={child.dim}); deltaprop's softmax is row by row",
+                f"use nn.{type(child).__name__}(dim=-1)",
             )
         return "softmax"
     raise ConfigError(
@@ -294,7 +303,12 @@ def _output_name(output: str) -> str:
 def write_torch_dir(net, directory, logits: bool = False, scaling: bool = True) -> list[Path]:
     """Write ``directory/model.safetensors`` (the Sequential's state_dict: ``0.shift``, ``0.scale`` for
     the input scaling, ``k.weight``, ``k.bias`` for each Linear) and ``directory/model.py`` (the lines
-    that rebuild the Sequential and load the weights). Returns the two paths."""
+    that rebuild the Sequential and load the weights). Returns the two paths.
+
+    Each file is written atomically, the weights first, and both carry one export id (a hash of the
+    weights and the layers): ``load()`` refuses a model.safetensors written by another export, so an
+    export cut short between the two files (new weights beside an old model.py) cannot build the old
+    layers around the new weights in silence."""
     from deltaprop.io.modelfile import atomic_write, write_tensors
 
     directory = Path(os.fspath(directory))
@@ -324,14 +338,18 @@ def write_torch_dir(net, directory, logits: bool = False, scaling: bool = True) 
             lines.append(_MODULES[step[1]])
     weights = directory / "model.safetensors"
     code = directory / "model.py"
-    write_tensors(weights, tensors, {"format": "pt", "producer": "deltaprop"})
+    pair = hashlib.sha256(json.dumps(lines).encode())
+    for name in sorted(tensors):
+        pair.update(name.encode() + np.ascontiguousarray(tensors[name]).tobytes())
+    export_id = pair.hexdigest()[:32]
+    write_tensors(weights, tensors, {"format": "pt", "producer": "deltaprop", "export_id": export_id})
     scaled = scaling and scaling_of(net) is not None
     target = not logits and target_scaling_of(net) is not None
-    atomic_write(code, _model_py(net, lines, logits, scaled, target).encode("utf-8"))
+    atomic_write(code, _model_py(net, lines, logits, scaled, target, export_id).encode("utf-8"))
     return [weights, code]
 
 
-def _model_py(net, lines, logits, scaled, target=False) -> str:
+def _model_py(net, lines, logits, scaled, target=False, export_id="") -> str:
     from deltaprop import __version__
 
     dtype = "torch.float64" if net.dtype == np.float64 else "torch.float32"
@@ -389,10 +407,12 @@ Needs torch and safetensors (pip install safetensors).
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
 CLASSES = {json.dumps([str(c) for c in classes]) if classes else None}
+EXPORT_ID = "{export_id}"  # also in model.safetensors' metadata: the two files of one export
 {scaling_class}
 
 def build():
@@ -402,6 +422,11 @@ def build():
 
 
 def load(path=Path(__file__).with_name("model.safetensors")):
+    with safe_open(str(path), framework="pt") as f:
+        written = (f.metadata() or {{}}).get("export_id")
+    if written is not None and written != EXPORT_ID:  # weights saved elsewhere carry no id: loaded
+        raise RuntimeError(f"{{path}} was written by another export than this model.py (an export cut short "
+                           "between its two files?): export the model again")
     model = build()
     model.load_state_dict(load_file(str(path)))
     return model.eval()
