@@ -724,31 +724,36 @@ def _label_values(y, what):
     """Labels a person can get from a CSV or a DataFrame, refused by name before scikit-learn's
     ``type_of_target`` sorts them (where a missing label or a mix of text and numbers raised
     "TypeError: '<' not supported between instances of 'float' and 'str'")."""
+    if y.dtype.kind not in "fO":
+        return
+    types = set(map(type, y.ravel())) if y.dtype.kind == "O" else set()
+    missing = None
     if y.dtype.kind == "f":
         missing = np.isnan(y)
-    elif y.dtype.kind == "O":
+    elif any(t is type(None) or issubclass(t, float) or t.__name__ in ("NAType", "NaTType") for t in types):
         missing = np.frompyfunc(_is_missing, 1, 1)(y).astype(bool)
-    else:
-        return
-    if missing.any():
+    if missing is not None and missing.any():
         rows = np.flatnonzero(missing.reshape(missing.shape[0], -1).any(axis=1))
         raise InputError(f"{what} has {rows.shape[0]} missing label(s) (NaN, None or pandas' NA; first "
                          f"at row {int(rows[0])})", "drop the rows without a label "
                          "(df.dropna(subset=[target])) or fill them in, before the split into X and y")
-    if y.dtype.kind == "O":
-        kinds = {}
+
+    def kind_of(t):
+        return ("text" if issubclass(t, str) else "booleans" if issubclass(t, (bool, np.bool_))
+                else "numbers" if issubclass(t, numbers.Number) else t.__name__)
+
+    kinds = {kind_of(t) for t in types}
+    if len(kinds) > 1:
+        examples = {}
         for v in y.ravel():
-            kind = ("text" if isinstance(v, str) else "booleans" if isinstance(v, (bool, np.bool_))
-                    else "numbers" if isinstance(v, numbers.Number) else type(v).__name__)
-            kinds.setdefault(kind, v.item() if isinstance(v, np.generic) else v)
-        if len(kinds) > 1:
-            shown = ", ".join(f"{k} ({v!r})" for k, v in kinds.items())
-            raise InputError(f"{what} mixes labels of different kinds: {shown}",
-                             "give every label one kind, for example y.astype(str)")
-        if set(kinds) <= {"numbers", "booleans"}:
-            raise InputError(f"Unknown label type: {what} holds numbers in an array of Python objects "
-                             "(dtype object), which scikit-learn does not read as class labels",
-                             "pass y.astype(int)")
+            examples.setdefault(kind_of(type(v)), v.item() if isinstance(v, np.generic) else v)
+        shown = ", ".join(f"{k} ({v!r})" for k, v in examples.items())
+        raise InputError(f"{what} mixes labels of different kinds: {shown}",
+                         "give every label one kind, for example y.astype(str)")
+    if kinds and kinds <= {"numbers", "booleans"}:
+        raise InputError(f"Unknown label type: {what} holds numbers in an array of Python objects "
+                         "(dtype object), which scikit-learn does not read as class labels",
+                         "pass y.astype(int)")
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
