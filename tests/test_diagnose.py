@@ -343,8 +343,11 @@ def test_underfitting_reads_a_slow_steady_fall_far_above_a_fitted_loss():
 
     d = dp.diagnose(rows(1.3), net=net, syntax="command")
     (f,) = [f for f in d.findings if f.code == "underfitting"]
-    assert "fell by 14%" in f.evidence and "17% of the chance loss (ln 3" in f.evidence, f.evidence
+    assert "fell by 14% of its final value" in f.evidence and "17% of the chance loss (ln 3" in f.evidence, f.evidence
     assert f.suggestion == "train longer (`--epochs 60`)."
+    assert "in the last 6 epochs" in f.evidence
+    (short,) = [f for f in dp.diagnose(rows(1.3)[:5], net=net).findings if f.code == "underfitting"]
+    assert "in the last epoch" in short.evidence and "last 1 epoch" not in short.evidence, short.evidence
     assert "underfitting" in dp.diagnose(rows(1.3, val=lambda e: 0.8 * e ** -0.57), net=net)
     # The same fall ending below a tenth of the chance loss is a fitted network; a validation loss that
     # rose over the last epochs is no sign that more epochs help.

@@ -330,6 +330,11 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _last_epochs(k: int) -> str:
+    """'epoch' or 'k epochs', after "the last"."""
+    return "epoch" if k == 1 else f"{k} epochs"
+
+
 class _Run:
     """Everything the checks read about one run, and the syntax its remedies are written in."""
 
@@ -1065,7 +1070,7 @@ def check_underfitting(run: _Run, found: list) -> tuple[list, str]:
             still = True
             which = "validation" if use_val else "training"
             parts.append(f"The {which} loss was still falling at the last epoch: {_fmt(recent)} of its whole fall of "
-                         f"{_fmt(total)} ({recent / total:.0%}) came in the last {_plural(k, 'epoch')} (to epoch "
+                         f"{_fmt(total)} ({recent / total:.0%}) came in the last {_last_epochs(k)} (to epoch "
                          f"{epochs[-1]}), which ended at its lowest.")
     if not still and not run.restored and run.null is not None:
         loss = run.loss[np.isfinite(run.loss)]
@@ -1078,8 +1083,8 @@ def check_underfitting(run: _Run, found: list) -> tuple[list, str]:
                     and loss[-1] > UNDERFIT_LOSS * run.null and val_steady):
                 still = True
                 parts.append(f"The training loss was still falling at the last epoch: it fell by "
-                             f"{fall / loss[-1]:.0%} ({_fmt(loss[-1 - k])} to {_fmt(loss[-1])}) in the last "
-                             f"{_plural(k, 'epoch')}"
+                             f"{fall / loss[-1]:.0%} of its final value ({_fmt(loss[-1 - k])} to "
+                             f"{_fmt(loss[-1])}) in the last {_last_epochs(k)}"
                              + (", the validation loss with it," if val.size > k else "")
                              + f" and is still {loss[-1] / run.null:.0%} of "
                              + (f"the chance loss ({run.chance_how})." if run.chance is not None else
