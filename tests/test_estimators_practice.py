@@ -52,6 +52,19 @@ def test_saved_estimator_loads_back_with_its_labels(tmp_path, labels):
     assert f"classes     {len(est.classes_)}: {', '.join(str(c) for c in est.classes_)}" in info.stdout
 
 
+def test_load_names_the_parameters_the_file_decides(tmp_path):
+    """MLPClassifier.load(path, hidden_layer_sizes=...) raised "TypeError: ... got multiple values for
+    keyword argument 'hidden_layer_sizes'"."""
+    X, y = _iris()
+    est = MLPClassifier(hidden_layer_sizes=(6,), max_iter=3, random_state=0).fit(X, y)
+    est.save(tmp_path / "m.safetensors")
+    words = r"takes hidden_layer_sizes from the file \(hidden_layer_sizes=\(6,\)"
+    with pytest.raises(dp.ConfigError, match=words):
+        MLPClassifier.load(tmp_path / "m.safetensors", hidden_layer_sizes=(3,))
+    back = MLPClassifier.load(tmp_path / "m.safetensors", warm_start=True, max_iter=2)
+    assert back.warm_start and back.fit(X, y).coefs_[0].shape == (4, 6)
+
+
 def test_network_from_a_sklearn_mlp_with_integer_labels_saves_and_loads(tmp_path):
     from sklearn.neural_network import MLPClassifier as SkMLP
 
@@ -249,3 +262,62 @@ def test_a_csv_index_read_back_as_a_feature_is_pointed_out(tmp_path):
     assert "index_col=0" in said[0]
     right = pd.read_csv(tmp_path / "iris.csv", index_col=0)
     assert _warnings_of(lambda: MLPClassifier(max_iter=5, random_state=0).fit(right, y)) == []
+
+
+# -- continuing a fit, columns at predict, a rare class under early stopping --------------------------------
+@pytest.mark.parametrize("change, words", [
+    (dict(hidden_layer_sizes=(20,)), r"hidden_layer_sizes=\(20,\) \(the network has \(10,\)\)"),
+    (dict(activation="tanh"), r"activation='tanh' \(the network has 'relu'\)"),
+])
+def test_continuing_a_fit_after_changing_the_architecture_is_refused(change, words):
+    """warm_start=True, then set_params(hidden_layer_sizes=(20,)) (as in a hand-rolled search): fit went on
+    training the old 10-unit relu network (scikit-learn does the same), and the parameters lied about it."""
+    X, y = _cancer()
+    est = MLPClassifier(hidden_layer_sizes=(10,), max_iter=3, random_state=0, warm_start=True).fit(X, y)
+    with pytest.raises(dp.ConfigError, match="warm_start=True continues the fitted network.*" + words) as err:
+        est.set_params(**change).fit(X, y)
+    assert "warm_start=False" in err.value.hint
+    with pytest.raises(dp.ConfigError, match="partial_fit continues the fitted network"):
+        est.partial_fit(X, y)
+    assert clone(est).set_params(warm_start=False).fit(X, y).coefs_[0].shape[1] == change.get(
+        "hidden_layer_sizes", (10,))[0]
+    est.set_params(hidden_layer_sizes=(10,), activation="relu").fit(X, y)  # set back: continues
+
+
+def test_dataframe_columns_at_predict_are_named_with_the_way_to_select_them():
+    """A DataFrame with one more column at predict said 'X has 31 features, but MLPClassifier is
+    expecting 30' (scikit-learn names the new column); renamed or reordered columns gave scikit-learn's
+    words without the way out."""
+    X, y = datasets.load_breast_cancer(return_X_y=True, as_frame=True)
+    est = MLPClassifier(max_iter=3, random_state=0).fit(X, y)
+    for bad, words in ((X.assign(extra=1.0), "Feature names unseen at fit time:\n- extra"),
+                       (X[X.columns[::-1]], "Feature names must be in the same order as they were in fit"),
+                       (X.drop(columns=["mean area"]), "seen at fit time, yet now missing:\n- mean area")):
+        with pytest.raises(dp.InputError, match=words) as err:
+            est.predict(bad)
+        assert err.value.hint.endswith("X[est.feature_names_in_]")
+        np.testing.assert_array_equal(est.predict(X[est.feature_names_in_]), est.predict(X))
+
+
+def test_early_stopping_with_a_class_too_rare_to_stratify_says_what_to_do():
+    X, y = _cancer()
+    y = np.r_[np.zeros(99, dtype=int), 1]
+    with pytest.raises(dp.InputError, match="holds out a stratified validation_fraction=0.1") as err:
+        MLPClassifier(max_iter=3, early_stopping=True).fit(X[:100], y)
+    assert "early_stopping=False" in err.value.hint
+
+
+def test_an_estimator_loaded_by_joblib_with_mmap_mode_trains_on(tmp_path):
+    """joblib.load(path, mmap_mode='r') (how joblib shares large arrays) gave read-only optimizer state:
+    partial_fit raised 'ValueError: output array is read-only' from deep inside the update loop."""
+    import joblib
+
+    X, y = datasets.load_digits(return_X_y=True)
+    X = X / 16.0
+    est = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0).fit(X, y)
+    joblib.dump(est, tmp_path / "est.joblib")
+    mapped, plain = joblib.load(tmp_path / "est.joblib", mmap_mode="r"), joblib.load(tmp_path / "est.joblib")
+    np.testing.assert_array_equal(mapped.predict_proba(X), est.predict_proba(X))
+    mapped.partial_fit(X, y)
+    plain.partial_fit(X, y)
+    np.testing.assert_array_equal(mapped.predict_proba(X), plain.predict_proba(X))

@@ -4,6 +4,7 @@ combination retrained on all the training rows by ``deltaprop train`` in the sam
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -465,15 +466,17 @@ def cmd_search(args) -> int:
         error(f"interrupted: {len(rows)} of {len(combos)} combinations finished, kept in {run_dir / SEARCH_FILE}"
               f"\n  hint: continue with: {resume}")
         return 130
-    except DeltapropError as exc:  # the cluster failed: the fits done are kept, as after Ctrl-C
+    except BaseException as exc:  # the cluster failed, or no search could run: the fits done are kept
         progress.end()
         if any(r is not None for folds in results for r in folds):
             rows = keep()
-            exc.message += f"; {len(rows)} of {len(combos)} combinations finished, kept in {run_dir / SEARCH_FILE}"
-            exc.hint += f"; then continue with: {resume}"
-        elif fresh:
-            os.unlink(run_dir / RECORD_FILE)
-            _drop_unstarted(run_dir)  # nothing done: no empty directory left behind
+            if isinstance(exc, DeltapropError):
+                exc.message += f"; {len(rows)} of {len(combos)} combinations finished, kept in {run_dir / SEARCH_FILE}"
+                exc.hint += f"; then continue with: {resume}"
+        elif fresh:  # nothing done (the workers cannot import deltaprop, say): no empty run directory is left
+            with contextlib.suppress(OSError):
+                os.unlink(run_dir / RECORD_FILE)
+            _drop_unstarted(run_dir)
         raise
     finally:
         progress.end()

@@ -185,6 +185,23 @@ def _worse_than_the_mean(est, Y, sw) -> None:
                   "learning_rate_init).", UserWarning, stacklevel=4)
 
 
+def _writable(value, memo: dict):
+    """``value`` with every read-only NumPy array in it (in lists, tuples, dicts and deltaprop objects'
+    attributes) replaced by a writable copy; an array met twice gets one copy."""
+    if isinstance(value, np.ndarray):
+        if value.flags.writeable:
+            return value
+        return memo.setdefault(id(value), np.array(value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_writable(v, memo) for v in value)
+    if isinstance(value, dict):
+        return {k: _writable(v, memo) for k, v in value.items()}
+    if type(value).__module__.startswith("deltaprop") and hasattr(value, "__dict__"):
+        for name, item in list(vars(value).items()):
+            vars(value)[name] = _writable(item, memo)
+    return value
+
+
 # -- the shared base -----------------------------------------------------------------------------
 def _stochastic_solver(est) -> bool:
     """``partial_fit`` exists for the stochastic solvers only (``hasattr`` says False for lbfgs), as in scikit-learn."""
@@ -260,6 +277,13 @@ class _BaseMLP(BaseEstimator):
     # -- inputs ------------------------------------------------------------------------------------
     def _check_X(self, X, reset: bool) -> np.ndarray:
         arr = as_float_array(X)
+        if not reset and hasattr(X, "columns") and getattr(self, "feature_names_in_", None) is not None:
+            # Columns by name first, in scikit-learn's words (which name the new and the missing ones).
+            try:
+                validate_data(self, X, skip_check_array=True, reset=False)
+            except ValueError as exc:
+                raise InputError(str(exc).rstrip(), "select the columns by name, in the order of fit: "
+                                 "X[est.feature_names_in_]") from None
         expected = getattr(self, "n_features_in_", None)
         if not reset and expected is not None and arr.ndim == 2 and arr.shape[1] != expected:
             raise InputError(f"X has {arr.shape[1]} features, but {type(self).__name__} is expecting "
@@ -270,6 +294,24 @@ class _BaseMLP(BaseEstimator):
         if reset:
             _warn_of_a_csv_index(X, arr)
         return arr
+
+    def _check_same_architecture(self, hidden, how):
+        """A fit that continues the fitted network (warm_start, partial_fit) after set_params changed
+        hidden_layer_sizes or activation trained the old network without a word."""
+        fitted_hidden = list(self.net_.sizes[1:-1])
+        names = {"sigmoid": "logistic"}
+        fitted_act = sorted({names.get(a, a) for a in self.net_.activations[:-1]})
+        changed = []
+        if hidden != fitted_hidden:
+            changed.append(f"hidden_layer_sizes={tuple(hidden)} (the network has {tuple(fitted_hidden)})")
+        if hidden and fitted_act and fitted_act != [self.activation]:
+            had = ", ".join(map(repr, fitted_act))
+            changed.append(f"activation={self.activation!r} (the network has {had})")
+        if changed:
+            raise ConfigError(f"{how} continues the fitted network, but the estimator now says "
+                              f"{' and '.join(changed)}",
+                              "to train the new architecture, set warm_start=False or fit a clone(est); "
+                              "to continue, set the parameters back")
 
     def _check_y_array(self, y, m: int) -> np.ndarray:
         if y is None:
@@ -303,6 +345,8 @@ class _BaseMLP(BaseEstimator):
             raise ConfigError("partial_fit does not support early_stopping=True",
                               "hold out validation data yourself, or use fit with early_stopping=True")
         first = not self._has_parameters() or (not self.warm_start and not incremental)
+        if not first and "net_" in self.__dict__:
+            self._check_same_architecture(hidden, "partial_fit" if incremental else "warm_start=True")
         X = self._check_X(X, reset=first)
         m = X.shape[0]
         y = self._check_y_array(y, m)
@@ -591,6 +635,11 @@ class _BaseMLP(BaseEstimator):
             kind = "a classifier" if net.is_classifier else "a regression network"
             other = "MLPClassifier" if net.is_classifier else "MLPRegressor"
             raise ConfigError(f"{path} holds {kind}", f"load it with {other}.load")
+        fixed = sorted({"hidden_layer_sizes", "activation"} & set(params))
+        if fixed:
+            raise ConfigError(f"{cls.__name__}.load takes {' and '.join(fixed)} from the file "
+                              f"(hidden_layer_sizes={tuple(net.sizes[1:-1])}, activation={sk_hidden!r})",
+                              "leave them out; to train another architecture, fit a new estimator")
         est = cls(hidden_layer_sizes=tuple(net.sizes[1:-1]), activation=sk_hidden, **params)
         n_out = net.sizes[-1]
         if cls._is_classifier:
@@ -652,6 +701,11 @@ class _BaseMLP(BaseEstimator):
             net = Network.from_weights(spec["weights"], spec["activations"], spec["loss"])
             net.meta = spec["meta"]
             state = dict(state, net_=net)
+        # joblib.load(path, mmap_mode="r") gives read-only arrays: the optimizer state that partial_fit
+        # updates in place, and the best weights early stopping writes, become copies of their own.
+        memo = {}
+        state = {k: _writable(v, memo) if k in ("_optimizer", "_best_weights") else v
+                 for k, v in state.items()}
         super().__setstate__(state)
 
     def __sklearn_tags__(self):
@@ -670,31 +724,36 @@ def _label_values(y, what):
     """Labels a person can get from a CSV or a DataFrame, refused by name before scikit-learn's
     ``type_of_target`` sorts them (where a missing label or a mix of text and numbers raised
     "TypeError: '<' not supported between instances of 'float' and 'str'")."""
+    if y.dtype.kind not in "fO":
+        return
+    types = set(map(type, y.ravel())) if y.dtype.kind == "O" else set()
+    missing = None
     if y.dtype.kind == "f":
         missing = np.isnan(y)
-    elif y.dtype.kind == "O":
+    elif any(t is type(None) or issubclass(t, float) or t.__name__ in ("NAType", "NaTType") for t in types):
         missing = np.frompyfunc(_is_missing, 1, 1)(y).astype(bool)
-    else:
-        return
-    if missing.any():
+    if missing is not None and missing.any():
         rows = np.flatnonzero(missing.reshape(missing.shape[0], -1).any(axis=1))
         raise InputError(f"{what} has {rows.shape[0]} missing label(s) (NaN, None or pandas' NA; first "
                          f"at row {int(rows[0])})", "drop the rows without a label "
                          "(df.dropna(subset=[target])) or fill them in, before the split into X and y")
-    if y.dtype.kind == "O":
-        kinds = {}
+
+    def kind_of(t):
+        return ("text" if issubclass(t, str) else "booleans" if issubclass(t, (bool, np.bool_))
+                else "numbers" if issubclass(t, numbers.Number) else t.__name__)
+
+    kinds = {kind_of(t) for t in types}
+    if len(kinds) > 1:
+        examples = {}
         for v in y.ravel():
-            kind = ("text" if isinstance(v, str) else "booleans" if isinstance(v, (bool, np.bool_))
-                    else "numbers" if isinstance(v, numbers.Number) else type(v).__name__)
-            kinds.setdefault(kind, v.item() if isinstance(v, np.generic) else v)
-        if len(kinds) > 1:
-            shown = ", ".join(f"{k} ({v!r})" for k, v in kinds.items())
-            raise InputError(f"{what} mixes labels of different kinds: {shown}",
-                             "give every label one kind, for example y.astype(str)")
-        if set(kinds) <= {"numbers", "booleans"}:
-            raise InputError(f"Unknown label type: {what} holds numbers in an array of Python objects "
-                             "(dtype object), which scikit-learn does not read as class labels",
-                             "pass y.astype(int)")
+            examples.setdefault(kind_of(type(v)), v.item() if isinstance(v, np.generic) else v)
+        shown = ", ".join(f"{k} ({v!r})" for k, v in examples.items())
+        raise InputError(f"{what} mixes labels of different kinds: {shown}",
+                         "give every label one kind, for example y.astype(str)")
+    if kinds and kinds <= {"numbers", "booleans"}:
+        raise InputError(f"Unknown label type: {what} holds numbers in an array of Python objects "
+                         "(dtype object), which scikit-learn does not read as class labels",
+                         "pass y.astype(int)")
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):

@@ -73,7 +73,13 @@ class ShuffledOrder:
 
 def validation_split(n: int, stratify, fraction: float, random_state) -> tuple[np.ndarray, np.ndarray]:
     """(train rows, validation rows), in the order scikit-learn's ``train_test_split`` gives them."""
-    train, test = train_test_split(np.arange(n), random_state=random_state, test_size=fraction, stratify=stratify)
+    try:
+        train, test = train_test_split(np.arange(n), random_state=random_state, test_size=fraction,
+                                       stratify=stratify)
+    except ValueError as exc:  # a class too rare for the stratified split
+        raise InputError(f"early_stopping holds out a stratified validation_fraction={fraction} of the "
+                         f"rows, and cannot: {exc}", "gather more rows of the rare class, or fit with "
+                         "early_stopping=False") from None
     if test.shape[0] < 2:
         raise InputError(f"The validation set is too small: {test.shape[0]} of {n} rows. Increase 'validation_fraction' "
                          "or the size of your dataset.", "early stopping scores at least 2 held-out rows")
