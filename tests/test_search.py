@@ -261,6 +261,10 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     proc = run("search", "--grid", "lr=0.1|0.01", "--scheduler", f"tcp://127.0.0.1:{port}", "--out", tmp_path / "x")
     assert proc.returncode == 2 and "cannot reach the Dask scheduler" in proc.stderr and "dask scheduler" in proc.stderr
     assert "Traceback" not in proc.stderr
+    # no search ran: no empty run directory is left behind (one holding only .lock was)
+    assert not (tmp_path / "x").exists()
+    proc = run("search", "--grid", "lr=0.1|0.01", "--scheduler", f"tcp://127.0.0.1:{port}", cwd=tmp_path)
+    assert proc.returncode == 2 and list((tmp_path / "runs").iterdir()) == []
 
 
 def _digits():

@@ -192,7 +192,7 @@ def plot_search(rows: list[dict], names: list[str], score_name: str, path) -> Pa
 
 
 def cmd_search(args) -> int:
-    from deltaprop.cli.train import _claim, _run_dir
+    from deltaprop.cli.train import _claim, _drop_unstarted, _run_dir
     from deltaprop.io.datasets import parse_delimiter, resolve
     from deltaprop.scale import search as S
 
@@ -206,6 +206,7 @@ def cmd_search(args) -> int:
     classification = data.task == "classification"
     folds = S.kfold(data.y_train, args.cv, seed=args.seed, stratify=classification)
     shared = S.SearchData(data.X_train, data.y_train, folds, data.class_names, data.scaling)
+    fresh = not args.out or not os.path.lexists(os.path.expanduser(args.out))
     run_dir = _run_dir(args)
     # Before any fit: the directory is this search's own (no earlier search's table beside another model).
     earlier = [name for name in (SEARCH_FILE, PLOT_FILE) if os.path.lexists(run_dir / name)]
@@ -241,6 +242,10 @@ def cmd_search(args) -> int:
         write_search_csv(rows, names, args.cv, run_dir / SEARCH_FILE)
         error(f"interrupted: {len(rows)} of {len(combos)} combinations finished, kept in {run_dir / SEARCH_FILE}")
         return 130
+    except BaseException:  # no search ran (an unreachable scheduler, say): no empty run directory is left
+        if fresh and not os.path.lexists(run_dir / SEARCH_FILE):
+            _drop_unstarted(run_dir)
+        raise
     finally:
         progress.end()
     rows = S.result_rows(combos, results, names)
