@@ -65,6 +65,16 @@ def test_load_names_the_parameters_the_file_decides(tmp_path):
     assert back.warm_start and back.fit(X, y).coefs_[0].shape == (4, 6)
 
 
+def test_loading_a_joblib_pickle_as_a_model_file_says_how_each_is_loaded(tmp_path):
+    import joblib
+
+    X, y = _iris()
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    joblib.dump(est, tmp_path / "est.joblib")
+    with pytest.raises(dp.ModelFileError, match="a Python pickle .*loads with joblib.load.*est.save"):
+        MLPClassifier.load(tmp_path / "est.joblib")
+
+
 def test_network_from_a_sklearn_mlp_with_integer_labels_saves_and_loads(tmp_path):
     from sklearn.neural_network import MLPClassifier as SkMLP
 

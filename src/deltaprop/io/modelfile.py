@@ -95,7 +95,9 @@ _FOREIGN = [  # (leading bytes, what the file probably is)
     (b"\x93NUMPY", "a NumPy .npy file"),
     (b"\x89HDF", "an HDF5 file (Keras .h5?)"),
     (b"\x1f\x8b", "gzip-compressed"),
-    (b"\x80", "a Python pickle, and deltaprop never unpickles files"),
+    (b"\x80", "a Python pickle (an estimator saved with joblib.dump or pickle.dump loads with "
+              "joblib.load, from a source you trust; est.save(path) writes the model file), and deltaprop "
+              "never unpickles files"),
     (b"{", "a JSON text file"),
 ]
 
