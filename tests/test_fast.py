@@ -311,3 +311,17 @@ def test_numpys_own_openblas_is_called_when_scipy_has_mapped_its_own():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
     assert out.stdout.split() == ["True", "True"]
+
+
+def test_address_follows_each_array_as_ctypes_does():
+    """fast.address remembers a live array's address; a new array (even at a recycled id), a view, or an
+    array whose shape was set in place gets its own."""
+    for _ in range(2000):  # short-lived arrays: ids are recycled while old entries are still there
+        a = np.empty(int(np.random.default_rng().integers(1, 50)), np.float32)
+        assert fast.address(a) == a.ctypes.data
+        assert fast.address(a[1:]) == a[1:].ctypes.data
+    b = np.zeros((4, 6))
+    assert fast.address(b) == fast.address(b) == b.ctypes.data
+    assert fast.address(b.T) == b.ctypes.data and fast.address(b[1]) == b[1].ctypes.data
+    b.shape = (6, 4)
+    assert fast.address(b) == b.ctypes.data
