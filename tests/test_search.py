@@ -204,6 +204,20 @@ def test_random_beyond_a_small_space_says_so(tmp_path):
     assert len(read_csv(tmp_path / "s" / "search.csv")) == 2
 
 
+def test_random_values_are_shown_to_six_digits_and_kept_whole(tmp_path):
+    """A random search's log-uniform lr reads 0.0146038 in the table and the 'best' line; search.csv and
+    the retraining command keep every digit."""
+    proc = run("search", "--random", "2", "--grid", "lr=1e-3..1e-1", "--epochs", "1", "--layers", "4", "--cv", "2",
+               "--workers", "1", "--no-plots", "--out", tmp_path / "s")
+    assert proc.returncode == 0, proc.stderr
+    rows = read_csv(tmp_path / "s" / "search.csv")
+    for value in (float(r["param_lr"]) for r in rows):
+        assert len(repr(value)) > 12  # a random float: many digits
+        assert f"{value:.6g}" in proc.stdout and repr(value) not in proc.stdout.split("deltaprop train")[0]
+    best = float(rows[0]["param_lr"])
+    assert f"best: lr={best:.6g} (" in proc.stdout and f"--lr {best!r}" in proc.stdout
+
+
 def test_search_refusals():
     for args, code, words in ((["--epochs", "1"], 2, "--grid"), (["--grid", "colour=red"], 2, "choose among"),
                               (["--grid", "lr=1e-3..1e-1"], 2, "--random")):

@@ -240,7 +240,7 @@ def plot_search(rows: list[dict], names: list[str], score_name: str, path) -> Pa
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="best")
     best = rows[0]
-    fig.suptitle("search: best " + ", ".join(f"{n}={best[f'param_{n}']}" for n in names)
+    fig.suptitle("search: best " + ", ".join(f"{n}={_shown(best[f'param_{n}'])}" for n in names)
                  + f" ({score_name} {best['mean_score']:.4f})", fontsize=10)
     return _save(fig, path)
 
@@ -506,7 +506,7 @@ def cmd_search(args) -> int:
     best_options = combos[top["combination"]]
     argv = _train_argv(args, best_options, run_dir)
     if not args.quiet:
-        chosen = ", ".join(f"{n}={top['param_' + n]}" for n in names)
+        chosen = ", ".join(f"{n}={_shown(top['param_' + n])}" for n in names)
         out(f"best: {chosen} ({score_name} {top['mean_score']:.4f} "
             f"± {top['std_score']:.4f}); retraining on all {data.X_train.shape[0]} training rows:")
         out("  deltaprop " + shlex.join(argv))
@@ -526,14 +526,20 @@ def cmd_search(args) -> int:
     return code or (1 if problem else 0)
 
 
+def _shown(value) -> str:
+    """A searched value as a person reads it: a float to 6 significant digits (a random search's
+    lr=0.014603771214247215 reads 0.0146038); search.csv and the retraining command keep every digit."""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
 def _print_table(rows, names, k, score_name) -> None:
     shown = rows[:10]
-    width = {n: max(len(n), *(len(str(r[f"param_{n}"])) for r in shown)) for n in names}
+    width = {n: max(len(n), *(len(_shown(r[f"param_{n}"])) for r in shown)) for n in names}
     out()
     out("rank  " + "  ".join(n.ljust(width[n]) for n in names) + f"  mean {score_name}   ± std    s/fit  worker")
     for r in shown:
         score = "failed" if math.isnan(r["mean_score"]) else f"{r['mean_score']:.4f}"
-        out(f"{r['rank']:>4}  " + "  ".join(str(r[f'param_{n}']).ljust(width[n]) for n in names)
+        out(f"{r['rank']:>4}  " + "  ".join(_shown(r[f'param_{n}']).ljust(width[n]) for n in names)
             + f"  {score:>{len(score_name) + 5}}  {r['std_score']:.4f}  {r['fit_seconds']:5.2f}  {r['worker']}")
     if len(rows) > len(shown):
         out(f"... {len(rows) - len(shown)} more in {SEARCH_FILE}")
