@@ -347,7 +347,8 @@ def _resumed_search(args):
         raise ConfigError(f"--resume: no such directory: {shown(run_dir)}",
                           "pass the --out directory of a `deltaprop search` that was stopped")
     record = _read_record(run_dir)
-    given = _given_search_options(args.argv) - set(_RESUME_OPTIONS)
+    typed = _given_search_options(args.argv)
+    given = typed - set(_RESUME_OPTIONS)
     if given:
         raise ConfigError(f"--resume continues the search with the options it was started with; it cannot change "
                           f"{', '.join('--' + k.replace('_', '-') for k in sorted(given))}",
@@ -358,7 +359,6 @@ def _resumed_search(args):
     except SystemExit:
         raise ConfigError(f"--resume: the command line stored in {shown(run_dir / RECORD_FILE)} no longer parses",
                           "start the search again (--overwrite)") from None
-    typed = _given_search_options(args.argv)
     for name in _RESUME_OPTIONS:
         # Where the fits run is this command's to say, never the file's (a search.json from elsewhere must
         # not send the rows to its own --scheduler); what it prints and writes is kept unless said again.
@@ -442,20 +442,18 @@ def cmd_search(args) -> int:
     progress = _FitProgress(args.quiet)
     best = [None]
 
-    def collect(i, result):
-        results[i][result["fold"]] = result
-        if all(r is not None for r in results[i]):  # a combination is complete: search.csv keeps it
-            rows = S.result_rows(combos, results, names)
-            write_search_csv(rows, names, args.cv, run_dir / SEARCH_FILE)
-            _write_record(run_dir, record, results)
-            best[0] = rows[0]["mean_score"]
-        progress.fit_done(best[0])
-
     def keep() -> list:
+        """The rows of the combinations complete so far, written to search.csv and search.json."""
         rows = S.result_rows(combos, results, names)
         write_search_csv(rows, names, args.cv, run_dir / SEARCH_FILE)
         _write_record(run_dir, record, results)
         return rows
+
+    def collect(i, result):
+        results[i][result["fold"]] = result
+        if all(r is not None for r in results[i]):  # a combination is complete: search.csv keeps it
+            best[0] = keep()[0]["mean_score"]
+        progress.fit_done(best[0])
 
     try:
         S.run(shared, combos, scheduler=args.scheduler, workers=args.workers, threads=args.threads,
@@ -480,8 +478,7 @@ def cmd_search(args) -> int:
         raise
     finally:
         progress.end()
-    rows = S.result_rows(combos, results, names)
-    write_search_csv(rows, names, args.cv, run_dir / SEARCH_FILE)
+    rows = keep()
     files, problem = [SEARCH_FILE], None
     if not args.no_plots and rows and not math.isnan(rows[0]["mean_score"]):
         try:  # a plot that cannot be written (a full disk) costs neither the table nor the retraining

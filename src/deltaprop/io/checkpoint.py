@@ -48,6 +48,7 @@ from deltaprop.errors import DeltapropError, ModelFileError
 from deltaprop.io.files import short, shown
 from deltaprop.io.modelfile import (
     check_architecture,
+    digest,
     format_version,
     parse_json_entry,
     read_tensors,
@@ -215,21 +216,10 @@ def save(trainer, path, *, run: dict | None = None) -> None:
 
 
 def _checksum(metadata: dict, tensors: dict) -> str:
-    """``sha256:HEX`` of every metadata entry but this one (as sorted JSON) and every tensor (its name,
-    little-endian dtype, shape and bytes, in name order): the same digest from the arrays written and from
-    the arrays read back, so that damage after the write (a flipped bit on disk, a bad copy) is found
-    where the layout checks cannot see it (a weight, a generator state, a digit in the history)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    digest.update(json.dumps({k: v for k, v in metadata.items() if k != "checksum"}, sort_keys=True,
-                             ensure_ascii=False).encode("utf-8"))
-    for name in sorted(tensors):
-        arr = np.asarray(tensors[name])
-        little = arr.dtype.newbyteorder("<") if arr.dtype.itemsize > 1 else arr.dtype
-        digest.update(json.dumps([name, little.str, list(arr.shape)]).encode("utf-8"))
-        digest.update(np.ascontiguousarray(arr, dtype=little).tobytes())
-    return "sha256:" + digest.hexdigest()
+    """The checkpoint's :func:`deltaprop.io.modelfile.digest`: every metadata entry but this one and every
+    tensor, so that damage after the write is found where the layout checks cannot see it (a weight, a
+    generator state, a digit in the history)."""
+    return digest({k: v for k, v in metadata.items() if k != "checksum"}, tensors)
 
 
 def _saved_here(trainer, path) -> bool:

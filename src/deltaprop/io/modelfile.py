@@ -31,7 +31,7 @@ import numpy as np
 from deltaprop.errors import ConfigError, DeltapropError, ModelFileError
 from deltaprop.io.files import atomic_write, check_memory, open_regular, short, shown
 
-__all__ = ["save", "load", "read_header", "write_tensors", "read_tensors", "atomic_write",
+__all__ = ["save", "load", "read_header", "write_tensors", "read_tensors", "atomic_write", "digest",
            "FORMAT_NAME", "FORMAT_VERSION", "MAX_HEADER_BYTES"]
 
 FORMAT_NAME = "deltaprop-model"
@@ -71,6 +71,23 @@ def _encode(tensors: dict, metadata: dict | None) -> tuple[bytes, list]:
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     text += b" " * (-len(text) % 8)  # pad so the tensor data starts 8-byte aligned, as safetensors does
     return struct.pack("<Q", len(text)) + text, chunks
+
+
+def digest(entries: dict, tensors: dict) -> str:
+    """``sha256:HEX`` of ``entries`` (as sorted JSON) and every tensor (its name, little-endian dtype, shape
+    and bytes, in name order): the same digest from the arrays written and from the arrays read back, so
+    that files written together can be matched, and damage after a write (a flipped bit on disk, a bad
+    copy) found where layout checks cannot see it (a weight, a generator state)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(json.dumps(entries, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    for name in sorted(tensors):
+        arr = np.asarray(tensors[name])
+        little = arr.dtype.newbyteorder("<") if arr.dtype.itemsize > 1 else arr.dtype
+        h.update(json.dumps([name, little.str, list(arr.shape)]).encode("utf-8"))
+        h.update(np.ascontiguousarray(arr, dtype=little).tobytes())
+    return "sha256:" + h.hexdigest()
 
 
 def write_tensors(path, tensors: dict, metadata: dict | None = None, what: str = "model file") -> None:

@@ -402,6 +402,8 @@ class ClusterError(DeltapropError):
     its worker, or the scheduler or workers cannot import deltaprop."""
 
 
+_INSTALL_EVERYWHERE = ("install the same deltaprop (and NumPy) on the scheduler's machine and every worker's: "
+                       "pip install 'deltaprop[scale]', then restart them")
 _START_ONE = ("start one with `dask scheduler` and workers with `dask worker ADDRESS`, then pass the address it "
               "prints (tcp://HOST:8786)")
 
@@ -460,8 +462,7 @@ def _cluster_error(exc: BaseException, scheduler: str) -> DeltapropError:
     text = " ".join(f"{type(e).__name__}: {e}" for e in chain)
     if "No module named 'deltaprop" in text:
         return ClusterError(f"the Dask scheduler or workers at {scheduler} cannot import deltaprop",
-                            "install the same deltaprop (and NumPy) on the scheduler's machine and every worker's: "
-                            "pip install 'deltaprop[scale]', then restart them", exit_code=2)
+                            _INSTALL_EVERYWHERE, exit_code=2)
     first = str(exc).splitlines()[0] if str(exc) else ""
     if type(exc).__name__ in ("FutureCancelledError", "CancelledError", "KilledWorker") or "forgotten" in text:
         return ClusterError(f"the Dask cluster at {scheduler} lost fits it was running ({type(exc).__name__}: "
@@ -530,8 +531,7 @@ def _submit_and_collect(client, data, combinations, tasks, results, futures, sto
     missing = [name for name, spec in where.items() if spec is None]
     if missing:
         raise ClusterError(f"deltaprop is not installed on {', '.join(missing)} of the Dask cluster at {scheduler}",
-                           "install the same deltaprop (and NumPy) on the scheduler's machine and every worker's: "
-                           "pip install 'deltaprop[scale]', then restart them", exit_code=2)
+                           _INSTALL_EVERYWHERE, exit_code=2)
     shared = client.scatter(data, broadcast=True)
     keys = {}
     for i, f in tasks:

@@ -17,7 +17,6 @@ softmax).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
@@ -309,7 +308,7 @@ def write_torch_dir(net, directory, logits: bool = False, scaling: bool = True) 
     weights and the layers): ``load()`` refuses a model.safetensors written by another export, so an
     export cut short between the two files (new weights beside an old model.py) cannot build the old
     layers around the new weights in silence."""
-    from deltaprop.io.modelfile import atomic_write, write_tensors
+    from deltaprop.io.modelfile import atomic_write, digest, write_tensors
 
     directory = Path(os.fspath(directory))
     if directory.exists() and not directory.is_dir():
@@ -338,10 +337,7 @@ def write_torch_dir(net, directory, logits: bool = False, scaling: bool = True) 
             lines.append(_MODULES[step[1]])
     weights = directory / "model.safetensors"
     code = directory / "model.py"
-    pair = hashlib.sha256(json.dumps(lines).encode())
-    for name in sorted(tensors):
-        pair.update(name.encode() + np.ascontiguousarray(tensors[name]).tobytes())
-    export_id = pair.hexdigest()[:32]
+    export_id = digest({"layers": lines}, tensors)
     write_tensors(weights, tensors, {"format": "pt", "producer": "deltaprop", "export_id": export_id})
     scaled = scaling and scaling_of(net) is not None
     target = not logits and target_scaling_of(net) is not None
